@@ -1,0 +1,90 @@
+# One entry point per job. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(CURDIR)/tools/bin
+export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Tool binaries, built from source with `go install` (no release downloads).
+OPA_VERSION := v1.22.0
+HELM_VERSION := v3.22.0
+KUBECONFORM_VERSION := v0.8.0
+REGAL_VERSION := v0.35.1
+BUF_VERSION := v1.57.2
+
+SERVICES := consent ingest-tax ingest-energy accounting rating loan-pricing
+PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: venv tools chromium ## Create the venv, install Python deps, build tool binaries
+
+$(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -r requirements-dev.txt $(foreach p,$(PY_PACKAGES),-e $(p))
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed
+
+.PHONY: tools
+tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf ## Build opa, helm, kubeconform, regal, buf into tools/bin
+
+$(TOOLS)/opa:
+	GOBIN=$(TOOLS) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+$(TOOLS)/helm:
+	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+$(TOOLS)/kubeconform:
+	GOBIN=$(TOOLS) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+$(TOOLS)/regal:
+	GOBIN=$(TOOLS) go install github.com/styrainc/regal@$(REGAL_VERSION)
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+.PHONY: chromium
+chromium: ## Debian's chromium for the browser tests
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+.PHONY: proto
+proto: venv ## Regenerate the Python stubs from proto/
+	$(PY) scripts/gen_proto.py
+
+.PHONY: run
+run: setup ## Redis and every service as local processes (Ctrl-C stops all)
+	$(PY) scripts/run_stack.py
+
+.PHONY: demo
+demo: venv ## Against the running stack: a small region end to end
+	$(PY) scripts/demo.py
+
+.PHONY: test
+test: setup ## The whole test suite
+	$(PY) -m pytest
+
+.PHONY: lint
+lint: venv $(TOOLS)/buf $(TOOLS)/regal ## ruff, mypy (shared layer), buf lint, regal
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/carbon-common/src
+	$(PY) scripts/gen_proto.py --out build/proto-lint >/dev/null && cd proto && $(TOOLS)/buf lint
+	$(TOOLS)/regal lint policies
+
+.PHONY: bench
+bench: venv ## Benchmarks; each prints one JSON object on its last line
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+.PHONY: images
+images: ## Container images, where a container engine runs
+	@docker info >/dev/null 2>&1 || { echo "no container engine here: skipping image build"; exit 0; }; \
+	for s in $(SERVICES); do docker build -f services/$$s/Dockerfile -t carbon/$$s:dev . || exit 1; done
+
+.PHONY: clean
+clean: ## Remove local state (venv and tools stay)
+	rm -rf .run var build

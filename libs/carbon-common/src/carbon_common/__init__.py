@@ -1,0 +1,1 @@
+"""Shared layer of the carbon platform services (one job per module)."""

@@ -1,0 +1,28 @@
+"""FastAPI edge helpers: the same error shape as gRPC, bank authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from carbon_common.errors import ServiceError, invalid_arguments
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
+        return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        violations = [(_field_path(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in error.errors()]
+        converted = invalid_arguments(violations)
+        return JSONResponse(converted.to_json(), status_code=converted.http_status)
+
+
+def _field_path(location: Any) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"

@@ -1,0 +1,67 @@
+"""Resource names (AIP-122) and the USCC check digit (GB 32100-2015)."""
+
+from __future__ import annotations
+
+import re
+
+from carbon_common.errors import invalid_argument
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def uscc_check_char(first17: str) -> str:
+    total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_uscc(code: str) -> bool:
+    return bool(_USCC_SHAPE.match(code)) and uscc_check_char(code[:17]) == code[17]
+
+
+def validate_uscc(code: str, field: str) -> str:
+    if not is_valid_uscc(code):
+        raise invalid_argument(field, f"{code!r} is not a valid 18-character unified social credit code")
+    return code
+
+
+def enterprise_name(uscc: str) -> str:
+    return f"enterprises/{uscc}"
+
+
+def parse_enterprise(name: str, field: str = "name") -> str:
+    """enterprises/{uscc} -> uscc."""
+    parts = name.split("/")
+    if len(parts) != 2 or parts[0] != "enterprises":
+        raise invalid_argument(field, f"{name!r} must look like enterprises/{{uscc}}")
+    return validate_uscc(parts[1], field)
+
+
+def parse_child(name: str, collection: str, field: str = "name") -> tuple[str, str]:
+    """enterprises/{uscc}/{collection}/{id} -> (uscc, id)."""
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "enterprises" or parts[2] != collection or not parts[3]:
+        raise invalid_argument(field, f"{name!r} must look like enterprises/{{uscc}}/{collection}/{{id}}")
+    return validate_uscc(parts[1], field), parts[3]
+
+
+def parse_period(period: str, field: str = "period") -> str:
+    if not PERIOD_RE.match(period):
+        raise invalid_argument(field, f"{period!r} must be YYYY or YYYY-MM")
+    return period
+
+
+def parse_bank(name: str, field: str = "parent") -> str:
+    parts = name.split("/")
+    if len(parts) != 2 or parts[0] != "banks" or not _ID_RE.match(parts[1]):
+        raise invalid_argument(field, f"{name!r} must look like banks/{{bank_id}}")
+    return parts[1]
+
+
+def validate_id(value: str, field: str) -> str:
+    if not _ID_RE.match(value):
+        raise invalid_argument(field, "must be 1-63 characters of a-z, 0-9, '-' or '_', starting alphanumeric")
+    return value

