@@ -44,7 +44,9 @@ class ConsentGate:
         except grpc.RpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 # Fail closed: no consent answer, no access.
-                raise unavailable("CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused") from None
+                raise unavailable(
+                    "CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused"
+                ) from None
             raise from_rpc_error(error) from None
         if self._cache_seconds:
             with self._lock:

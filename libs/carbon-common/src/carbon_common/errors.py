@@ -128,7 +128,10 @@ def unauthenticated(reason: str, message: str) -> ServiceError:
 
 def not_found(resource: str, message: str | None = None) -> ServiceError:
     return ServiceError(
-        grpc.StatusCode.NOT_FOUND, message or f"{resource} not found", reason="NOT_FOUND", metadata={"resource": resource}
+        grpc.StatusCode.NOT_FOUND,
+        message or f"{resource} not found",
+        reason="NOT_FOUND",
+        metadata={"resource": resource},
     )
 
 
@@ -207,4 +210,3 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
             )
         return handler  # streaming responses handle their own errors
-

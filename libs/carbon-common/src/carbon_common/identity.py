@@ -97,7 +97,9 @@ class ServiceIdentityInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUn
         metadata = list(details.metadata or [])
         metadata.append((SERVICE_HEADER, self.service))
         metadata.append((TOKEN_HEADER, sign_service_token(self.service, self.secret)))
-        return _CallDetails(details.method, details.timeout, metadata, details.credentials, details.wait_for_ready, details.compression)
+        return _CallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready, details.compression
+        )
 
     def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
         return continuation(self._with_identity(details), request)

@@ -35,21 +35,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(data_dir: Path, port: int, *, appendfsync: str = "everysec", log: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    data_dir: Path, port: int, *, appendfsync: str = "everysec", log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start redis-server with AOF persistence in data_dir and wait until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--appendfsync", appendfsync,
-        "--save", "",
-        "--protected-mode", "yes",
-        "--daemonize", "no",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        appendfsync,
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
     ]
-    out = open(log, "ab") if log else subprocess.DEVNULL
+    # The child process keeps writing to the log after we return.
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     client = redis.Redis(port=port, socket_connect_timeout=0.2)
     deadline = time.monotonic() + 20
