@@ -12,7 +12,7 @@ export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 OPA_VERSION := v1.22.0
 HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
-REGAL_VERSION := v0.35.1
+REGAL_VERSION := v0.35.1  # pinned in scripts/gotools/regal/go.mod
 BUF_VERSION := v1.57.2
 
 SERVICES := consent ingest-tax ingest-energy accounting rating loan-pricing
@@ -43,8 +43,8 @@ $(TOOLS)/helm:
 	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 $(TOOLS)/kubeconform:
 	GOBIN=$(TOOLS) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
-$(TOOLS)/regal:
-	GOBIN=$(TOOLS) go install github.com/styrainc/regal@$(REGAL_VERSION)
+$(TOOLS)/regal: scripts/gotools/regal/go.mod
+	cd scripts/gotools/regal && GOFLAGS=-mod=mod GOBIN=$(TOOLS) go install github.com/styrainc/regal
 $(TOOLS)/buf:
 	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 

@@ -87,7 +87,9 @@ class EnergyIngestionServiceServicer:
     def StreamReadings(self, request_iterator, context):
         """Client-streaming, columnar batches. Every batch is stored durably before
         the response; a batch whose request_id was stored before is not stored
-        again (exactly-once effect under retries).
+        again (exactly-once effect under retries). Each stream message is one
+        idempotent columnar batch, hence its name.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,112 @@
+"""The shared layer over a real gRPC server: errors, health, reflection, identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
+from carbon_common import identity, names
+from carbon_common.errors import ServiceError, from_rpc_error, invalid_argument
+from carbon_common.redis_server import free_port
+from carbon_common.server import Running, Service
+from carbon_common.settings import BaseServiceSettings
+from carbon_synth import make_uscc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from pydantic import ValidationError
+
+
+class Enterprises(enterprise_pb2_grpc.EnterpriseServiceServicer):
+    def GetEnterprise(self, request: enterprise_pb2.GetEnterpriseRequest, context: grpc.ServicerContext) -> enterprise_pb2.Enterprise:
+        uscc = names.parse_enterprise(request.name)
+        if uscc.startswith("92"):
+            raise RuntimeError("boom: secret internals")
+        return enterprise_pb2.Enterprise(name=request.name, uscc=uscc)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    settings = BaseServiceSettings(grpc_port=free_port())
+
+    def register(server: grpc.Server) -> list[str]:
+        enterprise_pb2_grpc.add_EnterpriseServiceServicer_to_server(Enterprises(), server)
+        return ["carbon.v1.EnterpriseService"]
+
+    running = Running(Service("test", settings, register))
+    running.start()
+    yield f"127.0.0.1:{running.grpc_port}"
+    running.stop()
+
+
+def test_client_mistake_is_invalid_argument_with_field_violation(server: str) -> None:
+    stub = enterprise_pb2_grpc.EnterpriseServiceStub(grpc.insecure_channel(server))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetEnterprise(enterprise_pb2.GetEnterpriseRequest(name="enterprises/NOT-A-USCC"))
+    error = from_rpc_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == "INVALID_ARGUMENT"
+    assert error.field_violations and error.field_violations[0][0] == "name"
+    assert "unified social credit code" in error.field_violations[0][1]
+
+
+def test_unexpected_error_is_internal_and_hides_details(server: str) -> None:
+    stub = enterprise_pb2_grpc.EnterpriseServiceStub(grpc.insecure_channel(server))
+    uscc = "92" + make_uscc("330800", 1, 1)[2:17]
+    uscc += names.uscc_check_char(uscc)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetEnterprise(enterprise_pb2.GetEnterpriseRequest(name=f"enterprises/{uscc}"))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in (caught.value.details() or "")
+
+
+def test_health_and_reflection_are_served(server: str) -> None:
+    channel = grpc.insecure_channel(server)
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "carbon.v1.EnterpriseService"):
+        status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    listed = {s.name for r in responses for s in r.list_services_response.service}
+    assert {"carbon.v1.EnterpriseService", "grpc.health.v1.Health"} <= listed
+
+
+def test_uscc_check_digit() -> None:
+    code = make_uscc("330800", 42, 7)
+    assert names.is_valid_uscc(code)
+    wrong = code[:17] + ("0" if code[17] != "0" else "1")
+    assert not names.is_valid_uscc(wrong)
+    with pytest.raises(ServiceError) as caught:
+        names.parse_enterprise(f"enterprises/{wrong}")
+    assert caught.value.field_violations[0][0] == "name"
+
+
+def test_service_tokens_expire_and_bind_the_service_name() -> None:
+    token = identity.sign_service_token("rating", "k", now=1000)
+    assert identity.verify_service_token("rating", token, "k", now=1100)
+    assert not identity.verify_service_token("pricing", token, "k", now=1100)
+    assert not identity.verify_service_token("rating", token, "other", now=1100)
+    assert not identity.verify_service_token("rating", token, "k", now=1000 + identity.TOKEN_TTL_SECONDS + 1)
+
+
+def test_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBON_GRPC_PORT", "70000")
+    with pytest.raises(ValidationError, match="grpc_port"):
+        BaseServiceSettings()
+    monkeypatch.setenv("CARBON_GRPC_PORT", "1")
+    monkeypatch.setenv("CARBON_REDIS_URL", "http://nope")
+    with pytest.raises(ValidationError, match="redis_url"):
+        BaseServiceSettings()
+
+
+def test_production_requires_a_service_secret() -> None:
+    with pytest.raises(ValueError, match="CARBON_SERVICE_SECRET"):
+        BaseServiceSettings(dev_mode=False, service_secret="").effective_service_secret()
+
+
+def test_invalid_argument_json_shape() -> None:
+    body = invalid_argument("quote.amount_cny", "must be positive").to_json()
+    assert body["error"]["code"] == 400
+    assert body["error"]["details"][1]["fieldViolations"] == [{"field": "quote.amount_cny", "description": "must be positive"}]
