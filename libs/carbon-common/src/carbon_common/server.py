@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -97,6 +98,12 @@ class Running:
             thread = threading.Thread(target=self._uvicorn.run, name="http", daemon=True)
             thread.start()
             self._threads.append(thread)
+            # Report SERVING only once the HTTP edge accepts connections too.
+            deadline = time.monotonic() + 10
+            while not self._uvicorn.started and thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not self._uvicorn.started:
+                raise RuntimeError(f"HTTP edge did not start on {settings.bind_host}:{settings.http_port}")
         for name in ["", *self.service_names]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(

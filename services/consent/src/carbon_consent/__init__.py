@@ -1,0 +1,1 @@
+"""Consent service: enterprises, banks, consents, one-click authorisation pages, audit log."""

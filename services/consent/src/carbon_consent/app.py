@@ -1,0 +1,68 @@
+"""Wiring: settings -> Redis store, audit log, core, edges, sweeper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from carbon_common.redis_conn import connect
+from carbon_common.server import Service
+
+from carbon_consent import grpc_api, http_api
+from carbon_consent.audit import AuditLog
+from carbon_consent.auth import Authenticator, EnterpriseIdentityProvider, LinkSigner, SignedLinkProvider
+from carbon_consent.core import Clock, ConsentCore, Sweeper, system_clock
+from carbon_consent.settings import ConsentSettings
+from carbon_consent.store import Store
+
+
+@dataclass
+class Components:
+    settings: ConsentSettings
+    store: Store
+    core: ConsentCore
+    auth: Authenticator
+    links: LinkSigner
+
+
+def build(
+    settings: ConsentSettings,
+    *,
+    clock: Clock = system_clock,
+    extra_providers: Sequence[EnterpriseIdentityProvider] = (),
+) -> Components:
+    client = connect(settings.redis_url)
+    store = Store(client, AuditLog(client))
+    links = LinkSigner(settings.effective_link_secret())
+    core = ConsentCore(
+        store,
+        limits=settings.limits(),
+        links=links,
+        base_url=settings.base_url(),
+        link_ttl_seconds=settings.link_ttl_seconds,
+        manage_link_ttl_seconds=settings.manage_link_ttl_seconds,
+        audit_checks=settings.audit_checks,
+        erasure_services=list(settings.erasure_services),
+        clock=clock,
+    )
+    auth = Authenticator(
+        store,
+        settings.effective_service_secret(),
+        settings.effective_admin_token(),
+        [SignedLinkProvider(links), *extra_providers],
+        clock=lambda: clock().timestamp(),
+    )
+    return Components(settings, store, core, auth, links)
+
+
+def service(settings: ConsentSettings | None = None, **kwargs: object) -> Service:
+    settings = settings or ConsentSettings()
+    parts = build(settings, **kwargs)  # type: ignore[arg-type]
+    return Service(
+        name=settings.service_name,
+        settings=settings,
+        register=grpc_api.register(parts.core, parts.auth),
+        http_app=http_api.create_app(parts.core, parts.auth),
+        workers=[Sweeper(parts.core, settings.sweep_interval_seconds)],
+        on_stop=[lambda: parts.store.r.close()],
+    )

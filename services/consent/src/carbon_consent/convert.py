@@ -1,0 +1,128 @@
+"""Domain objects <-> carbon.v1 protobuf messages (also the REST JSON, via json_format)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from carbon.v1 import consent_pb2, enterprise_pb2
+from carbon_common.errors import invalid_argument
+from google.protobuf import json_format, timestamp_pb2
+
+from carbon_consent import domain
+from carbon_consent.core import ConsentRequest
+from carbon_consent.domain import Consent, Purpose, Scope, State
+from carbon_consent.store import Bank, Enterprise
+
+
+def ts(value: datetime) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def from_ts(value: timestamp_pb2.Timestamp) -> datetime:
+    return domain.utc(value.ToDatetime())
+
+
+def consent_to_proto(c: Consent, authorization_uri: str = "") -> consent_pb2.Consent:
+    msg = consent_pb2.Consent(
+        name=c.name,
+        grantee=c.grantee,
+        scopes=[int(s) for s in c.scopes],
+        purpose=int(c.purpose),
+        expire_time=ts(c.expire_time),
+        state=int(c.state),
+        create_time=ts(c.create_time),
+        update_time=ts(c.update_time),
+        authorization_uri=authorization_uri,
+    )
+    msg.data_window.start_time.CopyFrom(ts(c.data_start))
+    msg.data_window.end_time.CopyFrom(ts(c.data_end))
+    for t in c.history:
+        msg.history.add(
+            from_state=int(t.from_state) if t.from_state else 0,
+            to_state=int(t.to_state),
+            actor=t.actor,
+            time=ts(t.time),
+            reason=t.reason,
+        )
+    return msg
+
+
+def consent_request_from_proto(msg: consent_pb2.Consent, reason: str = "") -> ConsentRequest:
+    scopes: list[Scope] = []
+    for value in msg.scopes:
+        if value not in Scope._value2member_map_:
+            raise invalid_argument("consent.scopes", f"unknown or unspecified scope {value}")
+        scopes.append(Scope(value))
+    purpose = Purpose(msg.purpose) if msg.purpose in Purpose._value2member_map_ else None
+    window = msg.data_window
+    return ConsentRequest(
+        grantee=msg.grantee,
+        scopes=scopes,
+        purpose=purpose,
+        data_start=from_ts(window.start_time) if window.HasField("start_time") else None,
+        data_end=from_ts(window.end_time) if window.HasField("end_time") else None,
+        expire_time=from_ts(msg.expire_time) if msg.HasField("expire_time") else None,
+        reason=reason,
+    )
+
+
+def state_filter(value: int) -> State | None:
+    if value == 0:
+        return None
+    if value not in State._value2member_map_:
+        raise invalid_argument("state", f"unknown state {value}")
+    return State(value)
+
+
+def enterprise_to_proto(e: Enterprise) -> enterprise_pb2.Enterprise:
+    return enterprise_pb2.Enterprise(
+        name=f"enterprises/{e.uscc}",
+        uscc=e.uscc,
+        display_name=e.display_name,
+        industry_code=e.industry_code,
+        province_code=e.province_code,
+        region_code=e.region_code,
+        create_time=ts(e.create_time),
+    )
+
+
+def bank_to_proto(b: Bank) -> consent_pb2.Bank:
+    return consent_pb2.Bank(name=b.name, display_name=b.display_name, create_time=ts(b.create_time))
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=False)
+
+
+_ENUM_PREFIX = {"scopes": "CONSENT_SCOPE_", "purpose": "CONSENT_PURPOSE_", "state": "STATE_"}
+
+
+def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
+    """REST body -> Consent; enum values may be short ("RATING") or full ("CONSENT_SCOPE_RATING")."""
+    data = dict(body)
+    if isinstance(data.get("scopes"), list):
+        data["scopes"] = [_full("scopes", v) for v in data["scopes"]]
+    if isinstance(data.get("purpose"), str):
+        data["purpose"] = _full("purpose", data["purpose"])
+    for window_key in ("data_window", "dataWindow"):
+        if isinstance(data.get(window_key), dict):
+            window = dict(data[window_key])
+            for short, full in (("start", "startTime"), ("end", "endTime")):
+                if short in window:
+                    window[full] = window.pop(short)
+            data[window_key] = window
+    message = consent_pb2.Consent()
+    try:
+        json_format.ParseDict(data, message, ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        raise invalid_argument("consent", str(error)) from None
+    return message
+
+
+def _full(kind: str, value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith(_ENUM_PREFIX[kind]):
+        return _ENUM_PREFIX[kind] + value.upper()
+    return value
