@@ -16,7 +16,7 @@ REGAL_VERSION := v0.35.1  # pinned in scripts/gotools/regal/go.mod
 BUF_VERSION := v1.57.2
 
 SERVICES := consent ingest-tax ingest-energy accounting rating loan-pricing
-PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl
+PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-ingest libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl
 
 .PHONY: help
 help: ## List the targets

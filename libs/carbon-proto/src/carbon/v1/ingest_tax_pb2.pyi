@@ -89,7 +89,7 @@ class QuarantinedLine(_message.Message):
     def __init__(self, invoice_number: _Optional[str] = ..., line_number: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class IngestInvoicesResponse(_message.Message):
-    __slots__ = ("batch", "invoices", "energy_lines", "revenue_lines", "non_energy_lines", "quarantined", "replayed")
+    __slots__ = ("batch", "invoices", "energy_lines", "revenue_lines", "non_energy_lines", "quarantined", "replayed", "duplicate_lines")
     BATCH_FIELD_NUMBER: _ClassVar[int]
     INVOICES_FIELD_NUMBER: _ClassVar[int]
     ENERGY_LINES_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class IngestInvoicesResponse(_message.Message):
     NON_ENERGY_LINES_FIELD_NUMBER: _ClassVar[int]
     QUARANTINED_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_LINES_FIELD_NUMBER: _ClassVar[int]
     batch: str
     invoices: int
     energy_lines: int
@@ -104,7 +105,8 @@ class IngestInvoicesResponse(_message.Message):
     non_energy_lines: int
     quarantined: _containers.RepeatedCompositeFieldContainer[QuarantinedLine]
     replayed: bool
-    def __init__(self, batch: _Optional[str] = ..., invoices: _Optional[int] = ..., energy_lines: _Optional[int] = ..., revenue_lines: _Optional[int] = ..., non_energy_lines: _Optional[int] = ..., quarantined: _Optional[_Iterable[_Union[QuarantinedLine, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    duplicate_lines: int
+    def __init__(self, batch: _Optional[str] = ..., invoices: _Optional[int] = ..., energy_lines: _Optional[int] = ..., revenue_lines: _Optional[int] = ..., non_energy_lines: _Optional[int] = ..., quarantined: _Optional[_Iterable[_Union[QuarantinedLine, _Mapping]]] = ..., replayed: _Optional[bool] = ..., duplicate_lines: _Optional[int] = ...) -> None: ...
 
 class ListQuarantinedLinesRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token")

@@ -1,0 +1,168 @@
+"""Pieces both ingestion services share: drain switch, request ids, Redis
+errors as UNAVAILABLE, activity events, the erasure worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from carbon_common.errors import invalid_argument, unavailable
+from carbon_common.names import is_valid_uscc
+
+log = logging.getLogger(__name__)
+
+DRAIN_KEY = "carbon:ingest:drain"
+ACTIVITY_STREAM = "carbon:events:activity"
+ERASURE_STREAM = "carbon:events:erasure"
+ACTIVITY_STREAM_MAXLEN = 1_000_000
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def validate_request_id(value: str, field: str = "request_id") -> str:
+    if not value:
+        raise invalid_argument(field, "is required (idempotency key, AIP-155)")
+    if not _REQUEST_ID.match(value):
+        raise invalid_argument(field, "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
+    return value
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """A Redis outage is UNAVAILABLE (the client retries), never INTERNAL."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as error:
+        raise unavailable("STORAGE_UNAVAILABLE", f"hot-state store unavailable: {type(error).__name__}") from None
+    except redis.ResponseError as error:
+        if "LOADING" in str(error) or "MISCONF" in str(error):
+            raise unavailable("STORAGE_UNAVAILABLE", "hot-state store is loading") from None
+        raise
+
+
+def require_not_drained(client: redis.Redis) -> None:
+    with redis_errors():
+        value = client.get(DRAIN_KEY)
+    if value is not None and value.strip() in (b"1", b"true"):
+        raise unavailable("INGESTION_DRAINED", "ingestion is drained for maintenance; retry later")
+
+
+def activity_event(uscc: str, source: str, months: list[str], batch: str) -> dict[str, str]:
+    return {
+        "uscc": uscc,
+        "source": source,
+        "months": ",".join(sorted(set(months))),
+        "batch": batch,
+        "time": str(int(time.time() * 1000)),
+    }
+
+
+class KeyedLocks:
+    """One lock per key (enterprise or meter): serialises read-modify-write of hot state."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+
+class SeqClock:
+    """Ingest sequence numbers: strictly increasing microsecond stamps.
+
+    Time based, so they keep increasing across restarts even if Redis lost its
+    last second of writes; corrections (higher seq) therefore always win.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns() // 1000)
+            return self._last
+
+
+def erasure_worker(
+    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], dict[str, Any]]
+) -> Callable[[threading.Event], None]:
+    """Consume carbon:events:erasure (consumer group = service) and erase the enterprise.
+
+    Entries carry `uscc` (or `enterprise` = enterprises/{uscc}) and `request_id`;
+    the counts go to hash carbon:erasure:{request_id}, field `service`.
+    """
+
+    def run(stopping: threading.Event) -> None:
+        client = client_factory()
+        pending_first = True
+        while not stopping.is_set():
+            try:
+                try:
+                    client.xgroup_create(ERASURE_STREAM, service, id="0", mkstream=True)
+                except redis.ResponseError as error:
+                    if "BUSYGROUP" not in str(error):
+                        raise
+                start = "0" if pending_first else ">"
+                entries = client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)
+                got = entries[0][1] if entries else []
+                if pending_first and not got:
+                    pending_first = False
+                    continue
+                for entry_id, fields in got:
+                    handle_erasure(client, service, erase, entry_id, fields)
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                pending_first = True
+                stopping.wait(0.5)
+            except Exception:
+                log.exception("erasure worker error")
+                stopping.wait(1.0)
+
+    run.__name__ = f"{service}-erasure"
+    return run
+
+
+def handle_erasure(
+    client: redis.Redis,
+    service: str,
+    erase: Callable[[str], dict[str, Any]],
+    entry_id: bytes,
+    fields: dict[bytes, bytes],
+) -> None:
+    decoded = {k.decode(): v.decode() for k, v in fields.items()}
+    uscc = decoded.get("uscc") or decoded.get("enterprise", "").removeprefix("enterprises/")
+    request_id = decoded.get("request_id") or entry_id.decode()
+    if not is_valid_uscc(uscc):
+        result: dict[str, Any] = {"error": f"invalid enterprise {uscc!r}"}
+    else:
+        result = erase(uscc)
+        log.info("erased enterprise data", extra={"uscc": uscc, "request_id": request_id, **result})
+    client.hset(f"carbon:erasure:{request_id}", service, json.dumps(result, sort_keys=True))
+    client.xack(ERASURE_STREAM, service, entry_id)
+
+
+def compaction_worker(
+    compact: Callable[[], int], interval_seconds: float, name: str
+) -> Callable[[threading.Event], None]:
+    def run(stopping: threading.Event) -> None:
+        while not stopping.wait(interval_seconds):
+            try:
+                compact()
+            except Exception:
+                log.exception("compaction failed")
+
+    run.__name__ = name
+    return run

@@ -1,0 +1,215 @@
+"""Durable Parquet partitions: atomic writes, compaction, erasure rewrites.
+
+A file is written to `<name>.tmp-<pid>`, flushed and fsync'd, renamed over its
+final name, and the directory is fsync'd: a reader sees either nothing or the
+whole file, and after the call returns the file survives a crash. Batch files
+have deterministic names, so a retried batch replaces (never doubles) a file
+left behind by a crash between the write and the idempotency record.
+
+(This module is identical in carbon_ingest_tax and carbon_ingest_energy; it is
+a candidate for carbon_common.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def month_dir(root: Path, month: str) -> Path:
+    return root / f"month={month}"
+
+
+def write_atomic(df: pl.DataFrame, path: Path) -> None:
+    """Write df to path: tmp + fsync + rename + fsync(dir)."""
+    created = not path.parent.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if created:
+        fsync_dir(path.parent.parent)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        df.write_parquet(handle, compression="snappy", statistics=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _load_syncfs():  # type: ignore[no-untyped-def]
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
+
+
+def sync_filesystem(path: Path) -> bool:
+    """syncfs(2): flush every dirty file and directory entry of path's filesystem.
+    One call instead of one fsync per file and directory; False when unavailable."""
+    if _SYNCFS is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return int(_SYNCFS(fd)) == 0
+    finally:
+        os.close(fd)
+
+
+def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path) -> None:
+    """Atomically and durably write several files (a batch's month partitions).
+
+    All temporary files are written, made durable with one syncfs (falling
+    back to an fsync per file), renamed into place, and the renames made
+    durable with a second syncfs (or an fsync per directory). A crash leaves
+    each file either absent/old or complete; none is visible half-written.
+    """
+    if len(items) == 1 or _SYNCFS is None:
+        for frame, path in items:
+            write_atomic(frame, path)
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    pending = []
+    for frame, path in items:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        frame.write_parquet(tmp, compression="snappy", statistics=True)
+        pending.append((tmp, path))
+    if not sync_filesystem(root):
+        for tmp, _ in pending:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+    for tmp, path in pending:
+        os.replace(tmp, path)
+    if not sync_filesystem(root):
+        for directory in {path.parent for _, path in pending}:
+            fsync_dir(directory)
+
+
+def batch_file_name(*parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return f"b-{digest}.parquet"
+
+
+def data_files(directory: Path) -> list[Path]:
+    if not directory.exists():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == ".parquet" and not p.name.startswith("."))
+
+
+def months(root: Path) -> list[str]:
+    if not root.exists():
+        return []
+    return sorted(p.name.removeprefix("month=") for p in root.iterdir() if p.name.startswith("month="))
+
+
+def cleanup_tmp(root: Path) -> int:
+    """Remove temporary files a crash left behind (never visible to readers)."""
+    removed = 0
+    if not root.exists():
+        return 0
+    for directory in root.iterdir():
+        if not directory.is_dir():
+            continue
+        for tmp in directory.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def read_all(root: Path) -> pl.DataFrame | None:
+    files = [f for m in months(root) for f in data_files(month_dir(root, m))]
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+
+
+def compact_month(
+    directory: Path,
+    keys: Sequence[str],
+    sort: Sequence[str],
+    keep_all: pl.Expr | None = None,
+    min_files: int = 2,
+) -> int:
+    """Rewrite a month into one compact file deduplicated to the winning seq.
+
+    Rows where `keep_all` is true are kept as they are (aggregates that have no
+    natural key). Returns the number of files replaced (0 if nothing to do).
+    The compact file is durable before any old file is removed; a crash in
+    between leaves duplicates with equal seq, which readers deduplicate anyway.
+    """
+    files = data_files(directory)
+    if len(files) < min_files:
+        return 0
+    frame = pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+    if keep_all is not None:
+        kept = frame.filter(keep_all)
+        rest = frame.filter(~keep_all)
+    else:
+        kept, rest = frame.clear(), frame
+    winners = rest.sort("seq").unique(subset=list(keys), keep="last", maintain_order=False)
+    result = pl.concat([winners, kept], how="vertical").sort([*sort, "seq"])
+    max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]
+    target = directory / f"compact-{max_seq:020d}.parquet"
+    write_atomic(result, target)
+    for old in files:
+        if old != target:
+            old.unlink(missing_ok=True)
+    fsync_dir(directory)
+    return len(files)
+
+
+@dataclass
+class ErasureCounts:
+    rows_deleted: int = 0
+    files_rewritten: int = 0
+    files_deleted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows_deleted": self.rows_deleted,
+            "files_rewritten": self.files_rewritten,
+            "files_deleted": self.files_deleted,
+        }
+
+
+def erase_enterprise(root: Path, uscc: str) -> ErasureCounts:
+    """Rewrite every partition without the enterprise's rows."""
+    counts = ErasureCounts()
+    for month in months(root):
+        directory = month_dir(root, month)
+        for path in data_files(directory):
+            frame = pl.read_parquet(path)
+            hit = int((frame["uscc"] == uscc).sum())
+            if not hit:
+                continue
+            counts.rows_deleted += hit
+            remaining = frame.filter(pl.col("uscc") != uscc)
+            if remaining.height == 0:
+                path.unlink()
+                fsync_dir(directory)
+                counts.files_deleted += 1
+            else:
+                write_atomic(remaining, path)
+                counts.files_rewritten += 1
+    return counts

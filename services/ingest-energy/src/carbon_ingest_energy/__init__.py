@@ -1,0 +1,1 @@
+"""Energy ingestion: meter registry, columnar streamed readings, coverage."""

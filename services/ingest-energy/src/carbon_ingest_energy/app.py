@@ -1,0 +1,49 @@
+"""Wiring: settings, Redis, consent gate, servicer, workers."""
+
+from __future__ import annotations
+
+from carbon_common.channels import service_channel
+from carbon_common.consent_gate import ConsentGate
+from carbon_common.redis_conn import connect
+from carbon_common.server import Service
+from fastapi import FastAPI
+
+from carbon_ingest import parquet_io
+from carbon_ingest.common import compaction_worker, erasure_worker
+from carbon_ingest_energy.servicer import EnergyIngestion, register
+from carbon_ingest_energy.settings import EnergySettings
+from carbon_ingest_energy.store import ReadingStore
+
+
+def build(settings: EnergySettings | None = None) -> Service:
+    settings = settings or EnergySettings()
+    client = connect(settings.redis_url)
+    store = ReadingStore(client, settings.data_dir, settings.idempotency_ttl_days)
+    parquet_io.cleanup_tmp(store.root)
+    channel = service_channel(settings.consent_target, settings.service_name, settings.effective_service_secret())
+    gate = ConsentGate(channel, cache_seconds=settings.consent_cache_seconds)
+    servicer = EnergyIngestion(settings, store, gate)
+
+    def erase(uscc: str) -> dict[str, int]:
+        servicer.forget(uscc)
+        return store.erase(uscc)
+
+    http = FastAPI(title="ingest-energy")
+
+    @http.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Service(
+        name=settings.service_name,
+        settings=settings,
+        register=lambda server: register(server, servicer),
+        http_app=http,
+        workers=[
+            erasure_worker(lambda: connect(settings.redis_url), settings.service_name, erase),
+            compaction_worker(
+                lambda: store.compact(settings.compact_min_files), settings.compact_interval_seconds, "compaction"
+            ),
+        ],
+        on_stop=[channel.close],
+    )

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from carbon_common.settings import BaseServiceSettings
+from pydantic import Field
+
+
+class EnergySettings(BaseServiceSettings):
+    service_name: str = "ingest-energy"
+    grpc_port: int = Field(default=50053, ge=0, le=65535)
+    http_port: int = Field(default=8083, ge=0, le=65535)
+    # Physical bound for spikes: an interval above max_power_kw × interval is flagged.
+    max_power_kw: int = Field(default=100_000, ge=1)
+    # Readings further than this in the future are a client mistake.
+    max_future_seconds: int = Field(default=86_400, ge=0)
+    idempotency_ttl_days: int = Field(default=400, ge=1)
+    consent_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
+    compact_interval_seconds: float = Field(default=600.0, ge=1)
+    compact_min_files: int = Field(default=32, ge=2)
+    max_gaps_reported: int = Field(default=1000, ge=1)

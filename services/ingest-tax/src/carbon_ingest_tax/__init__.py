@@ -1,0 +1,1 @@
+"""Tax ingestion: VAT e-invoices over gRPC and CSV/Excel upload."""

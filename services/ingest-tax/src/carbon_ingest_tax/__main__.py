@@ -1,0 +1,6 @@
+from carbon_common.server import run
+
+from carbon_ingest_tax.app import build
+
+if __name__ == "__main__":
+    run(build())

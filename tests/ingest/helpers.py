@@ -1,0 +1,76 @@
+"""Helpers for the ingestion tests: valid USCCs, an in-process consent check,
+reading the stored Parquet activity back, an in-process gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import polars as pl
+from carbon.v1 import consent_pb2
+from carbon_common.errors import ServiceError, from_rpc_error, permission_denied
+from carbon_common.names import uscc_check_char
+from carbon_common.server import Running, Service
+
+
+def make_uscc(n: int) -> str:
+    body = f"91330100MA{n:07d}"
+    return body + uscc_check_char(body)
+
+
+class AllowList:
+    """A real, in-process consent decision with the ConsentGate interface."""
+
+    def __init__(self, *allowed: tuple[str, int]) -> None:
+        self.allowed = set(allowed)
+        self.calls = 0
+
+    def require(self, uscc: str, grantee: str, scope: int, data_time: datetime | None = None) -> str:
+        self.calls += 1
+        if grantee != "platform" or (uscc, scope) not in self.allowed:
+            raise permission_denied(
+                "CONSENT_REQUIRED",
+                f"{grantee} has no authorised consent for enterprises/{uscc}",
+                enterprise=f"enterprises/{uscc}",
+                grantee=grantee,
+                scope=consent_pb2.ConsentScope.Name(scope),
+            )
+        return f"enterprises/{uscc}/consents/test"
+
+
+def winning_readings(data_dir: Path) -> pl.DataFrame:
+    files = sorted((data_dir / "readings").glob("month=*/*.parquet"))
+    if not files:
+        return pl.DataFrame()
+    frame = pl.concat([pl.read_parquet(f) for f in files])
+    return frame.sort("seq").unique(["uscc", "meter_id", "ts"], keep="last").sort(["uscc", "meter_id", "ts"])
+
+
+def raw_readings(data_dir: Path) -> pl.DataFrame:
+    files = sorted((data_dir / "readings").glob("month=*/*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+
+
+@contextmanager
+def in_process(service: Service) -> Iterator[grpc.Channel]:
+    """The service's gRPC server in this process (real gRPC on a free port)."""
+    running = Running(service)
+    running.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    try:
+        yield channel
+    finally:
+        channel.close()
+        running.grpc_server.stop(0).wait()
+
+
+def rpc_error(call: Any) -> ServiceError:
+    try:
+        call()
+    except grpc.RpcError as error:
+        return from_rpc_error(error)
+    raise AssertionError("expected an RPC error")

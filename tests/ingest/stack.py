@@ -1,0 +1,137 @@
+"""Real processes for the ingestion process tests and the benchmark:
+redis-server, the consent service (with an authorised platform consent),
+and an ingestion service."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2, enterprise_pb2_grpc
+from carbon_common import redis_server
+from carbon_common.redis_server import free_port
+
+from tests.support.processes import ServiceProcess, start_service
+
+ADMIN_TOKEN = "ingest-test-admin-token"
+SECRET = "ingest-test-service-secret"
+
+
+@dataclass
+class Redis:
+    data_dir: Path
+    port: int
+    appendfsync: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = redis_server.start(self.data_dir, self.port, appendfsync=self.appendfsync)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@dataclass
+class Stack:
+    root: Path
+    redis: Redis
+    consent: ServiceProcess | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "CARBON_REDIS_URL": self.redis.url,
+            "CARBON_DATA_DIR": str(self.root / "data"),
+            "CARBON_SERVICE_SECRET": SECRET,
+            "CARBON_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CARBON_LOG_LEVEL": "WARNING",
+        }
+        if self.consent is not None:
+            env["CARBON_CONSENT_TARGET"] = self.consent.target
+        return env
+
+    def start(self, name: str, extra: dict[str, str] | None = None) -> ServiceProcess:
+        ports = self.ports.setdefault(name, (free_port(), free_port()))
+        process = start_service(name, {**self.env(), **(extra or {})}, self.root / "logs", ports=ports)
+        self.services[name] = process
+        return process
+
+    def kill9(self, name: str) -> None:
+        process = self.services[name].process
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+        if self.consent is not None:
+            self.consent.stop()
+        self.redis.stop()
+
+    def grant(self, uscc: str, scopes: list[int]) -> None:
+        """CreateEnterprise, CreateConsent (grantee platform), AuthorizeConsent as admin."""
+        assert self.consent is not None
+        metadata = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
+        with grpc.insecure_channel(self.consent.target) as channel:
+            enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(channel)
+            try:
+                enterprises.CreateEnterprise(
+                    enterprise_pb2.CreateEnterpriseRequest(
+                        enterprise=enterprise_pb2.Enterprise(
+                            uscc=uscc,
+                            display_name="测试工厂",
+                            industry_code="C2611",
+                            province_code="330000",
+                            region_code="330800",
+                        )
+                    ),
+                    metadata=metadata,
+                )
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+            consents = consent_pb2_grpc.ConsentServiceStub(channel)
+            now = datetime.now(UTC)
+            consent = consent_pb2.Consent(
+                grantee="platform", scopes=scopes, purpose=consent_pb2.CONSENT_PURPOSE_CARBON_ACCOUNTING
+            )
+            consent.data_window.start_time.FromDatetime(now - timedelta(days=1000))
+            consent.data_window.end_time.FromDatetime(now + timedelta(days=1000))
+            consent.expire_time.FromDatetime(now + timedelta(days=1000))
+            created = consents.CreateConsent(
+                consent_pb2.CreateConsentRequest(parent=f"enterprises/{uscc}", consent=consent), metadata=metadata
+            )
+            consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=metadata)
+
+
+def start_stack(root: Path, appendfsync: str = "everysec") -> Stack:
+    redis = Redis(root / "redis", free_port(), appendfsync)
+    redis.start()
+    stack = Stack(root, redis)
+    stack.consent = start_service("consent", stack.env(), root / "logs")
+    return stack
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
