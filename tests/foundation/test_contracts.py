@@ -15,11 +15,15 @@ GENERATED = REPO / "libs" / "carbon-proto" / "src" / "carbon"
 
 def test_generated_stubs_match_the_protos(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(REPO / "scripts" / "gen_proto.py"), "--out", str(tmp_path)], check=True)
-    fresh = sorted(p.relative_to(tmp_path) for p in (tmp_path / "carbon").rglob("*.py*"))
-    committed = sorted(p.relative_to(GENERATED.parent) for p in GENERATED.rglob("*.py*"))
+    fresh = _sources(tmp_path / "carbon", tmp_path)
+    committed = _sources(GENERATED, GENERATED.parent)
     assert fresh == committed, "generated file set differs: run `make proto` and commit"
     stale = [str(p) for p in fresh if not filecmp.cmp(tmp_path / p, GENERATED.parent / p, shallow=False)]
     assert not stale, f"stale generated code (run `make proto`): {stale}"
+
+
+def _sources(root: Path, base: Path) -> list[Path]:
+    return sorted(p.relative_to(base) for p in root.rglob("*") if p.suffix in {".py", ".pyi"})
 
 
 def test_buf_lint_is_clean() -> None:

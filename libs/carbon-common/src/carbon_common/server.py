@@ -86,6 +86,8 @@ class Running:
         if self.service.http_app is not None and settings.http_port:
             import uvicorn
 
+            telemetry.instrument_fastapi(self.service.http_app)
+
             config = uvicorn.Config(
                 self.service.http_app,
                 host=settings.bind_host,

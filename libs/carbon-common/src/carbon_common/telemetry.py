@@ -1,60 +1,434 @@
-"""OpenTelemetry setup from the standard OTEL_* variables.
+"""OpenTelemetry for every service: traces, RPC metrics, exporters.
 
-Traces propagate over gRPC (W3C trace context in metadata) through the
-instrumentation interceptors, so one REST quote is one trace across services.
-Without OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER nothing is exported.
+Traces: one REST quote is one trace across services. The server side uses the
+opentelemetry-instrumentation-grpc server interceptor (it extracts the W3C
+`traceparent`/`tracestate` from the incoming gRPC metadata and makes the server
+span current); the client side is `CarbonClientTelemetry` below, a native
+`grpc.*ClientInterceptor` (the instrumentation's own client interceptor is a
+`grpcext` interceptor that `grpc.intercept_channel` refuses) that starts a
+CLIENT span and injects the current context into the outgoing metadata with
+the globally configured propagator (W3C trace context + baggage by default,
+`OTEL_PROPAGATORS` to change). FastAPI edges call `instrument_fastapi(app)` so
+a REST request's span is the parent of the gRPC calls its handler makes.
+
+Metrics per RPC (server side, every method including health):
+  `rpc.server.duration` histogram, unit ms, attributes `rpc.system`,
+  `rpc.service`, `rpc.method`, `rpc.grpc.status_code` (int) and `status`
+  (the status code name, e.g. "OK", "PERMISSION_DENIED"). Its count is the
+  request rate, `status != "OK"` the errors. The client side records
+  `rpc.client.duration` with the same attributes.
+Business metrics: see `carbon_common.metrics`.
+
+Exporters come from the standard variables: `OTEL_TRACES_EXPORTER` /
+`OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`; comma-separated lists
+allowed; default `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the signal's
+own endpoint variable) is set, else `none`), `OTEL_EXPORTER_OTLP_*` for the
+OTLP/gRPC exporter, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SDK_DISABLED=true` to switch all of it off.
+
+Test exporter: with `CARBON_TELEMETRY_SPAN_FILE=/path`, every finished span is
+appended to that file as one JSON line (`trace_id`, `span_id`,
+`parent_span_id`, `name`, `kind`, `service.name`, `attributes`), written
+synchronously when the span ends, so a test can follow a trace across
+separate processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from opentelemetry import metrics, trace
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+log = logging.getLogger(__name__)
+
+SPAN_FILE_ENV = "CARBON_TELEMETRY_SPAN_FILE"
+INSTRUMENTATION_NAME = "carbon_common.telemetry"
+
+_lock = threading.Lock()
 _configured = False
 
 
-def configure(service: str, extra_processors: list[SpanProcessor] | None = None) -> None:
-    global _configured
-    if _configured:
-        return
-    _configured = True
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
-    provider = TracerProvider(resource=resource)
-    exporter_kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp" if _otlp_endpoint() else "none")
-    if exporter_kind == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+def configure(
+    service: str,
+    extra_processors: Sequence[SpanProcessor] | None = None,
+    metric_readers: Sequence[MetricReader] | None = None,
+) -> bool:
+    """Install the global tracer and meter providers once per process.
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    Returns True when this call installed them, False when telemetry was
+    already configured (the second call changes nothing except adding
+    `extra_processors` to the existing SDK tracer provider).
+    """
+    global _configured
+    with _lock:
+        if _configured:
+            for processor in extra_processors or []:
+                add_span_processor(processor)
+            return False
+        _configured = True
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service})
+
+    provider = TracerProvider(resource=resource)
+    if not disabled:
+        for kind in _exporters("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            if kind == "otlp":
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            elif kind == "console":
+                from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+                provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+            else:
+                log.warning("unsupported OTEL_TRACES_EXPORTER", extra={"exporter": kind})
+    span_file = os.environ.get(SPAN_FILE_ENV)
+    if span_file:
+        provider.add_span_processor(JsonLinesSpanProcessor(span_file))
     for processor in extra_processors or []:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
 
-    readers: list[Any] = []
-    if os.environ.get("OTEL_METRICS_EXPORTER", "otlp" if _otlp_endpoint() else "none") == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    readers: list[MetricReader] = list(metric_readers or [])
+    if not disabled:
+        for kind in _exporters("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+            if kind == "otlp":
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+                readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+            elif kind == "console":
+                from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+                readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+            else:
+                log.warning("unsupported OTEL_METRICS_EXPORTER", extra={"exporter": kind})
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    return True
 
 
-def _otlp_endpoint() -> str:
-    return os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+def is_configured() -> bool:
+    return _configured
 
 
-def server_interceptors() -> list[Any]:
-    from opentelemetry.instrumentation.grpc import server_interceptor
+def add_span_processor(processor: SpanProcessor) -> None:
+    """Attach a span processor to the global SDK tracer provider (tests, extra exporters)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        raise RuntimeError("telemetry.configure() has not installed an SDK tracer provider")
+    provider.add_span_processor(processor)
 
-    return [server_interceptor()]
+
+def _exporters(variable: str, signal_endpoint: str) -> list[str]:
+    default = "otlp" if (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(signal_endpoint)) else "none"
+    kinds = [k.strip().lower() for k in os.environ.get(variable, default).split(",")]
+    return [k for k in kinds if k and k != "none"]
+
+
+class JsonLinesSpanProcessor(SpanProcessor):
+    """Appends every finished span to a file as one JSON line (test exporter).
+
+    One `write` per line on an O_APPEND descriptor, under a lock, so lines
+    never interleave even with several processes sharing the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._write_lock = threading.Lock()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.get_span_context()
+        if context is None:
+            return
+        parent = span.parent
+        record = {
+            "trace_id": format(context.trace_id, "032x"),
+            "span_id": format(context.span_id, "016x"),
+            "parent_span_id": format(parent.span_id, "016x") if parent is not None else None,
+            "name": span.name,
+            "kind": span.kind.name,
+            "service.name": span.resource.attributes.get("service.name"),
+            "status": span.status.status_code.name,
+            "attributes": dict(span.attributes or {}),
+        }
+        line = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode()
+        with self._write_lock:
+            if self._fd >= 0:
+                os.write(self._fd, line)
+
+    def shutdown(self) -> None:
+        with self._write_lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def read_span_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The spans a JsonLinesSpanProcessor wrote (missing file: none yet)."""
+    file = Path(path)
+    if not file.exists():
+        return []
+    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- gRPC server
+
+
+def server_interceptors() -> list[grpc.ServerInterceptor]:
+    """Outermost first: the trace span (not for health checks), then RPC metrics.
+
+    They wrap the error interceptor, so the metrics see the final status code
+    of a ServiceError turned into google.rpc.Status.
+    """
+    from opentelemetry.instrumentation.grpc import filters, server_interceptor
+
+    tracing = server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]
+    return [tracing, RpcServerMetricsInterceptor()]
+
+
+def _split_method(full_method: str) -> tuple[str, str]:
+    service, _, method = full_method.lstrip("/").partition("/")
+    return service, method
+
+
+def _rpc_attributes(full_method: str, code: grpc.StatusCode) -> dict[str, Any]:
+    service, method = _split_method(full_method)
+    return {
+        "rpc.system": "grpc",
+        "rpc.service": service,
+        "rpc.method": method,
+        "rpc.grpc.status_code": code.value[0],
+        "status": code.name,
+    }
+
+
+_instruments: dict[str, Any] = {}
+
+
+def _histogram(name: str, description: str) -> Any:
+    # Created once from the global meter (a proxy until configure() runs, then real).
+    with _lock:
+        if name not in _instruments:
+            meter = metrics.get_meter(INSTRUMENTATION_NAME)
+            _instruments[name] = meter.create_histogram(name, unit="ms", description=description)
+        return _instruments[name]
+
+
+def _status_of(context: grpc.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
+    code = None
+    with contextlib.suppress(AttributeError, RuntimeError):
+        code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
+
+
+def _mark_span(code: grpc.StatusCode) -> None:
+    if code is grpc.StatusCode.OK:
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        span.set_status(Status(StatusCode.ERROR, code.name))
+
+
+class RpcServerMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Records `rpc.server.duration` for every call and marks failed server spans."""
+
+    def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        histogram = _histogram("rpc.server.duration", "Duration of inbound gRPC calls")
+
+        def record(start: float, context: grpc.ServicerContext, error: BaseException | None) -> None:
+            code = _status_of(context, error)
+            _mark_span(code)
+            histogram.record((time.perf_counter() - start) * 1000.0, _rpc_attributes(method, code))
+
+        def unary_response(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            def measured(request: Any, context: grpc.ServicerContext) -> Any:
+                start = time.perf_counter()
+                try:
+                    response = behaviour(request, context)
+                except BaseException as error:
+                    record(start, context, error)
+                    raise
+                record(start, context, None)
+                return response
+
+            return measured
+
+        def stream_response(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            def measured(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                start = time.perf_counter()
+                try:
+                    yield from behaviour(request, context)
+                except BaseException as error:
+                    record(start, context, error)
+                    raise
+                record(start, context, None)
+
+            return measured
+
+        serializers = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **serializers)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **serializers)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **serializers)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **serializers)
+        return handler
+
+
+# ---------------------------------------------------------------- gRPC client
 
 
 def client_interceptors() -> list[Any]:
-    from opentelemetry.instrumentation.grpc import client_interceptor
+    """Interceptors for `grpc.intercept_channel`: client span + W3C context in metadata."""
+    return [CarbonClientTelemetry()]
 
-    return [client_interceptor()]
+
+@dataclass(frozen=True)
+class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class _MetadataSetter:
+    def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
+        carrier.append((key.lower(), value))
+
+
+class CarbonClientTelemetry(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.StreamUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.StreamStreamClientInterceptor,  # type: ignore[misc]
+):
+    """A CLIENT span per outgoing call; its context travels in the call's metadata."""
+
+    _setter = _MetadataSetter()
+
+    def _call(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        method = details.method if isinstance(details.method, str) else details.method.decode()
+        service, name = _split_method(method)
+        if method.startswith("/grpc.health.v1.Health/"):
+            return continuation(details, request)
+        tracer = trace.get_tracer(INSTRUMENTATION_NAME)
+        span = tracer.start_span(
+            method,
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        )
+        histogram = _histogram("rpc.client.duration", "Duration of outbound gRPC calls")
+        start = time.perf_counter()
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            metadata: list[tuple[str, Any]] = [
+                (k, v) for k, v in (details.metadata or []) if k not in ("traceparent", "tracestate", "baggage")
+            ]
+            propagate.inject(metadata, setter=self._setter)  # type: ignore[arg-type]
+            new_details = _CallDetails(
+                details.method,
+                details.timeout,
+                metadata,
+                details.credentials,
+                getattr(details, "wait_for_ready", None),
+                getattr(details, "compression", None),
+            )
+            try:
+                call = continuation(new_details, request)
+            except BaseException as error:
+                code = error.code() if isinstance(error, grpc.RpcError) and hasattr(error, "code") else None
+                self._finish(span, histogram, start, method, code or grpc.StatusCode.UNKNOWN)
+                raise
+        finally:
+            otel_context.detach(token)
+
+        def done(future: Any) -> None:
+            try:
+                code = future.code()
+            except Exception:
+                code = grpc.StatusCode.CANCELLED
+            self._finish(span, histogram, start, method, code or grpc.StatusCode.UNKNOWN)
+
+        call.add_done_callback(done)
+        return call
+
+    @staticmethod
+    def _finish(span: Any, histogram: Any, start: float, method: str, code: grpc.StatusCode) -> None:
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code is not grpc.StatusCode.OK:
+            span.set_status(Status(StatusCode.ERROR, code.name))
+        span.end()
+        histogram.record((time.perf_counter() - start) * 1000.0, _rpc_attributes(method, code))
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], client_call_details: Any, request: Any) -> Any:
+        return self._call(continuation, client_call_details, request)
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], client_call_details: Any, request: Any) -> Any:
+        return self._call(continuation, client_call_details, request)
+
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        return self._call(continuation, client_call_details, request_iterator)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        return self._call(continuation, client_call_details, request_iterator)
+
+
+# ---------------------------------------------------------------- FastAPI
+
+
+def instrument_fastapi(app: Any, excluded_urls: str | None = None) -> Any:
+    """Trace a FastAPI app: a SERVER span per request (continuing an incoming
+    `traceparent`), current while the handler runs, so the gRPC calls it makes
+    are its children. Call it where the app is built, before it serves.
+    Health/docs paths are not traced unless OTEL_PYTHON_FASTAPI_EXCLUDED_URLS says otherwise.
+    """
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    if excluded_urls is None and not (
+        os.environ.get("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS") or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS")
+    ):
+        excluded_urls = r"/healthz,/readyz,/livez,/metrics,/docs,/openapi.json,/static/"
+    if not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=excluded_urls, exclude_spans=["receive", "send"])
+    return app

@@ -1,0 +1,113 @@
+"""Business metrics of the platform: one function call where the event happens.
+
+Instruments come from the global OpenTelemetry meter that
+`carbon_common.telemetry.configure()` installs (`server.run` calls it); before
+that they are no-ops, so calling them from tests or scripts is safe. They are
+exported with the RPC metrics by the `OTEL_METRICS_EXPORTER` / `OTEL_EXPORTER_OTLP_*`
+configuration. Attribute values must stay low-cardinality: never put a USCC,
+bank id or quote id in them.
+
+    from carbon_common import metrics
+
+    # ingest-tax / ingest-energy, once per accepted batch (or streamed chunk):
+    metrics.ingestion_readings(count, source="tax")           # carbon.ingestion.readings{source}
+    metrics.ingestion_lag(seconds, source="energy")          # carbon.ingestion.lag_seconds{source}
+    #   seconds = now - the newest data timestamp in the batch (how far behind real time)
+
+    # accounting, per consumed stream entry (lag between emit and processing):
+    metrics.ingestion_lag(seconds, source="accounting")
+
+    # rating, once per rating computed:
+    metrics.rating_issued(scheme="national-2025", grade="AA")  # carbon.ratings{scheme,grade}
+
+    # loan-pricing, once per quote decided:
+    metrics.quote_decided(decision=pricing_pb2.Quote.Decision.Name(quote.decision))  # carbon.quotes{decision}
+
+| instrument | kind | unit | attributes |
+|---|---|---|---|
+| `carbon.ingestion.readings` | counter | `{reading}` | `source` (tax, energy) |
+| `carbon.ingestion.lag_seconds` | histogram | `s` | `source` |
+| `carbon.quotes` | counter | `{quote}` | `decision` |
+| `carbon.ratings` | counter | `{rating}` | `scheme`, `grade` |
+
+`lag_from(timestamp)` turns a data timestamp (datetime or epoch seconds) into
+the lag in seconds for `ingestion_lag`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import metrics as otel_metrics
+
+METER_NAME = "carbon_common.metrics"
+
+INGESTION_READINGS = "carbon.ingestion.readings"
+INGESTION_LAG = "carbon.ingestion.lag_seconds"
+QUOTES = "carbon.quotes"
+RATINGS = "carbon.ratings"
+
+_lock = threading.Lock()
+_instruments: dict[str, Any] = {}
+
+
+def _instrument(name: str) -> Any:
+    # Created once from the global meter: a proxy before telemetry.configure(),
+    # which the SDK swaps for the real instrument when the provider is set.
+    with _lock:
+        instrument = _instruments.get(name)
+        if instrument is None:
+            meter = otel_metrics.get_meter(METER_NAME)
+            if name == INGESTION_READINGS:
+                instrument = meter.create_counter(name, unit="{reading}", description="Readings/invoice lines accepted")
+            elif name == INGESTION_LAG:
+                instrument = meter.create_histogram(
+                    name, unit="s", description="Age of ingested data when it is processed"
+                )
+            elif name == QUOTES:
+                instrument = meter.create_counter(name, unit="{quote}", description="Loan quotes by decision")
+            elif name == RATINGS:
+                instrument = meter.create_counter(
+                    name, unit="{rating}", description="Ratings issued by scheme and grade"
+                )
+            else:  # pragma: no cover - programming error
+                raise KeyError(name)
+            _instruments[name] = instrument
+        return instrument
+
+
+def ingestion_readings(count: int, source: str) -> None:
+    """`count` readings (meter readings, invoice lines) accepted from `source`."""
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    if count:
+        _instrument(INGESTION_READINGS).add(count, {"source": source})
+
+
+def ingestion_lag(seconds: float, source: str) -> None:
+    """How old the data was when `source` processed it, in seconds (clamped at 0)."""
+    _instrument(INGESTION_LAG).record(max(0.0, float(seconds)), {"source": source})
+
+
+def quote_decided(decision: str) -> None:
+    """One loan quote decided (`decision`: the Quote.Decision name, e.g. DECISION_APPROVE)."""
+    _instrument(QUOTES).add(1, {"decision": decision})
+
+
+def rating_issued(scheme: str, grade: str) -> None:
+    """One rating computed under `scheme` (scheme id, not version) with `grade`."""
+    _instrument(RATINGS).add(1, {"scheme": scheme, "grade": grade})
+
+
+def lag_from(timestamp: datetime | float | int, now: float | None = None) -> float:
+    """Seconds between a data timestamp (aware datetime, naive = UTC, or epoch seconds) and now."""
+    if isinstance(timestamp, datetime):
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=UTC)
+        epoch = timestamp.timestamp()
+    else:
+        epoch = float(timestamp)
+    return max(0.0, (time.time() if now is None else now) - epoch)
