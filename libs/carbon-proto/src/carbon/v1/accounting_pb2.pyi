@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Account(_message.Message):
-    __slots__ = ("name", "period", "activities", "scope1_tco2", "scope2_location_tco2", "scope2_market_tco2", "total_tco2", "scope2_method", "energy_tce", "energy_structure", "monthly", "revenue_cny", "value_added_cny", "tax_cny", "intensity_revenue", "intensity_value_added", "intensity_tax", "base_period", "base_total_tco2", "reduction_rate", "reduction_tco2", "cross_checks", "quality", "factor_set_version", "input_digest", "compute_time", "industry_code", "province_code", "region_code")
+    __slots__ = ("name", "period", "activities", "scope1_tco2", "scope2_location_tco2", "scope2_market_tco2", "total_tco2", "scope2_method", "energy_tce", "energy_structure", "monthly", "revenue_cny", "value_added_cny", "tax_cny", "intensity_revenue", "intensity_value_added", "intensity_tax", "base_period", "base_total_tco2", "reduction_rate", "reduction_tco2", "cross_checks", "quality", "factor_set_version", "input_digest", "compute_time", "industry_code", "province_code", "region_code", "factor_set_digest")
     class Scope2Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         SCOPE2_METHOD_UNSPECIFIED: _ClassVar[Account.Scope2Method]
@@ -25,7 +25,7 @@ class Account(_message.Message):
     SCOPE2_METHOD_LOCATION_BASED: Account.Scope2Method
     SCOPE2_METHOD_MARKET_BASED: Account.Scope2Method
     class Activity(_message.Message):
-        __slots__ = ("energy_type", "quantity", "unit", "source", "scope", "tco2", "tce", "factor_id", "factor_value", "factor_unit")
+        __slots__ = ("energy_type", "quantity", "unit", "source", "scope", "tco2", "tce", "factor_id", "factor_value", "factor_unit", "scope2_method", "factor_source")
         ENERGY_TYPE_FIELD_NUMBER: _ClassVar[int]
         QUANTITY_FIELD_NUMBER: _ClassVar[int]
         UNIT_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,8 @@ class Account(_message.Message):
         FACTOR_ID_FIELD_NUMBER: _ClassVar[int]
         FACTOR_VALUE_FIELD_NUMBER: _ClassVar[int]
         FACTOR_UNIT_FIELD_NUMBER: _ClassVar[int]
+        SCOPE2_METHOD_FIELD_NUMBER: _ClassVar[int]
+        FACTOR_SOURCE_FIELD_NUMBER: _ClassVar[int]
         energy_type: _common_pb2.EnergyType
         quantity: _decimal_pb2.Decimal
         unit: str
@@ -46,7 +48,9 @@ class Account(_message.Message):
         factor_id: str
         factor_value: _decimal_pb2.Decimal
         factor_unit: str
-        def __init__(self, energy_type: _Optional[_Union[_common_pb2.EnergyType, str]] = ..., quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., unit: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.DataSource, str]] = ..., scope: _Optional[int] = ..., tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tce: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., factor_id: _Optional[str] = ..., factor_value: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., factor_unit: _Optional[str] = ...) -> None: ...
+        scope2_method: Account.Scope2Method
+        factor_source: str
+        def __init__(self, energy_type: _Optional[_Union[_common_pb2.EnergyType, str]] = ..., quantity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., unit: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.DataSource, str]] = ..., scope: _Optional[int] = ..., tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tce: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., factor_id: _Optional[str] = ..., factor_value: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., factor_unit: _Optional[str] = ..., scope2_method: _Optional[_Union[Account.Scope2Method, str]] = ..., factor_source: _Optional[str] = ...) -> None: ...
     class EnergyShare(_message.Message):
         __slots__ = ("energy_type", "tce", "share")
         ENERGY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +124,7 @@ class Account(_message.Message):
     INDUSTRY_CODE_FIELD_NUMBER: _ClassVar[int]
     PROVINCE_CODE_FIELD_NUMBER: _ClassVar[int]
     REGION_CODE_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     period: str
     activities: _containers.RepeatedCompositeFieldContainer[Account.Activity]
@@ -149,7 +154,8 @@ class Account(_message.Message):
     industry_code: str
     province_code: str
     region_code: str
-    def __init__(self, name: _Optional[str] = ..., period: _Optional[str] = ..., activities: _Optional[_Iterable[_Union[Account.Activity, _Mapping]]] = ..., scope1_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_location_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_market_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., total_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_method: _Optional[_Union[Account.Scope2Method, str]] = ..., energy_tce: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_structure: _Optional[_Iterable[_Union[Account.EnergyShare, _Mapping]]] = ..., monthly: _Optional[_Iterable[_Union[Account.MonthlyEmissions, _Mapping]]] = ..., revenue_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., value_added_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tax_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_revenue: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_value_added: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_tax: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., base_period: _Optional[str] = ..., base_total_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., reduction_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cross_checks: _Optional[_Iterable[_Union[Account.CrossCheck, _Mapping]]] = ..., quality: _Optional[_Union[Account.Quality, _Mapping]] = ..., factor_set_version: _Optional[str] = ..., input_digest: _Optional[str] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., industry_code: _Optional[str] = ..., province_code: _Optional[str] = ..., region_code: _Optional[str] = ...) -> None: ...
+    factor_set_digest: str
+    def __init__(self, name: _Optional[str] = ..., period: _Optional[str] = ..., activities: _Optional[_Iterable[_Union[Account.Activity, _Mapping]]] = ..., scope1_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_location_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_market_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., total_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., scope2_method: _Optional[_Union[Account.Scope2Method, str]] = ..., energy_tce: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., energy_structure: _Optional[_Iterable[_Union[Account.EnergyShare, _Mapping]]] = ..., monthly: _Optional[_Iterable[_Union[Account.MonthlyEmissions, _Mapping]]] = ..., revenue_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., value_added_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tax_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_revenue: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_value_added: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity_tax: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., base_period: _Optional[str] = ..., base_total_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., reduction_rate: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., cross_checks: _Optional[_Iterable[_Union[Account.CrossCheck, _Mapping]]] = ..., quality: _Optional[_Union[Account.Quality, _Mapping]] = ..., factor_set_version: _Optional[str] = ..., input_digest: _Optional[str] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., industry_code: _Optional[str] = ..., province_code: _Optional[str] = ..., region_code: _Optional[str] = ..., factor_set_digest: _Optional[str] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ("name",)

@@ -1,0 +1,1 @@
+"""Carbon accounting: factor library, Scope 1/2 accounts with polars, reports."""

@@ -1,0 +1,50 @@
+"""`python -m carbon_accounting`: gRPC 50054, HTTP 8084, activity-event consumer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import grpc
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc
+from carbon_common import redis_conn, server
+from carbon_common.channels import service_channel
+
+from carbon_accounting.http import create_app
+from carbon_accounting.service import Access, Accountant, AccountingServicer, consume_events
+from carbon_accounting.settings import AccountingSettings
+from carbon_accounting.store import AccountStore
+
+
+def build() -> server.Service:
+    settings = AccountingSettings()
+    secret = settings.effective_service_secret()
+    client = redis_conn.connect(settings.redis_url)
+    consent = service_channel(settings.consent_target, "accounting", secret)
+    rating = service_channel(settings.rating_target, "accounting", secret)
+    accountant = Accountant(settings, AccountStore(client), consent)
+    access = Access(settings, consent)
+
+    def register(grpc_server: grpc.Server) -> Iterable[str]:
+        accounting_pb2_grpc.add_AccountingServiceServicer_to_server(AccountingServicer(accountant, access), grpc_server)
+        return [accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name]
+
+    def events(stopping: threading.Event) -> None:
+        consume_events(accountant, redis_conn.connect(settings.redis_url), stopping)
+
+    return server.Service(
+        name="accounting",
+        settings=settings,
+        register=register,
+        http_app=create_app(accountant, access, rating),
+        workers=[events],
+        on_stop=[consent.close, rating.close],
+    )
+
+
+def main() -> None:
+    server.run(build())
+
+
+if __name__ == "__main__":
+    main()

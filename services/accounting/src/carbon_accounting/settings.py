@@ -1,0 +1,67 @@
+"""Accounting settings (CARBON_* environment variables)."""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal
+from pathlib import Path
+
+from carbon_common.settings import BaseServiceSettings
+from pydantic import Field, field_validator
+
+from carbon_accounting import factors as fx
+from carbon_accounting.compute import Rules
+
+
+class AccountingSettings(BaseServiceSettings):
+    service_name: str = "accounting"
+    grpc_port: int = Field(default=50054, ge=0, le=65535)
+    http_port: int = Field(default=8084, ge=0, le=65535)
+
+    # CARBON_FACTORS_DIR replaces the packaged factor sets; CARBON_FACTOR_SET pins a version.
+    factors_dir: Path = fx.DEFAULT_FACTORS_DIR
+    factor_set: str = ""
+    # Selection rules (see factors.Selection).
+    data_year_rule: str = "same"
+    geography_levels: str = "province,region,national"
+    scope2_method: str = "location"
+    # Base year of reduction rates; unset = the previous year.
+    base_year: int | None = None
+    meter_coverage_threshold: Decimal = Decimal("0.95")
+    disagreement_threshold: Decimal = Decimal("0.10")
+    meter_interval_seconds: int = 900
+
+    # Event consumption.
+    consumer_group: str = "accounting"
+    consumer_name: str = Field(default_factory=socket.gethostname)
+    events_block_ms: int = 1000
+    # Report: rating scheme whose grade is shown when the rating service answers.
+    report_rating_scheme: str = ""
+    peer_timeout_seconds: float = 2.0
+
+    @field_validator("data_year_rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value not in {"same", "latest", "minus2"}:
+            raise ValueError("must be same, latest or minus2")
+        return value
+
+    @field_validator("scope2_method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value not in {"location", "market"}:
+            raise ValueError("must be location or market")
+        return value
+
+    def selection(self) -> fx.Selection:
+        levels = tuple(p.strip() for p in self.geography_levels.split(",") if p.strip())
+        return fx.Selection(
+            data_year_rule=self.data_year_rule, geography_levels=levels, scope2_method=self.scope2_method
+        )
+
+    def rules(self) -> Rules:
+        return Rules(
+            meter_coverage_threshold=self.meter_coverage_threshold,
+            disagreement_threshold=self.disagreement_threshold,
+            meter_interval_seconds=self.meter_interval_seconds,
+        )

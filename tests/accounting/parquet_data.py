@@ -1,0 +1,93 @@
+"""Writers of the ingest Parquet contract for the accounting tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+READINGS_SCHEMA = {
+    "uscc": pl.Utf8,
+    "meter_id": pl.Utf8,
+    "energy_type": pl.Utf8,
+    "ts": pl.Int64,
+    "wh": pl.Int64,
+    "seq": pl.Int64,
+    "flag": pl.Utf8,
+}
+INVOICE_SCHEMA = {
+    "uscc": pl.Utf8,
+    "invoice_number": pl.Utf8,
+    "line_number": pl.Int32,
+    "issue_time": pl.Int64,
+    "direction": pl.Utf8,
+    "energy_type": pl.Utf8,
+    "quantity": pl.Decimal(38, 6),
+    "unit": pl.Utf8,
+    "amount_cny": pl.Decimal(38, 2),
+    "tax_cny": pl.Decimal(38, 2),
+    "red_letter": pl.Boolean,
+    "original_invoice_number": pl.Utf8,
+    "tax_code": pl.Utf8,
+    "seq": pl.Int64,
+}
+
+
+def month_start(month: str) -> int:
+    return int(datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC).timestamp())
+
+
+def write_readings(root: Path, month: str, rows: list[tuple], name: str = "part-0") -> None:
+    """rows: (uscc, meter_id, energy_type, ts, wh, seq, flag)."""
+    directory = root / "readings" / f"month={month}"
+    directory.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row").write_parquet(directory / f"{name}.parquet")
+
+
+def full_meter(uscc: str, meter: str, month: str, wh: int, energy: str = "electricity") -> list[tuple]:
+    import calendar
+
+    days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
+    start = month_start(month)
+    return [(uscc, meter, energy, start + i * 900, wh, 1, None) for i in range(days * 96)]
+
+
+def invoice(
+    uscc: str,
+    number: str,
+    direction: str,
+    energy: str | None,
+    quantity: str | None,
+    unit: str,
+    amount: str,
+    tax: str,
+    *,
+    red: bool = False,
+    original: str | None = None,
+    line: int = 1,
+    seq: int = 1,
+) -> tuple:
+    return (
+        uscc,
+        number,
+        line,
+        1_700_000_000,
+        direction,
+        energy,
+        Decimal(quantity) if quantity else None,
+        unit,
+        Decimal(amount),
+        Decimal(tax),
+        red,
+        original,
+        None,
+        seq,
+    )
+
+
+def write_invoices(root: Path, month: str, rows: list[tuple], name: str = "part-0") -> None:
+    directory = root / "invoices" / f"month={month}"
+    directory.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=INVOICE_SCHEMA, orient="row").write_parquet(directory / f"{name}.parquet")
