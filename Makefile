@@ -15,6 +15,9 @@ KUBECONFORM_VERSION := v0.8.0
 REGAL_VERSION := v0.35.1  # pinned in scripts/gotools/regal/go.mod
 BUF_VERSION := v1.57.2
 
+CHART := charts/carbon-platform
+CHART_POLICY_DIR := $(CHART)/files/policies
+
 SERVICES := consent ingest-tax ingest-energy accounting rating loan-pricing
 PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-ingest libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl
 
@@ -75,6 +78,17 @@ lint: venv $(TOOLS)/buf $(TOOLS)/regal ## ruff, mypy (shared layer), buf lint, r
 	$(VENV)/bin/mypy libs/carbon-common/src
 	$(PY) scripts/gen_proto.py --out build/proto-lint >/dev/null && cd proto && $(TOOLS)/buf lint
 	$(TOOLS)/regal lint policies
+
+.PHONY: chart-policies
+chart-policies: ## Copy the pricing policy bundle (policies/products, no *_test.rego) into the chart
+	find $(CHART_POLICY_DIR) -mindepth 1 ! -name README.md -delete
+	cd policies/products && find . -type f \( -name '*.rego' -o -name '*.json' -o -name '.manifest' \) \
+	  ! -name '*_test.rego' -exec install -D -m 0644 {} $(CURDIR)/$(CHART_POLICY_DIR)/{} \;
+
+.PHONY: chart-test
+chart-test: venv tools ## Chart: opa test of policies/cluster, then helm lint/template + kubeconform + opa eval per profile
+	$(TOOLS)/opa test policies/cluster
+	$(PY) -m pytest tests/chart
 
 .PHONY: bench
 bench: venv ## Benchmarks; each prints one JSON object on its last line
