@@ -202,7 +202,11 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
             drain, record = pipe.execute()
         if drain is not None and drain.strip() in (b"1", b"true"):
             raise unavailable("INGESTION_DRAINED", "ingestion is drained for maintenance; retry later")
-        self.gate.require(uscc, GRANTEE, SCOPE)
+        # Consent first (nothing about the meter is revealed without it); its
+        # data window must cover every reading in the batch.
+        edges = (int(timestamps.min()), int(timestamps.max())) if timestamps.size else (int(time.time()),)
+        for edge in sorted(set(edges)):
+            self.gate.require(uscc, GRANTEE, SCOPE, datetime.fromtimestamp(edge, UTC))
         _, meter = self._meter(uscc, meter_id, f"{prefix}meter")
         rd.validate_columns(timestamps, values, meter, int(time.time()), self.settings.max_future_seconds, prefix)
         if replacements:

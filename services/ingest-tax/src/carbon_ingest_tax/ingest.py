@@ -286,7 +286,10 @@ class TaxIngestor:
         validate_request_id(request_id)
         lines = validate_invoices(uscc, invoices, int(datetime.now(UTC).timestamp()), self.tz, self.max_invoices)
         require_not_drained(self.redis)
-        self.gate.require(uscc, GRANTEE, SCOPE)
+        # The consent's data window must cover every invoice in the batch.
+        issue_times = sorted(inv.issue_time.ToDatetime(tzinfo=UTC) for inv in invoices)
+        for edge in {issue_times[0], issue_times[-1]}:
+            self.gate.require(uscc, GRANTEE, SCOPE, edge)
         fp = request_fingerprint(uscc, invoices)
         with self.locks.hold(uscc):
             with redis_errors():
