@@ -1,0 +1,1 @@
+"""Rating: pluggable regional schemes, benchmarks, national scale, government config."""

@@ -1,0 +1,12 @@
+"""`python -m carbon_rating`: the rating service (gRPC 50055, government page on HTTP 8085)."""
+
+from carbon_common import logging as json_logging
+from carbon_common.server import run
+
+from carbon_rating.app import build
+from carbon_rating.settings import RatingSettings
+
+if __name__ == "__main__":
+    settings = RatingSettings()
+    json_logging.configure(settings.service_name, settings.log_level)  # so start-up logs are JSON too
+    run(build(settings))

@@ -1,0 +1,289 @@
+"""The rated population: one normalised row per (enterprise, period), cached in Redis.
+
+- `carbon:rating:population` hash "uscc|period" -> Row JSON (model.Row)
+- `carbon:rating:population:epoch` moves when any row changes
+
+Rows arrive from (a) every GetRating (the accounts it fetched anyway), (b)
+`carbon:events:accounts` stream events (consumer group "rating"; the event
+names the account, the account itself is fetched with GetAccount), and (c)
+on demand: `refresh_enterprises` lists the accounts of known enterprises.
+Each replica keeps a polars frame plus the benchmark tables and the
+national index derived from it, rebuilt in the background when the epoch
+moves, so GetRating only does dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import grpc
+import polars as pl
+import redis
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
+from carbon_common.decimals import from_proto
+
+from carbon_rating import benchmarks, national
+from carbon_rating import scheme as sc
+from carbon_rating.builtin import national_config
+from carbon_rating.model import ROW_COLUMNS, Row, intensity, to_cents, to_micro
+from carbon_rating.vectorised import benchmark_metrics, population_frame, schema
+
+log = logging.getLogger(__name__)
+POPULATION_KEY = "carbon:rating:population"
+EPOCH_KEY = "carbon:rating:population:epoch"
+GROUP = "rating"
+
+
+def _dec(message: Any, field_name: str) -> Decimal | None:
+    if not message.HasField(field_name):
+        return None
+    return from_proto(getattr(message, field_name), field_name)
+
+
+def row_from_account(account: accounting_pb2.Account) -> Row:
+    """Normalise an Account (exact decimals) into integer columns; intensities as published by accounting."""
+    parts = account.name.split("/")
+    uscc = parts[1] if len(parts) == 4 else ""
+    tco2 = to_micro(_dec(account, "total_tco2"))
+    tce = to_micro(_dec(account, "energy_tce"))
+    va = to_cents(_dec(account, "value_added_cny"))
+    revenue = to_cents(_dec(account, "revenue_cny"))
+    tax = to_cents(_dec(account, "tax_cny"))
+    l_va = to_micro(_dec(account, "intensity_value_added"))
+    if l_va is None:
+        l_va = intensity(tco2, va)
+    l_rev = to_micro(_dec(account, "intensity_revenue"))
+    if l_rev is None:
+        l_rev = intensity(tco2, revenue)
+    l_tax = to_micro(_dec(account, "intensity_tax"))
+    if l_tax is None:
+        l_tax = intensity(tco2, tax)
+    clean = None
+    if account.energy_structure:
+        clean = sum(
+            (to_micro(_dec(s, "share")) or 0)
+            for s in account.energy_structure
+            if s.energy_type == common_pb2.ENERGY_TYPE_GREEN_ELECTRICITY
+        )
+    quality = to_micro(_dec(account.quality, "score")) if account.HasField("quality") else None
+    return Row(
+        uscc=uscc,
+        period=account.period or (parts[3] if len(parts) == 4 else ""),
+        industry=account.industry_code.strip().upper(),
+        region=account.region_code,
+        province=account.province_code,
+        tco2=tco2,
+        tce=tce,
+        va=va,
+        revenue=revenue,
+        tax=tax,
+        l_va=l_va,
+        l_rev=l_rev,
+        l_tax=l_tax,
+        e_va=intensity(tce, va),
+        e_rev=intensity(tce, revenue),
+        clean=clean,
+        quality=quality,
+        reduction=to_micro(_dec(account, "reduction_rate")),
+        reduction_tco2=to_micro(_dec(account, "reduction_tco2")),
+        account_digest=account.input_digest,
+        factor_set_version=account.factor_set_version,
+    )
+
+
+def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
+    """Store rows that changed; moves the epoch when any did."""
+    rows = [r for r in rows if r.uscc and r.period]
+    if not rows:
+        return 0
+    fields = [f"{r.uscc}|{r.period}" for r in rows]
+    current = client.hmget(POPULATION_KEY, fields)
+    changed = {
+        f: r.to_json()
+        for f, r, old in zip(fields, rows, current, strict=True)
+        if old is None or old.decode() != r.to_json()
+    }  # type: ignore[union-attr]
+    if changed:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.hset(POPULATION_KEY, mapping=changed)
+            pipe.incr(EPOCH_KEY)
+            pipe.execute()
+    return len(changed)
+
+
+def load_frame(client: redis.Redis) -> pl.DataFrame:
+    raw = client.hgetall(POPULATION_KEY)
+    rows = [Row.from_json(v) for v in raw.values()]  # type: ignore[union-attr]
+    return population_frame(pl.DataFrame({c: [getattr(r, c) for r in rows] for c in ROW_COLUMNS}, schema=schema()))
+
+
+def store_frame(client: redis.Redis, frame: pl.DataFrame, batch: int = 5000) -> None:
+    """Bulk-load a population frame (dev seeding, tests)."""
+    records = frame.select(ROW_COLUMNS).iter_rows(named=True)
+    chunk: dict[str, str] = {}
+    for record in records:
+        chunk[f"{record['uscc']}|{record['period']}"] = Row(**record).to_json()
+        if len(chunk) >= batch:
+            client.hset(POPULATION_KEY, mapping=chunk)
+            chunk = {}
+    if chunk:
+        client.hset(POPULATION_KEY, mapping=chunk)
+    client.incr(EPOCH_KEY)
+
+
+@dataclass(frozen=True)
+class PopulationView:
+    """An immutable population snapshot with its derived look-up structures."""
+
+    epoch: int
+    frame: pl.DataFrame
+    national: national.PercentileIndex
+    tables: dict[tuple[object, ...], benchmarks.BenchmarkTable] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def table(self, scheme: sc.SchemeVersion) -> benchmarks.BenchmarkTable:
+        key = (scheme.benchmark.key(), tuple(sorted(benchmark_metrics(scheme))))
+        table = self.tables.get(key)
+        if table is None:
+            with self.lock:
+                table = self.tables.get(key)
+                if table is None:
+                    table = benchmarks.build_table(self.frame, scheme.benchmark, benchmark_metrics(scheme))
+                    self.tables[key] = table
+        return table
+
+
+class PopulationCache:
+    def __init__(self, client: redis.Redis, min_sample: int | None = None) -> None:
+        self.redis = client
+        self.min_sample = int(min_sample if min_sample is not None else national_config()["min_sample"])
+        self._view: PopulationView | None = None
+        self._lock = threading.Lock()
+
+    def view(self) -> PopulationView:
+        view = self._view
+        if view is None:
+            self.refresh()
+            view = self._view
+        assert view is not None
+        return view
+
+    def refresh(self, warm: Iterable[sc.SchemeVersion] = ()) -> bool:
+        epoch = int(self.redis.get(EPOCH_KEY) or 0)
+        if self._view is not None and self._view.epoch == epoch:
+            return False
+        with self._lock:
+            if self._view is not None and self._view.epoch == epoch:
+                return False
+            frame = load_frame(self.redis)
+            view = PopulationView(epoch, frame, national.build_index(frame, self.min_sample))
+            for scheme in warm:
+                view.table(scheme)
+            self._view = view
+        return True
+
+    def worker(
+        self, seconds: float, warm: Callable[[], Iterable[sc.SchemeVersion]]
+    ) -> Callable[[threading.Event], None]:
+        def population_worker(stopping: threading.Event) -> None:
+            while not stopping.is_set():
+                try:
+                    self.refresh(warm())
+                except Exception:
+                    log.exception("population refresh failed")
+                stopping.wait(seconds)
+
+        return population_worker
+
+
+# --------------------------------------------------------------------------- accounting edge
+
+
+def list_accounts(
+    stub: accounting_pb2_grpc.AccountingServiceStub, uscc: str, timeout: float = 5.0
+) -> list[accounting_pb2.Account]:
+    accounts: list[accounting_pb2.Account] = []
+    token = ""
+    while True:
+        response = stub.ListAccounts(
+            accounting_pb2.ListAccountsRequest(parent=f"enterprises/{uscc}", page_size=100, page_token=token),
+            timeout=timeout,
+        )
+        accounts.extend(response.accounts)
+        token = response.next_page_token
+        if not token:
+            return accounts
+
+
+def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
+    """The account an event names: name/account = enterprises/{uscc}/accounts/{period}, or uscc + period."""
+    decoded = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+    for key in ("name", "account", "resource"):
+        value = decoded.get(key, "")
+        if value.startswith("enterprises/") and "/accounts/" in value:
+            return value
+    uscc = decoded.get("uscc") or decoded.get("enterprise", "").removeprefix("enterprises/")
+    period = decoded.get("period")
+    if uscc and period:
+        return f"enterprises/{uscc}/accounts/{period}"
+    return None
+
+
+def stream_worker(
+    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub, stream: str
+) -> Callable[[threading.Event], None]:
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    def accounts_stream_worker(stopping: threading.Event) -> None:
+        try:
+            client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        while not stopping.is_set():
+            try:
+                batches = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=200, block=500)
+            except redis.RedisError:
+                log.warning("accounts stream read failed", exc_info=True)
+                stopping.wait(1)
+                continue
+            for _stream, entries in batches or []:
+                rows, ids = [], []
+                for entry_id, fields in entries:
+                    ids.append(entry_id)
+                    name = _event_account_name(fields)
+                    if name is None:
+                        continue
+                    try:
+                        rows.append(
+                            row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+                        )
+                    except grpc.RpcError as error:
+                        if error.code() != grpc.StatusCode.NOT_FOUND:
+                            log.warning(
+                                "cannot fetch account from event", extra={"account": name, "code": error.code().name}
+                            )
+                upsert(client, rows)
+                if ids:
+                    client.xack(stream, GROUP, *ids)
+
+    return accounts_stream_worker
+
+
+def refresh_enterprises(
+    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub, usccs: Iterable[str] | None = None
+) -> int:
+    """On demand: list the accounts of the given (default: every known) enterprise and store their rows."""
+    if usccs is None:
+        usccs = sorted({f.decode().split("|")[0] for f in client.hkeys(POPULATION_KEY)})  # type: ignore[union-attr]
+    changed = 0
+    for uscc in usccs:
+        changed += upsert(client, [row_from_account(a) for a in list_accounts(stub, uscc)])
+    return changed

@@ -1,0 +1,25 @@
+"""Rating service settings (CARBON_* environment variables)."""
+
+from __future__ import annotations
+
+from carbon_common.settings import BaseServiceSettings
+from pydantic import Field
+
+
+class RatingSettings(BaseServiceSettings):
+    service_name: str = "rating"
+    grpc_port: int = Field(default=50055, ge=0, le=65535)
+    http_port: int = Field(default=8085, ge=0, le=65535)
+    # "alice:drafter:<token>,bob:approver:<token>"; dev mode generates tokens when empty.
+    gov_tokens: str = ""
+    # "redis" (government page publishes) or "configmap" (also import ConfigMaps
+    # labelled carbon.example.cn/scheme=true).
+    scheme_source: str = Field(default="redis", pattern="^(redis|configmap)$")
+    configmap_namespace: str = ""
+    configmap_poll_seconds: float = Field(default=30.0, gt=0)
+    # How often each replica checks the active-version pointer (publish reaches every replica within ~this).
+    scheme_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
+    population_refresh_seconds: float = Field(default=2.0, gt=0)
+    accounts_stream: str = "carbon:events:accounts"
+    # Seed a synthetic population when the population is empty (dev demos of the preview only).
+    dev_synthetic_population: int = Field(default=0, ge=0)
