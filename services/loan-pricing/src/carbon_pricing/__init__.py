@@ -1,0 +1,1 @@
+"""Loan pricing: grades to rate adjustments through OPA (Rego) policies."""

@@ -1,0 +1,374 @@
+"""The pricing use cases, shared by the gRPC and REST edges.
+
+CreateQuote: authenticate the bank (API key -> banks/{id}), stay inside its
+own parent, validate, ask consent (CONSENT_SCOPE_RATING, every time), then
+honour the client request id (same id + same body -> the same quote; same id +
+other body -> ALREADY_EXISTS), fetch the rating under the product's scheme and
+the account it was computed from, evaluate the product's Rego policy, and
+store the quote together with its hash-chained decision-log entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import grpc
+from carbon.v1 import consent_pb2
+from carbon_common import names
+from carbon_common.decimals import MONEY_PLACES, TCO2_PLACES, parse, quantize
+from carbon_common.errors import (
+    ServiceError,
+    invalid_argument,
+    invalid_arguments,
+    not_found,
+    permission_denied,
+    unavailable,
+)
+
+from carbon_pricing.decision_log import canonical_json
+from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
+from carbon_pricing.lifecycle import PolicyManager
+from carbon_pricing.sources import AccountFacts, AccountSource, BankDirectory, ConsentChecker, RatingFacts, RatingSource
+from carbon_pricing.store import QuoteStore, new_quote_id
+
+log = logging.getLogger(__name__)
+
+RATING_SCOPE = consent_pb2.CONSENT_SCOPE_RATING
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+MAX_AMOUNT = Decimal("1000000000000")  # 10^12 CNY
+MAX_TENOR_MONTHS = 600
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QuoteInput:
+    product: str
+    enterprise: str  # raw, validated into uscc
+    amount_cny: str
+    tenor_months: int
+    reference_rate_pct: str
+
+
+@dataclass(frozen=True)
+class ValidQuote:
+    product: str
+    uscc: str
+    amount_cny: Decimal
+    tenor_months: int
+    reference_rate_pct: Decimal
+
+    def request_doc(self) -> dict[str, Any]:
+        return {
+            "amount_cny": format(self.amount_cny, "f"),
+            "tenor_months": self.tenor_months,
+            "reference_rate_pct": _plain(self.reference_rate_pct),
+        }
+
+    def fingerprint(self) -> str:
+        body = {"product": self.product, "enterprise": self.uscc, **self.request_doc()}
+        return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    """A JSON number for the policy (scores, quality); the policies compare numbers."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _tco2_string(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = _plain(quantize(value, TCO2_PLACES))
+    return "0" if text in ("-0", "") else text
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PricingCore:
+    def __init__(
+        self,
+        store: QuoteStore,
+        policies: PolicyManager,
+        banks: BankDirectory,
+        consent: ConsentChecker,
+        ratings: RatingSource,
+        accounts: AccountSource,
+        clock: Any = None,
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.banks = banks
+        self.consent = consent
+        self.ratings = ratings
+        self.accounts = accounts
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # -- identity -----------------------------------------------------------
+    def authenticate(self, api_key: str) -> str:
+        return self.banks.authenticate(api_key)
+
+    def _own_bank(self, api_key: str, parent: str, field: str) -> str:
+        bank = self.authenticate(api_key)
+        requested = names.parse_bank(parent, field)
+        if requested != bank:
+            raise permission_denied(
+                "CROSS_TENANT",
+                f"banks/{bank} may only act under banks/{bank}, not {parent}",
+                bank=f"banks/{bank}",
+                requested=parent,
+            )
+        return bank
+
+    # -- validation ---------------------------------------------------------
+    def validate(self, quote: QuoteInput, request_id: str, prefix: str) -> ValidQuote:
+        violations: list[tuple[str, str]] = []
+        if not request_id:
+            violations.append(("request_id", "is required (client request id, e.g. a UUID)"))
+        elif not _REQUEST_ID.match(request_id):
+            violations.append(("request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+        products = self.policies.products
+        if not quote.product:
+            violations.append((f"{prefix}product", "is required"))
+        elif quote.product not in products:
+            violations.append((f"{prefix}product", f"unknown product; known: {', '.join(sorted(products))}"))
+        uscc = ""
+        if not quote.enterprise:
+            violations.append((f"{prefix}enterprise", "is required (enterprises/{uscc})"))
+        else:
+            raw = quote.enterprise if quote.enterprise.startswith("enterprises/") else f"enterprises/{quote.enterprise}"
+            try:
+                uscc = names.parse_enterprise(raw, f"{prefix}enterprise")
+            except ServiceError as error:
+                violations.extend(error.field_violations)
+        amount = self._decimal(quote.amount_cny, f"{prefix}amount_cny", violations)
+        if amount is not None:
+            if amount <= 0 or amount > MAX_AMOUNT:
+                violations.append((f"{prefix}amount_cny", f"must be > 0 and <= {MAX_AMOUNT}"))
+            elif quantize(amount, MONEY_PLACES) != amount:
+                violations.append((f"{prefix}amount_cny", "at most 2 decimal places (CNY fen)"))
+            else:
+                amount = quantize(amount, MONEY_PLACES)
+        if not 1 <= quote.tenor_months <= MAX_TENOR_MONTHS:
+            violations.append((f"{prefix}tenor_months", f"must be between 1 and {MAX_TENOR_MONTHS}"))
+        rate = self._decimal(quote.reference_rate_pct, f"{prefix}reference_rate_pct", violations)
+        if rate is not None:
+            if rate <= 0 or rate >= 100:
+                violations.append((f"{prefix}reference_rate_pct", "must be a percentage > 0 and < 100"))
+            elif rate.as_tuple().exponent < -6:  # type: ignore[operator]
+                violations.append((f"{prefix}reference_rate_pct", "at most 6 decimal places"))
+        if violations:
+            if len(violations) == 1:
+                raise invalid_argument(*violations[0])
+            raise invalid_arguments(violations)
+        assert amount is not None and rate is not None
+        return ValidQuote(quote.product, uscc, amount, quote.tenor_months, rate)
+
+    @staticmethod
+    def _decimal(text: str, field: str, violations: list[tuple[str, str]]) -> Decimal | None:
+        if not text:
+            violations.append((field, "is required (decimal string)"))
+            return None
+        try:
+            return parse(text, field)
+        except ServiceError as error:
+            violations.extend(error.field_violations)
+            return None
+
+    # -- use cases ----------------------------------------------------------
+    def create_quote(
+        self, api_key: str, parent: str, request_id: str, quote: QuoteInput, *, prefix: str = "quote."
+    ) -> tuple[dict[str, Any], bool]:
+        """Returns (stored quote, created?) — created is False for a replay."""
+        bank = self._own_bank(api_key, parent, "parent")
+        valid = self.validate(quote, request_id, prefix)
+        grantee = f"banks/{bank}"
+        consent = self.consent.require(valid.uscc, grantee, RATING_SCOPE)
+        fingerprint = valid.fingerprint()
+        claim = self.store.claim(bank, request_id, fingerprint)
+        if claim.existing is not None:
+            return claim.existing, False
+        try:
+            record = self._price(bank, request_id, valid, consent, claim.token, fingerprint)
+        except BaseException:
+            self.store.release(bank, request_id, claim.token)
+            raise
+        return record, True
+
+    def _price(
+        self, bank: str, request_id: str, valid: ValidQuote, consent: str, token: str, fingerprint: str
+    ) -> dict[str, Any]:
+        engine, products, bundle_version = self.policies.snapshot()
+        product = products.get(valid.product)
+        if product is None:  # bundle changed since validation
+            raise invalid_argument("quote.product", "unknown product", reason="UNKNOWN_PRODUCT")
+        now = self._clock()
+        rating = self.ratings.rating(valid.uscc, product.scheme_id)
+        account: AccountFacts | None = None
+        if rating is not None and rating.account:
+            account = self.accounts.account(rating.account, rating.input_digest)
+        policy_input = self.policy_input(valid, rating, account, now)
+        try:
+            output = engine.evaluate(valid.product, policy_input)
+        except UnknownProduct:
+            raise invalid_argument(
+                "quote.product", f"{valid.product!r} is not in the active policy bundle", reason="UNKNOWN_PRODUCT"
+            ) from None
+        except PolicyEngineUnavailable as error:
+            log.error("policy engine unavailable", extra={"error": str(error)})
+            raise unavailable("POLICY_ENGINE_UNAVAILABLE", "policy engine unavailable; try again") from None
+        except PolicyEvaluationError as error:
+            log.error("policy evaluation failed", extra={"product": valid.product, "error": str(error)})
+            raise ServiceError(
+                grpc.StatusCode.INTERNAL, "policy evaluation failed", reason="POLICY_EVALUATION_FAILED"
+            ) from None
+
+        bp = int(output["rate_adjustment_bp"])
+        effect = output.get("credit_line_effect") or {}
+        final_rate = valid.reference_rate_pct + Decimal(bp) / Decimal(100)
+        quote_id = new_quote_id()
+        record: dict[str, Any] = {
+            "name": f"banks/{bank}/quotes/{quote_id}",
+            "product": valid.product,
+            "enterprise": f"enterprises/{valid.uscc}",
+            "amount_cny": format(valid.amount_cny, "f"),
+            "tenor_months": valid.tenor_months,
+            "reference_rate_pct": format(valid.reference_rate_pct, "f"),
+            "decision": output["decision"],
+            "rate_adjustment_bp": bp,
+            "final_rate_pct": format(final_rate, "f"),
+            "credit_line_effect": str(effect.get("kind", "NONE")),
+            "credit_line_change_cny": str(effect.get("amount_cny", "0.00")),
+            "tenor_effect_months": int(output.get("tenor_effect_months", 0)),
+            "reasons": [
+                {"code": str(r.get("code", "")), "message": str(r.get("message", ""))}
+                for r in output.get("reasons", [])
+            ],
+            "grade": rating.grade if rating else "",
+            "scheme_id": rating.scheme_id if rating else product.scheme_id,
+            "scheme_version": rating.scheme_version if rating else "",
+            "account_period": (account.period if account else (rating.period if rating else "")),
+            "factor_set_version": (
+                account.factor_set_version
+                if account and account.factor_set_version
+                else (rating.factor_set_version if rating else "")
+            ),
+            "rating_age_days": policy_input["rating"]["age_days"] if policy_input["rating"] else None,
+            "policy_bundle_version": bundle_version,
+            "product_version": str(output.get("product_version", "")),
+            "create_time": _iso(now),
+            "request_id": request_id,
+        }
+
+        def body(stored: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "quote": stored["name"],
+                "bank": f"banks/{bank}",
+                "request_id": request_id,
+                "consent": consent,
+                "inputs": {
+                    "policy_input": policy_input,
+                    "rating": {
+                        "name": rating.name,
+                        "input_digest": rating.input_digest,
+                        "rate_time": _iso(rating.rate_time) if rating.rate_time else None,
+                    }
+                    if rating
+                    else None,
+                    "account": {"name": account.name, "input_digest": account.input_digest} if account else None,
+                },
+                "outputs": {
+                    "policy_output": output,
+                    "final_rate_pct": stored["final_rate_pct"],
+                    "policy_bundle_version": bundle_version,
+                    "quote": stored,
+                },
+            }
+
+        dry_run_input = {
+            "quote": record["name"],
+            "product": valid.product,
+            "input": policy_input,
+            "output": {
+                "decision": record["decision"],
+                "rate_adjustment_bp": bp,
+                "credit_line_effect": effect,
+                "tenor_effect_months": record["tenor_effect_months"],
+            },
+            "bundle_version": bundle_version,
+        }
+        return self.store.commit(bank, request_id, token, fingerprint, record, body, dry_run_input)
+
+    @staticmethod
+    def policy_input(
+        valid: ValidQuote, rating: RatingFacts | None, account: AccountFacts | None, now: datetime
+    ) -> dict[str, Any]:
+        rating_doc = None
+        if rating is not None:
+            age = None
+            if rating.rate_time is not None:
+                rate_time = rating.rate_time if rating.rate_time.tzinfo else rating.rate_time.replace(tzinfo=UTC)
+                age = max(0, int((now - rate_time).total_seconds() // 86400))
+            rating_doc = {
+                "scheme_id": rating.scheme_id,
+                "scheme_version": rating.scheme_version,
+                "grade": rating.grade,
+                "score": _number(rating.score),
+                "age_days": age,
+                "period": rating.period,
+            }
+        account_doc = None
+        if account is not None:
+            account_doc = {
+                "period": account.period,
+                "quality_score": _number(account.quality_score),
+                "reduction_tco2": _tco2_string(account.reduction_tco2),
+            }
+        elif rating is not None and rating.quality_score is not None and rating.account:
+            # The account could not be read but the rating carries its quality.
+            account_doc = {
+                "period": rating.period,
+                "quality_score": _number(rating.quality_score),
+                "reduction_tco2": None,
+            }
+        return {
+            "product": valid.product,
+            "request": valid.request_doc(),
+            "rating": rating_doc,
+            "account": account_doc,
+        }
+
+    def get_quote(self, api_key: str, name: str) -> dict[str, Any]:
+        parts = name.split("/")
+        if len(parts) != 4 or parts[0] != "banks" or parts[2] != "quotes" or not parts[3]:
+            raise invalid_argument("name", f"{name!r} must look like banks/{{bank}}/quotes/{{quote}}")
+        bank = self._own_bank(api_key, f"banks/{parts[1]}", "name")
+        record = self.store.get(bank, parts[3])
+        if record is None:
+            raise not_found(name)
+        return record
+
+    def list_quotes(
+        self, api_key: str, parent: str, page_size: int, page_token: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        bank = self._own_bank(api_key, parent, "parent")
+        if page_size < 0:
+            raise invalid_argument("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        return self.store.list(bank, size, page_token)

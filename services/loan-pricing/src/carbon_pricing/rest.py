@@ -1,0 +1,247 @@
+"""REST edge (FastAPI, OpenAPI at /openapi.json and /docs).
+
+    POST /v1/banks/{bank}/quotes            create (idempotent on request_id)
+    GET  /v1/banks/{bank}/quotes/{quote}    one quote of the calling bank
+    GET  /v1/banks/{bank}/quotes            the calling bank's quotes, newest first
+    GET  /v1/policies                       active bundle version and products
+    POST /v1/policies:dryRun                draft bundle vs recent quote inputs (admin)
+    POST /v1/policies:activate              make a draft bundle live (admin)
+
+Banks authenticate with `Authorization: Bearer <api key>`; the policy admin
+with `Authorization: Bearer <CARBON_PRICING_ADMIN_TOKEN>`. Errors use the
+platform's JSON shape {"error": {"code", "status", "message", "details"}}.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio.to_thread
+from carbon_common.errors import permission_denied, unauthenticated
+from carbon_common.http import install_error_handlers
+from carbon_common.identity import bearer_token
+from fastapi import Depends, FastAPI, Header, Path, Query
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from carbon_pricing.core import PricingCore, QuoteInput
+from carbon_pricing.settings import PricingSettings
+
+_bearer = HTTPBearer(auto_error=False, description="Bank API key (ck_...) or, for /v1/policies*, the admin token")
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "INVALID_ARGUMENT (BadRequest field violations) or FAILED_PRECONDITION"},
+    401: {"description": "UNAUTHENTICATED (UNAUTHENTICATED_BANK)"},
+    403: {"description": "PERMISSION_DENIED: CONSENT_REQUIRED / CONSENT_REVOKED / CONSENT_EXPIRED / CROSS_TENANT"},
+    404: {"description": "NOT_FOUND"},
+    409: {"description": "ALREADY_EXISTS (REQUEST_ID_REUSED: same request_id, different body) or ABORTED"},
+    503: {"description": "UNAVAILABLE: a peer service or the policy engine is down"},
+}
+
+
+class QuoteCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "6f1c2a9e-0d5b-4b61-9f0a-1c2d3e4f5a6b",
+                    "product": "quzhou_tanrongyi",
+                    "enterprise": "enterprises/91330800MA2XXXXXXX",
+                    "amount_cny": "1000000.00",
+                    "tenor_months": 12,
+                    "reference_rate_pct": "3.45",
+                }
+            ]
+        },
+    )
+
+    request_id: str = Field(description="Client request id (AIP-155); repeating it returns the same quote")
+    product: str = Field(description="Bank product id, e.g. quzhou_tanrongyi, shenzhen_jiangtandai, wuyi_jiantandai")
+    enterprise: str = Field(description="enterprises/{uscc} (or the bare 18-character USCC)")
+    amount_cny: str = Field(description="Loan amount, decimal string, at most 2 decimals")
+    tenor_months: int = Field(description="Tenor in months, 1..600")
+    reference_rate_pct: str = Field(description="LPR plus the bank's spread, percent per year, decimal string")
+
+
+class Reason(BaseModel):
+    code: str
+    message: str
+
+
+class Quote(BaseModel):
+    name: str = Field(description="banks/{bank}/quotes/{quote}")
+    product: str
+    enterprise: str
+    amount_cny: str
+    tenor_months: int
+    reference_rate_pct: str
+    decision: Literal["APPROVE", "REFER", "DECLINE_NEW_CREDIT"]
+    rate_adjustment_bp: int = Field(description="Basis points added to the reference rate (negative = discount)")
+    final_rate_pct: str = Field(description="reference_rate_pct + rate_adjustment_bp / 100, exact decimal")
+    credit_line_effect: Literal["NONE", "FREEZE", "INCREASE", "NO_NEW_CREDIT"]
+    credit_line_change_cny: str
+    tenor_effect_months: int
+    reasons: list[Reason]
+    grade: str = Field(description="Grade used; empty when the enterprise has no rating")
+    scheme_id: str
+    scheme_version: str
+    account_period: str
+    factor_set_version: str
+    rating_age_days: int | None
+    policy_bundle_version: str
+    product_version: str
+    create_time: str
+    request_id: str
+    decision_log_hash: str = Field(description="Hash of this quote's entry in the hash-chained decision log")
+    decision_log_seq: int
+
+
+class QuoteList(BaseModel):
+    quotes: list[Quote]
+    next_page_token: str
+
+
+class DraftBundle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: dict[str, str] | None = Field(
+        default=None, description="Bundle files: relative path (e.g. quzhou_tanrongyi/data.json, .manifest) -> content"
+    )
+    draft_path: str | None = Field(default=None, description="A bundle directory under the drafts directory")
+    overlay: bool = Field(default=False, description="Lay the files over the active bundle instead of a full bundle")
+    revision: str | None = Field(default=None, description="Sets .manifest revision of the draft")
+
+
+class DryRunRequest(DraftBundle):
+    limit: int = Field(default=100, ge=1, le=10_000, description="How many of the most recent quotes to replay")
+
+
+class ActivateRequest(DraftBundle):
+    expected_active_version: str | None = Field(
+        default=None, description="Refuse (FAILED_PRECONDITION) unless this bundle is still the active one"
+    )
+
+
+def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
+        yield
+
+    app = FastAPI(
+        title="Carbon loan pricing API",
+        version="v1",
+        description=(
+            "Prices bank loans from enterprise carbon ratings through each bank product's Rego policy. "
+            "Every quote needs an authorised CONSENT_SCOPE_RATING access consent from the enterprise to the bank, "
+            "is idempotent on its request_id and is recorded in a hash-chained decision log."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    def api_key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:  # noqa: B008
+        return credentials.credentials if credentials else ""
+
+    def admin(authorization: str = Header(default="", include_in_schema=False)) -> None:
+        token = bearer_token(authorization)
+        if not settings.pricing_admin_token:
+            raise permission_denied("ADMIN_DISABLED", "policy administration is disabled (no admin token configured)")
+        if not token:
+            raise unauthenticated("UNAUTHENTICATED_ADMIN", "missing admin token (authorization: Bearer <token>)")
+        if not hmac.compare_digest(token.encode(), settings.pricing_admin_token.encode()):
+            raise permission_denied("NOT_ADMIN", "the token is not the policy admin token")
+
+    @app.post(
+        "/v1/banks/{bank}/quotes",
+        response_model=Quote,
+        responses=ERROR_RESPONSES,
+        summary="Create a quote (idempotent on request_id)",
+        tags=["quotes"],
+    )
+    def create_quote(
+        body: QuoteCreate, bank: str = Path(description="The calling bank's id"), key: str = Depends(api_key)
+    ) -> JSONResponse:
+        record, created = core.create_quote(
+            key,
+            f"banks/{bank}",
+            body.request_id,
+            QuoteInput(body.product, body.enterprise, body.amount_cny, body.tenor_months, body.reference_rate_pct),
+            prefix="",
+        )
+        return JSONResponse(record, headers={"X-Idempotent-Replay": "false" if created else "true"})
+
+    @app.get(
+        "/v1/banks/{bank}/quotes/{quote}",
+        response_model=Quote,
+        responses=ERROR_RESPONSES,
+        tags=["quotes"],
+        summary="Get one of the calling bank's quotes",
+    )
+    def get_quote(bank: str, quote: str, key: str = Depends(api_key)) -> JSONResponse:
+        return JSONResponse(core.get_quote(key, f"banks/{bank}/quotes/{quote}"))
+
+    @app.get(
+        "/v1/banks/{bank}/quotes",
+        response_model=QuoteList,
+        responses=ERROR_RESPONSES,
+        tags=["quotes"],
+        summary="List the calling bank's quotes, newest first",
+    )
+    def list_quotes(
+        bank: str,
+        page_size: int = Query(default=50, ge=0, le=1000),
+        page_token: str = Query(default=""),
+        key: str = Depends(api_key),
+    ) -> JSONResponse:
+        records, token = core.list_quotes(key, f"banks/{bank}", page_size, page_token)
+        return JSONResponse({"quotes": records, "next_page_token": token})
+
+    @app.get("/v1/policies", tags=["policies"], summary="Active policy bundle and products", responses=ERROR_RESPONSES)
+    def policies(key: str = Depends(api_key)) -> dict[str, Any]:
+        if not (
+            settings.pricing_admin_token and hmac.compare_digest(key.encode(), settings.pricing_admin_token.encode())
+        ):
+            core.authenticate(key)
+        _engine, products, version = core.policies.snapshot()
+        return {
+            "active_version": version,
+            "engine": settings.policy_engine,
+            "products": [
+                {"id": p.id, "scheme_id": p.scheme_id, "product_version": p.version, "display_name": p.display_name}
+                for p in products.values()
+            ],
+        }
+
+    @app.post(
+        "/v1/policies:dryRun",
+        tags=["policies"],
+        dependencies=[Depends(admin)],
+        responses=ERROR_RESPONSES,
+        summary="Evaluate a draft bundle against the most recent stored quote inputs",
+    )
+    def dry_run(body: DryRunRequest) -> dict[str, Any]:
+        recent = core.store.recent_inputs(body.limit)
+        with core.policies.draft(body.model_dump()) as bundle:
+            return core.policies.dry_run(bundle, body.limit, recent)
+
+    @app.post(
+        "/v1/policies:activate",
+        tags=["policies"],
+        dependencies=[Depends(admin)],
+        responses=ERROR_RESPONSES,
+        summary="Make a draft bundle the live one on every replica",
+    )
+    def activate(body: ActivateRequest) -> dict[str, Any]:
+        with core.policies.draft(body.model_dump()) as bundle:
+            return core.policies.activate(bundle, body.expected_active_version)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "policy_bundle_version": core.policies.bundle_version}
+
+    return app

@@ -1,0 +1,59 @@
+"""Settings of the loan-pricing service (environment, prefix CARBON_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carbon_common.settings import BaseServiceSettings
+from pydantic import Field, field_validator
+
+# services/loan-pricing/src/carbon_pricing/settings.py -> repository root
+_REPO = Path(__file__).resolve().parents[4]
+
+
+def _default_bundle_dir() -> Path:
+    return _REPO / "policies" / "products"
+
+
+class PricingSettings(BaseServiceSettings):
+    service_name: str = "loan-pricing"
+    grpc_port: int = Field(default=50056, ge=0, le=65535)
+    http_port: int = Field(default=8086, ge=0, le=65535)
+
+    # Policy engine: "embedded" (regopy in process) or "opa" (OPA server at opa_url).
+    policy_engine: str = "embedded"
+    opa_url: str = "http://127.0.0.1:8181"
+    # The bundle served at start when Redis names no activated bundle.
+    bundle_dir: Path = Field(default_factory=_default_bundle_dir)
+    # Where activated bundles are copied (immutable, one directory per revision).
+    bundle_store_dir: Path | None = None
+    # Drafts a dry-run/activation may name by relative path.
+    policy_drafts_dir: Path | None = None
+    # Seconds between checks of the active bundle directory's mtimes (0 = off).
+    bundle_poll_seconds: float = Field(default=1.0, ge=0, le=3600)
+    # Bearer token of the policy administrator (dry-run, activate); empty = disabled.
+    pricing_admin_token: str = ""
+
+    # Bank API-key resolutions are cached by key hash for at most this long.
+    bank_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
+    # Consent is asked on every quote; a cache here must stay well under a second.
+    consent_cache_seconds: float = Field(default=0.0, ge=0, le=1.0)
+    peer_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Recent policy inputs kept for dry-runs.
+    dry_run_inputs_kept: int = Field(default=1000, ge=1, le=100_000)
+    # Threads serving the REST edge's blocking handlers.
+    http_threads: int = Field(default=32, ge=1, le=512)
+
+    @field_validator("policy_engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"embedded", "opa"}:
+            raise ValueError("must be 'embedded' or 'opa'")
+        return value
+
+    def store_dir(self) -> Path:
+        return self.bundle_store_dir or (self.data_dir / "pricing" / "bundles")
+
+    def drafts_dir(self) -> Path:
+        return self.policy_drafts_dir or (self.data_dir / "pricing" / "drafts")

@@ -1,0 +1,240 @@
+"""Quotes in Redis: records, per-bank index, idempotency keys, recent policy
+inputs (for dry-runs), committed together with the decision-log entry.
+
+Keys (all under carbon:pricing:):
+  quote:{bank}:{quote_id}        JSON record of the quote (REST shape)
+  quotes:{bank}                  ZSET quote_id scored by create time (ms)
+  request:{bank}:{request_id}    JSON {"fingerprint", "quote_id", "token"}
+  inputs                         LIST of recent {"quote","product","input","output"} (newest first)
+  decision_log, decision_log:head  see decision_log.py
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import redis
+from carbon_common.errors import ServiceError, invalid_argument
+
+from carbon_pricing import decision_log
+
+PREFIX = "carbon:pricing:"
+INPUTS_KEY = PREFIX + "inputs"
+PENDING_SECONDS = 30
+
+_COMMIT = """
+local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local seq = 0
+local hash = ARGV[13]
+if head[1] then
+  seq = tonumber(head[1])
+  hash = head[2]
+end
+if seq ~= tonumber(ARGV[1]) or hash ~= ARGV[2] then
+  return {'HEAD', tostring(seq), hash}
+end
+local req = redis.call('GET', KEYS[5])
+if (not req) or (not string.find(req, ARGV[9], 1, true)) then
+  return {'CLAIM_LOST'}
+end
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
+redis.call('SET', KEYS[3], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
+redis.call('SET', KEYS[5], ARGV[10])
+redis.call('LPUSH', KEYS[6], ARGV[11])
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[12]) - 1)
+return {'OK'}
+"""
+
+
+def quote_key(bank: str, quote_id: str) -> str:
+    return f"{PREFIX}quote:{bank}:{quote_id}"
+
+
+def quote_key_from_name(name: str) -> str:
+    parts = name.split("/")
+    return quote_key(parts[1], parts[3]) if len(parts) == 4 else f"{PREFIX}quote:invalid"
+
+
+def index_key(bank: str) -> str:
+    return f"{PREFIX}quotes:{bank}"
+
+
+def request_key(bank: str, request_id: str) -> str:
+    return f"{PREFIX}request:{bank}:{request_id}"
+
+
+def new_quote_id() -> str:
+    """Time-ordered, lower-case, URL-safe: 12 hex digits of ms since epoch + 8 random."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+
+
+@dataclass
+class Claim:
+    token: str
+    existing: dict[str, Any] | None = None
+
+
+class QuoteStore:
+    def __init__(self, client: redis.Redis, inputs_kept: int = 1000) -> None:
+        self.redis = client
+        self.inputs_kept = inputs_kept
+        self._commit = client.register_script(_COMMIT)
+        self._head_lock = threading.Lock()
+        self._head: tuple[int, str] | None = None
+
+    # -- idempotency ------------------------------------------------------
+    def claim(self, bank: str, request_id: str, fingerprint: str, *, wait: float = 3.0) -> Claim:
+        """Reserve request_id for this body, or return the quote it already made.
+
+        Same id with another body -> ALREADY_EXISTS (REQUEST_ID_REUSED)."""
+        key = request_key(bank, request_id)
+        token = secrets.token_hex(8)
+        pending = json.dumps({"fingerprint": fingerprint, "quote_id": "", "token": token})
+        deadline = time.monotonic() + wait
+        while True:
+            if self.redis.set(key, pending, nx=True, ex=PENDING_SECONDS):
+                return Claim(token)
+            raw = self.redis.get(key)
+            if raw is None:
+                continue  # expired between SET and GET
+            current = json.loads(raw)
+            if current["fingerprint"] != fingerprint:
+                raise ServiceError(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"request_id {request_id!r} was already used with a different request body; "
+                    "use a new request_id for a different quote",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"request_id": request_id, "existing_quote": _quote_name(bank, current["quote_id"])},
+                )
+            if current["quote_id"]:
+                record = self.get(bank, current["quote_id"])
+                if record is not None:
+                    return Claim("", existing=record)
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    grpc.StatusCode.ABORTED,
+                    f"a quote with request_id {request_id!r} is still being made; retry shortly",
+                    reason="REQUEST_IN_PROGRESS",
+                    metadata={"request_id": request_id},
+                )
+            time.sleep(0.02)
+
+    def release(self, bank: str, request_id: str, token: str) -> None:
+        """Forget a claim whose quote failed, so the client may retry with the same id."""
+        key = request_key(bank, request_id)
+        raw = self.redis.get(key)
+        if raw is not None and json.loads(raw).get("token") == token and not json.loads(raw).get("quote_id"):
+            self.redis.delete(key)
+
+    # -- commit -------------------------------------------------------------
+    def commit(
+        self,
+        bank: str,
+        request_id: str,
+        token: str,
+        fingerprint: str,
+        record: dict[str, Any],
+        build_body: Callable[[dict[str, Any]], dict[str, Any]],
+        dry_run_input: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Append the decision-log entry and store the quote atomically; returns the
+        record with decision_log_hash/seq set."""
+        quote_id = record["name"].rsplit("/", 1)[1]
+        body = build_body(record)
+        final_request = json.dumps({"fingerprint": fingerprint, "quote_id": quote_id, "token": token})
+        score = int(time.time() * 1000)
+        with self._head_lock:
+            for _ in range(50):
+                if self._head is None:
+                    self._head = decision_log.read_head(self.redis)
+                seq, prev = self._head
+                entry = decision_log.make_entry(seq + 1, prev, record["create_time"], body)
+                stored = {**record, "decision_log_hash": entry["hash"], "decision_log_seq": entry["seq"]}
+                result = self._commit(
+                    keys=[
+                        decision_log.HEAD_KEY,
+                        decision_log.LOG_KEY,
+                        quote_key(bank, quote_id),
+                        index_key(bank),
+                        request_key(bank, request_id),
+                        INPUTS_KEY,
+                    ],
+                    args=[
+                        seq,
+                        prev,
+                        entry["seq"],
+                        entry["hash"],
+                        decision_log.canonical_json(entry),
+                        decision_log.canonical_json(stored),
+                        quote_id,
+                        score,
+                        token,
+                        final_request,
+                        json.dumps(dry_run_input, separators=(",", ":")),
+                        self.inputs_kept,
+                        decision_log.GENESIS,
+                    ],
+                )
+                status = result[0].decode() if isinstance(result[0], bytes) else result[0]
+                if status == "OK":
+                    self._head = (entry["seq"], entry["hash"])
+                    return stored
+                if status == "HEAD":
+                    # Another replica appended: continue from the real head.
+                    self._head = (int(result[1]), result[2].decode() if isinstance(result[2], bytes) else result[2])
+                    continue
+                raise ServiceError(
+                    grpc.StatusCode.ABORTED,
+                    f"request_id {request_id!r} claim expired while the quote was being made; retry",
+                    reason="REQUEST_CLAIM_LOST",
+                )
+        raise ServiceError(grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION")
+
+    # -- reads --------------------------------------------------------------
+    def get(self, bank: str, quote_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(quote_key(bank, quote_id))
+        return json.loads(raw) if raw is not None else None
+
+    def list(self, bank: str, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+        offset = _decode_token(page_token) if page_token else 0
+        ids = self.redis.zrevrange(index_key(bank), offset, offset + page_size)
+        more = len(ids) > page_size
+        ids = ids[:page_size]
+        records = []
+        if ids:
+            raws = self.redis.mget([quote_key(bank, i.decode()) for i in ids])
+            records = [json.loads(r) for r in raws if r is not None]
+        next_token = _encode_token(offset + page_size) if more else ""
+        return records, next_token
+
+    def recent_inputs(self, limit: int) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self.redis.lrange(INPUTS_KEY, 0, max(limit, 1) - 1)]
+
+
+def _quote_name(bank: str, quote_id: str) -> str:
+    return f"banks/{bank}/quotes/{quote_id}" if quote_id else ""
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        offset = int(json.loads(base64.urlsafe_b64decode(padded))["o"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid_argument("page_token", "is not a token returned by a previous list call") from None
+    if offset < 0:
+        raise invalid_argument("page_token", "is not a token returned by a previous list call")
+    return offset
