@@ -1,0 +1,265 @@
+"""loan-pricing as a real process, with real consent / accounting / rating
+processes and Redis: both edges (REST and gRPC), consent enforcement,
+tenancy, idempotency, the decision log CLI and hot reload.
+
+Seeding goes through the consent service's real gRPC API. Grades come from the
+real rating service, so the tests assert what the policy must do with whatever
+grade the rating service returns (the grade-by-grade matrix of the policies is
+in test_quotes_inprocess.py, against the same engine and core).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from carbon.v1 import pricing_pb2, pricing_pb2_grpc
+from google.rpc import error_details_pb2
+from google.type import decimal_pb2
+from grpc_status import rpc_status
+
+from tests.pricing.stack import PRICING_ADMIN, ConsentClient, Stack, available, copy_bundle, start_stack
+from tests.pricing.support import uscc
+
+pytestmark = [pytest.mark.e2e]
+
+if not available("consent"):
+    pytest.skip("the consent service is not available", allow_module_level=True)
+
+BANK = "qujiang-rcb"
+OTHER = "other-bank"
+PEERS = tuple(p for p in ("consent", "accounting", "rating") if available(p))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("pricing-e2e")
+    bundle = copy_bundle(root / "bundle")
+    running = start_stack(root, peers=PEERS, bundle_dir=bundle, extra_env={"CARBON_BUNDLE_POLL_SECONDS": "0.2"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> dict[str, Any]:
+    consent = ConsentClient(stack.processes["consent"].target)
+    keys = {BANK: consent.create_bank(BANK), OTHER: consent.create_bank(OTHER)}
+    enterprises = [uscc(900 + i) for i in range(4)]
+    for e in enterprises:
+        consent.create_enterprise(e)
+    consents = {e: consent.grant(e, BANK, keys[BANK]) for e in enterprises[:3]}
+    return {"consent": consent, "keys": keys, "enterprises": enterprises, "consents": consents}
+
+
+def quote_body(enterprise: str, product: str = "quzhou_tanrongyi", **overrides: Any) -> dict[str, Any]:
+    return {
+        "request_id": uuid.uuid4().hex,
+        "product": product,
+        "enterprise": f"enterprises/{enterprise}",
+        "amount_cny": "1000000.00",
+        "tenor_months": 12,
+        "reference_rate_pct": "3.45",
+        **overrides,
+    }
+
+
+def post(stack: Stack, key: str, body: dict[str, Any], bank: str = BANK) -> httpx.Response:
+    return httpx.post(
+        f"{stack.pricing.http_base}/v1/banks/{bank}/quotes",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+
+
+def reason_of(response: httpx.Response) -> str:
+    return next(d["reason"] for d in response.json()["error"]["details"] if d["@type"].endswith("ErrorInfo"))
+
+
+def grpc_reason(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
+
+
+@pytest.fixture(scope="module")
+def grpc_stub(stack: Stack) -> pricing_pb2_grpc.PricingServiceStub:
+    return pricing_pb2_grpc.PricingServiceStub(grpc.insecure_channel(stack.pricing.target))
+
+
+def grpc_request(enterprise: str, request_id: str | None = None, bank: str = BANK) -> pricing_pb2.CreateQuoteRequest:
+    return pricing_pb2.CreateQuoteRequest(
+        parent=f"banks/{bank}",
+        request_id=request_id or uuid.uuid4().hex,
+        quote=pricing_pb2.Quote(
+            product="wuyi_jiantandai",
+            enterprise=f"enterprises/{enterprise}",
+            amount_cny=decimal_pb2.Decimal(value="500000.00"),
+            tenor_months=24,
+            reference_rate_pct=decimal_pb2.Decimal(value="3.10"),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- identity & consent
+
+
+def test_unauthenticated_bank_rest_and_grpc(stack: Stack, seeded: dict[str, Any], grpc_stub: Any) -> None:
+    e = seeded["enterprises"][0]
+    response = post(stack, "ck_not_a_key", quote_body(e))
+    assert response.status_code == 401 and reason_of(response) == "UNAUTHENTICATED_BANK"
+    with pytest.raises(grpc.RpcError) as caught:
+        grpc_stub.CreateQuote(grpc_request(e))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert grpc_reason(caught.value) == "UNAUTHENTICATED_BANK"
+
+
+def test_no_consent_is_denied_at_both_edges(stack: Stack, seeded: dict[str, Any], grpc_stub: Any) -> None:
+    e = seeded["enterprises"][3]  # no consent granted to the bank
+    key = seeded["keys"][BANK]
+    response = post(stack, key, quote_body(e))
+    assert response.status_code == 403 and reason_of(response) == "CONSENT_REQUIRED"
+    with pytest.raises(grpc.RpcError) as caught:
+        grpc_stub.CreateQuote(grpc_request(e), metadata=(("authorization", f"Bearer {key}"),))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert grpc_reason(caught.value) == "CONSENT_REQUIRED"
+
+
+def test_cross_tenant_is_denied(stack: Stack, seeded: dict[str, Any], grpc_stub: Any) -> None:
+    e = seeded["enterprises"][0]
+    response = post(stack, seeded["keys"][OTHER], quote_body(e), bank=BANK)
+    assert response.status_code == 403 and reason_of(response) == "CROSS_TENANT"
+    with pytest.raises(grpc.RpcError) as caught:
+        grpc_stub.ListQuotes(
+            pricing_pb2.ListQuotesRequest(parent=f"banks/{BANK}"),
+            metadata=(("authorization", f"Bearer {seeded['keys'][OTHER]}"),),
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # The other bank holds no consent of its own either.
+    response = post(stack, seeded["keys"][OTHER], quote_body(e), bank=OTHER)
+    assert response.status_code == 403 and reason_of(response) == "CONSENT_REQUIRED"
+
+
+def test_invalid_request_is_400_with_field(stack: Stack, seeded: dict[str, Any]) -> None:
+    response = post(stack, seeded["keys"][BANK], quote_body(seeded["enterprises"][0], amount_cny="-5"))
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    bad = next(d for d in details if d["@type"].endswith("BadRequest"))
+    assert bad["fieldViolations"][0]["field"] == "amount_cny"
+
+
+needs_rating = pytest.mark.skipif(
+    not (available("rating") and available("accounting")), reason="rating and accounting services not available"
+)
+
+
+@needs_rating
+def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[str, Any]) -> None:
+    """Enterprise 2 has consent but no carbon account: the rating service has no
+    rating, and the policy refers (RATING_MISSING). After the enterprise revokes,
+    the very next quote is PERMISSION_DENIED CONSENT_REVOKED."""
+    e = seeded["enterprises"][2]
+    key = seeded["keys"][BANK]
+    response = post(stack, key, quote_body(e))
+    assert response.status_code == 200, response.text
+    quote = response.json()
+    assert quote["decision"] == "REFER"
+    assert quote["reasons"][0]["code"] == "RATING_MISSING"
+    assert quote["grade"] == "" and quote["scheme_id"] == "quzhou-four-colour"
+    seeded["consent"].revoke(seeded["consents"][e])
+    response = post(stack, key, quote_body(e))
+    assert response.status_code == 403 and reason_of(response) == "CONSENT_REVOKED"
+
+
+@needs_rating
+def test_idempotency_grpc_and_rest_agree(stack: Stack, seeded: dict[str, Any], grpc_stub: Any) -> None:
+    e = seeded["enterprises"][0]
+    key = seeded["keys"][BANK]
+    metadata = (("authorization", f"Bearer {key}"),)
+    request = grpc_request(e, "grpc-" + uuid.uuid4().hex)
+    first = grpc_stub.CreateQuote(request, metadata=metadata)
+    again = grpc_stub.CreateQuote(request, metadata=metadata)
+    assert first == again
+    assert first.name.startswith(f"banks/{BANK}/quotes/")
+    assert first.final_rate_pct.value  # exact decimal string
+    changed = grpc_request(e, request.request_id)
+    changed.quote.tenor_months = 36
+    with pytest.raises(grpc.RpcError) as caught:
+        grpc_stub.CreateQuote(changed, metadata=metadata)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert grpc_reason(caught.value) == "REQUEST_ID_REUSED"
+    # The same quote over REST.
+    got = httpx.get(f"{stack.pricing.http_base}/v1/{first.name}", headers={"Authorization": f"Bearer {key}"}).json()
+    assert got["decision_log_hash"] == first.decision_log_hash
+    assert got["final_rate_pct"] == first.final_rate_pct.value
+    fetched = grpc_stub.GetQuote(pricing_pb2.GetQuoteRequest(name=first.name), metadata=metadata)
+    assert fetched == first
+    listed = grpc_stub.ListQuotes(
+        pricing_pb2.ListQuotesRequest(parent=f"banks/{BANK}", page_size=100), metadata=metadata
+    )
+    assert first.name in [q.name for q in listed.quotes]
+
+
+@needs_rating
+def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded: dict[str, Any]) -> None:
+    e = seeded["enterprises"][1]
+    for _ in range(3):
+        assert post(stack, seeded["keys"][BANK], quote_body(e, product="shenzhen_jiangtandai")).status_code == 200
+    command = [sys.executable, "-m", "carbon_pricing.decision_log", "verify", "--redis-url", stack.redis_url]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["ok"] and report["entries"] >= 3
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url)
+    raw = client.lindex("carbon:pricing:decision_log", 0)
+    entry = json.loads(raw)
+    entry["body"]["inputs"]["policy_input"]["request"]["amount_cny"] = "1.00"
+    client.lset("carbon:pricing:decision_log", 0, json.dumps(entry))
+    try:
+        tampered = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert tampered.returncode == 1
+        assert json.loads(tampered.stdout.strip().splitlines()[-1])["problems"][0]["problem"] == "HASH_MISMATCH"
+    finally:
+        client.lset("carbon:pricing:decision_log", 0, raw)
+
+
+def test_policy_hot_reload_and_activation_in_the_process(stack: Stack, tmp_path: Path) -> None:
+    base = stack.pricing.http_base
+    admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
+    before = httpx.get(f"{base}/healthz").json()["policy_bundle_version"]
+    bundle = Path(stack.pricing.env["CARBON_BUNDLE_DIR"])
+    manifest = bundle / ".manifest"
+    manifest.write_text(json.dumps({"revision": "edited-in-place"}))
+    deadline = time.monotonic() + 10
+    version = before
+    while version == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+        version = httpx.get(f"{base}/healthz").json()["policy_bundle_version"]
+    assert version.startswith("edited-in-place@")
+    response = httpx.post(
+        f"{base}/v1/policies:activate",
+        headers=admin,
+        timeout=30,
+        json={"overlay": True, "revision": "activated-e2e", "expected_active_version": version},
+    )
+    assert response.status_code == 200, response.text
+    assert httpx.get(f"{base}/healthz").json()["policy_bundle_version"].startswith("activated-e2e@")
+    dry = httpx.post(f"{base}/v1/policies:dryRun", headers=admin, json={"overlay": True, "limit": 5}, timeout=30)
+    assert dry.status_code == 200 and dry.json()["summary"]["changed"] == 0
