@@ -69,7 +69,7 @@ def main() -> None:
     region = generate_region(seed=args.seed, enterprises=args.enterprises, year=args.year)
     run = uuid.uuid4().hex[:8]
     now = datetime.now(UTC).replace(microsecond=0)
-    window = {"startTime": f"{args.year}-01-01T00:00:00Z", "endTime": now.isoformat().replace("+00:00", "Z")}
+    window = {"startTime": f"{args.year - 1}-12-31T16:00:00Z", "endTime": now.isoformat().replace("+00:00", "Z")}
     expire = (now + timedelta(days=180)).isoformat().replace("+00:00", "Z")
 
     # 1. The bank is onboarded and gets its API key once.

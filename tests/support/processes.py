@@ -86,7 +86,7 @@ def start_service(
     process = subprocess.Popen(
         [sys.executable, "-m", SERVICE_PACKAGES[name]],
         env=full_env,
-        stdout=open(log_path, "ab"),
+        stdout=open(log_path, "ab"),  # noqa: SIM115 - the child keeps writing after we return
         stderr=subprocess.STDOUT,
         cwd=REPO,
     )
