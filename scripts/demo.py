@@ -53,7 +53,7 @@ def checked(response: httpx.Response, *ok: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--enterprises", type=int, default=8)
+    parser.add_argument("--enterprises", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--year", type=int, default=2024)
     args = parser.parse_args()
@@ -69,8 +69,9 @@ def main() -> None:
     region = generate_region(seed=args.seed, enterprises=args.enterprises, year=args.year)
     run = uuid.uuid4().hex[:8]
     now = datetime.now(UTC).replace(microsecond=0)
-    window = {"startTime": f"{args.year - 1}-12-31T16:00:00Z", "endTime": now.isoformat().replace("+00:00", "Z")}
     expire = (now + timedelta(days=180)).isoformat().replace("+00:00", "Z")
+    # Data from Shanghai midnight of 1 January through the consent's expiry.
+    window = {"startTime": f"{args.year - 1}-12-31T16:00:00Z", "endTime": expire}
 
     # 1. The bank is onboarded and gets its API key once.
     bank = checked(
@@ -159,7 +160,8 @@ def main() -> None:
                     meter=meter, request_id=f"rd-{e.uscc}-{month}", timestamps=ts.tolist(), values=wh.tolist()
                 )
 
-        readings += energy.StreamReadings(batches(), timeout=120).readings_stored
+        response = energy.StreamReadings(batches(), timeout=120)
+        readings += sum(batch.readings for batch in response.batches)
     print(f"ingested {len(region.enterprises) * 12} invoice batches and {readings:,} meter readings")
 
     # 4. Accounting recomputes from the ingestion events; wait until every account is stable.
@@ -175,7 +177,7 @@ def main() -> None:
                 if error.code() != grpc.StatusCode.NOT_FOUND:
                     raise
                 continue
-            if len({a.value for a in account.activities}) and account.quality.coverage.value:
+            if Decimal(account.quality.coverage.value or 0) >= Decimal("0.99"):  # a whole year of readings in
                 accounts[e.uscc] = account
         time.sleep(0.5)
     if len(accounts) < len(region.enterprises):

@@ -26,13 +26,15 @@ from tests.support.processes import SERVICE_PACKAGES, TARGET_VARS  # noqa: E402
 RUN_DIR = REPO / ".run"
 VAR_DIR = REPO / "var"
 REDIS_PORT = int(os.environ.get("CARBON_LOCAL_REDIS_PORT", "6390"))
+# Below Linux's ephemeral range (32768-60999): a local 5005x port can be held
+# by the source side of any outgoing connection. Pods keep 5005x.
 PORTS = {
-    "consent": (50051, 8081),
-    "ingest-tax": (50052, 8082),
-    "ingest-energy": (50053, 8083),
-    "accounting": (50054, 8084),
-    "rating": (50055, 8085),
-    "loan-pricing": (50056, 8086),
+    "consent": (7051, 8081),
+    "ingest-tax": (7052, 8082),
+    "ingest-energy": (7053, 8083),
+    "accounting": (7054, 8084),
+    "rating": (7055, 8085),
+    "loan-pricing": (7056, 8086),
 }
 SECRET_NAMES = ("CARBON_SERVICE_SECRET", "CARBON_ADMIN_TOKEN", "CARBON_LINK_SECRET")
 

@@ -1,11 +1,18 @@
 """Vectorised bulk generation of a synthetic region for benchmarks.
 
 Writes the ingest Parquet contract directly (numpy -> polars -> Parquet),
-month by month and enterprise chunk by chunk, so memory stays bounded by one
-chunk (default 2,000 enterprises x one month of 15-minute readings ~ 6 M rows):
+month by month (months in parallel processes) and enterprise chunk by chunk,
+so memory stays bounded by one chunk per process (default 2,000 enterprises x
+one month of 15-minute readings ~ 6 M rows):
 
     {root}/readings/month=YYYY-MM/part-NNNNN.parquet   (+ part-corrections.parquet)
     {root}/invoices/month=YYYY-MM/part-NNNNN.parquet
+
+Reading files are written exactly as ingest-energy writes them
+(carbon_ingest.parquet_io.readings_index): sorted by (uscc, meter_id,
+energy_type, ts), LZ4, 1 Mi-row row groups, and the `carbon.readings.index`
+footer entry (one segment per meter). Enterprises are numbered in uscc order
+so the files are sorted by uscc too.
 
 Readings carry a small share of flagged rows and of corrections (same
 meter_id and ts, higher seq, different wh) so consumers exercise both rules.
@@ -19,7 +26,10 @@ from __future__ import annotations
 
 import calendar
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +42,11 @@ USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 PROVINCES = ("330000", "320000", "130000", "440000", "510000", "370000", "340000", "410000")
 INDUSTRIES = ("C2611", "C3011", "C1713", "C3311", "C2211", "C3130")
 INTERVAL = 900
+FORMAT = "v2"  # v2: sorted files with the readings footer index (older caches are regenerated)
+INDEX_KEY = "carbon.readings.index"
+INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
+ROW_GROUP = 1 << 20
+RUN_GAP_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,7 @@ class BulkParams:
     flag_rate: float = 1e-4
 
     def key(self) -> str:
-        return "e{enterprises}-y{year}-m{months}-c{chunk}-s{seed}-r{correction_rate}-f{flag_rate}".format(
+        return FORMAT + "-e{enterprises}-y{year}-m{months}-c{chunk}-s{seed}-r{correction_rate}-f{flag_rate}".format(
             **asdict(self)
         )
 
@@ -64,7 +79,7 @@ def enterprises(params: BulkParams) -> pl.DataFrame:
     rng = np.random.default_rng(params.seed)
     n = params.enterprises
     provinces = [PROVINCES[i % len(PROVINCES)] for i in range(n)]
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "uscc": [uscc(i, provinces[i]) for i in range(n)],
             "meter_id": [f"m{i:07d}e" for i in range(n)],
@@ -76,15 +91,61 @@ def enterprises(params: BulkParams) -> pl.DataFrame:
             "diesel": rng.random(n) < 0.2,
         }
     )
+    # chunks (and so the reading files) in uscc order
+    return frame.sort("uscc")
 
 
 def _month_start(month: str) -> int:
     return int(datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC).timestamp())
 
 
+def index_metadata(segments: pl.DataFrame, deduped: bool = False) -> dict[str, str]:
+    """Footer entry of a sorted readings file (same format as carbon_ingest.parquet_io.readings_index)."""
+    cols = segments.select(*INDEX_KEYS, "rows", "min_ts", "max_ts", "unique", "flagged")
+    index = {
+        "version": 1,
+        "keys": INDEX_KEYS,
+        "rows": int(cols["rows"].sum()),
+        "deduped": deduped,
+        "segments": cols.to_dict(as_series=False),
+    }
+    return {INDEX_KEY: json.dumps(index, separators=(",", ":"))}
+
+
+def sorted_segments(frame: pl.DataFrame, gap: int = RUN_GAP_SECONDS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(frame sorted by key and ts, its segments: runs of one key with ts steps <= gap) for small
+    frames such as the corrections (same rule as carbon_ingest.parquet_io.index_segments)."""
+    ordered = frame.sort([*INDEX_KEYS, "ts", "seq"], maintain_order=True)
+    starts = pl.any_horizontal(
+        *[pl.col(k).ne_missing(pl.col(k).shift(1)) for k in INDEX_KEYS],
+        (pl.col("ts") - pl.col("ts").shift(1)) > gap,
+    ).fill_null(True)
+    segments = (
+        ordered.with_columns(starts.cast(pl.Int64).cum_sum().alias("_run"))
+        .group_by("_run", maintain_order=True)
+        .agg(
+            *[pl.col(k).first() for k in INDEX_KEYS],
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("ts").min().alias("min_ts"),
+            pl.col("ts").max().alias("max_ts"),
+            (pl.col("ts").n_unique() == pl.len()).cast(pl.Int8).alias("unique"),
+            pl.col("flag").is_not_null().sum().cast(pl.Int64).alias("flagged"),
+        )
+        .drop("_run")
+    )
+    return ordered, segments
+
+
+def write_readings(frame: pl.DataFrame, segments: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(
+        path, compression="lz4", statistics=True, row_group_size=ROW_GROUP, metadata=index_metadata(segments)
+    )
+
+
 def _readings_chunk(
     rng: np.random.Generator, master: pl.DataFrame, month: str, params: BulkParams
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, np.ndarray]:
+    """(readings, their segments, corrections, monthly kWh per enterprise) of one chunk."""
     e = master.height
     slots = calendar.monthrange(int(month[:4]), int(month[5:7]))[1] * 86400 // INTERVAL
     n = e * slots
@@ -94,21 +155,36 @@ def _readings_chunk(
     shape = (0.6 + 0.5 * np.exp(-((hour - 13.0) ** 2) / 18.0)).astype(np.float32)
     base_wh = master["load_kw"].to_numpy().astype(np.float32) * 250.0  # kW x 0.25 h x 1000
     noise = rng.random(n, dtype=np.float32) * np.float32(0.4) + np.float32(0.8)
-    wh = (np.repeat(base_wh, slots) * np.tile(shape, e) * noise).astype(np.int64)
-    ts = np.tile(slot * INTERVAL + _month_start(month), e)
+    noise *= np.tile(shape, e)
+    noise *= np.repeat(base_wh, slots)
+    wh = noise.astype(np.int64)
+    del noise
+    start = _month_start(month)
+    ts = np.tile(slot * INTERVAL + start, e)
     index = pl.Series(np.repeat(np.arange(e, dtype=np.uint32), slots))
     flag_mask = rng.random(n, dtype=np.float32) < params.flag_rate
     frame = pl.DataFrame(
         {
             "uscc": master["uscc"].gather(index),
             "meter_id": master["meter_id"].gather(index),
-            "energy_type": pl.Series(["electricity"]).gather(pl.Series(np.zeros(n, dtype=np.uint32))),
+            "energy_type": pl.Series(["electricity"]).new_from_index(0, n),
             "ts": ts,
             "wh": wh,
-            "seq": np.ones(n, dtype=np.int64),
-            "flag": pl.Series(flag_mask).replace_strict({True: "estimated", False: None}, return_dtype=pl.Utf8),
+            "seq": pl.Series([1], dtype=pl.Int64).new_from_index(0, n),
+            "flag": pl.select(
+                pl.when(pl.Series(flag_mask)).then(pl.lit("estimated")).otherwise(pl.lit(None, pl.Utf8))
+            ).to_series(),
         }
     )
+    segments = master.select("uscc", "meter_id").with_columns(
+        pl.lit("electricity").alias("energy_type"),
+        pl.lit(slots, pl.Int64).alias("rows"),
+        pl.lit(start, pl.Int64).alias("min_ts"),
+        pl.lit(start + (slots - 1) * INTERVAL, pl.Int64).alias("max_ts"),
+        pl.lit(1, pl.Int8).alias("unique"),
+        pl.Series(flag_mask.reshape(e, slots).sum(axis=1).astype(np.int64)).alias("flagged"),
+    )
+    monthly_kwh = wh.reshape(e, slots).sum(axis=1) / 1000.0
     corrections = None
     k = int(n * params.correction_rate)
     if k:
@@ -119,7 +195,7 @@ def _readings_chunk(
             pl.lit(2, pl.Int64).alias("seq"),
             pl.lit(None, pl.Utf8).alias("flag"),
         )
-    return frame, corrections
+    return frame, segments, corrections, monthly_kwh
 
 
 def _invoices_chunk(
@@ -220,8 +296,41 @@ def _invoices_chunk(
     return pl.concat(parts)
 
 
-def generate(root: Path, params: BulkParams, log: bool = True) -> dict[str, object]:
-    """Generate (or reuse) the data set under root; returns the manifest."""
+def _generate_month(root: Path, master: pl.DataFrame, params: BulkParams, month_no: int) -> tuple[int, int]:
+    """One month's reading and invoice files; returns (readings, corrections)."""
+    month = params.month_names()[month_no]
+    rdir = root / "readings" / f"month={month}"
+    idir = root / "invoices" / f"month={month}"
+    rdir.mkdir(parents=True, exist_ok=True)
+    idir.mkdir(parents=True, exist_ok=True)
+    readings = 0
+    corrections: list[pl.DataFrame] = []
+    for chunk_index, start in enumerate(range(0, params.enterprises, params.chunk)):
+        rng = np.random.default_rng([params.seed, month_no, chunk_index])
+        part = master.slice(start, params.chunk)
+        frame, segments, fixes, monthly_kwh = _readings_chunk(rng, part, month, params)
+        write_readings(frame, segments, rdir / f"part-{chunk_index:05d}.parquet")
+        readings += frame.height
+        del frame
+        if fixes is not None:
+            corrections.append(fixes)
+        _invoices_chunk(rng, part, month, monthly_kwh, chunk_index).write_parquet(
+            idir / f"part-{chunk_index:05d}.parquet"
+        )
+    fixed = 0
+    if corrections:
+        fixes_frame, segments = sorted_segments(pl.concat(corrections))
+        write_readings(fixes_frame, segments, rdir / "part-corrections.parquet")
+        fixed = fixes_frame.height
+    return readings + fixed, fixed
+
+
+def generate(root: Path, params: BulkParams, log: bool = True, workers: int | None = None) -> dict[str, object]:
+    """Generate (or reuse) the data set under root; returns the manifest.
+
+    Months are generated in parallel processes (default: one per core, at most
+    one per month); each process holds one chunk at a time.
+    """
     root = Path(root)
     marker = root / "complete.json"
     if marker.exists():
@@ -233,37 +342,43 @@ def generate(root: Path, params: BulkParams, log: bool = True) -> dict[str, obje
     master = enterprises(params)
     root.mkdir(parents=True, exist_ok=True)
     master.write_parquet(root / "enterprises.parquet")
+    months = params.month_names()
+    workers = max(1, min(workers or os.cpu_count() or 1, len(months)))
     readings = corrections_total = 0
-    for month_no, month in enumerate(params.month_names()):
-        rdir = root / "readings" / f"month={month}"
-        idir = root / "invoices" / f"month={month}"
-        rdir.mkdir(parents=True, exist_ok=True)
-        idir.mkdir(parents=True, exist_ok=True)
-        corrections: list[pl.DataFrame] = []
-        for chunk_index, start in enumerate(range(0, params.enterprises, params.chunk)):
-            rng = np.random.default_rng([params.seed, month_no, chunk_index])
-            part = master.slice(start, params.chunk)
-            frame, fixes = _readings_chunk(rng, part, month, params)
-            frame.write_parquet(rdir / f"part-{chunk_index:05d}.parquet", statistics=True)
-            readings += frame.height
-            monthly_kwh = (
-                frame.group_by("meter_id", maintain_order=True).agg(pl.col("wh").sum())["wh"].to_numpy() / 1000.0
-            )
-            if fixes is not None:
-                corrections.append(fixes)
-            _invoices_chunk(rng, part, month, monthly_kwh, chunk_index).write_parquet(
-                idir / f"part-{chunk_index:05d}.parquet"
-            )
-            del frame
-        if corrections:
-            fixes_frame = pl.concat(corrections)
-            fixes_frame.write_parquet(rdir / "part-corrections.parquet")
-            readings += fixes_frame.height
-            corrections_total += fixes_frame.height
-        if log:
-            print(f"  generated {month}: {readings:,} readings so far ({time.monotonic() - started:.0f} s)", flush=True)
+    if workers == 1:
+        results = (_generate_month(root, master, params, i) for i in range(len(months)))
+        for month, (rows, fixed) in zip(months, results, strict=True):
+            readings += rows
+            corrections_total += fixed
+            if log:
+                print(
+                    f"  generated {month}: {readings:,} readings so far ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+    else:
+        # spawn: polars' thread pool does not survive fork; one polars thread per process
+        previous = os.environ.get("POLARS_MAX_THREADS")
+        os.environ["POLARS_MAX_THREADS"] = "1"
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_generate_month, root, master, params, i) for i in range(len(months))]
+                for month, future in zip(months, futures, strict=True):
+                    rows, fixed = future.result()
+                    readings += rows
+                    corrections_total += fixed
+                    if log:
+                        print(
+                            f"  generated {month}: {readings:,} readings so far ({time.monotonic() - started:.0f} s)",
+                            flush=True,
+                        )
+        finally:
+            if previous is None:
+                os.environ.pop("POLARS_MAX_THREADS", None)
+            else:
+                os.environ["POLARS_MAX_THREADS"] = previous
     manifest = {
         "params": asdict(params),
+        "format": FORMAT,
         "readings_rows": readings,
         "corrections": corrections_total,
         "generate_seconds": round(time.monotonic() - started, 1),

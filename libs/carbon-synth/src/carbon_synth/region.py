@@ -29,18 +29,20 @@ class Industry:
     code: str  # GB/T 4754
     name: str
     monthly_mwh: tuple[float, float]  # range of typical monthly electricity use
-    revenue_per_mwh_cny: tuple[float, float]
+    # Value added per MWh of electricity: sets where an enterprise lands on the
+    # carbon-intensity scales (Zhejiang bands at 0.6 and 2.0 tCO2 per 10^4 CNY).
+    value_added_per_mwh_cny: tuple[float, float]
     diesel_t_per_month: float
     lng_t_per_month: float
 
 
 INDUSTRIES: tuple[Industry, ...] = (
-    Industry("C2611", "无机酸制造 inorganic acids", (800, 2400), (900, 1500), 6.0, 40.0),
-    Industry("C3011", "水泥制造 cement", (1500, 4000), (500, 900), 20.0, 0.0),
-    Industry("C1713", "棉印染精加工 cotton dyeing", (300, 900), (1500, 2600), 3.0, 25.0),
-    Industry("C3130", "钢压延加工 steel rolling", (2000, 6000), (700, 1200), 10.0, 60.0),
-    Industry("C3982", "电子元件制造 electronic components", (200, 700), (4000, 8000), 1.0, 0.0),
-    Industry("C2231", "纸板制造 paperboard", (600, 1800), (1000, 1700), 4.0, 30.0),
+    Industry("C2611", "无机酸制造 inorganic acids", (800, 2400), (2500, 9000), 6.0, 40.0),
+    Industry("C3011", "水泥制造 cement", (1500, 4000), (1500, 4500), 20.0, 0.0),
+    Industry("C1713", "棉印染精加工 cotton dyeing", (300, 900), (3500, 10000), 3.0, 25.0),
+    Industry("C3130", "钢压延加工 steel rolling", (2000, 6000), (2000, 6500), 10.0, 60.0),
+    Industry("C3982", "电子元件制造 electronic components", (200, 700), (12000, 40000), 1.0, 0.0),
+    Industry("C2231", "纸板制造 paperboard", (600, 1800), (3000, 8000), 4.0, 30.0),
 )
 
 
@@ -235,8 +237,12 @@ class Region:
                     original=dup,
                 )
             )
+        # Value added this month, at the enterprise's own efficiency (drawn once).
+        low, high = enterprise.industry.value_added_per_mwh_cny
+        efficiency = np.random.default_rng([self.seed, enterprise.seed, 11]).uniform(low, high)
+        value_added = self.monthly_mwh(enterprise, month) * efficiency * rng.uniform(0.95, 1.05)
         # Raw materials: not energy, so only counted (data minimisation).
-        goods = _q(rng.uniform(0.2, 0.5) * self.monthly_mwh(enterprise, month) * 1000, "1")
+        goods = _q(value_added * rng.uniform(1.0, 1.8), "1")
         result.append(
             invoice(
                 f"{tag}04",
@@ -256,9 +262,12 @@ class Region:
                 ],
             )
         )
-        # Own sales: revenue.
-        low, high = enterprise.industry.revenue_per_mwh_cny
-        revenue = _q(self.monthly_mwh(enterprise, month) * rng.uniform(low, high), "0.01")
+        # Own sales: revenue = value added + everything bought (excl. VAT).
+        bought = sum(
+            (Decimal(ln.amount.value) for inv in result if inv.buyer_uscc == enterprise.uscc for ln in inv.lines),
+            Decimal(0),
+        )
+        revenue = _q(Decimal(str(value_added)) + bought, "0.01")
         customer = ("下游客户有限公司", make_uscc(enterprise.region_code, 999_999, self.seed))
         result.append(
             invoice(
