@@ -19,7 +19,9 @@ from pydantic import ValidationError
 
 
 class Enterprises(enterprise_pb2_grpc.EnterpriseServiceServicer):
-    def GetEnterprise(self, request: enterprise_pb2.GetEnterpriseRequest, context: grpc.ServicerContext) -> enterprise_pb2.Enterprise:
+    def GetEnterprise(
+        self, request: enterprise_pb2.GetEnterpriseRequest, context: grpc.ServicerContext
+    ) -> enterprise_pb2.Enterprise:
         uscc = names.parse_enterprise(request.name)
         if uscc.startswith("92"):
             raise RuntimeError("boom: secret internals")
@@ -109,4 +111,6 @@ def test_production_requires_a_service_secret() -> None:
 def test_invalid_argument_json_shape() -> None:
     body = invalid_argument("quote.amount_cny", "must be positive").to_json()
     assert body["error"]["code"] == 400
-    assert body["error"]["details"][1]["fieldViolations"] == [{"field": "quote.amount_cny", "description": "must be positive"}]
+    assert body["error"]["details"][1]["fieldViolations"] == [
+        {"field": "quote.amount_cny", "description": "must be positive"}
+    ]

@@ -44,7 +44,15 @@ def test_every_service_has_a_contract() -> None:
 
     services = {
         name
-        for module in (accounting_pb2, consent_pb2, enterprise_pb2, ingest_energy_pb2, ingest_tax_pb2, pricing_pb2, rating_pb2)
+        for module in (
+            accounting_pb2,
+            consent_pb2,
+            enterprise_pb2,
+            ingest_energy_pb2,
+            ingest_tax_pb2,
+            pricing_pb2,
+            rating_pb2,
+        )
         for name in module.DESCRIPTOR.services_by_name
     }
     assert services >= {

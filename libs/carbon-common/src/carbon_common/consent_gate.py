@@ -65,4 +65,4 @@ class ConsentGate:
                 scope=Scope.Name(scope),
                 consent=response.consent,
             )
-        return response.consent
+        return str(response.consent)

@@ -154,7 +154,7 @@ def unavailable(reason: str, message: str) -> ServiceError:
 
 def from_rpc_error(error: grpc.RpcError) -> ServiceError:
     """Rebuild a ServiceError from a peer's status, keeping reason and violations."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     if status is None:
         return ServiceError(code, error.details() if hasattr(error, "details") else str(error))

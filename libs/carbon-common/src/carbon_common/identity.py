@@ -109,7 +109,7 @@ class ServiceIdentityInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUn
 
 
 @dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
     metadata: Any

@@ -255,7 +255,7 @@ def _mark_span(code: grpc.StatusCode) -> None:
         span.set_status(Status(StatusCode.ERROR, code.name))
 
 
-class RpcServerMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
     """Records `rpc.server.duration` for every call and marks failed server spans."""
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
@@ -319,7 +319,7 @@ def client_interceptors() -> list[Any]:
 
 
 @dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
     metadata: Any
@@ -334,10 +334,10 @@ class _MetadataSetter:
 
 
 class CarbonClientTelemetry(
-    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
-    grpc.StreamUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.StreamStreamClientInterceptor,  # type: ignore[misc]
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
 ):
     """A CLIENT span per outgoing call; its context travels in the call's metadata."""
 

@@ -8,20 +8,117 @@ left behind by a crash between the write and the idempotency record.
 
 (This module is identical in carbon_ingest_tax and carbon_ingest_energy; it is
 a candidate for carbon_common.)
+
+Readings index (`index=True`, used for `readings/`; contract with accounting,
+see services/accounting/README.md "Readings storage format"): the frame is
+sorted by (uscc, meter_id, energy_type, ts, seq) before it is written, so the
+rows of one meter are contiguous; they are cut into *segments* (runs whose
+consecutive ts are at most RUN_GAP_SECONDS apart, so a sparse meter's ranges
+stay tight), and the Parquet footer carries the key-value entry
+`carbon.readings.index` (JSON, version 1):
+
+    {"version": 1, "keys": ["uscc", "meter_id", "energy_type"], "rows": N,
+     "deduped": bool,                       # no (key, ts) occurs twice (compaction output)
+     "segments": {"uscc": [...], "meter_id": [...], "energy_type": [...],
+                  "rows": [...],            # segment i = rows [sum(rows[:i]), sum(rows[:i+1])), one key
+                  "min_ts": [...], "max_ts": [...],
+                  "unique": [0|1, ...],     # 1: no ts repeats inside the segment
+                  "flagged": [...]}}        # rows with a non-null flag
+
+The index is computed from the very rows written, inside the same file, so it
+can never disagree with them. Readers use it to find, from metadata alone, the
+(meter, ts-range) windows where two files overlap; every other row is unique.
+Files are written LZ4 with row groups of READINGS_ROW_GROUP rows (cheap to
+decode column by column).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 log = logging.getLogger(__name__)
+
+READINGS_INDEX_KEY = "carbon.readings.index"
+READINGS_INDEX_VERSION = 1
+READINGS_INDEX_KEYS = ("uscc", "meter_id", "energy_type")
+READINGS_ROW_GROUP = 1 << 20
+READINGS_COMPRESSION = "lz4"
+RUN_GAP_SECONDS = 6 * 3600
+
+
+def index_segments(ordered: pl.DataFrame, gap: int | None = None) -> pl.DataFrame:
+    """Segments of a frame sorted by (key, ts): maximal runs of rows with the same key whose
+    consecutive ts are at most `gap` seconds apart (a sparse meter splits into several runs,
+    so its windows stay tight)."""
+    gap = RUN_GAP_SECONDS if gap is None else gap
+    keys = list(READINGS_INDEX_KEYS)
+    starts = pl.any_horizontal(
+        *[pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys],
+        (pl.col("ts") - pl.col("ts").shift(1)) > gap,
+    ).fill_null(True)
+    return (
+        ordered.select(*keys, "ts", "flag")
+        .with_columns(starts.cast(pl.Int64).cum_sum().alias("_run"))
+        .group_by("_run", maintain_order=True)
+        .agg(
+            *[pl.col(k).first() for k in keys],
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("ts").min().alias("min_ts"),
+            pl.col("ts").max().alias("max_ts"),
+            (pl.col("ts").n_unique() == pl.len()).cast(pl.Int8).alias("unique"),
+            pl.col("flag").is_not_null().sum().cast(pl.Int64).alias("flagged"),
+        )
+        .drop("_run")
+    )
+
+
+def readings_index(frame: pl.DataFrame, *, deduped: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Sort a readings frame into segments and build its footer index (see the module docstring)."""
+    keys = list(READINGS_INDEX_KEYS)
+    ordered = frame.sort([*keys, "ts", "seq"], nulls_last=False, maintain_order=True)
+    segments = index_segments(ordered)
+    index = {
+        "version": READINGS_INDEX_VERSION,
+        "keys": keys,
+        "rows": ordered.height,
+        "deduped": bool(deduped) and bool(segments["unique"].min() != 0 if segments.height else True),
+        "segments": segments.to_dict(as_series=False),
+    }
+    return ordered, index
+
+
+def _parquet_options(index: dict[str, Any] | None) -> dict[str, Any]:
+    if index is None:
+        return {"compression": "snappy", "statistics": True}
+    return {
+        "compression": READINGS_COMPRESSION,
+        "statistics": True,
+        "row_group_size": READINGS_ROW_GROUP,
+        "metadata": {READINGS_INDEX_KEY: json.dumps(index, separators=(",", ":"))},
+    }
+
+
+def _prepare(df: pl.DataFrame, index: bool, deduped: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
+    if not index:
+        return df, _parquet_options(None)
+    ordered, meta = readings_index(df, deduped=deduped)
+    return ordered, _parquet_options(meta)
+
+
+def has_readings_index(path: Path) -> bool:
+    try:
+        return READINGS_INDEX_KEY in (pl.read_parquet_metadata(path) or {})
+    except Exception:  # unreadable footer: treat as a plain file
+        return False
 
 
 def fsync_dir(path: Path) -> None:
@@ -36,15 +133,16 @@ def month_dir(root: Path, month: str) -> Path:
     return root / f"month={month}"
 
 
-def write_atomic(df: pl.DataFrame, path: Path) -> None:
-    """Write df to path: tmp + fsync + rename + fsync(dir)."""
+def write_atomic(df: pl.DataFrame, path: Path, *, index: bool = False, deduped: bool = False) -> None:
+    """Write df to path: tmp + fsync + rename + fsync(dir). index=True: sorted + readings index."""
+    df, options = _prepare(df, index, deduped)
     created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     if created:
         fsync_dir(path.parent.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as handle:
-        df.write_parquet(handle, compression="snappy", statistics=True)
+        df.write_parquet(handle, **options)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -76,7 +174,7 @@ def sync_filesystem(path: Path) -> bool:
         os.close(fd)
 
 
-def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path) -> None:
+def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path, *, index: bool = False) -> None:
     """Atomically and durably write several files (a batch's month partitions).
 
     All temporary files are written, made durable with one syncfs (falling
@@ -86,14 +184,15 @@ def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path) -> None:
     """
     if len(items) == 1 or _SYNCFS is None:
         for frame, path in items:
-            write_atomic(frame, path)
+            write_atomic(frame, path, index=index)
         return
     root.mkdir(parents=True, exist_ok=True)
     pending = []
     for frame, path in items:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        frame.write_parquet(tmp, compression="snappy", statistics=True)
+        frame, options = _prepare(frame, index)
+        frame.write_parquet(tmp, **options)
         pending.append((tmp, path))
     if not sync_filesystem(root):
         for tmp, _ in pending:
@@ -150,11 +249,15 @@ def compact_month(
     sort: Sequence[str],
     keep_all: pl.Expr | None = None,
     min_files: int = 2,
+    *,
+    index: bool = False,
 ) -> int:
     """Rewrite a month into one compact file deduplicated to the winning seq.
 
     Rows where `keep_all` is true are kept as they are (aggregates that have no
     natural key). Returns the number of files replaced (0 if nothing to do).
+    index=True (readings): the file is written with the readings index and
+    marked deduped (no (key, ts) twice, so readers need no dedup for it).
     The compact file is durable before any old file is removed; a crash in
     between leaves duplicates with equal seq, which readers deduplicate anyway.
     """
@@ -171,7 +274,7 @@ def compact_month(
     result = pl.concat([winners, kept], how="vertical").sort([*sort, "seq"])
     max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]
     target = directory / f"compact-{max_seq:020d}.parquet"
-    write_atomic(result, target)
+    write_atomic(result, target, index=index, deduped=index and keep_all is None)
     for old in files:
         if old != target:
             old.unlink(missing_ok=True)
@@ -210,6 +313,7 @@ def erase_enterprise(root: Path, uscc: str) -> ErasureCounts:
                 fsync_dir(directory)
                 counts.files_deleted += 1
             else:
-                write_atomic(remaining, path)
+                # a file that carried the readings index keeps one (recomputed for the remaining rows)
+                write_atomic(remaining, path, index=has_readings_index(path))
                 counts.files_rewritten += 1
     return counts

@@ -6,10 +6,10 @@ from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
-from fastapi import FastAPI
-
 from carbon_ingest import parquet_io
 from carbon_ingest.common import compaction_worker, erasure_worker
+from fastapi import FastAPI
+
 from carbon_ingest_energy.servicer import EnergyIngestion, register
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore

@@ -26,9 +26,6 @@ from carbon_common.errors import (
     unavailable,
 )
 from carbon_common.names import parse_child, parse_enterprise, parse_period, validate_id
-from google.type import decimal_pb2
-
-from carbon_ingest_energy import readings as rd
 from carbon_ingest.common import (
     DRAIN_KEY,
     KeyedLocks,
@@ -37,6 +34,9 @@ from carbon_ingest.common import (
     require_not_drained,
     validate_request_id,
 )
+from google.type import decimal_pb2
+
+from carbon_ingest_energy import readings as rd
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import Commit, P, ReadingStore, batch_key, fingerprint
 

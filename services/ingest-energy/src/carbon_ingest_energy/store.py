@@ -1,7 +1,9 @@
 """Durable storage of readings and the hot state in Redis.
 
 Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
-contract with accounting). Redis (prefix carbon:ingest-energy:):
+contract with accounting), each file sorted by (uscc, meter_id, energy_type,
+ts) with the `carbon.readings.index` footer entry (parquet_io.readings_index);
+compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
   meter:{uscc}:{meter}            Meter (protobuf bytes)
   meters:{uscc}                   zset of meter ids
   batch:{uscc}:{request_id}       idempotency record: fp, result (BatchResult bytes)
@@ -23,7 +25,6 @@ import numpy as np
 import polars as pl
 import redis
 from carbon.v1 import ingest_energy_pb2 as pb
-
 from carbon_ingest import parquet_io
 from carbon_ingest.common import (
     ACTIVITY_STREAM,
@@ -31,6 +32,7 @@ from carbon_ingest.common import (
     activity_event,
     redis_errors,
 )
+
 from carbon_ingest_energy.readings import (
     FLAG_NAMES,
     FLAG_NEGATIVE,
@@ -162,6 +164,7 @@ class ReadingStore:
                 if frame is not None
             ],
             self.root,
+            index=True,  # sorted per meter + footer index (see parquet_io): accounting dedups from metadata
         )
         for stale in previous - set(months):
             path = parquet_io.month_dir(self.root, stale) / name
@@ -259,6 +262,7 @@ class ReadingStore:
                 keys=["uscc", "meter_id", "ts"],
                 sort=["uscc", "meter_id", "ts"],
                 min_files=min_files,
+                index=True,
             )
         return replaced
 

@@ -6,10 +6,10 @@ from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
-
 from carbon_ingest import parquet_io
-from carbon_ingest_tax.ingest import TaxIngestor
 from carbon_ingest.common import compaction_worker, erasure_worker
+
+from carbon_ingest_tax.ingest import TaxIngestor
 from carbon_ingest_tax.servicer import TaxIngestion, register
 from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.upload import build_app

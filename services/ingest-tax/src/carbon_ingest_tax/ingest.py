@@ -27,10 +27,7 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.names import parse_enterprise
-from google.type import decimal_pb2
-
 from carbon_ingest import parquet_io
-from carbon_ingest_tax.classify import NON_ENERGY, Quarantine, Tables
 from carbon_ingest.common import (
     ACTIVITY_STREAM,
     ACTIVITY_STREAM_MAXLEN,
@@ -41,6 +38,9 @@ from carbon_ingest.common import (
     require_not_drained,
     validate_request_id,
 )
+from google.type import decimal_pb2
+
+from carbon_ingest_tax.classify import NON_ENERGY, Quarantine, Tables
 
 P = "carbon:ingest-tax:"
 GRANTEE = "platform"
