@@ -25,14 +25,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 from carbon.v1 import consent_pb2  # noqa: E402
 from carbon.v1 import ingest_energy_pb2 as pb  # noqa: E402
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc  # noqa: E402
+from carbon_common.channels import service_channel  # noqa: E402
 from carbon_common.names import uscc_check_char  # noqa: E402
 
-from tests.ingest.stack import start_stack  # noqa: E402
+from tests.ingest.stack import SECRET, start_stack  # noqa: E402
 
 Q = 900
 METHOD = "/carbon.v1.EnergyIngestionService/StreamReadings"
@@ -60,10 +60,7 @@ def main() -> None:
         for e in enterprises:
             stack.grant(e, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy", {"CARBON_GRPC_WORKERS": "8"})
-        channel = grpc.insecure_channel(
-            service.target,
-            options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
-        )
+        channel = service_channel(service.target, "bench-feed", SECRET)
         stub = pb_grpc.EnergyIngestionServiceStub(channel)
         meters = []
         for m in range(args.meters):

@@ -114,3 +114,15 @@ def test_invalid_argument_json_shape() -> None:
     assert body["error"]["details"][1]["fieldViolations"] == [
         {"field": "quote.amount_cny", "description": "must be positive"}
     ]
+
+
+def test_health_is_not_serving_before_start() -> None:
+    settings = BaseServiceSettings(grpc_port=free_port())
+    running = Running(Service("test", settings, lambda server: []))
+    running.grpc_server.start()  # the port is open, start() has not finished
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="")).status
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        running.grpc_server.stop(0).wait()

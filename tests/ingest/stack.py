@@ -111,8 +111,8 @@ class Stack:
             consent = consent_pb2.Consent(
                 grantee="platform", scopes=scopes, purpose=consent_pb2.CONSENT_PURPOSE_CARBON_ACCOUNTING
             )
-            consent.data_window.start_time.FromDatetime(now - timedelta(days=1000))
-            consent.data_window.end_time.FromDatetime(now + timedelta(days=1000))
+            consent.data_window.start_time.FromDatetime(now - timedelta(days=2000))
+            consent.data_window.end_time.FromDatetime(now + timedelta(days=180))
             consent.expire_time.FromDatetime(now + timedelta(days=1000))
             created = consents.CreateConsent(
                 consent_pb2.CreateConsentRequest(parent=f"enterprises/{uscc}", consent=consent), metadata=metadata

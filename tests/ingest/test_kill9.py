@@ -17,9 +17,10 @@ import pytest
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
+from carbon_common.channels import service_channel
 
 from tests.ingest.helpers import make_uscc
-from tests.ingest.stack import start_stack
+from tests.ingest.stack import SECRET, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +56,7 @@ class Client(threading.Thread):
 
     def run(self) -> None:
         try:
-            channel = grpc.insecure_channel(self.target)
+            channel = service_channel(self.target, "test-feed", SECRET)
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             pending = list(self.batches)
             while pending:
@@ -87,7 +88,7 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
     try:
         stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy")
-        with grpc.insecure_channel(service.target) as channel:
+        with service_channel(service.target, "test-feed", SECRET) as channel:
             meter = pb_grpc.EnergyIngestionServiceStub(channel).CreateMeter(
                 pb.CreateMeterRequest(
                     parent=f"enterprises/{USCC}",
@@ -131,7 +132,7 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
         assert got["wh"].to_numpy().tolist() == (2 * ((expected_ts // Q) % 1000 + 1)).tolist()
         assert got["flag"].null_count() == raw.height
         # the hot state agrees: coverage counts every slot once
-        with grpc.insecure_channel(stack.services["ingest-energy"].target) as channel:
+        with service_channel(stack.services["ingest-energy"].target, "test-feed", SECRET) as channel:
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             present = stub.GetCoverage(
                 pb.GetCoverageRequest(enterprise=f"enterprises/{USCC}", period="2024")

@@ -16,11 +16,12 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
 from carbon_common.errors import ServiceError
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, sign_service_token
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
+from carbon_ingest.common import ERASURE_STREAM, handle_erasure
 from carbon_ingest_tax.classify import Tables
 from carbon_ingest_tax.ingest import TaxIngestor
-from carbon_ingest.common import ERASURE_STREAM, handle_erasure
 from carbon_ingest_tax.servicer import TaxIngestion, register
 from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.upload import build_app
@@ -312,6 +313,8 @@ def test_over_grpc_consent_refusal_and_drain(ingestor: TaxIngestor, tmp_path: Pa
         assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.field_violations
 
 
+UPLOAD_SECRET = "upload-test-secret"
+
 CSV_HEADER = (
     "发票号码,开票日期,销方识别号,销方名称,购方识别号,购方名称,税收分类编码,"
     "货物或应税劳务名称,规格型号,单位,数量,单价,金额,税率,税额,发票状态,蓝字发票号码\n"
@@ -324,7 +327,22 @@ def csv_file(*lines: str) -> bytes:
 
 @pytest.fixture
 def http(ingestor: TaxIngestor) -> TestClient:
-    return TestClient(build_app(ingestor, 1 << 20))
+    app = build_app(ingestor, 1 << 20, "Asia/Shanghai", UPLOAD_SECRET)
+    portal = {SERVICE_HEADER: "upload-portal", TOKEN_HEADER: sign_service_token("upload-portal", UPLOAD_SECRET)}
+    return TestClient(app, headers=portal)
+
+
+def test_rest_upload_requires_the_platform_portal_identity(ingestor: TaxIngestor) -> None:
+    anonymous = TestClient(build_app(ingestor, 1 << 20, "Asia/Shanghai", UPLOAD_SECRET))
+    files = {"file": ("invoices.csv", csv_file(), "text/csv")}
+    response = anonymous.post(f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a"})
+    assert response.status_code == 401
+    assert response.json()["error"]["details"][0]["reason"] == "UNAUTHENTICATED_SERVICE"
+    forged = {SERVICE_HEADER: "upload-portal", TOKEN_HEADER: sign_service_token("upload-portal", "wrong-secret")}
+    response = anonymous.post(
+        f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a", **forged}
+    )
+    assert response.status_code == 401
 
 
 def test_rest_csv_upload(http: TestClient, tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from carbon_common.errors import ServiceError, invalid_arguments
+from carbon_common.errors import ServiceError, invalid_arguments, unauthenticated
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -26,3 +28,15 @@ def install_error_handlers(app: FastAPI) -> None:
 def _field_path(location: Any) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
+
+
+def require_service(secret: str) -> Callable[[Request], Caller]:
+    """FastAPI dependency: the request must carry a valid platform service token."""
+
+    def dependency(request: Request) -> Caller:
+        name = request.headers.get(SERVICE_HEADER, "")
+        if name and verify_service_token(name, request.headers.get(TOKEN_HEADER, ""), secret):
+            return Caller("service", name)
+        raise unauthenticated("UNAUTHENTICATED_SERVICE", "this endpoint is only for platform services (upload portal)")
+
+    return dependency

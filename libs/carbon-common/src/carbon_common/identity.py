@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from carbon_common.errors import unauthenticated
+from carbon_common.errors import abort, unauthenticated
 
 SERVICE_HEADER = "x-carbon-service"
 TOKEN_HEADER = "x-carbon-service-token"
@@ -116,3 +116,35 @@ class _CallDetails(grpc.ClientCallDetails):
     credentials: Any
     wait_for_ready: bool | None
     compression: Any
+
+
+class RequireServiceInterceptor(grpc.ServerInterceptor):
+    """Only platform services may call the listed gRPC services (e.g. data feeds).
+
+    Health and reflection stay open; a caller without a valid service token
+    gets UNAUTHENTICATED with reason UNAUTHENTICATED_SERVICE.
+    """
+
+    def __init__(self, secret: str, services: set[str]) -> None:
+        self.secret = secret
+        self.services = services
+
+    def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        service = handler_call_details.method.rsplit("/", 2)[-2] if handler_call_details.method else ""
+        if handler is None or service not in self.services:
+            return handler
+        metadata = handler_call_details.invocation_metadata
+        name = metadata_value(metadata, SERVICE_HEADER)
+        if name and verify_service_token(name, metadata_value(metadata, TOKEN_HEADER), self.secret):
+            return handler
+        error = unauthenticated("UNAUTHENTICATED_SERVICE", "this method is only for platform services")
+
+        def deny(_request: Any, context: grpc.ServicerContext) -> Any:
+            abort(context, error)
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
+        return handler

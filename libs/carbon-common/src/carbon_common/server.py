@@ -42,6 +42,8 @@ class Service:
     register: Callable[[grpc.Server], Iterable[str]]
     http_app: Any = None
     workers: list[Worker] = field(default_factory=list)
+    # Extra server interceptors, inside telemetry and outside error mapping.
+    interceptors: list[grpc.ServerInterceptor] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -56,7 +58,7 @@ class Running:
         settings = service.settings
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-            interceptors=[*telemetry.server_interceptors(), ErrorInterceptor()],
+            interceptors=[*telemetry.server_interceptors(), *service.interceptors, ErrorInterceptor()],
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -64,6 +66,9 @@ class Running:
             ],
         )
         self.health = health.HealthServicer()
+        # HealthServicer reports "" as SERVING out of the box; stay NOT_SERVING
+        # until start() has brought up every edge.
+        self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         names = list(service.register(self.grpc_server))
         reflection.enable_server_reflection(

@@ -42,9 +42,9 @@ from zoneinfo import ZoneInfo
 
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments
-from carbon_common.http import install_error_handlers
+from carbon_common.http import install_error_handlers, require_service
 from carbon_common.names import validate_uscc
-from fastapi import FastAPI, File, Header, UploadFile
+from fastapi import Depends, FastAPI, File, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf.json_format import MessageToDict
 
@@ -293,7 +293,7 @@ def to_file_fields(error: ServiceError, parsed: Parsed) -> ServiceError:
     return converted
 
 
-def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str = "Asia/Shanghai") -> FastAPI:
+def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: str) -> FastAPI:
     app = FastAPI(title="ingest-tax", description=__doc__)
     install_error_handlers(app)
 
@@ -301,7 +301,8 @@ def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str = "Asia/Shanghai") 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/enterprises/{uscc}/invoiceUploads")
+    # The upload portal authenticates the enterprise and forwards as a platform service.
+    @app.post("/v1/enterprises/{uscc}/invoiceUploads", dependencies=[Depends(require_service(service_secret))])
     async def upload(
         uscc: str,
         file: UploadFile = File(...),  # noqa: B008
