@@ -26,3 +26,30 @@ def redis_url(redis_server: str) -> str:
     """Database 0 of the session server, emptied before the test."""
     redis.Redis.from_url(redis_server).flushall()
     return f"{redis_server}/0"
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium as root on a machine without outside network: no sandbox,
+# no background connections (they are refused here and slow every start).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Real headless Chromium driven by Playwright; missing Chromium fails, never skips."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make chromium`"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

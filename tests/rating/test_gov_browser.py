@@ -14,17 +14,6 @@ from carbon_rating.synthetic import population
 from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DRAFTER = "alice-browser-token-0123456789"
 APPROVER = "bob-browser-token-0123456789ab"
 
@@ -44,59 +33,50 @@ def rating_service(redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
     service.stop()
 
 
-def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium not installed (make chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, browser) -> None:
     base = rating_service.http_base
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            alice = browser.new_context().new_page()
-            alice.goto(base + "/")
-            alice.fill("#token", DRAFTER)
-            alice.click("#login")
-            assert alice.inner_text("#whoami") == "alice (drafter)"
-            alice.click("a[data-scheme=zhejiang-carbon-efficiency]")
-            assert alice.inner_text("#active-version") == "1"
-            alice.click("#new-draft")
-            assert re.search(r"/schemes/zhejiang-carbon-efficiency/versions/2$", alice.url)
-            # unchanged draft: nobody moves
-            assert alice.inner_text("#moved-count") == "0"
+    alice = browser.new_context().new_page()
+    alice.goto(base + "/")
+    alice.fill("#token", DRAFTER)
+    alice.click("#login")
+    assert alice.inner_text("#whoami") == "alice (drafter)"
+    alice.click("a[data-scheme=zhejiang-carbon-efficiency]")
+    assert alice.inner_text("#active-version") == "1"
+    alice.click("#new-draft")
+    assert re.search(r"/schemes/zhejiang-carbon-efficiency/versions/2$", alice.url)
+    # unchanged draft: nobody moves
+    assert alice.inner_text("#moved-count") == "0"
 
-            # a broken edit is refused with the field named
-            text = alice.input_value("#document")
-            assert text.count("value: '1.2'") == 1  # the grade-3 band K <= 1.2
-            alice.fill("#document", text.replace("value: '1.2'", "value: '1.2x'"))
-            alice.click("#save")
-            assert "grading.bands[2].value" in alice.inner_text("#errors")
+    # a broken edit is refused with the field named
+    text = alice.input_value("#document")
+    assert text.count("value: '1.2'") == 1  # the grade-3 band K <= 1.2
+    alice.fill("#document", text.replace("value: '1.2'", "value: '1.2x'"))
+    alice.click("#save")
+    assert "grading.bands[2].value" in alice.inner_text("#errors")
 
-            # edit the grade-3 threshold K <= 1.2 -> K <= 1.0
-            alice.fill("#document", text.replace("value: '1.2'", "value: '1.0'"))
-            alice.click("#save")
-            assert "Saved" in alice.inner_text("#notice")
-            moved = int(alice.inner_text("#moved-count"))
-            assert moved > 0
-            assert alice.locator("#preview-chart rect").count() >= 10
-            after_4 = int(alice.get_attribute("#preview-chart rect.bar-after[data-grade='4']", "data-count") or 0)
-            before_4 = int(alice.get_attribute("#preview-chart rect.bar-before[data-grade='4']", "data-count") or 0)
-            assert after_4 - before_4 == moved  # all movers go from 3 to 4
-            assert alice.locator("#approve").count() == 0  # a drafter cannot approve
+    # edit the grade-3 threshold K <= 1.2 -> K <= 1.0
+    alice.fill("#document", text.replace("value: '1.2'", "value: '1.0'"))
+    alice.click("#save")
+    assert "Saved" in alice.inner_text("#notice")
+    moved = int(alice.inner_text("#moved-count"))
+    assert moved > 0
+    assert alice.locator("#preview-chart rect").count() >= 10
+    after_4 = int(alice.get_attribute("#preview-chart rect.bar-after[data-grade='4']", "data-count") or 0)
+    before_4 = int(alice.get_attribute("#preview-chart rect.bar-before[data-grade='4']", "data-count") or 0)
+    assert after_4 - before_4 == moved  # all movers go from 3 to 4
+    assert alice.locator("#approve").count() == 0  # a drafter cannot approve
 
-            bob = browser.new_context().new_page()
-            bob.goto(base + "/")
-            bob.fill("#token", APPROVER)
-            bob.click("#login")
-            bob.goto(base + "/schemes/zhejiang-carbon-efficiency/versions/2")
-            assert bob.inner_text("#moved-count") == str(moved)
-            assert bob.locator("#document").count() == 0  # approvers do not edit
-            bob.click("#approve")
-            assert bob.inner_text("#active-version") == "2"
-            assert "published" in bob.locator("td.status").all_inner_texts()
+    bob = browser.new_context().new_page()
+    bob.goto(base + "/")
+    bob.fill("#token", APPROVER)
+    bob.click("#login")
+    bob.goto(base + "/schemes/zhejiang-carbon-efficiency/versions/2")
+    assert bob.inner_text("#moved-count") == str(moved)
+    assert bob.locator("#document").count() == 0  # approvers do not edit
+    bob.click("#approve")
+    assert bob.inner_text("#active-version") == "2"
+    assert "published" in bob.locator("td.status").all_inner_texts()
 
-            bob.goto(base + "/audit")
-            assert "intact" in bob.inner_text("#chain")
-            assert "approve_publish" in bob.content()
-        finally:
-            browser.close()
+    bob.goto(base + "/audit")
+    assert "intact" in bob.inner_text("#chain")
+    assert "approve_publish" in bob.content()
