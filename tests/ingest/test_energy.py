@@ -309,9 +309,14 @@ def test_compaction_keeps_the_winners_in_one_sorted_file(svc: EnergyIngestion, t
         svc, batch(name, "a", [T0 + Q, T0], [2, 1]), batch(name, "b", [T0], [5]), batch(name, "c", [T0 + 2 * Q], [3])
     )
     before = winning_readings(tmp_path)
+    index_key = "carbon.readings.index"
+    for batch_file in (tmp_path / "readings").glob("month=*/*.parquet"):  # batch files carry the index
+        assert json.loads(pl.read_parquet_metadata(batch_file)[index_key])["rows"] == pl.read_parquet(batch_file).height
     assert svc.store.compact() == 3
     files = list((tmp_path / "readings").glob("month=*/*.parquet"))
     assert len(files) == 1 and files[0].name.startswith("compact-")
     after = pl.read_parquet(files[0])
     assert after.height == 3 and after["ts"].is_sorted()
     assert after.drop("seq").equals(before.drop("seq"))
+    index = json.loads(pl.read_parquet_metadata(files[0])[index_key])
+    assert index["deduped"] is True and index["segments"]["rows"] == [3]

@@ -10,7 +10,7 @@ left behind by a crash between the write and the idempotency record.
 a candidate for carbon_common.)
 
 Readings index (`index=True`, used for `readings/`; contract with accounting,
-see services/accounting/README.md "Readings storage format"): the frame is
+read by carbon_accounting.activity.plan_readings): the frame is
 sorted by (uscc, meter_id, energy_type, ts, seq) before it is written, so the
 rows of one meter are contiguous; they are cut into *segments* (runs whose
 consecutive ts are at most RUN_GAP_SECONDS apart, so a sparse meter's ranges
@@ -25,9 +25,11 @@ stay tight), and the Parquet footer carries the key-value entry
                   "unique": [0|1, ...],     # 1: no ts repeats inside the segment
                   "flagged": [...]}}        # rows with a non-null flag
 
-The index is computed from the very rows written, inside the same file, so it
-can never disagree with them. Readers use it to find, from metadata alone, the
-(meter, ts-range) windows where two files overlap; every other row is unique.
+Within a segment ts ascends. The index is computed from the very rows written,
+inside the same file, so it can never disagree with them (readers still check
+the row count and ignore an index that does not match). Readers use it to
+find, from metadata alone, the (meter, ts-range) windows where two files
+overlap; every other row is unique. Erasure rewrites keep (recompute) it.
 Files are written LZ4 with row groups of READINGS_ROW_GROUP rows (cheap to
 decode column by column).
 """

@@ -1,8 +1,8 @@
 """Vectorised bulk generation of a synthetic region for benchmarks.
 
 Writes the ingest Parquet contract directly (numpy -> polars -> Parquet),
-month by month (months in parallel processes) and enterprise chunk by chunk,
-so memory stays bounded by one chunk per process (default 2,000 enterprises x
+chunk by chunk (chunks of all months in parallel processes), so memory stays
+bounded by one chunk per process (default 2,000 enterprises x
 one month of 15-minute readings ~ 6 M rows):
 
     {root}/readings/month=YYYY-MM/part-NNNNN.parquet   (+ part-corrections.parquet)
@@ -296,40 +296,38 @@ def _invoices_chunk(
     return pl.concat(parts)
 
 
-def _generate_month(root: Path, master: pl.DataFrame, params: BulkParams, month_no: int) -> tuple[int, int]:
-    """One month's reading and invoice files; returns (readings, corrections)."""
+def _generate_chunk(
+    root: Path, part: pl.DataFrame, params: BulkParams, month_no: int, chunk_index: int
+) -> tuple[int, pl.DataFrame | None]:
+    """One chunk's reading and invoice files of one month; returns (readings, corrections)."""
     month = params.month_names()[month_no]
     rdir = root / "readings" / f"month={month}"
     idir = root / "invoices" / f"month={month}"
     rdir.mkdir(parents=True, exist_ok=True)
     idir.mkdir(parents=True, exist_ok=True)
-    readings = 0
-    corrections: list[pl.DataFrame] = []
-    for chunk_index, start in enumerate(range(0, params.enterprises, params.chunk)):
-        rng = np.random.default_rng([params.seed, month_no, chunk_index])
-        part = master.slice(start, params.chunk)
-        frame, segments, fixes, monthly_kwh = _readings_chunk(rng, part, month, params)
-        write_readings(frame, segments, rdir / f"part-{chunk_index:05d}.parquet")
-        readings += frame.height
-        del frame
-        if fixes is not None:
-            corrections.append(fixes)
-        _invoices_chunk(rng, part, month, monthly_kwh, chunk_index).write_parquet(
-            idir / f"part-{chunk_index:05d}.parquet"
-        )
-    fixed = 0
-    if corrections:
-        fixes_frame, segments = sorted_segments(pl.concat(corrections))
-        write_readings(fixes_frame, segments, rdir / "part-corrections.parquet")
-        fixed = fixes_frame.height
-    return readings + fixed, fixed
+    rng = np.random.default_rng([params.seed, month_no, chunk_index])
+    frame, segments, fixes, monthly_kwh = _readings_chunk(rng, part, month, params)
+    write_readings(frame, segments, rdir / f"part-{chunk_index:05d}.parquet")
+    rows = frame.height
+    del frame
+    _invoices_chunk(rng, part, month, monthly_kwh, chunk_index).write_parquet(idir / f"part-{chunk_index:05d}.parquet")
+    return rows, fixes
+
+
+def _write_corrections(root: Path, month: str, corrections: list[pl.DataFrame]) -> int:
+    if not corrections:
+        return 0
+    fixes_frame, segments = sorted_segments(pl.concat(corrections))
+    write_readings(fixes_frame, segments, root / "readings" / f"month={month}" / "part-corrections.parquet")
+    return fixes_frame.height
 
 
 def generate(root: Path, params: BulkParams, log: bool = True, workers: int | None = None) -> dict[str, object]:
     """Generate (or reuse) the data set under root; returns the manifest.
 
-    Months are generated in parallel processes (default: one per core, at most
-    one per month); each process holds one chunk at a time.
+    Chunks (of every month) are generated in parallel processes (default: one
+    per core); each process holds one chunk at a time. Needs the caller's
+    `if __name__ == "__main__":` guard when workers > 1 (spawned processes).
     """
     root = Path(root)
     marker = root / "complete.json"
@@ -343,34 +341,43 @@ def generate(root: Path, params: BulkParams, log: bool = True, workers: int | No
     root.mkdir(parents=True, exist_ok=True)
     master.write_parquet(root / "enterprises.parquet")
     months = params.month_names()
-    workers = max(1, min(workers or os.cpu_count() or 1, len(months)))
+    starts = list(range(0, params.enterprises, params.chunk))
+    tasks = [(m, c) for m in range(len(months)) for c in range(len(starts))]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     readings = corrections_total = 0
-    if workers == 1:
-        results = (_generate_month(root, master, params, i) for i in range(len(months)))
-        for month, (rows, fixed) in zip(months, results, strict=True):
-            readings += rows
+    pending = {m: len(starts) for m in range(len(months))}
+    fixes: dict[int, list[pl.DataFrame]] = {m: [] for m in range(len(months))}
+
+    def done(month_no: int, rows: int, chunk_fixes: pl.DataFrame | None) -> None:
+        nonlocal readings, corrections_total
+        readings += rows
+        if chunk_fixes is not None:
+            fixes[month_no].append(chunk_fixes)
+        pending[month_no] -= 1
+        if pending[month_no] == 0:
+            fixed = _write_corrections(root, months[month_no], fixes.pop(month_no))
+            readings += fixed
             corrections_total += fixed
             if log:
-                print(
-                    f"  generated {month}: {readings:,} readings so far ({time.monotonic() - started:.0f} s)",
-                    flush=True,
-                )
+                elapsed = time.monotonic() - started
+                print(f"  generated {months[month_no]}: {readings:,} readings so far ({elapsed:.0f} s)", flush=True)
+
+    if workers == 1:
+        for m, c in tasks:
+            done(m, *_generate_chunk(root, master.slice(starts[c], params.chunk), params, m, c))
     else:
-        # spawn: polars' thread pool does not survive fork; one polars thread per process
+        # spawn: polars' thread pool does not survive fork; one polars thread per process.
+        # Chunks of all months are spread over the processes (a single month uses every core too).
         previous = os.environ.get("POLARS_MAX_THREADS")
         os.environ["POLARS_MAX_THREADS"] = "1"
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_generate_month, root, master, params, i) for i in range(len(months))]
-                for month, future in zip(months, futures, strict=True):
-                    rows, fixed = future.result()
-                    readings += rows
-                    corrections_total += fixed
-                    if log:
-                        print(
-                            f"  generated {month}: {readings:,} readings so far ({time.monotonic() - started:.0f} s)",
-                            flush=True,
-                        )
+                futures = [
+                    (m, pool.submit(_generate_chunk, root, master.slice(starts[c], params.chunk), params, m, c))
+                    for m, c in tasks
+                ]
+                for m, future in futures:
+                    done(m, *future.result())
         finally:
             if previous is None:
                 os.environ.pop("POLARS_MAX_THREADS", None)

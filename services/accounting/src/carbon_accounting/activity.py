@@ -20,10 +20,15 @@ Everything is integer arithmetic: sums are exact, so results are deterministic.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from carbon_accounting.compute import Economics, InvoiceAgg, MeterAgg
@@ -88,11 +93,10 @@ def resolve_suspects(lf: pl.LazyFrame, suspects: pl.DataFrame, interval_seconds:
     return exact
 
 
-def aggregate_readings(lf: pl.LazyFrame, interval_seconds: int = 900, *, with_meter_ids: bool = True) -> pl.DataFrame:
-    """Exact per (uscc, energy_type) totals of one month's readings.
+def meter_totals(lf: pl.LazyFrame, interval_seconds: int = 900) -> pl.DataFrame:
+    """Exact per (uscc, energy_type, meter_id) totals of any readings frame (bitmap algorithm).
 
-    Columns: uscc, energy_type, wh, readings, flagged, duplicates, meters
-    (count) and, when asked, meter_ids (sorted list).
+    Columns: uscc, energy_type, meter_id, wh, n (winning readings), flagged, dup.
     """
     groups = reading_groups(lf, interval_seconds).collect(engine="streaming")
     suspect_mask = pl.col("n") != pl.col("bits").bitwise_count_ones().cast(pl.Int64)
@@ -106,16 +110,353 @@ def aggregate_readings(lf: pl.LazyFrame, interval_seconds: int = 900, *, with_me
         )
     else:
         groups = groups.with_columns(pl.lit(0, pl.Int64).alias("dup"))
+    return groups.group_by("uscc", "energy_type", "meter_id").agg(
+        pl.col("wh").sum(), pl.col("n").sum(), pl.col("flagged").sum(), pl.col("dup").sum()
+    )
+
+
+def rollup(meters: pl.DataFrame, *, with_meter_ids: bool = True) -> pl.DataFrame:
+    """Per (uscc, energy_type) totals from per-meter rows (the same meter may appear more than once)."""
+    per_meter = meters.group_by("uscc", "energy_type", "meter_id").agg(
+        pl.col("wh").sum(), pl.col("n").sum(), pl.col("flagged").sum(), pl.col("dup").sum()
+    )
     aggs = [
-        pl.col("wh").sum().alias("wh"),
-        pl.col("n").sum().alias("readings"),
-        pl.col("flagged").sum().alias("flagged"),
-        pl.col("dup").sum().alias("duplicates"),
+        pl.col("wh").sum().cast(pl.Int64).alias("wh"),
+        pl.col("n").sum().cast(pl.Int64).alias("readings"),
+        pl.col("flagged").sum().cast(pl.Int64).alias("flagged"),
+        pl.col("dup").sum().cast(pl.Int64).alias("duplicates"),
         pl.col("meter_id").filter(pl.col("n") > 0).n_unique().alias("meters"),
     ]
     if with_meter_ids:
         aggs.append(pl.col("meter_id").filter(pl.col("n") > 0).unique().sort().alias("meter_ids"))
-    return groups.group_by("uscc", "energy_type").agg(aggs).sort("uscc", "energy_type")
+    return per_meter.group_by("uscc", "energy_type").agg(aggs).sort("uscc", "energy_type")
+
+
+def aggregate_readings(lf: pl.LazyFrame, interval_seconds: int = 900, *, with_meter_ids: bool = True) -> pl.DataFrame:
+    """Exact per (uscc, energy_type) totals of one month's readings (any frame, no index needed).
+
+    Columns: uscc, energy_type, wh, readings, flagged, duplicates, meters
+    (count) and, when asked, meter_ids (sorted list).
+    """
+    return rollup(meter_totals(lf, interval_seconds), with_meter_ids=with_meter_ids)
+
+
+# ---- indexed fast path ------------------------------------------------------------
+#
+# Files written by ingest-energy (and the benchmark generator) carry the footer
+# index `carbon.readings.index` (libs/carbon-ingest parquet_io.readings_index):
+# rows sorted into one contiguous segment per (uscc, meter_id, energy_type), and
+# per segment rows, [min_ts, max_ts], whether ts is unique inside it, flagged rows.
+#
+# From metadata alone: a (key, ts) can occur twice only where two segments of
+# the same key overlap in time, or inside a segment whose ts are not unique.
+# Those (key, [lo, hi)) *windows* are the only rows that need "highest seq
+# wins"; each window's rows are resolved exactly (a few rows). Every other row
+# is unique, so its segment needs a plain integer sum: read wh (and flag only
+# when the segment has flagged rows), np.add.reduceat over segment offsets —
+# the key columns are never decoded. Files without an index (older writers)
+# count as one non-unique window per key over their whole range (exact path).
+
+INDEX_KEY = "carbon.readings.index"
+INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
+CHUNK_ROWS = 8 << 20  # rows per read task of a large file (bounded memory)
+FALLBACK_SHARE = 0.25  # more dirty rows than this share -> plain exact algorithm over the month
+
+
+@dataclass
+class ReadingsPlan:
+    """Which rows of a month need exact dedup, decided from footer indexes only."""
+
+    files: list[str]
+    indexed: list[tuple[str, pl.DataFrame]]  # (path, segments with offset) in file order
+    unindexed: list[str]
+    windows: pl.DataFrame  # uscc, meter_id, energy_type, lo, hi (half-open, disjoint per key)
+    rows: int
+    dirty_rows: int  # estimated rows inside windows + rows of unindexed files
+
+    @property
+    def fast(self) -> bool:
+        """Few enough rows to resolve in memory; else the streaming exact algorithm over the month."""
+        return self.dirty_rows <= FALLBACK_SHARE * max(self.rows, 1)
+
+
+_SUMS = ["wh", "n", "flagged", "dup"]
+_SEGMENT_SCHEMA = {
+    "uscc": pl.String,
+    "meter_id": pl.String,
+    "energy_type": pl.String,
+    "rows": pl.Int64,
+    "min_ts": pl.Int64,
+    "max_ts": pl.Int64,
+    "unique": pl.Int8,
+    "flagged": pl.Int64,
+}
+_WINDOW_SCHEMA = {"uscc": pl.String, "meter_id": pl.String, "energy_type": pl.String, "lo": pl.Int64, "hi": pl.Int64}
+
+
+def read_index(path: str) -> pl.DataFrame | None:
+    """The file's segments (with row offsets), or None when it has no valid index."""
+    try:
+        raw = (pl.read_parquet_metadata(path) or {}).get(INDEX_KEY)
+    except Exception:
+        return None
+    if raw is None:
+        return None
+    meta = json.loads(raw)
+    if meta.get("version") != 1 or meta.get("keys") != INDEX_KEYS:
+        return None
+    segments = pl.DataFrame(meta["segments"], schema=_SEGMENT_SCHEMA)
+    if bool((segments["rows"] < 1).any()) or bool((segments["min_ts"] > segments["max_ts"]).any()):
+        return None
+    total = int(segments["rows"].sum()) if segments.height else 0
+    actual = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    if total != int(meta.get("rows", -1)) or total != actual:
+        return None
+    return segments.with_columns((pl.col("rows").cum_sum() - pl.col("rows")).alias("offset"))
+
+
+def _merge(windows: pl.DataFrame) -> pl.DataFrame:
+    """Union of half-open [lo, hi) windows per key, as disjoint windows."""
+    if windows.is_empty():
+        return windows
+    return (
+        windows.sort([*INDEX_KEYS, "lo"])
+        .with_columns(pl.col("hi").cum_max().shift(1).over(INDEX_KEYS).alias("_prev"))
+        .with_columns(
+            (pl.col("_prev").is_null() | (pl.col("lo") > pl.col("_prev"))).cast(pl.Int64).cum_sum().alias("_g")
+        )
+        .group_by([*INDEX_KEYS, "_g"])
+        .agg(pl.col("lo").min(), pl.col("hi").max())
+        .drop("_g")
+        .sort([*INDEX_KEYS, "lo"])
+    )
+
+
+def plan_readings(files: list[str]) -> ReadingsPlan:
+    indexed: list[tuple[str, pl.DataFrame]] = []
+    unindexed: list[str] = []
+    for path in files:
+        segments = read_index(path)
+        if segments is None:
+            unindexed.append(path)
+        else:
+            indexed.append((path, segments))
+    parts = [seg.select(*INDEX_KEYS, "min_ts", "max_ts", "unique", "rows") for _p, seg in indexed]
+    unindexed_rows = 0
+    if unindexed:
+        ranges = (
+            pl.scan_parquet(unindexed)
+            .group_by(INDEX_KEYS)
+            .agg(pl.col("ts").min().alias("min_ts"), pl.col("ts").max().alias("max_ts"), pl.len().alias("rows"))
+            .with_columns(pl.lit(0, pl.Int8).alias("unique"), pl.col("rows").cast(pl.Int64))
+            .select(*INDEX_KEYS, "min_ts", "max_ts", "unique", "rows")
+            .collect()
+        )
+        unindexed_rows = int(ranges["rows"].sum())
+        parts.append(ranges)
+    all_segments = pl.concat(parts) if parts else pl.DataFrame(schema={**_WINDOW_SCHEMA})
+    rows = unindexed_rows + sum(int(seg["rows"].sum()) for _p, seg in indexed)
+    windows = pl.DataFrame(schema=_WINDOW_SCHEMA)
+    if all_segments.height:
+        # only keys with more than one segment or a non-unique segment can hold a duplicate
+        candidates = all_segments.filter((pl.len().over(INDEX_KEYS) > 1) | (pl.col("unique") == 0))
+        if candidates.height:
+            own = candidates.filter(pl.col("unique") == 0).select(
+                *INDEX_KEYS, pl.col("min_ts").alias("lo"), (pl.col("max_ts") + 1).alias("hi")
+            )
+            events = pl.concat(
+                [
+                    candidates.select(*INDEX_KEYS, pl.col("min_ts").alias("pos"), pl.lit(1).alias("d")),
+                    candidates.select(*INDEX_KEYS, (pl.col("max_ts") + 1).alias("pos"), pl.lit(-1).alias("d")),
+                ]
+            )
+            depth = (
+                events.group_by([*INDEX_KEYS, "pos"])
+                .agg(pl.col("d").sum())
+                .sort([*INDEX_KEYS, "pos"])
+                .with_columns(
+                    pl.col("d").cum_sum().over(INDEX_KEYS).alias("depth"),
+                    pl.col("pos").shift(-1).over(INDEX_KEYS).alias("next"),
+                )
+            )
+            overlap = depth.filter((pl.col("depth") >= 2) & pl.col("next").is_not_null()).select(
+                *INDEX_KEYS, pl.col("pos").alias("lo"), pl.col("next").alias("hi")
+            )
+            windows = _merge(pl.concat([own, overlap]).cast(_WINDOW_SCHEMA))  # type: ignore[arg-type]
+    touched = 0
+    if windows.height:
+        for _path, seg in indexed:
+            hit = seg.join(windows, on=INDEX_KEYS, how="inner", nulls_equal=True).filter(
+                (pl.col("lo") <= pl.col("max_ts")) & (pl.col("hi") > pl.col("min_ts"))
+            )
+            if hit.height:
+                # rows of the segment inside the window, estimated from the segment's density
+                span = pl.col("max_ts") + 1 - pl.col("min_ts")
+                inside = pl.min_horizontal("hi", pl.col("max_ts") + 1) - pl.max_horizontal("lo", "min_ts")
+                estimate = pl.min_horizontal("rows", (pl.col("rows") * inside / span).ceil().cast(pl.Int64) + 1)
+                touched += int(hit.select(estimate.sum()).item())
+    return ReadingsPlan(files, indexed, unindexed, windows, rows, touched + unindexed_rows)
+
+
+def _segment_sums(
+    path: str, file_rows: int, seg: pl.DataFrame, windows: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Clean per-segment totals of one indexed file chunk, and its unflagged window rows.
+
+    Reads wh, flag only if a segment has flagged rows or a window, and ts/seq only if a
+    segment has a window; the key columns never. Clean = not flagged and outside every window.
+    """
+    start = int(seg["offset"][0])
+    length = int(seg["rows"].sum())
+    local = (seg["offset"] - start).to_numpy()
+    counts = seg["rows"].to_numpy()
+    hits = (
+        seg.with_row_index("_s")
+        .join(windows, on=INDEX_KEYS, how="inner", nulls_equal=True)
+        .filter((pl.col("lo") <= pl.col("max_ts")) & (pl.col("hi") > pl.col("min_ts")))
+        .select("_s", "lo", "hi")
+        if windows.height
+        else None
+    )
+    has_windows = hits is not None and hits.height > 0
+    need_flag = bool(seg["flagged"].sum()) or has_windows
+    columns = ["wh", *(["flag"] if need_flag else []), *(["ts", "seq"] if has_windows else [])]
+    lf = pl.scan_parquet(path).select(columns)
+    frame = (lf if start == 0 and length == file_rows else lf.slice(start, length)).collect()
+    if frame.height != length:
+        raise ValueError(f"{path}: index says {length} rows from {start}, read {frame.height}")
+    wh_series = frame["wh"]
+    wh = (wh_series.fill_null(0) if wh_series.null_count() else wh_series).to_numpy()
+    seg_wh = np.add.reduceat(wh, local) if length else np.zeros(len(seg), dtype=np.int64)
+    seg_n = counts.astype(np.int64)
+    seg_flagged = np.zeros(len(seg), dtype=np.int64)
+    flagged = np.zeros(0, dtype=np.int64)
+    if need_flag:
+        flagged = frame["flag"].is_not_null().arg_true().to_numpy().astype(np.int64)
+        if flagged.size:
+            seg_flagged = np.bincount(np.searchsorted(local, flagged, side="right") - 1, minlength=len(seg))
+    dirty = np.zeros(0, dtype=np.int64)
+    if has_windows and hits is not None:
+        # ts ascends inside a segment (files are sorted by key, ts): windows are row ranges
+        ts = frame["ts"].to_numpy()
+        ranges = []
+        for s_idx, lo, hi in hits.iter_rows():
+            a = int(local[s_idx])
+            part = ts[a : a + int(counts[s_idx])]
+            if part.size > 1 and bool((part[1:] < part[:-1]).any()):  # not as indexed: compare every row
+                ranges.append(a + np.flatnonzero((part >= lo) & (part < hi)))
+                continue
+            i, j = np.searchsorted(part, (lo, hi), side="left")
+            if j > i:
+                ranges.append(np.arange(a + i, a + j, dtype=np.int64))
+        if ranges:
+            dirty = np.unique(np.concatenate(ranges))
+    excluded = np.union1d(flagged, dirty) if dirty.size else flagged
+    if excluded.size:
+        if excluded.size * 16 > length:  # dense: mask and sum again
+            mask = np.zeros(length, dtype=bool)
+            mask[excluded] = True
+            seg_wh = np.add.reduceat(np.where(mask, 0, wh), local)
+            seg_n = seg_n - np.add.reduceat(mask.astype(np.int64), local)
+        else:
+            owner = np.searchsorted(local, excluded, side="right") - 1
+            np.subtract.at(seg_wh, owner, wh[excluded])
+            seg_n = seg_n - np.bincount(owner, minlength=len(seg))
+    clean = seg.select(INDEX_KEYS).with_columns(
+        pl.Series("wh", seg_wh, dtype=pl.Int64),
+        pl.Series("n", seg_n, dtype=pl.Int64),
+        pl.Series("flagged", seg_flagged, dtype=pl.Int64),
+        pl.lit(0, pl.Int64).alias("dup"),
+    )
+    dirty_rows = None
+    take = np.setdiff1d(dirty, flagged, assume_unique=True) if dirty.size else dirty  # flagged: counted above
+    if take.size:
+        owner = np.searchsorted(local, take, side="right") - 1
+        dirty_rows = seg.select(INDEX_KEYS)[pl.Series(owner)].with_columns(
+            pl.Series("ts", frame["ts"].gather(take), dtype=pl.Int64),
+            pl.Series("wh", wh[take], dtype=pl.Int64),
+            pl.Series("seq", frame["seq"].gather(take), dtype=pl.Int64),
+        )
+    return clean, dirty_rows
+
+
+def _chunks(seg: pl.DataFrame) -> list[pl.DataFrame]:
+    """Consecutive segments grouped into read tasks of about CHUNK_ROWS rows."""
+    rows = seg["rows"].to_numpy()
+    out: list[pl.DataFrame] = []
+    begin = 0
+    acc = 0
+    for i, r in enumerate(rows):
+        acc += int(r)
+        if acc >= CHUNK_ROWS:
+            out.append(seg.slice(begin, i + 1 - begin))
+            begin, acc = i + 1, 0
+    if begin < len(rows):
+        out.append(seg.slice(begin, len(rows) - begin))
+    return out
+
+
+def _resolve(dirty: pl.DataFrame) -> pl.DataFrame:
+    """Highest seq (ties: larger wh) per (key, ts) among unflagged window rows."""
+    winners = dirty.sort(["seq", "wh"], descending=True).unique(
+        subset=[*INDEX_KEYS, "ts"], keep="first", maintain_order=True
+    )
+    won = winners.group_by(INDEX_KEYS).agg(pl.col("wh").sum().alias("wh"), pl.len().cast(pl.Int64).alias("n"))
+    seen = dirty.group_by(INDEX_KEYS).agg(pl.len().cast(pl.Int64).alias("all"))
+    return won.join(seen, on=INDEX_KEYS).select(
+        *INDEX_KEYS,
+        pl.col("wh").cast(pl.Int64),
+        "n",
+        pl.lit(0, pl.Int64).alias("flagged"),
+        (pl.col("all") - pl.col("n")).alias("dup"),
+    )
+
+
+def aggregate_month_files(
+    files: list[str],
+    interval_seconds: int = 900,
+    *,
+    with_meter_ids: bool = True,
+    workers: int | None = None,
+    plan: ReadingsPlan | None = None,
+) -> pl.DataFrame:
+    """Exact per (uscc, energy_type) totals of one month partition's files (same result as
+    aggregate_readings over them), using the footer indexes to skip dedup wherever it cannot matter."""
+    plan = plan or plan_readings(files)
+    if not plan.fast:
+        lf = pl.scan_parquet(files, hive_partitioning=False).select(READING_COLUMNS)
+        return aggregate_readings(lf, interval_seconds, with_meter_ids=with_meter_ids)
+    tasks = [
+        (path, int(seg["rows"].sum()), chunk) for path, seg in plan.indexed for chunk in _chunks(seg) if chunk.height
+    ]
+    threads = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(lambda t: _segment_sums(t[0], t[1], t[2], plan.windows), tasks))
+    else:
+        results = [_segment_sums(path, rows, chunk, plan.windows) for path, rows, chunk in tasks]
+    meters = [clean for clean, _d in results]
+    dirty = [d for _c, d in results if d is not None]
+    if plan.unindexed:
+        # Rows of files without an index may share a (key, ts) with each other and with the
+        # window rows of indexed files (the windows cover their ranges): resolve those together.
+        parts = [pl.scan_parquet(plan.unindexed, hive_partitioning=False).select(READING_COLUMNS)]
+        parts += [d.with_columns(pl.lit(None, pl.String).alias("flag")).select(READING_COLUMNS).lazy() for d in dirty]
+        meters.append(meter_totals(pl.concat(parts), interval_seconds).select(*INDEX_KEYS, "wh", "n", "flagged", "dup"))
+    elif dirty:
+        meters.append(_resolve(pl.concat(dirty)))
+    if not meters:
+        meters = [pl.DataFrame(schema={**dict.fromkeys(INDEX_KEYS, pl.String), **dict.fromkeys(_SUMS, pl.Int64)})]
+    return rollup(pl.concat(meters, how="vertical_relaxed"), with_meter_ids=with_meter_ids)
+
+
+def aggregate_month(
+    data_dir: Path, month: str, interval_seconds: int = 900, *, with_meter_ids: bool = True
+) -> pl.DataFrame | None:
+    files = month_files(data_dir, "readings", month)
+    if not files:
+        return None
+    return aggregate_month_files(files, interval_seconds, with_meter_ids=with_meter_ids)
 
 
 def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
