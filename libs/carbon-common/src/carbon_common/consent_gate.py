@@ -15,6 +15,14 @@ from carbon.v1 import consent_pb2, consent_pb2_grpc
 from carbon_common.errors import from_rpc_error, permission_denied, unavailable
 
 Scope = consent_pb2.ConsentScope
+# Answers about the request itself; anything else means the consent service
+# could not decide, which the caller sees as UNAVAILABLE.
+CLIENT_ERRORS = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+)
 
 
 class ConsentGate:
@@ -42,8 +50,8 @@ class ConsentGate:
         try:
             response: consent_pb2.CheckAccessResponse = self._stub.CheckAccess(request, timeout=self._timeout)
         except grpc.RpcError as error:
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                # Fail closed: no consent answer, no access.
+            if error.code() not in CLIENT_ERRORS:
+                # Fail closed and retryable: no consent answer, no access.
                 raise unavailable(
                     "CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused"
                 ) from None

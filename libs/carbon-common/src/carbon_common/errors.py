@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import redis
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -152,6 +153,15 @@ def unavailable(reason: str, message: str) -> ServiceError:
     return ServiceError(grpc.StatusCode.UNAVAILABLE, message, reason=reason)
 
 
+# Redis being down or restarting (e.g. replaying its AOF) is transient: the
+# caller should retry, so it is UNAVAILABLE, never INTERNAL.
+STORE_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def store_unavailable() -> ServiceError:
+    return unavailable("STORE_UNAVAILABLE", "the data store is unavailable; retry later")
+
+
 def from_rpc_error(error: grpc.RpcError) -> ServiceError:
     """Rebuild a ServiceError from a peer's status, keeping reason and violations."""
     status = rpc_status.from_call(error)
@@ -193,6 +203,9 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                     abort(context, error)
                 except grpc.RpcError:
                     raise
+                except STORE_DOWN as error:
+                    log.warning("store unavailable", extra={"rpc": method, "error": type(error).__name__})
+                    abort(context, store_unavailable())
                 except Exception:
                     if context.code() is not None:  # already aborted by the handler
                         raise

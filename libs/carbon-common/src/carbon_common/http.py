@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from carbon_common.errors import ServiceError, invalid_arguments, unauthenticated
+from carbon_common.errors import STORE_DOWN, ServiceError, invalid_arguments, store_unavailable, unauthenticated
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
 
 
@@ -17,6 +17,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
         return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    async def _store_down(_request: Request, _error: Exception) -> JSONResponse:
+        error = store_unavailable()
+        return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    for kind in STORE_DOWN:
+        app.add_exception_handler(kind, _store_down)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
