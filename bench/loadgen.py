@@ -81,11 +81,15 @@ async def open_loop(
 class HttpPool:
     """Minimal keep-alive HTTP/1.1 client for one host (Content-Length responses)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, max_connections: int = 256) -> None:
         self.host = host
         self.port = port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
+        # At most this many requests in flight (= open connections); later ones wait here, and
+        # since latency runs from the scheduled time, the wait is charged to the server. Without
+        # a cap an overloaded server makes the client open sockets until it runs out of fds.
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.idle:
@@ -94,6 +98,10 @@ class HttpPool:
         return await asyncio.open_connection(self.host, self.port)
 
     async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        async with self._slots:
+            return await self._request(method, path, body, headers)
+
+    async def _request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         reader, writer = await self._connection()
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]

@@ -29,7 +29,12 @@ PEERS = ("consent", "accounting", "rating")
 
 
 def available(name: str) -> bool:
-    package = {"consent": "carbon_consent", "accounting": "carbon_accounting", "rating": "carbon_rating"}[name]
+    package = {
+        "consent": "carbon_consent",
+        "ingest-tax": "carbon_ingest_tax",
+        "accounting": "carbon_accounting",
+        "rating": "carbon_rating",
+    }[name]
     return importlib.util.find_spec(f"{package}.__main__") is not None
 
 
@@ -56,6 +61,7 @@ class Stack:
         for name, proc in self.processes.items():
             var = {
                 "consent": "CARBON_CONSENT_TARGET",
+                "ingest-tax": "CARBON_INGEST_TAX_TARGET",
                 "accounting": "CARBON_ACCOUNTING_TARGET",
                 "rating": "CARBON_RATING_TARGET",
                 "loan-pricing": "CARBON_PRICING_TARGET",

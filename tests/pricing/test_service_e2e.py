@@ -27,8 +27,18 @@ from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
 
-from tests.pricing.stack import PRICING_ADMIN, ConsentClient, Stack, available, copy_bundle, start_stack
+from tests.pricing.stack import (
+    CONSENT_ADMIN,
+    PRICING_ADMIN,
+    SERVICE_SECRET,
+    ConsentClient,
+    Stack,
+    available,
+    copy_bundle,
+    start_stack,
+)
 from tests.pricing.support import uscc
+from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
 
@@ -37,7 +47,7 @@ if not available("consent"):
 
 BANK = "qujiang-rcb"
 OTHER = "other-bank"
-PEERS = tuple(p for p in ("consent", "accounting", "rating") if available(p))
+PEERS = tuple(p for p in ("consent", "ingest-tax", "accounting", "rating") if available(p))
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +273,96 @@ def test_policy_hot_reload_and_activation_in_the_process(stack: Stack, tmp_path:
     assert httpx.get(f"{base}/healthz").json()["policy_bundle_version"].startswith("activated-e2e@")
     dry = httpx.post(f"{base}/v1/policies:dryRun", headers=admin, json={"overlay": True, "limit": 5}, timeout=30)
     assert dry.status_code == 200 and dry.json()["summary"]["changed"] == 0
+
+
+def _population_settled(stack: Stack, quiet: float = 2.5, timeout: float = 30) -> None:
+    """Wait until rating's population (fed by the accounts stream) has not moved for `quiet` seconds, so every
+    replica's benchmark view (rebuilt every 2 s) is the final one."""
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url)
+    deadline = time.monotonic() + timeout
+    epoch, since = client.get("carbon:rating:population:epoch"), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the rating population keeps moving"
+        time.sleep(0.1)
+        current = client.get("carbon:rating:population:epoch")
+        if current != epoch:
+            epoch, since = current, time.monotonic()
+
+
+def _logged_rating(stack: Stack, quote_name: str) -> dict[str, Any]:
+    import redis
+
+    for raw in redis.Redis.from_url(stack.redis_url).lrange("carbon:pricing:decision_log", 0, -1):
+        body = json.loads(raw)["body"]
+        if body["quote"] == quote_name:
+            return body["inputs"]["rating"]
+    raise AssertionError(f"{quote_name} is not in the decision log")
+
+
+@pytest.mark.skipif(not available("ingest-tax"), reason="ingest-tax not available")
+@needs_rating
+def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: Stack, seeded: dict[str, Any]) -> None:
+    """A real account (consent -> ingest-tax -> accounting) rated by the real rating service: the rating is
+    computed once and served from the cache with the time it was computed, so it ages; with the product's
+    maximum age set below that age (policy data, activated in the running process) the quote refers as
+    RATING_STALE, and with the shipped 90 days it does not."""
+    e = uscc(950)
+    seeder = Seeder(
+        stack.processes["consent"].target,
+        stack.processes["ingest-tax"].target,
+        stack.processes["accounting"].target,
+        admin_token=CONSENT_ADMIN,
+        service_secret=SERVICE_SECRET,
+    )
+    try:
+        account = seeder.account(e, "2025", tco2="300", value_added="2000000", region="330802")
+    finally:
+        seeder.close()
+    key = seeded["keys"][BANK]
+    seeded["consent"].grant(e, BANK, key)
+    _population_settled(stack)
+    first = post(stack, key, quote_body(e))
+    assert first.status_code == 200, first.text
+    assert first.json()["grade"] and first.json()["account_period"] == "2025"
+    assert first.json()["rating_age_days"] == 0
+    assert "RATING_STALE" not in [r["code"] for r in first.json()["reasons"]]
+    time.sleep(1.1)
+    second = post(stack, key, quote_body(e))
+    assert second.status_code == 200, second.text
+    rated_first, rated_second = (
+        _logged_rating(stack, first.json()["name"]),
+        _logged_rating(stack, second.json()["name"]),
+    )
+    assert rated_first["rate_time"] == rated_second["rate_time"]  # the same computed rating, not re-rated
+    assert rated_first["input_digest"] == rated_second["input_digest"]
+
+    admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
+    base = stack.pricing.http_base
+    data_path = Path(stack.pricing.env["CARBON_BUNDLE_DIR"]) / "quzhou_tanrongyi" / "data.json"
+    shipped = data_path.read_text()
+    stale = json.loads(shipped)
+    stale["params"]["max_rating_age_days"] = -1  # any computed rating is older than this
+    activated = httpx.post(
+        f"{base}/v1/policies:activate",
+        headers=admin,
+        timeout=30,
+        json={"overlay": True, "revision": "stale-e2e", "files": {"quzhou_tanrongyi/data.json": json.dumps(stale)}},
+    )
+    assert activated.status_code == 200, activated.text
+    try:
+        third = post(stack, key, quote_body(e))
+        assert third.status_code == 200, third.text
+        assert third.json()["decision"] == "REFER"
+        assert "RATING_STALE" in [r["code"] for r in third.json()["reasons"]]
+        assert _logged_rating(stack, third.json()["name"])["rate_time"] == rated_first["rate_time"]
+    finally:
+        restored = httpx.post(
+            f"{base}/v1/policies:activate",
+            headers=admin,
+            timeout=30,
+            json={"overlay": True, "revision": "restored-e2e", "files": {"quzhou_tanrongyi/data.json": shipped}},
+        )
+        assert restored.status_code == 200, restored.text
+    assert account.name == f"enterprises/{e}/accounts/2025"

@@ -12,16 +12,16 @@ import httpx
 import pytest
 from carbon.v1 import rating_pb2
 
-from tests.rating.accounting_stub import make_uscc
 from tests.rating.test_service import APPROVER, DRAFTER, Stack, rating_stub, start_stack, stop_stack
 from tests.support.processes import ServiceProcess
+from tests.support.seed import make_uscc
 
 
 @pytest.fixture
 def two_replicas(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    running, server = start_stack(redis_url, tmp_path, 2)
+    running = start_stack(redis_url, tmp_path, 2)
     yield running
-    stop_stack(running, server)
+    stop_stack(running)
 
 
 def _v2_document(base: dict) -> dict:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import grpc
 import pytest
 import redis
-from carbon.v1 import rating_pb2, rating_pb2_grpc
+from carbon.v1 import accounting_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common.channels import service_channel
-from carbon_common.settings import DEV_SERVICE_SECRET
+from carbon_common.redis_server import free_port
 from carbon_rating.population import store_frame
 from carbon_rating.synthetic import population
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from tests.rating.accounting_stub import AccountingStub, account, make_uscc, serve
 from tests.support.processes import ServiceProcess, start_service
+from tests.support.seed import SERVICE_SECRET, Seeder, make_uscc, start_data_services, stop_services
 
 DRAFTER = "alice-token-0123456789abcdef"
 APPROVER = "bob-token-0123456789abcdefgh"
@@ -31,52 +31,72 @@ TOKENS = f"alice:drafter:{DRAFTER},bob:approver:{APPROVER}"
 @dataclass
 class Stack:
     redis_url: str
-    accounting: AccountingStub
+    seeder: Seeder
+    data_services: dict[str, ServiceProcess]
     replicas: list[ServiceProcess]
+    accounts: dict[str, accounting_pb2.Account] = field(default_factory=dict)
 
 
-def start_stack(redis_url: str, tmp_path: Path, replicas: int) -> tuple[Stack, grpc.Server]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    store_frame(client, population(400, seed=3))
-    stub = AccountingStub()
+def seed_accounts(seeder: Seeder) -> dict[str, accounting_pb2.Account]:
+    """Real accounts through consent, ingest-tax and accounting: 20 enterprises whose carbon intensity L
+    (tCO2 per 10^4 CNY value added) is 0.5 .. 4.3 in 2023 (tCO2 = 100 x L over 100 x 10^4 CNY value
+    added) and ten per cent higher in 2022, plus one without sales (no value added)."""
+    accounts = {}
     for i in range(20):
         uscc = make_uscc(i)
-        # L in 2023 from 0.5 to 4.3 (tCO2 = 100 * L over 100 x 10^4 CNY value added); 2022 ten per cent higher
         l_2023 = Decimal("0.5") + Decimal("0.2") * i
-        stub.add(
-            account(uscc, "2022", str(l_2023 * 110), "1000000"),
-            account(uscc, "2023", str(l_2023 * 100), "1000000"),
-        )
-    stub.add(account(make_uscc(99), "2023", "50", None))  # no value added
-    server, port = serve(stub)
-    env = {
-        "CARBON_REDIS_URL": redis_url,
-        "CARBON_ACCOUNTING_TARGET": f"127.0.0.1:{port}",
-        "CARBON_CONSENT_TARGET": "127.0.0.1:1",
-        "CARBON_GOV_TOKENS": TOKENS,
-        "CARBON_DATA_DIR": str(tmp_path / "data"),
-    }
-    processes = [start_service("rating", env, tmp_path / f"logs{i}") for i in range(replicas)]
-    return Stack(redis_url, stub, processes), server
+        for year, tco2 in (("2022", l_2023 * 110), ("2023", l_2023 * 100)):
+            account = seeder.account(uscc, year, tco2=tco2, value_added="1000000")
+            accounts[account.name] = account
+    no_sales = seeder.account(make_uscc(99), "2023", tco2="50", value_added=None)
+    accounts[no_sales.name] = no_sales
+    return accounts
 
 
-def stop_stack(stack: Stack, server: grpc.Server) -> None:
+def start_stack(redis_url: str, tmp_path: Path, replicas: int) -> Stack:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    store_frame(client, population(400, seed=3))  # the rest of the rated population (benchmark peers)
+    rating_ports = [(free_port(), free_port()) for _ in range(replicas)]
+    data = start_data_services(redis_url, tmp_path, rating_target=f"127.0.0.1:{rating_ports[0][0]}")
+    seeder = Seeder.for_services(data)
+    try:
+        accounts = seed_accounts(seeder)
+        env = {
+            "CARBON_REDIS_URL": redis_url,
+            "CARBON_SERVICE_SECRET": SERVICE_SECRET,
+            "CARBON_ACCOUNTING_TARGET": data["accounting"].target,
+            "CARBON_CONSENT_TARGET": data["consent"].target,
+            "CARBON_GOV_TOKENS": TOKENS,
+            "CARBON_DATA_DIR": str(tmp_path / "data"),
+        }
+        processes = [
+            start_service("rating", env, tmp_path / f"logs{i}", ports=ports) for i, ports in enumerate(rating_ports)
+        ]
+    except BaseException:
+        seeder.close()
+        stop_services(data)
+        raise
+    return Stack(redis_url, seeder, data, processes, accounts)
+
+
+def stop_stack(stack: Stack) -> None:
     for replica in stack.replicas:
         replica.stop()
-    server.stop(0)
+    stack.seeder.close()
+    stop_services(stack.data_services)
 
 
 @pytest.fixture(scope="module")
 def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One replica on database 7 of the session Redis, shared by the read-only tests of this module."""
-    running, server = start_stack(f"{redis_server}/7", tmp_path_factory.mktemp("rating"), 1)
+    running = start_stack(f"{redis_server}/7", tmp_path_factory.mktemp("rating"), 1)
     yield running
-    stop_stack(running, server)
+    stop_stack(running)
 
 
 def rating_stub(replica: ServiceProcess) -> rating_pb2_grpc.RatingServiceStub:
-    return rating_pb2_grpc.RatingServiceStub(service_channel(replica.target, "loan-pricing", DEV_SERVICE_SECRET))
+    return rating_pb2_grpc.RatingServiceStub(service_channel(replica.target, "loan-pricing", SERVICE_SECRET))
 
 
 def reason(error: grpc.RpcError) -> str:
@@ -103,7 +123,9 @@ def test_get_rating_latest_period_with_explanation(stack: Stack) -> None:
     k_ind = rating.indicators[1]
     assert k_ind.benchmark.value and Decimal(k_ind.value.value) > 0
     assert rating.deciding_thresholds and "because" in rating.explanation and "因为" in rating.explanation_zh
-    assert rating.factor_set_version == "cn-2024.1" and rating.quality_score.value == "0.900000"
+    account = stack.accounts[f"enterprises/{uscc}/accounts/2023"]
+    assert rating.factor_set_version == account.factor_set_version == "cn-2024.1"
+    assert rating.quality_score.value == account.quality.score.value  # invoices only: 0.25 x 0.5 + 0.2 + 0.2
     assert len(rating.input_digest) == 64
     assert 0 <= Decimal(rating.national_percentile.value) <= 100 and rating.national_peer_class
     assert rating.HasField("rate_time")
@@ -156,12 +178,15 @@ def test_list_schemes(stack: Stack) -> None:
 
 
 def test_accounts_stream_events_refresh_the_population(stack: Stack) -> None:
+    """accounting announces every stored account on carbon:events:accounts; rating's consumer
+    puts it in the population."""
     client = redis.Redis.from_url(stack.redis_url)
     uscc = make_uscc(55)
-    stack.accounting.add(account(uscc, "2023", "120", "1000000"))
-    client.xadd("carbon:events:accounts", {"name": f"enterprises/{uscc}/accounts/2023", "type": "account.updated"})
+    account = stack.seeder.account(uscc, "2023", tco2="120", value_added="1000000")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not client.hexists("carbon:rating:population", f"{uscc}|2023"):
         time.sleep(0.05)
     row = json.loads(client.hget("carbon:rating:population", f"{uscc}|2023"))  # type: ignore[arg-type]
-    assert row["l_va"] == 1_200_000 and row["industry"] == "C2611" and row["quality"] == 900_000
+    quality = int(Decimal(account.quality.score.value) * 1_000_000)
+    assert row["l_va"] == 1_200_000 and row["industry"] == "C2611" and row["quality"] == quality
+    assert row["account_digest"] == account.input_digest

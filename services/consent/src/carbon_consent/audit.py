@@ -33,14 +33,27 @@ LIST_KEY = "carbon:consent:audit"
 HEAD_KEY = "carbon:consent:audit:head"
 GENESIS = "0" * 64
 
+# ARGV: expected head, new head, entry 1 .. entry n (a group commit appends them in order).
 _APPEND_LUA = """
 local head = redis.call('GET', KEYS[2])
 if not head then head = '' end
 if head ~= ARGV[1] then return {0, head} end
-redis.call('RPUSH', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-return {1, ARGV[3]}
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+redis.call('SET', KEYS[2], ARGV[2])
+return {1, ARGV[2]}
 """
+MAX_GROUP = 256
+
+
+class _Pending:
+    __slots__ = ("entry", "error", "event", "payload", "time")
+
+    def __init__(self, event: str, payload: Mapping[str, Any], time: datetime) -> None:
+        self.event = event
+        self.payload = payload
+        self.time = time
+        self.entry: dict[str, Any] | None = None
+        self.error: BaseException | None = None
 
 
 def canonical(value: Any) -> bytes:
@@ -84,23 +97,65 @@ class AuditLog:
         self.lock = threading.RLock()
         self._append = client.register_script(_APPEND_LUA)
         self._head: tuple[int, str] | None = None
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
 
     def append(self, event: str, payload: Mapping[str, Any], time: datetime) -> dict[str, Any]:
-        """Append one entry (compare-and-set on the head, retried on a concurrent append)."""
-        with self.lock:
+        """Append one entry; returns once it is stored in Redis.
+
+        Group commit: concurrent callers queue their entry; whoever holds the writer lock
+        appends every queued entry in one compare-and-set round trip (retried on a
+        concurrent append by another process), so under load many decisions share one
+        Redis write and nobody returns before their own entry is stored."""
+        item = _Pending(event, payload, time)
+        with self._queue_lock:
+            self._queue.append(item)
+        while item.entry is None and item.error is None:
+            with self.lock:
+                if item.entry is None and item.error is None:
+                    with self._queue_lock:
+                        batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                    try:
+                        self._commit(batch)
+                    except BaseException:
+                        if item.error is None:  # our entry was not in that batch: withdraw it, fail too
+                            with self._queue_lock:
+                                if item in self._queue:
+                                    self._queue.remove(item)
+                            raise
+        if item.error is not None:
+            raise item.error
+        assert item.entry is not None
+        return item.entry
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """With self.lock held: append `batch` after the head, in order."""
+        try:
             head = self._head if self._head is not None else parse_head(self.client.get(HEAD_KEY))
             for _ in range(1000):
                 seq, prev = head
-                entry = make_entry(seq + 1, prev, time, event, payload)
-                new_head = format_head(seq + 1, entry["hash"])
+                entries = []
+                for item in batch:
+                    entry = make_entry(seq + 1, prev, item.time, item.event, item.payload)
+                    entries.append(entry)
+                    seq, prev = entry["seq"], entry["hash"]
+                new_head = format_head(seq, prev)
                 ok, current = self._append(
-                    keys=[LIST_KEY, HEAD_KEY], args=[format_head(seq, prev), canonical(entry), new_head]
+                    keys=[LIST_KEY, HEAD_KEY],
+                    args=[format_head(*head), new_head, *(canonical(e) for e in entries)],
                 )
                 if ok == 1:
-                    self._head = (seq + 1, entry["hash"])
-                    return entry
+                    self._head = (seq, prev)
+                    for item, entry in zip(batch, entries, strict=True):
+                        item.entry = entry
+                    return
                 head = parse_head(current)
             raise RuntimeError("audit log: could not append after 1000 attempts")
+        except BaseException as error:
+            self._head = None
+            for item in batch:
+                item.error = error
+            raise
 
     def read_head(self, pipe: Any) -> tuple[int, str]:
         """In a WATCHing pipeline (immediate mode): the current head."""

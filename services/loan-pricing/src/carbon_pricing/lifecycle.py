@@ -68,7 +68,9 @@ class PolicyManager:
         self._lock = threading.Lock()  # serialises reloads
         start = self._start_directory()
         bundle = PolicyBundle.from_directory(start)
-        self.engine: PolicyEngine = engine_from_settings(settings.policy_engine, settings.opa_url, start)
+        self.engine: PolicyEngine = engine_from_settings(
+            settings.policy_engine, settings.opa_url, start, settings.policy_workers or None
+        )
         if self.engine.bundle_version != bundle.version:
             self.engine.load_bundle(bundle)
         self._install(bundle, start)

@@ -22,10 +22,11 @@ import anyio.to_thread
 from carbon_common.errors import permission_denied, unauthenticated
 from carbon_common.http import install_error_handlers
 from carbon_common.identity import bearer_token
-from fastapi import Depends, FastAPI, Header, Path, Query
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbon_pricing.core import PricingCore, QuoteInput
 from carbon_pricing.settings import PricingSettings
@@ -156,22 +157,39 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         if not hmac.compare_digest(token.encode(), settings.pricing_admin_token.encode()):
             raise permission_denied("NOT_ADMIN", "the token is not the policy admin token")
 
+    quote_body_schema = QuoteCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+
     @app.post(
         "/v1/banks/{bank}/quotes",
         response_model=Quote,
         responses=ERROR_RESPONSES,
         summary="Create a quote (idempotent on request_id)",
         tags=["quotes"],
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": quote_body_schema}}},
+            "security": [{"HTTPBearer": []}],
+        },
     )
-    def create_quote(
-        body: QuoteCreate, bank: str = Path(description="The calling bank's id"), key: str = Depends(api_key)
-    ) -> JSONResponse:
-        record, created = core.create_quote(
-            key,
-            f"banks/{bank}",
-            body.request_id,
-            QuoteInput(body.product, body.enterprise, body.amount_cny, body.tenor_months, body.reference_rate_pct),
-            prefix="",
+    async def create_quote(request: Request, bank: str = Path(description="The calling bank's id")) -> JSONResponse:
+        # The hot path: the body is parsed by pydantic-core straight from bytes and the bearer key
+        # read from the header, without FastAPI's per-request dependency solving; the blocking
+        # use case (peer calls, Rego, Redis) runs on the worker threads like a sync endpoint.
+        raw = await request.body()
+        try:
+            body = QuoteCreate.model_validate_json(raw)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors(include_url=False)]
+            ) from None
+        key = bearer_token(request.headers.get("authorization", ""))
+        record, created = await anyio.to_thread.run_sync(
+            lambda: core.create_quote(
+                key,
+                f"banks/{bank}",
+                body.request_id,
+                QuoteInput(body.product, body.enterprise, body.amount_cny, body.tenor_months, body.reference_rate_pct),
+                prefix="",
+            )
         )
         return JSONResponse(record, headers={"X-Idempotent-Replay": "false" if created else "true"})
 

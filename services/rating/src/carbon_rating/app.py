@@ -41,7 +41,9 @@ def build(settings: RatingSettings | None = None) -> Service:
     accounting_channel = service_channel(settings.accounting_target, settings.service_name, secret)
     accounting = accounting_pb2_grpc.AccountingServiceStub(accounting_channel)
     consent_channel = service_channel(settings.consent_target, settings.service_name, secret)
-    servicer = RatingServicer(client, schemes, population, accounting, secret, consent_channel, plugins)
+    servicer = RatingServicer(
+        client, schemes, population, accounting, secret, consent_channel, plugins, settings.rating_cache_seconds
+    )
 
     tokens = settings.gov_tokens
     if not tokens:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -23,12 +28,90 @@ from carbon_common.identity import bearer_token, metadata_value, service_caller
 from carbon_common.names import PERIOD_RE, parse_child
 
 from carbon_rating import engine
-from carbon_rating.population import PopulationCache, list_accounts, row_from_account, upsert
+from carbon_rating.model import Row
+from carbon_rating.population import POPULATION_KEY, PopulationCache, list_accounts, row_from_account, upsert
 from carbon_rating.registry import SchemeRegistry
 
 log = logging.getLogger(__name__)
 RATINGS_PREFIX = "carbon:rating:ratings:"
+CACHE_PREFIX = "carbon:rating:cache:"
 HISTORY_LIMIT = 1000
+# Annual periods looked up in the population hash: the last YEARS_LOOKED_UP years up to next year
+# (older periods asked for explicitly are fetched from accounting).
+YEARS_LOOKED_UP = 12
+
+
+def cache_key(uscc: str, scheme: Any, period: str, rows: Mapping[str, Row], population_epoch: int) -> str:
+    """Everything a rating depends on: the enterprise, the scheme version (id, version, document
+    digest), the rated period, every annual row of the enterprise (its account digest, or the whole
+    row when it has none; history feeds the decline metrics) and the population epoch the benchmark
+    tables and the national index were built from. Any change gives another key."""
+    material = [
+        uscc,
+        scheme.scheme_id,
+        scheme.version,
+        scheme.digest,
+        period,
+        population_epoch,
+        sorted((p, r.account_digest or r.to_json()) for p, r in rows.items()),
+    ]
+    return hashlib.sha256(json.dumps(material, separators=(",", ":")).encode()).hexdigest()
+
+
+class RatingCache:
+    """Computed ratings by cache key: a per-replica LRU in front of Redis
+    (`carbon:rating:cache:{key}`, SET NX with a TTL, so every replica serves the same
+    rating - same rate_time - for the same inputs)."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int, size: int = 20_000) -> None:
+        self.redis = client
+        self.ttl = ttl_seconds
+        self.size = size
+        self._memory: OrderedDict[str, tuple[float, rating_pb2.Rating]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, now: float) -> rating_pb2.Rating | None:
+        with self._lock:
+            hit = self._memory.get(key)
+            if hit is not None:
+                if hit[0] > now:
+                    self._memory.move_to_end(key)
+                    return hit[1]
+                del self._memory[key]
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(CACHE_PREFIX + key)
+                pipe.pttl(CACHE_PREFIX + key)
+                raw, pttl = pipe.execute()
+        except redis.RedisError:
+            log.warning("rating cache read failed", exc_info=True)
+            return None
+        if raw is None:
+            return None
+        message = rating_pb2.Rating.FromString(raw)
+        self._remember(key, message, now + (pttl / 1000 if pttl and pttl > 0 else self.ttl))
+        return message
+
+    def put(self, key: str, message: rating_pb2.Rating, now: float) -> tuple[rating_pb2.Rating, bool]:
+        """Store unless another replica stored this key first; returns (the rating to serve, stored?)."""
+        try:
+            stored = self.redis.set(CACHE_PREFIX + key, message.SerializeToString(), nx=True, ex=self.ttl)
+            if not stored:
+                raw = self.redis.get(CACHE_PREFIX + key)
+                if raw is not None:
+                    message = rating_pb2.Rating.FromString(raw)
+        except redis.RedisError:
+            log.warning("rating cache write failed", exc_info=True)
+            return message, True
+        self._remember(key, message, now + self.ttl)
+        return message, bool(stored)
+
+    def _remember(self, key: str, message: rating_pb2.Rating, expires: float) -> None:
+        with self._lock:
+            self._memory[key] = (expires, message)
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.size:
+                self._memory.popitem(last=False)
 
 
 def ratings_key(uscc: str, scheme_id: str) -> str:
@@ -45,8 +128,12 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         secret: str,
         consent_channel: grpc.Channel | None = None,
         plugins: Mapping[str, Any] | None = None,
+        cache_ttl_seconds: int = 7 * 86400,
+        clock: Any = None,
     ) -> None:
         self.redis = client
+        self.cache = RatingCache(client, cache_ttl_seconds)
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.registry = registry
         self.population = population
         self.accounting = accounting
@@ -86,11 +173,10 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         scheme = self.registry.active(scheme_id)  # one immutable version for this whole rating
         if scheme is None:
             raise not_found(f"schemes/{scheme_id}")
-        try:
-            accounts = list_accounts(self.accounting, uscc)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-        rows = {a.period: row_from_account(a) for a in accounts if len(a.period) == 4}
+        rows = self._rows(uscc)
+        if not rows or (request.period and request.period not in rows):
+            # Not (yet) in the population: ask accounting, as the accounts stream would.
+            rows.update(self._listed_rows(uscc))
         period = request.period or (max(rows) if rows else "")
         if not period or period not in rows:
             if request.period:
@@ -103,11 +189,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                     raise from_rpc_error(error) from None
             else:
                 raise not_found(f"enterprises/{uscc}/accounts", f"enterprises/{uscc} has no annual carbon account yet")
-        try:
-            upsert(self.redis, rows.values())
-        except redis.RedisError:
-            log.warning("population upsert failed", exc_info=True)
-        result = engine.rate(scheme, rows[period], rows, self.population.view(), self.plugins)
+        view = self.population.view()
+        key = cache_key(uscc, scheme, period, rows, view.epoch)
+        now = self._clock()
+        cached = self.cache.get(key, now.timestamp())
+        if cached is not None:
+            return cached
+        result = engine.rate(scheme, rows[period], rows, view, self.plugins)
         if result.outcome.grade is None:
             raise failed_precondition(
                 "RATING_INPUT_MISSING",
@@ -115,9 +203,38 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 missing=",".join(result.outcome.missing),
                 account=f"enterprises/{uscc}/accounts/{period}",
             )
-        message = engine.to_message(result)
-        self._store(uscc, scheme_id, message)
+        message, stored = self.cache.put(key, engine.to_message(result, now), now.timestamp())
+        if stored:
+            self._store(uscc, scheme_id, message)
         return message
+
+    def _rows(self, uscc: str) -> dict[str, Row]:
+        """The enterprise's annual rows from the population hash (fed by the accounts stream)."""
+        last = datetime.now(UTC).year + 1
+        years = [str(y) for y in range(last - YEARS_LOOKED_UP + 1, last + 1)]
+        try:
+            raw = self.redis.hmget(POPULATION_KEY, [f"{uscc}|{y}" for y in years])
+        except redis.RedisError:
+            log.warning("population read failed", exc_info=True)
+            return {}
+        rows: dict[str, Row] = {}
+        for value in raw:  # type: ignore[union-attr]
+            if value is not None:
+                row = Row.from_json(value)
+                rows[row.period] = row
+        return rows
+
+    def _listed_rows(self, uscc: str) -> dict[str, Row]:
+        try:
+            accounts = list_accounts(self.accounting, uscc)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        rows = {a.period: row_from_account(a) for a in accounts if len(a.period) == 4}
+        try:
+            upsert(self.redis, rows.values())
+        except redis.RedisError:
+            log.warning("population upsert failed", exc_info=True)
+        return rows
 
     def _store(self, uscc: str, scheme_id: str, message: rating_pb2.Rating) -> None:
         data = message.SerializeToString()

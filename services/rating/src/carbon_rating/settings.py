@@ -21,5 +21,9 @@ class RatingSettings(BaseServiceSettings):
     scheme_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
     population_refresh_seconds: float = Field(default=2.0, gt=0)
     accounts_stream: str = "carbon:events:accounts"
+    # A computed rating is served again while its inputs (scheme version, the enterprise's
+    # accounts, the population the benchmarks come from) are unchanged, for at most this long;
+    # its rate_time stays the time it was computed.
+    rating_cache_seconds: int = Field(default=7 * 86400, ge=1, le=366 * 86400)
     # Seed a synthetic population when the population is empty (dev demos of the preview only).
     dev_synthetic_population: int = Field(default=0, ge=0)

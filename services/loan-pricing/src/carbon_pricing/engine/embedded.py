@@ -53,6 +53,8 @@ except ImportError:  # pragma: no cover - exercised only without regopy installe
 # Compiling a worker takes ~0.1 s for the shipped bundle; a reload compiles up
 # to this many before the swap so requests do not pay for it afterwards.
 MAX_PREWARMED_WORKERS = 8
+# A bounded pool (max_workers) waits at most this long for a free worker.
+POOL_WAIT_SECONDS = 10.0
 
 
 class _Worker:
@@ -89,13 +91,17 @@ class _Worker:
 
 
 class _CompiledBundle:
-    def __init__(self, bundle: PolicyBundle, workers: int = 1) -> None:
+    def __init__(self, bundle: PolicyBundle, workers: int = 1, max_workers: int | None = None) -> None:
         self.bundle = bundle
+        self.max_workers = max_workers
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._created = 0
+        self._created_lock = threading.Lock()
         # Compile now: a broken bundle fails load_bundle, not a request, and a
         # reload pre-compiles as many workers as the old bundle had in use.
-        for _ in range(max(1, workers)):
+        for _ in range(max(1, min(workers, max_workers) if max_workers else workers)):
             self._idle.put(_Worker(bundle))
+            self._created += 1
 
     @property
     def pool_size(self) -> int:
@@ -105,7 +111,19 @@ class _CompiledBundle:
         try:
             worker = self._idle.get_nowait()
         except queue.Empty:
-            worker = _Worker(self.bundle)
+            with self._created_lock:
+                grow = not self.max_workers or self._created < self.max_workers
+                if grow:
+                    self._created += 1
+            if not grow:
+                # Bounded pool: wait for a compiled worker instead of compiling (~0.1 s) yet
+                # another; evaluations release the GIL, so a few workers keep every core busy.
+                try:
+                    worker = self._idle.get(timeout=POOL_WAIT_SECONDS)
+                except queue.Empty:
+                    raise PolicyEvaluationError("no policy worker became free in time") from None
+            else:
+                worker = _Worker(self.bundle)
         try:
             return worker.query(self.bundle.decision_path(product), input_text)
         finally:
@@ -115,8 +133,11 @@ class _CompiledBundle:
 class EmbeddedEngine:
     """``PolicyEngine`` evaluating in-process with regopy."""
 
-    def __init__(self, bundle: PolicyBundle) -> None:
-        self._current = _CompiledBundle(bundle)
+    def __init__(self, bundle: PolicyBundle, max_workers: int | None = None) -> None:
+        """``max_workers``: a fixed pool of that many pre-compiled interpreters (evaluations wait
+        for a free one); None: the pool grows on demand to the peak concurrency."""
+        self._max_workers = max_workers
+        self._current = _CompiledBundle(bundle, max_workers=max_workers)
         self._reload_lock = threading.Lock()  # reloads one at a time; evaluations never wait
 
     @property
@@ -130,7 +151,7 @@ class EmbeddedEngine:
     def load_bundle(self, bundle: PolicyBundle) -> None:
         with self._reload_lock:
             warm = min(self._current.pool_size, MAX_PREWARMED_WORKERS)
-            compiled = _CompiledBundle(bundle, warm)  # may raise; the old bundle stays active
+            compiled = _CompiledBundle(bundle, warm, self._max_workers)  # may raise; the old bundle stays active
             self._current = compiled  # atomic swap
 
     def evaluate(self, product: str, input: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,15 @@ _ALIASES = {
 }
 
 
-def engine_from_settings(kind: str, opa_url: str | None, bundle_dir: Path) -> PolicyEngine:
+def engine_from_settings(
+    kind: str, opa_url: str | None, bundle_dir: Path, embedded_workers: int | None = None
+) -> PolicyEngine:
     """Return a ready engine with the bundle in ``bundle_dir`` loaded.
 
     ``kind``: ``"embedded"`` (regopy, in-process; ``opa_url`` ignored) or
     ``"opa"`` (remote OPA server at ``opa_url``, e.g. ``http://127.0.0.1:8181``;
-    the bundle is pushed to it). Raises ``ValueError`` for a bad kind/URL and
+    the bundle is pushed to it). ``embedded_workers``: a fixed pool of that many
+    pre-compiled regopy interpreters (None: grow on demand). Raises ``ValueError`` for a bad kind/URL and
     ``BundleLoadError`` when the bundle cannot be read or activated.
     """
     normalised = _ALIASES.get(kind.strip().lower())
@@ -33,7 +36,7 @@ def engine_from_settings(kind: str, opa_url: str | None, bundle_dir: Path) -> Po
     if normalised == EMBEDDED:
         from .embedded import EmbeddedEngine
 
-        return EmbeddedEngine(bundle)
+        return EmbeddedEngine(bundle, embedded_workers)
     if not opa_url:
         raise ValueError("policy engine 'opa' needs opa_url (e.g. http://127.0.0.1:8181)")
     from .opa_server import OpaServerEngine
