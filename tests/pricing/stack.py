@@ -4,7 +4,6 @@ plus seeding through the consent service's real gRPC API."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 import uuid
@@ -26,16 +25,6 @@ SERVICE_SECRET = "pricing-e2e-service-secret"
 CONSENT_ADMIN = "consent-admin-e2e"
 PRICING_ADMIN = "pricing-admin-e2e"
 PEERS = ("consent", "accounting", "rating")
-
-
-def available(name: str) -> bool:
-    package = {
-        "consent": "carbon_consent",
-        "ingest-tax": "carbon_ingest_tax",
-        "accounting": "carbon_accounting",
-        "rating": "carbon_rating",
-    }[name]
-    return importlib.util.find_spec(f"{package}.__main__") is not None
 
 
 @dataclass

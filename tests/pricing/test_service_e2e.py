@@ -33,7 +33,6 @@ from tests.pricing.stack import (
     SERVICE_SECRET,
     ConsentClient,
     Stack,
-    available,
     copy_bundle,
     start_stack,
 )
@@ -42,12 +41,10 @@ from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
 
-if not available("consent"):
-    pytest.skip("the consent service is not available", allow_module_level=True)
 
 BANK = "qujiang-rcb"
 OTHER = "other-bank"
-PEERS = tuple(p for p in ("consent", "ingest-tax", "accounting", "rating") if available(p))
+PEERS = ("consent", "ingest-tax", "accounting", "rating")
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +170,6 @@ def test_invalid_request_is_400_with_field(stack: Stack, seeded: dict[str, Any])
     assert bad["fieldViolations"][0]["field"] == "amount_cny"
 
 
-needs_rating = pytest.mark.skipif(
-    not (available("rating") and available("accounting")), reason="rating and accounting services not available"
-)
-
-
-@needs_rating
 def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[str, Any]) -> None:
     """Enterprise 2 has consent but no carbon account: the rating service has no
     rating, and the policy refers (RATING_MISSING). After the enterprise revokes,
@@ -196,7 +187,6 @@ def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[s
     assert response.status_code == 403 and reason_of(response) == "CONSENT_REVOKED"
 
 
-@needs_rating
 def test_idempotency_grpc_and_rest_agree(stack: Stack, seeded: dict[str, Any], grpc_stub: Any) -> None:
     e = seeded["enterprises"][0]
     key = seeded["keys"][BANK]
@@ -225,7 +215,6 @@ def test_idempotency_grpc_and_rest_agree(stack: Stack, seeded: dict[str, Any], g
     assert first.name in [q.name for q in listed.quotes]
 
 
-@needs_rating
 def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded: dict[str, Any]) -> None:
     e = seeded["enterprises"][1]
     for _ in range(3):
@@ -301,8 +290,6 @@ def _logged_rating(stack: Stack, quote_name: str) -> dict[str, Any]:
     raise AssertionError(f"{quote_name} is not in the decision log")
 
 
-@pytest.mark.skipif(not available("ingest-tax"), reason="ingest-tax not available")
-@needs_rating
 def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: Stack, seeded: dict[str, Any]) -> None:
     """A real account (consent -> ingest-tax -> accounting) rated by the real rating service: the rating is
     computed once and served from the cache with the time it was computed, so it ages; with the product's
