@@ -46,7 +46,7 @@ def create_app(accountant: Accountant, access: Access, rating_channel: grpc.Chan
             if not hmac.compare_digest(expected, signature):
                 raise unauthenticated("LINK_INVALID", "the report link signature is invalid")
             return f"enterprises/{uscc}"
-        bank = access.bank_from_key(bearer_token(authorization))
+        bank = access.banks.principal(bearer_token(authorization))
         access.gate.require(uscc, bank, consent_pb2.CONSENT_SCOPE_REPORT)
         return bank
 

@@ -13,11 +13,11 @@ from carbon.v1 import (
     accounting_pb2,
     accounting_pb2_grpc,
     consent_pb2,
-    consent_pb2_grpc,
     enterprise_pb2,
     enterprise_pb2_grpc,
 )
 from carbon_common import names
+from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import from_rpc_error, invalid_argument, not_found, unauthenticated, unavailable
 from carbon_common.identity import bearer_token, metadata_value, service_caller
@@ -116,37 +116,15 @@ class Access:
 
     def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel) -> None:
         self.secret = settings.effective_service_secret()
-        self.banks = consent_pb2_grpc.BankServiceStub(consent_channel)
+        self.banks = BankAuthenticator(consent_channel, timeout=settings.peer_timeout_seconds)
         self.gate = ConsentGate(consent_channel)
         self.timeout = settings.peer_timeout_seconds
-
-    def bank_from_key(self, api_key: str) -> str:
-        if not api_key:
-            raise unauthenticated("UNAUTHENTICATED_BANK", "a bank API key (authorization: Bearer ...) is required")
-        try:
-            bank = self.banks.AuthenticateBank(
-                consent_pb2.AuthenticateBankRequest(api_key=api_key), timeout=self.timeout
-            )
-        except grpc.RpcError as error:
-            if error.code() in (
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.NOT_FOUND,
-                grpc.StatusCode.PERMISSION_DENIED,
-                grpc.StatusCode.INVALID_ARGUMENT,
-            ):
-                raise unauthenticated("UNAUTHENTICATED_BANK", "unknown or revoked bank API key") from None
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise unavailable(
-                    "CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused"
-                ) from None
-            raise from_rpc_error(error) from None
-        return bank.name  # banks/{id}
 
     def require_account_read(self, context: grpc.ServicerContext, uscc: str, scope: int) -> str:
         caller = service_caller(context, self.secret)
         if caller is not None:
             return caller.principal
-        bank = self.bank_from_key(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
+        bank = self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
         self.gate.require(uscc, bank, scope)
         return bank
 

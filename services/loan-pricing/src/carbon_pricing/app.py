@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carbon_common import redis_conn
+from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
 from carbon_common.server import Service
 
@@ -11,7 +12,7 @@ from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.rest import create_app
 from carbon_pricing.servicer import register
 from carbon_pricing.settings import PricingSettings
-from carbon_pricing.sources import GrpcAccountSource, GrpcBankDirectory, GrpcConsentChecker, GrpcRatingSource
+from carbon_pricing.sources import GrpcAccountSource, GrpcConsentChecker, GrpcRatingSource
 from carbon_pricing.store import QuoteStore
 
 
@@ -24,7 +25,7 @@ def build_core(settings: PricingSettings) -> PricingCore:
     return PricingCore(
         store=QuoteStore(client, settings.dry_run_inputs_kept),
         policies=PolicyManager(settings, client),
-        banks=GrpcBankDirectory(consent_channel, settings.bank_cache_seconds, timeout),
+        banks=BankAuthenticator(consent_channel, settings.bank_cache_seconds, timeout),
         consent=GrpcConsentChecker(consent_channel, settings.consent_cache_seconds, timeout),
         ratings=GrpcRatingSource(service_channel(settings.rating_target, caller, secret), timeout),
         accounts=GrpcAccountSource(service_channel(settings.accounting_target, caller, secret), timeout),

@@ -5,10 +5,8 @@ sees the protocols.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,9 +14,9 @@ from decimal import Decimal
 from typing import Protocol
 
 import grpc
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, consent_pb2_grpc, rating_pb2, rating_pb2_grpc
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc, rating_pb2, rating_pb2_grpc
 from carbon_common.consent_gate import ConsentGate
-from carbon_common.errors import ServiceError, from_rpc_error, unauthenticated, unavailable
+from carbon_common.errors import ServiceError, from_rpc_error, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,48 +87,6 @@ def _peer_error(error: grpc.RpcError, peer: str) -> ServiceError:
     if converted.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
         log.error("peer internal error", extra={"peer": peer, "detail": converted.message})
     return converted
-
-
-class GrpcBankDirectory:
-    """BankService.AuthenticateBank, cached by key hash for at most `cache_seconds` (≤ 1 s)."""
-
-    def __init__(self, channel: grpc.Channel, cache_seconds: float = 1.0, timeout: float = 2.0) -> None:
-        self._stub = consent_pb2_grpc.BankServiceStub(channel)
-        self._ttl = min(cache_seconds, 1.0)
-        self._timeout = timeout
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def authenticate(self, api_key: str) -> str:
-        if not api_key:
-            raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
-        digest = hashlib.sha256(api_key.encode()).hexdigest()
-        now = time.monotonic()
-        if self._ttl:
-            with self._lock:
-                hit = self._cache.get(digest)
-            if hit and now - hit[0] < self._ttl:
-                return hit[1]
-        try:
-            bank = self._stub.AuthenticateBank(
-                consent_pb2.AuthenticateBankRequest(api_key=api_key), timeout=self._timeout
-            )
-        except grpc.RpcError as error:
-            if error.code() in (
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.NOT_FOUND,
-                grpc.StatusCode.PERMISSION_DENIED,
-                grpc.StatusCode.INVALID_ARGUMENT,
-            ):
-                raise unauthenticated("UNAUTHENTICATED_BANK", "unknown or revoked bank API key") from None
-            raise _peer_error(error, "consent") from None
-        bank_id = bank.name.split("/", 1)[1] if bank.name.startswith("banks/") else bank.name
-        if self._ttl:
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[digest] = (now, bank_id)
-        return bank_id
 
 
 class GrpcConsentChecker:

@@ -13,7 +13,8 @@ from typing import Any
 
 import grpc
 import redis
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, consent_pb2_grpc, rating_pb2, rating_pb2_grpc
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
+from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
     ServiceError,
@@ -140,7 +141,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.secret = secret
         self.plugins = plugins or {}
         self.gate = ConsentGate(consent_channel) if consent_channel is not None else None
-        self.consent = consent_pb2_grpc.ConsentServiceStub(consent_channel) if consent_channel is not None else None
+        self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
 
     # ---- access
     def _authorise(self, context: grpc.ServicerContext, uscc: str) -> str:
@@ -149,20 +150,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         if caller is not None:
             return caller.principal
         key = bearer_token(metadata_value(context.invocation_metadata(), "authorization"))
-        if not key or self.consent is None or self.gate is None:
+        if not key or self.banks is None or self.gate is None:
             raise unauthenticated(
                 "UNAUTHENTICATED_BANK", "present a bank API key (authorization: Bearer ck_...) or a service identity"
             )
-        try:
-            bank = self.consent.AuthenticateBank(consent_pb2.AuthenticateBankRequest(api_key=key), timeout=2)
-        except grpc.RpcError as error:
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise unavailable(
-                    "CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused"
-                ) from None
-            raise unauthenticated("UNAUTHENTICATED_BANK", "unknown or revoked bank API key") from None
-        self.gate.require(uscc, bank.name, consent_pb2.CONSENT_SCOPE_RATING)
-        return str(bank.name)
+        bank = self.banks.principal(key)
+        self.gate.require(uscc, bank, consent_pb2.CONSENT_SCOPE_RATING)
+        return bank
 
     # ---- RPCs
     def GetRating(self, request: rating_pb2.GetRatingRequest, context: grpc.ServicerContext) -> rating_pb2.Rating:
