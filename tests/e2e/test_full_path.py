@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import grpc
@@ -34,6 +35,7 @@ from carbon.v1 import (
     rating_pb2_grpc,
 )
 from carbon_common.errors import from_rpc_error
+from carbon_common.telemetry import read_span_file
 from carbon_synth import make_uscc
 from google.type import decimal_pb2
 
@@ -222,8 +224,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     assert all(code == 0 for code in codes.values()), f"unclean shutdown on SIGTERM: {codes}"
 
 
-def rest(method: str, url: str, token: str, **kwargs: object) -> dict:
-    response = httpx.request(method, url, headers={"authorization": f"Bearer {token}"}, timeout=30, **kwargs)
+def rest(method: str, url: str, token: str, extra_headers: dict[str, str] | None = None, **kwargs: object) -> dict:
+    headers = {"authorization": f"Bearer {token}", **(extra_headers or {})}
+    response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
     assert response.status_code in (200, 201), f"{method} {url}: {response.status_code} {response.text}"
     return response.json()
 
@@ -386,7 +389,14 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
         "tenor_months": 12,
         "reference_rate_pct": "3.45",
     }
-    quote = rest("POST", f"{pricing}/v1/banks/wuyi-rcb/quotes", bank_key, json=body)
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"  # the bank's own trace, W3C traceparent
+    quote = rest(
+        "POST",
+        f"{pricing}/v1/banks/wuyi-rcb/quotes",
+        bank_key,
+        json=body,
+        extra_headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"},
+    )
     assert quote["decision"] == "APPROVE", quote
     assert quote["rate_adjustment_bp"] == -50
     assert Decimal(quote["final_rate_pct"]) == Decimal("2.95")
@@ -394,6 +404,10 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
     assert quote["scheme_id"] == "zhejiang-carbon-efficiency" and quote["scheme_version"]
     assert quote["account_period"] == str(YEAR)
     assert quote["policy_bundle_version"] and quote["decision_log_hash"]
+
+    # One trace across the hops the quote caused: REST edge -> rating -> accounting.
+    for service, name in (("loan-pricing", "quotes"), ("rating", "GetRating"), ("accounting", "GetAccount")):
+        wait_for_span(platform.span_file(service), caller_trace, name)
 
     # Without the enterprise's access consent the bank is refused.
     refused_quote = httpx.post(
@@ -404,6 +418,18 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
     )
     assert refused_quote.status_code == 403
     assert error_reason(refused_quote) == "CONSENT_REQUIRED"
+
+
+def wait_for_span(path: Path, trace_id: str, name: str, timeout: float = 10.0) -> None:
+    """A span of `trace_id` whose name contains `name` was recorded by that process."""
+    deadline = time.monotonic() + timeout
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        names = [span["name"] for span in read_span_file(path) if span["trace_id"] == trace_id]
+        if any(name in recorded for recorded in names):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {name!r} span of trace {trace_id} in {path.name}; spans of the trace: {names}")
 
 
 def benchmark_of(rating: rating_pb2.Rating) -> tuple[rating_pb2.Rating, Decimal | None]:

@@ -56,6 +56,9 @@ class Platform:
     def http(self, name: str) -> str:
         return self.services[name].http_base
 
+    def span_file(self, name: str) -> Path:
+        return self.root / "spans" / f"{name}.jsonl"
+
     def stop(self) -> dict[str, int]:
         codes = {name: self.services[name].stop() for name in reversed(list(self.services))}
         self.redis_process.terminate()
@@ -70,7 +73,12 @@ def start_platform(root: Path, extra_env: dict[str, Any] | None = None) -> Platf
     platform.ports = {name: (free_port(), free_port()) for name in ORDER}
     try:
         for name in ORDER:
-            env = {**platform.env(), **{k: str(v) for k, v in (extra_env or {}).items()}}
+            env = {
+                **platform.env(),
+                # Each process appends its finished spans here (trace continuity checks).
+                "CARBON_TELEMETRY_SPAN_FILE": str(platform.span_file(name)),
+                **{k: str(v) for k, v in (extra_env or {}).items()},
+            }
             platform.services[name] = start_service(name, env, root / "logs", ports=platform.ports[name])
     except BaseException:
         platform.stop()
