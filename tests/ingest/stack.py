@@ -77,6 +77,19 @@ class Stack:
         process.kill()
         process.wait()
 
+    def kill9_and_restart(self, victim: str, downtime: float = 0.0) -> None:
+        """SIGKILL `victim` ("redis" or a started service), leave it down for `downtime`
+        seconds, then start it again on the same ports, data dir and environment."""
+        if victim == "redis":
+            self.redis.kill9()
+            time.sleep(downtime)
+            self.redis.start()
+        else:
+            env = self.services[victim].env
+            self.kill9(victim)
+            time.sleep(downtime)
+            self.start(victim, env)
+
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()

@@ -1,0 +1,343 @@
+"""Exactly-once under kill -9 for ingest-tax's IngestInvoices (the tax twin of
+test_kill9.py): a client sends invoice batches (request_id idempotency) and
+records acks while the test kill -9s ingest-tax (or Redis, with appendfsync
+always) at random moments and restarts it on the same ports and data dir; the
+client retries every unacknowledged batch. The stored invoice lines must be
+exactly the expected set (no loss, no doubles, red-letter netting intact), the
+activity stream must carry exactly one event per batch, and the client must
+never see INTERNAL."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import cast
+from zoneinfo import ZoneInfo
+
+import grpc
+import polars as pl
+import pytest
+import redis as redis_lib
+from carbon.v1 import consent_pb2
+from carbon.v1 import ingest_tax_pb2 as pb
+from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
+from carbon_common.channels import service_channel
+from carbon_ingest import parquet_io
+from carbon_ingest.common import ACTIVITY_STREAM
+
+from tests.ingest.helpers import make_uscc
+from tests.ingest.stack import SECRET, start_stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+USCC = make_uscc(51)
+SUPPLIER = make_uscc(52)  # the grid company
+CUSTOMER = make_uscc(53)
+ELEC = "1100101020000000000"
+STEEL = "1080204010000000000"  # a sale line; sales are not classified
+T0 = int(datetime(2024, 1, 3, 2, 0, tzinfo=UTC).timestamp())  # 2024-01-03 10:00 Asia/Shanghai
+DAY = 86400
+BATCHES = 60
+KILLS = 3
+PAUSE = 0.03  # between batches, so the kills land inside the run
+CALL_TIMEOUT = 5.0
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@dataclass(frozen=True)
+class Expected:
+    request_id: str
+    invoice_number: str
+    line_number: int
+    direction: str
+    quantity: Decimal | None  # kWh for purchases; sales store no quantity
+    amount: Decimal
+    tax: Decimal
+    original: str | None
+
+
+def num(batch: int, k: int) -> str:
+    return f"{24330000000000000000 + batch * 10 + k}"
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
+
+
+def make_batches() -> tuple[list[pb.IngestInvoicesRequest], list[Expected], dict[str, list[str]]]:
+    """Per batch: two electricity purchases (千瓦时), a sale and a red-letter invoice that
+    reverses a purchase of the same batch (even batches, fully) or of the previous batch
+    (odd batches, partly). Returns the requests, every stored line, and each batch's months."""
+    requests: list[pb.IngestInvoicesRequest] = []
+    expected: list[Expected] = []
+    months: dict[str, list[str]] = {}
+    zone = ZoneInfo("Asia/Shanghai")
+
+    def invoice(number: str, t: int, seller: str, buyer: str, red_of: str = "") -> pb.Invoice:
+        result = pb.Invoice(
+            invoice_number=number,
+            seller_uscc=seller,
+            buyer_uscc=buyer,
+            kind=pb.Invoice.KIND_RED_LETTER if red_of else pb.Invoice.KIND_NORMAL,
+            original_invoice_number=red_of,
+        )
+        result.issue_time.FromSeconds(t)
+        return result
+
+    def add_line(inv: pb.Invoice, n: int, qty: Decimal, price: Decimal, code: str, name: str, unit: str) -> None:
+        amount = money(qty * price)
+        tax = money(amount * Decimal("0.13"))
+        inv.lines.append(
+            pb.InvoiceLine(
+                line_number=n,
+                tax_code=code,
+                item_name=name,
+                unit=unit,
+                quantity={"value": str(qty)},
+                amount={"value": str(amount)},
+                tax_amount={"value": str(tax)},
+            )
+        )
+        sale = inv.seller_uscc == USCC
+        expected.append(
+            Expected(
+                f"inv-batch-{b:03d}",
+                inv.invoice_number,
+                n,
+                "sale" if sale else "purchase",
+                None if sale else qty,
+                amount,
+                tax,
+                inv.original_invoice_number or None,
+            )
+        )
+
+    for b in range(BATCHES):
+        t = T0 + b * 2 * DAY  # 60 batches span January to May
+        a = invoice(num(b, 0), t, SUPPLIER, USCC)
+        add_line(a, 1, Decimal(100 + 7 * b), Decimal("0.8123"), ELEC, "*供电*电费", "千瓦时")
+        if b % 2 == 0:
+            add_line(a, 2, Decimal(50 + b), Decimal("1.1"), ELEC, "*供电*电费", "千瓦时")
+        p = invoice(num(b, 1), t + 600, SUPPLIER, USCC)
+        add_line(p, 1, Decimal(1000 + b), Decimal("0.65"), ELEC, "*供电*电费", "千瓦时")
+        s = invoice(num(b, 2), t + 10 * DAY, USCC, CUSTOMER)  # some batches span two months
+        add_line(s, 1, Decimal(3), Decimal("4100"), STEEL, "*钢材*热轧卷板", "吨")
+        invoices = [a, p, s]
+        if b % 2 == 0:  # reverses line 1 of this batch's first purchase, fully
+            red = invoice(num(b, 3), t + 3600, SUPPLIER, USCC, red_of=a.invoice_number)
+            add_line(red, 1, -Decimal(100 + 7 * b), Decimal("0.8123"), ELEC, "*供电*电费", "千瓦时")
+            invoices.insert(1, red)  # before the next blue invoice, in the same batch
+        elif b > 0:  # reverses 100 kWh of the previous batch's second purchase, a batch later
+            red = invoice(num(b, 3), t + 3600, SUPPLIER, USCC, red_of=num(b - 1, 1))
+            add_line(red, 1, Decimal(-100), Decimal("0.65"), ELEC, "*供电*电费", "千瓦时")
+            invoices.append(red)
+        request_id = f"inv-batch-{b:03d}"
+        requests.append(
+            pb.IngestInvoicesRequest(parent=f"enterprises/{USCC}", request_id=request_id, invoices=invoices)
+        )
+        months[request_id] = sorted(
+            {datetime.fromtimestamp(i.issue_time.seconds, zone).strftime("%Y-%m") for i in invoices}
+        )
+    return requests, expected, months
+
+
+class Client(threading.Thread):
+    """Sends the batches one by one; an ack is the unary response. Every UNAVAILABLE or
+    DEADLINE_EXCEEDED is retried with the same request (same request_id) until acked."""
+
+    def __init__(self, target: str, requests: list[pb.IngestInvoicesRequest]) -> None:
+        super().__init__(daemon=True)
+        self.target = target
+        self.requests = requests
+        self.acked: dict[str, pb.IngestInvoicesResponse] = {}
+        self.codes: Counter[str] = Counter()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with service_channel(self.target, "test-feed", SECRET) as channel:
+                stub = pb_grpc.TaxIngestionServiceStub(channel)
+                for request in self.requests:
+                    while True:
+                        try:
+                            response = stub.IngestInvoices(request, timeout=CALL_TIMEOUT)
+                            break
+                        except grpc.RpcError as error:
+                            self.codes[error.code().name] += 1
+                            if error.code() not in RETRYABLE:
+                                raise
+                            time.sleep(0.05)
+                    self.acked[request.request_id] = response
+                    time.sleep(PAUSE)
+        except BaseException as error:  # surfaced by the test
+            self.error = error
+
+
+def wait_for_moment(
+    moment: str,
+    client: Client,
+    data_dir: Path,
+    hot: redis_lib.Redis,
+    batch_months: dict[str, list[str]],
+    rng: random.Random,
+) -> None:
+    """Return at the chosen moment of the batch the client is sending now (at most 1 s):
+    "after-write" as soon as a new Parquet file (or the batch's own) is in place in one of
+    the batch's month partitions, "after-commit" as soon as its idempotency record exists."""
+    if moment == "anywhere":
+        time.sleep(rng.uniform(0.0, 0.04))
+        return
+    index = min(len(client.acked), len(client.requests) - 1)
+    request_id = client.requests[index].request_id
+    name = parquet_io.batch_file_name("invoices", USCC, request_id)
+    dirs = [parquet_io.month_dir(data_dir / "invoices", m) for m in batch_months[request_id]]
+
+    def files() -> set[str]:
+        return {f for d in dirs if d.exists() for f in os.listdir(d) if f.endswith(".parquet")}
+
+    before = files()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and client.is_alive():
+        try:
+            if moment == "after-write" and (name in before or files() - before):
+                return
+            if moment == "after-commit" and hot.exists(f"carbon:ingest-tax:batch:{USCC}:{request_id}"):
+                return
+        except redis_lib.ConnectionError:
+            pass
+        time.sleep(0.0002)
+
+
+def stored_lines(data_dir: Path) -> pl.DataFrame:
+    frame = parquet_io.read_all(data_dir / "invoices")
+    assert frame is not None, "no invoice files stored"
+    return cast(pl.DataFrame, frame)
+
+
+@pytest.mark.parametrize("victim", ["ingest-tax", "redis"])
+def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, victim: str) -> None:
+    seed = time.time_ns()
+    rng = random.Random(seed)
+    context = f"victim={victim} seed={seed}"
+    requests, expected, batch_months = make_batches()
+    stack = start_stack(tmp_path, appendfsync="always")
+    try:
+        stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_TAX_INVOICES])
+        service = stack.start("ingest-tax")
+        client = Client(service.target, requests)
+        started = time.monotonic()
+        client.start()
+        # kill at random points of the run (after a random number of acks), each kill aimed at
+        # one of the moments that matter: right after the in-flight batch's Parquet file is in
+        # place but before its Redis commit, right after the commit but before the ack, or at
+        # a random few milliseconds into a request
+        hot = redis_lib.Redis.from_url(stack.redis.url)
+        thresholds = sorted(rng.sample(range(3, BATCHES - 15), KILLS))
+        moments = rng.sample(["after-write", "after-commit", "anywhere"], KILLS)
+        kills = 0
+        for threshold, moment in zip(thresholds, moments, strict=True):
+            wait_until(lambda t=threshold: len(client.acked) >= t or not client.is_alive())
+            if not client.is_alive():
+                break
+            wait_for_moment(moment, client, tmp_path / "data", hot, batch_months, rng)
+            # service_channel itself retries UNAVAILABLE for ~0.35 s; keep Redis down longer than
+            # that so the client's own retry of an unacknowledged batch is exercised too
+            stack.kill9_and_restart(victim, rng.uniform(0.4, 0.9) if victim == "redis" else rng.uniform(0.0, 0.3))
+            kills += 1
+        client.join(45)
+        assert not client.is_alive(), f"client did not finish ({context}, acked {len(client.acked)})"
+        assert client.error is None, f"{client.error!r} ({context}, codes {dict(client.codes)})"
+        assert kills == KILLS, context
+        assert set(client.acked) == {r.request_id for r in requests}
+        # every failure was a retryable outage, never INTERNAL (or anything else)
+        assert set(client.codes) <= {c.name for c in RETRYABLE}, (dict(client.codes), context)
+        assert sum(client.codes.values()) >= 1, f"no kill was noticed by the client ({context})"
+        run_seconds = time.monotonic() - started
+        replays = sum(response.replayed for response in client.acked.values())
+        print(f"{context}: moments {moments}, client errors {dict(client.codes)}, replayed acks {replays}")
+
+        # every acknowledgement reports the whole batch stored, nothing quarantined or deduplicated
+        lines_per_batch = Counter(e.request_id for e in expected)
+        for request in requests:
+            response = client.acked[request.request_id]
+            assert not response.quarantined, (request.request_id, response)
+            assert response.duplicate_lines == 0 and response.non_energy_lines == 0, (request.request_id, response)
+            assert response.energy_lines + response.revenue_lines == lines_per_batch[request.request_id], (
+                request.request_id,
+                response,
+            )
+
+        # the retried/replayed stack answers a re-send of every batch as a replay of the same result
+        with service_channel(stack.services["ingest-tax"].target, "test-feed", SECRET) as channel:
+            stub = pb_grpc.TaxIngestionServiceStub(channel)
+            for request in requests:
+                again = stub.IngestInvoices(request, timeout=CALL_TIMEOUT)
+                assert again.replayed, request.request_id
+                again.replayed = False
+                first = pb.IngestInvoicesResponse()
+                first.CopyFrom(client.acked[request.request_id])
+                first.replayed = False
+                assert again == first, request.request_id
+            quarantined = stub.ListQuarantinedLines(pb.ListQuarantinedLinesRequest(parent=f"enterprises/{USCC}"))
+            assert not quarantined.lines
+
+        raw = stored_lines(tmp_path / "data")
+        # no doubles: every line stored exactly once, not merely deduplicable
+        per_key = raw.group_by("uscc", "invoice_number", "line_number").len()
+        assert per_key["len"].max() == 1, per_key.filter(pl.col("len") > 1)
+        assert raw.height == len(expected), (raw.height, len(expected), context)
+        assert set(raw["uscc"].unique()) == {USCC}
+        assert raw.filter(pl.col("energy_type") == "non_energy").height == 0
+        got = {(r["invoice_number"], r["line_number"]): r for r in raw.iter_rows(named=True)}
+        assert set(got) == {(e.invoice_number, e.line_number) for e in expected}
+        for e in expected:
+            row = got[(e.invoice_number, e.line_number)]
+            assert row["direction"] == e.direction
+            assert row["red_letter"] == (e.original is not None)
+            assert row["original_invoice_number"] == e.original
+            assert row["amount_cny"] == e.amount and row["tax_cny"] == e.tax
+            if e.direction == "purchase":
+                assert row["energy_type"] == "electricity" and row["unit"] == "kWh"
+                assert row["quantity"] == e.quantity
+            else:
+                assert row["energy_type"] is None and row["quantity"] is None
+
+        # sums, red-letter netting included: overall and per original (blue) invoice
+        purchases = raw.filter(pl.col("direction") == "purchase")
+        sales = raw.filter(pl.col("direction") == "sale")
+        exp_purchases = [e for e in expected if e.direction == "purchase"]
+        assert purchases["quantity"].sum() == sum(e.quantity for e in exp_purchases if e.quantity is not None)
+        assert purchases["amount_cny"].sum() == sum(e.amount for e in exp_purchases)
+        assert purchases["tax_cny"].sum() == sum(e.tax for e in exp_purchases)
+        assert sales["amount_cny"].sum() == sum(e.amount for e in expected if e.direction == "sale")
+        net = purchases.group_by(pl.coalesce("original_invoice_number", "invoice_number").alias("blue")).agg(
+            pl.col("quantity").sum(), pl.col("amount_cny").sum()
+        )
+        exp_net: dict[str, list[Decimal]] = {}
+        for e in exp_purchases:
+            sums = exp_net.setdefault(e.original or e.invoice_number, [Decimal(0), Decimal(0)])
+            sums[0] += e.quantity or 0
+            sums[1] += e.amount
+        assert {r["blue"]: [r["quantity"], r["amount_cny"]] for r in net.iter_rows(named=True)} == exp_net
+        # the hot state agrees: one line record per stored line
+        assert hot.hlen(f"carbon:ingest-tax:lines:{USCC}") == len(expected)
+        assert not hot.keys(f"carbon:ingest-tax:intent:{USCC}:*"), "an acknowledged batch left its intent behind"
+
+        # exactly one activity event per batch, naming the batch's months
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], hot.xrange(ACTIVITY_STREAM))
+        events = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+        events = [event for event in events if event["source"] == "invoices"]
+        per_batch = Counter(event["batch"] for event in events)
+        assert per_batch == Counter({f"enterprises/{USCC}/invoiceBatches/{rid}": 1 for rid in batch_months}), context
+        for event in events:
+            assert event["months"].split(",") == batch_months[event["batch"].rsplit("/", 1)[1]]
+        assert run_seconds < 45, run_seconds
+    finally:
+        stack.stop()
