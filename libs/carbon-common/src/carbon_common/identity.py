@@ -97,7 +97,7 @@ class ServiceIdentityInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUn
         metadata = list(details.metadata or [])
         metadata.append((SERVICE_HEADER, self.service))
         metadata.append((TOKEN_HEADER, sign_service_token(self.service, self.secret)))
-        return _CallDetails(
+        return CallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready, details.compression
         )
 
@@ -109,7 +109,9 @@ class ServiceIdentityInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.StreamUn
 
 
 @dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):
+class CallDetails(grpc.ClientCallDetails):
+    """A rewritable grpc.ClientCallDetails (client interceptors add metadata)."""
+
     method: str
     timeout: float | None
     metadata: Any

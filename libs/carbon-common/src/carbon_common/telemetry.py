@@ -42,7 +42,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from carbon_common.identity import CallDetails
 
 log = logging.getLogger(__name__)
 
@@ -318,16 +319,6 @@ def client_interceptors() -> list[Any]:
     return [CarbonClientTelemetry()]
 
 
-@dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):
-    method: str
-    timeout: float | None
-    metadata: Any
-    credentials: Any
-    wait_for_ready: bool | None
-    compression: Any
-
-
 class _MetadataSetter:
     def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
         carrier.append((key.lower(), value))
@@ -362,7 +353,7 @@ class CarbonClientTelemetry(
                 (k, v) for k, v in (details.metadata or []) if k not in ("traceparent", "tracestate", "baggage")
             ]
             propagate.inject(metadata, setter=self._setter)  # type: ignore[arg-type]
-            new_details = _CallDetails(
+            new_details = CallDetails(
                 details.method,
                 details.timeout,
                 metadata,

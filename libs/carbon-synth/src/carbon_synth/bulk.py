@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from carbon_ingest.parquet_io import index_segments
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -113,27 +114,9 @@ def index_metadata(segments: pl.DataFrame, deduped: bool = False) -> dict[str, s
 
 
 def sorted_segments(frame: pl.DataFrame, gap: int = RUN_GAP_SECONDS) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(frame sorted by key and ts, its segments: runs of one key with ts steps <= gap) for small
-    frames such as the corrections (same rule as carbon_ingest.parquet_io.index_segments)."""
+    """(frame sorted by key and ts, its index segments), by the ingestion writer's own rule."""
     ordered = frame.sort([*INDEX_KEYS, "ts", "seq"], maintain_order=True)
-    starts = pl.any_horizontal(
-        *[pl.col(k).ne_missing(pl.col(k).shift(1)) for k in INDEX_KEYS],
-        (pl.col("ts") - pl.col("ts").shift(1)) > gap,
-    ).fill_null(True)
-    segments = (
-        ordered.with_columns(starts.cast(pl.Int64).cum_sum().alias("_run"))
-        .group_by("_run", maintain_order=True)
-        .agg(
-            *[pl.col(k).first() for k in INDEX_KEYS],
-            pl.len().cast(pl.Int64).alias("rows"),
-            pl.col("ts").min().alias("min_ts"),
-            pl.col("ts").max().alias("max_ts"),
-            (pl.col("ts").n_unique() == pl.len()).cast(pl.Int8).alias("unique"),
-            pl.col("flag").is_not_null().sum().cast(pl.Int64).alias("flagged"),
-        )
-        .drop("_run")
-    )
-    return ordered, segments
+    return ordered, index_segments(ordered, gap)
 
 
 def write_readings(frame: pl.DataFrame, segments: pl.DataFrame, path: Path) -> None:
