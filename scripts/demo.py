@@ -202,7 +202,12 @@ def main() -> None:
             ),
             201,
         )
-        link = urlparse(consent["authorizationUri"])
+        # The platform delivers the one-click link to the enterprise (never to the bank).
+        consent_id = consent["name"].rsplit("/", 1)[1]
+        delivered = checked(
+            http.post(f"{CONSENT}/v1/enterprises/{e.uscc}/consents/{consent_id}:authorizationLink", headers=admin)
+        )
+        link = urlparse(delivered["uri"])
         token = parse_qs(link.query)["token"][0]
         response = http.post(f"{CONSENT}{link.path}", data={"token": token, "decision": "authorize"})
         if response.status_code not in (200, 303):

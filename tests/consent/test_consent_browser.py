@@ -31,7 +31,14 @@ def _request(http: httpx.Client, uscc: str, key: str, scopes: list[str]) -> dict
     }
     response = http.post(f"/v1/enterprises/{uscc}/consents", json=body, headers={"authorization": f"Bearer {key}"})
     assert response.status_code == 201, response.text
-    return response.json()
+    consent = response.json()
+    # The platform fetches the one-click link and delivers it to the enterprise.
+    cid = consent["name"].rsplit("/", 1)[1]
+    link = http.post(
+        f"/v1/enterprises/{uscc}/consents/{cid}:authorizationLink", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert link.status_code == 200, link.text
+    return {**consent, "authorizationUri": link.json()["uri"]}
 
 
 def _check(

@@ -35,7 +35,7 @@ def test_bank_requests_enterprise_authorises_gate_allows_then_revocation_denies(
     )
     assert created.grantee == s["bank_a"]
     assert created.state == consent_pb2.Consent.STATE_REQUESTED
-    assert "/consents/authorize?token=lk_" in created.authorization_uri
+    assert created.authorization_uri == ""  # the link is the enterprise's credential, never the bank's
     again = stub.CreateConsent(
         consent_pb2.CreateConsentRequest(
             parent=f"enterprises/{s['uscc']}", consent=access_consent(""), request_id="r1"

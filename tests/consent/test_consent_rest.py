@@ -39,10 +39,15 @@ def test_bank_flow_and_cross_tenant_denied_over_rest(consent_process: Edge, redi
         assert created.status_code == 201, created.text
         consent = created.json()
         assert consent["grantee"] == s["bank_b"] and consent["state"] == "STATE_REQUESTED"
-        assert consent["authorizationUri"].startswith(
-            consent_process.process.http_base + "/consents/authorize?token=lk_"
-        )
+        # The link acts as the enterprise: the requesting bank never receives it ...
+        assert not consent.get("authorizationUri")
         cid = consent["name"].rsplit("/", 1)[1]
+        link_path = f"/v1/enterprises/{uscc}/consents/{cid}:authorizationLink"
+        assert http.post(link_path, headers=_bank(s["key_b"])).status_code == 403
+        # ... only the platform, which delivers it to the enterprise.
+        link = http.post(link_path, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert link.status_code == 200, link.text
+        assert link.json()["uri"].startswith(consent_process.process.http_base + "/consents/authorize?token=lk_")
 
         # bank A: cannot read, terminate, list, check or request on behalf of bank B
         denied = http.get(f"/v1/enterprises/{uscc}/consents/{cid}", headers=_bank(s["key_a"]))

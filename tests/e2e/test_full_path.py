@@ -373,7 +373,10 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
             "expireTime": expire,
         },
     )
-    link = urlparse(requested["authorizationUri"])
+    assert not requested.get("authorizationUri")  # the bank never holds the enterprise's link
+    consent_id = requested["name"].rsplit("/", 1)[1]
+    delivered = rest("POST", f"{consent}/v1/enterprises/{H}/consents/{consent_id}:authorizationLink", ADMIN_TOKEN)
+    link = urlparse(delivered["uri"])
     clicked = httpx.post(
         f"{consent}{link.path}", data={"token": parse_qs(link.query)["token"][0], "decision": "authorize"}
     )

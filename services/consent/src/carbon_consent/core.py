@@ -256,7 +256,8 @@ class ConsentCore:
     ) -> tuple[Consent, str]:
         """Create a consent in REQUESTED; with `authorize` (enterprise itself or admin), authorised at once.
 
-        Returns (consent, authorization_uri); the URI is empty when authorised at once.
+        Returns (consent, authorization_uri); the URI is empty when authorised at once
+        and for requesters other than the platform (see authorization_link).
         """
         if p.kind == "anonymous":
             raise unauthenticated("UNAUTHENTICATED", "credentials are required")
@@ -313,8 +314,19 @@ class ConsentCore:
             events.append(("CONSENT_AUTHORIZED", consent_event_payload(consent)))
         key = f"{p.actor}:{uscc}:{request_id}" if request_id else ""
         stored, _created = self.store.create_consent(consent, key, events, now)
-        uri = self.authorization_uri(stored) if stored.state == State.REQUESTED else ""
-        return stored, uri
+        # The signed link lets its holder act as the enterprise, so only the
+        # platform (which delivers it to the enterprise) ever sees it, never the
+        # requesting bank.
+        deliverable = stored.state == State.REQUESTED and p.is_("admin", "service")
+        return stored, self.authorization_uri(stored) if deliverable else ""
+
+    def authorization_link(self, p: Principal, uscc: str, consent_id: str) -> str:
+        """The one-click link of a requested consent, for the platform to deliver to the enterprise."""
+        self._require(p, "admin", "service")
+        consent = self._load(p, uscc, consent_id)
+        if domain.effective_state(consent, self.clock()) != State.REQUESTED:
+            raise failed_precondition("CONSENT_NOT_REQUESTED", f"{consent.name} is not awaiting authorisation")
+        return self.authorization_uri(consent)
 
     def _load(self, p: Principal, uscc: str, consent_id: str) -> Consent:
         consent = self.store.get_consent(uscc, consent_id)

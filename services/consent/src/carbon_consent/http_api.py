@@ -332,8 +332,13 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
         request: Request, uscc: str, consent_id: str, action: str, body: OptionalBody = None
     ) -> dict[str, Any]:
         validate_uscc(uscc, "name")
+        if action == "authorizationLink":
+            # For the platform's notification sender, which delivers it to the enterprise.
+            return {"uri": core.authorization_link(principal(request), uscc, consent_id)}
         if action not in ("authorize", "reject", "revoke", "terminate"):
-            raise invalid_argument("action", "must be one of :authorize, :reject, :revoke, :terminate")
+            raise invalid_argument(
+                "action", "must be one of :authorize, :reject, :revoke, :terminate, :authorizationLink"
+            )
         reason = str((body or {}).get("reason", ""))[:500]
         consent = core.transition(principal(request), uscc, consent_id, Action(action), reason)
         return convert.to_json(convert.consent_to_proto(consent))
