@@ -107,14 +107,9 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
             time.sleep(rng.uniform(0.05, 0.6))
             if not client.is_alive():
                 break
-            if victim == "redis":
-                stack.redis.kill9()
-                time.sleep(rng.uniform(0.0, 0.3))
-                stack.redis.start()
-            else:
-                stack.kill9("ingest-energy")
-                time.sleep(rng.uniform(0.0, 0.3))
-                stack.start("ingest-energy")
+            # Down for longer than the channel's own UNAVAILABLE retries (~0.35 s),
+            # so the client sees the outage and has to retry unacknowledged batches.
+            stack.kill9_and_restart("redis" if victim == "redis" else "ingest-energy", rng.uniform(0.4, 0.9))
             kills += 1
         client.join(300)
         assert not client.is_alive(), "client did not finish"
