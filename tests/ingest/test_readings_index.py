@@ -10,16 +10,8 @@ from pathlib import Path
 import polars as pl
 from carbon_accounting import activity
 from carbon_ingest import parquet_io
+from carbon_ingest_energy.store import SCHEMA
 
-SCHEMA = {
-    "uscc": pl.String,
-    "meter_id": pl.String,
-    "energy_type": pl.String,
-    "ts": pl.Int64,
-    "wh": pl.Int64,
-    "seq": pl.Int64,
-    "flag": pl.String,
-}
 T0 = 1_709_222_400  # 2024-02-29T16:00:00Z
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import grpc
 import httpx
-from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2
+from carbon.v1 import consent_pb2, consent_pb2_grpc
 from carbon_common.redis_server import free_port
 from carbon_common.redis_server import start as start_redis
 from google.type import interval_pb2
 
 from tests.support.processes import ServiceProcess, start_service
+from tests.support.seed import register_enterprise
 
 SERVICE_SECRET = "pricing-e2e-service-secret"
 CONSENT_ADMIN = "consent-admin-e2e"
@@ -131,22 +132,7 @@ class ConsentClient:
     def create_enterprise(
         self, uscc: str, industry: str = "C3011", province: str = "330000", region: str = "330800"
     ) -> None:
-        try:
-            self.enterprises.CreateEnterprise(
-                enterprise_pb2.CreateEnterpriseRequest(
-                    enterprise=enterprise_pb2.Enterprise(
-                        uscc=uscc,
-                        display_name=f"Enterprise {uscc}",
-                        industry_code=industry,
-                        province_code=province,
-                        region_code=region,
-                    )
-                ),
-                metadata=self.admin,
-            )
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
+        register_enterprise(self.enterprises, self.admin, uscc, industry, province, region)
 
     def grant(
         self,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -62,6 +63,29 @@ GOODS_SOLD = ("1090000000000000000", "*机械设备*泵", "台")
 VAT = Decimal("0.13")
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
+
+
+def register_enterprise(
+    stub: Any, metadata: tuple[tuple[str, str], ...], uscc: str, industry: str, province: str, region: str
+) -> None:
+    """EnterpriseService.CreateEnterprise through the real consent service; ALREADY_EXISTS is fine."""
+    try:
+        stub.CreateEnterprise(
+            enterprise_pb2.CreateEnterpriseRequest(
+                enterprise=enterprise_pb2.Enterprise(
+                    uscc=uscc,
+                    display_name=f"测试企业 {uscc[-6:]}",
+                    industry_code=industry,
+                    province_code=province,
+                    region_code=region,
+                )
+            ),
+            metadata=metadata,
+            timeout=10,
+        )
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
 
 
 def make_uscc(serial: int, prefix: str = "91330500MA") -> str:
@@ -178,23 +202,7 @@ class Seeder:
     # -- consent ------------------------------------------------------------
     def register(self, uscc: str, *, industry: str = "C2611", province: str = "330000", region: str = "330502") -> None:
         """CreateEnterprise with the admin identity (ALREADY_EXISTS is fine)."""
-        try:
-            self.enterprises.CreateEnterprise(
-                enterprise_pb2.CreateEnterpriseRequest(
-                    enterprise=enterprise_pb2.Enterprise(
-                        uscc=uscc,
-                        display_name=f"测试企业 {uscc[-6:]}",
-                        industry_code=industry,
-                        province_code=province,
-                        region_code=region,
-                    )
-                ),
-                metadata=self.admin,
-                timeout=10,
-            )
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
+        register_enterprise(self.enterprises, self.admin, uscc, industry, province, region)
 
     def grant_platform(
         self,

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import redis
 
@@ -106,25 +106,29 @@ def consent_event_payload(c: Consent) -> dict[str, Any]:
     }
 
 
+class _JsonRecord:
+    """JSON storage of a frozen dataclass whose `create_time` is a datetime."""
+
+    def to_json(self) -> bytes:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["create_time"] = _ts(d["create_time"])
+        return json.dumps(d, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        d = json.loads(raw)
+        d["create_time"] = _dt(d["create_time"])
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class Enterprise:
+class Enterprise(_JsonRecord):
     uscc: str
     display_name: str
     industry_code: str
     province_code: str
     region_code: str
     create_time: datetime
-
-    def to_json(self) -> bytes:
-        d = asdict(self)
-        d["create_time"] = _ts(self.create_time)
-        return json.dumps(d, ensure_ascii=False).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Enterprise:
-        d = json.loads(raw)
-        d["create_time"] = _dt(d["create_time"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -155,23 +159,12 @@ class Bank:
 
 
 @dataclass(frozen=True)
-class ErasureRequest:
+class ErasureRequest(_JsonRecord):
     id: str
     uscc: str
     actor: str
     reason: str
     create_time: datetime
-
-    def to_json(self) -> bytes:
-        d = asdict(self)
-        d["create_time"] = _ts(self.create_time)
-        return json.dumps(d, ensure_ascii=False).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> ErasureRequest:
-        d = json.loads(raw)
-        d["create_time"] = _dt(d["create_time"])
-        return cls(**d)
 
 
 class Conflict(Exception):

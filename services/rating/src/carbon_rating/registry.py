@@ -189,10 +189,7 @@ class SchemeStore:
         key = versions_key(scheme_id)
 
         def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
-            raw = pipe.hget(key, version)
-            if raw is None:
-                raise not_found(f"schemes/{scheme_id}/versions/{version}")
-            record = json.loads(raw)
+            record = _stored_version(pipe, key, scheme_id, version)
             if record["status"] != "draft":
                 raise failed_precondition(
                     "VERSION_IMMUTABLE", f"version {version} is {record['status']}; published versions never change"
@@ -218,10 +215,7 @@ class SchemeStore:
         key = versions_key(scheme_id)
 
         def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
-            raw = pipe.hget(key, version)
-            if raw is None:
-                raise not_found(f"schemes/{scheme_id}/versions/{version}")
-            record = json.loads(raw)
+            record = _stored_version(pipe, key, scheme_id, version)
             if record["status"] == "published":
                 raise already_exists(
                     f"schemes/{scheme_id}/versions/{version}", f"version {version} is already published"
@@ -455,3 +449,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def _stored_version(pipe: redis.client.Pipeline, key: str, scheme_id: str, version: str) -> dict[str, Any]:
+    """A version record read inside a WATCHed transaction; NOT_FOUND when absent."""
+    raw = pipe.hget(key, version)
+    if raw is None:
+        raise not_found(f"schemes/{scheme_id}/versions/{version}")
+    record: dict[str, Any] = json.loads(raw)
+    return record
