@@ -4,10 +4,13 @@ Starts real processes (redis-server, consent, ingest-energy) on loopback,
 grants the platform consent, registers meters, then streams synthetic
 15-minute interval readings in big columnar batches over gRPC from several
 client threads. A reading counts when the response of its stream has
-acknowledged it, i.e. after its Parquet file was fsync'd and renamed and its
-idempotency record written. Prints one JSON object on the last line.
+acknowledged it, i.e. after its Parquet file was synced to disk and renamed and
+its idempotency record committed (the service group-commits the batches of a
+stream: one file per month, one syncfs and one Redis transaction per window).
+Also reports the CPU seconds each process spent in the timed window. Prints one
+JSON object on the last line.
 
-    .venv/bin/python bench/bench_ingest.py [--meters 128] [--days 365] [--batch-days 365] [--streams 3]
+    .venv/bin/python bench/bench_ingest.py [--meters 256] [--days 365] [--batch-days 365] [--streams 3]
 """
 
 from __future__ import annotations
@@ -43,9 +46,15 @@ def uscc(n: int) -> str:
     return body + uscc_check_char(body)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--meters", type=int, default=128)
+    parser.add_argument("--meters", type=int, default=256)
     parser.add_argument("--enterprises", type=int, default=8)
     parser.add_argument("--days", type=int, default=365, help="days of 15-min readings per meter")
     parser.add_argument("--batch-days", type=int, default=365, help="days per ReadingBatch")
@@ -112,6 +121,13 @@ def main() -> None:
                 with lock:
                     acked += stored
 
+        pids = {
+            "ingest-energy": service.process.pid,
+            "consent": stack.consent.process.pid,
+            "redis": stack.redis.process.pid,
+            "client": os.getpid(),
+        }
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         began = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(args.streams)]
         for t in threads:
@@ -119,6 +135,7 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - began
+        cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
         channel.close()
         data_bytes = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
         result = {
@@ -132,6 +149,8 @@ def main() -> None:
             "meters": args.meters,
             "client_streams": args.streams,
             "parquet_bytes": data_bytes,
+            "cpu_seconds": cpu,
+            "service_cpu_us_per_reading": round(cpu["ingest-energy"] / max(acked, 1) * 1e6, 3),
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result))

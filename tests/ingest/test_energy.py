@@ -121,6 +121,66 @@ def test_retry_with_same_request_id_is_replayed_not_stored_twice(svc: EnergyInge
     assert error.value.code == grpc.StatusCode.FAILED_PRECONDITION and error.value.reason == "REQUEST_ID_REUSED"
 
 
+def files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "readings").glob("month=*/*.parquet"))
+
+
+def test_a_streams_batches_share_one_file_per_month(svc: EnergyIngestion, tmp_path: Path) -> None:
+    """Group commit: one window, one file per month for all its meters, one event per batch."""
+    m1, m2, m3 = meter(svc, "m1"), meter(svc, "m2"), meter(svc, "m3")
+    feb_end = T0 - Q  # 2024-02-29 23:45 local: February
+    response = stream(
+        svc,
+        batch(m2, "b", [T0, T0 + Q], [1, 2]),
+        batch(m1, "a", [feb_end, T0], [3, 4]),
+        batch(m3, "c", [T0 + 2 * Q], [5]),
+        batch(m1, "d", [T0 + Q], [6]),  # m1 again: the window is written first, d starts the next
+        batch(m2, "b", [T0, T0 + Q], [1, 2]),  # a retry inside the stream: replayed
+    )
+    assert [b.request_id for b in response.batches] == ["b", "a", "c", "d", "b"]
+    assert [b.replayed for b in response.batches] == [False, False, False, False, True]
+    assert response.readings_stored == 6
+    layout = sorted((f.parent.name, f.name) for f in files(tmp_path))
+    assert [month for month, _ in layout] == ["month=2024-02", "month=2024-03", "month=2024-03"]
+    assert layout[0][1] in {layout[1][1], layout[2][1]}  # the first window's February and March files
+    raw = raw_readings(tmp_path)
+    assert raw.height == 6 and raw.filter(pl.col("meter_id") == "m1").height == 3
+    first_window = pl.read_parquet(tmp_path / "readings" / "month=2024-03" / layout[0][1])
+    assert first_window["meter_id"].to_list() == ["m1", "m2", "m2", "m3"]  # key order, as indexed
+    events = redis.Redis.from_url(svc.settings.redis_url).xrange("carbon:events:activity")
+    assert sorted(e[1][b"batch"].decode().rsplit("/", 1)[1] for e in events) == ["a", "b", "c", "d"]
+
+
+def test_window_limits_split_a_stream(svc: EnergyIngestion, tmp_path: Path) -> None:
+    svc.settings = svc.settings.model_copy(update={"window_max_batches": 2})
+    names = [meter(svc, f"m{i}") for i in range(5)]
+    stream(svc, *[batch(n, f"r{i}", [T0], [i]) for i, n in enumerate(names)])
+    assert len(files(tmp_path)) == 3  # 2 + 2 + 1
+    svc.settings = svc.settings.model_copy(update={"window_max_batches": 64, "window_max_readings": 3})
+    stream(svc, *[batch(n, f"s{i}", [T0 + Q, T0 + 2 * Q], [i, i]) for i, n in enumerate(names)])
+    assert len(files(tmp_path)) == 3 + 5  # 2 readings each: a window holds one batch
+
+
+def test_a_window_that_never_committed_is_replaced_by_any_regrouped_retry(svc: EnergyIngestion, tmp_path: Path) -> None:
+    """A crash between a window's durable files and its commit: the files hold batches that were
+    never acknowledged. Retried in other groupings, each batch is stored exactly once and the
+    orphaned files are removed (their names are in the batches' intents)."""
+    m1, m2, m3 = meter(svc, "m1"), meter(svc, "m2"), meter(svc, "m3")
+    a, b, c = batch(m1, "a", [T0, T0 + Q], [1, 2]), batch(m2, "b", [T0], [3]), batch(m3, "c", [T0 + Q], [4])
+    crashed = [svc._stage(svc.validate(x)) for x in (a, b)]
+    svc.store.write_window(crashed)  # ...and the process dies before commit
+    (orphan,) = files(tmp_path)
+    assert raw_readings(tmp_path).height == 3
+
+    stream(svc, b, c)  # b first, with c: removes the orphan (it also held a, never acknowledged)
+    assert not orphan.exists() and raw_readings(tmp_path).height == 2
+    stream(svc, a)
+    raw = raw_readings(tmp_path)
+    assert raw.height == 4 and raw.select("meter_id", "ts").n_unique() == 4
+    assert stream(svc, a, b, c).readings_stored == 0
+    assert not list(redis.Redis.from_url(svc.settings.redis_url).scan_iter("carbon:ingest-energy:intent:*"))
+
+
 def test_duplicates_within_a_batch_last_wins(svc: EnergyIngestion, tmp_path: Path) -> None:
     name = meter(svc)
     stream(svc, batch(name, "r1", [T0 + Q, T0, T0 + Q, T0], [5, 1, 7, 2]))
@@ -290,7 +350,10 @@ def test_erasure_rewrites_partitions_and_reports(svc: EnergyIngestion, tmp_path:
         ),
         None,
     ).name
+    # one stream: one window, one file shared by both enterprises; a second stream: USCC alone
     stream(svc, batch(name, "a", [T0, T0 + Q], [1, 2]), batch(other, "b", [T0], [3]))
+    stream(svc, batch(name, "c", [T0 + 2 * Q], [4]))
+    assert len(list((tmp_path / "readings").glob("month=*/*.parquet"))) == 2
     client = redis.Redis.from_url(redis_url)
     client.xgroup_create(ERASURE_STREAM, "ingest-energy", id="0", mkstream=True)
     client.xadd(ERASURE_STREAM, {"uscc": USCC, "request_id": "er1"})
@@ -298,7 +361,13 @@ def test_erasure_rewrites_partitions_and_reports(svc: EnergyIngestion, tmp_path:
     entry_id, fields = entries[0][1][0]
     handle_erasure(client, "ingest-energy", svc.store.erase, entry_id, fields)
     report = json.loads(client.hget("carbon:erasure:er1", "ingest-energy"))
-    assert report["rows_deleted"] == 2 and report["files_deleted"] == 1
+    assert report == {
+        "rows_deleted": 3,
+        "files_rewritten": 1,
+        "files_deleted": 1,
+        "redis_keys_deleted": report["redis_keys_deleted"],
+    }
+    assert report["redis_keys_deleted"] > 0
     assert set(raw_readings(tmp_path)["uscc"]) == {OTHER}
     assert not list(client.scan_iter(f"carbon:ingest-energy:*{USCC}*"))
 

@@ -30,16 +30,22 @@ Q = 900
 BATCHES = 240
 PER_BATCH = 100
 PER_STREAM = 3
+METERS = ("main", "boiler", "chiller")
+PER_METER = BATCHES // len(METERS) * PER_BATCH
 
 
-def make_batches(meter: str) -> list[pb.ReadingBatch]:
+def make_batches(meters: list[str]) -> list[pb.ReadingBatch]:
+    """Consecutive batches go to different meters, so a stream's batches share a window
+    (one file per month, one commit): a kill can orphan a window of several batches."""
     rng = np.random.default_rng(7)
     batches = []
     for b in range(BATCHES):
-        ts = T0 + Q * (b * PER_BATCH + np.arange(PER_BATCH, dtype=np.int64))
+        ts = T0 + Q * (b // len(meters) * PER_BATCH + np.arange(PER_BATCH, dtype=np.int64))
         rng.shuffle(ts)  # out of order within the batch
         values = (ts // Q) % 1000 + 1
-        batches.append(pb.ReadingBatch(meter=meter, request_id=f"batch-{b:04d}", timestamps=ts, values=values))
+        batches.append(
+            pb.ReadingBatch(meter=meters[b % len(meters)], request_id=f"batch-{b:04d}", timestamps=ts, values=values)
+        )
     return batches
 
 
@@ -89,16 +95,20 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
         stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy")
         with service_channel(service.target, "test-feed", SECRET) as channel:
-            meter = pb_grpc.EnergyIngestionServiceStub(channel).CreateMeter(
-                pb.CreateMeterRequest(
-                    parent=f"enterprises/{USCC}",
-                    meter_id="main",
-                    meter=pb.Meter(
-                        energy_type=1, reading_kind=pb.Meter.READING_KIND_INTERVAL, multiplier={"value": "2"}
-                    ),
-                )
-            )
-        batches = make_batches(meter.name)
+            stub = pb_grpc.EnergyIngestionServiceStub(channel)
+            meters = [
+                stub.CreateMeter(
+                    pb.CreateMeterRequest(
+                        parent=f"enterprises/{USCC}",
+                        meter_id=meter_id,
+                        meter=pb.Meter(
+                            energy_type=1, reading_kind=pb.Meter.READING_KIND_INTERVAL, multiplier={"value": "2"}
+                        ),
+                    )
+                ).name
+                for meter_id in METERS
+            ]
+        batches = make_batches(meters)
         client = Client(service.target, batches)
         client.start()
         rng = random.Random(11)
@@ -119,20 +129,22 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
 
         files = sorted((tmp_path / "data" / "readings").glob("month=*/*.parquet"))
         raw = pl.concat([pl.read_parquet(f) for f in files])
-        expected_ts = T0 + Q * np.arange(BATCHES * PER_BATCH, dtype=np.int64)
+        expected_ts = T0 + Q * np.arange(PER_METER, dtype=np.int64)
         # no doubles: every reading stored exactly once, not merely deduplicable
-        assert raw.height == expected_ts.shape[0]
-        got = raw.sort("ts")
-        assert got["ts"].to_numpy().tolist() == expected_ts.tolist()
-        assert got["wh"].to_numpy().tolist() == (2 * ((expected_ts // Q) % 1000 + 1)).tolist()
-        assert got["flag"].null_count() == raw.height
+        assert raw.height == len(METERS) * PER_METER
+        for meter_id in METERS:
+            got = raw.filter(pl.col("meter_id") == meter_id).sort("ts")
+            assert got["ts"].to_numpy().tolist() == expected_ts.tolist(), meter_id
+            assert got["wh"].to_numpy().tolist() == (2 * ((expected_ts // Q) % 1000 + 1)).tolist()
+        assert raw["flag"].null_count() == raw.height
+        assert any(pl.read_parquet(f)["meter_id"].n_unique() > 1 for f in files)  # windows of several batches
         # the hot state agrees: coverage counts every slot once
         with service_channel(stack.services["ingest-energy"].target, "test-feed", SECRET) as channel:
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             present = stub.GetCoverage(
                 pb.GetCoverageRequest(enterprise=f"enterprises/{USCC}", period="2024")
             ).present_intervals
-        assert present == expected_ts.shape[0]
+        assert present == len(METERS) * PER_METER
         # every acknowledged batch emitted its event (retries may add one more for a batch never acked before)
         import redis as redis_lib
 

@@ -11,6 +11,8 @@ import polars as pl
 from carbon_accounting import activity
 from carbon_ingest import parquet_io
 from carbon_ingest_energy.store import SCHEMA
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 T0 = 1_709_222_400  # 2024-02-29T16:00:00Z
 
@@ -82,3 +84,65 @@ def test_compaction_and_erasure_keep_the_index(tmp_path: Path) -> None:
     index = index_of(compact)
     assert index["segments"]["uscc"] == ["U1"] and index["rows"] == 96
     assert activity.aggregate_month_files([str(compact)]).equals(plan_free([compact]))
+
+
+def sort_path_index(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """The index the general (sorting) path builds for the same rows."""
+    ordered = frame.sort("uscc", "meter_id", "energy_type", "ts", "seq", maintain_order=True)
+    return ordered, parquet_io.index_segments(ordered).to_dict(as_series=False)
+
+
+@given(
+    meters=st.lists(
+        st.tuples(
+            st.sampled_from(["U1", "U2", "U10"]),
+            st.sampled_from(["m1", "m2"]),
+            st.sampled_from(["electricity", "natural_gas"]),
+            st.lists(st.integers(0, 4000), min_size=1, max_size=40, unique=True),  # slot numbers
+            st.integers(0, 3),  # every n-th row flagged (0: none)
+        ),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda m: m[:3],
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_presorted_windows_get_the_index_the_sorting_path_builds(meters: list) -> None:
+    """A window's file (runs of one key each, ts ascending, keys ascending) is indexed without
+    sorting, and exactly as the general path would; rows in any other shape fall back."""
+    meters = sorted(meters, key=lambda m: m[:3])
+    rows, runs = [], []
+    for uscc, meter_id, energy, slots, every in meters:
+        ts = sorted(T0 + 900 * s for s in slots)  # gaps up to 1000 h: some runs split into segments
+        rows += [
+            (uscc, meter_id, energy, t, 1, 7, "SPIKE" if every and i % every == 0 else None) for i, t in enumerate(ts)
+        ]
+        runs.append(len(ts))
+    window = frame(rows)
+    ordered, index = parquet_io.readings_index(window, runs=runs)
+    assert ordered is window  # no sort: the rows are written as built
+    expected_rows, expected = sort_path_index(window)
+    assert ordered.equals(expected_rows) and index["segments"] == expected
+    assert index["rows"] == window.height and all(index["segments"]["unique"])
+
+    # not presorted: the fast path declines and the general path sorts
+    shuffled = window.sample(fraction=1.0, shuffle=True, seed=1)
+    if not shuffled.equals(window):
+        assert parquet_io.presorted_segments(shuffled, runs) is None or shuffled.equals(expected_rows)
+    repeated = pl.concat([window, window.head(1)])
+    assert parquet_io.presorted_segments(repeated, [*runs[:-1], runs[-1] + 1]) is None
+    assert parquet_io.readings_index(repeated)[1]["segments"] == sort_path_index(repeated)[1]
+    if len(runs) > 1:
+        assert parquet_io.presorted_segments(window, [window.height]) is None  # one run, several keys
+        assert parquet_io.presorted_segments(window.reverse(), None) is None
+
+
+def test_a_windows_file_lists_each_meter_as_its_own_segments(tmp_path: Path) -> None:
+    rows = [("U1", "m1", "electricity", T0 + i * 900, 5, 1, None) for i in range(4)]
+    rows += [("U1", "m2", "electricity", T0 + i * 900, 6, 2, "SPIKE" if i == 0 else None) for i in (0, 1, 100)]
+    path = tmp_path / "month=2024-03" / "w.parquet"
+    parquet_io.write_many([parquet_io.Part(frame(rows), path, [4, 3])], tmp_path, index=True)
+    segments = index_of(path)["segments"]
+    assert segments["meter_id"] == ["m1", "m2", "m2"] and segments["rows"] == [4, 2, 1]
+    assert segments["min_ts"] == [T0, T0, T0 + 90_000] and segments["flagged"] == [0, 1, 0]
+    assert activity.aggregate_month_files([str(path)]).equals(plan_free([path]))

@@ -37,14 +37,16 @@ decode column by column).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import polars as pl
 
 log = logging.getLogger(__name__)
@@ -83,17 +85,69 @@ def index_segments(ordered: pl.DataFrame, gap: int | None = None) -> pl.DataFram
     )
 
 
-def readings_index(frame: pl.DataFrame, *, deduped: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Sort a readings frame into segments and build its footer index (see the module docstring)."""
+def presorted_segments(
+    frame: pl.DataFrame, runs: Sequence[int] | None = None, gap: int | None = None
+) -> dict[str, list[Any]] | None:
+    """index_segments (as lists) for a frame that is already in index order, without sorting:
+    the frame is `runs` consecutive row runs (the whole frame when None), each of one key with
+    strictly increasing ts, keys ascending from run to run. That is how ingestion writes (each
+    meter's batch is sorted; a window's batches are concatenated in key order), so the hot path
+    is numpy on ts. Everything is checked; None when the frame is not of that shape."""
+    gap = RUN_GAP_SECONDS if gap is None else gap
+    runs = [frame.height] if runs is None else list(runs)
+    if frame.height == 0 or sum(runs) != frame.height or min(runs) <= 0:
+        return None
+    bounds = np.cumsum([0, *runs])
+    run_keys: list[tuple[Any, ...]] = []
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        key = []
+        for name in READINGS_INDEX_KEYS:
+            column = frame[name].slice(lo, hi - lo)
+            if column.null_count() or column.min() != column.max():  # min == max: one value
+                return None
+            key.append(column[0])
+        run_keys.append(tuple(key))
+    if any(a >= b for a, b in itertools.pairwise(run_keys)):  # str order is polars' (UTF-8 byte) order
+        return None
+    ts = frame["ts"].to_numpy()
+    steps = np.diff(ts)
+    inside = np.ones(steps.shape[0], dtype=bool)
+    inside[bounds[1:-1] - 1] = False  # the step from one run into the next compares different keys
+    if not bool((steps[inside] > 0).all()):
+        return None
+    starts = np.union1d(bounds[:-1], np.flatnonzero(inside & (steps > gap)) + 1)
+    ends = np.append(starts[1:], frame.height)
+    flagged = np.add.reduceat(frame["flag"].is_not_null().to_numpy().astype(np.int64), starts)
+    owner = np.searchsorted(bounds, starts, side="right") - 1  # the run each segment lies in
+    count = int(starts.shape[0])
+    return {
+        **{name: [run_keys[r][k] for r in owner.tolist()] for k, name in enumerate(READINGS_INDEX_KEYS)},
+        "rows": (ends - starts).tolist(),
+        "min_ts": ts[starts].tolist(),
+        "max_ts": ts[ends - 1].tolist(),
+        "unique": [1] * count,
+        "flagged": flagged.tolist(),
+    }
+
+
+def readings_index(
+    frame: pl.DataFrame, *, deduped: bool = False, runs: Sequence[int] | None = None
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Sort a readings frame into segments and build its footer index (see the module docstring).
+    `runs`: the frame's row runs if the writer built it presorted (see presorted_segments)."""
     keys = list(READINGS_INDEX_KEYS)
-    ordered = frame.sort([*keys, "ts", "seq"], nulls_last=False, maintain_order=True)
-    segments = index_segments(ordered)
+    segments = presorted_segments(frame, runs)
+    if segments is not None:
+        ordered = frame  # already sorted by (key, ts, seq), ts unique per key
+    else:
+        ordered = frame.sort([*keys, "ts", "seq"], nulls_last=False, maintain_order=True)
+        segments = index_segments(ordered).to_dict(as_series=False)
     index = {
         "version": READINGS_INDEX_VERSION,
         "keys": keys,
         "rows": ordered.height,
-        "deduped": bool(deduped) and bool(segments["unique"].min() != 0 if segments.height else True),
-        "segments": segments.to_dict(as_series=False),
+        "deduped": bool(deduped) and all(segments["unique"]),
+        "segments": segments,
     }
     return ordered, index
 
@@ -109,10 +163,12 @@ def _parquet_options(index: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _prepare(df: pl.DataFrame, index: bool, deduped: bool = False) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _prepare(
+    df: pl.DataFrame, index: bool, deduped: bool = False, runs: Sequence[int] | None = None
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     if not index:
         return df, _parquet_options(None)
-    ordered, meta = readings_index(df, deduped=deduped)
+    ordered, meta = readings_index(df, deduped=deduped, runs=runs)
     return ordered, _parquet_options(meta)
 
 
@@ -135,9 +191,11 @@ def month_dir(root: Path, month: str) -> Path:
     return root / f"month={month}"
 
 
-def write_atomic(df: pl.DataFrame, path: Path, *, index: bool = False, deduped: bool = False) -> None:
+def write_atomic(
+    df: pl.DataFrame, path: Path, *, index: bool = False, deduped: bool = False, runs: Sequence[int] | None = None
+) -> None:
     """Write df to path: tmp + fsync + rename + fsync(dir). index=True: sorted + readings index."""
-    df, options = _prepare(df, index, deduped)
+    df, options = _prepare(df, index, deduped, runs)
     created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     if created:
@@ -176,26 +234,47 @@ def sync_filesystem(path: Path) -> bool:
         os.close(fd)
 
 
-def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path, *, index: bool = False) -> None:
+class Part(NamedTuple):
+    """One file of a write_many call; `runs` as in presorted_segments (readings only)."""
+
+    frame: pl.DataFrame
+    path: Path
+    runs: Sequence[int] | None = None
+
+
+def write_many(
+    items: Sequence[tuple[pl.DataFrame, Path] | Part],
+    root: Path,
+    *,
+    index: bool = False,
+    remove: Sequence[Path] = (),
+) -> None:
     """Atomically and durably write several files (a batch's month partitions).
 
+    `remove`: files of an earlier attempt that never committed, unlinked first.
     All temporary files are written, made durable with one syncfs (falling
-    back to an fsync per file), renamed into place, and the renames made
-    durable with a second syncfs (or an fsync per directory). A crash leaves
-    each file either absent/old or complete; none is visible half-written.
+    back to an fsync per file), renamed into place, and the renames and
+    removals made durable with a second syncfs (or an fsync per directory).
+    A crash leaves each file either absent/old or complete; none is visible
+    half-written.
     """
-    if len(items) == 1 or _SYNCFS is None:
-        for frame, path in items:
-            write_atomic(frame, path, index=index)
+    parts = [Part(*item) for item in items]
+    for path in remove:
+        path.unlink(missing_ok=True)
+    if _SYNCFS is None or (len(parts) == 1 and not remove):
+        for part in parts:
+            write_atomic(part.frame, part.path, index=index, runs=part.runs)
+        for directory in {path.parent for path in remove if path.parent.exists()}:
+            fsync_dir(directory)
         return
     root.mkdir(parents=True, exist_ok=True)
     pending = []
-    for frame, path in items:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        frame, options = _prepare(frame, index)
+    for part in parts:
+        part.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = part.path.with_name(f".{part.path.name}.tmp-{os.getpid()}")
+        frame, options = _prepare(part.frame, index, runs=part.runs)
         frame.write_parquet(tmp, **options)
-        pending.append((tmp, path))
+        pending.append((tmp, part.path))
     if not sync_filesystem(root):
         for tmp, _ in pending:
             with open(tmp, "rb") as handle:
@@ -203,7 +282,7 @@ def write_many(items: Sequence[tuple[pl.DataFrame, Path]], root: Path, *, index:
     for tmp, path in pending:
         os.replace(tmp, path)
     if not sync_filesystem(root):
-        for directory in {path.parent for _, path in pending}:
+        for directory in {path.parent for _, path in pending} | {p.parent for p in remove if p.parent.exists()}:
             fsync_dir(directory)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -38,7 +40,7 @@ from google.type import decimal_pb2
 
 from carbon_ingest_energy import readings as rd
 from carbon_ingest_energy.settings import EnergySettings
-from carbon_ingest_energy.store import Commit, P, ReadingStore, batch_key, fingerprint
+from carbon_ingest_energy.store import P, ReadingStore, Staged, batch_key, fingerprint
 
 log = logging.getLogger(__name__)
 GRANTEE = "platform"
@@ -107,6 +109,39 @@ def validate_meter(meter: pb.Meter, prefix: str = "meter") -> pb.Meter:
     filled.time_zone = filled.time_zone or DEFAULT_TZ
     filled.interval_seconds = filled.interval_seconds or 900
     return filled
+
+
+@dataclass(eq=False)
+class Batch:
+    """A validated batch of a stream, waiting for its window to be written."""
+
+    meter: rd.MeterInfo
+    request_id: str
+    fp: str
+    timestamps: np.ndarray
+    values: np.ndarray
+    replacements: set[int] = field(default_factory=set)
+    result: pb.BatchResult = field(default_factory=pb.BatchResult)
+
+    @property
+    def readings(self) -> int:
+        return int(self.timestamps.shape[0])
+
+    @property
+    def record_key(self) -> tuple[str, str]:
+        return (self.meter.uscc, self.request_id)
+
+    def replay(self, known: tuple[str, pb.BatchResult]) -> pb.BatchResult:
+        """The stored result of this request id, unless it was used for different content."""
+        fp, result = known
+        if fp != self.fp:
+            raise failed_precondition(
+                "REQUEST_ID_REUSED",
+                f"request_id {self.request_id!r} was already used for a different batch",
+                request_id=self.request_id,
+            )
+        result.replayed = True
+        return result
 
 
 class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
@@ -180,21 +215,45 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
     # ------------------------------------------------------------ readings
 
     def StreamReadings(self, request_iterator: Iterable[pb.ReadingBatch], context: Any) -> pb.StreamReadingsResponse:
+        """Batches are validated as they arrive and written in windows (group commit): the
+        batches of one window share one file per month, one filesystem sync and one Redis
+        transaction. The response, sent after the last window committed, acknowledges them all."""
+        slots: list[pb.BatchResult | Batch] = []
+        window: list[Batch] = []
+        window_readings = 0
+        for k, message in enumerate(request_iterator):
+            batch = self.validate(message, prefix=f"batches[{k}].")
+            if isinstance(batch, pb.BatchResult):
+                slots.append(batch)  # replayed
+                continue
+            if any(b.meter.name == batch.meter.name or b.record_key == batch.record_key for b in window) or (
+                window and window_readings + batch.readings > self.settings.window_max_readings
+            ):
+                self.store_window(window)
+                window, window_readings = [], 0
+            window.append(batch)
+            window_readings += batch.readings
+            slots.append(batch)
+            if len(window) >= self.settings.window_max_batches:
+                self.store_window(window)
+                window, window_readings = [], 0
+        self.store_window(window)
         response = pb.StreamReadingsResponse()
-        for k, batch in enumerate(request_iterator):
-            result = self.ingest(batch, prefix=f"batches[{k}].")
+        for slot in slots:
+            result = slot if isinstance(slot, pb.BatchResult) else slot.result
             response.batches.append(result)
             if not result.replayed:
                 response.readings_stored += result.readings
         return response
 
-    def ingest(self, batch: pb.ReadingBatch, prefix: str = "") -> pb.BatchResult:
-        """Validate, check drain and consent, store durably, then record. Returns the ack."""
-        uscc, meter_id = parse_child(batch.meter, "meters", f"{prefix}meter")
-        request_id = validate_request_id(batch.request_id, f"{prefix}request_id")
-        timestamps = np.array(batch.timestamps, dtype=np.int64)
-        values = np.array(batch.values, dtype=np.int64)
-        replacements = list(batch.replacement_indices)
+    def validate(self, message: pb.ReadingBatch, prefix: str = "") -> Batch | pb.BatchResult:
+        """Names, drain switch, consent and every reading checked; a batch already stored
+        (same request id and content) is answered from its idempotency record."""
+        uscc, meter_id = parse_child(message.meter, "meters", f"{prefix}meter")
+        request_id = validate_request_id(message.request_id, f"{prefix}request_id")
+        timestamps = np.array(message.timestamps, dtype=np.int64)
+        values = np.array(message.values, dtype=np.int64)
+        replacements = list(message.replacement_indices)
         with redis_errors():
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(DRAIN_KEY)
@@ -215,58 +274,56 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
             for j, index in enumerate(replacements):
                 if not 0 <= index < timestamps.shape[0]:
                     raise invalid_argument(f"{prefix}replacement_indices[{j}]", f"index {index} out of range")
-        fp = fingerprint(batch.meter, timestamps, values, replacements)
-        with self.locks.hold(meter.name):
-            # a record seen before the lock is final; otherwise look again under the lock
-            known = self.store.decode_record(record) if record[0] is not None else self.store.lookup(uscc, request_id)
-            if known is not None:
-                if known[0] != fp:
-                    raise failed_precondition(
-                        "REQUEST_ID_REUSED",
-                        f"request_id {request_id!r} was already used for a different batch",
-                        request_id=request_id,
-                    )
-                known[1].replayed = True
-                return known[1]
-            commit = self._store_batch(meter, request_id, fp, timestamps, values, set(replacements))
-            self.store.commit(commit)
-            return commit.result
+        batch = Batch(
+            meter, request_id, fingerprint(message.meter, timestamps, values, replacements), timestamps, values
+        )
+        batch.replacements = set(replacements)
+        known = self.store.decode_record(record)
+        return batch.replay(known) if known is not None else batch
 
-    def _store_batch(
-        self,
-        meter: rd.MeterInfo,
-        request_id: str,
-        fp: str,
-        timestamps: np.ndarray,
-        values: np.ndarray,
-        replacements: set[int],
-    ) -> Commit:
-        points = changed = point_keys = None
+    def store_window(self, window: list[Batch]) -> None:
+        """Write and commit a window's batches; each gets its result (a batch committed
+        meanwhile by another stream becomes a replay)."""
+        if not window:
+            return
+        with contextlib.ExitStack() as held:
+            for name in sorted({b.meter.name for b in window}):
+                held.enter_context(self.locks.hold(name))
+            # records seen before the locks are final; look again under them
+            staged: list[Staged] = []
+            for batch, known in zip(window, self.store.lookup_many([b.record_key for b in window]), strict=True):
+                if known is not None:
+                    batch.result = batch.replay(known)
+                else:
+                    staged.append(self._stage(batch))
+            if not staged:
+                return
+            staged, current = self.store.write_window(staged)
+            bitmaps = [self.store.coverage_updates(s, c) for s, c in zip(staged, current, strict=True)]
+            self.store.commit(staged, bitmaps)
+
+    def _stage(self, batch: Batch) -> Staged:
+        meter = batch.meter
+        points = changed = None
         if meter.register:
-            lo, hi = int(timestamps.min()), int(timestamps.max())
+            lo, hi = int(batch.timestamps.min()), int(batch.timestamps.max())
             points, window_lo, window_hi = self.store.load_points(meter, lo, hi)
-            changed = rd.merge_reads(points, timestamps, values, replacements)
+            changed = rd.merge_reads(points, batch.timestamps, batch.values, batch.replacements)
             rows = rd.register_rows(points, window_lo, window_hi, meter, self.max_power_w)
-            point_keys = self.store.reg_keys(meter)
         else:
-            rows = rd.interval_rows(timestamps, values, meter, self.max_power_w)
-        seq = self.clock.next()
-        slices = rd.split_months(rows.ts, meter.time_zone)
-        months, current = self.store.write_files(meter, request_id, rows, slices, seq)
-        bitmaps = self.store.coverage_updates(meter, rows, slices, current)
+            rows = rd.interval_rows(batch.timestamps, batch.values, meter, self.max_power_w)
         flagged = int(np.count_nonzero((rows.flag == rd.FLAG_NEGATIVE) | (rows.flag == rd.FLAG_SPIKE)))
-        result = pb.BatchResult(request_id=request_id, readings=int(timestamps.shape[0]), flagged=flagged)
-        return Commit(
-            uscc=meter.uscc,
-            request_id=request_id,
-            fp=fp,
-            result=result,
-            batch_name=f"{meter.name}/batches/{request_id}",
-            months=months,
-            bitmaps=bitmaps,
+        batch.result = pb.BatchResult(request_id=batch.request_id, readings=batch.readings, flagged=flagged)
+        return Staged(
+            meter=meter,
+            request_id=batch.request_id,
+            fp=batch.fp,
+            rows=rows,
+            slices=rd.split_months(rows.ts, meter.time_zone),
+            seq=self.clock.next(),
             points=points,
-            point_keys=point_keys,
             changed_points=changed,
+            result=batch.result,
         )
 
     # ------------------------------------------------------------ coverage

@@ -16,4 +16,8 @@ class EnergySettings(BaseServiceSettings):
     consent_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     compact_interval_seconds: float = Field(default=600.0, ge=1)
     compact_min_files: int = Field(default=32, ge=2)
+    # Group commit: a stream's batches are written and committed in windows of at most
+    # this many batches / readings (distinct meters per window; memory ≈ 60 B per reading).
+    window_max_batches: int = Field(default=64, ge=1, le=10_000)
+    window_max_readings: int = Field(default=2_000_000, ge=1)
     max_gaps_reported: int = Field(default=1000, ge=1)

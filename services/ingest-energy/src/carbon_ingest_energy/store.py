@@ -1,13 +1,15 @@
 """Durable storage of readings and the hot state in Redis.
 
 Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
-contract with accounting), each file sorted by (uscc, meter_id, energy_type,
-ts) with the `carbon.readings.index` footer entry (parquet_io.readings_index);
+contract with accounting), one file per month per *window* (the batches of a
+stream that are written and committed together, see servicer.py), named by a
+hash of the window's batches, each file sorted by (uscc, meter_id,
+energy_type, ts) with the `carbon.readings.index` footer entry (parquet_io.readings_index);
 compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
   meter:{uscc}:{meter}            Meter (protobuf bytes)
   meters:{uscc}                   zset of meter ids
   batch:{uscc}:{request_id}       idempotency record: fp, result (BatchResult bytes)
-  intent:{uscc}:{request_id}      months a not-yet-committed batch may have written
+  intent:{uscc}:{request_id}      files (month=YYYY-MM/b-….parquet) a not-yet-committed batch may have written
   reg:{uscc}:{meter}              register points ts -> "end|start|replaced"
   regidx:{uscc}:{meter}           zset of register point timestamps
   cov:{uscc}:{meter}:{YYYY-MM}    bitmap: slot has a usable winning reading
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,19 +97,36 @@ def rows_frame(meter: MeterInfo, rows: Rows, seq: int) -> pl.DataFrame:
 
 
 @dataclass
-class Commit:
-    """What one accepted batch changes in Redis after its files are durable."""
+class Staged:
+    """One batch of a window, ready to be written: its rows, month slices and ingest seq.
+    Register meters also carry the merged points to commit."""
 
-    uscc: str
+    meter: MeterInfo
     request_id: str
     fp: str
-    result: pb.BatchResult
-    batch_name: str
-    months: list[str]
-    bitmaps: dict[str, bytes]
+    rows: Rows
+    slices: list[MonthSlice]
+    seq: int
     points: dict[int, Point] | None = None
-    point_keys: tuple[str, str] | None = None
     changed_points: set[int] | None = None
+    result: pb.BatchResult = field(default_factory=pb.BatchResult)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The readings index key: files list a window's batches in this order."""
+        return (self.meter.uscc, self.meter.meter_id, self.meter.energy_type)
+
+    @property
+    def months(self) -> list[str]:
+        return [piece.month for piece in self.slices]
+
+    @property
+    def batch_name(self) -> str:
+        return f"{self.meter.name}/batches/{self.request_id}"
+
+
+def intent_key(uscc: str, request_id: str) -> str:
+    return f"{P}intent:{uscc}:{request_id}"
 
 
 class ReadingStore:
@@ -118,10 +137,13 @@ class ReadingStore:
 
     # ------------------------------------------------------------ idempotency
 
-    def lookup(self, uscc: str, request_id: str) -> tuple[str, pb.BatchResult] | None:
+    def lookup_many(self, keys: list[tuple[str, str]]) -> list[tuple[str, pb.BatchResult] | None]:
+        """Idempotency records of (uscc, request_id) pairs, one round trip."""
         with redis_errors():
-            record = self.redis.hmget(batch_key(uscc, request_id), ["fp", "result"])
-        return self.decode_record(record)
+            pipe = self.redis.pipeline(transaction=False)
+            for uscc, request_id in keys:
+                pipe.hmget(batch_key(uscc, request_id), ["fp", "result"])
+            return [self.decode_record(record) for record in pipe.execute()]
 
     @staticmethod
     def decode_record(record: list[bytes | None]) -> tuple[str, pb.BatchResult] | None:
@@ -131,47 +153,71 @@ class ReadingStore:
 
     # ------------------------------------------------------------ files
 
-    def file_name(self, meter: MeterInfo, request_id: str) -> str:
-        return parquet_io.batch_file_name("readings", meter.uscc, meter.meter_id, request_id)
+    @staticmethod
+    def window_file_name(window: list[Staged]) -> str:
+        """Deterministic per window content: an identical retried window replaces its own files."""
+        return parquet_io.batch_file_name(
+            "readings", *[f"{s.meter.uscc}/{s.meter.meter_id}/{s.request_id}/{s.fp}" for s in window]
+        )
 
-    def write_files(
-        self, meter: MeterInfo, request_id: str, rows: Rows, slices: list[MonthSlice], seq: int
-    ) -> tuple[list[str], list[bytes | None]]:
-        """Write one file per month; remove files of an earlier attempt in months no longer written.
-        Returns the months and the current coverage bitmaps (fetched in the same round trip)."""
-        name = self.file_name(meter, request_id)
-        months = [s.month for s in slices]
-        intent_key = f"{P}intent:{meter.uscc}:{request_id}"
-        cov_keys: list[str] = []
-        for piece in slices:
-            cov_keys.extend(self.cov_keys(meter.uscc, meter.meter_id, piece.month))
+    def write_window(self, window: list[Staged]) -> tuple[list[Staged], list[list[bytes | None]]]:
+        """Durably write the window's rows, one file per month holding every batch's rows of
+        that month in key order; remove the files of earlier attempts of these batches that
+        never committed. Returns the window in key order and each batch's current coverage
+        bitmaps (fetched in the same round trip).
+
+        Intent first: before any file exists, each batch's intent names the files it may have
+        written, so a retry after a crash finds and removes them (they hold only uncommitted
+        batches: a window commits all its batches, and deletes their intents, in one MULTI)."""
+        window = sorted(window, key=lambda s: s.key)
+        name = self.window_file_name(window)
+        months = sorted({month for s in window for month in s.months})
+        files = [f"month={month}/{name}" for month in months]
+        members_at: list[int] = []
+        bitmaps_at: list[int | None] = []
         with redis_errors():
             pipe = self.redis.pipeline(transaction=False)
-            pipe.smembers(intent_key)
-            if months:
-                pipe.sadd(intent_key, *months)
-                pipe.expire(intent_key, self.ttl_seconds)
-            if cov_keys:
-                pipe.mget(cov_keys)
+            for s in window:
+                # added to, never replaced: an entry is dropped only by the commit (or expiry)
+                key = intent_key(s.meter.uscc, s.request_id)
+                members_at.append(len(pipe))
+                pipe.smembers(key)
+                if s.slices:
+                    pipe.sadd(key, *[f"month={month}/{name}" for month in s.months])
+                    pipe.expire(key, self.ttl_seconds)
+            for s in window:
+                cov_keys = [k for piece in s.slices for k in self.cov_keys(s.meter.uscc, s.meter.meter_id, piece.month)]
+                bitmaps_at.append(len(pipe) if cov_keys else None)
+                if cov_keys:
+                    pipe.mget(cov_keys)
             replies = pipe.execute()
-        previous = {m.decode() for m in replies[0]}
-        current: list[bytes | None] = replies[-1] if cov_keys else []
-        frame = rows_frame(meter, rows, seq) if slices else None
+        earlier = {
+            self._intent_file(e.decode(), s) for s, at in zip(window, members_at, strict=True) for e in replies[at]
+        }
+        current = [replies[at] if at is not None else [] for at in bitmaps_at]
+        parts: list[parquet_io.Part] = []
+        for month in months:
+            pieces = [(s, piece) for s in window for piece in s.slices if piece.month == month]
+            frame = pl.concat([rows_frame(s.meter, s.rows, s.seq).slice(p.lo, p.hi - p.lo) for s, p in pieces])
+            parts.append(
+                parquet_io.Part(frame, parquet_io.month_dir(self.root, month) / name, [p.hi - p.lo for _, p in pieces])
+            )
         parquet_io.write_many(
-            [
-                (frame.slice(piece.lo, piece.hi - piece.lo), parquet_io.month_dir(self.root, piece.month) / name)
-                for piece in slices
-                if frame is not None
-            ],
+            parts,
             self.root,
             index=True,  # sorted per meter + footer index (see parquet_io): accounting dedups from metadata
+            remove=[self.root / f for f in sorted(earlier - set(files))],
         )
-        for stale in previous - set(months):
-            path = parquet_io.month_dir(self.root, stale) / name
-            if path.exists():
-                path.unlink()
-                parquet_io.fsync_dir(path.parent)
-        return months, current
+        return window, current
+
+    def _intent_file(self, entry: str, staged: Staged) -> str:
+        """An intent entry as a file path; entries written before windows were bare months of a
+        file named after the batch alone."""
+        if "/" in entry:
+            return entry
+        return f"month={entry}/" + parquet_io.batch_file_name(
+            "readings", staged.meter.uscc, staged.meter.meter_id, staged.request_id
+        )
 
     # ------------------------------------------------------------ coverage
 
@@ -179,15 +225,12 @@ class ReadingStore:
     def cov_keys(uscc: str, meter_id: str, month: str) -> tuple[str, str]:
         return f"{P}cov:{uscc}:{meter_id}:{month}", f"{P}covflag:{uscc}:{meter_id}:{month}"
 
-    def coverage_updates(
-        self, meter: MeterInfo, rows: Rows, slices: list[MonthSlice], current: list[bytes | None]
-    ) -> dict[str, bytes]:
+    def coverage_updates(self, staged: Staged, current: list[bytes | None]) -> dict[str, bytes]:
         """New coverage bitmaps for the months the batch touches (winning rows set the bits)."""
-        keys: list[str] = []
-        for piece in slices:
-            keys.extend(self.cov_keys(meter.uscc, meter.meter_id, piece.month))
+        meter, rows = staged.meter, staged.rows
         updates: dict[str, bytes] = {}
-        for i, piece in enumerate(slices):
+        for i, piece in enumerate(staged.slices):
+            keys = self.cov_keys(meter.uscc, meter.meter_id, piece.month)
             slots = (piece.end - piece.start) // meter.interval
             idx = (rows.ts[piece.lo : piece.hi] - piece.start) // meter.interval
             flags = rows.flag[piece.lo : piece.hi]
@@ -197,7 +240,7 @@ class ReadingStore:
                 if bits.shape[0] < slots:
                     bits = np.concatenate([bits, np.zeros(slots - bits.shape[0], dtype=np.uint8)])
                 bits[idx] = wanted.astype(np.uint8)
-                updates[keys[2 * i + j]] = np.packbits(bits[:slots]).tobytes()
+                updates[keys[j]] = np.packbits(bits[:slots]).tobytes()
         return updates
 
     def bitmaps(self, uscc: str, meter_id: str, month: str) -> tuple[bytes, bytes]:
@@ -229,27 +272,28 @@ class ReadingStore:
 
     # ------------------------------------------------------------ commit
 
-    def commit(self, commit: Commit, event_source: str = "readings") -> None:
-        """Idempotency record, hot state and the activity event in one MULTI/EXEC."""
+    def commit(self, window: list[Staged], bitmaps: list[dict[str, bytes]], event_source: str = "readings") -> None:
+        """Every batch's idempotency record, hot state and activity event in one MULTI/EXEC."""
         with redis_errors():
             pipe = self.redis.pipeline(transaction=True)
-            key = batch_key(commit.uscc, commit.request_id)
-            pipe.hset(key, mapping={"fp": commit.fp, "result": commit.result.SerializeToString()})
-            pipe.expire(key, self.ttl_seconds)
-            for bitmap_key, value in commit.bitmaps.items():
-                pipe.set(bitmap_key, value)
-            if commit.points is not None and commit.point_keys and commit.changed_points:
-                values_key, index_key = commit.point_keys
-                pipe.hset(values_key, mapping={str(t): commit.points[t].encode() for t in commit.changed_points})
-                pipe.zadd(index_key, {str(t): t for t in commit.changed_points})
-            pipe.delete(f"{P}intent:{commit.uscc}:{commit.request_id}")
-            if commit.months:
-                pipe.xadd(
-                    ACTIVITY_STREAM,
-                    activity_event(commit.uscc, event_source, commit.months, commit.batch_name),  # type: ignore[arg-type]
-                    maxlen=ACTIVITY_STREAM_MAXLEN,
-                    approximate=True,
-                )
+            for staged, updates in zip(window, bitmaps, strict=True):
+                key = batch_key(staged.meter.uscc, staged.request_id)
+                pipe.hset(key, mapping={"fp": staged.fp, "result": staged.result.SerializeToString()})
+                pipe.expire(key, self.ttl_seconds)
+                for bitmap_key, value in updates.items():
+                    pipe.set(bitmap_key, value)
+                if staged.points is not None and staged.changed_points:
+                    values_key, index_key = self.reg_keys(staged.meter)
+                    pipe.hset(values_key, mapping={str(t): staged.points[t].encode() for t in staged.changed_points})
+                    pipe.zadd(index_key, {str(t): t for t in staged.changed_points})
+                pipe.delete(intent_key(staged.meter.uscc, staged.request_id))
+                if staged.months:
+                    pipe.xadd(
+                        ACTIVITY_STREAM,
+                        activity_event(staged.meter.uscc, event_source, staged.months, staged.batch_name),  # type: ignore[arg-type]
+                        maxlen=ACTIVITY_STREAM_MAXLEN,
+                        approximate=True,
+                    )
             pipe.execute()
 
     # ------------------------------------------------------------ maintenance
