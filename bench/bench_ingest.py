@@ -27,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 from carbon.v1 import consent_pb2  # noqa: E402
@@ -34,6 +35,7 @@ from carbon.v1 import ingest_energy_pb2 as pb  # noqa: E402
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc  # noqa: E402
 from carbon_common.channels import service_channel  # noqa: E402
 from carbon_common.names import uscc_check_char  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 
 from tests.ingest.stack import SECRET, start_stack  # noqa: E402
 
@@ -44,12 +46,6 @@ METHOD = "/carbon.v1.EnergyIngestionService/StreamReadings"
 def uscc(n: int) -> str:
     body = f"91330800MA{n:07d}"
     return body + uscc_check_char(body)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -127,7 +123,7 @@ def main() -> None:
             "redis": stack.redis.process.pid,
             "client": os.getpid(),
         }
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        meter = CpuMeter(pids)
         began = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(args.streams)]
         for t in threads:
@@ -135,7 +131,7 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - began
-        cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
+        cpu = meter.used()
         channel.close()
         data_bytes = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
         result = {

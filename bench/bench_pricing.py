@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import grpc  # noqa: E402
 import redis  # noqa: E402
 from carbon.v1 import accounting_pb2, pricing_pb2, pricing_pb2_grpc  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 from google.type import decimal_pb2  # noqa: E402
 from loadgen import HttpPool, Result, open_loop  # noqa: E402
 
@@ -215,13 +216,22 @@ def main() -> int:
         if args.warmup:
             asyncio.run(rest_load(stack.pricing.http_port, key, ids, args.rate, args.warmup))
         started = time.time()
+        pids = {name: proc.process.pid for name, proc in stack.processes.items()}
+        pids |= {"redis": stack.redis_process.pid, "load-generator": os.getpid()}
+        meter = CpuMeter(pids)
         rest, decisions = asyncio.run(rest_load(stack.pricing.http_port, key, ids, args.rate, args.duration))
         rest_summary = rest.summary()
+        rest_summary["cpu_seconds"] = meter.used()
+        rest_summary["cpu_ms_per_quote"] = round(
+            sum(rest_summary["cpu_seconds"].values()) * 1000 / max(1, rest_summary["ok"]), 2
+        )
         print("REST", json.dumps(rest_summary), "decisions", json.dumps(decisions), flush=True)
         grpc_summary: dict[str, Any] | None = None
         if grpc_duration > 0:
+            meter = CpuMeter(pids)
             grpc_result = asyncio.run(grpc_load(stack.pricing.target, key, ids, args.rate, grpc_duration))
             grpc_summary = grpc_result.summary()
+            grpc_summary["cpu_seconds"] = meter.used()
             print("gRPC", json.dumps(grpc_summary), flush=True)
         from carbon_pricing.decision_log import verify
 

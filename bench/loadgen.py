@@ -74,8 +74,15 @@ async def open_loop(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
-        await asyncio.wait(tasks, timeout=30)
+        _, unfinished = await asyncio.wait(tasks, timeout=30)
+        for task in unfinished:  # never answered: an error, not a silently missing sample
+            task.cancel()
+            result.error("unfinished_30s_after_schedule")
     result.elapsed_s = loop.time() - start
+
+
+class StaleConnection(ConnectionError):
+    """A pooled connection the server had already closed: nothing was answered."""
 
 
 class HttpPool:
@@ -91,25 +98,37 @@ class HttpPool:
         # a cap an overloaded server makes the client open sockets until it runs out of fds.
         self._slots = asyncio.Semaphore(max_connections)
 
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.idle:
+    async def _connection(self, reuse: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if reuse and self.idle:
             return self.idle.pop()
         self.opened += 1
         return await asyncio.open_connection(self.host, self.port)
 
     async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Sent once more on a new connection if a pooled keep-alive connection turns out to have
+        been closed by the server before answering (the usual keep-alive race; callers send
+        idempotent requests only)."""
         async with self._slots:
-            return await self._request(method, path, body, headers)
+            try:
+                return await self._request(method, path, body, headers, reuse=True)
+            except StaleConnection:
+                return await self._request(method, path, body, headers, reuse=False)
 
-    async def _request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        reader, writer = await self._connection()
+    async def _request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], reuse: bool
+    ) -> tuple[int, bytes]:
+        pooled = reuse and bool(self.idle)
+        reader, writer = await self._connection(reuse)
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         try:
-            status_line = await reader.readline()
+            try:
+                status_line = await reader.readline()
+            except ConnectionResetError:
+                status_line = b""
             if not status_line:
-                raise ConnectionError("connection closed")
+                raise StaleConnection() if pooled else ConnectionError("connection closed")
             status = int(status_line.split()[1])
             length = 0
             close = False

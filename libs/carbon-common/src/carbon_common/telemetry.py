@@ -171,6 +171,8 @@ class JsonLinesSpanProcessor(SpanProcessor):
             "service.name": span.resource.attributes.get("service.name"),
             "status": span.status.status_code.name,
             "attributes": dict(span.attributes or {}),
+            "start_time_unix_nano": span.start_time,
+            "end_time_unix_nano": span.end_time,
         }
         line = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode()
         with self._write_lock:

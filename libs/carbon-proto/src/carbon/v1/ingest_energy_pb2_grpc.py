@@ -88,7 +88,9 @@ class EnergyIngestionServiceServicer:
         """Client-streaming, columnar batches. Every batch is stored durably before
         the response; a batch whose request_id was stored before is not stored
         again (exactly-once effect under retries). Each stream message is one
-        idempotent columnar batch, hence its name.
+        idempotent columnar batch, hence its name. The server group-commits a
+        stream's batches; a stream that ends in an error acknowledges none of
+        them (some may be stored: retry all with the same request ids).
         buf:lint:ignore RPC_REQUEST_STANDARD_NAME
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
