@@ -98,11 +98,12 @@ class HttpPool:
         # a cap an overloaded server makes the client open sockets until it runs out of fds.
         self._slots = asyncio.Semaphore(max_connections)
 
-    async def _connection(self, reuse: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connection(self, reuse: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """(reader, writer, pooled): an idle keep-alive connection when reuse allows, else a new one."""
         if reuse and self.idle:
-            return self.idle.pop()
+            return (*self.idle.pop(), True)
         self.opened += 1
-        return await asyncio.open_connection(self.host, self.port)
+        return (*await asyncio.open_connection(self.host, self.port), False)
 
     async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """Sent once more on a new connection if a pooled keep-alive connection turns out to have
@@ -117,8 +118,7 @@ class HttpPool:
     async def _request(
         self, method: str, path: str, body: bytes, headers: dict[str, str], reuse: bool
     ) -> tuple[int, bytes]:
-        pooled = reuse and bool(self.idle)
-        reader, writer = await self._connection(reuse)
+        reader, writer, pooled = await self._connection(reuse)
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)

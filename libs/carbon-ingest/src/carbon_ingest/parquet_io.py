@@ -85,15 +85,12 @@ def index_segments(ordered: pl.DataFrame, gap: int | None = None) -> pl.DataFram
     )
 
 
-def presorted_segments(
-    frame: pl.DataFrame, runs: Sequence[int] | None = None, gap: int | None = None
-) -> dict[str, list[Any]] | None:
+def presorted_segments(frame: pl.DataFrame, runs: Sequence[int] | None = None) -> dict[str, list[Any]] | None:
     """index_segments (as lists) for a frame that is already in index order, without sorting:
     the frame is `runs` consecutive row runs (the whole frame when None), each of one key with
     strictly increasing ts, keys ascending from run to run. That is how ingestion writes (each
     meter's batch is sorted; a window's batches are concatenated in key order), so the hot path
     is numpy on ts. Everything is checked; None when the frame is not of that shape."""
-    gap = RUN_GAP_SECONDS if gap is None else gap
     runs = [frame.height] if runs is None else list(runs)
     if frame.height == 0 or sum(runs) != frame.height or min(runs) <= 0:
         return None
@@ -115,7 +112,7 @@ def presorted_segments(
     inside[bounds[1:-1] - 1] = False  # the step from one run into the next compares different keys
     if not bool((steps[inside] > 0).all()):
         return None
-    starts = np.union1d(bounds[:-1], np.flatnonzero(inside & (steps > gap)) + 1)
+    starts = np.union1d(bounds[:-1], np.flatnonzero(inside & (steps > RUN_GAP_SECONDS)) + 1)
     ends = np.append(starts[1:], frame.height)
     flagged = np.add.reduceat(frame["flag"].is_not_null().to_numpy().astype(np.int64), starts)
     owner = np.searchsorted(bounds, starts, side="right") - 1  # the run each segment lies in
@@ -133,8 +130,9 @@ def presorted_segments(
 def readings_index(
     frame: pl.DataFrame, *, deduped: bool = False, runs: Sequence[int] | None = None
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Sort a readings frame into segments and build its footer index (see the module docstring).
-    `runs`: the frame's row runs if the writer built it presorted (see presorted_segments)."""
+    """A readings frame in index order (sorted unless it already is) and its footer index (see
+    the module docstring). `runs`: the frame's row runs if the writer built it presorted (see
+    presorted_segments)."""
     keys = list(READINGS_INDEX_KEYS)
     segments = presorted_segments(frame, runs)
     if segments is not None:

@@ -220,23 +220,15 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
         transaction. The response, sent after the last window committed, acknowledges them all."""
         slots: list[pb.BatchResult | Batch] = []
         window: list[Batch] = []
-        window_readings = 0
         for k, message in enumerate(request_iterator):
             batch = self.validate(message, prefix=f"batches[{k}].")
-            if isinstance(batch, pb.BatchResult):
-                slots.append(batch)  # replayed
-                continue
-            if any(b.meter.name == batch.meter.name or b.record_key == batch.record_key for b in window) or (
-                window and window_readings + batch.readings > self.settings.window_max_readings
-            ):
-                self.store_window(window)
-                window, window_readings = [], 0
-            window.append(batch)
-            window_readings += batch.readings
             slots.append(batch)
-            if len(window) >= self.settings.window_max_batches:
+            if isinstance(batch, pb.BatchResult):
+                continue  # replayed
+            if not self._fits(window, batch):
                 self.store_window(window)
-                window, window_readings = [], 0
+                window = []
+            window.append(batch)
         self.store_window(window)
         response = pb.StreamReadingsResponse()
         for slot in slots:
@@ -245,6 +237,15 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
             if not result.replayed:
                 response.readings_stored += result.readings
         return response
+
+    def _fits(self, window: list[Batch], batch: Batch) -> bool:
+        """Whether batch may join window: limits, and one batch per meter and per request id
+        (coverage and register points are read-modify-write per meter)."""
+        return not window or (
+            len(window) < self.settings.window_max_batches
+            and sum(b.readings for b in window) + batch.readings <= self.settings.window_max_readings
+            and all(b.meter.name != batch.meter.name and b.record_key != batch.record_key for b in window)
+        )
 
     def validate(self, message: pb.ReadingBatch, prefix: str = "") -> Batch | pb.BatchResult:
         """Names, drain switch, consent and every reading checked; a batch already stored
@@ -274,10 +275,8 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
             for j, index in enumerate(replacements):
                 if not 0 <= index < timestamps.shape[0]:
                     raise invalid_argument(f"{prefix}replacement_indices[{j}]", f"index {index} out of range")
-        batch = Batch(
-            meter, request_id, fingerprint(message.meter, timestamps, values, replacements), timestamps, values
-        )
-        batch.replacements = set(replacements)
+        fp = fingerprint(message.meter, timestamps, values, replacements)
+        batch = Batch(meter, request_id, fp, timestamps, values, set(replacements))
         known = self.store.decode_record(record)
         return batch.replay(known) if known is not None else batch
 

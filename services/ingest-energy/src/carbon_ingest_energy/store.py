@@ -171,8 +171,11 @@ class ReadingStore:
         batches: a window commits all its batches, and deletes their intents, in one MULTI)."""
         window = sorted(window, key=lambda s: s.key)
         name = self.window_file_name(window)
+
+        def file(month: str) -> str:  # relative to the readings root, as intents record it
+            return f"month={month}/{name}"
+
         months = sorted({month for s in window for month in s.months})
-        files = [f"month={month}/{name}" for month in months]
         members_at: list[int] = []
         bitmaps_at: list[int | None] = []
         with redis_errors():
@@ -183,7 +186,7 @@ class ReadingStore:
                 members_at.append(len(pipe))
                 pipe.smembers(key)
                 if s.slices:
-                    pipe.sadd(key, *[f"month={month}/{name}" for month in s.months])
+                    pipe.sadd(key, *[file(month) for month in s.months])
                     pipe.expire(key, self.ttl_seconds)
             for s in window:
                 cov_keys = [k for piece in s.slices for k in self.cov_keys(s.meter.uscc, s.meter.meter_id, piece.month)]
@@ -191,33 +194,26 @@ class ReadingStore:
                 if cov_keys:
                     pipe.mget(cov_keys)
             replies = pipe.execute()
-        earlier = {
-            self._intent_file(e.decode(), s) for s, at in zip(window, members_at, strict=True) for e in replies[at]
-        }
+        earlier = {entry.decode() for at in members_at for entry in replies[at]}
         current = [replies[at] if at is not None else [] for at in bitmaps_at]
+        frames = [rows_frame(s.meter, s.rows, s.seq) for s in window]
         parts: list[parquet_io.Part] = []
         for month in months:
-            pieces = [(s, piece) for s in window for piece in s.slices if piece.month == month]
-            frame = pl.concat([rows_frame(s.meter, s.rows, s.seq).slice(p.lo, p.hi - p.lo) for s, p in pieces])
+            pieces = [(f, p) for s, f in zip(window, frames, strict=True) for p in s.slices if p.month == month]
             parts.append(
-                parquet_io.Part(frame, parquet_io.month_dir(self.root, month) / name, [p.hi - p.lo for _, p in pieces])
+                parquet_io.Part(
+                    pl.concat([f.slice(p.lo, p.hi - p.lo) for f, p in pieces]),
+                    self.root / file(month),
+                    [p.hi - p.lo for _, p in pieces],
+                )
             )
         parquet_io.write_many(
             parts,
             self.root,
             index=True,  # sorted per meter + footer index (see parquet_io): accounting dedups from metadata
-            remove=[self.root / f for f in sorted(earlier - set(files))],
+            remove=[self.root / f for f in sorted(earlier - {file(month) for month in months})],
         )
         return window, current
-
-    def _intent_file(self, entry: str, staged: Staged) -> str:
-        """An intent entry as a file path; entries written before windows were bare months of a
-        file named after the batch alone."""
-        if "/" in entry:
-            return entry
-        return f"month={entry}/" + parquet_io.batch_file_name(
-            "readings", staged.meter.uscc, staged.meter.meter_id, staged.request_id
-        )
 
     # ------------------------------------------------------------ coverage
 
