@@ -1,22 +1,176 @@
-"""FastAPI edge helpers: the same error shape as gRPC, bank authentication."""
+"""FastAPI edge helpers: the same error shape as gRPC, bank authentication, truthful OpenAPI.
+
+Every service's HTTP edge calls `install_error_handlers(app)`, which
+- answers every error, including a client's wrong-shape body, an unknown
+  path and an unexpected crash, with the google.rpc.Status JSON body
+  (`ErrorResponse`), never a plain-text 500;
+- finishes the app's OpenAPI document: the error body declared for the 4xx/5xx
+  answers an operation can give (400 for any input, 401/403 where it declares
+  security, 429 where it is rate limited, 500/503 everywhere) instead of
+  FastAPI's 422 `HTTPValidationError` that the service never sends, and the
+  security schemes (`SECURITY_SCHEMES`) its operations name through
+  `security(...)`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from carbon_common.errors import STORE_DOWN, ServiceError, invalid_arguments, store_unavailable, unauthenticated
+from carbon_common.errors import (
+    DOMAIN,
+    STORE_DOWN,
+    ServiceError,
+    invalid_arguments,
+    store_unavailable,
+    unauthenticated,
+)
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
+
+# ---------------------------------------------------------------- the error body, as a schema
+
+
+class FieldViolation(BaseModel):
+    field: str = Field(description="Path of the offending field, e.g. consent.dataWindow.startTime")
+    description: str
+
+
+class ErrorDetail(BaseModel):
+    """One google.rpc detail: ErrorInfo, BadRequest or RetryInfo (by `@type`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: str = Field(
+        alias="@type",
+        description="type.googleapis.com/google.rpc.ErrorInfo | .BadRequest | .RetryInfo",
+        examples=["type.googleapis.com/google.rpc.ErrorInfo"],
+    )
+    reason: str | None = Field(default=None, description="ErrorInfo: UPPER_SNAKE_CASE reason")
+    domain: str | None = Field(default=None, description="ErrorInfo: carbon.example.cn")
+    metadata: dict[str, str] | None = Field(default=None, description="ErrorInfo: extra facts about the error")
+    fieldViolations: list[FieldViolation] | None = Field(default=None, description="BadRequest")  # noqa: N815
+    retryDelay: str | None = Field(default=None, description="RetryInfo: e.g. 1.500s")  # noqa: N815
+
+
+class ErrorStatus(BaseModel):
+    code: int = Field(description="HTTP status code", examples=[400])
+    status: str = Field(description="google.rpc.Code name", examples=["INVALID_ARGUMENT"])
+    message: str = Field(description="Developer-facing message; quotes at most a short prefix of any input")
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    """google.rpc.Status as JSON (AIP-193): the body of every 4xx/5xx answer."""
+
+    error: ErrorStatus
+
+
+# ---------------------------------------------------------------- security schemes
+
+# Every credential a platform HTTP edge accepts. Operations name theirs with
+# `openapi_extra=security(...)`; each document lists only the schemes it uses.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bankApiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A bank's API key (ck_...), issued by the consent service: `Authorization: Bearer <key>`",
+    },
+    "adminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The service's administrator token (CARBON_ADMIN_TOKEN / CARBON_PRICING_ADMIN_TOKEN)",
+    },
+    "enterpriseLink": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An enterprise's signed one-click or management link token (lk_...), or an OIDC token",
+    },
+    "serviceName": {
+        "type": "apiKey",
+        "in": "header",
+        "name": SERVICE_HEADER,
+        "description": "Platform service identity: the calling service's name (with x-carbon-service-token)",
+    },
+    "serviceToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": TOKEN_HEADER,
+        "description": "Platform service identity: HMAC token over the service name and time",
+    },
+    "govToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A government user's API token (CARBON_GOV_TOKENS): `Authorization: Bearer <token>`",
+    },
+    "govCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "carbon_gov_token",
+        "description": "The government page session cookie set by POST /login",
+    },
+    "reportLink": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "signature",
+        "description": "The enterprise's signed report link: `signature` (with `expires`) in the query",
+    },
+}
+
+# Both headers together identify a platform service (AND in OpenAPI terms).
+PLATFORM_SERVICE: dict[str, list[str]] = {"serviceName": [], "serviceToken": []}
+
+
+def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
+    """`openapi_extra` naming the credentials an operation accepts (any one alternative)."""
+    requirements = [{alt: []} if isinstance(alt, str) else dict(alt) for alt in alternatives]
+    for requirement in requirements:
+        unknown = set(requirement) - set(SECURITY_SCHEMES)
+        if unknown:
+            raise ValueError(f"unknown security schemes {sorted(unknown)}")
+    return {"security": requirements}
+
+
+# ---------------------------------------------------------------- handlers
+
+
+_HTTP_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
+
+
+def error_json(status: int, message: str, reason: str) -> dict[str, Any]:
+    """The error body for answers that do not come from a ServiceError (routing, crashes)."""
+    return {
+        "error": {
+            "code": status,
+            "status": _HTTP_STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
+            "message": message,
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": DOMAIN, "metadata": {}}
+            ],
+        }
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
-        return JSONResponse(error.to_json(), status_code=error.http_status)
+        return JSONResponse(error.to_json(), status_code=error.http_status, headers=_error_headers(error))
 
     async def _store_down(_request: Request, _error: Exception) -> JSONResponse:
         error = store_unavailable()
@@ -27,14 +181,41 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        violations = [(_field_path(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in error.errors()]
-        converted = invalid_arguments(violations)
+        violations = [(_field_path(e.get("loc", ())), _short(str(e.get("msg", "invalid")))) for e in error.errors()]
+        converted = invalid_arguments(violations[:50])
         return JSONResponse(converted.to_json(), status_code=converted.http_status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Routing answers (unknown path 404, undeclared method 405 with Allow) in the same shape.
+        reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+        message = str(error.detail) if isinstance(error.detail, str) else "request refused"
+        return JSONResponse(
+            error_json(error.status_code, _short(message), reason),
+            status_code=error.status_code,
+            headers=dict(error.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
+        # Starlette logs the exception; the client learns nothing about it.
+        return JSONResponse(error_json(500, "internal error", "INTERNAL"), status_code=500)
+
+    _finish_openapi(app)
+
+
+def _error_headers(error: ServiceError) -> dict[str, str]:
+    retry_after = getattr(error, "retry_after_seconds", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _field_path(location: Any) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "request"
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
+    return _short(".".join(parts), 120) or "request"
 
 
 def require_service(secret: str) -> Callable[[Request], Caller]:
@@ -47,3 +228,98 @@ def require_service(secret: str) -> Callable[[Request], Caller]:
         raise unauthenticated("UNAUTHENTICATED_SERVICE", "this endpoint is only for platform services (upload portal)")
 
     return dependency
+
+
+# ---------------------------------------------------------------- OpenAPI finishing
+
+_ERROR_DESCRIPTIONS = {
+    "400": "INVALID_ARGUMENT / FAILED_PRECONDITION / OUT_OF_RANGE (BadRequest lists the fields)",
+    "401": "UNAUTHENTICATED: missing, unknown, revoked or expired credentials",
+    "403": "PERMISSION_DENIED (ErrorInfo.reason says why, e.g. CONSENT_REQUIRED)",
+    "404": "NOT_FOUND",
+    "409": "ALREADY_EXISTS / ABORTED",
+    "429": "RESOURCE_EXHAUSTED: rate limit reached; retry after `Retry-After` seconds (RetryInfo)",
+    "500": "INTERNAL: an unexpected error (never a client mistake)",
+    "503": "UNAVAILABLE: the data store or a peer service is down; retry later",
+}
+_REF = "#/components/schemas/ErrorResponse"
+
+
+def error_response(code: int | str, description: str | None = None) -> dict[str, Any]:
+    """A `responses` entry with the error body, for routes that want to name one explicitly."""
+    key = str(code)
+    return {
+        "description": description or _ERROR_DESCRIPTIONS.get(key, "error"),
+        "content": {"application/json": {"schema": {"$ref": _REF}}},
+    }
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: error_response(code) for code in codes}
+
+
+def rate_limited_paths(app: FastAPI) -> Callable[[str], bool]:
+    """Which paths a rate limit guards (set by carbon_common.ratelimit.install_rest_limits)."""
+    predicate = getattr(app.state, "rate_limited", None)
+    return predicate if callable(predicate) else (lambda _path: False)
+
+
+def _finish_openapi(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        finish_document(document, rate_limited_paths(app))
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool]) -> None:
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorResponse"] = error_schema
+    used: set[str] = set()
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            codes = ["500", "503"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.append("400")
+            requirements = operation.get("security") or []
+            for requirement in requirements:
+                used.update(requirement)
+            if requirements:
+                codes += ["401", "403"]
+            if rate_limited(path):
+                codes.append("429")
+            for code in codes:
+                responses.setdefault(code, error_response(code))
+            if "429" in responses:
+                responses["429"].setdefault(
+                    "headers",
+                    {
+                        "Retry-After": {
+                            "description": "Seconds until a request may succeed",
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    },
+                )
+            operation["responses"] = dict(sorted(responses.items()))
+    if used:
+        components["securitySchemes"] = {name: SECURITY_SCHEMES[name] for name in sorted(used)}
+    text = repr(document.get("paths", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            schemas.pop(unused, None)
+    if "ValidationError" in schemas and "HTTPValidationError" not in schemas:
+        schemas.pop("ValidationError", None)
+
