@@ -15,13 +15,15 @@ Every service's HTTP edge calls `install_error_handlers(app)`, which
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from carbon_common.errors import (
     DOMAIN,
@@ -32,6 +34,47 @@ from carbon_common.errors import (
     unauthenticated,
 )
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
+from carbon_common.names import uscc_check_char
+
+# ---------------------------------------------------------------- path parameters
+
+# The shape only; the check character (GB 32100-2015) is verified by names.validate_uscc -> 400.
+USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+EXAMPLE_USCC = "91330800MA2A0B1C2" + uscc_check_char("91330800MA2A0B1C2")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+PERIOD_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"
+
+
+class SegmentConvertor(Convertor[str]):
+    """`{name:segment}`: one path segment without ':', so `/things/{id}` never swallows `/things/{id}:verb`."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("segment", SegmentConvertor())
+
+UsccPath = Annotated[
+    str,
+    Path(
+        min_length=18,
+        max_length=18,
+        pattern=USCC_PATTERN,
+        description="Unified social credit code (18 characters, GB 32100-2015)",
+        examples=[EXAMPLE_USCC],
+    ),
+]
+IdPath = Annotated[
+    str, Path(min_length=1, max_length=63, pattern=ID_PATTERN, description="AIP-122 resource id", examples=["demo"])
+]
+PeriodPath = Annotated[
+    str, Path(min_length=4, max_length=7, pattern=PERIOD_PATTERN, description="YYYY or YYYY-MM", examples=["2024"])
+]
 
 # ---------------------------------------------------------------- the error body, as a schema
 
@@ -54,8 +97,8 @@ class ErrorDetail(BaseModel):
     reason: str | None = Field(default=None, description="ErrorInfo: UPPER_SNAKE_CASE reason")
     domain: str | None = Field(default=None, description="ErrorInfo: carbon.example.cn")
     metadata: dict[str, str] | None = Field(default=None, description="ErrorInfo: extra facts about the error")
-    fieldViolations: list[FieldViolation] | None = Field(default=None, description="BadRequest")  # noqa: N815
-    retryDelay: str | None = Field(default=None, description="RetryInfo: e.g. 1.500s")  # noqa: N815
+    fieldViolations: list[FieldViolation] | None = Field(default=None, description="BadRequest")
+    retryDelay: str | None = Field(default=None, description="RetryInfo: e.g. 1.500s")
 
 
 class ErrorStatus(BaseModel):
@@ -161,7 +204,12 @@ def error_json(status: int, message: str, reason: str) -> dict[str, Any]:
             "status": _HTTP_STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
             "message": message,
             "details": [
-                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": DOMAIN, "metadata": {}}
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": DOMAIN,
+                    "metadata": {},
+                }
             ],
         }
     }
@@ -186,14 +234,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(converted.to_json(), status_code=converted.http_status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         # Routing answers (unknown path 404, undeclared method 405 with Allow) in the same shape.
         reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
         message = str(error.detail) if isinstance(error.detail, str) else "request refused"
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
         return JSONResponse(
-            error_json(error.status_code, _short(message), reason),
-            status_code=error.status_code,
-            headers=dict(error.headers or {}),
+            error_json(error.status_code, _short(message), reason), status_code=error.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)
@@ -202,6 +251,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_json(500, "internal error", "INTERNAL"), status_code=500)
 
     _finish_openapi(app)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _error_headers(error: ServiceError) -> dict[str, str]:
@@ -314,6 +373,15 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
                     },
                 )
             operation["responses"] = dict(sorted(responses.items()))
+    tags = sorted(
+        {tag for item in document.get("paths", {}).values() for op in item.values() for tag in op.get("tags", [])}
+    )
+    if tags:
+        document["tags"] = [{"name": tag} for tag in tags]
+    document.setdefault("servers", [{"url": "/", "description": "this service's HTTP edge"}])
+    document.setdefault("info", {}).setdefault(
+        "contact", {"name": "Carbon platform team", "url": "https://carbon.example.cn"}
+    )
     if used:
         components["securitySchemes"] = {name: SECURITY_SCHEMES[name] for name in sorted(used)}
     text = repr(document.get("paths", {}))
@@ -322,4 +390,3 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
             schemas.pop(unused, None)
     if "ValidationError" in schemas and "HTTPValidationError" not in schemas:
         schemas.pop("ValidationError", None)
-
