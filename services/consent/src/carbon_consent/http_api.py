@@ -23,6 +23,7 @@ from carbon_common.http import (
     security,
 )
 from carbon_common.names import parse_bank, validate_uscc
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import Body, Depends, FastAPI, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -99,7 +100,7 @@ def _fmt_date(value: datetime) -> str:
     return value.astimezone(CHINA).strftime("%Y-%m-%d")
 
 
-def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
+def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | None = None) -> FastAPI:
     app = FastAPI(
         title="Carbon consent service",
         version="1.0",
@@ -112,6 +113,9 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.auth = auth
+    if limiter is not None:
+        # One-click pages per client address (link guessing); the REST API per credential and address.
+        install_rest_limits(app, limiter, prefix_rule({"/consents/": "page", "/v1/": "address"}))
     templates = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
         autoescape=select_autoescape(["html"]),
@@ -259,7 +263,7 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
 
     # ------------------------------------------------------------ REST: enterprises
 
-    @app.get("/healthz", response_model=rest_models.Health, tags=["health"], summary="Liveness")
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

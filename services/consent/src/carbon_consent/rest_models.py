@@ -270,7 +270,3 @@ class Erasure(Output):
     reason: str
     expectedReporters: list[str]
     reports: dict[str, str]
-
-
-class Health(BaseModel):
-    status: str

@@ -5,12 +5,13 @@ from __future__ import annotations
 from carbon_common import redis_conn
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
+from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.rest import create_app
-from carbon_pricing.servicer import register
+from carbon_pricing.servicer import SERVICE_NAME, register
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.sources import GrpcAccountSource, GrpcConsentChecker, GrpcRatingSource
 from carbon_pricing.store import QuoteStore
@@ -35,11 +36,14 @@ def build_core(settings: PricingSettings) -> PricingCore:
 def build_service(settings: PricingSettings | None = None) -> Service:
     settings = settings or PricingSettings()
     core = build_core(settings)
+    # Banks call both edges directly: per API key and per address.
+    limiter = RateLimiter.from_settings(redis_conn.connect(settings.redis_url), settings)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=register(core),
-        http_app=create_app(core, settings),
+        http_app=create_app(core, settings, limiter),
+        interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME})],
         workers=[core.policies.poll_worker, core.policies.pubsub_worker],
         on_stop=[core.policies.engine.close],
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from carbon_common.errors import (
@@ -30,10 +30,13 @@ from carbon_common.errors import (
     permission_denied,
     unauthenticated,
 )
-from carbon_common.http import install_error_handlers
-from fastapi import Body, FastAPI, Form, Request
+from carbon_common.http import ID_PATTERN, PERIOD_PATTERN, error_responses, install_error_handlers, security
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from fastapi import Body, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_rating import audit
 from carbon_rating import scheme as sc
@@ -145,15 +148,36 @@ def chart_svg(result: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+SchemeId = Annotated[str, PathParam(min_length=1, max_length=63, pattern=ID_PATTERN, description="Scheme id")]
+Version = Annotated[str, PathParam(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z._-]+$", description="Version")]
+
+
+class DocumentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: str | dict[str, Any] = Field(description="The scheme document: YAML/JSON text or an object")
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_time: str | None = Field(
+        default=None, max_length=40, description="ISO date/time it takes effect (naive = UTC+8); empty: now"
+    )
+
+
 def create_app(
     store: SchemeStore,
     registry: SchemeRegistry,
     population: PopulationCache,
     users: dict[str, GovUser],
     refresh_population: Callable[[], int] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Carbon rating - government scheme configuration", version="1")
     install_error_handlers(app)
+    if limiter is not None:  # token guessing on the login form: per client address
+        install_rest_limits(app, limiter, prefix_rule({"/login": "page"}))
     templates = Environment(loader=PackageLoader("carbon_rating", "templates"), autoescape=select_autoescape(["html"]))
 
     def user_from(request: Request) -> GovUser | None:
@@ -175,11 +199,16 @@ def create_app(
         return preview(before, after, population.view().frame, period, store.plugins)
 
     # ------------------------------------------------------------------ JSON API
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/schemes")
+    @app.get(
+        "/v1/schemes",
+        tags=["schemes"],
+        summary="Schemes, active versions and drafts",
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def list_schemes(request: Request) -> dict[str, Any]:
         require(request)
         out = []
@@ -197,67 +226,116 @@ def create_app(
             )
         return {"schemes": out}
 
-    @app.get("/v1/schemes/{scheme_id}/versions")
-    def list_versions(scheme_id: str, request: Request) -> dict[str, Any]:
+    @app.get(
+        "/v1/schemes/{scheme_id}/versions",
+        tags=["schemes"],
+        summary="A scheme's versions",
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def list_versions(scheme_id: SchemeId, request: Request) -> dict[str, Any]:
         require(request)
         return {"versions": store.records(scheme_id)}
 
-    @app.get("/v1/schemes/{scheme_id}/versions/{version}")
-    def get_version(scheme_id: str, version: str, request: Request) -> dict[str, Any]:
+    @app.get(
+        "/v1/schemes/{scheme_id}/versions/{version:segment}",
+        tags=["schemes"],
+        summary="One version",
+        responses=error_responses(404),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def get_version(scheme_id: SchemeId, version: Version, request: Request) -> dict[str, Any]:
         require(request)
         return store.record(scheme_id, version)
 
-    @app.post("/v1/schemes:validate")
-    def validate_document(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @app.post(
+        "/v1/schemes:validate",
+        tags=["schemes"],
+        summary="Validate a scheme document",
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def validate_document(request: Request, body: DocumentBody) -> dict[str, Any]:
         require(request)
         try:
-            document = document_from(body.get("document"))
+            document = document_from(body.document)
         except ServiceError as error:
             return {"valid": False, "errors": [{"field": f, "message": m} for f, m in error.field_violations]}
         errors = sc.validate(document, store.plugins)
         return {"valid": not errors, "errors": [{"field": f, "message": m} for f, m in errors]}
 
-    @app.post("/v1/schemes/{scheme_id}/versions", status_code=201)
-    def create_version(scheme_id: str, request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions",
+        status_code=201,
+        tags=["schemes"],
+        summary="Draft a new version (drafter)",
+        responses=error_responses(409),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def create_version(scheme_id: SchemeId, request: Request, body: DocumentBody) -> dict[str, Any]:
         user = require(request, "drafter")
-        document = document_from(body.get("document"))
+        document = document_from(body.document)
         if document.get("scheme_id") != scheme_id:
             raise invalid_argument("document.scheme_id", f"must be {scheme_id!r} (the scheme in the URL)")
         return store.create_draft(document, user.name)
 
-    @app.put("/v1/schemes/{scheme_id}/versions/{version}")
-    def update_version(
-        scheme_id: str,
-        version: str,
-        request: Request,
-        body: dict[str, Any] = Body(...),  # noqa: B008
-    ) -> dict[str, Any]:
+    @app.put(
+        "/v1/schemes/{scheme_id}/versions/{version:segment}",
+        tags=["schemes"],
+        summary="Edit a draft (drafter)",
+        responses=error_responses(404, 409),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def update_version(scheme_id: SchemeId, version: Version, request: Request, body: DocumentBody) -> dict[str, Any]:
         user = require(request, "drafter")
-        return store.update_draft(scheme_id, version, document_from(body.get("document")), user.name)
+        return store.update_draft(scheme_id, version, document_from(body.document), user.name)
 
-    @app.post("/v1/schemes/{scheme_id}/versions/{version}:preview")
-    def preview_version(scheme_id: str, version: str, request: Request, period: str | None = None) -> dict[str, Any]:
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions/{version}:preview",
+        tags=["schemes"],
+        summary="Grade distribution before and after this version",
+        responses=error_responses(404),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def preview_version(
+        scheme_id: SchemeId,
+        version: Version,
+        request: Request,
+        period: Annotated[str | None, Query(min_length=4, max_length=7, pattern=PERIOD_PATTERN)] = None,
+    ) -> dict[str, Any]:
         require(request)
         return run_preview(scheme_id, store.record(scheme_id, version)["document"], period)
 
-    @app.post("/v1/schemes/{scheme_id}/versions/{version}:approve")
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions/{version}:approve",
+        tags=["schemes"],
+        summary="Approve and publish a version (approver, not its drafter)",
+        responses=error_responses(404, 409),
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def approve_version(
-        scheme_id: str,
-        version: str,
-        request: Request,
-        body: dict[str, Any] = Body(default={}),  # noqa: B008
+        scheme_id: SchemeId, version: Version, request: Request, body: Annotated[ApproveBody | None, Body()] = None
     ) -> dict[str, Any]:
         user = require(request, "approver")
-        return store.approve(scheme_id, version, user.name, parse_effective(body.get("effective_time")))
+        effective = body.effective_time if body is not None else None
+        return store.approve(scheme_id, version, user.name, parse_effective(effective))
 
-    @app.get("/v1/audit")
+    @app.get(
+        "/v1/audit",
+        tags=["audit"],
+        summary="The hash-chained audit log and its verification",
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def get_audit(request: Request) -> dict[str, Any]:
         require(request)
         items = audit.entries(store.redis)
         intact, bad = audit.verify(items)
         return {"intact": intact, "first_bad_seq": bad, "entries": items}
 
-    @app.post("/v1/population:refresh")
+    @app.post(
+        "/v1/population:refresh",
+        tags=["population"],
+        summary="Reload enterprises from accounting",
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def population_refresh(request: Request) -> dict[str, Any]:
         require(request)
         if refresh_population is None:
@@ -275,7 +353,7 @@ def create_app(
             return JSONResponse(error.to_json(), status_code=error.http_status)
         return page("error.html", request, error.http_status, error=error)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
         user = user_from(request)
         if user is None:
@@ -294,7 +372,7 @@ def create_app(
             )
         return page("home.html", request, schemes=rows)
 
-    @app.post("/login")
+    @app.post("/login", include_in_schema=False)
     def login(token: str = Form(...)) -> Response:
         if _hash(token.strip()) not in users:
             raise unauthenticated("UNAUTHENTICATED_GOV", "unknown token")
@@ -302,13 +380,13 @@ def create_app(
         response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
         return response
 
-    @app.post("/logout")
+    @app.post("/logout", include_in_schema=False)
     def logout() -> Response:
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE)
         return response
 
-    @app.get("/schemes/{scheme_id}", response_class=HTMLResponse)
+    @app.get("/schemes/{scheme_id}", response_class=HTMLResponse, include_in_schema=False)
     def scheme_page(scheme_id: str, request: Request) -> HTMLResponse:
         require(request)
         active = registry.active_with_time(scheme_id)
@@ -321,7 +399,7 @@ def create_app(
             active=active[0].version if active else None,
         )
 
-    @app.post("/schemes/{scheme_id}/drafts")
+    @app.post("/schemes/{scheme_id}/drafts", include_in_schema=False)
     def new_draft(scheme_id: str, request: Request, base: str = Form("")) -> Response:
         user = require(request, "drafter")
         source = base or (registry.active(scheme_id).version if registry.active(scheme_id) else "")  # type: ignore[union-attr]
@@ -329,7 +407,7 @@ def create_app(
         record = store.create_draft(document, user.name)
         return RedirectResponse(f"/schemes/{scheme_id}/versions/{record['version']}", status_code=303)
 
-    @app.get("/new", response_class=HTMLResponse)
+    @app.get("/new", response_class=HTMLResponse, include_in_schema=False)
     def new_scheme_form(request: Request) -> HTMLResponse:
         require(request, "drafter")
         template = dict(store.record("zhejiang-carbon-efficiency", "1")["document"]) if store.scheme_ids() else {}
@@ -337,7 +415,7 @@ def create_app(
         template["scheme_id"] = "my-new-scheme"
         return page("new.html", request, text=to_yaml(template), errors=[])
 
-    @app.post("/new", response_class=HTMLResponse)
+    @app.post("/new", response_class=HTMLResponse, include_in_schema=False)
     def new_scheme(request: Request, document: str = Form(...)) -> Response:
         user = require(request, "drafter")
         try:
@@ -382,12 +460,12 @@ def create_app(
             now_local=datetime.now(CHINA).strftime("%Y-%m-%dT%H:%M"),
         )
 
-    @app.get("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse)
+    @app.get("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def show_version(scheme_id: str, version: str, request: Request) -> HTMLResponse:
         require(request)
         return version_page(request, scheme_id, version)
 
-    @app.post("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse)
+    @app.post("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def save_version(scheme_id: str, version: str, request: Request, document: str = Form(...)) -> Response:
         user = require(request, "drafter")
         try:
@@ -398,14 +476,14 @@ def create_app(
             raise
         return version_page(request, scheme_id, version, notice="Saved and validated.")
 
-    @app.post("/schemes/{scheme_id}/versions/{version}/approve")
+    @app.post("/schemes/{scheme_id}/versions/{version}/approve", include_in_schema=False)
     def approve_form(scheme_id: str, version: str, request: Request, effective_time: str = Form("")) -> Response:
         user = require(request, "approver")
         store.approve(scheme_id, version, user.name, parse_effective(effective_time))
         registry.refresh()
         return RedirectResponse(f"/schemes/{scheme_id}", status_code=303)
 
-    @app.get("/audit", response_class=HTMLResponse)
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request) -> HTMLResponse:
         require(request)
         items = audit.entries(store.redis)
