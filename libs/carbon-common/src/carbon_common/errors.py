@@ -8,7 +8,7 @@ status with details, and the FastAPI handler into the same JSON shape
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,17 +217,35 @@ def abort(context: grpc.ServicerContext, error: ServiceError) -> None:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps ServiceError to google.rpc.Status; hides unexpected errors behind INTERNAL."""
+    """Maps ServiceError to google.rpc.Status; hides unexpected errors behind INTERNAL.
+
+    `request_check` (e.g. limits.check_sizes) runs on every request message —
+    each message of a client stream as it arrives — before the handler sees it.
+    """
+
+    def __init__(self, request_check: Callable[[Any], None] | None = None) -> None:
+        self.request_check = request_check
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        check = self.request_check
 
-        def wrap(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        def checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+            for request in requests:
+                if check is not None:
+                    check(request)
+                yield request
+
+        def wrap(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             def guarded(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
+                    if streaming:
+                        request = checked_stream(request)
+                    elif check is not None:
+                        check(request)
                     return behaviour(request, context)
                 except ServiceError as error:
                     abort(context, error)
@@ -246,10 +264,10 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                wrap(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+                wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+                wrap(handler.stream_unary, True), handler.request_deserializer, handler.response_serializer
             )
         return handler  # streaming responses handle their own errors

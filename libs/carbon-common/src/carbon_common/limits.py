@@ -46,6 +46,7 @@ __all__ = [
     "check_name",
     "check_non_negative",
     "check_period",
+    "check_sizes",
     "check_text",
     "check_time_zone",
     "check_timestamp",
@@ -270,51 +271,58 @@ _TIMESTAMP = timestamp_pb2.Timestamp.DESCRIPTOR.full_name
 
 
 def check_message(message: Message, limits: LimitSettings | None = None) -> None:
-    """Generic bounds on a request message, before any handler reads it.
-
-    Every string field <= max_string_chars, bytes <= max_bytes_field, repeated
-    fields <= max_repeated_items, enums known values, Timestamps in range,
-    nesting <= max_message_depth. Services add field-specific checks on top.
-    """
-    _check(message, "", limits or current(), 0)
+    """Generic bounds on a request message: sizes (see check_sizes), plus every
+    enum a known value and every Timestamp in range. Call it after
+    authentication; services add field-specific checks on top."""
+    _check(message, "", limits or current(), 0, True)
 
 
-def _check(message: Message, prefix: str, lim: LimitSettings, depth: int) -> None:
+def check_sizes(message: Message, limits: LimitSettings | None = None) -> None:
+    """Size bounds only, the same for every field (the server interceptor runs it
+    before any handler): strings <= max_string_chars, bytes <= max_bytes_field,
+    repeated fields and maps <= max_repeated_items, nesting <= max_message_depth.
+    Reveals no field rule, so it may run before authentication."""
+    _check(message, "", limits or current(), 0, False)
+
+
+def _check(message: Message, prefix: str, lim: LimitSettings, depth: int, values: bool) -> None:
     if depth > lim.max_message_depth:
         raise LimitError(prefix.rstrip(".") or "request", "nested too deeply", "TOO_DEEP")
-    if message.DESCRIPTOR.full_name == _TIMESTAMP:
+    if values and message.DESCRIPTOR.full_name == _TIMESTAMP:
         check_timestamp(message, prefix.rstrip("."))
         return
     for fd, value in message.ListFields():
         path = f"{prefix}{fd.name}"
         if fd.is_repeated:
-            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-                check_count(len(value), path, lim.max_repeated_items)
-                value_fd = fd.message_type.fields_by_name["value"]
-                for key, item in value.items():
-                    _check_scalar(fd.message_type.fields_by_name["key"], key, f"{path}.key", lim)
-                    if value_fd.message_type is not None:
-                        _check(item, f"{path}[{quote(str(key), 16)}].", lim, depth + 1)
-                    else:
-                        _check_scalar(value_fd, item, f"{path}.value", lim)
-                continue
             check_count(len(value), path, lim.max_repeated_items)
-            for index, item in enumerate(value):
-                if fd.message_type is not None:
-                    _check(item, f"{path}[{index}].", lim, depth + 1)
-                else:
-                    _check_scalar(fd, item, f"{path}[{index}]", lim)
+            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+                key_fd, value_fd = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
+                for key, item in value.items():
+                    _check_scalar(key_fd, key, f"{path}.key", lim, values)
+                    if value_fd.message_type is not None:
+                        _check(item, f"{path}[{quote(str(key), 16)}].", lim, depth + 1, values)
+                    else:
+                        _check_scalar(value_fd, item, f"{path}.value", lim, values)
+            elif fd.message_type is not None:
+                for index, item in enumerate(value):
+                    _check(item, f"{path}[{index}].", lim, depth + 1, values)
+            elif fd.type in _SIZED or (values and fd.type == FieldDescriptor.TYPE_ENUM):
+                for index, item in enumerate(value):
+                    _check_scalar(fd, item, f"{path}[{index}]", lim, values)
         elif fd.message_type is not None:
-            _check(value, f"{path}.", lim, depth + 1)
+            _check(value, f"{path}.", lim, depth + 1, values)
         else:
-            _check_scalar(fd, value, path, lim)
+            _check_scalar(fd, value, path, lim, values)
 
 
-def _check_scalar(fd: FieldDescriptor, value: Any, path: str, lim: LimitSettings) -> None:
+_SIZED = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
+
+
+def _check_scalar(fd: FieldDescriptor, value: Any, path: str, lim: LimitSettings, values: bool) -> None:
     if fd.type == FieldDescriptor.TYPE_STRING:
         check_length(value, path, lim.max_string_chars)
     elif fd.type == FieldDescriptor.TYPE_BYTES:
         if len(value) > lim.max_bytes_field:
             raise LimitError(path, f"longer than {lim.max_bytes_field} bytes", "VALUE_TOO_LONG")
-    elif fd.type == FieldDescriptor.TYPE_ENUM and fd.enum_type.values_by_number.get(value) is None:
+    elif values and fd.type == FieldDescriptor.TYPE_ENUM and fd.enum_type.values_by_number.get(value) is None:
         raise LimitError(path, "is not a known enum value", "UNKNOWN_ENUM_VALUE")
