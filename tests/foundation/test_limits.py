@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 
+import grpc
 import pytest
-from carbon.v1 import consent_pb2, ingest_energy_pb2
-from carbon_common import limits
-from carbon_common.errors import invalid_argument, quote
+from carbon.v1 import consent_pb2, enterprise_pb2, enterprise_pb2_grpc, ingest_energy_pb2
+from carbon_common import limits, names
+from carbon_common.errors import from_rpc_error, invalid_argument, quote
 from carbon_common.limits import LimitError, LimitSettings
+from carbon_common.logging import JsonFormatter
+from carbon_common.redis_server import free_port
+from carbon_common.server import Running, Service
+from carbon_common.settings import BaseServiceSettings
 from google.protobuf import timestamp_pb2
+from grpc_status import rpc_status
 
 SMALL = LimitSettings(period_min_year=2000, period_max_year=2030, max_repeated_items=10, max_string_chars=100)
 
@@ -120,3 +130,60 @@ def test_whole_request_messages_are_bounded() -> None:
         with pytest.raises(LimitError) as caught:
             limits.check_message(message, SMALL)
         assert (caught.value.field_violations[0][0], caught.value.reason) == (field, reason)
+
+
+# --- over a real gRPC server --------------------------------------------------
+
+
+class _Enterprises(enterprise_pb2_grpc.EnterpriseServiceServicer):
+    def GetEnterprise(
+        self, request: enterprise_pb2.GetEnterpriseRequest, context: grpc.ServicerContext
+    ) -> enterprise_pb2.Enterprise:
+        uscc = names.parse_enterprise(request.name)
+        if uscc.startswith("92"):
+            raise ValueError(f"boom while handling {request.name}")
+        return enterprise_pb2.Enterprise(name=request.name, uscc=uscc)
+
+
+@pytest.fixture
+def enterprises() -> Iterator[enterprise_pb2_grpc.EnterpriseServiceStub]:
+    settings = BaseServiceSettings(grpc_port=free_port())
+
+    def register(server: grpc.Server) -> list[str]:
+        enterprise_pb2_grpc.add_EnterpriseServiceServicer_to_server(_Enterprises(), server)
+        return ["carbon.v1.EnterpriseService"]
+
+    running = Running(Service("test", settings, register))
+    running.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    yield enterprise_pb2_grpc.EnterpriseServiceStub(channel)
+    channel.close()
+    running.stop()
+
+
+@pytest.mark.parametrize("length", [300, 5000, 1 << 20])
+def test_huge_resource_name_is_a_normal_invalid_argument(
+    enterprises: enterprise_pb2_grpc.EnterpriseServiceStub, length: int
+) -> None:
+    name = "enterprises/" + "9" * length
+    with pytest.raises(grpc.RpcError) as caught:
+        enterprises.GetEnterprise(enterprise_pb2.GetEnterpriseRequest(name=name), timeout=30)
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    assert status is not None and status.ByteSize() < 1024
+    assert sum(len(k) + len(v) for k, v in error.trailing_metadata()) < 2048
+    assert from_rpc_error(error).reason == "VALUE_TOO_LONG"
+
+
+def test_log_lines_never_carry_whole_inputs() -> None:
+    huge = "x" * (1 << 20)
+    record = logging.makeLogRecord({"msg": "bad input %s", "args": (huge,), "levelname": "WARNING", "field": huge})
+    try:
+        raise ValueError(huge)
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter("test").format(record)
+    assert len(line) < 16_384
+    entry = json.loads(line)
+    assert entry["message"].startswith("bad input xxx") and "chars)" in entry["message"]
