@@ -66,7 +66,7 @@ class Platform:
         return codes
 
 
-def start_platform(root: Path, extra_env: dict[str, Any] | None = None) -> Platform:
+def start_platform(root: Path, extra_env: dict[str, Any] | None = None, *, wait: float = 30.0) -> Platform:
     port = free_port()
     redis_process = start_redis(root / "redis", port)
     platform = Platform(root, f"redis://127.0.0.1:{port}/0", redis_process)
@@ -79,7 +79,7 @@ def start_platform(root: Path, extra_env: dict[str, Any] | None = None) -> Platf
                 "CARBON_TELEMETRY_SPAN_FILE": str(platform.span_file(name)),
                 **{k: str(v) for k, v in (extra_env or {}).items()},
             }
-            platform.services[name] = start_service(name, env, root / "logs", ports=platform.ports[name])
+            platform.services[name] = start_service(name, env, root / "logs", ports=platform.ports[name], wait=wait)
     except BaseException:
         platform.stop()
         raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from google.type import decimal_pb2
 
@@ -29,15 +29,10 @@ def from_proto(message: decimal_pb2.Decimal, field: str, *, required: bool = Fal
 
 
 def parse(text: str, field: str) -> Decimal:
-    from carbon_common.errors import invalid_argument
+    """A client decimal, bounded in digits and exponent before Decimal sees it (limits)."""
+    from carbon_common.limits import parse_decimal
 
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
-        raise invalid_argument(field, f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise invalid_argument(field, "must be a finite number")
-    return value
+    return parse_decimal(text, field)
 
 
 def quantize(value: Decimal, places: Decimal) -> Decimal:

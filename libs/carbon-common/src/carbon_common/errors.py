@@ -8,7 +8,7 @@ status with details, and the FastAPI handler into the same JSON shape
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,27 @@ from grpc_status import rpc_status
 
 DOMAIN = "carbon.example.cn"
 log = logging.getLogger(__name__)
+
+# Longest client value an error or log line quotes, and the longest message or
+# violation description a status carries: a 1 MiB input never reaches the
+# status trailer (gRPC's metadata limit is 8-16 KiB) or a log line.
+QUOTE_CHARS = 32
+MAX_MESSAGE_CHARS = 1024
+MAX_DETAILS = 50
+
+
+def quote(value: object, max_chars: int = QUOTE_CHARS) -> str:
+    """repr() of at most a short prefix of a client value, marked when cut."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= max_chars:
+        return repr(text)
+    return repr(text[:max_chars]) + f"… ({len(text)} chars)"
+
+
+def clip(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """Bound a message built elsewhere (the safety net behind quote())."""
+    return text if len(text) <= max_chars else text[:max_chars] + "…"
+
 
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -52,17 +73,17 @@ class ServiceError(Exception):
     def to_status(self) -> status_pb2.Status:
         details = []
         if self.reason:
-            info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=dict(self.metadata))
+            info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self._bounded_metadata())
             details.append(_pack(info))
         if self.field_violations:
             bad = error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                    for f, d in self.field_violations
+                    for f, d in self._bounded_violations()
                 ]
             )
             details.append(_pack(bad))
-        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        return status_pb2.Status(code=self.code.value[0], message=clip(self.message), details=details)
 
     def to_json(self) -> dict[str, Any]:
         details: list[dict[str, Any]] = []
@@ -72,24 +93,31 @@ class ServiceError(Exception):
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                     "reason": self.reason,
                     "domain": DOMAIN,
-                    "metadata": dict(self.metadata),
+                    "metadata": self._bounded_metadata(),
                 }
             )
         if self.field_violations:
             details.append(
                 {
                     "@type": "type.googleapis.com/google.rpc.BadRequest",
-                    "fieldViolations": [{"field": f, "description": d} for f, d in self.field_violations],
+                    "fieldViolations": [{"field": f, "description": d} for f, d in self._bounded_violations()],
                 }
             )
         return {
             "error": {
                 "code": HTTP_STATUS.get(self.code, 500),
                 "status": self.code.name,
-                "message": self.message,
+                "message": clip(self.message),
                 "details": details,
             }
         }
+
+    # Whatever a handler put in, the wire carries a bounded amount of it.
+    def _bounded_metadata(self) -> dict[str, str]:
+        return {clip(k, 64): clip(v, 256) for k, v in list(self.metadata.items())[:MAX_DETAILS]}
+
+    def _bounded_violations(self) -> list[tuple[str, str]]:
+        return [(clip(f, 256), clip(d, 512)) for f, d in self.field_violations[:MAX_DETAILS]]
 
     @property
     def http_status(self) -> int:
@@ -113,7 +141,9 @@ def invalid_argument(field_path: str, description: str, reason: str = "INVALID_A
 
 def invalid_arguments(violations: Iterable[tuple[str, str]]) -> ServiceError:
     violations = list(violations)
-    summary = "; ".join(f"{f}: {d}" for f, d in violations)
+    summary = "; ".join(f"{f}: {d}" for f, d in violations[:5])
+    if len(violations) > 5:
+        summary += f"; and {len(violations) - 5} more"
     return ServiceError(
         grpc.StatusCode.INVALID_ARGUMENT, summary, reason="INVALID_ARGUMENT", field_violations=violations
     )
@@ -187,17 +217,35 @@ def abort(context: grpc.ServicerContext, error: ServiceError) -> None:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps ServiceError to google.rpc.Status; hides unexpected errors behind INTERNAL."""
+    """Maps ServiceError to google.rpc.Status; hides unexpected errors behind INTERNAL.
+
+    `request_check` (e.g. limits.check_sizes) runs on every request message —
+    each message of a client stream as it arrives — before the handler sees it.
+    """
+
+    def __init__(self, request_check: Callable[[Any], None] | None = None) -> None:
+        self.request_check = request_check
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        check = self.request_check
 
-        def wrap(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        def checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+            for request in requests:
+                if check is not None:
+                    check(request)
+                yield request
+
+        def wrap(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             def guarded(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
+                    if streaming:
+                        request = checked_stream(request)
+                    elif check is not None:
+                        check(request)
                     return behaviour(request, context)
                 except ServiceError as error:
                     abort(context, error)
@@ -216,10 +264,10 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                wrap(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+                wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                wrap(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+                wrap(handler.stream_unary, True), handler.request_deserializer, handler.response_serializer
             )
         return handler  # streaming responses handle their own errors

@@ -11,6 +11,26 @@ from typing import Any
 from opentelemetry import trace
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+# A log line never carries a whole client input: messages and fields are cut to
+# these lengths (an exception's lines each, e.g. a ValueError quoting 1 MiB).
+MAX_FIELD_CHARS = 2048
+MAX_LINE_CHARS = 512
+MAX_EXCEPTION_LINES = 200
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_FIELD_CHARS else text[:MAX_FIELD_CHARS] + f"… ({len(text)} chars)"
+
+
+def _bounded_exception(text: str) -> str:
+    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…" for line in text.splitlines()]
+    if len(lines) > MAX_EXCEPTION_LINES:
+        half = MAX_EXCEPTION_LINES // 2
+        lines = [*lines[:half], f"… {len(lines) - 2 * half} lines …", *lines[-half:]]
+    return "\n".join(lines)
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _bounded(record.getMessage()),
         }
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
@@ -32,9 +52,9 @@ class JsonFormatter(logging.Formatter):
             entry["span_id"] = format(span.span_id, "016x")
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = _bounded(value)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = _bounded_exception(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

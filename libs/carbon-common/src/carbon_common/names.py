@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from carbon_common.errors import invalid_argument
+from carbon_common import limits
+from carbon_common.errors import invalid_argument, quote
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+PERIOD_RE = limits.PERIOD_RE
+_ID_RE = limits.ID_RE
 
 
 def uscc_check_char(first17: str) -> str:
@@ -24,7 +25,7 @@ def is_valid_uscc(code: str) -> bool:
 
 def validate_uscc(code: str, field: str) -> str:
     if not is_valid_uscc(code):
-        raise invalid_argument(field, f"{code!r} is not a valid 18-character unified social credit code")
+        raise invalid_argument(field, f"{quote(code)} is not a valid 18-character unified social credit code")
     return code
 
 
@@ -34,30 +35,32 @@ def enterprise_name(uscc: str) -> str:
 
 def parse_enterprise(name: str, field: str = "name") -> str:
     """enterprises/{uscc} -> uscc."""
+    limits.check_name(name, field)
     parts = name.split("/")
     if len(parts) != 2 or parts[0] != "enterprises":
-        raise invalid_argument(field, f"{name!r} must look like enterprises/{{uscc}}")
+        raise invalid_argument(field, f"{quote(name)} must look like enterprises/{{uscc}}")
     return validate_uscc(parts[1], field)
 
 
 def parse_child(name: str, collection: str, field: str = "name") -> tuple[str, str]:
     """enterprises/{uscc}/{collection}/{id} -> (uscc, id)."""
+    limits.check_name(name, field)
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != "enterprises" or parts[2] != collection or not parts[3]:
-        raise invalid_argument(field, f"{name!r} must look like enterprises/{{uscc}}/{collection}/{{id}}")
+        raise invalid_argument(field, f"{quote(name)} must look like enterprises/{{uscc}}/{collection}/{{id}}")
     return validate_uscc(parts[1], field), parts[3]
 
 
 def parse_period(period: str, field: str = "period") -> str:
-    if not PERIOD_RE.match(period):
-        raise invalid_argument(field, f"{period!r} must be YYYY or YYYY-MM")
-    return period
+    """YYYY or YYYY-MM within the configured year range (limits.check_period)."""
+    return limits.check_period(period, field)
 
 
 def parse_bank(name: str, field: str = "parent") -> str:
+    limits.check_name(name, field)
     parts = name.split("/")
     if len(parts) != 2 or parts[0] != "banks" or not _ID_RE.match(parts[1]):
-        raise invalid_argument(field, f"{name!r} must look like banks/{{bank_id}}")
+        raise invalid_argument(field, f"{quote(name)} must look like banks/{{bank_id}}")
     return parts[1]
 
 

@@ -21,8 +21,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from carbon_common import limits, telemetry
 from carbon_common import logging as json_logging
-from carbon_common import telemetry
 from carbon_common.channels import MAX_MESSAGE_BYTES
 from carbon_common.errors import ErrorInterceptor
 from carbon_common.settings import BaseServiceSettings
@@ -58,7 +58,13 @@ class Running:
         settings = service.settings
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-            interceptors=[*telemetry.server_interceptors(), *service.interceptors, ErrorInterceptor()],
+            # Size bounds run inside the service's own interceptors (authentication) and
+            # before any handler; field rules are the handlers' business, after auth.
+            interceptors=[
+                *telemetry.server_interceptors(),
+                *service.interceptors,
+                ErrorInterceptor(request_check=limits.check_sizes),
+            ],
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

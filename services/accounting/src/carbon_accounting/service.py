@@ -120,13 +120,18 @@ class Access:
         self.gate = ConsentGate(consent_channel)
         self.timeout = settings.peer_timeout_seconds
 
-    def require_account_read(self, context: grpc.ServicerContext, uscc: str, scope: int) -> str:
+    def authenticate(self, context: grpc.ServicerContext) -> str:
+        """The caller (services/… or banks/…), established before any field is read."""
         caller = service_caller(context, self.secret)
         if caller is not None:
             return caller.principal
-        bank = self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
-        self.gate.require(uscc, bank, scope)
-        return bank
+        return self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
+
+    def require_account_read(self, principal: str, uscc: str, scope: int) -> str:
+        if principal.startswith("services/"):
+            return principal
+        self.gate.require(uscc, principal, scope)
+        return principal
 
 
 class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
@@ -137,9 +142,10 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def GetAccount(
         self, request: accounting_pb2.GetAccountRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.Account:
+        principal = self.access.authenticate(context)
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")
-        self.access.require_account_read(context, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
+        self.access.require_account_read(principal, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
         account = self.accountant.store.get(request.name)
         if account is None:
             raise not_found(request.name)
@@ -148,10 +154,11 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def ListAccounts(
         self, request: accounting_pb2.ListAccountsRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.ListAccountsResponse:
+        principal = self.access.authenticate(context)
         uscc = names.parse_enterprise(request.parent, "parent")
         if request.page_size < 0:
             raise invalid_argument("page_size", "must not be negative")
-        self.access.require_account_read(context, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
+        self.access.require_account_read(principal, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
         size = min(request.page_size or 50, 500)
         periods = self.accountant.store.periods(uscc)
         start = 0
@@ -172,10 +179,10 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def ComputeAccount(
         self, request: accounting_pb2.ComputeAccountRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.Account:
-        uscc, period = names.parse_child(request.name, "accounts")
-        names.parse_period(period, "name")
         if service_caller(context, self.access.secret) is None:
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
+        uscc, period = names.parse_child(request.name, "accounts")
+        names.parse_period(period, "name")
         return self.accountant.compute(uscc, period)
 
 

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from carbon.v1 import consent_pb2, enterprise_pb2
-from carbon_common.errors import invalid_argument
+from carbon_common import limits
+from carbon_common.errors import clip, invalid_argument
 from google.protobuf import json_format, timestamp_pb2
 
 from carbon_consent import domain
@@ -21,8 +22,9 @@ def ts(value: datetime) -> timestamp_pb2.Timestamp:
     return out
 
 
-def from_ts(value: timestamp_pb2.Timestamp) -> datetime:
-    return domain.utc(value.ToDatetime())
+def from_ts(value: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """A client Timestamp, range-checked (1970..2200, valid nanos) before conversion."""
+    return domain.utc(limits.check_timestamp(value, field))
 
 
 def consent_to_proto(c: Consent, authorization_uri: str = "") -> consent_pb2.Consent:
@@ -62,9 +64,11 @@ def consent_request_from_proto(msg: consent_pb2.Consent, reason: str = "") -> Co
         grantee=msg.grantee,
         scopes=scopes,
         purpose=purpose,
-        data_start=from_ts(window.start_time) if window.HasField("start_time") else None,
-        data_end=from_ts(window.end_time) if window.HasField("end_time") else None,
-        expire_time=from_ts(msg.expire_time) if msg.HasField("expire_time") else None,
+        data_start=from_ts(window.start_time, "consent.data_window.start_time")
+        if window.HasField("start_time")
+        else None,
+        data_end=from_ts(window.end_time, "consent.data_window.end_time") if window.HasField("end_time") else None,
+        expire_time=from_ts(msg.expire_time, "consent.expire_time") if msg.HasField("expire_time") else None,
         reason=reason,
     )
 
@@ -118,7 +122,8 @@ def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
-        raise invalid_argument("consent", str(error)) from None
+        # The parser's message may quote the offending value: keep only its start.
+        raise invalid_argument("consent", clip(str(error), 160)) from None
     return message
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import grpc
 from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2, enterprise_pb2_grpc
-from carbon_common.errors import invalid_argument
+from carbon_common.errors import invalid_argument, unauthenticated
 from carbon_common.names import parse_bank, parse_child, parse_enterprise
 
 from carbon_consent import convert
@@ -21,7 +21,12 @@ class _Base:
         self.auth = auth
 
     def principal(self, context: grpc.ServicerContext) -> Principal:
-        return self.auth.from_grpc(context.invocation_metadata())
+        """Every gRPC method needs credentials; they are checked before any field is read,
+        so an anonymous caller learns no field rule."""
+        p = self.auth.from_grpc(context.invocation_metadata())
+        if p.kind == "anonymous":
+            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        return p
 
 
 class ConsentServicer(_Base, consent_pb2_grpc.ConsentServiceServicer):
@@ -79,7 +84,7 @@ class ConsentServicer(_Base, consent_pb2_grpc.ConsentServiceServicer):
             parse_bank(request.grantee, "grantee")
         if request.scope not in Scope._value2member_map_:
             raise invalid_argument("scope", "is required")
-        data_time = convert.from_ts(request.data_time) if request.HasField("data_time") else None
+        data_time = convert.from_ts(request.data_time, "data_time") if request.HasField("data_time") else None
         decision = self.core.check_access(p, uscc, request.grantee, Scope(request.scope), data_time)
         return consent_pb2.CheckAccessResponse(
             allowed=decision.allowed, reason=decision.reason, consent=decision.consent, message=decision.message

@@ -8,16 +8,16 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
 import numpy as np
 from carbon.v1 import common_pb2, consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
+from carbon_common import limits
 from carbon_common.decimals import RATIO_PLACES, quantize
 from carbon_common.errors import (
     already_exists,
@@ -27,6 +27,7 @@ from carbon_common.errors import (
     not_found,
     unavailable,
 )
+from carbon_common.limits import LimitError
 from carbon_common.names import parse_child, parse_enterprise, parse_period, validate_id
 from carbon_ingest.common import (
     DRAIN_KEY,
@@ -82,18 +83,18 @@ def validate_meter(meter: pb.Meter, prefix: str = "meter") -> pb.Meter:
         violations.append((f"{prefix}.reading_kind", "must be READING_KIND_INTERVAL or READING_KIND_REGISTER"))
     if meter.multiplier.value:
         try:
-            value = Decimal(meter.multiplier.value)
-            if not value.is_finite() or value <= 0 or value > 1_000_000:
+            value = limits.parse_decimal(meter.multiplier.value, f"{prefix}.multiplier")
+            if value <= 0 or value > 1_000_000:
                 violations.append((f"{prefix}.multiplier", "must be a decimal in (0, 1000000]"))
             elif Fraction(value).denominator > 10**6:
                 violations.append((f"{prefix}.multiplier", "at most 6 decimal places"))
-        except InvalidOperation:
-            violations.append((f"{prefix}.multiplier", f"{meter.multiplier.value!r} is not a decimal number"))
+        except LimitError as error:
+            violations.extend(error.field_violations)
     if meter.time_zone:
         try:
-            ZoneInfo(meter.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            violations.append((f"{prefix}.time_zone", f"{meter.time_zone!r} is not an IANA time zone"))
+            limits.check_time_zone(meter.time_zone, f"{prefix}.time_zone")
+        except LimitError as error:
+            violations.extend(error.field_violations)
     if meter.interval_seconds and meter.interval_seconds not in rd.ALLOWED_INTERVALS:
         violations.append((f"{prefix}.interval_seconds", f"must be one of {list(rd.ALLOWED_INTERVALS)}"))
     if meter.register_max < 0:
@@ -263,8 +264,11 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
         if drain is not None and drain.strip() in (b"1", b"true"):
             raise unavailable("INGESTION_DRAINED", "ingestion is drained for maintenance; retry later")
         # Consent first (nothing about the meter is revealed without it); its
-        # data window must cover every reading in the batch.
+        # data window must cover every reading in the batch. The edges are
+        # range-checked first: a timestamp like 2**40 is no datetime at all.
         edges = (int(timestamps.min()), int(timestamps.max())) if timestamps.size else (int(time.time()),)
+        for edge in edges:
+            limits.check_epoch_seconds(edge, f"{prefix}timestamps")
         for edge in sorted(set(edges)):
             self.gate.require(uscc, GRANTEE, SCOPE, datetime.fromtimestamp(edge, UTC))
         _, meter = self._meter(uscc, meter_id, f"{prefix}meter")

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -25,7 +25,9 @@ import polars as pl
 import redis
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
+from carbon_common import limits
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
+from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
 from carbon_ingest import parquet_io
 from carbon_ingest.common import (
@@ -126,12 +128,9 @@ def _decimal(
             violations.append((field, "is required"))
         return None
     try:
-        value = Decimal(message.value.strip())
-    except InvalidOperation:
-        violations.append((field, f"{message.value!r} is not a decimal number"))
-        return None
-    if not value.is_finite():
-        violations.append((field, "must be a finite number"))
+        value = limits.parse_decimal(message.value, field)
+    except LimitError as error:
+        violations.extend(error.field_violations)
         return None
     if abs(value) >= MAX_MONEY:
         violations.append((field, "is out of range"))
@@ -164,6 +163,8 @@ def validate_invoices(uscc: str, invoices: Sequence[pb.Invoice], now: int, tz: s
         issue = invoice.issue_time.seconds if invoice.HasField("issue_time") else 0
         if not invoice.HasField("issue_time"):
             violations.append((f"{f}.issue_time", "is required"))
+        elif not 0 <= invoice.issue_time.nanos < 1_000_000_000:
+            violations.append((f"{f}.issue_time.nanos", "must lie in 0..999999999"))
         elif not MIN_TIME <= issue <= now + 86400:
             violations.append((f"{f}.issue_time", "must be after 2000-01-01 and not in the future"))
         for side in ("seller_uscc", "buyer_uscc"):

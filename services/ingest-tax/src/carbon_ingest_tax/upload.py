@@ -34,14 +34,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from carbon.v1 import ingest_tax_pb2 as pb
-from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments
+from carbon_common import limits
+from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, quote
 from carbon_common.http import (
     PLATFORM_SERVICE,
     UsccPath,
@@ -50,6 +51,7 @@ from carbon_common.http import (
     require_service,
     security,
 )
+from carbon_common.limits import LimitError
 from carbon_common.names import validate_uscc
 from fastapi import Depends, FastAPI, File, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -121,7 +123,7 @@ def read_table(filename: str, content: bytes) -> list[list[Any]]:
         except Exception:
             raise invalid_argument("file", "is not a readable .xlsx workbook") from None
         sheet = book.worksheets[0]
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
+        return _bounded_rows(list(row) for row in sheet.iter_rows(values_only=True))
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = content.decode(encoding)
@@ -130,7 +132,21 @@ def read_table(filename: str, content: bytes) -> list[list[Any]]:
             continue
     else:
         raise invalid_argument("file", "CSV must be UTF-8 or GB18030 encoded")
-    return [row for row in csv.reader(io.StringIO(text))]
+    try:
+        return _bounded_rows(csv.reader(io.StringIO(text)))
+    except csv.Error:  # e.g. a field larger than csv.field_size_limit()
+        raise invalid_argument("file", "is not a readable CSV file") from None
+
+
+def _bounded_rows(rows: Iterable[list[Any]]) -> list[list[Any]]:
+    """At most limits.max_upload_rows rows (plus the header), counted while reading."""
+    max_rows = limits.current().max_upload_rows
+    table: list[list[Any]] = []
+    for row in rows:
+        if len(table) > max_rows:
+            raise limits.LimitError("file", f"more than {max_rows} rows", "TOO_MANY_ITEMS", limit=str(max_rows))
+        table.append(row)
+    return table
 
 
 def _text(value: Any) -> str:
@@ -142,17 +158,20 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any, field: str, violations: list[tuple[str, str]]) -> str:
+    """A cell as decimal text; its digits and exponent are bounded before any
+    arithmetic or formatting (a cell `1e999999999` is refused, not expanded)."""
     if value is None or value == "":
         return ""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return format(Decimal(str(value)), "f")
-    text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
+        text = str(value)
+    else:
+        text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
     if text in ("", "-", "—"):
         return ""
     try:
-        return format(Decimal(text), "f")
-    except InvalidOperation:
-        violations.append((field, f"{value!r} is not a number"))
+        return format(limits.parse_decimal(text, field), "f")
+    except LimitError as error:
+        violations.extend(error.field_violations)
         return ""
 
 
@@ -162,25 +181,41 @@ def _rate(value: Any, field: str, violations: list[tuple[str, str]]) -> str:
         return "0" if text else ""
     try:
         if text.endswith("%"):
-            return format(Decimal(text[:-1]) / 100, "f")
-        return format(Decimal(text), "f")
-    except InvalidOperation:
-        violations.append((field, f"{text!r} is not a tax rate"))
+            return format(limits.parse_decimal(text[:-1], field) / 100, "f")
+        return format(limits.parse_decimal(text, field), "f")
+    except LimitError:
+        violations.append((field, f"{quote(text)} is not a tax rate"))
         return ""
 
 
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y年%m月%d日")
+
+
 def _time(value: Any, field: str, violations: list[tuple[str, str]], tz: str) -> int:
+    """Unix seconds of a date cell in the platform's range (1970..2200): a date
+    like 0001-01-01 is the file's mistake, named by row and column."""
     zone = ZoneInfo(tz)
     if isinstance(value, datetime):
-        return int(value.replace(tzinfo=zone).timestamp())
-    text = _text(value)
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y年%m月%d日"):
-        try:
-            return int(datetime.strptime(text, fmt).replace(tzinfo=zone).timestamp())
-        except ValueError:
-            continue
-    violations.append((field, f"{text!r} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
-    return 0
+        when: datetime | None = value
+    else:
+        text = _text(value)[:32]
+        when = None
+        for fmt in _DATE_FORMATS:
+            try:
+                when = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if when is None:
+            violations.append((field, f"{quote(_text(value))} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
+            return 0
+    # Range-check the wall-clock date first: at year 1 or 9999 the zone offset itself overflows.
+    try:
+        limits.check_date(when.date(), field)
+        return int(limits.check_datetime(when.replace(tzinfo=zone), field).timestamp())
+    except LimitError as error:
+        violations.extend(error.field_violations)
+        return 0
 
 
 def parse_rows(table: list[list[Any]], tz: str = "Asia/Shanghai") -> Parsed:
@@ -221,7 +256,7 @@ def parse_rows(table: list[list[Any]], tz: str = "Asia/Shanghai") -> Parsed:
         elif state in BLUE_STATES:
             kind = pb.Invoice.KIND_RED_LETTER if original else pb.Invoice.KIND_NORMAL
         else:
-            violations.append((f"{f}.发票状态", f"unknown state {state!r}"))
+            violations.append((f"{f}.发票状态", f"unknown state {quote(state)}"))
             kind = pb.Invoice.KIND_NORMAL
         issue = _time(cell("开票日期"), f"{f}.开票日期", violations, tz)
         invoice = invoices.get(number)
@@ -250,11 +285,12 @@ def parse_rows(table: list[list[Any]], tz: str = "Asia/Shanghai") -> Parsed:
                 if value != existing:
                     violations.append((f"{f}.{column}", f"differs from row {first_row[number]} of the same invoice"))
         line_number_text = _text(cell("序号"))
-        try:
-            line_number = int(line_number_text) if line_number_text else len(invoice.lines) + 1
-        except ValueError:
-            violations.append((f"{f}.序号", f"{line_number_text!r} is not a line number"))
-            line_number = len(invoice.lines) + 1
+        line_number = len(invoice.lines) + 1
+        if line_number_text:
+            if line_number_text.isdigit() and 0 < len(line_number_text) <= 6:
+                line_number = int(line_number_text)
+            else:
+                violations.append((f"{f}.序号", f"{quote(line_number_text)} is not a line number (1-999999)"))
         line = invoice.lines.add(
             line_number=line_number,
             tax_code=_text(cell("税收分类编码")),

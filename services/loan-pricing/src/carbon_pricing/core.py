@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 from carbon.v1 import consent_pb2
-from carbon_common import names
+from carbon_common import limits, names
 from carbon_common.decimals import MONEY_PLACES, TCO2_PLACES, parse, quantize
 from carbon_common.errors import (
     ServiceError,
@@ -125,7 +125,9 @@ class PricingCore:
         return self.banks.authenticate(api_key)
 
     def _own_bank(self, api_key: str, parent: str, field: str) -> str:
-        bank = self.authenticate(api_key)
+        return self._same_bank(self.authenticate(api_key), parent, field)
+
+    def _same_bank(self, bank: str, parent: str, field: str) -> str:
         requested = names.parse_bank(parent, field)
         if requested != bank:
             raise permission_denied(
@@ -355,10 +357,11 @@ class PricingCore:
         }
 
     def get_quote(self, api_key: str, name: str) -> dict[str, Any]:
+        caller = self.authenticate(api_key)  # before any field is read
         parts = name.split("/")
         if len(parts) != 4 or parts[0] != "banks" or parts[2] != "quotes" or not parts[3]:
-            raise invalid_argument("name", f"{name!r} must look like banks/{{bank}}/quotes/{{quote}}")
-        bank = self._own_bank(api_key, f"banks/{parts[1]}", "name")
+            raise invalid_argument("name", f"{limits.quote(name)} must look like banks/{{bank}}/quotes/{{quote}}")
+        bank = self._same_bank(caller, f"banks/{parts[1]}", "name")
         record = self.store.get(bank, parts[3])
         if record is None:
             raise not_found(name)

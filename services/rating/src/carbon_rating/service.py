@@ -22,11 +22,12 @@ from carbon_common.errors import (
     from_rpc_error,
     invalid_argument,
     not_found,
+    quote,
     unauthenticated,
     unavailable,
 )
 from carbon_common.identity import bearer_token, metadata_value, service_caller
-from carbon_common.names import PERIOD_RE, parse_child
+from carbon_common.names import parse_child, parse_period
 
 from carbon_rating import engine
 from carbon_rating.model import Row
@@ -144,8 +145,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
 
     # ---- access
-    def _authorise(self, context: grpc.ServicerContext, uscc: str) -> str:
-        """Platform services pass (they do their own bank check); banks need a RATING consent."""
+    def _authenticate(self, context: grpc.ServicerContext) -> str:
+        """The caller, established before any field is read (no field rules for anonymous callers)."""
         caller = service_caller(context, self.secret)
         if caller is not None:
             return caller.principal
@@ -154,16 +155,23 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             raise unauthenticated(
                 "UNAUTHENTICATED_BANK", "present a bank API key (authorization: Bearer ck_...) or a service identity"
             )
-        bank = self.banks.principal(key)
-        self.gate.require(uscc, bank, consent_pb2.CONSENT_SCOPE_RATING)
-        return bank
+        return self.banks.principal(key)
+
+    def _authorise(self, principal: str, uscc: str) -> str:
+        """Platform services pass (they do their own bank check); banks need a RATING consent."""
+        if principal.startswith("banks/") and self.gate is not None:
+            self.gate.require(uscc, principal, consent_pb2.CONSENT_SCOPE_RATING)
+        return principal
 
     # ---- RPCs
     def GetRating(self, request: rating_pb2.GetRatingRequest, context: grpc.ServicerContext) -> rating_pb2.Rating:
+        principal = self._authenticate(context)
         uscc, scheme_id = parse_child(request.name, "ratings")
-        if request.period and (not PERIOD_RE.match(request.period) or len(request.period) != 4):
-            raise invalid_argument("period", f"{request.period!r} must be a year YYYY")
-        self._authorise(context, uscc)
+        if request.period:
+            if len(request.period) != 4:
+                raise invalid_argument("period", f"{quote(request.period)} must be a year YYYY")
+            parse_period(request.period, "period")
+        self._authorise(principal, uscc)
         scheme = self.registry.active(scheme_id)  # one immutable version for this whole rating
         if scheme is None:
             raise not_found(f"schemes/{scheme_id}")
