@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
+from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, permission_denied, unauthenticated
 from carbon_common.http import (
     PLATFORM_SERVICE,
@@ -485,9 +486,10 @@ def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | No
         raw_time = body.dataTime
         if raw_time:
             try:
-                data_time = domain.utc(datetime.fromisoformat(str(raw_time).replace("Z", "+00:00")))
-            except (ValueError, OverflowError):
+                parsed = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
+            except ValueError:
                 raise invalid_argument("dataTime", "must be an RFC 3339 timestamp") from None
+            data_time = domain.utc(limits.check_datetime(parsed, "dataTime"))
         decision = core.check_access(p, uscc, grantee, Scope[scope_text], data_time)
         return JSONResponse(
             {
