@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import httpx
 import pytest
 from carbon_common.http import EXAMPLE_USCC
