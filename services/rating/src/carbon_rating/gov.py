@@ -174,7 +174,11 @@ def create_app(
     refresh_population: Callable[[], int] | None = None,
     limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="Carbon rating - government scheme configuration", version="1")
+    app = FastAPI(
+        title="Carbon rating - government scheme configuration",
+        version="1",
+        description="Regional rating schemes as data: drafts, four-eyes approval, previews and the audit chain.",
+    )
     install_error_handlers(app)
     if limiter is not None:  # token guessing on the login form: per client address
         install_rest_limits(app, limiter, prefix_rule({"/login": "page"}))
