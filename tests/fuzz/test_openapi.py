@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests.support.platform import (
     ADMIN_TOKEN,
@@ -41,17 +42,14 @@ from tests.support.tools import tool
 HERE = Path(__file__).parent
 SERVICES = ("consent", "ingest-tax", "ingest-energy", "accounting", "rating", "loan-pricing")
 MAX_EXAMPLES = 12
-# Fuzzing is not a load test: the buckets stay out of the way (tests/fuzz/test_rate_limits.py covers them).
-GENEROUS = {"bank": {"rate": 100000, "burst": 100000}, "address": {"rate": 100000, "burst": 100000}}
 GOV_DRAFTER, GOV_APPROVER = "platform-test-drafter", "platform-test-approver"
 CALLS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = start_platform(
-        tmp_path_factory.mktemp("openapi"), {"CARBON_RATE_LIMITS": json.dumps(GENEROUS), "CARBON_LOG_LEVEL": "WARNING"}
-    )
+    # The platform's rate limits are generous (tests/support/platform.py): fuzzing is not a load test.
+    running = start_platform(tmp_path_factory.mktemp("openapi"), {"CARBON_LOG_LEVEL": "WARNING"}, wait=180)
     yield running
     running.stop()
     print(f"\nschemathesis calls per service: {dict(CALLS)}")
@@ -95,6 +93,33 @@ def test_spectral_finds_no_errors(platform: Platform, service: str, tmp_path: Pa
     findings = json.loads(result.stdout or "[]")
     errors = [f for f in findings if f.get("severity") == 0]
     assert errors == [], json.dumps(errors, indent=1, ensure_ascii=False)[:4000]
+
+
+def test_examples_pass_their_own_schemas(platform: Platform, service: str) -> None:
+    """Every example in the document (schemas and request bodies) validates against its schema."""
+    document = _document(platform, service)
+    components = document.get("components", {})
+    checked = 0
+
+    def validate(example: Any, schema: dict[str, Any], where: str) -> None:
+        nonlocal checked
+        errors = list(Draft202012Validator({**schema, "components": components}).iter_errors(example))
+        assert not errors, f"{service} {where}: {errors[0].message}"
+        checked += 1
+
+    for name, schema in components.get("schemas", {}).items():
+        for example in schema.get("examples", []):
+            validate(example, schema, f"components.schemas.{name}")
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                examples = [media["example"]] if "example" in media else []
+                examples += [e.get("value") for e in media.get("examples", {}).values()]
+                examples += media.get("schema", {}).get("examples", [])
+                for example in examples:
+                    validate(example, media["schema"], f"{method} {path}")
+    if service in ("consent", "loan-pricing"):
+        assert checked, f"{service}: the request bodies carry examples"
 
 
 def test_schemathesis_finds_nothing(platform: Platform, bank_key: str, service: str, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 from carbon_common.errors import permission_denied, unauthenticated
-from carbon_common.http import IdPath, error_response, install_error_handlers, security
+from carbon_common.http import EXAMPLE_USCC, IdPath, error_response, install_error_handlers, security
 from carbon_common.identity import bearer_token
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -50,7 +50,7 @@ class QuoteCreate(BaseModel):
                 {
                     "request_id": "6f1c2a9e-0d5b-4b61-9f0a-1c2d3e4f5a6b",
                     "product": "quzhou_tanrongyi",
-                    "enterprise": "enterprises/91330800MA2XXXXXXX",
+                    "enterprise": f"enterprises/{EXAMPLE_USCC}",
                     "amount_cny": "1000000.00",
                     "tenor_months": 12,
                     "reference_rate_pct": "3.45",
