@@ -92,6 +92,7 @@ def test_spectral_finds_no_errors(platform: Platform, service: str, tmp_path: Pa
     )
     findings = json.loads(result.stdout or "[]")
     errors = [f for f in findings if f.get("severity") == 0]
+    print(f"\nspectral {service}: {len(errors)} errors, {len(findings) - len(errors)} warnings/hints")
     assert errors == [], json.dumps(errors, indent=1, ensure_ascii=False)[:4000]
 
 

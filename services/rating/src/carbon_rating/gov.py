@@ -30,7 +30,13 @@ from carbon_common.errors import (
     permission_denied,
     unauthenticated,
 )
-from carbon_common.http import ID_PATTERN, PERIOD_PATTERN, error_responses, install_error_handlers, security
+from carbon_common.http import (
+    ID_PATTERN,
+    PERIOD_PATTERN,
+    documented,
+    install_error_handlers,
+    security,
+)
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import Body, FastAPI, Form, Query, Request
 from fastapi import Path as PathParam
@@ -152,6 +158,75 @@ SchemeId = Annotated[str, PathParam(min_length=1, max_length=63, pattern=ID_PATT
 Version = Annotated[str, PathParam(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z._-]+$", description="Version")]
 
 
+class VersionRecord(BaseModel):
+    """A stored scheme version (approval adds approver and effective_time)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheme_id: str
+    version: str
+    status: str = Field(description="draft | approved | published")
+    document: dict[str, Any]
+    digest: str
+    drafter: str
+    create_time: str
+
+
+class VersionSummary(BaseModel):
+    version: str
+    status: str
+    drafter: str | None = None
+
+
+class SchemeSummary(BaseModel):
+    scheme_id: str
+    active_version: str | None
+    effective_time: str | None
+    versions: list[VersionSummary]
+
+
+class SchemeList(BaseModel):
+    schemes: list[SchemeSummary]
+
+
+class VersionList(BaseModel):
+    versions: list[VersionRecord]
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+
+
+class Validation(BaseModel):
+    valid: bool
+    errors: list[Problem]
+
+
+class Preview(BaseModel):
+    """Grade distribution before/after the version for one period, and who moves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    period: str | None
+    total: int
+    moved: int
+    grades: list[str]
+    before: dict[str, int]
+    after: dict[str, int]
+    transitions: list[dict[str, Any]]
+
+
+class AuditLog(BaseModel):
+    intact: bool
+    first_bad_seq: int | None
+    entries: list[dict[str, Any]]
+
+
+class Refreshed(BaseModel):
+    changed_rows: int
+
+
 class DocumentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -211,6 +286,7 @@ def create_app(
         "/v1/schemes",
         tags=["schemes"],
         summary="Schemes, active versions and drafts",
+        **documented(SchemeList),
         openapi_extra=security("govToken", "govCookie"),
     )
     def list_schemes(request: Request) -> dict[str, Any]:
@@ -234,6 +310,7 @@ def create_app(
         "/v1/schemes/{scheme_id}/versions",
         tags=["schemes"],
         summary="A scheme's versions",
+        **documented(VersionList),
         openapi_extra=security("govToken", "govCookie"),
     )
     def list_versions(scheme_id: SchemeId, request: Request) -> dict[str, Any]:
@@ -244,7 +321,7 @@ def create_app(
         "/v1/schemes/{scheme_id}/versions/{version:segment}",
         tags=["schemes"],
         summary="One version",
-        responses=error_responses(404),
+        **documented(VersionRecord, 404),
         openapi_extra=security("govToken", "govCookie"),
     )
     def get_version(scheme_id: SchemeId, version: Version, request: Request) -> dict[str, Any]:
@@ -255,6 +332,7 @@ def create_app(
         "/v1/schemes:validate",
         tags=["schemes"],
         summary="Validate a scheme document",
+        **documented(Validation),
         openapi_extra=security("govToken", "govCookie"),
     )
     def validate_document(request: Request, body: DocumentBody) -> dict[str, Any]:
@@ -271,7 +349,7 @@ def create_app(
         status_code=201,
         tags=["schemes"],
         summary="Draft a new version (drafter)",
-        responses=error_responses(409),
+        **documented(VersionRecord, 409, status=201),
         openapi_extra=security("govToken", "govCookie"),
     )
     def create_version(scheme_id: SchemeId, request: Request, body: DocumentBody) -> dict[str, Any]:
@@ -285,7 +363,7 @@ def create_app(
         "/v1/schemes/{scheme_id}/versions/{version:segment}",
         tags=["schemes"],
         summary="Edit a draft (drafter)",
-        responses=error_responses(404, 409),
+        **documented(VersionRecord, 404, 409),
         openapi_extra=security("govToken", "govCookie"),
     )
     def update_version(scheme_id: SchemeId, version: Version, request: Request, body: DocumentBody) -> dict[str, Any]:
@@ -296,7 +374,7 @@ def create_app(
         "/v1/schemes/{scheme_id}/versions/{version}:preview",
         tags=["schemes"],
         summary="Grade distribution before and after this version",
-        responses=error_responses(404),
+        **documented(Preview, 404),
         openapi_extra=security("govToken", "govCookie"),
     )
     def preview_version(
@@ -312,7 +390,7 @@ def create_app(
         "/v1/schemes/{scheme_id}/versions/{version}:approve",
         tags=["schemes"],
         summary="Approve and publish a version (approver, not its drafter)",
-        responses=error_responses(404, 409),
+        **documented(VersionRecord, 404, 409),
         openapi_extra=security("govToken", "govCookie"),
     )
     def approve_version(
@@ -326,6 +404,7 @@ def create_app(
         "/v1/audit",
         tags=["audit"],
         summary="The hash-chained audit log and its verification",
+        **documented(AuditLog),
         openapi_extra=security("govToken", "govCookie"),
     )
     def get_audit(request: Request) -> dict[str, Any]:
@@ -338,6 +417,7 @@ def create_app(
         "/v1/population:refresh",
         tags=["population"],
         summary="Reload enterprises from accounting",
+        **documented(Refreshed),
         openapi_extra=security("govToken", "govCookie"),
     )
     def population_refresh(request: Request) -> dict[str, Any]:
