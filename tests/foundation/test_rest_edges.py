@@ -88,3 +88,19 @@ def test_pages_stay_out_of_the_api_document(consent: httpx.Client) -> None:
                 if code.startswith(("4", "5")):
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, code)
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(consent: httpx.Client) -> None:
+    admin = {"authorization": f"Bearer {ADMIN}", "content-type": "application/json"}
+    declared = consent.post("/v1/enterprises", content=b"[" + b"1," * 600_000 + b"1]", headers=admin)
+    assert declared.status_code == 413
+    assert error_of(declared)["status"] == "RESOURCE_EXHAUSTED"
+
+    def chunks():  # no content-length: counted while it streams
+        for _ in range(40):
+            yield b" " * 65536
+
+    streamed = consent.post("/v1/enterprises", content=chunks(), headers=admin)
+    assert streamed.status_code == 413
+    document = consent.get("/openapi.json").json()
+    assert "413" in document["paths"]["/v1/enterprises"]["post"]["responses"]

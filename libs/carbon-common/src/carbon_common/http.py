@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carbon_common.errors import (
     DOMAIN,
@@ -171,7 +172,9 @@ PLATFORM_SERVICE: dict[str, list[str]] = {"serviceName": [], "serviceToken": []}
 
 def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
     """`openapi_extra` naming the credentials an operation accepts (any one alternative)."""
-    requirements = [{alt: []} if isinstance(alt, str) else dict(alt) for alt in alternatives]
+    requirements: list[dict[str, list[str]]] = [
+        {alt: []} if isinstance(alt, str) else dict(alt) for alt in alternatives
+    ]
     for requirement in requirements:
         unknown = set(requirement) - set(SECURITY_SCHEMES)
         if unknown:
@@ -189,7 +192,7 @@ _HTTP_STATUS_NAMES = {
     404: "NOT_FOUND",
     405: "UNIMPLEMENTED",
     409: "ABORTED",
-    413: "INVALID_ARGUMENT",
+    413: "RESOURCE_EXHAUSTED",
     415: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     503: "UNAVAILABLE",
@@ -215,7 +218,56 @@ def error_json(status: int, message: str, reason: str) -> dict[str, Any]:
     }
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# JSON bodies larger than this are refused before they are read whole (uploads pass their own bound).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyLimitMiddleware:
+    """413 in the error shape for request bodies over `max_bytes` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        if declared:  # the server holds the body to its declared length
+            await self.app(scope, receive, send)
+            return
+        # Chunked (no length): read it up to the bound before the application sees any of it.
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = error_json(413, f"request body larger than {self.max_bytes} bytes", "BODY_TOO_LARGE")
+        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
         return JSONResponse(error.to_json(), status_code=error.http_status, headers=_error_headers(error))
@@ -297,6 +349,7 @@ _ERROR_DESCRIPTIONS = {
     "403": "PERMISSION_DENIED (ErrorInfo.reason says why, e.g. CONSENT_REQUIRED)",
     "404": "NOT_FOUND",
     "409": "ALREADY_EXISTS / ABORTED",
+    "413": "RESOURCE_EXHAUSTED (BODY_TOO_LARGE): the request body exceeds the edge's bound",
     "429": "RESOURCE_EXHAUSTED: rate limit reached; retry after `Retry-After` seconds (RetryInfo)",
     "500": "INTERNAL: an unexpected error (never a client mistake)",
     "503": "UNAVAILABLE: the data store or a peer service is down; retry later",
@@ -364,6 +417,8 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
             codes = ["500", "503"]
             if operation.get("parameters") or operation.get("requestBody"):
                 codes.append("400")
+            if operation.get("requestBody"):
+                codes.append("413")
             requirements = operation.get("security") or []
             for requirement in requirements:
                 used.update(requirement)

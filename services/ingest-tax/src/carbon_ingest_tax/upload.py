@@ -361,7 +361,8 @@ class UploadResult(BaseModel):
 
 def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: str) -> FastAPI:
     app = FastAPI(title="ingest-tax", version="v1", description=__doc__)
-    install_error_handlers(app)
+    # The file plus its multipart framing; the file alone is checked against max_bytes below.
+    install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
