@@ -128,6 +128,7 @@ def test_schemathesis_finds_nothing(platform: Platform, bank_key: str, service: 
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.fuzz.openapi_auth",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         "CARBON_FUZZ_SERVICE_SECRET": SERVICE_SECRET,
         "CARBON_FUZZ_ADMIN_TOKEN": PRICING_ADMIN_TOKEN if service == "loan-pricing" else ADMIN_TOKEN,
         "CARBON_FUZZ_GOV_DRAFTER": GOV_DRAFTER,
@@ -165,7 +166,7 @@ def test_schemathesis_finds_nothing(platform: Platform, bank_key: str, service: 
         text=True,
         timeout=600,
         check=False,
-        cwd=REPO,
+        cwd=tmp_path,  # schemathesis keeps its cache under the working directory
         env=env,
     )
     CALLS[service] = _count_calls(tmp_path)
