@@ -20,7 +20,8 @@ def headers_for(case: Any) -> dict[str, str]:
         names = set(requirement)
         if names == {"serviceName", "serviceToken"}:
             secret = env["CARBON_FUZZ_SERVICE_SECRET"]
-            return {SERVICE_HEADER: "fuzz", TOKEN_HEADER: sign_service_token("fuzz", secret)}
+            # "operator": the catalog's name for platform tools and end-to-end checks.
+            return {SERVICE_HEADER: "operator", TOKEN_HEADER: sign_service_token("operator", secret)}
         if names == {"adminToken"}:
             return {"Authorization": f"Bearer {env['CARBON_FUZZ_ADMIN_TOKEN']}"}
         if names == {"govToken"}:
