@@ -597,7 +597,7 @@ REPORTED: list[tuple[str, str, str, Callable[[], Message], str]] = [
         lambda: ingest_energy_pb2.ReadingBatch(
             meter=f"enterprises/{USCC}/meters/m1", request_id="r5", timestamps=[2**40], values=[1]
         ),
-        "batches[0].timestamps",
+        "batches[0].timestamps[0]",
     ),
     (
         "ingest-energy",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbon_common import limits
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.identity import RequireServiceInterceptor
@@ -38,7 +39,7 @@ def build(settings: TaxSettings | None = None) -> Service:
         register=lambda server: register(server, servicer),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
         interceptors=[RequireServiceInterceptor(secret, {"carbon.v1.TaxIngestionService"})],
-        http_app=build_app(ingestor, settings.max_upload_bytes, settings.time_zone, secret),
+        http_app=build_app(ingestor, limits.current().max_upload_bytes, settings.time_zone, secret),
         workers=[
             erasure_worker(lambda: connect(settings.redis_url), settings.service_name, ingestor.erase),
             compaction_worker(

@@ -11,7 +11,6 @@ class TaxSettings(BaseServiceSettings):
     idempotency_ttl_days: int = Field(default=400, ge=1)
     consent_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     max_invoices_per_batch: int = Field(default=10_000, ge=1)
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     compact_interval_seconds: float = Field(default=600.0, ge=1)
     compact_min_files: int = Field(default=32, ge=2)
     time_zone: str = "Asia/Shanghai"
