@@ -144,26 +144,28 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
 
     # ---- access
-    def _authorise(self, context: grpc.ServicerContext, uscc: str) -> str:
-        """Platform services pass (they do their own bank check); banks need a RATING consent."""
+    def _reader(self, context: grpc.ServicerContext) -> tuple[str, bool]:
+        """(principal, is a bank): platform services pass (they do their own bank check);
+        banks need a RATING consent covering the rated period (checked once it is known)."""
         caller = service_caller(context, self.secret)
         if caller is not None:
-            return caller.principal
+            return caller.principal, False
         key = bearer_token(metadata_value(context.invocation_metadata(), "authorization"))
         if not key or self.banks is None or self.gate is None:
             raise unauthenticated(
                 "UNAUTHENTICATED_BANK", "present a bank API key (authorization: Bearer ck_...) or a service identity"
             )
-        bank = self.banks.principal(key)
-        self.gate.require(uscc, bank, consent_pb2.CONSENT_SCOPE_RATING)
-        return bank
+        return self.banks.principal(key), True
 
     # ---- RPCs
     def GetRating(self, request: rating_pb2.GetRatingRequest, context: grpc.ServicerContext) -> rating_pb2.Rating:
         uscc, scheme_id = parse_child(request.name, "ratings")
         if request.period and (not PERIOD_RE.match(request.period) or len(request.period) != 4):
             raise invalid_argument("period", f"{request.period!r} must be a year YYYY")
-        self._authorise(context, uscc)
+        reader, is_bank = self._reader(context)
+        gate = self.gate if is_bank else None
+        if gate is not None and request.period:
+            gate.require_period(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING, request.period)
         scheme = self.registry.active(scheme_id)  # one immutable version for this whole rating
         if scheme is None:
             raise not_found(f"schemes/{scheme_id}")
@@ -172,6 +174,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             # Not (yet) in the population: ask accounting, as the accounts stream would.
             rows.update(self._listed_rows(uscc))
         period = request.period or (max(rows) if rows else "")
+        if gate is not None and not request.period:
+            # The latest annual account is what is rated; the bank's window must cover its year.
+            # With none, a check without a period decides between PERMISSION_DENIED and NOT_FOUND.
+            if period:
+                gate.require_period(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING, period)
+            else:
+                gate.require(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING)
         if not period or period not in rows:
             if request.period:
                 try:
