@@ -355,14 +355,8 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
         scope_text = str(body.get("scope", "")).upper().removeprefix("CONSENT_SCOPE_")
         if scope_text not in Scope.__members__:
             raise invalid_argument("scope", f"must be one of {', '.join(Scope.__members__)}")
-        data_time = None
-        raw_time = body.get("dataTime", body.get("data_time"))
-        if raw_time:
-            try:
-                data_time = domain.utc(datetime.fromisoformat(str(raw_time).replace("Z", "+00:00")))
-            except ValueError:
-                raise invalid_argument("dataTime", "must be an RFC 3339 timestamp") from None
-        decision = core.check_access(principal(request), uscc, grantee, Scope[scope_text], data_time)
+        period = convert.check_access_period_json(body)
+        decision = core.check_access(principal(request), uscc, grantee, Scope[scope_text], period)
         return {
             "allowed": decision.allowed,
             "reason": decision.reason,
