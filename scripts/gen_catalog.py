@@ -2,7 +2,7 @@
 
 - charts/carbon-platform/templates/_catalog.tpl: the chart's catalog, service keys and
   peer target variables (read by the Deployments, Services, NetworkPolicies, ...);
-- the service tables of README.md and docs/architecture.md, between
+- the service tables of README.md, docs/architecture.md and docs/runbook.md, between
   `<!-- catalog:NAME -->` and `<!-- /catalog:NAME -->` markers.
 
 tests/foundation/test_catalog.py runs this and fails on a `git diff`.
@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHART_PARTIAL = REPO / "charts" / "carbon-platform" / "templates" / "_catalog.tpl"
 README = REPO / "README.md"
 ARCHITECTURE = REPO / "docs" / "architecture.md"
-GENERATED = (CHART_PARTIAL, README, ARCHITECTURE)
+RUNBOOK = REPO / "docs" / "runbook.md"
+GENERATED = (CHART_PARTIAL, README, ARCHITECTURE, RUNBOOK)
 
 
 def _flow(values: list[str]) -> str:
@@ -85,7 +86,8 @@ def readme_table() -> str:
 
 def architecture_table() -> str:
     rows = [
-        "| service | Python package | gRPC `make run` / cluster | HTTP | target variable | calls (peer: RPCs) | public HTTP |",
+        "| service | Python package | gRPC `make run` / cluster | HTTP | target variable "
+        "| calls (peer: RPCs) | public HTTP |",
         "|---|---|---|---|---|---|---|",
     ]
     for e in catalog.SERVICES:
@@ -94,6 +96,17 @@ def architecture_table() -> str:
         rows.append(
             f"| {e.name} | `{e.package}` | {e.local.grpc} / {e.cluster.grpc} | {e.local.http} | "
             f"`{e.target_variable}` | {calls} | {public} |"
+        )
+    return "\n".join(rows)
+
+
+def runbook_table() -> str:
+    rows = ["| component | gRPC | HTTP | called by | calls | raw data (shared PVC) |", "|---|---|---|---|---|---|"]
+    for e in catalog.SERVICES:
+        called_by = ", ".join(catalog.callers_of(e.name)) or "—"
+        data = "reads/writes" if e.raw_data else ("own files" if e.state_dir else "—")
+        rows.append(
+            f"| {e.name} | {e.cluster.grpc} | {e.cluster.http} | {called_by} | {', '.join(e.peers) or '—'} | {data} |"
         )
     return "\n".join(rows)
 
@@ -110,6 +123,7 @@ def outputs() -> dict[Path, str]:
         CHART_PARTIAL: chart_partial(),
         README: replace_section(README.read_text(encoding="utf-8"), "services", readme_table()),
         ARCHITECTURE: replace_section(ARCHITECTURE.read_text(encoding="utf-8"), "services", architecture_table()),
+        RUNBOOK: replace_section(RUNBOOK.read_text(encoding="utf-8"), "cluster", runbook_table()),
     }
 
 

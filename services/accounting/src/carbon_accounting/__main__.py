@@ -1,4 +1,4 @@
-"""`python -m carbon_accounting`: gRPC 50054, HTTP 8084, activity-event consumer."""
+"""`python -m carbon_accounting`: gRPC, HTTP (ports: carbon_common.catalog), activity-event consumer."""
 
 from __future__ import annotations
 
