@@ -21,8 +21,9 @@ from carbon_common.redis_server import start as start_redis
 
 REPO = Path(__file__).resolve().parents[1]
 
-RUN_DIR = REPO / ".run"
-VAR_DIR = REPO / "var"
+# Secrets/logs and data; the defaults are git-ignored directories of the checkout.
+RUN_DIR = Path(os.environ.get("CARBON_LOCAL_RUN_DIR") or REPO / ".run")
+VAR_DIR = Path(os.environ.get("CARBON_LOCAL_VAR_DIR") or REPO / "var")
 REDIS_PORT = int(os.environ.get("CARBON_LOCAL_REDIS_PORT", "6390"))
 # Ports from the service catalog: below Linux's ephemeral range (32768-60999),
 # where a port can be held by the source side of any outgoing connection.
