@@ -14,6 +14,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from carbon_common.settings import BaseServiceSettings
 
 LOCALHOST = "127.0.0.1"
 
@@ -232,7 +236,7 @@ def local_targets() -> dict[str, str]:
     return {entry.target_variable: entry.local_target() for entry in SERVICES}
 
 
-def settings_class(entry: ServiceEntry) -> type:
+def settings_class(entry: ServiceEntry) -> type[BaseServiceSettings]:
     """The service's settings class (imported on demand: carbon_common does not depend on services)."""
     module, _, cls = entry.settings.partition(":")
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
@@ -240,5 +244,5 @@ def settings_class(entry: ServiceEntry) -> type:
 
 def env_variables(entry: ServiceEntry) -> frozenset[str]:
     """The CARBON_* variables the service reads."""
-    fields = settings_class(entry).model_fields  # pydantic BaseSettings
+    fields = settings_class(entry).model_fields
     return frozenset(f"CARBON_{field.upper()}" for field in fields)

@@ -20,7 +20,7 @@ from carbon_common import names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import from_rpc_error, invalid_argument, not_found, unauthenticated, unavailable
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -114,14 +114,15 @@ class Accountant:
 class Access:
     """Who may read an enterprise's accounts: platform services, or banks with consent."""
 
-    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel) -> None:
+    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel, client: redis.Redis) -> None:
         self.secret = settings.effective_service_secret()
+        self.services = ServiceVerifier(settings.service_name, self.secret, client)
         self.banks = BankAuthenticator(consent_channel, timeout=settings.peer_timeout_seconds)
         self.gate = ConsentGate(consent_channel)
         self.timeout = settings.peer_timeout_seconds
 
     def require_account_read(self, context: grpc.ServicerContext, uscc: str, scope: int) -> str:
-        caller = service_caller(context, self.secret)
+        caller = service_caller(context, self.services)
         if caller is not None:
             return caller.principal
         bank = self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
@@ -174,7 +175,7 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     ) -> accounting_pb2.Account:
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")
-        if service_caller(context, self.access.secret) is None:
+        if service_caller(context, self.access.services) is None:
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
         return self.accountant.compute(uscc, period)
 

@@ -25,7 +25,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 from carbon_common.names import PERIOD_RE, parse_child
 
 from carbon_rating import engine
@@ -138,7 +138,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.registry = registry
         self.population = population
         self.accounting = accounting
-        self.secret = secret
+        self.services = ServiceVerifier("rating", secret, client)
         self.plugins = plugins or {}
         self.gate = ConsentGate(consent_channel) if consent_channel is not None else None
         self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
@@ -146,7 +146,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     # ---- access
     def _authorise(self, context: grpc.ServicerContext, uscc: str) -> str:
         """Platform services pass (they do their own bank check); banks need a RATING consent."""
-        caller = service_caller(context, self.secret)
+        caller = service_caller(context, self.services)
         if caller is not None:
             return caller.principal
         key = bearer_token(metadata_value(context.invocation_metadata(), "authorization"))
