@@ -218,6 +218,17 @@ def test_chart_wires_each_service_as_catalogued(name: str, profile: str) -> None
     }
 
 
+@pytest.mark.parametrize("name", catalog.names())
+def test_public_routes_are_served_and_only_they_are_exposed(name: str) -> None:
+    entry = catalog.service(name)
+    package = REPO / "services" / entry.directory / "src" / entry.package
+    paths = {p for f in package.rglob("*.py") for p in re.findall(r"[\"'](/[\w{}/:.-]*)[\"']", f.read_text())}
+    for prefix in entry.public_routes:
+        assert any(p == prefix or p.startswith(prefix.rstrip("/") + "/") for p in paths), (name, prefix)
+    hosts = yaml.safe_load((CHART / "values.yaml").read_text())["ingress"]["hosts"]
+    assert bool(hosts[entry.values_key]) is bool(entry.public_routes), "ingress hosts by default = public services"
+
+
 # --------------------------------------------------------------------------- restated facts
 
 
