@@ -15,8 +15,9 @@ import redis
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
 from carbon_common import identity
 from carbon_common.channels import service_channel
-from carbon_common.errors import ServiceError
-from carbon_common.identity import RETRY_MAX_ATTEMPTS, ServiceVerifier, sign_service_token
+from carbon_common.errors import ServiceError, from_rpc_error
+from carbon_common.identity import RETRY_MAX_ATTEMPTS, RequireServiceInterceptor, ServiceVerifier, sign_service_token
+from carbon_common.redis_server import free_port
 
 SECRET = "identity-test-secret"
 NOW = 1_900_000_000.0
@@ -157,5 +158,31 @@ def test_the_channel_signs_each_call_for_its_audience_and_retries_pass(redis_url
             assert stub.GetEnterprise(request, timeout=10).name == "services/loan-pricing"
             assert servicer.calls == 2
             assert stub.GetEnterprise(request, timeout=10).name == "services/loan-pricing"  # a new token
+    finally:
+        server.stop(None)
+
+
+class _Plain(enterprise_pb2_grpc.EnterpriseServiceServicer):
+    def GetEnterprise(self, request: enterprise_pb2.GetEnterpriseRequest, context: grpc.ServicerContext) -> object:
+        return enterprise_pb2.Enterprise(name=request.name)
+
+
+def test_the_server_interceptor_refuses_retryably_when_the_replay_record_is_down() -> None:
+    """Redis unreachable: UNAVAILABLE/STORE_UNAVAILABLE (retryable), never UNKNOWN, never let through."""
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    interceptor = RequireServiceInterceptor(ServiceVerifier("consent", SECRET, down), {"carbon.v1.EnterpriseService"})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), interceptors=[interceptor])
+    enterprise_pb2_grpc.add_EnterpriseServiceServicer_to_server(_Plain(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = enterprise_pb2_grpc.EnterpriseServiceStub(channel)
+            token = sign_service_token("loan-pricing", "consent", SECRET)
+            metadata = [(identity.SERVICE_HEADER, "loan-pricing"), (identity.TOKEN_HEADER, token)]
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.GetEnterprise(enterprise_pb2.GetEnterpriseRequest(name="x"), metadata=metadata, timeout=10)
+            error = from_rpc_error(caught.value)
+            assert (error.code, error.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
     finally:
         server.stop(None)

@@ -34,7 +34,7 @@ import grpc
 import redis
 
 from carbon_common import catalog
-from carbon_common.errors import ServiceError, abort, unauthenticated
+from carbon_common.errors import STORE_DOWN, ServiceError, abort, store_unavailable, unauthenticated
 
 SERVICE_HEADER = "x-carbon-service"
 TOKEN_HEADER = "x-carbon-service-token"
@@ -232,6 +232,9 @@ class RequireServiceInterceptor(grpc.ServerInterceptor):
             error = unauthenticated("UNAUTHENTICATED_SERVICE", "this method is only for platform services")
         except ServiceError as rejected:
             error = rejected
+        except STORE_DOWN:
+            # The replay record is unreachable: refuse, retryably (this runs outside the error mapping).
+            error = store_unavailable()
 
         def deny(_request: Any, context: grpc.ServicerContext) -> Any:
             abort(context, error)
