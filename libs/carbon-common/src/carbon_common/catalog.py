@@ -211,6 +211,7 @@ def names() -> tuple[str, ...]:
     return tuple(entry.name for entry in SERVICES)
 
 
+@cache
 def principals() -> frozenset[str]:
     """Every name a service token may carry."""
     return frozenset(names()) | {client.name for client in CLIENTS}
