@@ -307,7 +307,7 @@ def test_trace_crosses_processes_ingest_energy_to_consent(otel: Otel, redis_url:
         processes.append(energy)
 
         stub = ingest_energy_pb2_grpc.EnergyIngestionServiceStub(
-            service_channel(energy.target, "trace-test", "trace-test-secret")
+            service_channel(energy.target, "meter-feed", "trace-test-secret")
         )
         request = ingest_energy_pb2.CreateMeterRequest(
             parent=f"enterprises/{USCC}",

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from carbon_common.errors import STORE_DOWN, ServiceError, invalid_arguments, store_unavailable, unauthenticated
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -37,13 +37,14 @@ def _field_path(location: Any) -> str:
     return ".".join(parts) or "request"
 
 
-def require_service(secret: str) -> Callable[[Request], Caller]:
-    """FastAPI dependency: the request must carry a valid platform service token."""
+def require_service(verifier: ServiceVerifier) -> Callable[[Request], Caller]:
+    """FastAPI dependency: the request must carry a valid platform service token (one use)."""
 
     def dependency(request: Request) -> Caller:
         name = request.headers.get(SERVICE_HEADER, "")
-        if name and verify_service_token(name, request.headers.get(TOKEN_HEADER, ""), secret):
-            return Caller("service", name)
+        token = request.headers.get(TOKEN_HEADER, "")
+        if name or token:
+            return verifier.verify(name, token)
         raise unauthenticated("UNAUTHENTICATED_SERVICE", "this endpoint is only for platform services (upload portal)")
 
     return dependency

@@ -28,12 +28,7 @@ class BaseServiceSettings(BaseSettings):
     grpc_workers: int = Field(default=16, ge=1, le=512)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
 
-    consent_target: str = "127.0.0.1:50051"
-    ingest_tax_target: str = "127.0.0.1:50052"
-    ingest_energy_target: str = "127.0.0.1:50053"
-    accounting_target: str = "127.0.0.1:50054"
-    rating_target: str = "127.0.0.1:50055"
-    pricing_target: str = "127.0.0.1:50056"
+    # Each service declares the targets of its own peers (carbon_common.catalog).
 
     @field_validator("log_level")
     @classmethod

@@ -1,4 +1,4 @@
-"""`python -m carbon_accounting`: gRPC 50054, HTTP 8084, activity-event consumer."""
+"""`python -m carbon_accounting`: gRPC, HTTP (ports: carbon_common.catalog), activity-event consumer."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ def build() -> server.Service:
     settings = AccountingSettings()
     secret = settings.effective_service_secret()
     client = redis_conn.connect(settings.redis_url)
-    consent = service_channel(settings.consent_target, "accounting", secret)
-    rating = service_channel(settings.rating_target, "accounting", secret)
+    consent = service_channel(settings.consent_target, settings.service_name, secret)
+    rating = service_channel(settings.rating_target, settings.service_name, secret)
     accountant = Accountant(settings, AccountStore(client), consent)
-    access = Access(settings, consent)
+    access = Access(settings, consent, client)
 
     def register(grpc_server: grpc.Server) -> Iterable[str]:
         accounting_pb2_grpc.add_AccountingServiceServicer_to_server(AccountingServicer(accountant, access), grpc_server)

@@ -27,7 +27,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -122,8 +122,9 @@ class Access:
     """Who may read an enterprise's accounts: platform services, or banks whose consent's
     data window covers the period of the account read."""
 
-    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel) -> None:
+    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel, client: redis.Redis) -> None:
         self.secret = settings.effective_service_secret()
+        self.services = ServiceVerifier(settings.service_name, self.secret, client)
         self.banks = BankAuthenticator(consent_channel, timeout=settings.peer_timeout_seconds)
         self.gate = ConsentGate(consent_channel)
         self.timeout = settings.peer_timeout_seconds
@@ -131,7 +132,7 @@ class Access:
     def reader(self, context: grpc.ServicerContext) -> tuple[str, bool]:
         """(principal, is a bank): a platform service, or the bank of the API key. Called
         before any field is read, so an anonymous caller learns no field rule."""
-        caller = service_caller(context, self.secret)
+        caller = service_caller(context, self.services)
         if caller is not None:
             return caller.principal, False
         bank = self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
@@ -216,7 +217,7 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def ComputeAccount(
         self, request: accounting_pb2.ComputeAccountRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.Account:
-        if service_caller(context, self.access.secret) is None:
+        if service_caller(context, self.access.services) is None:
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")

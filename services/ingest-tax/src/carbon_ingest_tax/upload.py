@@ -44,6 +44,7 @@ from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, quote
 from carbon_common.http import install_error_handlers, require_service
+from carbon_common.identity import ServiceVerifier
 from carbon_common.limits import LimitError
 from carbon_common.names import validate_uscc
 from fastapi import Depends, FastAPI, File, Header, UploadFile
@@ -329,7 +330,7 @@ def to_file_fields(error: ServiceError, parsed: Parsed) -> ServiceError:
     return converted
 
 
-def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: str) -> FastAPI:
+def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, services: ServiceVerifier) -> FastAPI:
     app = FastAPI(title="ingest-tax", description=__doc__)
     install_error_handlers(app)
 
@@ -338,7 +339,7 @@ def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: st
         return {"status": "ok"}
 
     # The upload portal authenticates the enterprise and forwards as a platform service.
-    @app.post("/v1/enterprises/{uscc}/invoiceUploads", dependencies=[Depends(require_service(service_secret))])
+    @app.post("/v1/enterprises/{uscc}/invoiceUploads", dependencies=[Depends(require_service(services))])
     async def upload(
         uscc: str,
         file: UploadFile = File(...),  # noqa: B008

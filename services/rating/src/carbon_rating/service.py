@@ -26,7 +26,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 from carbon_common.names import parse_child, parse_period
 
 from carbon_rating import engine
@@ -139,7 +139,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.registry = registry
         self.population = population
         self.accounting = accounting
-        self.secret = secret
+        self.services = ServiceVerifier("rating", secret, client)
         self.plugins = plugins or {}
         self.gate = ConsentGate(consent_channel) if consent_channel is not None else None
         self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
@@ -149,7 +149,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         """(principal, is a bank): platform services pass (they do their own bank check);
         banks need a RATING consent covering the rated period (checked once it is known).
         Called before any field is read (no field rules for anonymous callers)."""
-        caller = service_caller(context, self.secret)
+        caller = service_caller(context, self.services)
         if caller is not None:
             return caller.principal, False
         key = bearer_token(metadata_value(context.invocation_metadata(), "authorization"))
