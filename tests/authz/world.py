@@ -350,8 +350,8 @@ def start_world(root: Path) -> World:
 
 def wait_until_seeded(world: World, timeout: float = 60) -> None:
     """The platform itself sees exactly the stored periods and rates both years (event consumers settled)."""
-    channel = service_channel(world.stack.processes["accounting"].target, "authz-test", SERVICE_SECRET)
-    rating_channel = service_channel(world.stack.processes["rating"].target, "authz-test", SERVICE_SECRET)
+    channel = service_channel(world.stack.processes["accounting"].target, "operator", SERVICE_SECRET)
+    rating_channel = service_channel(world.stack.processes["rating"].target, "operator", SERVICE_SECRET)
     accounts = accounting_pb2_grpc.AccountingServiceStub(channel)
     ratings = rating_pb2_grpc.RatingServiceStub(rating_channel)
     deadline = time.monotonic() + timeout
