@@ -183,24 +183,23 @@ def _rate(value: Any, field: str, violations: list[tuple[str, str]]) -> str:
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y年%m月%d日")
 
 
+def _parse_date(text: str) -> datetime | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
 def _time(value: Any, field: str, violations: list[tuple[str, str]], tz: str) -> int:
     """Unix seconds of a date cell in the platform's range (1970..2200): a date
     like 0001-01-01 is the file's mistake, named by row and column."""
     zone = ZoneInfo(tz)
-    if isinstance(value, datetime):
-        when: datetime | None = value
-    else:
-        text = _text(value)[:32]
-        when = None
-        for fmt in _DATE_FORMATS:
-            try:
-                when = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-        if when is None:
-            violations.append((field, f"{quote(_text(value))} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
-            return 0
+    when = value if isinstance(value, datetime) else _parse_date(_text(value)[:32])
+    if when is None:
+        violations.append((field, f"{quote(_text(value))} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
+        return 0
     # Range-check the wall-clock date first: at year 1 or 9999 the zone offset itself overflows.
     try:
         limits.check_date(when.date(), field)
