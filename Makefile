@@ -64,6 +64,10 @@ chromium: ## Debian's chromium (and a CJK font) for the browser tests
 proto: venv ## Regenerate the Python stubs from proto/
 	$(PY) scripts/gen_proto.py
 
+.PHONY: catalog
+catalog: venv ## Regenerate the chart catalog and docs tables from carbon_common.catalog
+	$(PY) scripts/gen_catalog.py
+
 .PHONY: run
 run: setup ## Redis and every service as local processes (Ctrl-C stops all)
 	$(PY) scripts/run_stack.py

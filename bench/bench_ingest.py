@@ -65,7 +65,7 @@ def main() -> None:
         for e in enterprises:
             stack.grant(e, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy", {"CARBON_GRPC_WORKERS": "8"})
-        channel = service_channel(service.target, "bench-feed", SECRET)
+        channel = service_channel(service.target, "meter-feed", SECRET)
         stub = pb_grpc.EnergyIngestionServiceStub(channel)
         meters = []
         for m in range(args.meters):

@@ -20,7 +20,8 @@ ROW = "{n},2024-03-01,91330500MA2B3C4D5E,91330100MA27XYZ12K,1100101020000000000,
 
 
 def hostile_csv() -> bytes:
-    return ("\n".join([HEADER, ROW.format(n="24330000000000000001"), ROW.format(n="24330000000000000002")]) + "\n").encode()
+    rows = [HEADER, ROW.format(n="24330000000000000001"), ROW.format(n="24330000000000000002")]
+    return ("\n".join(rows) + "\n").encode()
 
 
 def main() -> None:

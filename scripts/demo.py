@@ -88,13 +88,13 @@ def main() -> None:
 
     secret = secrets["CARBON_SERVICE_SECRET"]
     tax = ingest_tax_pb2_grpc.TaxIngestionServiceStub(
-        service_channel(f"127.0.0.1:{PORTS['ingest-tax'][0]}", "demo-feed", secret)
+        service_channel(f"127.0.0.1:{PORTS['ingest-tax'][0]}", "tax-feed", secret)
     )
     energy = ingest_energy_pb2_grpc.EnergyIngestionServiceStub(
-        service_channel(f"127.0.0.1:{PORTS['ingest-energy'][0]}", "demo-feed", secret)
+        service_channel(f"127.0.0.1:{PORTS['ingest-energy'][0]}", "meter-feed", secret)
     )
     accounting = accounting_pb2_grpc.AccountingServiceStub(
-        service_channel(f"127.0.0.1:{PORTS['accounting'][0]}", "demo", secret)
+        service_channel(f"127.0.0.1:{PORTS['accounting'][0]}", "operator", secret)
     )
 
     without_consent = region.enterprises[-1]

@@ -15,27 +15,20 @@ import sys
 import time
 from pathlib import Path
 
+from carbon_common import catalog
+from carbon_common.healthcheck import check
+from carbon_common.redis_server import start as start_redis
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from carbon_common.healthcheck import check  # noqa: E402
-from carbon_common.redis_server import start as start_redis  # noqa: E402
-
-from tests.support.processes import SERVICE_PACKAGES, TARGET_VARS  # noqa: E402
-
-RUN_DIR = REPO / ".run"
-VAR_DIR = REPO / "var"
+# Secrets/logs and data; the defaults are git-ignored directories of the checkout.
+RUN_DIR = Path(os.environ.get("CARBON_LOCAL_RUN_DIR") or REPO / ".run")
+VAR_DIR = Path(os.environ.get("CARBON_LOCAL_VAR_DIR") or REPO / "var")
 REDIS_PORT = int(os.environ.get("CARBON_LOCAL_REDIS_PORT", "6390"))
-# Below Linux's ephemeral range (32768-60999): a local 5005x port can be held
-# by the source side of any outgoing connection. Pods keep 5005x.
-PORTS = {
-    "consent": (7051, 8081),
-    "ingest-tax": (7052, 8082),
-    "ingest-energy": (7053, 8083),
-    "accounting": (7054, 8084),
-    "rating": (7055, 8085),
-    "loan-pricing": (7056, 8086),
-}
+# Ports from the service catalog: below Linux's ephemeral range (32768-60999),
+# where a port can be held by the source side of any outgoing connection.
+PORTS = {entry.name: (entry.local.grpc, entry.local.http) for entry in catalog.SERVICES}
+PACKAGES = {entry.name: entry.package for entry in catalog.SERVICES}
 SECRET_NAMES = ("CARBON_SERVICE_SECRET", "CARBON_ADMIN_TOKEN", "CARBON_LINK_SECRET")
 
 
@@ -66,8 +59,7 @@ def stack_env() -> dict[str, str]:
         "CARBON_DATA_DIR": str(VAR_DIR / "data"),
         "PYTHONUNBUFFERED": "1",
     }
-    for name, (grpc_port, _) in PORTS.items():
-        env[TARGET_VARS[name]] = f"127.0.0.1:{grpc_port}"
+    env.update(catalog.local_targets())
     return env
 
 
@@ -89,7 +81,7 @@ def main() -> int:
         for name, (grpc_port, http_port) in PORTS.items():
             service_env = {**env, "CARBON_GRPC_PORT": str(grpc_port), "CARBON_HTTP_PORT": str(http_port)}
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", SERVICE_PACKAGES[name]],
+                [sys.executable, "-m", PACKAGES[name]],
                 env=service_env,
                 stdout=open(logs / f"{name}.log", "ab"),  # noqa: SIM115 - child keeps writing
                 stderr=subprocess.STDOUT,

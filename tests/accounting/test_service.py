@@ -72,7 +72,9 @@ def wait_for_account(stub: accounting_pb2_grpc.AccountingServiceStub, name: str)
     deadline = time.monotonic() + 30
     while True:
         try:
-            return stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), metadata=service_md("rating"))
+            return stub.GetAccount(
+                accounting_pb2.GetAccountRequest(name=name), metadata=service_md("rating", "accounting")
+            )
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
                 raise
@@ -120,10 +122,12 @@ def test_event_driven_account_consent_and_report(
     assert {f[b"period"] for f in announced} >= {b"2024-01", b"2024"}
 
     # recompute with unchanged inputs: same digest, the stored account is kept bit for bit
-    again = stub.ComputeAccount(accounting_pb2.ComputeAccountRequest(name=name), metadata=service_md("rating"))
+    again = stub.ComputeAccount(
+        accounting_pb2.ComputeAccountRequest(name=name), metadata=service_md("rating", "accounting")
+    )
     assert again.SerializeToString(deterministic=True) == account.SerializeToString(deterministic=True)
     listed = stub.ListAccounts(
-        accounting_pb2.ListAccountsRequest(parent=f"enterprises/{uscc}"), metadata=service_md("rating")
+        accounting_pb2.ListAccountsRequest(parent=f"enterprises/{uscc}"), metadata=service_md("rating", "accounting")
     )
     assert [a.period for a in listed.accounts] == ["2024", "2024-01"]
 

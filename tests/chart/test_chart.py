@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
+from carbon_common import catalog
 
 from tests.chart.kubeschemas import materialize
 from tests.support.tools import tool
@@ -42,31 +43,14 @@ CLUSTER_POLICIES = REPO / "policies" / "cluster"
 BUNDLE_SOURCE = REPO / "policies" / "products"
 BUNDLE_COPY = CHART / "files" / "policies"
 
-# values key -> (service name, gRPC port, HTTP port), as in docs/architecture.md
-SERVICES = {
-    "consent": ("consent", 50051, 8081),
-    "ingestTax": ("ingest-tax", 50052, 8082),
-    "ingestEnergy": ("ingest-energy", 50053, 8083),
-    "accounting": ("accounting", 50054, 8084),
-    "rating": ("rating", 50055, 8085),
-    "pricing": ("loan-pricing", 50056, 8086),
-}
+# From the service catalog (the chart's _catalog.tpl is generated from it; values.yaml's ports must agree).
+# values key -> (service name, gRPC port, HTTP port) in the cluster
+SERVICES = {e.values_key: (e.name, e.cluster.grpc, e.cluster.http) for e in catalog.SERVICES}
 NAMES = [name for name, _, _ in SERVICES.values()]
 # Who may call whom over gRPC (the code's peer targets; NetworkPolicies must match exactly).
-CALLS = {
-    "consent": set(),
-    "ingest-tax": {"consent"},
-    "ingest-energy": {"consent"},
-    "accounting": {"consent"},
-    "rating": {"consent", "accounting"},
-    "loan-pricing": {"consent", "rating", "accounting"},
-}
-TARGET_VARS = {
-    "consent": "CARBON_CONSENT_TARGET",
-    "accounting": "CARBON_ACCOUNTING_TARGET",
-    "rating": "CARBON_RATING_TARGET",
-}
-DATA_SERVICES = {"ingest-tax", "ingest-energy", "accounting"}
+CALLS = {e.name: set(e.peers) for e in catalog.SERVICES}
+TARGET_VARS = {e.name: e.target_variable for e in catalog.SERVICES}
+DATA_SERVICES = {e.name for e in catalog.SERVICES if e.raw_data}
 
 Manifest = dict[str, Any]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -15,19 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from carbon_common import catalog
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "carbon-platform"
 
-# service dir -> (Python package, gRPC port, HTTP port), as in docs/architecture.md
-SERVICES = {
-    "consent": ("carbon_consent", 50051, 8081),
-    "ingest-tax": ("carbon_ingest_tax", 50052, 8082),
-    "ingest-energy": ("carbon_ingest_energy", 50053, 8083),
-    "accounting": ("carbon_accounting", 50054, 8084),
-    "rating": ("carbon_rating", 50055, 8085),
-    "loan-pricing": ("carbon_pricing", 50056, 8086),
-}
+# service dir -> (Python package, gRPC port, HTTP port in the cluster), from the service catalog
+SERVICES = {e.directory: (e.package, e.cluster.grpc, e.cluster.http) for e in catalog.SERVICES}
 PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$")
 
 

@@ -90,8 +90,9 @@ class Edge:
         return enterprise_pb2_grpc.EnterpriseServiceStub(self.channel)
 
 
-def service_md(name: str = "tester") -> list[tuple[str, str]]:
-    return [(SERVICE_HEADER, name), (TOKEN_HEADER, sign_service_token(name, SERVICE_SECRET))]
+def service_md(name: str = "operator", audience: str = "consent") -> list[tuple[str, str]]:
+    """A fresh (one-use) service identity of catalog principal `name` calling `audience`."""
+    return [(SERVICE_HEADER, name), (TOKEN_HEADER, sign_service_token(name, audience, SERVICE_SECRET))]
 
 
 def admin_md() -> list[tuple[str, str]]:

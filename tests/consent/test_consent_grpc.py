@@ -212,7 +212,7 @@ def test_platform_collection_consent_by_service_and_validation(consent_process: 
     created = stub.CreateConsent(
         consent_pb2.CreateConsentRequest(parent=parent, consent=consent), metadata=service_md()
     )
-    assert created.history[0].actor == "services/tester"
+    assert created.history[0].actor == "services/operator"
     too_long = access_consent(s["bank_a"], days=4000)
     err = _error(
         lambda: stub.CreateConsent(

@@ -1,6 +1,7 @@
 """Property-based tests: random requests, authorisations, revocations, terminations,
 expiries and clock movement never let access through without a consent that was
-authorised, unexpired, in scope and covering the data time at that moment.
+authorised, unexpired, in scope and whose data window covers the whole period
+of the data read (one instant, or a span [start, end)) at that moment.
 
 Two machines: one over the pure domain (many steps, cheap), one through the
 real Redis store and core (fewer steps).
@@ -61,9 +62,19 @@ def scopes_for(grantee: str) -> st.SearchStrategy[frozenset[Scope]]:
 
 
 def spec_allows(
-    ghosts: dict[str, Ghost], enterprise: str, grantee: str, scope: Scope, when: datetime, now: datetime
+    ghosts: dict[str, Ghost],
+    enterprise: str,
+    grantee: str,
+    scope: Scope,
+    data: tuple[datetime, datetime] | datetime,
+    now: datetime,
 ) -> set[str]:
-    """Consent ids that may allow the access, per the issue's definition."""
+    """Consent ids that may allow the access, per the issue's definition: every data
+    instant (one instant t, or every t with start <= t < end) lies in [data_start, data_end)."""
+    if isinstance(data, datetime):
+        inside = lambda g: g.data_start <= data < g.data_end  # noqa: E731
+    else:
+        inside = lambda g: g.data_start <= data[0] and data[1] <= g.data_end  # noqa: E731
     return {
         cid
         for cid, g in ghosts.items()
@@ -73,8 +84,16 @@ def spec_allows(
         and not g.ended
         and now < g.expire_time
         and scope in g.scopes
-        and g.data_start <= when < g.data_end
+        and inside(g)
     }
+
+
+def as_period(data: tuple[datetime, datetime] | datetime | None) -> domain.DataPeriod | None:
+    if data is None:
+        return None
+    if isinstance(data, datetime):
+        return domain.DataPeriod.instant(data)
+    return domain.DataPeriod(*data)
 
 
 class DomainMachine(RuleBasedStateMachine):
@@ -206,26 +225,30 @@ class DomainMachine(RuleBasedStateMachine):
         if target > self.now:
             self.now = target
 
-    @rule(
-        enterprise=st.sampled_from(ENTERPRISES),
-        grantee=st.sampled_from(GRANTEES),
-        scope=st.sampled_from(list(Scope)),
-        data_offset_days=st.one_of(st.none(), st.integers(-450, 60)),
-    )
-    def check(self, enterprise: str, grantee: str, scope: Scope, data_offset_days: int | None) -> None:
-        data_time = None if data_offset_days is None else self.now + timedelta(days=data_offset_days)
+    def _check(
+        self, enterprise: str, grantee: str, scope: Scope, data: tuple[datetime, datetime] | datetime | None
+    ) -> None:
         decision = domain.decide(
             self.consents.values(),
             enterprise=enterprise,
             grantee=grantee,
             scope=scope,
-            data_time=data_time,
+            period=as_period(data),
             now=self.now,
         )
-        allowed_ids = spec_allows(self.ghosts, enterprise, grantee, scope, data_time or self.now, self.now)
-        assert decision.allowed == bool(allowed_ids), (decision, allowed_ids)
+        allowed_ids = spec_allows(self.ghosts, enterprise, grantee, scope, data or self.now, self.now)
+        assert decision.allowed == bool(allowed_ids), (decision, allowed_ids, data)
         if decision.allowed:
             assert decision.consent.rsplit("/", 1)[1] in allowed_ids
+            assert domain.allowed_by(
+                self.consents[decision.consent.rsplit("/", 1)[1]],
+                enterprise=enterprise,
+                grantee=grantee,
+                scope=scope,
+                data_start=as_period(data or self.now).start,  # type: ignore[union-attr]
+                data_end=as_period(data or self.now).end,  # type: ignore[union-attr]
+                now=self.now,
+            )
         else:
             assert decision.reason in {
                 "CONSENT_REQUIRED",
@@ -236,6 +259,22 @@ class DomainMachine(RuleBasedStateMachine):
                 "CONSENT_DATA_WINDOW",
             }
 
+    @rule(
+        enterprise=st.sampled_from(ENTERPRISES),
+        grantee=st.sampled_from(GRANTEES),
+        scope=st.sampled_from(list(Scope)),
+        data_offset_days=st.one_of(st.none(), st.integers(-450, 60)),
+        length_days=st.one_of(st.none(), st.integers(1, 400)),
+    )
+    def check(
+        self, enterprise: str, grantee: str, scope: Scope, data_offset_days: int | None, length_days: int | None
+    ) -> None:
+        data: tuple[datetime, datetime] | datetime | None = None
+        if data_offset_days is not None:
+            start = self.now + timedelta(days=data_offset_days)
+            data = start if length_days is None else (start, start + timedelta(days=length_days))
+        self._check(enterprise, grantee, scope, data)
+
     @precondition(lambda self: self.consents)
     @rule(
         index=st.integers(0, 10_000),
@@ -244,20 +283,25 @@ class DomainMachine(RuleBasedStateMachine):
         scope=st.sampled_from(list(Scope)),
     )
     def check_at_window_edge(self, index: int, edge: str, offset_us: int, scope: Scope) -> None:
-        """Data times exactly on (or next to) a data window boundary."""
+        """Data instants exactly on (or next to) a data window boundary."""
         ghost = self.ghosts[sorted(self.ghosts)[index % len(self.ghosts)]]
         when = (ghost.data_start if edge == "start" else ghost.data_end) + timedelta(microseconds=offset_us)
-        decision = domain.decide(
-            self.consents.values(),
-            enterprise=ghost.enterprise,
-            grantee=ghost.grantee,
-            scope=scope,
-            data_time=when,
-            now=self.now,
-        )
-        assert decision.allowed == bool(
-            spec_allows(self.ghosts, ghost.enterprise, ghost.grantee, scope, when, self.now)
-        )
+        self._check(ghost.enterprise, ghost.grantee, scope, when)
+
+    @precondition(lambda self: self.consents)
+    @rule(
+        index=st.integers(0, 10_000),
+        start_shift=st.sampled_from([-86400_000_000, -1, 0, 1, 86400_000_000]),
+        end_shift=st.sampled_from([-86400_000_000, -1, 0, 1, 86400_000_000]),
+        scope=st.sampled_from(list(Scope)),
+    )
+    def check_period_at_window(self, index: int, start_shift: int, end_shift: int, scope: Scope) -> None:
+        """Periods equal to a data window, or a microsecond / a day shorter or longer at either end."""
+        ghost = self.ghosts[sorted(self.ghosts)[index % len(self.ghosts)]]
+        start = ghost.data_start + timedelta(microseconds=start_shift)
+        end = ghost.data_end + timedelta(microseconds=end_shift)
+        if end > start:
+            self._check(ghost.enterprise, ghost.grantee, scope, (start, end))
 
     @invariant()
     def terminal_states_never_change(self) -> None:
@@ -368,10 +412,19 @@ class StoreMachine(RuleBasedStateMachine):
             if self.clock.now >= ghost.expire_time and stored.state in domain.LIVE:
                 pytest.fail(f"sweep left {cid} {stored.state.name} past its expiry")
 
-    @rule(grantee=st.sampled_from(GRANTEES), scope=st.sampled_from(list(Scope)))
-    def check(self, grantee: str, scope: Scope) -> None:
-        decision = self.core.check_access(SERVICE, self.uscc, grantee, scope, None)
-        allowed = spec_allows(self.ghosts, self.uscc, grantee, scope, self.clock.now, self.clock.now)
+    @rule(
+        grantee=st.sampled_from(GRANTEES),
+        scope=st.sampled_from(list(Scope)),
+        start_days=st.one_of(st.none(), st.integers(-310, 40)),
+        length_days=st.integers(1, 400),
+    )
+    def check(self, grantee: str, scope: Scope, start_days: int | None, length_days: int) -> None:
+        data: tuple[datetime, datetime] | None = None
+        if start_days is not None:
+            start = self.clock.now + timedelta(days=start_days)
+            data = (start, start + timedelta(days=length_days))
+        decision = self.core.check_access(SERVICE, self.uscc, grantee, scope, as_period(data))
+        allowed = spec_allows(self.ghosts, self.uscc, grantee, scope, data or self.clock.now, self.clock.now)
         assert decision.allowed == bool(allowed), (decision, allowed)
 
     def teardown(self) -> None:

@@ -116,15 +116,18 @@ def test_admin_bootstrap_grant_manage_link_and_erasure(consent_process: Edge, re
         assert granted.status_code == 201, granted.text
         assert granted.json()["state"] == "STATE_AUTHORIZED"
         # a service may not grant on the enterprise's behalf
-        service_headers = dict(service_md("ingest-tax"))
+        # service tokens are one-use: fresh headers for each request
         refused = http.post(
             f"/v1/enterprises/{uscc}/consents:grant",
             json={"grantee": "platform", "scopes": ["TAX_INVOICES"], "purpose": "CARBON_ACCOUNTING", **_window()},
-            headers=service_headers,
+            headers=dict(service_md("ingest-tax")),
         )
         assert refused.status_code == 403
         check = {"enterprise": f"enterprises/{uscc}", "grantee": "platform", "scope": "ENERGY_METERING"}
-        assert http.post("/v1/consents:checkAccess", json=check, headers=service_headers).json()["allowed"] is True
+        assert (
+            http.post("/v1/consents:checkAccess", json=check, headers=dict(service_md("ingest-tax"))).json()["allowed"]
+            is True
+        )
 
         # the enterprise, through its management link, revokes and asks for erasure
         link = http.post(f"/v1/enterprises/{uscc}:manageLink", headers=ADMIN).json()["uri"]
@@ -133,7 +136,7 @@ def test_admin_bootstrap_grant_manage_link_and_erasure(consent_process: Edge, re
         cid = granted.json()["name"].rsplit("/", 1)[1]
         revoked = http.post(f"/v1/enterprises/{uscc}/consents/{cid}:revoke", headers=enterprise)
         assert revoked.json()["history"][-1]["actor"] == f"enterprises/{uscc}"
-        denied = http.post("/v1/consents:checkAccess", json=check, headers=service_headers).json()
+        denied = http.post("/v1/consents:checkAccess", json=check, headers=dict(service_md("ingest-tax"))).json()
         assert denied == {**denied, "allowed": False, "reason": "CONSENT_REVOKED"}
         other = seed(consent_process)
         assert http.get(f"/v1/enterprises/{other['uscc']}/consents", headers=enterprise).status_code == 403

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
-from carbon_common import identity, names
+from carbon_common import names
 from carbon_common.errors import ServiceError, from_rpc_error, invalid_argument
 from carbon_common.redis_server import free_port
 from carbon_common.server import Running, Service
@@ -83,14 +83,6 @@ def test_uscc_check_digit() -> None:
     with pytest.raises(ServiceError) as caught:
         names.parse_enterprise(f"enterprises/{wrong}")
     assert caught.value.field_violations[0][0] == "name"
-
-
-def test_service_tokens_expire_and_bind_the_service_name() -> None:
-    token = identity.sign_service_token("rating", "k", now=1000)
-    assert identity.verify_service_token("rating", token, "k", now=1100)
-    assert not identity.verify_service_token("pricing", token, "k", now=1100)
-    assert not identity.verify_service_token("rating", token, "other", now=1100)
-    assert not identity.verify_service_token("rating", token, "k", now=1000 + identity.TOKEN_TTL_SECONDS + 1)
 
 
 def test_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:

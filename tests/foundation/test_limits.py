@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -74,6 +75,14 @@ def test_timestamps_outside_1970_2200_and_bad_nanos_are_invalid_argument() -> No
         assert caught.value.field_violations[0][0] == field
     with pytest.raises(LimitError):
         limits.check_epoch_seconds(2**40, "timestamps[0]")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"])
+def test_datetimes_at_the_calendar_edges_are_out_of_range_not_overflow(text: str) -> None:
+    with pytest.raises(LimitError) as caught:
+        limits.check_datetime(dt.datetime.fromisoformat(text), "dataTime")
+    assert caught.value.reason == "OUT_OF_RANGE"
+    assert limits.check_datetime(dt.datetime.fromisoformat("2024-01-01T00:00:00+08:00"), "t").year == 2024
 
 
 def test_periods_within_the_configured_years() -> None:

@@ -122,7 +122,7 @@ def test_rest_answers_429_with_retry_after_then_recovers(store: str, tmp_path: P
             # Platform services are not limited.
             from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, sign_service_token
 
-            service = {SERVICE_HEADER: "rating", TOKEN_HEADER: sign_service_token("rating", SECRET)}
+            service = {SERVICE_HEADER: "operator", TOKEN_HEADER: sign_service_token("operator", "consent", SECRET)}
             assert http.get("/v1/enterprises", headers=service).status_code == 200
             # Time passes (the announced wait): the caller gets through again, once.
             for kind in ("bank", "address"):

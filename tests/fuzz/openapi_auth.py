@@ -21,7 +21,8 @@ def headers_for(case: Any) -> dict[str, str]:
         if names == {"serviceName", "serviceToken"}:
             secret = env["CARBON_FUZZ_SERVICE_SECRET"]
             # "operator": the catalog's name for platform tools and end-to-end checks.
-            return {SERVICE_HEADER: "operator", TOKEN_HEADER: sign_service_token("operator", secret)}
+            token = sign_service_token("operator", env["CARBON_FUZZ_AUDIENCE"], secret)  # one use, for this service
+            return {SERVICE_HEADER: "operator", TOKEN_HEADER: token}
         if names == {"adminToken"}:
             return {"Authorization": f"Bearer {env['CARBON_FUZZ_ADMIN_TOKEN']}"}
         if names == {"govToken"}:

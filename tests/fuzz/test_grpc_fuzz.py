@@ -27,14 +27,14 @@ from typing import Any
 import grpc
 import pytest
 from carbon.v1 import (
-    accounting_pb2,  # noqa: F401 - registers descriptors
+    accounting_pb2,
     consent_pb2,
     consent_pb2_grpc,
-    enterprise_pb2,  # noqa: F401
+    enterprise_pb2,
     ingest_energy_pb2,
     ingest_energy_pb2_grpc,
-    ingest_tax_pb2,  # noqa: F401
-    pricing_pb2,  # noqa: F401
+    ingest_tax_pb2,
+    pricing_pb2,
     rating_pb2,  # noqa: F401
 )
 from carbon_common.limits import current as current_limits
@@ -62,6 +62,15 @@ INFRASTRUCTURE = ("grpc.health.", "grpc.reflection.")
 BANK_ID = "fuzzbank"
 USCC = make_uscc(424242)
 CALLERS = ("anonymous", "service", "bank", "admin")
+# The credential each process's RPCs are mostly meant for; it is tried more often.
+PREFERRED_CALLER = {
+    "consent": "admin",
+    "ingest-tax": "service",
+    "ingest-energy": "service",
+    "accounting": "bank",
+    "rating": "bank",
+    "loan-pricing": "bank",
+}
 
 calls: Counter[tuple[str, str]] = Counter()
 
@@ -131,6 +140,16 @@ class Stack:
             f"banks/{BANK_ID}/quotes/q1",
             "platform",
             USCC,
+            "req-0001",
+            "2024",
+            "2024-03",
+            "Asia/Shanghai",
+            "quzhou_tanrongyi",
+            "quzhou-four-colour",
+            "24330000000000000001",
+            "1100101020000000000",
+            "*电力*电",
+            "千瓦时",
         ]
 
     def channel(self, process: str, caller: str) -> grpc.Channel:
@@ -255,18 +274,69 @@ INT_RANGE = {
 }
 
 
-def strings(pool: list[str]) -> st.SearchStrategy[str]:
+# Plausible values by field name ("*" for any other string), drawn three times as often
+# as hostile ones, so that requests get past the first check and reach deep code.
+Plausible = dict[str, list[Any]]
+NOW = int(datetime.now(UTC).timestamp()) // 900 * 900
+RECENT = st.integers(NOW // 900 - 200 * 96, NOW // 900 - 96).map(lambda slot: slot * 900)
+
+
+def plausible_values(stack: Stack) -> Plausible:
+    other = make_uscc(424243)
+    return {
+        "*": stack.names,
+        "time_zone": ["Asia/Shanghai", "UTC", "Asia/Urumqi"],
+        "period": ["2024", "2024-03", "2025"],
+        "request_id": ["req-0001", uuid.uuid4().hex, "a:b.c_d-e"],
+        "meter_id": ["m1", "m9"],
+        "bank_id": [BANK_ID, "bank-two"],
+        "api_key": [stack.bank_key, "ck_unknown"],
+        "grantee": ["platform", f"banks/{BANK_ID}"],
+        "product": ["quzhou_tanrongyi", "shenzhen_jiangtandai", "wuyi_jiantandai"],
+        "invoice_number": ["24330000000000000001", "24330000000000000002"],
+        "original_invoice_number": ["24330000000000000001"],
+        "seller_uscc": [USCC, other],
+        "buyer_uscc": [other, USCC],
+        "uscc": [USCC, other],
+        "tax_code": ["1100101020000000000", "1090000000000000000"],
+        "item_name": ["*电力*电", "*供电*电力"],
+        "unit": ["千瓦时", "kWh", "吨"],
+        "display_name": ["企业", "Fuzz"],
+        "industry_code": ["C2611", "C3011"],
+        "province_code": ["330000"],
+        "region_code": ["330502", "330781"],
+        "reason": ["because", ""],
+        "page_token": ["", "2024", "m1"],
+    }
+
+
+INT_PLAUSIBLE = {
+    "timestamps": RECENT,
+    "values": st.integers(0, 1_000_000),
+    "tenor_months": st.sampled_from([12, 36]),
+    "page_size": st.sampled_from([0, 10, 1000]),
+    "interval_seconds": st.sampled_from([900, 3600]),
+    "line_number": st.sampled_from([1, 2]),
+    "register_max": st.sampled_from([0, 999_999]),
+    "replacement_indices": st.sampled_from([0, 1]),
+}
+
+
+def strings(fd: FieldDescriptor, plausible: Plausible) -> st.SearchStrategy[str]:
+    values = st.sampled_from(plausible.get(fd.name) or plausible["*"])
     return st.one_of(
-        st.sampled_from(pool),
+        values,
+        values,
+        values,
         st.sampled_from(HOSTILE_STRINGS),
         st.text(max_size=40),
-        st.builds(lambda name, tail: name + tail, st.sampled_from(pool), st.text(max_size=8)),
+        st.builds(lambda value, tail: value + tail, values, st.text(max_size=8)),
     )
 
 
-def scalar(fd: FieldDescriptor, pool: list[str]) -> st.SearchStrategy[Any]:
+def scalar(fd: FieldDescriptor, plausible: Plausible) -> st.SearchStrategy[Any]:
     if fd.type == FieldDescriptor.TYPE_STRING:
-        return strings(pool)
+        return strings(fd, plausible)
     if fd.type == FieldDescriptor.TYPE_BYTES:
         return st.binary(max_size=64)
     if fd.type == FieldDescriptor.TYPE_BOOL:
@@ -274,8 +344,8 @@ def scalar(fd: FieldDescriptor, pool: list[str]) -> st.SearchStrategy[Any]:
     if fd.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return st.floats(width=32 if fd.type == FieldDescriptor.TYPE_FLOAT else 64)
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        known = [v.number for v in fd.enum_type.values]
-        return st.one_of(st.sampled_from(known), st.integers(-(2**31), 2**31 - 1))
+        known = st.sampled_from([v.number for v in fd.enum_type.values])
+        return st.one_of(known, known, known, st.integers(-(2**31), 2**31 - 1))
     kind = {
         FieldDescriptor.TYPE_SINT32: FieldDescriptor.TYPE_INT32,
         FieldDescriptor.TYPE_SFIXED32: FieldDescriptor.TYPE_INT32,
@@ -285,30 +355,39 @@ def scalar(fd: FieldDescriptor, pool: list[str]) -> st.SearchStrategy[Any]:
         FieldDescriptor.TYPE_FIXED64: FieldDescriptor.TYPE_UINT64,
     }.get(fd.type, fd.type)
     lo, hi = INT_RANGE[kind]
-    return st.one_of(st.sampled_from(INT_EDGES[kind]), st.integers(lo, hi))
+    hostile = st.one_of(st.sampled_from(INT_EDGES[kind]), st.integers(lo, hi))
+    likely = INT_PLAUSIBLE.get(fd.name)
+    return hostile if likely is None else st.one_of(likely, likely, likely, hostile)
 
 
-def message(desc: Descriptor, pool: list[str], depth: int = 0) -> st.SearchStrategy[Message]:
+PLAUSIBLE_DECIMALS = ["1", "100000.00", "3.85", "0.13", "12.5", "1000"]
+
+
+def message(desc: Descriptor, plausible: Plausible, depth: int = 0) -> st.SearchStrategy[Message]:
     cls = GetMessageClass(desc)
     if desc.full_name == "google.protobuf.Timestamp":
+        hostile_seconds = st.one_of(st.sampled_from(TIMESTAMP_SECONDS), st.integers(0, 7_258_118_399))
+        hostile_nanos = st.one_of(st.sampled_from([-1, 999_999_999, 10**9, -(2**31)]), st.integers(0, 10**9 - 1))
         return st.builds(
             lambda s, n: cls(seconds=s, nanos=n),
-            st.one_of(st.sampled_from(TIMESTAMP_SECONDS), st.integers(0, 7_258_118_399)),
-            st.one_of(st.just(0), st.sampled_from([-1, 999_999_999, 10**9, -(2**31)]), st.integers(0, 10**9 - 1)),
+            st.one_of(RECENT, RECENT, RECENT, hostile_seconds),
+            st.one_of(st.just(0), st.just(0), st.just(0), hostile_nanos),
         )
     if desc.full_name == "google.type.Decimal":
-        return st.builds(lambda v: cls(value=v), st.sampled_from(DECIMALS))
+        likely = st.sampled_from(PLAUSIBLE_DECIMALS)
+        return st.builds(lambda v: cls(value=v), st.one_of(likely, likely, likely, st.sampled_from(DECIMALS)))
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for fd in desc.fields:
         if fd.message_type is not None:
             if depth >= 3:
                 continue
-            inner = message(fd.message_type, pool, depth + 1)
+            inner = message(fd.message_type, plausible, depth + 1)
         else:
-            inner = scalar(fd, pool)
+            inner = scalar(fd, plausible)
         if fd.is_repeated:
             huge = st.just([]) if fd.message_type is not None else st.just(None)
-            fields[fd.name] = st.one_of(st.lists(inner, max_size=4), huge)
+            short = st.lists(inner, max_size=4)
+            fields[fd.name] = st.one_of(short, short, short, huge)
         else:
             fields[fd.name] = inner
     return st.fixed_dictionaries({}, optional=fields).map(lambda values: build(cls, desc, values))
@@ -416,7 +495,7 @@ def check_error(error: grpc.RpcError, path: str, caller: str) -> None:
     ("process", "method"), METHODS, ids=[f"{m.containing_service.name}.{m.name}" for _, m in METHODS]
 )
 def test_rpc_never_fails_internally(stack: Stack, process: str, method: MethodDescriptor) -> None:
-    request = message(method.input_type, stack.names)
+    request = message(method.input_type, plausible_values(stack))
     requests = st.lists(request, min_size=1, max_size=3) if method.client_streaming else st.tuples(request).map(list)
 
     @settings(
@@ -426,8 +505,185 @@ def test_rpc_never_fails_internally(stack: Stack, process: str, method: MethodDe
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
-    @given(requests=requests, caller=st.sampled_from(CALLERS))
+    @given(requests=requests, caller=st.one_of(st.just(PREFERRED_CALLER[process]), st.sampled_from(CALLERS)))
     def fuzz(requests: list[Message], caller: str) -> None:
         call(stack, process, method, requests, caller)
 
     fuzz()
+
+
+# ------------------------------------------------- the cases the issue reported
+
+
+def _consent(start: int, nanos: int = 0) -> consent_pb2.Consent:
+    consent = consent_pb2.Consent(
+        grantee=f"banks/{BANK_ID}",
+        scopes=[consent_pb2.CONSENT_SCOPE_RATING],
+        purpose=consent_pb2.CONSENT_PURPOSE_CREDIT_ASSESSMENT,
+    )
+    consent.data_window.start_time.seconds = start
+    consent.data_window.start_time.nanos = nanos
+    consent.data_window.end_time.seconds = 1_800_000_000
+    return consent
+
+
+def _invoice(seconds: int, nanos: int = 0) -> ingest_tax_pb2.Invoice:
+    invoice = ingest_tax_pb2.Invoice(
+        invoice_number="24330000000000000001",
+        seller_uscc=USCC,
+        buyer_uscc=make_uscc(424243),
+        kind=ingest_tax_pb2.Invoice.KIND_NORMAL,
+    )
+    invoice.issue_time.seconds, invoice.issue_time.nanos = seconds, nanos
+    invoice.lines.add(line_number=1, tax_code="1100101020000000000", item_name="*电力*电").amount.value = "1.00"
+    return invoice
+
+
+HUGE_NAME = "enterprises/" + "9" * (1 << 20)
+REPORTED: list[tuple[str, str, str, Callable[[], Message], str]] = [
+    # (process, method, caller, request, field the violation names)
+    (
+        "consent",
+        "/carbon.v1.ConsentService/CreateConsent",
+        "admin",
+        lambda: consent_pb2.CreateConsentRequest(
+            parent=f"enterprises/{USCC}", consent=_consent(253_402_300_800), request_id="r1"
+        ),
+        "consent.data_window.start_time",
+    ),
+    (
+        "consent",
+        "/carbon.v1.ConsentService/CreateConsent",
+        "admin",
+        lambda: consent_pb2.CreateConsentRequest(
+            parent=f"enterprises/{USCC}", consent=_consent(1_700_000_000, -1), request_id="r2"
+        ),
+        "consent.data_window.start_time.nanos",
+    ),
+    (
+        "consent",
+        "/carbon.v1.ConsentService/CheckAccess",
+        "service",
+        lambda: consent_pb2.CheckAccessRequest(
+            enterprise=f"enterprises/{USCC}",
+            grantee="platform",
+            scope=consent_pb2.CONSENT_SCOPE_RATING,
+            data_time={"seconds": 1_700_000_000, "nanos": -5},
+        ),
+        "data_time.nanos",
+    ),
+    (
+        "ingest-tax",
+        "/carbon.v1.TaxIngestionService/IngestInvoices",
+        "service",
+        lambda: ingest_tax_pb2.IngestInvoicesRequest(
+            parent=f"enterprises/{USCC}", invoices=[_invoice(253_402_300_800)], request_id="r3"
+        ),
+        "invoices[0].issue_time",
+    ),
+    (
+        "ingest-tax",
+        "/carbon.v1.TaxIngestionService/IngestInvoices",
+        "service",
+        lambda: ingest_tax_pb2.IngestInvoicesRequest(
+            parent=f"enterprises/{USCC}", invoices=[_invoice(1_700_000_000, -1)], request_id="r4"
+        ),
+        "invoices[0].issue_time.nanos",
+    ),
+    (
+        "ingest-energy",
+        "/carbon.v1.EnergyIngestionService/StreamReadings",
+        "service",
+        lambda: ingest_energy_pb2.ReadingBatch(
+            meter=f"enterprises/{USCC}/meters/m1", request_id="r5", timestamps=[2**40], values=[1]
+        ),
+        "batches[0].timestamps[0]",
+    ),
+    (
+        "ingest-energy",
+        "/carbon.v1.EnergyIngestionService/CreateMeter",
+        "service",
+        lambda: ingest_energy_pb2.CreateMeterRequest(
+            parent=f"enterprises/{USCC}",
+            meter_id="m2",
+            meter=ingest_energy_pb2.Meter(energy_type=1, reading_kind=1, time_zone="Asia/" + "x" * (1 << 20)),
+        ),
+        "meter.time_zone",
+    ),
+    (
+        "ingest-energy",
+        "/carbon.v1.EnergyIngestionService/CreateMeter",
+        "service",
+        lambda: ingest_energy_pb2.CreateMeterRequest(
+            parent=f"enterprises/{USCC}",
+            meter_id="m2",
+            meter=ingest_energy_pb2.Meter(energy_type=1, reading_kind=1, time_zone="Asia/" + "x" * 300),
+        ),
+        "meter.time_zone",
+    ),
+    *[
+        (
+            "ingest-energy",
+            "/carbon.v1.EnergyIngestionService/GetCoverage",
+            "service",
+            (lambda p=period: ingest_energy_pb2.GetCoverageRequest(enterprise=f"enterprises/{USCC}", period=p)),
+            "period",
+        )
+        for period in ("0000", "9999", "0000-01", "9999-12")
+    ],
+    (
+        "consent",
+        "/carbon.v1.EnterpriseService/GetEnterprise",
+        "admin",
+        lambda: enterprise_pb2.GetEnterpriseRequest(name=HUGE_NAME),
+        "name",
+    ),
+    (
+        "accounting",
+        "/carbon.v1.AccountingService/GetAccount",
+        "bank",
+        lambda: accounting_pb2.GetAccountRequest(name=f"enterprises/{USCC}/accounts/" + "9" * 5000),
+        "name",
+    ),
+    (
+        "loan-pricing",
+        "/carbon.v1.PricingService/GetQuote",
+        "bank",
+        lambda: pricing_pb2.GetQuoteRequest(name="banks/" + "q" * 3000),
+        "name",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("process", "path", "caller", "request_factory", "field"),
+    REPORTED,
+    ids=[f"{r[1].rsplit('/', 1)[1]}-{i}" for i, r in enumerate(REPORTED)],
+)
+def test_reported_hostile_inputs_are_invalid_argument_naming_the_field(
+    stack: Stack, process: str, path: str, caller: str, request_factory: Callable[[], Message], field: str
+) -> None:
+    pool = descriptor_pool.Default()
+    service, name = path.strip("/").split("/")
+    method = pool.FindServiceByName(service).methods_by_name[name]
+    response_cls = GetMessageClass(method.output_type)
+    channel = stack.channel(process, caller)
+    request = request_factory()
+    with pytest.raises(grpc.RpcError) as caught:
+        if method.client_streaming:
+            channel.stream_unary(path, lambda m: m.SerializeToString(), response_cls.FromString)(
+                iter([request]), metadata=stack.metadata(caller), timeout=60
+            )
+        else:
+            channel.unary_unary(path, lambda m: m.SerializeToString(), response_cls.FromString)(
+                request, metadata=stack.metadata(caller), timeout=60
+            )
+    check_error(caught.value, path, caller)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()[:200]
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    violations = [d for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR)]
+    assert violations, "no BadRequest detail"
+    bad = error_details_pb2.BadRequest()
+    violations[0].Unpack(bad)
+    assert field in [v.field for v in bad.field_violations]

@@ -130,6 +130,7 @@ def test_schemathesis_finds_nothing(platform: Platform, bank_key: str, service: 
         "SCHEMATHESIS_HOOKS": "tests.fuzz.openapi_auth",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         "CARBON_FUZZ_SERVICE_SECRET": SERVICE_SECRET,
+        "CARBON_FUZZ_AUDIENCE": service,
         "CARBON_FUZZ_ADMIN_TOKEN": PRICING_ADMIN_TOKEN if service == "loan-pricing" else ADMIN_TOKEN,
         "CARBON_FUZZ_GOV_DRAFTER": GOV_DRAFTER,
         "CARBON_FUZZ_GOV_APPROVER": GOV_APPROVER,

@@ -62,7 +62,7 @@ class Client(threading.Thread):
 
     def run(self) -> None:
         try:
-            channel = service_channel(self.target, "test-feed", SECRET)
+            channel = service_channel(self.target, "meter-feed", SECRET)
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             pending = list(self.batches)
             while pending:
@@ -94,7 +94,7 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
     try:
         stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy")
-        with service_channel(service.target, "test-feed", SECRET) as channel:
+        with service_channel(service.target, "meter-feed", SECRET) as channel:
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             meters = [
                 stub.CreateMeter(
@@ -139,7 +139,7 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
         assert raw["flag"].null_count() == raw.height
         assert any(pl.read_parquet(f)["meter_id"].n_unique() > 1 for f in files)  # windows of several batches
         # the hot state agrees: coverage counts every slot once
-        with service_channel(stack.services["ingest-energy"].target, "test-feed", SECRET) as channel:
+        with service_channel(stack.services["ingest-energy"].target, "meter-feed", SECRET) as channel:
             stub = pb_grpc.EnergyIngestionServiceStub(channel)
             present = stub.GetCoverage(
                 pb.GetCoverageRequest(enterprise=f"enterprises/{USCC}", period="2024")

@@ -162,7 +162,7 @@ class Client(threading.Thread):
 
     def run(self) -> None:
         try:
-            with service_channel(self.target, "test-feed", SECRET) as channel:
+            with service_channel(self.target, "tax-feed", SECRET) as channel:
                 stub = pb_grpc.TaxIngestionServiceStub(channel)
                 for request in self.requests:
                     while True:
@@ -275,7 +275,7 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
             )
 
         # the retried/replayed stack answers a re-send of every batch as a replay of the same result
-        with service_channel(stack.services["ingest-tax"].target, "test-feed", SECRET) as channel:
+        with service_channel(stack.services["ingest-tax"].target, "tax-feed", SECRET) as channel:
             stub = pb_grpc.TaxIngestionServiceStub(channel)
             for request in requests:
                 again = stub.IngestInvoices(request, timeout=CALL_TIMEOUT)

@@ -16,7 +16,7 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
 from carbon_common.errors import ServiceError
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, sign_service_token
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, ServiceVerifier, sign_service_token
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest.common import ERASURE_STREAM, handle_erasure
@@ -25,6 +25,7 @@ from carbon_ingest_tax.ingest import TaxIngestor
 from carbon_ingest_tax.servicer import TaxIngestion, register
 from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.upload import build_app
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.ingest.helpers import AllowList, in_process, make_uscc, rpc_error
@@ -325,24 +326,44 @@ def csv_file(*lines: str) -> bytes:
     return (CSV_HEADER + "".join(x + "\n" for x in lines)).encode("utf-8-sig")
 
 
+def portal_app(ingestor: TaxIngestor) -> FastAPI:
+    return build_app(ingestor, 1 << 20, "Asia/Shanghai", ServiceVerifier("ingest-tax", UPLOAD_SECRET, ingestor.redis))
+
+
+def portal_identity(secret: str = UPLOAD_SECRET) -> dict[str, str]:
+    """A fresh (one-use) identity of the upload portal calling ingest-tax."""
+    return {SERVICE_HEADER: "upload-portal", TOKEN_HEADER: sign_service_token("upload-portal", "ingest-tax", secret)}
+
+
 @pytest.fixture
 def http(ingestor: TaxIngestor) -> TestClient:
-    app = build_app(ingestor, 1 << 20, "Asia/Shanghai", UPLOAD_SECRET)
-    portal = {SERVICE_HEADER: "upload-portal", TOKEN_HEADER: sign_service_token("upload-portal", UPLOAD_SECRET)}
-    return TestClient(app, headers=portal)
+    client = TestClient(portal_app(ingestor))
+    client.event_hooks = {"request": [lambda request: request.headers.update(portal_identity())], "response": []}
+    return client
 
 
 def test_rest_upload_requires_the_platform_portal_identity(ingestor: TaxIngestor) -> None:
-    anonymous = TestClient(build_app(ingestor, 1 << 20, "Asia/Shanghai", UPLOAD_SECRET))
+    anonymous = TestClient(portal_app(ingestor))
     files = {"file": ("invoices.csv", csv_file(), "text/csv")}
     response = anonymous.post(f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a"})
     assert response.status_code == 401
     assert response.json()["error"]["details"][0]["reason"] == "UNAUTHENTICATED_SERVICE"
-    forged = {SERVICE_HEADER: "upload-portal", TOKEN_HEADER: sign_service_token("upload-portal", "wrong-secret")}
-    response = anonymous.post(
-        f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a", **forged}
+    for headers in (portal_identity("wrong-secret"), {**portal_identity(), SERVICE_HEADER: "intruder"}):
+        response = anonymous.post(
+            f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a", **headers}
+        )
+        assert response.status_code == 401
+    # A token is good for one request: the same headers again are a replay.
+    once = portal_identity()
+    first = anonymous.post(
+        f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "b", **once}
     )
-    assert response.status_code == 401
+    assert first.status_code == 400, first.text  # past identity: the empty file is the client's mistake
+    replay = anonymous.post(
+        f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "c", **once}
+    )
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["error"]["message"]
 
 
 def test_rest_csv_upload(http: TestClient, tmp_path: Path) -> None:

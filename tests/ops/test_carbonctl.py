@@ -36,7 +36,7 @@ from kubernetes.client import (
 
 from tests.support.processes import REPO, start_service
 
-TARGET_VARS = [variable for _, variable, _ in local.SERVICES]
+TARGET_VARS = [variable for _, variable in local.SERVICES]
 
 
 class Trivial(enterprise_pb2_grpc.EnterpriseServiceServicer):
@@ -53,7 +53,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Running]]:
         return ["carbon.v1.EnterpriseService"]
 
     try:
-        for name, variable, _ in local.SERVICES:
+        for name, variable in local.SERVICES:
             settings = BaseServiceSettings(service_name=name, grpc_port=free_port(), shutdown_grace_seconds=0.5)
             server = Running(Service(name, settings, register))
             server.start()
@@ -122,13 +122,22 @@ def test_status_local_reports_down_and_not_serving(
 def test_status_default_targets_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in TARGET_VARS:
         monkeypatch.delenv(variable, raising=False)
+    # The `make run` stack by default, the in-cluster ports with --kube (docs/architecture.md's table).
     assert local.service_targets() == [
-        ("consent", "127.0.0.1:50051"),
-        ("ingest-tax", "127.0.0.1:50052"),
-        ("ingest-energy", "127.0.0.1:50053"),
-        ("accounting", "127.0.0.1:50054"),
-        ("rating", "127.0.0.1:50055"),
-        ("loan-pricing", "127.0.0.1:50056"),
+        ("consent", "127.0.0.1:7051"),
+        ("ingest-tax", "127.0.0.1:7052"),
+        ("ingest-energy", "127.0.0.1:7053"),
+        ("accounting", "127.0.0.1:7054"),
+        ("rating", "127.0.0.1:7055"),
+        ("loan-pricing", "127.0.0.1:7056"),
+    ]
+    assert local.service_targets(kube=True, host="10.0.0.1") == [
+        ("consent", "10.0.0.1:50051"),
+        ("ingest-tax", "10.0.0.1:50052"),
+        ("ingest-energy", "10.0.0.1:50053"),
+        ("accounting", "10.0.0.1:50054"),
+        ("rating", "10.0.0.1:50055"),
+        ("loan-pricing", "10.0.0.1:50056"),
     ]
     monkeypatch.delenv("CARBON_REDIS_URL", raising=False)
     assert local.redis_url(None) == "redis://127.0.0.1:6390/0"
@@ -224,7 +233,7 @@ def test_drain_is_honoured_by_a_real_ingest_service(
     try:
         assert run(capsys, "ingestion", "drain", "--redis-url", redis_url)[0] == 0
         stub = ingest_energy_pb2_grpc.EnergyIngestionServiceStub(
-            service_channel(energy.target, "carbonctl-test", "dev-only-insecure-service-secret")
+            service_channel(energy.target, "operator", "dev-only-insecure-service-secret")
         )
         request = ingest_energy_pb2.CreateMeterRequest(
             parent=f"enterprises/{make_uscc('330800', 1, 1)}",

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import httpx
 from carbon.v1 import consent_pb2, consent_pb2_grpc
+from carbon_common import catalog
 from carbon_common.redis_server import free_port
 from carbon_common.redis_server import start as start_redis
 from google.type import interval_pb2
@@ -49,13 +50,7 @@ class Stack:
             "CARBON_LOG_LEVEL": "WARNING",
         }
         for name, proc in self.processes.items():
-            var = {
-                "consent": "CARBON_CONSENT_TARGET",
-                "ingest-tax": "CARBON_INGEST_TAX_TARGET",
-                "accounting": "CARBON_ACCOUNTING_TARGET",
-                "rating": "CARBON_RATING_TARGET",
-                "loan-pricing": "CARBON_PRICING_TARGET",
-            }[name]
+            var = catalog.service(name).target_variable
             env[var] = proc.target
         return env
 

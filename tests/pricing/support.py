@@ -46,6 +46,7 @@ class World:
     ratings: dict[tuple[str, str], RatingFacts] = field(default_factory=dict)
     accounts: dict[str, AccountFacts] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    periods_checked: list[str | None] = field(default_factory=list)
 
     # BankDirectory
     def authenticate(self, api_key: str) -> str:
@@ -54,8 +55,9 @@ class World:
         return self.keys[api_key]
 
     # ConsentChecker
-    def require(self, uscc: str, grantee: str, scope: int) -> str:
+    def require(self, uscc: str, grantee: str, scope: int, period: str | None) -> str:
         self.calls["consent"] = self.calls.get("consent", 0) + 1
+        self.periods_checked.append(period)
         state = self.consents.get((uscc, grantee))
         if state != "AUTHORIZED":
             reason = {"REVOKED": "CONSENT_REVOKED", "EXPIRED": "CONSENT_EXPIRED"}.get(state or "", "CONSENT_REQUIRED")

@@ -219,7 +219,9 @@ def test_no_consent_is_permission_denied(api: TestClient, world: World, state: s
     assert response.status_code == 403
     assert response.json()["error"]["status"] == "PERMISSION_DENIED"
     assert error_reason(response) == reason
-    assert world.calls.get("rating", 0) == 0  # nothing is looked at without consent
+    # The rating is looked up (as the platform) only to learn the period to check; nothing is priced.
+    assert world.periods_checked == ["2025"]
+    assert api.get(f"/v1/banks/{BANK}/quotes", headers=AUTH).json()["quotes"] == []
 
 
 def test_consent_checked_on_every_quote_even_replays(api: TestClient, world: World) -> None:

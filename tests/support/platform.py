@@ -13,13 +13,14 @@ from subprocess import Popen
 from typing import Any
 
 import grpc
+from carbon_common import catalog
 from carbon_common.channels import service_channel
 from carbon_common.redis_server import free_port
 from carbon_common.redis_server import start as start_redis
 
 from tests.support.processes import TARGET_VARS, ServiceProcess, start_service
 
-ORDER = ("consent", "ingest-tax", "ingest-energy", "accounting", "rating", "loan-pricing")
+ORDER = catalog.names()  # dependency (flow) order
 SERVICE_SECRET = "platform-test-service-secret"
 ADMIN_TOKEN = "platform-test-admin-token"
 LINK_SECRET = "platform-test-link-secret"
@@ -54,7 +55,7 @@ class Platform:
             env[TARGET_VARS[name]] = f"127.0.0.1:{grpc_port}"
         return env
 
-    def channel(self, name: str, caller: str = "e2e-test") -> grpc.Channel:
+    def channel(self, name: str, caller: str = "operator") -> grpc.Channel:
         """A channel to `name` carrying a platform service identity."""
         return service_channel(self.services[name].target, caller, SERVICE_SECRET)
 

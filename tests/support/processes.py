@@ -11,28 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from carbon_common import catalog
 from carbon_common.healthcheck import check
 from carbon_common.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
-# package, env var prefix of its peers' targets
-SERVICE_PACKAGES = {
-    "consent": "carbon_consent",
-    "ingest-tax": "carbon_ingest_tax",
-    "ingest-energy": "carbon_ingest_energy",
-    "accounting": "carbon_accounting",
-    "rating": "carbon_rating",
-    "loan-pricing": "carbon_pricing",
-}
-TARGET_VARS = {
-    "consent": "CARBON_CONSENT_TARGET",
-    "ingest-tax": "CARBON_INGEST_TAX_TARGET",
-    "ingest-energy": "CARBON_INGEST_ENERGY_TARGET",
-    "accounting": "CARBON_ACCOUNTING_TARGET",
-    "rating": "CARBON_RATING_TARGET",
-    "loan-pricing": "CARBON_PRICING_TARGET",
-}
+# From the service catalog, as `make run` (scripts/run_stack.py) reads them.
+SERVICE_PACKAGES = {entry.name: entry.package for entry in catalog.SERVICES}
+TARGET_VARS = {entry.name: entry.target_variable for entry in catalog.SERVICES}
 
 
 @dataclass

@@ -177,7 +177,7 @@ class Seeder:
     accounting_target: str
     admin_token: str = ADMIN_TOKEN
     service_secret: str = SERVICE_SECRET
-    caller: str = "test-seeder"
+    caller: str = "operator"  # a catalog principal
     selection: fx.Selection = field(default_factory=fx.Selection)
     _granted: set[str] = field(default_factory=set)
 

@@ -307,7 +307,7 @@ def test_trace_crosses_processes_ingest_energy_to_consent(otel: Otel, redis_url:
         processes.append(energy)
 
         stub = ingest_energy_pb2_grpc.EnergyIngestionServiceStub(
-            service_channel(energy.target, "trace-test", "trace-test-secret")
+            service_channel(energy.target, "meter-feed", "trace-test-secret")
         )
         request = ingest_energy_pb2.CreateMeterRequest(
             parent=f"enterprises/{USCC}",
@@ -374,8 +374,9 @@ def _start_pricing_and_consent(tmp_path: Path, redis_url: str) -> list[ServicePr
 def _assert_consent_descends(
     tmp_path: Path, trace_id: str, upstream_span_id: str, method: str = "/carbon.v1.BankService/AuthenticateBank"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    # The server span ends (and is written) after the client span it encloses: wait for both.
     pricing_spans = _wait_for(
-        tmp_path / "loan-pricing.spans.jsonl", lambda spans: any(s["kind"] == "CLIENT" for s in spans)
+        tmp_path / "loan-pricing.spans.jsonl", lambda spans: {"CLIENT", "SERVER"} <= {s["kind"] for s in spans}
     )
     consent_spans = _wait_for(tmp_path / "consent.spans.jsonl", lambda spans: any(s["name"] == method for s in spans))
     consent_server = next(s for s in consent_spans if s["name"] == method)

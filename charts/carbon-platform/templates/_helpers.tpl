@@ -70,75 +70,12 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 {{- end -}}
 
-{{/*
-Static facts about the six services, keyed by their values key.
-  name      Kubernetes component / Service suffix (architecture.md service name)
-  module    Python package run with `python -m`
-  peers     values keys of the services it calls over gRPC (drives the
-            CARBON_*_TARGET env vars AND the NetworkPolicy matrix)
-  data      reads/writes the shared raw data (CARBON_DATA_DIR)
-  state     needs a local CARBON_DATA_DIR for its own files (loan-pricing:
-            activated policy bundles and drafts); shared PVC in data.mode=pvc
-The Kubernetes API access of rating depends on rating.schemeSource (see carbon.kubeApi).
-*/}}
-{{- define "carbon.catalog" -}}
-consent:
-  name: consent
-  module: carbon_consent
-  peers: []
-  data: false
-  state: false
-ingestTax:
-  name: ingest-tax
-  module: carbon_ingest_tax
-  peers: [consent]
-  data: true
-  state: false
-ingestEnergy:
-  name: ingest-energy
-  module: carbon_ingest_energy
-  peers: [consent]
-  data: true
-  state: false
-accounting:
-  name: accounting
-  module: carbon_accounting
-  peers: [consent]
-  data: true
-  state: false
-rating:
-  name: rating
-  module: carbon_rating
-  peers: [consent, accounting]
-  data: false
-  state: false
-pricing:
-  name: loan-pricing
-  module: carbon_pricing
-  peers: [consent, rating, accounting]
-  data: false
-  state: true
-{{- end -}}
+{{/* The service catalog (carbon.catalog, carbon.serviceKeys, carbon.targetEnvName) is generated
+   into _catalog.tpl by `make catalog`. */}}
 
 {{/* "true" when the service of values key .key talks to the Kubernetes API (rating importing scheme ConfigMaps). */}}
 {{- define "carbon.kubeApi" -}}
 {{- and (eq .key "rating") (eq .root.Values.rating.schemeSource "configmap") -}}
-{{- end -}}
-
-{{/* Values keys of the services, in flow order. */}}
-{{- define "carbon.serviceKeys" -}}
-- consent
-- ingestTax
-- ingestEnergy
-- accounting
-- rating
-- pricing
-{{- end -}}
-
-{{/* Env var name carrying the gRPC target of a peer (values key -> name). */}}
-{{- define "carbon.targetEnvName" -}}
-{{- $m := dict "consent" "CARBON_CONSENT_TARGET" "ingestTax" "CARBON_INGEST_TAX_TARGET" "ingestEnergy" "CARBON_INGEST_ENERGY_TARGET" "accounting" "CARBON_ACCOUNTING_TARGET" "rating" "CARBON_RATING_TARGET" "pricing" "CARBON_PRICING_TARGET" -}}
-{{- required (printf "no target env var is defined for peer %q" .) (index $m .) -}}
 {{- end -}}
 
 {{/*

@@ -7,18 +7,19 @@ import json
 import grpc
 
 from carbon_common import telemetry
-from carbon_common.identity import ServiceIdentityInterceptor
+from carbon_common.identity import RETRY_MAX_ATTEMPTS, ServiceIdentityInterceptor
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-# Retry transient UNAVAILABLE on idempotent reads; writes carry request ids.
+# Retry transient UNAVAILABLE on idempotent reads; writes carry request ids. A retry resends
+# the same service token: the receiver accepts it once per attempt number (carbon_common.identity).
 _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
             {
                 "name": [{}],
                 "retryPolicy": {
-                    "maxAttempts": 4,
+                    "maxAttempts": RETRY_MAX_ATTEMPTS,
                     "initialBackoff": "0.05s",
                     "maxBackoff": "1s",
                     "backoffMultiplier": 2,

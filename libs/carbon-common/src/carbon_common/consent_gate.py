@@ -1,6 +1,13 @@
 """Client side of consent enforcement, used by every service that touches
 enterprise data. Asks the consent service on every access (a revocation must
 bite within a second everywhere), with an optional very short cache.
+
+Every read names the period of the data it reads: `require_period(...,
+"2024")` for an account period (YYYY or YYYY-MM, calendar periods in China
+time, as ingestion assigns readings and invoices to months), or
+`require(..., period=(start, end))` for a half-open span [start, end). The
+consent service allows it only if the whole period lies inside the consent's
+data window. Ingestion passes one instant (`data_time`).
 """
 
 from __future__ import annotations
@@ -8,13 +15,17 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import grpc
 from carbon.v1 import consent_pb2, consent_pb2_grpc
 
 from carbon_common.errors import from_rpc_error, permission_denied, unavailable
+from carbon_common.names import parse_period
 
 Scope = consent_pb2.ConsentScope
+# The zone of account periods: months and years are China calendar periods.
+PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
 # Answers about the request itself; anything else means the consent service
 # could not decide, which the caller sees as UNAVAILABLE.
 CLIENT_ERRORS = (
@@ -24,20 +35,54 @@ CLIENT_ERRORS = (
     grpc.StatusCode.UNAUTHENTICATED,
 )
 
+Span = tuple[datetime, datetime]
+
+
+def period_span(period: str) -> Span:
+    """The account period "YYYY" or "YYYY-MM" as the half-open span [first instant, first instant after).
+
+    "2024" -> [2024-01-01T00:00+08:00, 2025-01-01T00:00+08:00); "2024-02" -> [2024-02-01, 2024-03-01) (+08:00).
+    """
+    parse_period(period)
+    year = int(period[:4])
+    if len(period) == 4:
+        return datetime(year, 1, 1, tzinfo=PERIOD_ZONE), datetime(year + 1, 1, 1, tzinfo=PERIOD_ZONE)
+    month = int(period[5:7])
+    after = (year + 1, 1) if month == 12 else (year, month + 1)
+    return datetime(year, month, 1, tzinfo=PERIOD_ZONE), datetime(*after, 1, tzinfo=PERIOD_ZONE)
+
+
+def _micros(moment: datetime) -> int:
+    """Exact instant on the microsecond grid (cache keys must not merge distinct instants)."""
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
 
 class ConsentGate:
     def __init__(self, channel: grpc.Channel, cache_seconds: float = 0.0, timeout: float = 2.0) -> None:
         self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
         self._cache_seconds = cache_seconds
         self._timeout = timeout
-        self._cache: dict[tuple[str, str, int, int], tuple[float, consent_pb2.CheckAccessResponse]] = {}
+        self._cache: dict[tuple[str, str, int, str, int, int], tuple[float, consent_pb2.CheckAccessResponse]] = {}
         self._lock = threading.Lock()
 
     def check(
-        self, uscc: str, grantee: str, scope: int, data_time: datetime | None = None
+        self,
+        uscc: str,
+        grantee: str,
+        scope: int,
+        data_time: datetime | None = None,
+        *,
+        period: Span | None = None,
     ) -> consent_pb2.CheckAccessResponse:
-        day = int(data_time.timestamp()) // 86400 if data_time else -1
-        key = (uscc, grantee, scope, day)
+        """CheckAccess for one instant (`data_time`), a span (`period`), or neither (the instant now)."""
+        if period is not None and data_time is not None:
+            raise ValueError("pass data_time or period, not both")
+        if period is not None:
+            key = (uscc, grantee, scope, "period", _micros(period[0]), _micros(period[1]))
+        elif data_time is not None:
+            key = (uscc, grantee, scope, "instant", _micros(data_time), 0)
+        else:
+            key = (uscc, grantee, scope, "now", 0, 0)
         now = time.monotonic()
         if self._cache_seconds:
             with self._lock:
@@ -45,7 +90,10 @@ class ConsentGate:
             if hit and now - hit[0] < self._cache_seconds:
                 return hit[1]
         request = consent_pb2.CheckAccessRequest(enterprise=f"enterprises/{uscc}", grantee=grantee, scope=scope)
-        if data_time is not None:
+        if period is not None:
+            request.data_period.start_time.FromDatetime(period[0])
+            request.data_period.end_time.FromDatetime(period[1])
+        elif data_time is not None:
             request.data_time.FromDatetime(data_time)
         try:
             response: consent_pb2.CheckAccessResponse = self._stub.CheckAccess(request, timeout=self._timeout)
@@ -61,9 +109,18 @@ class ConsentGate:
                 self._cache[key] = (now, response)
         return response
 
-    def require(self, uscc: str, grantee: str, scope: int, data_time: datetime | None = None) -> str:
-        """Raise PERMISSION_DENIED (ErrorInfo reason from the consent service) unless allowed."""
-        response = self.check(uscc, grantee, scope, data_time)
+    def require(
+        self,
+        uscc: str,
+        grantee: str,
+        scope: int,
+        data_time: datetime | None = None,
+        *,
+        period: Span | None = None,
+    ) -> str:
+        """Raise PERMISSION_DENIED (ErrorInfo reason from the consent service) unless allowed;
+        returns the name of the consent that allowed the access."""
+        response = self.check(uscc, grantee, scope, data_time, period=period)
         if not response.allowed:
             raise permission_denied(
                 response.reason or "CONSENT_REQUIRED",
@@ -74,3 +131,11 @@ class ConsentGate:
                 consent=response.consent,
             )
         return str(response.consent)
+
+    def require_period(self, uscc: str, grantee: str, scope: int, period: str) -> str:
+        """`require` for the account period "YYYY" / "YYYY-MM" (see `period_span`)."""
+        return self.require(uscc, grantee, scope, period=period_span(period))
+
+    def allows_period(self, uscc: str, grantee: str, scope: int, period: str) -> consent_pb2.CheckAccessResponse:
+        """The decision for an account period, without raising (for filtering lists)."""
+        return self.check(uscc, grantee, scope, period=period_span(period))

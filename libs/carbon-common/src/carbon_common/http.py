@@ -34,7 +34,7 @@ from carbon_common.errors import (
     store_unavailable,
     unauthenticated,
 )
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, verify_service_token
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier
 from carbon_common.names import uscc_check_char
 
 # ---------------------------------------------------------------- path parameters
@@ -329,13 +329,14 @@ def _field_path(location: Any) -> str:
     return _short(".".join(parts), 120) or "request"
 
 
-def require_service(secret: str) -> Callable[[Request], Caller]:
-    """FastAPI dependency: the request must carry a valid platform service token."""
+def require_service(verifier: ServiceVerifier) -> Callable[[Request], Caller]:
+    """FastAPI dependency: the request must carry a valid platform service token (one use)."""
 
     def dependency(request: Request) -> Caller:
         name = request.headers.get(SERVICE_HEADER, "")
-        if name and verify_service_token(name, request.headers.get(TOKEN_HEADER, ""), secret):
-            return Caller("service", name)
+        token = request.headers.get(TOKEN_HEADER, "")
+        if name or token:
+            return verifier.verify(name, token)
         raise unauthenticated("UNAUTHENTICATED_SERVICE", "this endpoint is only for platform services (upload portal)")
 
     return dependency

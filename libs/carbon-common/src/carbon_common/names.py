@@ -65,6 +65,4 @@ def parse_bank(name: str, field: str = "parent") -> str:
 
 
 def validate_id(value: str, field: str) -> str:
-    if not _ID_RE.match(value):
-        raise invalid_argument(field, "must be 1-63 characters of a-z, 0-9, '-' or '_', starting alphanumeric")
-    return value
+    return limits.check_id(value, field)

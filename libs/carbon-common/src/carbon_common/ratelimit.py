@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,14 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from carbon_common.errors import STORE_DOWN, ServiceError, abort
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, bearer_token, metadata_value, verify_service_token
+from carbon_common.identity import (
+    SERVICE_HEADER,
+    TOKEN_HEADER,
+    TokenRejected,
+    bearer_token,
+    check_service_token,
+    metadata_value,
+)
 from carbon_common.settings import BaseServiceSettings, Rate
 
 log = logging.getLogger(__name__)
@@ -183,7 +191,15 @@ class RateLimiter:
             raise rate_limited(buckets[0][0] if len(buckets) == 1 else "+".join(k for k, _ in buckets), verdict)
 
     def is_platform_service(self, name: str, token: str) -> bool:
-        return bool(name and token and self.service_secret) and verify_service_token(name, token, self.service_secret)
+        """A valid token addressed to this service (stateless checks only: the edge's own
+        authentication still records its one use)."""
+        if not (name and token and self.service_secret):
+            return False
+        try:
+            check_service_token(name, token, self.service_secret, self.service, time.time())
+        except TokenRejected:
+            return False
+        return True
 
     def caller_buckets(self, authorization: str, address: str, address_kind: str = "address") -> list[tuple[str, str]]:
         """Per credential (when one is presented) and per client address."""

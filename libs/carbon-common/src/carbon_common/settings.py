@@ -50,12 +50,7 @@ class BaseServiceSettings(BaseSettings):
     rate_limits: dict[str, Rate] = Field(default_factory=dict)
     rate_limits_enabled: bool = True
 
-    consent_target: str = "127.0.0.1:50051"
-    ingest_tax_target: str = "127.0.0.1:50052"
-    ingest_energy_target: str = "127.0.0.1:50053"
-    accounting_target: str = "127.0.0.1:50054"
-    rating_target: str = "127.0.0.1:50055"
-    pricing_target: str = "127.0.0.1:50056"
+    # Each service declares the targets of its own peers (carbon_common.catalog).
 
     @field_validator("log_level")
     @classmethod

@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     where = status.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="check local processes (default)")
     where.add_argument("--namespace", "-n", metavar="NS", help="check the workloads in this Kubernetes namespace")
+    status.add_argument(
+        "--kube",
+        action="store_true",
+        help="local mode: use the in-cluster gRPC ports (e.g. through kubectl port-forward) instead of `make run`'s",
+    )
+    status.add_argument("--host", default="127.0.0.1", help="local mode: host of the services (default 127.0.0.1)")
     status.add_argument("--kubeconfig", help="kubeconfig file (cluster mode; default: in-cluster, then ~/.kube/config)")
     status.add_argument("--context", help="kubeconfig context (cluster mode)")
     status.add_argument(
@@ -49,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     if args.namespace:
-        if args.redis_url:
-            print("carbonctl: --redis-url applies to --local only", file=sys.stderr)
+        if args.redis_url or args.kube:
+            print("carbonctl: --redis-url and --kube apply to --local only", file=sys.stderr)
             return EXIT_ERROR
         try:
             cluster.load_config(args.kubeconfig, args.context)
@@ -66,7 +72,7 @@ def _status(args: argparse.Namespace) -> int:
         if args.kubeconfig or args.context:
             print("carbonctl: --kubeconfig/--context need --namespace", file=sys.stderr)
             return EXIT_ERROR
-        rows = local.local_rows(local.redis_url(args.redis_url), args.timeout)
+        rows = local.local_rows(local.redis_url(args.redis_url), args.timeout, kube=args.kube, host=args.host)
     return _print_rows(rows, args.json)
 
 

@@ -1,4 +1,8 @@
-"""`carbonctl status --local`: gRPC health of every service, Redis and its AOF."""
+"""`carbonctl status --local`: gRPC health of every service, Redis and its AOF.
+
+Targets come from the service catalog: the `make run` stack by default,
+the in-cluster ports with `--kube`; CARBON_*_TARGET variables override both.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,13 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
+from carbon_common import catalog
 from carbon_common.healthcheck import check
 
 from carbonctl.table import Row
 
-# service, target variable, default target (docs/architecture.md)
-SERVICES = (
-    ("consent", "CARBON_CONSENT_TARGET", "127.0.0.1:50051"),
-    ("ingest-tax", "CARBON_INGEST_TAX_TARGET", "127.0.0.1:50052"),
-    ("ingest-energy", "CARBON_INGEST_ENERGY_TARGET", "127.0.0.1:50053"),
-    ("accounting", "CARBON_ACCOUNTING_TARGET", "127.0.0.1:50054"),
-    ("rating", "CARBON_RATING_TARGET", "127.0.0.1:50055"),
-    ("loan-pricing", "CARBON_PRICING_TARGET", "127.0.0.1:50056"),
-)
+# (service, target variable) from the service catalog, in flow order.
+SERVICES = tuple((entry.name, entry.target_variable) for entry in catalog.SERVICES)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
 AOF_FIELDS = (
     "loading",
@@ -31,9 +29,16 @@ AOF_FIELDS = (
 )
 
 
-def service_targets(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+def service_targets(
+    env: Mapping[str, str] | None = None, *, kube: bool = False, host: str = catalog.LOCALHOST
+) -> list[tuple[str, str]]:
+    """CARBON_*_TARGET when set, else the `make run` ports, or with kube=True the
+    in-cluster ports on `host` (e.g. through `kubectl port-forward`)."""
     env = os.environ if env is None else env
-    return [(name, env.get(variable) or default) for name, variable, default in SERVICES]
+    return [
+        (entry.name, env.get(entry.target_variable) or f"{host}:{(entry.cluster if kube else entry.local).grpc}")
+        for entry in catalog.SERVICES
+    ]
 
 
 def redis_url(flag: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -94,5 +99,7 @@ def _without_password(url: str) -> str:
     return url
 
 
-def local_rows(url: str, timeout: float = 2.0, env: Mapping[str, str] | None = None) -> list[Row]:
-    return [*service_rows(service_targets(env), timeout), redis_row(url, timeout)]
+def local_rows(
+    url: str, timeout: float = 2.0, env: Mapping[str, str] | None = None, *, kube: bool = False, host: str = "127.0.0.1"
+) -> list[Row]:
+    return [*service_rows(service_targets(env, kube=kube, host=host), timeout), redis_row(url, timeout)]

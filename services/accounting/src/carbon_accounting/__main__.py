@@ -1,4 +1,4 @@
-"""`python -m carbon_accounting`: gRPC 50054, HTTP 8084, activity-event consumer."""
+"""`python -m carbon_accounting`: gRPC, HTTP (ports: carbon_common.catalog), activity-event consumer."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def build() -> server.Service:
     settings = AccountingSettings()
     secret = settings.effective_service_secret()
     client = redis_conn.connect(settings.redis_url)
-    consent = service_channel(settings.consent_target, "accounting", secret)
-    rating = service_channel(settings.rating_target, "accounting", secret)
+    consent = service_channel(settings.consent_target, settings.service_name, secret)
+    rating = service_channel(settings.rating_target, settings.service_name, secret)
     accountant = Accountant(settings, AccountStore(client), consent)
-    access = Access(settings, consent)
+    access = Access(settings, consent, client)
     # Banks call GetAccount and the report directly: per API key and per address.
     limiter = RateLimiter.from_settings(client, settings)
 

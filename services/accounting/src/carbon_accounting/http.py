@@ -2,7 +2,8 @@
 
 GET /v1/enterprises/{uscc}/accounts/{period}/report?format=html|pdf
 - banks: `authorization: Bearer <api key>` -> consent BankService.AuthenticateBank,
-  then the consent gate with CONSENT_SCOPE_REPORT;
+  then the consent gate with CONSENT_SCOPE_REPORT for the account's period (its
+  whole month or year must lie inside the consent's data window);
 - the enterprise: a signed link `?expires=<unix s>&signature=<hex>` (HMAC-SHA256
   under the service secret of "report:{uscc}:{period}:{expires}", see `sign_report_link`).
 """
@@ -74,7 +75,7 @@ def create_app(
                 raise unauthenticated("LINK_INVALID", "the report link signature is invalid")
             return f"enterprises/{uscc}"
         bank = access.banks.principal(bearer_token(authorization))
-        access.gate.require(uscc, bank, consent_pb2.CONSENT_SCOPE_REPORT)
+        access.gate.require_period(uscc, bank, consent_pb2.CONSENT_SCOPE_REPORT, period)
         return bank
 
     def grade(uscc: str, period: str) -> str:

@@ -19,8 +19,15 @@ from carbon.v1 import (
 from carbon_common import names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
-from carbon_common.errors import from_rpc_error, invalid_argument, not_found, unauthenticated, unavailable
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.errors import (
+    from_rpc_error,
+    invalid_argument,
+    not_found,
+    permission_denied,
+    unauthenticated,
+    unavailable,
+)
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -112,26 +119,56 @@ class Accountant:
 
 
 class Access:
-    """Who may read an enterprise's accounts: platform services, or banks with consent."""
+    """Who may read an enterprise's accounts: platform services, or banks whose consent's
+    data window covers the period of the account read."""
 
-    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel) -> None:
+    def __init__(self, settings: AccountingSettings, consent_channel: grpc.Channel, client: redis.Redis) -> None:
         self.secret = settings.effective_service_secret()
+        self.services = ServiceVerifier(settings.service_name, self.secret, client)
         self.banks = BankAuthenticator(consent_channel, timeout=settings.peer_timeout_seconds)
         self.gate = ConsentGate(consent_channel)
         self.timeout = settings.peer_timeout_seconds
 
-    def authenticate(self, context: grpc.ServicerContext) -> str:
-        """The caller (services/… or banks/…), established before any field is read."""
-        caller = service_caller(context, self.secret)
+    def reader(self, context: grpc.ServicerContext) -> tuple[str, bool]:
+        """(principal, is a bank): a platform service, or the bank of the API key. Called
+        before any field is read, so an anonymous caller learns no field rule."""
+        caller = service_caller(context, self.services)
         if caller is not None:
-            return caller.principal
-        return self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
+            return caller.principal, False
+        bank = self.banks.principal(bearer_token(metadata_value(context.invocation_metadata(), "authorization")))
+        return bank, True
 
-    def require_account_read(self, principal: str, uscc: str, scope: int) -> str:
-        if principal.startswith("services/"):
-            return principal
-        self.gate.require(uscc, principal, scope)
+    def require_account_read(self, reader: tuple[str, bool], uscc: str, scope: int, period: str) -> str:
+        principal, is_bank = reader
+        if is_bank:
+            self.gate.require_period(uscc, principal, scope, period)
         return principal
+
+    def readable_periods(self, bank: str, uscc: str, scope: int, periods: list[str]) -> list[str]:
+        """The periods whose data the bank may read. None readable (also when nothing is stored)
+        is PERMISSION_DENIED with the consent service's reason, so a bank without a covering
+        consent learns nothing, not even whether accounts exist."""
+        readable: list[str] = []
+        denial: consent_pb2.CheckAccessResponse | None = None
+        for period in periods:
+            response = self.gate.allows_period(uscc, bank, scope, period)
+            if response.allowed:
+                readable.append(period)
+            elif denial is None:
+                denial = response
+        if readable:
+            return readable
+        if denial is None:  # nothing stored: the reason of a check without a period
+            denial = self.gate.check(uscc, bank, scope)
+        raise permission_denied(
+            (denial.reason if not denial.allowed else "") or "CONSENT_DATA_WINDOW",
+            (denial.message if not denial.allowed else "")
+            or f"no account of enterprises/{uscc} lies inside the data window of {denial.consent}",
+            enterprise=f"enterprises/{uscc}",
+            grantee=bank,
+            scope=consent_pb2.ConsentScope.Name(scope),
+            consent=denial.consent,
+        )
 
 
 class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
@@ -142,10 +179,10 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def GetAccount(
         self, request: accounting_pb2.GetAccountRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.Account:
-        principal = self.access.authenticate(context)
+        reader = self.access.reader(context)
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")
-        self.access.require_account_read(principal, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
+        self.access.require_account_read(reader, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT, period)
         account = self.accountant.store.get(request.name)
         if account is None:
             raise not_found(request.name)
@@ -154,13 +191,14 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def ListAccounts(
         self, request: accounting_pb2.ListAccountsRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.ListAccountsResponse:
-        principal = self.access.authenticate(context)
+        reader, is_bank = self.access.reader(context)
         uscc = names.parse_enterprise(request.parent, "parent")
         if request.page_size < 0:
             raise invalid_argument("page_size", "must not be negative")
-        self.access.require_account_read(principal, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT)
         size = min(request.page_size or 50, 500)
         periods = self.accountant.store.periods(uscc)
+        if is_bank:  # a bank sees only the accounts whose period its consent's data window covers
+            periods = self.access.readable_periods(reader, uscc, consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT, periods)
         start = 0
         if request.page_token:
             if request.page_token not in periods:
@@ -179,7 +217,7 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
     def ComputeAccount(
         self, request: accounting_pb2.ComputeAccountRequest, context: grpc.ServicerContext
     ) -> accounting_pb2.Account:
-        if service_caller(context, self.access.secret) is None:
+        if service_caller(context, self.access.services) is None:
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")

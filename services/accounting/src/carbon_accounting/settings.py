@@ -6,17 +6,23 @@ import socket
 from decimal import Decimal
 from pathlib import Path
 
+from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field, field_validator
 
 from carbon_accounting import factors as fx
 from carbon_accounting.compute import Rules
 
+_CATALOG = catalog.service("accounting")
+
 
 class AccountingSettings(BaseServiceSettings):
-    service_name: str = "accounting"
-    grpc_port: int = Field(default=50054, ge=0, le=65535)
-    http_port: int = Field(default=8084, ge=0, le=65535)
+    service_name: str = _CATALOG.name
+    grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
+    http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
+    # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
+    consent_target: str = catalog.service("consent").local_target()
+    rating_target: str = catalog.service("rating").local_target()
 
     # CARBON_FACTORS_DIR replaces the packaged factor sets; CARBON_FACTOR_SET pins a version.
     factors_dir: Path = fx.DEFAULT_FACTORS_DIR

@@ -1,4 +1,4 @@
-"""`python -m carbon_consent`: the consent service (gRPC 50051, HTTP 8081)."""
+"""`python -m carbon_consent`: the consent service (ports: carbon_common.catalog)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from carbon_common.identity import ServiceVerifier
 from carbon_common.ratelimit import RateLimiter
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
@@ -48,7 +49,7 @@ def build(
     )
     auth = Authenticator(
         store,
-        settings.effective_service_secret(),
+        ServiceVerifier(settings.service_name, settings.effective_service_secret(), client),
         settings.effective_admin_token(),
         [SignedLinkProvider(links), *extra_providers],
         clock=lambda: clock().timestamp(),

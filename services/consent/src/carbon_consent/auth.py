@@ -21,12 +21,14 @@ from typing import Any, Protocol
 
 from carbon_common.errors import permission_denied, unauthenticated
 from carbon_common.identity import (
+    ATTEMPTS_HEADER,
     SERVICE_HEADER,
     TOKEN_HEADER,
+    ServiceVerifier,
+    attempt_number,
     bearer_token,
     hash_api_key,
     metadata_value,
-    verify_service_token,
 )
 from carbon_common.names import is_valid_uscc
 
@@ -169,22 +171,21 @@ class Authenticator:
     def __init__(
         self,
         store: Store,
-        service_secret: str,
+        services: ServiceVerifier,
         admin_token: str,
         providers: Sequence[EnterpriseIdentityProvider],
         clock: Callable[[], float],
     ) -> None:
         self.store = store
-        self.service_secret = service_secret
+        self.services = services
         self.admin_token = admin_token
         self.providers = list(providers)
         self.clock = clock
 
-    def resolve(self, authorization: str, service: str, service_token: str) -> Principal:
-        if service and service_token:
-            if not verify_service_token(service, service_token, self.service_secret, now=self.clock()):
-                raise unauthenticated("UNAUTHENTICATED_SERVICE", "invalid or expired service token")
-            return Principal("service", service)
+    def resolve(self, authorization: str, service: str, service_token: str, attempt: int = 0) -> Principal:
+        if service or service_token:
+            caller = self.services.verify(service, service_token, attempt, now=self.clock())
+            return Principal("service", caller.id)
         token = bearer_token(authorization) if authorization else ""
         if not token:
             return ANONYMOUS
@@ -207,6 +208,7 @@ class Authenticator:
             metadata_value(metadata, "authorization"),
             metadata_value(metadata, SERVICE_HEADER),
             metadata_value(metadata, TOKEN_HEADER),
+            attempt_number(metadata_value(metadata, ATTEMPTS_HEADER)),
         )
 
     def from_headers(self, headers: Mapping[str, str]) -> Principal:

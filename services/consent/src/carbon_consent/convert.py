@@ -12,7 +12,7 @@ from google.protobuf import json_format, timestamp_pb2
 
 from carbon_consent import domain
 from carbon_consent.core import ConsentRequest
-from carbon_consent.domain import Consent, Purpose, Scope, State
+from carbon_consent.domain import Consent, DataPeriod, Purpose, Scope, State
 from carbon_consent.store import Bank, Enterprise
 
 
@@ -25,6 +25,65 @@ def ts(value: datetime) -> timestamp_pb2.Timestamp:
 def from_ts(value: timestamp_pb2.Timestamp, field: str) -> datetime:
     """A client Timestamp, range-checked (1970..2200, valid nanos) before conversion."""
     return domain.utc(limits.check_timestamp(value, field))
+
+
+def data_period(
+    start: datetime | None, end: datetime | None, instant: datetime | None, field: str = "data_period"
+) -> DataPeriod | None:
+    """CheckAccess's data: a period [start, end), one instant, or neither (the instant now)."""
+    if instant is not None:
+        if start is not None or end is not None:
+            raise invalid_argument(field, "set either data_time or data_period, not both")
+        try:
+            return DataPeriod.instant(instant)
+        except OverflowError:
+            raise invalid_argument("data_time", "is out of range") from None
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise invalid_argument(field, "needs both start_time and end_time")
+    if end <= start:
+        raise invalid_argument(field, "end_time must be after start_time")
+    return DataPeriod(domain.utc(start), domain.utc(end))
+
+
+def _instant(message: Any, name: str, field: str) -> datetime | None:
+    if not message.HasField(name):
+        return None
+    return from_ts(getattr(message, name), field)
+
+
+def check_access_period(request: consent_pb2.CheckAccessRequest) -> DataPeriod | None:
+    return data_period(
+        _instant(request.data_period, "start_time", "data_period.start_time"),
+        _instant(request.data_period, "end_time", "data_period.end_time"),
+        _instant(request, "data_time", "data_time"),
+    )
+
+
+def rfc3339(value: Any, field: str) -> datetime | None:
+    """An RFC 3339 timestamp from JSON (None when absent or empty); naive values are UTC."""
+    if value is None or value == "":
+        return None
+    text = str(value)[:64]
+    try:
+        parsed = domain.utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
+    except (ValueError, OverflowError):
+        raise invalid_argument(field, "must be an RFC 3339 timestamp like 2024-01-01T00:00:00+08:00") from None
+    return limits.check_datetime(parsed, field)
+
+
+def check_access_period_json(body: dict[str, Any]) -> DataPeriod | None:
+    """REST checkAccess: `dataPeriod: {startTime, endTime}` (or start/end) and/or `dataTime`."""
+    instant = rfc3339(body.get("dataTime", body.get("data_time")), "dataTime")
+    window = body.get("dataPeriod", body.get("data_period"))
+    if window is None:
+        return data_period(None, None, instant, "dataPeriod")
+    if not isinstance(window, dict):
+        raise invalid_argument("dataPeriod", "must be an object {startTime, endTime}")
+    start = rfc3339(window.get("startTime", window.get("start_time", window.get("start"))), "dataPeriod.startTime")
+    end = rfc3339(window.get("endTime", window.get("end_time", window.get("end"))), "dataPeriod.endTime")
+    return data_period(start, end, instant, "dataPeriod")
 
 
 def consent_to_proto(c: Consent, authorization_uri: str = "") -> consent_pb2.Consent:

@@ -32,7 +32,7 @@ from carbon_common.names import validate_id, validate_uscc
 
 from carbon_consent import domain
 from carbon_consent.auth import LinkSigner, Principal, new_api_key
-from carbon_consent.domain import Action, Consent, Decision, Limits, Purpose, Scope, State
+from carbon_consent.domain import Action, Consent, DataPeriod, Decision, Limits, Purpose, Scope, State
 from carbon_consent.store import Bank, Conflict, Enterprise, ErasureRequest, Store, consent_event_payload
 
 log = logging.getLogger(__name__)
@@ -181,14 +181,41 @@ class ConsentCore:
             raise already_exists(f"enterprises/{uscc}") from None
 
     def get_enterprise(self, p: Principal, uscc: str) -> Enterprise:
+        """Registry privacy: admin and platform services read any enterprise; an enterprise
+        itself; a bank only one that it has a consent (any state: requested, authorised or
+        ended) with. Everyone else gets the same PERMISSION_DENIED whether or not the
+        enterprise exists, so the answer never discloses who uses the platform."""
         if p.kind == "anonymous":
             raise unauthenticated("UNAUTHENTICATED", "credentials are required")
-        if p.kind == "enterprise" and p.id != uscc:
-            raise permission_denied("PERMISSION_DENIED", f"{p.actor} may not read enterprises/{uscc}")
+        if not self._may_look_up(p, uscc):
+            raise self._registry_denied(p, f"enterprises/{uscc}")
         return self._enterprise_or_404(uscc)
 
+    def _may_look_up(self, p: Principal, uscc: str) -> bool:
+        if p.is_("admin", "service"):
+            return True
+        if p.kind == "enterprise":
+            return p.id == uscc
+        if p.kind == "bank":
+            grantee = f"banks/{p.id}"
+            return any(c.grantee == grantee for c in self.store.consents_of(uscc))
+        return False
+
+    @staticmethod
+    def _registry_denied(p: Principal, resource: str) -> ServiceError:
+        return permission_denied(
+            "REGISTRY_ACCESS_DENIED",
+            f"{p.actor} may not read {resource}: banks see only enterprises they have a consent with",
+            resource=resource,
+            caller=p.actor,
+        )
+
     def list_enterprises(self, p: Principal, page_size: int, page_token: str) -> tuple[list[Enterprise], str]:
-        self._require(p, "admin", "service", "bank")
+        """Listing the registry is for platform services and the admin only."""
+        if p.kind == "anonymous":
+            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        if not p.is_("admin", "service"):
+            raise self._registry_denied(p, "enterprises")
         size = _page_size(page_size)
         after = ""
         if page_token:
@@ -439,10 +466,11 @@ class ConsentCore:
     # ------------------------------------------------------------ enforcement
 
     def check_access(
-        self, p: Principal, enterprise: str, grantee: str, scope: Scope, data_time: datetime | None
+        self, p: Principal, enterprise: str, grantee: str, scope: Scope, period: DataPeriod | None
     ) -> Decision:
         """The enforcement point. Reads the enterprise's consents straight from Redis (no cache),
-        decides against the clock, and audits the decision."""
+        decides against the clock whether the whole data `period` (None: the instant now) may be
+        read, and audits the decision with the period and the consent it used."""
         if p.kind == "bank":
             if grantee != f"banks/{p.id}":
                 raise permission_denied(
@@ -456,7 +484,7 @@ class ConsentCore:
             enterprise=enterprise,
             grantee=grantee,
             scope=scope,
-            data_time=data_time,
+            period=period,
             now=now,
         )
         if self.audit_checks:
@@ -467,7 +495,7 @@ class ConsentCore:
                     "enterprise": f"enterprises/{enterprise}",
                     "grantee": grantee,
                     "scope": scope.name,
-                    "data_time": data_time.isoformat() if data_time else None,
+                    "data_period": [period.start.isoformat(), period.end.isoformat()] if period else None,
                     "allowed": decision.allowed,
                     "reason": decision.reason,
                     "consent": decision.consent,

@@ -12,6 +12,19 @@ State machine (terminal states never change):
 Expiry is a fact of the clock: `effective_state` reports EXPIRED as soon as
 `now >= expire_time`, whatever the stored state says, and `decide` (the
 CheckAccess decision) only ever looks at effective states.
+
+Time spans (a consent's data window, the period of the data being read) are
+half-open intervals [start, end) of instants on the microsecond grid, as
+`google.type.Interval` defines them: `end` is the first instant *after* the
+span. So the days 2024-01-01 .. 2024-12-31 (both inclusive, China time) are
+[2024-01-01T00:00+08:00, 2025-01-01T00:00+08:00), and a window covers a
+period when window.start <= period.start and period.end <= window.end —
+inclusive at both boundaries: a period exactly equal to the window is covered,
+one microsecond (let alone one day) more at either end is not. One instant t
+is the period [t, t + 1 µs), so "t in the window" is start <= t < end.
+
+`decide` is pure and free of I/O so that every enforcement point (the consent
+service, and projections of its state in other services) runs the very same rule.
 """
 
 from __future__ import annotations
@@ -156,6 +169,39 @@ class Consent:
     @property
     def requester(self) -> str:
         return self.history[0].actor if self.history else ""
+
+
+RESOLUTION = timedelta(microseconds=1)  # datetime's grid: the length of a one-instant period
+
+
+@dataclass(frozen=True)
+class DataPeriod:
+    """The span of data being read: instants start <= t < end (UTC-aware, end > start)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("a data period needs time-zone-aware instants")
+        if self.end <= self.start:
+            raise ValueError("a data period must end after it starts")
+
+    @classmethod
+    def instant(cls, moment: datetime) -> DataPeriod:
+        """The one instant `moment` (what ingestion passes as data_time)."""
+        moment = utc(moment)
+        return cls(moment, moment + RESOLUTION)
+
+    def describe(self) -> str:
+        if self.end - self.start == RESOLUTION:
+            return self.start.isoformat()
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def window_covers(consent: Consent, period: DataPeriod) -> bool:
+    """The whole period lies inside the consent's data window (both boundaries inclusive)."""
+    return consent.data_start <= period.start and period.end <= consent.data_end
 
 
 @dataclass(frozen=True)
@@ -344,16 +390,17 @@ def decide(
     enterprise: str,
     grantee: str,
     scope: Scope,
-    data_time: datetime | None,
+    period: DataPeriod | None,
     now: datetime,
 ) -> Decision:
-    """May `grantee` use `scope` of `enterprise` for data at `data_time` (default: now), at `now`?
+    """May `grantee` read `scope` data of `enterprise` covering `period` (None: the instant `now`), at `now`?
 
     Allowed only by a consent that, at `now`, is AUTHORIZED, not expired,
-    covers `scope` and whose data window contains `data_time`. Otherwise the
-    reason explains the most relevant consent (the most recently changed one).
+    covers `scope` and whose data window contains the whole `period`; the
+    decision names that consent. Otherwise the reason explains the most
+    relevant consent (the most recently changed one).
     """
-    when = data_time if data_time is not None else now
+    wanted = period if period is not None else DataPeriod.instant(now)
     mine = [c for c in consents if c.enterprise == enterprise and c.grantee == grantee]
     if not mine:
         return Decision(False, CONSENT_REQUIRED, "", f"{grantee} has no consent from enterprises/{enterprise}")
@@ -361,7 +408,7 @@ def decide(
     if not in_scope:
         return Decision(False, CONSENT_SCOPE, "", f"no consent of {grantee} covers {scope.name}")
     active = [c for c in in_scope if effective_state(c, now) == State.AUTHORIZED]
-    granting = [c for c in active if c.data_start <= when < c.data_end]
+    granting = [c for c in active if window_covers(c, wanted)]
     if granting:
         best = max(granting, key=lambda c: (c.expire_time, c.id))
         return Decision(True, "", best.name, "")
@@ -371,7 +418,8 @@ def decide(
             False,
             CONSENT_DATA_WINDOW,
             best.name,
-            f"{when.isoformat()} is outside the data window of {best.name}",
+            f"data {wanted.describe()} is not inside the data window "
+            f"[{best.data_start.isoformat()}, {best.data_end.isoformat()}) of {best.name}",
         )
     latest = max(in_scope, key=lambda c: (_last_change(c, now), c.id))
     state = effective_state(latest, now)
@@ -385,13 +433,25 @@ def decide(
     return Decision(False, reason, latest.name, f"{latest.name} {text}")
 
 
-def allowed_by(consent: Consent, *, enterprise: str, grantee: str, scope: Scope, when: datetime, now: datetime) -> bool:
-    """The specification of an allowing consent, stated directly (used by the property tests)."""
+def allowed_by(
+    consent: Consent,
+    *,
+    enterprise: str,
+    grantee: str,
+    scope: Scope,
+    data_start: datetime,
+    data_end: datetime,
+    now: datetime,
+) -> bool:
+    """The specification of an allowing consent, stated directly on plain instants
+    (used by the property tests): data instants data_start <= t < data_end must all
+    lie inside the window."""
     return (
         consent.enterprise == enterprise
         and consent.grantee == grantee
         and scope in consent.scopes
         and consent.state == State.AUTHORIZED
         and now < consent.expire_time
-        and consent.data_start <= when < consent.data_end
+        and consent.data_start <= data_start
+        and data_end <= consent.data_end
     )

@@ -84,8 +84,8 @@ class ConsentServicer(_Base, consent_pb2_grpc.ConsentServiceServicer):
             parse_bank(request.grantee, "grantee")
         if request.scope not in Scope._value2member_map_:
             raise invalid_argument("scope", "is required")
-        data_time = convert.from_ts(request.data_time, "data_time") if request.HasField("data_time") else None
-        decision = self.core.check_access(p, uscc, request.grantee, Scope(request.scope), data_time)
+        period = convert.check_access_period(request)
+        decision = self.core.check_access(p, uscc, request.grantee, Scope(request.scope), period)
         return consent_pb2.CheckAccessResponse(
             allowed=decision.allowed, reason=decision.reason, consent=decision.consent, message=decision.message
         )

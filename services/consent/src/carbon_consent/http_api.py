@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, permission_denied, unauthenticated
 from carbon_common.http import (
     PLATFORM_SERVICE,
@@ -482,15 +481,8 @@ def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | No
         if grantee != domain.PLATFORM:
             parse_bank(grantee, "grantee")
         scope_text = body.scope.upper().removeprefix("CONSENT_SCOPE_")
-        data_time = None
-        raw_time = body.dataTime
-        if raw_time:
-            try:
-                parsed = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
-            except ValueError:
-                raise invalid_argument("dataTime", "must be an RFC 3339 timestamp") from None
-            data_time = domain.utc(limits.check_datetime(parsed, "dataTime"))
-        decision = core.check_access(p, uscc, grantee, Scope[scope_text], data_time)
+        period = convert.check_access_period_json(body.model_dump(exclude_unset=True))
+        decision = core.check_access(p, uscc, grantee, Scope[scope_text], period)
         return JSONResponse(
             {
                 "allowed": decision.allowed,

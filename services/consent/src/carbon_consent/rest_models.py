@@ -167,7 +167,7 @@ class CheckAccessBody(BaseModel):
                     "enterprise": f"enterprises/{EXAMPLE_USCC}",
                     "grantee": "banks/qujiang-rcb",
                     "scope": "RATING",
-                    "dataTime": "2024-06-30T00:00:00Z",
+                    "dataPeriod": {"startTime": "2024-01-01T00:00:00Z", "endTime": "2025-01-01T00:00:00Z"},
                 }
             ]
         },
@@ -180,7 +180,12 @@ class CheckAccessBody(BaseModel):
         default=None,
         max_length=TIME_CHARS,
         validation_alias=_alias("dataTime", "data_time"),
-        description="RFC 3339 time of the data to be read (checked against the consent's data window)",
+        description="RFC 3339 instant of the data to be read (a one-instant period)",
+    )
+    dataPeriod: DataWindowInput | None = Field(
+        default=None,
+        validation_alias=_alias("dataPeriod", "data_period"),
+        description="The period of the data to be read: it must lie inside the consent's data window",
     )
 
 

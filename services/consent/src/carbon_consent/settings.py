@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field, field_validator
 
@@ -12,10 +13,13 @@ DEV_ADMIN_TOKEN = "dev-only-insecure-admin-token"
 DEV_LINK_SECRET = "dev-only-insecure-link-secret"
 
 
+_CATALOG = catalog.service("consent")
+
+
 class ConsentSettings(BaseServiceSettings):
-    service_name: str = "consent"
-    grpc_port: int = Field(default=50051, ge=0, le=65535)
-    http_port: int = Field(default=8081, ge=0, le=65535)
+    service_name: str = _CATALOG.name
+    grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
+    http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
 
     # CARBON_ADMIN_TOKEN: may create banks and enterprises, and act for an
     # enterprise in the demo (every such act is audited with actor "admin").

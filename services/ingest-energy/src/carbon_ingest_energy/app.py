@@ -5,7 +5,7 @@ from __future__ import annotations
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.http import install_error_handlers
-from carbon_common.identity import RequireServiceInterceptor
+from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest import parquet_io
@@ -26,6 +26,7 @@ def build(settings: EnergySettings | None = None) -> Service:
     settings = settings or EnergySettings()
     secret = settings.effective_service_secret()
     client = connect(settings.redis_url)
+    services = ServiceVerifier(settings.service_name, secret, client)
     store = ReadingStore(client, settings.data_dir, settings.idempotency_ttl_days)
     parquet_io.cleanup_tmp(store.root)
     channel = service_channel(settings.consent_target, settings.service_name, secret)
@@ -53,7 +54,7 @@ def build(settings: EnergySettings | None = None) -> Service:
         settings=settings,
         register=lambda server: register(server, servicer),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
-        interceptors=[RequireServiceInterceptor(secret, {"carbon.v1.EnergyIngestionService"})],
+        interceptors=[RequireServiceInterceptor(services, {"carbon.v1.EnergyIngestionService"})],
         http_app=http,
         workers=[
             erasure_worker(lambda: connect(settings.redis_url), settings.service_name, erase),

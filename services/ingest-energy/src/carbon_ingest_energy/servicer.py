@@ -266,9 +266,10 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
         # Consent first (nothing about the meter is revealed without it); its
         # data window must cover every reading in the batch. The edges are
         # range-checked first: a timestamp like 2**40 is no datetime at all.
+        if timestamps.size:
+            for index in (int(timestamps.argmin()), int(timestamps.argmax())):
+                limits.check_epoch_seconds(int(timestamps[index]), f"{prefix}timestamps[{index}]")
         edges = (int(timestamps.min()), int(timestamps.max())) if timestamps.size else (int(time.time()),)
-        for edge in edges:
-            limits.check_epoch_seconds(edge, f"{prefix}timestamps")
         for edge in sorted(set(edges)):
             self.gate.require(uscc, GRANTEE, SCOPE, datetime.fromtimestamp(edge, UTC))
         _, meter = self._meter(uscc, meter_id, f"{prefix}meter")

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field
 
+_CATALOG = catalog.service("ingest-energy")
+
 
 class EnergySettings(BaseServiceSettings):
-    service_name: str = "ingest-energy"
-    grpc_port: int = Field(default=50053, ge=0, le=65535)
-    http_port: int = Field(default=8083, ge=0, le=65535)
+    service_name: str = _CATALOG.name
+    grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
+    http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
+    # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
+    consent_target: str = catalog.service("consent").local_target()
     # Physical bound for spikes: an interval above max_power_kw × interval is flagged.
     max_power_kw: int = Field(default=100_000, ge=1)
     # Readings further than this in the future are a client mistake.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from carbon_common import limits
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
-from carbon_common.identity import RequireServiceInterceptor
+from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest import parquet_io
@@ -20,6 +21,7 @@ def build(settings: TaxSettings | None = None) -> Service:
     settings = settings or TaxSettings()
     secret = settings.effective_service_secret()
     client = connect(settings.redis_url)
+    services = ServiceVerifier(settings.service_name, secret, client)
     channel = service_channel(settings.consent_target, settings.service_name, secret)
     gate = ConsentGate(channel, cache_seconds=settings.consent_cache_seconds)
     ingestor = TaxIngestor(
@@ -37,8 +39,8 @@ def build(settings: TaxSettings | None = None) -> Service:
         settings=settings,
         register=lambda server: register(server, servicer),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
-        interceptors=[RequireServiceInterceptor(secret, {"carbon.v1.TaxIngestionService"})],
-        http_app=build_app(ingestor, settings.max_upload_bytes, settings.time_zone, secret),
+        interceptors=[RequireServiceInterceptor(services, {"carbon.v1.TaxIngestionService"})],
+        http_app=build_app(ingestor, limits.current().max_upload_bytes, settings.time_zone, services),
         workers=[
             erasure_worker(lambda: connect(settings.redis_url), settings.service_name, ingestor.erase),
             compaction_worker(

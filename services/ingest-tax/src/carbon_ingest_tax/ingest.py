@@ -167,6 +167,7 @@ def validate_invoices(uscc: str, invoices: Sequence[pb.Invoice], now: int, tz: s
             violations.append((f"{f}.issue_time.nanos", "must lie in 0..999999999"))
         elif not MIN_TIME <= issue <= now + 86400:
             violations.append((f"{f}.issue_time", "must be after 2000-01-01 and not in the future"))
+            issue = 0  # no month for a time out of range (e.g. past year 9999)
         for side in ("seller_uscc", "buyer_uscc"):
             if not _TAXPAYER_ID.match(getattr(invoice, side)):
                 violations.append((f"{f}.{side}", "is required: a 15-20 character taxpayer identification number"))

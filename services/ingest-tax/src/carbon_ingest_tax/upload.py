@@ -51,6 +51,7 @@ from carbon_common.http import (
     require_service,
     security,
 )
+from carbon_common.identity import ServiceVerifier
 from carbon_common.limits import LimitError
 from carbon_common.names import validate_uscc
 from fastapi import Depends, FastAPI, File, Header, UploadFile
@@ -191,24 +192,23 @@ def _rate(value: Any, field: str, violations: list[tuple[str, str]]) -> str:
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y年%m月%d日")
 
 
+def _parse_date(text: str) -> datetime | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
 def _time(value: Any, field: str, violations: list[tuple[str, str]], tz: str) -> int:
     """Unix seconds of a date cell in the platform's range (1970..2200): a date
     like 0001-01-01 is the file's mistake, named by row and column."""
     zone = ZoneInfo(tz)
-    if isinstance(value, datetime):
-        when: datetime | None = value
-    else:
-        text = _text(value)[:32]
-        when = None
-        for fmt in _DATE_FORMATS:
-            try:
-                when = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-        if when is None:
-            violations.append((field, f"{quote(_text(value))} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
-            return 0
+    when = value if isinstance(value, datetime) else _parse_date(_text(value)[:32])
+    if when is None:
+        violations.append((field, f"{quote(_text(value))} is not a date (YYYY-MM-DD[ HH:MM:SS])"))
+        return 0
     # Range-check the wall-clock date first: at year 1 or 9999 the zone offset itself overflows.
     try:
         limits.check_date(when.date(), field)
@@ -359,7 +359,7 @@ class UploadResult(BaseModel):
     skipped_void_rows: int
 
 
-def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: str) -> FastAPI:
+def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, services: ServiceVerifier) -> FastAPI:
     app = FastAPI(title="ingest-tax", version="v1", description=__doc__)
     # The file plus its multipart framing; the file alone is checked against max_bytes below.
     install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
@@ -371,7 +371,7 @@ def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, service_secret: st
     # The upload portal authenticates the enterprise and forwards as a platform service.
     @app.post(
         "/v1/enterprises/{uscc}/invoiceUploads",
-        dependencies=[Depends(require_service(service_secret))],
+        dependencies=[Depends(require_service(services))],
         response_model=UploadResult,
         responses=error_responses(409),
         openapi_extra=security(PLATFORM_SERVICE),

@@ -1,4 +1,4 @@
-"""`python -m carbon_pricing`: the loan-pricing service (gRPC 50056, HTTP 8086)."""
+"""`python -m carbon_pricing`: the loan-pricing service (ports: carbon_common.catalog)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """The pricing use cases, shared by the gRPC and REST edges.
 
 CreateQuote: authenticate the bank (API key -> banks/{id}), stay inside its
-own parent, validate, ask consent (CONSENT_SCOPE_RATING, every time), then
-honour the client request id (same id + same body -> the same quote; same id +
-other body -> ALREADY_EXISTS), fetch the rating under the product's scheme and
-the account it was computed from, evaluate the product's Rego policy, and
-store the quote together with its hash-chained decision-log entry.
+own parent, validate, fetch the rating under the product's scheme (as the
+platform: nothing reaches the bank yet), ask consent (CONSENT_SCOPE_RATING,
+every time, for the period of the account the rating is computed from: the
+consent's data window must cover that whole year), then honour the client
+request id (same id + same body -> the same quote; same id + other body ->
+ALREADY_EXISTS), fetch the account the rating was computed from, evaluate the
+product's Rego policy, and store the quote together with its hash-chained
+decision-log entry.
 """
 
 from __future__ import annotations
@@ -201,27 +204,46 @@ class PricingCore:
         bank = self._own_bank(api_key, parent, "parent")
         valid = self.validate(quote, request_id, prefix)
         grantee = f"banks/{bank}"
-        consent = self.consent.require(valid.uscc, grantee, RATING_SCOPE)
+        product = self.policies.products.get(valid.product)
+        rating = self.ratings.rating(valid.uscc, product.scheme_id) if product is not None else None
+        consent = self._require_consent(valid.uscc, grantee, rating)
         fingerprint = valid.fingerprint()
         claim = self.store.claim(bank, request_id, fingerprint)
         if claim.existing is not None:
             return claim.existing, False
         try:
-            record = self._price(bank, request_id, valid, consent, claim.token, fingerprint)
+            record = self._price(bank, request_id, valid, consent, claim.token, fingerprint, rating)
         except BaseException:
             self.store.release(bank, request_id, claim.token)
             raise
         return record, True
 
+    def _require_consent(self, uscc: str, grantee: str, rating: RatingFacts | None) -> str:
+        """The bank's RATING consent must cover the period of the account the quote is priced
+        on (the rating's year); with no rating, no enterprise data is read and the consent must
+        hold at the instant now."""
+        return self.consent.require(uscc, grantee, RATING_SCOPE, rating.period if rating and rating.period else None)
+
     def _price(
-        self, bank: str, request_id: str, valid: ValidQuote, consent: str, token: str, fingerprint: str
+        self,
+        bank: str,
+        request_id: str,
+        valid: ValidQuote,
+        consent: str,
+        token: str,
+        fingerprint: str,
+        rating: RatingFacts | None,
     ) -> dict[str, Any]:
         engine, products, bundle_version = self.policies.snapshot()
         product = products.get(valid.product)
         if product is None:  # bundle changed since validation
             raise invalid_argument("quote.product", "unknown product", reason="UNKNOWN_PRODUCT")
         now = self._clock()
-        rating = self.ratings.rating(valid.uscc, product.scheme_id)
+        if rating is None or rating.scheme_id != product.scheme_id:
+            # The bundle changed the product's scheme since the consent check: price on the
+            # new scheme's rating, under a consent that covers its period.
+            rating = self.ratings.rating(valid.uscc, product.scheme_id)
+            consent = self._require_consent(valid.uscc, f"banks/{bank}", rating)
         account: AccountFacts | None = None
         if rating is not None and rating.account:
             account = self.accounts.account(rating.account, rating.input_digest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field, field_validator
 
@@ -15,10 +16,17 @@ def _default_bundle_dir() -> Path:
     return _REPO / "policies" / "products"
 
 
+_CATALOG = catalog.service("loan-pricing")
+
+
 class PricingSettings(BaseServiceSettings):
-    service_name: str = "loan-pricing"
-    grpc_port: int = Field(default=50056, ge=0, le=65535)
-    http_port: int = Field(default=8086, ge=0, le=65535)
+    service_name: str = _CATALOG.name
+    grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
+    http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
+    # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
+    consent_target: str = catalog.service("consent").local_target()
+    rating_target: str = catalog.service("rating").local_target()
+    accounting_target: str = catalog.service("accounting").local_target()
 
     # Policy engine: "embedded" (regopy in process) or "opa" (OPA server at opa_url).
     policy_engine: str = "embedded"

@@ -52,8 +52,10 @@ class BankDirectory(Protocol):
 
 
 class ConsentChecker(Protocol):
-    def require(self, uscc: str, grantee: str, scope: int) -> str:
-        """Raise PERMISSION_DENIED unless allowed; returns the consent name."""
+    def require(self, uscc: str, grantee: str, scope: int, period: str | None) -> str:
+        """Raise PERMISSION_DENIED unless the grantee may read `scope` data of the account
+        period `period` ("YYYY" / "YYYY-MM"; None: no data period, the instant now);
+        returns the consent name."""
 
 
 class RatingSource(Protocol):
@@ -95,8 +97,10 @@ class GrpcConsentChecker:
     def __init__(self, channel: grpc.Channel, cache_seconds: float = 0.0, timeout: float = 2.0) -> None:
         self._gate = ConsentGate(channel, cache_seconds=cache_seconds, timeout=timeout)
 
-    def require(self, uscc: str, grantee: str, scope: int) -> str:
-        return self._gate.require(uscc, grantee, scope)
+    def require(self, uscc: str, grantee: str, scope: int, period: str | None) -> str:
+        if period is None:
+            return self._gate.require(uscc, grantee, scope)
+        return self._gate.require_period(uscc, grantee, scope, period)
 
 
 class GrpcRatingSource:

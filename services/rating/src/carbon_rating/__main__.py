@@ -1,4 +1,4 @@
-"""`python -m carbon_rating`: the rating service (gRPC 50055, government page on HTTP 8085)."""
+"""`python -m carbon_rating`: the rating service (gRPC, REST and government page; ports: carbon_common.catalog)."""
 
 from carbon_common import logging as json_logging
 from carbon_common.server import run

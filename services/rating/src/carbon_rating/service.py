@@ -26,7 +26,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
-from carbon_common.identity import bearer_token, metadata_value, service_caller
+from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 from carbon_common.names import parse_child, parse_period
 
 from carbon_rating import engine
@@ -139,39 +139,37 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self.registry = registry
         self.population = population
         self.accounting = accounting
-        self.secret = secret
+        self.services = ServiceVerifier("rating", secret, client)
         self.plugins = plugins or {}
         self.gate = ConsentGate(consent_channel) if consent_channel is not None else None
         self.banks = BankAuthenticator(consent_channel) if consent_channel is not None else None
 
     # ---- access
-    def _authenticate(self, context: grpc.ServicerContext) -> str:
-        """The caller, established before any field is read (no field rules for anonymous callers)."""
-        caller = service_caller(context, self.secret)
+    def _reader(self, context: grpc.ServicerContext) -> tuple[str, bool]:
+        """(principal, is a bank): platform services pass (they do their own bank check);
+        banks need a RATING consent covering the rated period (checked once it is known).
+        Called before any field is read (no field rules for anonymous callers)."""
+        caller = service_caller(context, self.services)
         if caller is not None:
-            return caller.principal
+            return caller.principal, False
         key = bearer_token(metadata_value(context.invocation_metadata(), "authorization"))
         if not key or self.banks is None or self.gate is None:
             raise unauthenticated(
                 "UNAUTHENTICATED_BANK", "present a bank API key (authorization: Bearer ck_...) or a service identity"
             )
-        return self.banks.principal(key)
-
-    def _authorise(self, principal: str, uscc: str) -> str:
-        """Platform services pass (they do their own bank check); banks need a RATING consent."""
-        if principal.startswith("banks/") and self.gate is not None:
-            self.gate.require(uscc, principal, consent_pb2.CONSENT_SCOPE_RATING)
-        return principal
+        return self.banks.principal(key), True
 
     # ---- RPCs
     def GetRating(self, request: rating_pb2.GetRatingRequest, context: grpc.ServicerContext) -> rating_pb2.Rating:
-        principal = self._authenticate(context)
+        reader, is_bank = self._reader(context)
         uscc, scheme_id = parse_child(request.name, "ratings")
         if request.period:
             if len(request.period) != 4:
                 raise invalid_argument("period", f"{quote(request.period)} must be a year YYYY")
             parse_period(request.period, "period")
-        self._authorise(principal, uscc)
+        gate = self.gate if is_bank else None
+        if gate is not None and request.period:
+            gate.require_period(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING, request.period)
         scheme = self.registry.active(scheme_id)  # one immutable version for this whole rating
         if scheme is None:
             raise not_found(f"schemes/{scheme_id}")
@@ -180,6 +178,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             # Not (yet) in the population: ask accounting, as the accounts stream would.
             rows.update(self._listed_rows(uscc))
         period = request.period or (max(rows) if rows else "")
+        if gate is not None and not request.period:
+            # The latest annual account is what is rated; the bank's window must cover its year.
+            # With none, a check without a period decides between PERMISSION_DENIED and NOT_FOUND.
+            if period:
+                gate.require_period(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING, period)
+            else:
+                gate.require(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING)
         if not period or period not in rows:
             if request.period:
                 try:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field
 
+_CATALOG = catalog.service("rating")
+
 
 class RatingSettings(BaseServiceSettings):
-    service_name: str = "rating"
-    grpc_port: int = Field(default=50055, ge=0, le=65535)
-    http_port: int = Field(default=8085, ge=0, le=65535)
+    service_name: str = _CATALOG.name
+    grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
+    http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
+    # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
+    consent_target: str = catalog.service("consent").local_target()
+    accounting_target: str = catalog.service("accounting").local_target()
     # "alice:drafter:<token>,bob:approver:<token>"; dev mode generates tokens when empty.
     gov_tokens: str = ""
     # "redis" (government page publishes) or "configmap" (also import ConfigMaps

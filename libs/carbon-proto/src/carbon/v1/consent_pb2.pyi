@@ -161,16 +161,18 @@ class TerminateConsentRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CheckAccessRequest(_message.Message):
-    __slots__ = ("enterprise", "grantee", "scope", "data_time")
+    __slots__ = ("enterprise", "grantee", "scope", "data_time", "data_period")
     ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
     GRANTEE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     DATA_TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_PERIOD_FIELD_NUMBER: _ClassVar[int]
     enterprise: str
     grantee: str
     scope: ConsentScope
     data_time: _timestamp_pb2.Timestamp
-    def __init__(self, enterprise: _Optional[str] = ..., grantee: _Optional[str] = ..., scope: _Optional[_Union[ConsentScope, str]] = ..., data_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    data_period: _interval_pb2.Interval
+    def __init__(self, enterprise: _Optional[str] = ..., grantee: _Optional[str] = ..., scope: _Optional[_Union[ConsentScope, str]] = ..., data_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_period: _Optional[_Union[_interval_pb2.Interval, _Mapping]] = ...) -> None: ...
 
 class CheckAccessResponse(_message.Message):
     __slots__ = ("allowed", "reason", "consent", "message")

@@ -134,7 +134,8 @@ class ConsentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CheckAccess(self, request, context):
-        """Enforcement point: may `grantee` use `scope` of `enterprise` now?
+        """Enforcement point: may `grantee` read `scope` data of `enterprise`
+        covering `data_period`, now?
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
