@@ -349,6 +349,7 @@ _ERROR_DESCRIPTIONS = {
     "401": "UNAUTHENTICATED: missing, unknown, revoked or expired credentials",
     "403": "PERMISSION_DENIED (ErrorInfo.reason says why, e.g. CONSENT_REQUIRED)",
     "404": "NOT_FOUND",
+    "405": "The id ends in `:verb`, naming a custom method that takes another HTTP method (Allow lists it)",
     "409": "ALREADY_EXISTS / ABORTED",
     "413": "RESOURCE_EXHAUSTED (BODY_TOO_LARGE): the request body exceeds the edge's bound",
     "429": "RESOURCE_EXHAUSTED: rate limit reached; retry after `Retry-After` seconds (RetryInfo)",
@@ -409,7 +410,10 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
     schemas.update(error_schema.pop("$defs", {}))
     schemas["ErrorResponse"] = error_schema
     used: set[str] = set()
+    paths = list(document.get("paths", {}))
     for path, item in document.get("paths", {}).items():
+        # `/things/{id}` next to `/things/{id}:verb`: an id ending in `:verb` names the custom method.
+        verb_sibling = any(other.startswith(f"{path}:") for other in paths)
         for method, operation in item.items():
             if method not in ("get", "put", "post", "delete", "patch"):
                 continue
@@ -427,6 +431,8 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
                 codes += ["401", "403"]
             if rate_limited(path):
                 codes.append("429")
+            if verb_sibling:
+                codes.append("405")
             for code in codes:
                 responses.setdefault(code, error_response(code))
             if "429" in responses:
