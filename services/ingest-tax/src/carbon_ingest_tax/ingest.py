@@ -29,7 +29,7 @@ from carbon_common import limits
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import (
     ACTIVITY_STREAM,
     ACTIVITY_STREAM_MAXLEN,
@@ -53,23 +53,6 @@ _TAX_CODE = re.compile(r"^\d{19}$")
 _TAXPAYER_ID = re.compile(r"^[0-9A-Z]{15,20}$")
 MIN_TIME = 946684800
 MAX_MONEY = Decimal(10) ** 15
-
-SCHEMA = {
-    "uscc": pl.String,
-    "invoice_number": pl.String,
-    "line_number": pl.Int32,
-    "issue_time": pl.Int64,
-    "direction": pl.String,
-    "energy_type": pl.String,
-    "quantity": pl.Decimal(38, 6),
-    "unit": pl.String,
-    "amount_cny": pl.Decimal(38, 2),
-    "tax_cny": pl.Decimal(38, 2),
-    "red_letter": pl.Boolean,
-    "original_invoice_number": pl.String,
-    "tax_code": pl.String,
-    "seq": pl.Int64,
-}
 
 
 class Gate(Protocol):
@@ -461,7 +444,7 @@ class TaxIngestor:
                 self.redis.sadd(intent, *by_month)
                 self.redis.expire(intent, self.ttl)
         for month, month_rows in sorted(by_month.items()):
-            frame = pl.DataFrame(month_rows, schema=SCHEMA, orient="row")
+            frame = pl.DataFrame(month_rows, schema=rawdata.INVOICES_SCHEMA, orient="row")
             parquet_io.write_atomic(frame, parquet_io.month_dir(self.root, month) / name)
         for stale in previous - set(by_month):
             path = parquet_io.month_dir(self.root, stale) / name
