@@ -31,6 +31,8 @@ class AccountingSettings(BaseServiceSettings):
     data_year_rule: str = "same"
     geography_levels: str = "province,region,national"
     scope2_method: str = "location"
+    # Litres -> tonnes: accounting (guideline density, default) | tax (tax conversion standard).
+    density_basis: str = "accounting"
     # Base year of reduction rates; unset = the previous year.
     base_year: int | None = None
     meter_coverage_threshold: Decimal = Decimal("0.95")
@@ -59,10 +61,20 @@ class AccountingSettings(BaseServiceSettings):
             raise ValueError("must be location or market")
         return value
 
+    @field_validator("density_basis")
+    @classmethod
+    def _basis(cls, value: str) -> str:
+        if value not in {"accounting", "tax"}:
+            raise ValueError("must be accounting or tax")
+        return value
+
     def selection(self) -> fx.Selection:
         levels = tuple(p.strip() for p in self.geography_levels.split(",") if p.strip())
         return fx.Selection(
-            data_year_rule=self.data_year_rule, geography_levels=levels, scope2_method=self.scope2_method
+            data_year_rule=self.data_year_rule,
+            geography_levels=levels,
+            scope2_method=self.scope2_method,
+            density_basis=self.density_basis,
         )
 
     def rules(self) -> Rules:
