@@ -48,7 +48,7 @@ def test_the_tax_conversion_is_the_documented_alternative() -> None:
     assert scope1("1000", "tax") == D("2.674424")
     # The choice is part of the account's input: the two bases differ by 2.674424 - 2.641903 = 0.032521 tCO2.
     assert AccountingSettings(dev_mode=True, density_basis="tax").selection().density_basis == "tax"
-    with pytest.raises(ValueError, match="accounting or tax"):
+    with pytest.raises(ValueError, match="'accounting' or 'tax'"):
         AccountingSettings(dev_mode=True, density_basis="guess")
 
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from carbon.v1 import common_pb2, consent_pb2
-from carbon.v1 import ingest_energy_pb2 as energy_pb
-from carbon.v1 import ingest_tax_pb2 as tax_pb
+from carbon.v1 import consent_pb2
 from carbon_accounting import activity
 from carbon_common.redis_conn import connect
 from carbon_ingest import parquet_io, rawdata
@@ -25,6 +23,9 @@ from carbon_synth import bulk
 
 from tests.accounting import parquet_data
 from tests.ingest.helpers import AllowList, make_uscc
+from tests.ingest.test_energy import USCC as METERED
+from tests.ingest.test_energy import batch, meter, stream
+from tests.ingest.test_tax import invoice, line
 
 REPO = Path(__file__).resolve().parents[2]
 USCC = make_uscc(41)
@@ -39,55 +40,29 @@ def energy_writer(redis_url: str, root: Path) -> None:
     svc = EnergyIngestion(
         settings,
         ReadingStore(connect(redis_url), root),
-        AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+        AllowList((METERED, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
     )
-    name = svc.CreateMeter(
-        energy_pb.CreateMeterRequest(
-            parent=f"enterprises/{USCC}",
-            meter_id="m1",
-            meter=energy_pb.Meter(
-                energy_type=common_pb2.ENERGY_TYPE_ELECTRICITY,
-                reading_kind=energy_pb.Meter.READING_KIND_INTERVAL,
-                multiplier={"value": "1"},
-            ),
-        ),
-        None,
-    ).name
-    batches = [
-        energy_pb.ReadingBatch(meter=name, request_id="r1", timestamps=[T0, T0 + 900], values=[1000, 2000]),
-        energy_pb.ReadingBatch(meter=name, request_id="r2", timestamps=[T0 + 900], values=[2500]),  # correction
-    ]
-    for one in batches:  # two streams: two files, the second overlapping the first
-        svc.StreamReadings(iter([one]), None)
+    name = meter(svc)
+    stream(svc, batch(name, "r1", [T0, T0 + 900], [1000, 2000]))
+    stream(svc, batch(name, "r2", [T0 + 900], [2500]))  # a second file, with a correction
 
 
 def tax_writer(redis_url: str, root: Path) -> None:
     ingestor = TaxIngestor(connect(redis_url), root, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
-
-    def line(code: str, name: str, unit: str, qty: str, amount: str) -> tax_pb.InvoiceLine:
-        result = tax_pb.InvoiceLine(line_number=1, tax_code=code, item_name=name, unit=unit)
-        if qty:
-            result.quantity.value = qty
-        result.amount.value = amount
-        result.tax_amount.value = "0.00"
-        return result
-
-    def invoice(number: str, one: tax_pb.InvoiceLine, seller: str, buyer: str) -> tax_pb.Invoice:
-        result = tax_pb.Invoice(
-            invoice_number=number, seller_uscc=seller, buyer_uscc=buyer, kind=tax_pb.Invoice.KIND_NORMAL, lines=[one]
-        )
-        result.issue_time.FromSeconds(T0 + 86_400)
-        return result
-
+    t = T0 + 86_400
+    elec = line(1, "1100101020000000000", "*供电*电费", "千瓦时", "3", "1.95", "0.00")
+    service = "3040203000000000000"
     ingestor.ingest(
         f"enterprises/{USCC}",
         "t1",
         [
+            invoice("24330000000000000101", elec, seller=SUPPLIER, buyer=USCC, t=t),
             invoice(
-                "24330000000000000101", line("1100101020000000000", "*供电*电费", "千瓦时", "3", "1.95"), SUPPLIER, USCC
+                "24330000000000000102", line(1, service, "*服务*咨询", amount="50.00"), seller=SUPPLIER, buyer=USCC, t=t
             ),
-            invoice("24330000000000000102", line("3040203000000000000", "*服务*咨询", "", "", "50.00"), SUPPLIER, USCC),
-            invoice("24330000000000000103", line("3040203000000000000", "*服务*咨询", "", "", "80.00"), USCC, CUSTOMER),
+            invoice(
+                "24330000000000000103", line(1, service, "*服务*咨询", amount="80.00"), seller=USCC, buyer=CUSTOMER, t=t
+            ),
         ],
     )
 
@@ -143,7 +118,7 @@ def test_every_writer_writes_the_contract_and_accounting_reads_it(roots: dict[st
 
 
 def test_accounting_reads_what_ingestion_wrote(roots: dict[str, Path]) -> None:
-    (meters,) = activity.enterprise_meters(roots["energy"], USCC, [MONTH])
+    (meters,) = activity.enterprise_meters(roots["energy"], METERED, [MONTH])
     assert (meters.wh, meters.readings, meters.duplicates) == (1000 + 2500, 2, 1)  # the correction wins
     invoices, economics = activity.enterprise_invoices(roots["tax"], USCC, [MONTH])
     assert [(i.energy_type, i.unit, i.quantity, i.amount_cny) for i in invoices] == [

@@ -21,6 +21,7 @@ from carbon_ingest import rawdata
 from carbon_ingest_tax.ingest import TaxIngestor
 
 from tests.ingest.helpers import AllowList, make_uscc
+from tests.ingest.test_tax import invoice, line
 
 USCC = make_uscc(51)
 GRID = make_uscc(52)
@@ -45,20 +46,9 @@ def num(i: int) -> str:
 
 
 def electricity(number: str, kwh: str, amount: str, t: int, red_of: str = "") -> pb.Invoice:
-    line = pb.InvoiceLine(line_number=1, tax_code=ELEC, item_name="*供电*电费", unit="千瓦时")
-    line.quantity.value = kwh
-    line.amount.value = amount
-    line.tax_amount.value = "0.00"
-    result = pb.Invoice(
-        invoice_number=number,
-        seller_uscc=GRID,
-        buyer_uscc=USCC,
-        kind=pb.Invoice.KIND_RED_LETTER if red_of else pb.Invoice.KIND_NORMAL,
-        original_invoice_number=red_of,
-        lines=[line],
+    return invoice(
+        number, line(1, ELEC, "*供电*电费", "千瓦时", kwh, amount, "0.00"), seller=GRID, buyer=USCC, red_of=red_of, t=t
     )
-    result.issue_time.FromSeconds(t)
-    return result
 
 
 def account(root: Path, month: str) -> tuple[D, D]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
@@ -32,7 +33,7 @@ class AccountingSettings(BaseServiceSettings):
     geography_levels: str = "province,region,national"
     scope2_method: str = "location"
     # Litres -> tonnes: accounting (guideline density, default) | tax (tax conversion standard).
-    density_basis: str = "accounting"
+    density_basis: Literal["accounting", "tax"] = "accounting"
     # Base year of reduction rates; unset = the previous year.
     base_year: int | None = None
     meter_coverage_threshold: Decimal = Decimal("0.95")
@@ -59,13 +60,6 @@ class AccountingSettings(BaseServiceSettings):
     def _method(cls, value: str) -> str:
         if value not in {"location", "market"}:
             raise ValueError("must be location or market")
-        return value
-
-    @field_validator("density_basis")
-    @classmethod
-    def _basis(cls, value: str) -> str:
-        if value not in {"accounting", "tax"}:
-            raise ValueError("must be accounting or tax")
         return value
 
     def selection(self) -> fx.Selection:
