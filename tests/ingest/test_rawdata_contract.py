@@ -172,6 +172,8 @@ def test_index_codec_round_trips_and_rejects_other_versions(tmp_path: Path) -> N
 def test_object_storage_roots_fail_clearly_until_supported() -> None:
     with pytest.raises(rawdata.UnsupportedLocation, match=r"s3://… is not supported yet"):
         rawdata.month_files("s3://bucket/prefix", rawdata.READINGS, MONTH)
+    with pytest.raises(rawdata.UnsupportedLocation, match=r"s3://"):  # even after a Path collapsed it to s3:/…
+        rawdata.scan_month(Path("s3://bucket/prefix"), rawdata.INVOICES, MONTH)
 
 
 def test_the_footer_key_and_schemas_are_spelt_in_one_module() -> None:

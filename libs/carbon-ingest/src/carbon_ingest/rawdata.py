@@ -41,6 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ SEGMENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 Root = str | os.PathLike[str]
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
 
 
 class UnsupportedLocation(ValueError):
@@ -127,9 +129,9 @@ class _Location:
 
     def __init__(self, root: Root) -> None:
         text = os.fspath(root)
-        if "://" in text:
-            scheme = text.split("://", 1)[0]
-            raise UnsupportedLocation(f"data root {scheme}://… is not supported yet (local paths only)")
+        url = _URL.match(text)  # also a URL a Path has already collapsed (s3:/bucket)
+        if url:
+            raise UnsupportedLocation(f"data root {url.group(1)}://… is not supported yet (local paths only)")
         self.path = Path(text)
 
     def partition(self, kind: str, month: str) -> Path:
