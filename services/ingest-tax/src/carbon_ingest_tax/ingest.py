@@ -312,7 +312,7 @@ class TaxIngestor:
             seen_raw = self.redis.hmget(f"{P}lines:{uscc}", [line.key for line in lines]) if lines else []
             stored = self.redis.hmget(f"{P}periods:{uscc}", originals) if originals else []
         # Period of each blue invoice a reversal may name: stored before, or accepted in this batch.
-        periods = {key: raw.decode() for key, raw in zip(originals, stored, strict=True) if raw is not None}
+        periods = {key: _text(raw) for key, raw in zip(originals, stored, strict=True) if raw is not None}
         new_periods: dict[str, str] = {}
         new_lines: dict[str, str] = {}
         quarantined: dict[str, bytes] = {}
@@ -542,6 +542,10 @@ class TaxIngestor:
                     deleted += int(self.redis.delete(*keys[i : i + 500]))
             counts["redis_keys_deleted"] = deleted
             return counts
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _invoice_key(direction: str, number: str | None) -> str:
