@@ -85,19 +85,20 @@ class Tables:
         rounded to 6 places half-even; a unit that cannot be converted is never guessed."""
         converted = self.units.normalise(energy_type, unit, quantity)
         if isinstance(converted, unit_table.Problem):
-            return Quarantine(converted.reason, _MESSAGES[converted.reason](energy_type, unit))
+            canonical = self.units.canonical_unit(energy_type) or "?"
+            return Quarantine(converted.reason, _MESSAGES[converted.reason](energy_type, unit, canonical))
         return converted.value.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_EVEN), converted.unit
 
 
 _MESSAGES = {
-    "UNKNOWN_ENERGY_TYPE": lambda energy, unit: f"能源类型 {energy} 未配置单位 / no unit table for {energy}",
-    "UNKNOWN_UNIT": lambda energy, unit: (
+    "UNKNOWN_ENERGY_TYPE": lambda energy, unit, canonical: f"能源类型 {energy} 未配置单位 / no unit table for {energy}",
+    "UNKNOWN_UNIT": lambda energy, unit, canonical: (
         f"计量单位“{unit}”无法识别 / the unit '{unit}' is not known; quantities are never guessed"
     ),
-    "UNIT_NOT_CONVERTIBLE": lambda energy, unit: (
-        f"单位“{unit}”不能换算（{energy}）/ '{unit}' cannot be converted for {energy}"
+    "UNIT_NOT_CONVERTIBLE": lambda energy, unit, canonical: (
+        f"单位“{unit}”不能换算为{canonical}（{energy}）/ '{unit}' cannot be converted to {canonical} for {energy}"
     ),
-    "UNIT_NEEDS_DENSITY": lambda energy, unit: (
+    "UNIT_NEEDS_DENSITY": lambda energy, unit, canonical: (
         f"{energy} 按升计量但没有密度数据 / {energy} in litres needs a density, none is on file"
     ),
 }
