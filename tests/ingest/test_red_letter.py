@@ -136,3 +136,19 @@ def test_a_reversal_naming_another_reversal_is_not_guessed(ingestor: TaxIngestor
     ingestor.ingest(parent, "red", [electricity(num(2), "-100", "-65.00", FEB_03, red_of=num(1))])
     response = ingestor.ingest(parent, "red2", [electricity(num(3), "-100", "-65.00", FEB_10, red_of=num(2))])
     assert [q.reason for q in response.quarantined] == ["ORIGINAL_INVOICE_UNKNOWN"]
+
+
+def test_periods_of_invoices_stored_before_periods_existed_are_backfilled(
+    ingestor: TaxIngestor, tmp_path: Path, redis_url: str
+) -> None:
+    parent = f"enterprises/{USCC}"
+    ingestor.ingest(parent, "jan", [electricity(num(1), "1000", "650.00", JAN_20)])
+    client = redis.Redis.from_url(redis_url)
+    client.delete(f"carbon:ingest-tax:periods:{USCC}")  # as data written before this change
+    red = electricity(num(3), "-300", "-195.00", FEB_03, red_of=num(1))
+    assert [q.reason for q in ingestor.ingest(parent, "red-1", [red]).quarantined] == ["ORIGINAL_INVOICE_UNKNOWN"]
+    assert ingestor.backfill_periods() == 1  # read from the January partition
+    assert ingestor.backfill_periods() == 0  # once per data set
+    assert ingestor.ingest(parent, "red-2", [red]).energy_lines == 1
+    # January: 0.7 MWh x 0.7252 = 0.50764 tCO2; 650.00 - 195.00 = 455.00 CNY.
+    assert account(tmp_path, "2022-01") == (D("0.50764"), D("455.00"))

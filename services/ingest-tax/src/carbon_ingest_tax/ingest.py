@@ -9,14 +9,15 @@ A reversal whose original is not known (never ingested, or held in quarantine) i
 with ORIGINAL_INVOICE_UNKNOWN, never netted in a guessed month. It is not released by itself
 when the original arrives later: the enterprise re-submits it (a new request_id) after the
 original, and the accepted line then leaves the quarantine list like any other. (Invoices
-stored before periods were recorded get theirs when they are uploaded again: the lines count
-as duplicates, are not stored twice, and their period is recorded.)
+stored before periods were recorded get theirs from backfill_periods, a one-off worker at
+start, or when uploaded again: the lines count as duplicates and their period is recorded.)
 Redis (prefix carbon:ingest-tax:):
   batch:{uscc}:{request_id}    idempotency record: fp, result
   intent:{uscc}:{request_id}   months a not-yet-committed batch may have written
   lines:{uscc}                 {direction}:{invoice}:{line} -> digest|request_id of the batch that stored it
   periods:{uscc}               {direction}:{invoice} -> YYYY-MM, the period of each accepted blue invoice
   quarantine:{uscc}            {invoice}:{line} -> QuarantinedLine
+  periods-migrated             set once backfill_periods has recorded the periods of older data
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ MONEY = Decimal("0.01")
 _INVOICE_NUMBER = re.compile(r"^\d{8,20}$")
 _TAX_CODE = re.compile(r"^\d{19}$")
 _TAXPAYER_ID = re.compile(r"^[0-9A-Z]{15,20}$")
+PERIODS_MIGRATED = f"{P}periods-migrated"
 MIN_TIME = 946684800
 MAX_MONEY = Decimal(10) ** 15
 
@@ -516,6 +518,38 @@ class TaxIngestor:
         if len(keys) > size:
             response.next_page_token = keys[size - 1]
         return response
+
+    def backfill_periods(self) -> int:
+        """One-off migration: record the period of every blue invoice stored before periods were
+        recorded (read from the partitions it lies in), so their reversals are not held. Runs
+        until done once per data set (marker key); idempotent, so replicas may race harmlessly.
+        Returns the number of invoices recorded (0 when already done)."""
+        with redis_errors():
+            if self.redis.exists(PERIODS_MIGRATED):
+                return 0
+        data_dir = self.root.parent
+        recorded = 0
+        for month in rawdata.months(data_dir, rawdata.INVOICES):
+            scan = rawdata.scan_month(
+                data_dir, rawdata.INVOICES, month, ["uscc", "direction", "invoice_number", "red_letter"]
+            )
+            if scan is None:
+                continue
+            blue = (
+                scan.filter(~pl.col("red_letter") & (pl.col("invoice_number") != ""))
+                .select("uscc", "direction", "invoice_number")
+                .unique()
+                .collect()
+            )
+            with redis_errors():
+                pipe = self.redis.pipeline(transaction=False)
+                for uscc, direction, number in blue.iter_rows():
+                    pipe.hsetnx(f"{P}periods:{uscc}", _invoice_key(direction, number), month)
+                pipe.execute()
+            recorded += blue.height
+        with redis_errors():
+            self.redis.set(PERIODS_MIGRATED, "1")
+        return recorded
 
     def compact(self, min_files: int = 2) -> int:
         replaced = 0
