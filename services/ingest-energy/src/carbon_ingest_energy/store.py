@@ -4,7 +4,7 @@ Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
 contract with accounting), one file per month per *window* (the batches of a
 stream that are written and committed together, see servicer.py), named by a
 hash of the window's batches, each file sorted by (uscc, meter_id,
-energy_type, ts) with the `carbon.readings.index` footer entry (parquet_io.readings_index);
+energy_type, ts) with the readings footer index (raw-data contract: carbon_ingest.rawdata);
 compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
   meter:{uscc}:{meter}            Meter (protobuf bytes)
   meters:{uscc}                   zset of meter ids
@@ -27,13 +27,9 @@ import numpy as np
 import polars as pl
 import redis
 from carbon.v1 import ingest_energy_pb2 as pb
+from carbon_common import events
 from carbon_ingest import parquet_io
-from carbon_ingest.common import (
-    ACTIVITY_STREAM,
-    ACTIVITY_STREAM_MAXLEN,
-    activity_event,
-    redis_errors,
-)
+from carbon_ingest.common import redis_errors
 
 from carbon_ingest_energy.readings import (
     FLAG_NAMES,
@@ -48,16 +44,6 @@ from carbon_ingest_energy.readings import (
 
 log = logging.getLogger(__name__)
 P = "carbon:ingest-energy:"
-
-SCHEMA = {
-    "uscc": pl.String,
-    "meter_id": pl.String,
-    "energy_type": pl.String,
-    "ts": pl.Int64,
-    "wh": pl.Int64,
-    "seq": pl.Int64,
-    "flag": pl.String,
-}
 
 
 def batch_key(uscc: str, request_id: str) -> str:
@@ -74,7 +60,8 @@ def fingerprint(meter: str, timestamps: np.ndarray, values: np.ndarray, replacem
 
 
 def rows_frame(meter: MeterInfo, rows: Rows, seq: int) -> pl.DataFrame:
-    """All rows of a batch as one frame (sliced per month without copying)."""
+    """All rows of a batch as one frame (sliced per month without copying), in the contract's
+    READINGS_SCHEMA (carbon_ingest.rawdata; tests/ingest/test_rawdata_contract.py checks it)."""
     n = len(rows)
     if bool(rows.flag.any()):
         flag = pl.Series("flag", rows.flag, dtype=pl.Int8).replace_strict(
@@ -284,12 +271,10 @@ class ReadingStore:
                     pipe.zadd(index_key, {str(t): t for t in staged.changed_points})
                 pipe.delete(intent_key(staged.meter.uscc, staged.request_id))
                 if staged.months:
-                    pipe.xadd(
-                        ACTIVITY_STREAM,
-                        activity_event(staged.meter.uscc, event_source, staged.months, staged.batch_name),  # type: ignore[arg-type]
-                        maxlen=ACTIVITY_STREAM_MAXLEN,
-                        approximate=True,
+                    recorded = events.ActivityRecorded.now(
+                        staged.meter.uscc, event_source, staged.months, staged.batch_name
                     )
+                    events.ACTIVITY.add(pipe, recorded)
             pipe.execute()
 
     # ------------------------------------------------------------ maintenance
