@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
-from carbon_common import names
+from carbon_common import names, redis_conn
 from carbon_common.errors import ServiceError, from_rpc_error, invalid_argument
 from carbon_common.redis_server import free_port
 from carbon_common.server import Running, Service
@@ -118,3 +118,17 @@ def test_health_is_not_serving_before_start() -> None:
         assert status == health_pb2.HealthCheckResponse.NOT_SERVING
     finally:
         running.grpc_server.stop(0).wait()
+
+
+def test_group_entries_reads_one_stream_as_bytes(redis_url: str) -> None:
+    client = redis_conn.connect(redis_url)
+    client.xgroup_create("test:stream", "g", id="0", mkstream=True)
+    assert redis_conn.group_entries(client.xreadgroup("g", "c", {"test:stream": ">"}, count=5, block=10)) == []
+    first = client.xadd("test:stream", {"k": "v"})
+    second = client.xadd("test:stream", {"k": "w"})
+    entries = redis_conn.group_entries(client.xreadgroup("g", "c", {"test:stream": ">"}, count=5))
+    assert entries == [(first, {b"k": b"v"}), (second, {b"k": b"w"})]
+    client.xdel("test:stream", first)  # still pending: read again, it has no fields (empty or None)
+    pending = redis_conn.group_entries(client.xreadgroup("g", "c", {"test:stream": "0"}, count=5))
+    assert [entry_id for entry_id, _ in pending] == [first, second]
+    assert not pending[0][1] and pending[1][1] == {b"k": b"w"}
