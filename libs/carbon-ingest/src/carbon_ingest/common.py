@@ -17,6 +17,7 @@ import redis
 from carbon_common import events
 from carbon_common.errors import invalid_argument, unavailable
 from carbon_common.names import is_valid_uscc
+from carbon_common.redis_conn import group_entries
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,15 @@ def erasure_worker(
                     if "BUSYGROUP" not in str(error):
                         raise
                 start = "0" if pending_first else ">"
-                entries = client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)
-                got = entries[0][1] if entries else []
+                got = group_entries(
+                    client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)
+                )
                 if pending_first and not got:
                     pending_first = False
                     continue
                 for entry_id, fields in got:
-                    handle_erasure(client, service, erase, entry_id, fields)
+                    # an entry deleted from the stream is a malformed request: reported and acknowledged
+                    handle_erasure(client, service, erase, entry_id, fields or {})
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
                 pending_first = True
                 stopping.wait(0.5)

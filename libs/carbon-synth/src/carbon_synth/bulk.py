@@ -311,7 +311,7 @@ def generate(root: Path, params: BulkParams, log: bool = True, workers: int | No
     root = Path(root)
     marker = root / "complete.json"
     if marker.exists():
-        manifest = json.loads(marker.read_text())
+        manifest: dict[str, object] = json.loads(marker.read_text())
         if manifest.get("params") == asdict(params):
             manifest["reused"] = True
             return manifest
