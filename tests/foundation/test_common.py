@@ -132,3 +132,12 @@ def test_group_entries_reads_one_stream_as_bytes(redis_url: str) -> None:
     pending = redis_conn.group_entries(client.xreadgroup("g", "c", {"test:stream": "0"}, count=5))
     assert [entry_id for entry_id, _ in pending] == [first, second]
     assert not pending[0][1] and pending[1][1] == {b"k": b"w"}
+
+
+def test_members_reads_a_sorted_set_range_as_text(redis_url: str) -> None:
+    client = redis_conn.connect(redis_url)
+    client.zadd("test:zset", {"b": 2, "a": 1})
+    assert redis_conn.members(client.zrange("test:zset", 0, -1)) == ["a", "b"]
+    assert redis_conn.members(client.zrangebyscore("test:zset", 2, "+inf")) == ["b"]
+    with pytest.raises(TypeError, match="scores"):
+        redis_conn.members(client.zrange("test:zset", 0, -1, withscores=True))

@@ -8,7 +8,7 @@ below narrow them once, instead of each caller guessing.
 from __future__ import annotations
 
 import redis
-from redis.typing import XReadGroupResponse
+from redis.typing import XReadGroupResponse, ZSetRangeResponse
 
 
 def connect(url: str) -> redis.Redis:
@@ -32,6 +32,16 @@ def as_bytes(value: bytes | str) -> bytes:
 def as_text(value: bytes | str) -> str:
     """A reply value as text (UTF-8, strict: keys and ids this platform wrote)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def members(reply: ZSetRangeResponse) -> list[str]:
+    """The members of a sorted-set range asked without scores (ZRANGE, ZRANGEBYSCORE, ...), as text."""
+    out: list[str] = []
+    for member in reply:
+        if not isinstance(member, bytes | str):
+            raise TypeError("a sorted-set range with scores; members() reads one without")
+        out.append(as_text(member))
+    return out
 
 
 StreamEntry = tuple[bytes, dict[bytes, bytes] | None]  # (entry id, fields; None once the entry was deleted)
