@@ -157,7 +157,8 @@ def bank_to_proto(b: Bank) -> consent_pb2.Bank:
 
 
 def to_json(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=False)
+    document: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=False)
+    return document
 
 
 _ENUM_PREFIX = {"scopes": "CONSENT_SCOPE_", "purpose": "CONSENT_PURPOSE_", "state": "STATE_"}

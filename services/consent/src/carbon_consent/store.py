@@ -22,6 +22,7 @@ from typing import Any, Self
 
 import redis
 from carbon_common import events
+from carbon_common.redis_conn import as_bytes, as_text, members
 
 from carbon_consent import domain
 from carbon_consent.audit import AuditLog
@@ -115,7 +116,7 @@ class _JsonRecord:
         return json.dumps(d, ensure_ascii=False).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Self:
+    def from_json(cls, raw: bytes | str) -> Self:
         d = json.loads(raw)
         d["create_time"] = _dt(d["create_time"])
         return cls(**d)
@@ -153,7 +154,7 @@ class Bank:
         ).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Bank:
+    def from_json(cls, raw: bytes | str) -> Bank:
         d = json.loads(raw)
         return cls(d["id"], d["display_name"], _dt(d["create_time"]))
 
@@ -216,7 +217,7 @@ class Store:
         ids = self.r.zrangebylex(f"{P}enterprises", start, "+", start=0, num=limit)
         if not ids:
             return []
-        raws = self.r.mget([f"{P}enterprise:{i.decode()}" for i in ids])
+        raws = self.r.mget([f"{P}enterprise:{as_text(i)}" for i in ids])
         return [Enterprise.from_json(raw) for raw in raws if raw]
 
     # ------------------------------------------------------------ banks
@@ -247,7 +248,7 @@ class Store:
 
     def bank_by_key_hash(self, key_hash: str) -> Bank | None:
         bank_id = self.r.get(f"{P}bankkey:{key_hash}")
-        return self.get_bank(bank_id.decode()) if bank_id else None
+        return self.get_bank(as_text(bank_id)) if bank_id else None
 
     # ------------------------------------------------------------ consents
 
@@ -259,7 +260,7 @@ class Store:
         return consent_from_json(raw) if raw else None
 
     def bank_consent_names(self, bank_id: str, offset: int, limit: int) -> list[str]:
-        return [n.decode() for n in self.r.zrange(f"{P}bank_consents:{bank_id}", offset, offset + limit - 1)]
+        return members(self.r.zrange(f"{P}bank_consents:{bank_id}", offset, offset + limit - 1))
 
     def _consent_writes(self, c: Consent) -> Callable[[Any], None]:
         def writes(p: Any) -> None:
@@ -339,7 +340,7 @@ class Store:
         return result
 
     def due_for_expiry(self, now: datetime, limit: int = 500) -> list[str]:
-        return [n.decode() for n in self.r.zrangebyscore(f"{P}expiry", "-inf", now.timestamp(), start=0, num=limit)]
+        return members(self.r.zrangebyscore(f"{P}expiry", "-inf", now.timestamp(), start=0, num=limit))
 
     def drop_expiry_entry(self, name: str) -> None:
         self.r.zrem(f"{P}expiry", name)
@@ -375,10 +376,9 @@ class Store:
         raw = self.r.get(f"{P}erasure:{request_id}")
         if not raw:
             return None, {}
-        reports = {
-            k.decode(): v.decode(errors="replace") for k, v in self.r.hgetall(f"carbon:erasure:{request_id}").items()
-        }
+        stored = self.r.hgetall(f"carbon:erasure:{request_id}")
+        reports = {as_text(k): as_bytes(v).decode(errors="replace") for k, v in stored.items()}
         return ErasureRequest.from_json(raw), reports
 
     def list_erasures(self, uscc: str) -> list[str]:
-        return [i.decode() for i in self.r.zrange(f"{P}erasures:{uscc}", 0, -1)]
+        return members(self.r.zrange(f"{P}erasures:{uscc}", 0, -1))
