@@ -292,7 +292,7 @@ def compute_account(
     selection: fx.Selection,
     rules: Rules,
     base: PeriodInputs | None = None,
-) -> Account:
+) -> accounting_pb2.Account:
     """The account for `inputs.period` (compute_time left unset: the caller stamps it)."""
     with localcontext(CTX):
         return _compute(inputs, factors, selection, rules, base)
@@ -300,7 +300,7 @@ def compute_account(
 
 def _compute(
     inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules, base: PeriodInputs | None
-) -> Account:
+) -> accounting_pb2.Account:
     ent = inputs.enterprise
     months = period_months(inputs.period)
     year = int(inputs.period[:4])

@@ -32,7 +32,8 @@ def _fmt(value: Decimal | None, places: int = 3) -> str:
 
 
 def energy_name(value: int) -> str:
-    return common_pb2.EnergyType.Name(value).removeprefix("ENERGY_TYPE_").lower().replace("_", " ")
+    name: str = common_pb2.EnergyType.Name(value)
+    return name.removeprefix("ENERGY_TYPE_").lower().replace("_", " ")
 
 
 def svg_bars(items: list[tuple[str, Decimal]], unit: str, width: int = 520) -> str:

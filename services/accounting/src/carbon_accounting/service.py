@@ -28,6 +28,7 @@ from carbon_common.errors import (
     unavailable,
 )
 from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
+from carbon_common.redis_conn import group_entries
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -267,7 +268,7 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                     count=16,
                     block=None if backlog else settings.events_block_ms,
                 )
-                entries = reply[0][1] if reply else []
+                entries = group_entries(reply)
                 if backlog and not entries:
                     backlog = False
                     continue

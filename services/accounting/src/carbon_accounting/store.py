@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import redis
 from carbon.v1 import accounting_pb2
-from carbon_common import events
+from carbon_common import events, redis_conn
 
 
 def account_key(name: str) -> str:
@@ -49,7 +49,7 @@ class AccountStore:
         pipe.execute()
 
     def periods(self, uscc: str) -> list[str]:
-        return [p.decode() for p in self.redis.zrange(periods_key(uscc), 0, -1)]
+        return redis_conn.members(self.redis.zrange(periods_key(uscc), 0, -1))
 
     def declared(self, uscc: str, year: str) -> dict[str, str]:
         raw = self.redis.hgetall(declared_key(uscc, year))
@@ -66,7 +66,7 @@ class AccountStore:
         """Mean intensity of stored accounts in the same industry and period (None below `minimum_peers`)."""
         if not industry_code:
             return None, 0
-        members = sorted(m.decode() for m in self.redis.smembers(industry_key(industry_code, period)))
+        members = sorted(redis_conn.as_text(m) for m in self.redis.smembers(industry_key(industry_code, period)))
         values: list[Decimal] = []
         for uscc in members:
             account = self.get(f"enterprises/{uscc}/accounts/{period}")
