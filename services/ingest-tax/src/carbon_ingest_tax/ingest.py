@@ -41,6 +41,7 @@ from carbon_common import events, limits
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
+from carbon_common.redis_conn import as_text
 from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import (
     KeyedLocks,
@@ -290,7 +291,7 @@ class TaxIngestor:
             with redis_errors():
                 record = self.redis.hmget(f"{P}batch:{uscc}:{request_id}", ["fp", "result"])
             if record[0] is not None:
-                if record[0].decode() != fp:
+                if as_text(record[0]) != fp:
                     raise failed_precondition(
                         "REQUEST_ID_REUSED",
                         f"request_id {request_id!r} was already used for a different batch",
@@ -324,7 +325,7 @@ class TaxIngestor:
         for line, seen in ordered:
             digest = line.digest()
             if seen is not None:
-                seen_digest, _, owner = seen.decode().partition("|")
+                seen_digest, _, owner = as_text(seen).partition("|")
                 if owner != request_id:
                     if seen_digest == digest:
                         response.duplicate_lines += 1
@@ -478,7 +479,7 @@ class TaxIngestor:
             by_month.setdefault(month, []).append(row)
         intent = f"{P}intent:{uscc}:{request_id}"
         with redis_errors():
-            previous = {m.decode() for m in self.redis.smembers(intent)}
+            previous = {as_text(m) for m in self.redis.smembers(intent)}
             if set(by_month) - previous:
                 self.redis.sadd(intent, *by_month)
                 self.redis.expire(intent, self.ttl)
@@ -501,7 +502,7 @@ class TaxIngestor:
         size = min(page_size or 100, 1000)
         with redis_errors():
             entries = self.redis.hgetall(f"{P}quarantine:{uscc}")
-        keys = sorted(k.decode() for k in entries)
+        keys = sorted(as_text(k) for k in entries)
         if page_token:
             keys = [k for k in keys if k > page_token]
         response = pb.ListQuarantinedLinesResponse()
