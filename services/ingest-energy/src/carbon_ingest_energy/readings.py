@@ -108,7 +108,8 @@ def apply_multiplier(values: np.ndarray, multiplier: Fraction) -> np.ndarray:
     q, r = np.divmod(scaled, np.int64(den))  # floor division; r in [0, den)
     twice = 2 * r
     up = (twice > den) | ((twice == den) & (q % 2 == 1))
-    return q + up.astype(np.int64)
+    rounded: np.ndarray = q + up.astype(np.int64)
+    return rounded
 
 
 def spike_bound_wh(max_power_w: int, interval: int) -> int:

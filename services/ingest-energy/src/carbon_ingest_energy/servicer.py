@@ -29,6 +29,7 @@ from carbon_common.errors import (
 )
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_child, parse_enterprise, parse_period, validate_id
+from carbon_common.redis_conn import as_text, members
 from carbon_ingest.common import (
     DRAIN_KEY,
     KeyedLocks,
@@ -54,7 +55,8 @@ class Gate(Protocol):
 
 
 def energy_type_name(value: int) -> str:
-    return common_pb2.EnergyType.Name(value).removeprefix("ENERGY_TYPE_").lower()
+    name: str = common_pb2.EnergyType.Name(value)
+    return name.removeprefix("ENERGY_TYPE_").lower()
 
 
 def meter_info(uscc: str, meter_id: str, meter: pb.Meter) -> rd.MeterInfo:
@@ -205,7 +207,7 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
         size = min(request.page_size or 100, 1000)
         start = f"({request.page_token}" if request.page_token else "-"
         with redis_errors():
-            ids = [m.decode() for m in self.redis.zrangebylex(f"{P}meters:{uscc}", start, "+", start=0, num=size + 1)]
+            ids = [as_text(m) for m in self.redis.zrangebylex(f"{P}meters:{uscc}", start, "+", start=0, num=size + 1)]
         response = pb.ListMetersResponse()
         for meter_id in ids[:size]:
             response.meters.append(self._meter(uscc, meter_id, "parent")[0])
@@ -337,7 +339,7 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
         period = parse_period(request.period, "period")
         months = [period] if len(period) == 7 else [f"{period}-{m:02d}" for m in range(1, 13)]
         with redis_errors():
-            meter_ids = [m.decode() for m in self.redis.zrange(f"{P}meters:{uscc}", 0, -1)]
+            meter_ids = members(self.redis.zrange(f"{P}meters:{uscc}", 0, -1))
         coverage = pb.Coverage(enterprise=request.enterprise, period=period)
         now = int(time.time())
         gaps: list[pb.Gap] = []

@@ -28,6 +28,7 @@ import polars as pl
 import redis
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon_common import events
+from carbon_common.redis_conn import as_bytes
 from carbon_ingest import parquet_io
 from carbon_ingest.common import redis_errors
 
@@ -66,7 +67,7 @@ def rows_frame(meter: MeterInfo, rows: Rows, seq: int) -> pl.DataFrame:
     if bool(rows.flag.any()):
         flag = pl.Series("flag", rows.flag, dtype=pl.Int8).replace_strict(
             {0: None, **FLAG_NAMES},
-            return_dtype=pl.String,  # type: ignore[dict-item]
+            return_dtype=pl.String,
         )
     else:
         flag = pl.Series("flag", [None], dtype=pl.String).new_from_index(0, n)
@@ -229,7 +230,7 @@ class ReadingStore:
     def bitmaps(self, uscc: str, meter_id: str, month: str) -> tuple[bytes, bytes]:
         with redis_errors():
             present, flagged = self.redis.mget(self.cov_keys(uscc, meter_id, month))
-        return present or b"", flagged or b""
+        return as_bytes(present or b""), as_bytes(flagged or b"")
 
     # ------------------------------------------------------------ registers
 
@@ -248,7 +249,7 @@ class ReadingStore:
             inside, before, after = pipe.execute()
             stamps = [int(x) for x in [*before, *inside, *after]]
             raw = self.redis.hmget(values_key, [str(t) for t in stamps]) if stamps else []
-        points = {t: Point.decode(r) for t, r in zip(stamps, raw, strict=True) if r is not None}
+        points = {t: Point.decode(as_bytes(r)) for t, r in zip(stamps, raw, strict=True) if r is not None}
         window_lo = int(before[0]) if before else lo
         window_hi = int(after[0]) if after else hi
         return points, window_lo, window_hi
