@@ -44,13 +44,16 @@ def fraction_decimal(value: Fraction | None, places: Decimal = _MICRO_PLACES) ->
     """Exact rational -> Decimal rounded ROUND_HALF_EVEN at `places` (display only)."""
     if value is None:
         return None
-    exponent = -places.as_tuple().exponent  # type: ignore[operator]
-    scaled = value * (10**exponent)
+    exponent = places.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"places must be a finite Decimal, not {places}")
+    scale: int = 10**-exponent
+    scaled = value * scale
     q, r = divmod(scaled.numerator, scaled.denominator)
     twice = 2 * r
     if twice > scaled.denominator or (twice == scaled.denominator and q % 2 == 1):
         q += 1
-    return (Decimal(q) / (10**exponent)).quantize(places)
+    return (Decimal(q) / scale).quantize(places)
 
 
 @dataclass(frozen=True)

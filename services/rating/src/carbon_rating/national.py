@@ -19,12 +19,16 @@ import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from carbon_rating import industry
 from carbon_rating.benchmarks import LEVEL_COLUMNS
 from carbon_rating.model import fraction_decimal
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 PLACES = Decimal("0.01")
 
@@ -117,7 +121,7 @@ def vectorised(frame: pl.DataFrame, index: PercentileIndex) -> pl.DataFrame:
         n_exprs.append((chosen, count.cast(pl.Int128)))
 
     def pick(options: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
-        expr = pl.when(options[0][0]).then(options[0][1])
+        expr: Then | ChainedThen = pl.when(options[0][0]).then(options[0][1])
         for condition, value in options[1:]:
             expr = expr.when(condition).then(value)
         return expr.otherwise(None)

@@ -29,6 +29,8 @@ import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
 from carbon_common import events
 from carbon_common.decimals import from_proto
+from carbon_common.redis_conn import as_text, group_entries
+from redis.typing import EncodableT, FieldT
 
 from carbon_rating import benchmarks, national
 from carbon_rating import scheme as sc
@@ -106,11 +108,11 @@ def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
         return 0
     fields = [f"{r.uscc}|{r.period}" for r in rows]
     current = client.hmget(POPULATION_KEY, fields)
-    changed = {
+    changed: dict[FieldT, EncodableT] = {
         f: r.to_json()
         for f, r, old in zip(fields, rows, current, strict=True)
-        if old is None or old.decode() != r.to_json()
-    }  # type: ignore[union-attr]
+        if old is None or as_text(old) != r.to_json()
+    }
     if changed:
         with client.pipeline(transaction=True) as pipe:
             pipe.hset(POPULATION_KEY, mapping=changed)
@@ -121,14 +123,14 @@ def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
 
 def load_frame(client: redis.Redis) -> pl.DataFrame:
     raw = client.hgetall(POPULATION_KEY)
-    rows = [Row.from_json(v) for v in raw.values()]  # type: ignore[union-attr]
+    rows = [Row.from_json(v) for v in raw.values()]
     return population_frame(pl.DataFrame({c: [getattr(r, c) for r in rows] for c in ROW_COLUMNS}, schema=schema()))
 
 
 def store_frame(client: redis.Redis, frame: pl.DataFrame, batch: int = 5000) -> None:
     """Bulk-load a population frame (dev seeding, tests)."""
     records = frame.select(ROW_COLUMNS).iter_rows(named=True)
-    chunk: dict[str, str] = {}
+    chunk: dict[FieldT, EncodableT] = {}
     for record in records:
         chunk[f"{record['uscc']}|{record['period']}"] = Row(**record).to_json()
         if len(chunk) >= batch:
@@ -251,25 +253,25 @@ def stream_worker(
                 log.warning("accounts stream read failed", exc_info=True)
                 stopping.wait(1)
                 continue
-            for _stream, entries in batches or []:
-                rows, ids = [], []
-                for entry_id, fields in entries:
-                    ids.append(entry_id)
-                    name = _event_account_name(fields)
-                    if name is None:
-                        continue
-                    try:
-                        rows.append(
-                            row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+            entries = group_entries(batches)
+            if not entries:
+                continue
+            rows: list[Row] = []
+            for _entry_id, fields in entries:
+                name = _event_account_name(fields or {})
+                if name is None:
+                    continue
+                try:
+                    rows.append(
+                        row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+                    )
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.NOT_FOUND:
+                        log.warning(
+                            "cannot fetch account from event", extra={"account": name, "code": error.code().name}
                         )
-                    except grpc.RpcError as error:
-                        if error.code() != grpc.StatusCode.NOT_FOUND:
-                            log.warning(
-                                "cannot fetch account from event", extra={"account": name, "code": error.code().name}
-                            )
-                upsert(client, rows)
-                if ids:
-                    client.xack(stream, GROUP, *ids)
+            upsert(client, rows)
+            client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
 
     return accounts_stream_worker
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import redis
 from carbon_common.errors import already_exists, failed_precondition, invalid_arguments, not_found, permission_denied
+from carbon_common.redis_conn import as_text
 
 from carbon_rating import audit
 from carbon_rating import scheme as sc
@@ -68,7 +69,7 @@ def _transact(client: redis.Redis, keys: list[str], body: Callable[[redis.client
     with client.pipeline() as pipe:
         while True:
             try:
-                pipe.watch(*keys, *audit.WATCH_KEYS)
+                pipe.watch(*keys, *audit.WATCH_KEYS)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 result = body(pipe)
                 pipe.execute()
                 return result
@@ -88,19 +89,19 @@ class SchemeStore:
         raw = self.redis.hget(versions_key(scheme_id), version)
         if raw is None:
             raise not_found(f"schemes/{scheme_id}/versions/{version}")
-        record: dict[str, Any] = json.loads(raw)  # type: ignore[arg-type]
+        record: dict[str, Any] = json.loads(raw)
         return record
 
     def records(self, scheme_id: str) -> list[dict[str, Any]]:
         raw = self.redis.hgetall(versions_key(scheme_id))
-        out = [json.loads(v) for v in raw.values()]  # type: ignore[union-attr]
+        out = [json.loads(v) for v in raw.values()]
         return sorted(out, key=lambda r: _version_key(r["version"]))
 
     def scheme_ids(self) -> list[str]:
-        return sorted(m.decode() for m in self.redis.smembers(SCHEMES_KEY))  # type: ignore[union-attr]
+        return sorted(as_text(m) for m in self.redis.smembers(SCHEMES_KEY))
 
     def timeline(self, scheme_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]  # type: ignore[union-attr]
+        return [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
 
     # ---- writes
     def seed(
@@ -319,9 +320,9 @@ class SchemeRegistry:
             return False
         with self._lock:
             states = {}
-            for raw_id in self.redis.smembers(SCHEMES_KEY):  # type: ignore[union-attr]
-                scheme_id = raw_id.decode()
-                entries = [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]  # type: ignore[union-attr]
+            for raw_id in self.redis.smembers(SCHEMES_KEY):
+                scheme_id = as_text(raw_id)
+                entries = [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
                 versions: dict[str, sc.SchemeVersion] = {}
                 for entry in entries:
                     version = entry["version"]
@@ -330,7 +331,7 @@ class SchemeRegistry:
                     raw = self.redis.hget(versions_key(scheme_id), version)
                     if raw is None:
                         continue
-                    record = json.loads(raw)  # type: ignore[arg-type]
+                    record = json.loads(raw)
                     cache_key = (scheme_id, version, record["digest"])
                     compiled = self._compiled.get(cache_key)
                     if compiled is None:
@@ -387,7 +388,7 @@ EFFECTIVE_ANNOTATION = "carbon.example.cn/effective-time"
 
 def documents_from_configmaps(config_maps: Iterable[Any]) -> list[tuple[dict[str, Any], str, list[tuple[str, str]]]]:
     """V1ConfigMap objects -> (document, effective time, problems) per YAML/JSON data entry."""
-    out = []
+    out: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
     for cm in config_maps:
         metadata = cm.metadata
         effective = ((metadata.annotations or {}).get(EFFECTIVE_ANNOTATION)) or EPOCH_ZERO
@@ -410,9 +411,9 @@ def load_configmaps(namespace: str = "") -> list[Any]:  # pragma: no cover - nee
     from kubernetes import client, config
 
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes ships no annotations
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes ships no annotations
     api = client.CoreV1Api()
     if namespace:
         return list(api.list_namespaced_config_map(namespace, label_selector=CONFIGMAP_LABEL).items)

@@ -341,7 +341,11 @@ def _semantic_errors(doc: Mapping[str, Any], plugins: Mapping[str, Any] | None) 
 
 
 def _text(value: Mapping[str, str] | None) -> Text | None:
-    return Text(value["en"], value["zh"]) if value else None
+    return _required_text(value) if value else None
+
+
+def _required_text(value: Mapping[str, str]) -> Text:
+    return Text(value["en"], value["zh"])
 
 
 def _band(raw: Mapping[str, Any]) -> Band:
@@ -392,7 +396,7 @@ def compile_scheme(document: Mapping[str, Any], plugins: Mapping[str, Any] | Non
             IndicatorSpec(
                 s["id"],
                 s["metric"],
-                _text(s["display_name"]),
+                _required_text(s["display_name"]),  # required by the schema
                 s.get("unit", METRICS[s["metric"]]),
                 int(s.get("window", DEFAULT_WINDOW)),
             )

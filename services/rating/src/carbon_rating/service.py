@@ -225,7 +225,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             log.warning("population read failed", exc_info=True)
             return {}
         rows: dict[str, Row] = {}
-        for value in raw:  # type: ignore[union-attr]
+        for value in raw:
             if value is not None:
                 row = Row.from_json(value)
                 rows[row.period] = row
