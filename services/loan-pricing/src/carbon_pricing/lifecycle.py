@@ -157,7 +157,7 @@ class PolicyManager:
         while not stopping.is_set():
             pubsub = None
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 pubsub.subscribe(CHANNEL)
                 while not stopping.is_set():
                     message = pubsub.get_message(timeout=0.5)

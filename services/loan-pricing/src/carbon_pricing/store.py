@@ -12,6 +12,7 @@ Keys (all under carbon:pricing:):
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import secrets
 import time
@@ -23,6 +24,7 @@ import grpc
 import redis
 from carbon_common import hashchain
 from carbon_common.errors import ServiceError, invalid_argument
+from carbon_common.redis_conn import members
 
 PREFIX = "carbon:pricing:"
 INPUTS_KEY = PREFIX + "inputs"
@@ -165,17 +167,17 @@ class QuoteStore:
 
     def list(self, bank: str, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
         offset = _decode_token(page_token) if page_token else 0
-        ids = self.redis.zrevrange(index_key(bank), offset, offset + page_size)
+        ids = members(self.redis.zrevrange(index_key(bank), offset, offset + page_size))
         more = len(ids) > page_size
         ids = ids[:page_size]
         records = []
         if ids:
-            raws = self.redis.mget([quote_key(bank, i.decode()) for i in ids])
+            raws = self.redis.mget([quote_key(bank, i) for i in ids])
             records = [json.loads(r) for r in raws if r is not None]
         next_token = _encode_token(offset + page_size) if more else ""
         return records, next_token
 
-    def recent_inputs(self, limit: int) -> list[dict[str, Any]]:
+    def recent_inputs(self, limit: int) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         return [json.loads(r) for r in self.redis.lrange(INPUTS_KEY, 0, max(limit, 1) - 1)]
 
 
