@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,17 +78,18 @@ class Stack:
         process.kill()
         process.wait()
 
-    def kill9_and_restart(self, victim: str, downtime: float = 0.0) -> None:
-        """SIGKILL `victim` ("redis" or a started service), leave it down for `downtime`
-        seconds, then start it again on the same ports, data dir and environment."""
+    def kill9_and_restart(self, victim: str, while_down: Callable[[], None]) -> None:
+        """SIGKILL `victim` ("redis" or a started service), run `while_down` (it returns once
+        the caller has observed what it needs of the outage), then start the victim again on
+        the same ports, data dir and environment."""
         if victim == "redis":
             self.redis.kill9()
-            time.sleep(downtime)
+            while_down()
             self.redis.start()
         else:
             env = self.services[victim].env
             self.kill9(victim)
-            time.sleep(downtime)
+            while_down()
             self.start(victim, env)
 
     def stop(self) -> None:

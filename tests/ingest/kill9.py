@@ -1,0 +1,193 @@
+"""An event-driven kill -9 schedule for the ingestion kill tests.
+
+The client passes a gate before each call; the test holds the gates of the calls it
+has chosen, so every kill lands while the client still has work to send, however
+loaded the machine. Each kill is aimed at one moment of the held call (before it is
+sent, after its intent record, after its file is written, after its commit), observed
+in Redis and on disk, and records whether the call was still unacknowledged when the
+victim died (a moment can pass faster than it is observed; the kill then still lands
+while the client has work). The victim stays down until the client has seen the
+outage (a failed call) and only then restarts. Nothing waits
+on the wall clock: the waits are for acknowledgements, files, Redis records and client
+errors, each bounded only by a generous safety limit that fails the test loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import redis as redis_lib
+
+from tests.ingest.stack import Stack
+
+MOMENTS = ("before-send", "after-intent", "after-write", "after-commit")
+SAFETY_SECONDS = 180.0  # only ever reached when something is broken
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = SAFETY_SECONDS) -> None:
+    """Poll `predicate` (1 ms) until it holds; fail naming `what` after the safety limit."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not observed within {timeout:.0f} s")
+        time.sleep(0.001)
+
+
+class Gates:
+    """Hold points before chosen calls: the client waits there until the test releases it."""
+
+    def __init__(self, calls: Iterable[int]) -> None:
+        self._reached = {call: threading.Event() for call in calls}
+        self._released = {call: threading.Event() for call in self._reached}
+
+    def before_call(self, call: int) -> None:
+        """Client side, before every attempt of `call` (a released gate passes at once)."""
+        if call in self._reached:
+            self._reached[call].set()
+            if not self._released[call].wait(SAFETY_SECONDS):
+                raise AssertionError(f"gate of call {call} never released")
+
+    def reached(self, call: int) -> bool:
+        return self._reached[call].is_set()
+
+    def release(self, call: int) -> None:
+        if call in self._released:
+            self._released[call].set()
+
+    def release_all(self) -> None:
+        for event in self._released.values():
+            event.set()
+
+
+class Client(Protocol):
+    def is_alive(self) -> bool: ...
+
+    @property
+    def calls_acked(self) -> int: ...
+
+    @property
+    def failures(self) -> int: ...
+
+
+def existing(keys: list[str]) -> Callable[[redis_lib.Redis], bool]:
+    def probe(hot: redis_lib.Redis) -> bool:
+        try:
+            return bool(hot.exists(*keys))
+        except redis_lib.ConnectionError:
+            return False
+
+    return probe
+
+
+def files_state(root: Path) -> frozenset[tuple[str, int, int]]:
+    """(path, inode, mtime) of every Parquet file under root: a replaced file counts as new."""
+    out = set()
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".parquet"):
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                out.add((path, stat.st_ino, stat.st_mtime_ns))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class CallKeys:
+    """Redis keys that mark a call's progress: any intent, any idempotency (commit) record."""
+
+    intents: list[str]
+    commits: list[str]
+
+
+@dataclass(frozen=True)
+class Kill:
+    call: int
+    moment: str
+    observed: bool  # the moment was seen before the kill
+    in_flight: bool  # the call was still unacknowledged when the victim died
+
+
+def choose_kills(rng: random.Random, calls: int, kills: int) -> list[tuple[int, str]]:
+    """`kills` calls spaced apart (a held call and the one after it are never another kill's),
+    each with a moment; all moments are used before any repeats."""
+    chosen = sorted(rng.sample(range(2, calls - 3, 2), kills))
+    moments = [MOMENTS[i % len(MOMENTS)] for i in range(kills)]
+    rng.shuffle(moments)
+    return list(zip(chosen, moments, strict=True))
+
+
+def gate_calls(plan: list[tuple[int, str]]) -> set[int]:
+    return {c for call, _ in plan for c in (call, call + 1)}
+
+
+def run_kills(
+    stack: Stack,
+    victim: str,
+    client: Client,
+    gates: Gates,
+    plan: list[tuple[int, str]],
+    keys_of: Callable[[int], CallKeys],
+    data_root: Path,
+) -> list[Kill]:
+    """Kill `victim` once per planned (call, moment); returns what each kill hit."""
+    hot = redis_lib.Redis.from_url(stack.redis.url)
+    done: list[Kill] = []
+    try:
+        for call, moment in plan:
+            # every earlier call is acknowledged and `call` is not sent yet
+            wait_for(lambda call=call: gates.reached(call) or not client.is_alive(), f"client at call {call}")
+            if not client.is_alive():
+                break  # the client failed: the test reports its error
+            keys = keys_of(call)
+            before = files_state(data_root)
+            checks: dict[str, Callable[[], bool]] = {
+                "after-intent": lambda keys=keys: existing(keys.intents)(hot),
+                "after-write": lambda before=before: files_state(data_root) != before,
+                "after-commit": lambda keys=keys: existing(keys.commits)(hot),
+            }
+            observed = moment == "before-send"
+            if not observed:
+                gates.release(call)
+                hit = checks[moment]
+
+                def reached(hit: Callable[[], bool] = hit, call: int = call) -> bool:
+                    nonlocal observed
+                    observed = hit()
+                    return observed or client.calls_acked > call or not client.is_alive()
+
+                wait_for(reached, f"{moment} of call {call}")
+            failures = client.failures
+            in_flight = False
+
+            def while_down(call: int = call, failures: int = failures) -> None:
+                nonlocal in_flight
+                in_flight = client.calls_acked <= call
+                gates.release(call)
+                gates.release(call + 1)
+                wait_for(lambda: client.failures > failures or not client.is_alive(), f"outage seen at call {call}")
+
+            stack.kill9_and_restart(victim, while_down)
+            done.append(Kill(call, moment, observed, in_flight))
+    finally:
+        gates.release_all()
+        hot.close()
+    return done
+
+
+def summary(victim: str, kills: list[Kill], failures: int, seconds: float) -> str:
+    """One line the repeat runs collect (pytest -s)."""
+    hits = ",".join(
+        f"{k.call}:{k.moment}{'' if k.observed else '(not-seen)'}{'' if k.in_flight else '(acked-first)'}"
+        for k in kills
+    )
+    return f"KILL9 victim={victim} kills={len(kills)} client_failures={failures} seconds={seconds:.1f} moments={hits}"
