@@ -20,6 +20,9 @@ from tests.support.processes import ServiceProcess, start_service
 
 ADMIN_TOKEN = "ingest-test-admin-token"
 SECRET = "ingest-test-service-secret"
+# How long a (re)started process may take to report SERVING: a safety bound only (the wait
+# ends on SERVING); generous because the kill tests restart services on a loaded machine.
+START_SECONDS = 180.0
 
 
 @dataclass
@@ -69,7 +72,9 @@ class Stack:
 
     def start(self, name: str, extra: dict[str, str] | None = None) -> ServiceProcess:
         ports = self.ports.setdefault(name, (free_port(), free_port()))
-        process = start_service(name, {**self.env(), **(extra or {})}, self.root / "logs", ports=ports)
+        process = start_service(
+            name, {**self.env(), **(extra or {})}, self.root / "logs", ports=ports, wait=START_SECONDS
+        )
         self.services[name] = process
         return process
 
@@ -139,7 +144,7 @@ def start_stack(root: Path, appendfsync: str = "everysec") -> Stack:
     redis = Redis(root / "redis", free_port(), appendfsync)
     redis.start()
     stack = Stack(root, redis)
-    stack.consent = start_service("consent", stack.env(), root / "logs")
+    stack.consent = start_service("consent", stack.env(), root / "logs", wait=START_SECONDS)
     return stack
 
 
