@@ -4,18 +4,23 @@ The client passes a gate before each call; the test holds the gates of the calls
 has chosen, so every kill lands while the client still has work to send, however
 loaded the machine. Each kill is aimed at one moment of the held call (before it is
 sent, after its intent record, after its file is written, after its commit), observed
-in Redis and on disk, and records whether the call was still unacknowledged when the
-victim died (a moment can pass faster than it is observed; the kill then still lands
-while the client has work). The victim stays down until the client has seen the
-outage (a failed call) and only then restarts. Nothing waits
+in Redis and on disk. The client talks to the service through a `Relay` that holds the
+service's replies while the test waits for the moment, so the call's acknowledgement can
+never reach the client before the kill: the kill always hits an unacknowledged call
+(after its commit, the client must retry and get a replay). A moment that passes too fast
+to be seen (an intent lives only milliseconds) is recorded as not seen and the kill lands
+at the next stage. The victim stays down until the client has seen the outage (a failed
+call) and only then restarts. Nothing waits
 on the wall clock: the waits are for acknowledgements, files, Redis records and client
 errors, each bounded only by a generous safety limit that fails the test loudly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -66,6 +71,72 @@ class Gates:
             event.set()
 
 
+class Relay:
+    """A TCP relay between the client and the victim service. It can hold the service's
+    replies (so an acknowledgement cannot overtake the kill it races with) and cut every
+    connection, losing what it held, as a crash would."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:  # the victim is down: the client sees the connection fail
+                down.close()
+                continue
+            with self._lock:
+                self._open += [down, up]
+            threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if replies:
+                    self._flowing.wait()
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def cut(self) -> None:
+        """Close every connection (held replies are lost), then let replies flow again."""
+        with self._lock:
+            ends, self._open = self._open, []
+        for end in ends:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+
 class Client(Protocol):
     def is_alive(self) -> bool: ...
 
@@ -76,14 +147,11 @@ class Client(Protocol):
     def failures(self) -> int: ...
 
 
-def existing(keys: list[str]) -> Callable[[redis_lib.Redis], bool]:
-    def probe(hot: redis_lib.Redis) -> bool:
-        try:
-            return bool(hot.exists(*keys))
-        except redis_lib.ConnectionError:
-            return False
-
-    return probe
+def existing(hot: redis_lib.Redis, keys: list[str]) -> bool:
+    try:
+        return bool(hot.exists(*keys))
+    except redis_lib.ConnectionError:
+        return False
 
 
 def files_state(root: Path) -> frozenset[tuple[str, int, int]]:
@@ -135,6 +203,7 @@ def run_kills(
     victim: str,
     client: Client,
     gates: Gates,
+    relay: Relay,
     plan: list[tuple[int, str]],
     keys_of: Callable[[int], CallKeys],
     data_root: Path,
@@ -151,19 +220,20 @@ def run_kills(
             keys = keys_of(call)
             before = files_state(data_root)
             checks: dict[str, Callable[[], bool]] = {
-                "after-intent": lambda keys=keys: existing(keys.intents)(hot),
+                "after-intent": lambda keys=keys: existing(hot, keys.intents),
                 "after-write": lambda before=before: files_state(data_root) != before,
-                "after-commit": lambda keys=keys: existing(keys.commits)(hot),
+                "after-commit": lambda keys=keys: existing(hot, keys.commits),
             }
             observed = moment == "before-send"
             if not observed:
+                relay.hold()  # the call's acknowledgement waits until after the kill
                 gates.release(call)
-                hit = checks[moment]
+                hit, committed = checks[moment], checks["after-commit"]
 
-                def reached(hit: Callable[[], bool] = hit, call: int = call) -> bool:
+                def reached(hit: Callable[[], bool] = hit, committed: Callable[[], bool] = committed) -> bool:
                     nonlocal observed
                     observed = hit()
-                    return observed or client.calls_acked > call or not client.is_alive()
+                    return observed or committed() or not client.is_alive()
 
                 wait_for(reached, f"{moment} of call {call}")
             failures = client.failures
@@ -172,6 +242,7 @@ def run_kills(
             def while_down(call: int = call, failures: int = failures) -> None:
                 nonlocal in_flight
                 in_flight = client.calls_acked <= call
+                relay.cut()
                 gates.release(call)
                 gates.release(call + 1)
                 wait_for(lambda: client.failures > failures or not client.is_alive(), f"outage seen at call {call}")
@@ -179,6 +250,7 @@ def run_kills(
             stack.kill9_and_restart(victim, while_down)
             done.append(Kill(call, moment, observed, in_flight))
     finally:
+        relay.cut()
         gates.release_all()
         hot.close()
     return done

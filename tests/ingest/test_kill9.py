@@ -69,6 +69,7 @@ class Client(threading.Thread):
         self.acked: set[str] = set()
         self.calls_acked = 0
         self.failures = 0
+        self.replayed = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -94,6 +95,7 @@ class Client(threading.Thread):
                     continue
                 assert [b.request_id for b in response.batches] == [b.request_id for b in chunk]
                 self.acked.update(b.request_id for b in response.batches)
+                self.replayed += sum(b.replayed for b in response.batches)
                 self.calls_acked += 1
                 pending = pending[PER_STREAM:]
             channel.close()
@@ -125,7 +127,8 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
         seed = time.time_ns()
         plan = kill9.choose_kills(random.Random(seed), CALLS, KILLS)
         gates = kill9.Gates(kill9.gate_calls(plan))
-        client = Client(service.target, batches, gates)
+        relay = kill9.Relay(service.grpc_port)  # the client reaches the service through it
+        client = Client(relay.target, batches, gates)
         started = time.monotonic()
         client.start()
 
@@ -133,15 +136,19 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
             ids = [b.request_id for b in batches[call * PER_STREAM : (call + 1) * PER_STREAM]]
             return kill9.CallKeys([intent_key(USCC, i) for i in ids], [batch_key(USCC, i) for i in ids])
 
-        kills = kill9.run_kills(stack, victim, client, gates, plan, keys_of, tmp_path / "data" / "readings")
+        kills = kill9.run_kills(stack, victim, client, gates, relay, plan, keys_of, tmp_path / "data" / "readings")
         client.join(kill9.SAFETY_SECONDS)
+        relay.close()
         context = f"victim={victim} seed={seed} plan={plan}"
         assert not client.is_alive(), f"client did not finish ({context})"
         assert client.error is None, f"{client.error!r} ({context})"
         assert client.acked == {b.request_id for b in batches}
         # every planned kill happened while the client still had work, and each was seen by it
         assert len(kills) == KILLS and client.failures >= KILLS, (kills, client.failures, context)
-        print(kill9.summary(victim, kills, client.failures, time.monotonic() - started))
+        assert all(kill.in_flight for kill in kills), (kills, context)
+        # a kill after the commit (never acknowledged: the relay held the reply) is answered by a replay
+        assert client.replayed >= sum(kill.moment == "after-commit" for kill in kills), (kills, context)
+        print(kill9.summary(victim, kills, client.failures, time.monotonic() - started), f"replayed={client.replayed}")
 
         files = sorted((tmp_path / "data" / "readings").glob("month=*/*.parquet"))
         raw = pl.concat([pl.read_parquet(f) for f in files])

@@ -217,7 +217,8 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
         service = stack.start("ingest-tax")
         plan = kill9.choose_kills(rng, BATCHES, KILLS)
         gates = kill9.Gates(kill9.gate_calls(plan))
-        client = Client(service.target, requests, gates)
+        relay = kill9.Relay(service.grpc_port)  # the client reaches the service through it
+        client = Client(relay.target, requests, gates)
         started = time.monotonic()
         client.start()
         hot = redis_lib.Redis.from_url(stack.redis.url)
@@ -226,8 +227,9 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
             request_id = requests[call].request_id
             return kill9.CallKeys([f"{P}intent:{USCC}:{request_id}"], [f"{P}batch:{USCC}:{request_id}"])
 
-        kills = kill9.run_kills(stack, victim, client, gates, plan, keys_of, tmp_path / "data" / "invoices")
+        kills = kill9.run_kills(stack, victim, client, gates, relay, plan, keys_of, tmp_path / "data" / "invoices")
         client.join(kill9.SAFETY_SECONDS)
+        relay.close()
         context = f"{context} plan={plan}"
         assert not client.is_alive(), f"client did not finish ({context}, acked {len(client.acked)})"
         assert client.error is None, f"{client.error!r} ({context}, codes {dict(client.codes)})"
@@ -236,7 +238,10 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
         assert set(client.codes) <= {c.name for c in RETRYABLE}, (dict(client.codes), context)
         # every planned kill happened while the client still had work, and each was seen by it
         assert len(kills) == KILLS and client.failures >= KILLS, (kills, dict(client.codes), context)
+        assert all(kill.in_flight for kill in kills), (kills, context)
         replays = sum(response.replayed for response in client.acked.values())
+        # a kill after the commit (never acknowledged: the relay held the reply) is answered by a replay
+        assert replays >= sum(kill.moment == "after-commit" for kill in kills), (kills, context)
         print(kill9.summary(victim, kills, client.failures, time.monotonic() - started), f"replayed_acks={replays}")
 
         # every acknowledgement reports the whole batch stored, nothing quarantined or deduplicated
