@@ -138,7 +138,11 @@ class Relay:
 
 
 class Client(Protocol):
+    error: BaseException | None
+
     def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
 
     @property
     def calls_acked(self) -> int: ...
@@ -233,7 +237,12 @@ def run_kills(
                 def reached(hit: Callable[[], bool] = hit, committed: Callable[[], bool] = committed) -> bool:
                     nonlocal observed
                     observed = hit()
-                    return observed or committed() or not client.is_alive()
+                    if observed or not client.is_alive():
+                        return True
+                    if committed():  # the call is past its commit: a moment that lasts (a file, the
+                        observed = hit()  # commit itself) has been reached; an intent has gone unseen
+                        return True
+                    return False
 
                 wait_for(reached, f"{moment} of call {call}")
             failures = client.failures
@@ -254,6 +263,21 @@ def run_kills(
         gates.release_all()
         hot.close()
     return done
+
+
+def finish(
+    client: Client, relay: Relay, kills: list[Kill], planned: int, replays: Callable[[], int], context: str
+) -> None:
+    """Wait for the client and check that the schedule really happened: every planned kill hit
+    an unacknowledged call of a client with work left and was seen by it, and every kill after
+    a commit was answered by a replay."""
+    client.join(SAFETY_SECONDS)
+    relay.close()
+    assert not client.is_alive(), f"client did not finish ({context})"
+    assert client.error is None, f"{client.error!r} ({context})"
+    assert len(kills) == planned and client.failures >= planned, (kills, client.failures, context)
+    assert all(kill.in_flight for kill in kills), (kills, context)
+    assert replays() >= sum(kill.moment == "after-commit" for kill in kills), (kills, replays(), context)
 
 
 def summary(victim: str, kills: list[Kill], failures: int, seconds: float) -> str:
