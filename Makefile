@@ -26,7 +26,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: venv tools chromium ## Create the venv, install Python deps, build tool binaries
+setup: venv tools chromium redis-server ## Create the venv, install Python deps, build tool binaries, Debian packages
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ $(TOOLS)/buf:
 .PHONY: chromium
 chromium: ## Debian's chromium (and a CJK font) for the browser tests
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+
+.PHONY: redis-server
+redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 .PHONY: proto
 proto: venv ## Regenerate the Python stubs from proto/
