@@ -17,7 +17,6 @@ from pathlib import Path
 
 import redis
 
-
 BINARY_ENV = "CARBON_REDIS_SERVER"
 
 

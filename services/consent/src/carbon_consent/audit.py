@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from carbon_common import metrics
 
 LIST_KEY = "carbon:consent:audit"
 HEAD_KEY = "carbon:consent:audit:head"
@@ -148,6 +149,7 @@ class AuditLog:
                     self._head = (seq, prev)
                     for item, entry in zip(batch, entries, strict=True):
                         item.entry = entry
+                    metrics.audit_lag(metrics.lag_from(min(item.time for item in batch)), log="consent")
                     return
                 head = parse_head(current)
             raise RuntimeError("audit log: could not append after 1000 attempts")

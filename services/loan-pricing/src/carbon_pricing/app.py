@@ -7,6 +7,7 @@ from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
 from carbon_common.server import Service
 
+from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.rest import create_app
@@ -40,6 +41,10 @@ def build_service(settings: PricingSettings | None = None) -> Service:
         settings=settings,
         register=register(core),
         http_app=create_app(core, settings),
-        workers=[core.policies.poll_worker, core.policies.pubsub_worker],
+        workers=[
+            core.policies.poll_worker,
+            core.policies.pubsub_worker,
+            decision_log.verify_worker(core.store.redis, settings.decision_log_verify_seconds),
+        ],
         on_stop=[core.policies.engine.close],
     )

@@ -20,11 +20,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
+from carbon_common import metrics
+
+log = logging.getLogger(__name__)
 
 LOG_KEY = "carbon:pricing:decision_log"
 HEAD_KEY = "carbon:pricing:decision_log:head"
@@ -124,6 +129,27 @@ def verify(client: redis.Redis, *, check_quotes: bool = True) -> dict[str, Any]:
     if not problems and (head_seq != count or (count and head_hash != prev)):
         problems.append({"seq": head_seq, "problem": "HEAD_MISMATCH", "entries": count})
     return {"ok": not problems, "entries": count, "head_seq": head_seq, "head_hash": head_hash, "problems": problems}
+
+
+def verify_worker(client: redis.Redis, interval_seconds: float) -> Callable[[threading.Event], None]:
+    """A service worker: verify the whole chain every `interval_seconds` (0 = never) and count
+    the result in `carbon.integrity.checks{log="decision_log"}` (the chart alerts on failures)."""
+
+    def decision_log_verifier(stopping: threading.Event) -> None:
+        while interval_seconds > 0 and not stopping.wait(interval_seconds):
+            try:
+                report = verify(client)
+            except redis.RedisError as error:  # store down: the next round tries again
+                log.warning("decision log verification skipped", extra={"error": type(error).__name__})
+                continue
+            metrics.integrity_checked("decision_log", ok=bool(report["ok"]))
+            if not report["ok"]:
+                log.error(
+                    "decision log verification failed",
+                    extra={"entries": report["entries"], "problems": report["problems"][:5]},
+                )
+
+    return decision_log_verifier
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,93 @@
+"""GET /metrics on every service of a running stack (six processes), parsed by
+prometheus_client's own exposition parser: RPC and REST duration histograms
+by method and status, process metrics, and a business metric produced by a
+service's own worker (loan-pricing's decision-log verification)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.platform import ORDER, Platform, start_platform
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    running = start_platform(
+        tmp_path_factory.mktemp("metrics-stack"),
+        # loan-pricing verifies its decision log every 0.2 s here (900 s by default).
+        {"CARBON_DECISION_LOG_VERIFY_SECONDS": "0.2"},
+    )
+    yield running
+    running.stop()
+
+
+def scrape(platform: Platform, name: str) -> dict[str, Any]:
+    response = httpx.get(f"{platform.http(name)}/metrics", timeout=10)
+    assert response.status_code == 200, f"{name}: {response.status_code} {response.text[:200]}"
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
+def samples(family: Any, suffix: str, **labels: str) -> list[Any]:
+    return [
+        s
+        for s in family.samples
+        if s.name == family.name + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
+def test_every_service_exposes_rpc_and_rest_histograms(stack: Platform) -> None:
+    for name in ORDER:
+        with grpc.insecure_channel(stack.services[name].target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+            with pytest.raises(grpc.RpcError) as error:
+                health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+            assert error.value.code() is grpc.StatusCode.NOT_FOUND
+        assert httpx.get(f"{stack.http(name)}/no-such-path", timeout=10).status_code == 404
+
+    for name in ORDER:
+        families = scrape(stack, name)
+        rpc = families["rpc_server_duration_milliseconds"]
+        assert rpc.type == "histogram"
+        ok = samples(rpc, "_count", rpc_service="grpc.health.v1.Health", rpc_method="Check", status="OK")
+        failed = samples(rpc, "_count", rpc_service="grpc.health.v1.Health", rpc_method="Check", status="NOT_FOUND")
+        assert ok and ok[0].value >= 1, name
+        assert failed and failed[0].value >= 1 and failed[0].labels["rpc_grpc_status_code"] == "5", name
+        buckets = samples(rpc, "_bucket", rpc_method="Check", status="OK")
+        assert {b.labels["le"] for b in buckets} >= {"+Inf", "100.0", "1000.0"}, name
+        assert max(b.value for b in buckets) == ok[0].value  # cumulative: +Inf bucket = count
+
+        http = families["http_server_duration_milliseconds"]
+        assert http.type == "histogram"
+        assert samples(http, "_count", http_status_code="404", http_method="GET"), name
+        assert families["process_cpu_seconds"].type == "counter"
+        assert families["target_info"].samples[0].labels["service_name"] == name
+
+
+def test_business_metric_from_a_service_worker(stack: Platform) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        checks = scrape(stack, "loan-pricing").get("carbon_integrity_checks")
+        found = samples(checks, "_total", log="decision_log", result="ok") if checks else []
+        if found and found[0].value >= 1:
+            break
+        assert time.monotonic() < deadline, "loan-pricing never reported a decision-log verification"
+        time.sleep(0.2)
+    assert checks is not None and checks.type == "counter"
+    assert not samples(checks, "_total", log="decision_log", result="failed")
+
+
+def test_metrics_are_not_in_the_openapi_documents(stack: Platform) -> None:
+    for name in ORDER:
+        response = httpx.get(f"{stack.http(name)}/openapi.json", timeout=10)
+        if response.status_code == 200:
+            assert "/metrics" not in response.json().get("paths", {}), name
