@@ -14,7 +14,20 @@ from pathlib import Path
 
 import yaml
 
-from tests.chart.test_chart import RELEASE, REPO, find, manifests, run
+from tests.chart.test_chart import (
+    CHART,
+    RELEASE,
+    REPO,
+    SERVICES,
+    env_of,
+    find,
+    full,
+    helm_template,
+    main_container,
+    manifests,
+    run,
+    selects,
+)
 from tests.support.tools import tool
 
 HERE = Path(__file__).resolve().parent
@@ -74,3 +87,38 @@ def test_rules_query_only_metrics_the_services_export() -> None:
         "carbon_integrity_checks",
     }
     assert used and used <= exported, used - exported
+
+
+def test_prometheus_reaches_metrics_through_the_network_policies() -> None:
+    """ServiceMonitor -> Service port `http` -> container port the app serves /metrics on,
+    and each service's NetworkPolicy admits the configured Prometheus pods on that port."""
+    docs = manifests("high-availability")
+    values = yaml.safe_load((HERE / "profiles" / "high-availability.yaml").read_text())
+    assert values["networkPolicy"]["metrics"]["enabled"] is True
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["networkPolicy"]["metrics"]
+    monitor = find(docs, "ServiceMonitor", RELEASE)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    prometheus_peer = {"namespaceSelector": defaults["namespaceSelector"], "podSelector": defaults["podSelector"]}
+    for name, _, http_port in SERVICES.values():
+        service = find(docs, "Service", full(name))
+        assert selects(monitor["spec"]["selector"], service["metadata"]["labels"]), name
+        port = next(p for p in service["spec"]["ports"] if p["name"] == "http")
+        container = main_container(find(docs, "Deployment", full(name)))
+        assert (
+            port["targetPort"] == "http"
+            and {"name": "http", "containerPort": http_port, "protocol": "TCP"} in (container["ports"])
+        )
+        assert env_of(container)["CARBON_HTTP_PORT"] == str(http_port)  # where server.py mounts /metrics
+        rules = find(docs, "NetworkPolicy", full(name))["spec"]["ingress"]
+        assert {"from": [prometheus_peer], "ports": [{"protocol": "TCP", "port": "http"}]} in rules, name
+    redis = find(docs, "Service", full("redis"))
+    assert not selects(monitor["spec"]["selector"], redis["metadata"]["labels"])
+
+
+def test_service_monitor_refuses_a_blocked_scrape() -> None:
+    result = helm_template(
+        "--set", "metrics.serviceMonitor.enabled=true", "--set", "networkPolicy.metrics.enabled=false", check=False
+    )
+    assert result.returncode != 0
+    assert "metrics.serviceMonitor.enabled needs networkPolicy.metrics.enabled" in result.stderr
