@@ -1,12 +1,14 @@
 """GET /metrics on every service of a running stack (six processes), parsed by
 prometheus_client's own exposition parser: RPC and REST duration histograms
 by method and status, process metrics, and a business metric produced by a
-service's own worker (loan-pricing's decision-log verification)."""
+service's own worker (loan-pricing's decision-log verification), and the business metrics of an ingested
+year of invoices (ingest-tax, consent's audit, accounting's event consumer)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -15,7 +17,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.platform import ORDER, Platform, start_platform
+from tests.support.platform import ADMIN_TOKEN, ORDER, SERVICE_SECRET, Platform, start_platform
+from tests.support.seed import Seeder, make_uscc, year_invoices
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,38 @@ def test_business_metric_from_a_service_worker(stack: Platform) -> None:
         time.sleep(0.2)
     assert checks is not None and checks.type == "counter"
     assert not samples(checks, "_total", log="decision_log", result="failed")
+
+
+def wait_for_sample(platform: Platform, service: str, family: str, suffix: str, **labels: str) -> float:
+    """The value of a sample once the service exports it with a value >= 1 (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = scrape(platform, service).get(family)
+        values = [s.value for s in samples(found, suffix, **labels)] if found else []
+        if values and values[0] >= 1:
+            return float(values[0])
+        assert time.monotonic() < deadline, f"{service} never exported {family}{suffix} {labels}"
+        time.sleep(0.2)
+
+
+def test_business_metrics_follow_an_ingested_year(stack: Platform) -> None:
+    """Invoices through ingest-tax (consent checked, audited) reach accounting's event consumer."""
+    seeder = Seeder.for_services(stack.services, admin_token=ADMIN_TOKEN, service_secret=SERVICE_SECRET)
+    try:
+        uscc = make_uscc(4242)
+        seeder.enterprise(uscc)
+        invoices = year_invoices(
+            uscc, 2024, kwh=Decimal("150000"), sales=Decimal("2000000"), purchases=Decimal("900000")
+        )
+        response = seeder.ingest(uscc, invoices)
+    finally:
+        seeder.close()
+    accepted = response.energy_lines + response.revenue_lines
+    assert accepted >= 2
+    assert wait_for_sample(stack, "ingest-tax", "carbon_ingestion_readings", "_total", source="tax") == accepted
+    assert wait_for_sample(stack, "ingest-tax", "carbon_ingestion_lag_seconds", "_count", source="tax") >= 1
+    assert wait_for_sample(stack, "accounting", "carbon_ingestion_lag_seconds", "_count", source="accounting") >= 1
+    assert wait_for_sample(stack, "consent", "carbon_audit_lag_seconds", "_count", log="consent") >= 1
 
 
 def test_metrics_are_not_in_the_openapi_documents(stack: Platform) -> None:
