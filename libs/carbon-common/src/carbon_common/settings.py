@@ -19,6 +19,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_SECRET = "dev-only-insecure-service-secret"
+# Directory of secret files (one per setting); read once when this module is imported.
+SECRETS_DIR_ENV = "CARBON_SECRETS_DIR"
 
 
 class BaseServiceSettings(BaseSettings):
@@ -28,7 +30,7 @@ class BaseServiceSettings(BaseSettings):
         env_prefix="CARBON_",
         extra="ignore",
         frozen=True,
-        secrets_dir=os.environ.get("CARBON_SECRETS_DIR") or None,
+        secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None,
     )
 
     service_name: str = "carbon"
