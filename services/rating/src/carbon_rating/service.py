@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
+from carbon_common import metrics
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -213,6 +214,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         message, stored = self.cache.put(key, engine.to_message(result, now), now.timestamp())
         if stored:
             self._store(uscc, scheme_id, message)
+            metrics.rating_issued(scheme=scheme_id, grade=str(result.outcome.grade))
         return message
 
     def _rows(self, uscc: str) -> dict[str, Row]:
