@@ -187,7 +187,12 @@ def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | No
             p = page_principal(token)
             if not p.consent:
                 return RedirectResponse(f"/consents/manage?{urlencode({'token': token})}", status_code=303)
-            consent = core.get_consent(p, p.id, consent_id_from(p, p.consent))
+            consent_id = consent_id_from(p, p.consent)
+            state = core.link_state(p, p.id, consent_id)
+            if state != State.REQUESTED:
+                # Used, revoked or expired: the link shows the outcome only.
+                return page("link_status.html", state=state.name, label=STATE_LABELS[state], done=DONE_LABELS.get(done))
+            consent = core.get_consent(p, p.id, consent_id)
             enterprise = core.store.get_enterprise(p.id)
         except ServiceError as error:
             return error_page(error)

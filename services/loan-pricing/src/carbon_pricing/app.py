@@ -8,6 +8,7 @@ from carbon_common.channels import service_channel
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 
+from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.rest import create_app
@@ -44,6 +45,10 @@ def build_service(settings: PricingSettings | None = None) -> Service:
         register=register(core),
         http_app=create_app(core, settings, limiter),
         interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME})],
-        workers=[core.policies.poll_worker, core.policies.pubsub_worker],
+        workers=[
+            core.policies.poll_worker,
+            core.policies.pubsub_worker,
+            decision_log.verify_worker(core.store.redis, settings.decision_log_verify_seconds),
+        ],
         on_stop=[core.policies.engine.close],
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 import grpc
 from carbon.v1 import consent_pb2
-from carbon_common import limits, names
+from carbon_common import limits, metrics, names
 from carbon_common.decimals import MONEY_PLACES, TCO2_PLACES, parse, quantize
 from carbon_common.errors import (
     ServiceError,
@@ -337,7 +337,9 @@ class PricingCore:
             },
             "bundle_version": bundle_version,
         }
-        return self.store.commit(bank, request_id, token, fingerprint, record, body, dry_run_input)
+        stored = self.store.commit(bank, request_id, token, fingerprint, record, body, dry_run_input)
+        metrics.quote_decided(decision=str(record["decision"]))
+        return stored
 
     @staticmethod
     def policy_input(

@@ -59,7 +59,13 @@ def build(settings: RatingSettings | None = None) -> Service:
     # Banks read ratings over gRPC (per API key and address); the login form is limited per address.
     limiter = RateLimiter.from_settings(client, settings)
     http_app = gov.create_app(
-        store, schemes, population, users, lambda: refresh_enterprises(client, accounting), limiter
+        store,
+        schemes,
+        population,
+        users,
+        lambda: refresh_enterprises(client, accounting),
+        limiter,
+        secure_cookies=not settings.dev_mode,  # dev mode serves plain http://127.0.0.1
     )
 
     def warm() -> list[Any]:

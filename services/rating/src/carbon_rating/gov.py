@@ -47,12 +47,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from carbon_rating import audit
 from carbon_rating import scheme as sc
 from carbon_rating.population import PopulationCache
-from carbon_rating.registry import SchemeRegistry, SchemeStore
+from carbon_rating.registry import SchemeRegistry, SchemeStore, parse_time
 from carbon_rating.vectorised import UNGRADED, preview
 
 log = logging.getLogger(__name__)
 ROLES = ("drafter", "approver")
 COOKIE = "carbon_gov_token"
+# What anyone may read of a published version (no drafter/approver names, no review notes).
+PUBLIC_FIELDS = (
+    "scheme_id",
+    "version",
+    "status",
+    "document",
+    "digest",
+    "create_time",
+    "effective_time",
+    "publish_time",
+)
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -168,7 +179,7 @@ class VersionRecord(BaseModel):
     status: str = Field(description="draft | approved | published")
     document: dict[str, Any]
     digest: str
-    drafter: str
+    drafter: str | None = Field(default=None, description="absent in the public (anonymous) view")
     create_time: str
 
 
@@ -248,7 +259,9 @@ def create_app(
     users: dict[str, GovUser],
     refresh_population: Callable[[], int] | None = None,
     limiter: RateLimiter | None = None,
+    secure_cookies: bool = True,
 ) -> FastAPI:
+    """`secure_cookies` (off only in dev mode, for http://127.0.0.1) marks the login cookie Secure."""
     app = FastAPI(
         title="Carbon rating - government scheme configuration",
         version="1",
@@ -282,26 +295,45 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Reads: a published version in force (or once in force) is public on both edges, as gRPC
+    # ListSchemes shows it; drafts and versions not yet in force need a government credential.
+    def is_public(record: dict[str, Any]) -> bool:
+        return record.get("status") == "published" and parse_time(record["effective_time"]) <= datetime.now(UTC)
+
+    def public_view(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: record[k] for k in PUBLIC_FIELDS if k in record}
+
+    def reader(request: Request) -> GovUser | None:
+        """The government user, or None for an anonymous read; a token that is presented must be valid."""
+        user = user_from(request)
+        if user is None and request.headers.get("authorization"):
+            raise unauthenticated("UNAUTHENTICATED_GOV", "unknown government API token")
+        return user
+
     @app.get(
         "/v1/schemes",
         tags=["schemes"],
-        summary="Schemes, active versions and drafts",
+        summary="Schemes, active versions and drafts (published versions in force without a credential)",
         **documented(SchemeList),
-        openapi_extra=security("govToken", "govCookie"),
+        openapi_extra=security({}, "govToken", "govCookie"),
     )
     def list_schemes(request: Request) -> dict[str, Any]:
-        require(request)
+        user = reader(request)
         out = []
         for scheme_id in store.scheme_ids():
             active = registry.active_with_time(scheme_id)
+            records = store.records(scheme_id)
+            if user is None:
+                records = [r for r in records if is_public(r)]
+                if active is None or not records:
+                    continue
+            fields = ("version", "status", "drafter") if user else ("version", "status")
             out.append(
                 {
                     "scheme_id": scheme_id,
                     "active_version": active[0].version if active else None,
                     "effective_time": active[1].isoformat() if active else None,
-                    "versions": [
-                        {k: r[k] for k in ("version", "status", "drafter") if k in r} for r in store.records(scheme_id)
-                    ],
+                    "versions": [{k: r[k] for k in fields if k in r} for r in records],
                 }
             )
         return {"schemes": out}
@@ -309,24 +341,32 @@ def create_app(
     @app.get(
         "/v1/schemes/{scheme_id}/versions",
         tags=["schemes"],
-        summary="A scheme's versions",
+        summary="A scheme's versions (published versions in force without a credential)",
         **documented(VersionList),
-        openapi_extra=security("govToken", "govCookie"),
+        openapi_extra=security({}, "govToken", "govCookie"),
     )
     def list_versions(scheme_id: SchemeId, request: Request) -> dict[str, Any]:
-        require(request)
+        if reader(request) is None:
+            return {"versions": [public_view(r) for r in store.records(scheme_id) if is_public(r)]}
         return {"versions": store.records(scheme_id)}
 
     @app.get(
         "/v1/schemes/{scheme_id}/versions/{version:segment}",
         tags=["schemes"],
-        summary="One version",
+        summary="One version (a draft or a version not yet in force needs a credential)",
         **documented(VersionRecord, 404),
-        openapi_extra=security("govToken", "govCookie"),
+        openapi_extra=security({}, "govToken", "govCookie"),
     )
     def get_version(scheme_id: SchemeId, version: Version, request: Request) -> dict[str, Any]:
-        require(request)
-        return store.record(scheme_id, version)
+        user = reader(request)
+        record = store.record(scheme_id, version)
+        if user is None:
+            if not is_public(record):
+                raise unauthenticated(
+                    "UNAUTHENTICATED_GOV", "drafts and versions not yet in force need a government API token"
+                )
+            return public_view(record)
+        return record
 
     @app.post(
         "/v1/schemes:validate",
@@ -461,13 +501,13 @@ def create_app(
         if _hash(token.strip()) not in users:
             raise unauthenticated("UNAUTHENTICATED_GOV", "unknown token")
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=secure_cookies)
         return response
 
     @app.post("/logout", include_in_schema=False)
     def logout() -> Response:
         response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=secure_cookies)
         return response
 
     @app.get("/schemes/{scheme_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
+from carbon_common import metrics
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -213,6 +214,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         message, stored = self.cache.put(key, engine.to_message(result, now), now.timestamp())
         if stored:
             self._store(uscc, scheme_id, message)
+            metrics.rating_issued(scheme=scheme_id, grade=str(result.outcome.grade))
         return message
 
     def _rows(self, uscc: str) -> dict[str, Row]:
@@ -258,6 +260,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     def ListSchemes(
         self, request: rating_pb2.ListSchemesRequest, context: grpc.ServicerContext
     ) -> rating_pb2.ListSchemesResponse:
+        """Public, like REST GET /v1/schemes without a credential: only the versions in force.
+        Drafts and future-dated versions are read through the government REST API with a token."""
         size = request.page_size or 50
         if size < 0 or size > 1000:
             raise invalid_argument("page_size", "must be between 0 and 1000")
