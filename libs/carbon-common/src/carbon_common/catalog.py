@@ -240,7 +240,12 @@ def local_targets() -> dict[str, str]:
 def settings_class(entry: ServiceEntry) -> type[BaseServiceSettings]:
     """The service's settings class (imported on demand: carbon_common does not depend on services)."""
     module, _, cls = entry.settings.partition(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    from carbon_common.settings import BaseServiceSettings  # only type-checking imports it at module level
+
+    settings = getattr(importlib.import_module(module), cls)
+    if not (isinstance(settings, type) and issubclass(settings, BaseServiceSettings)):
+        raise TypeError(f"{entry.settings} is not a BaseServiceSettings class")
+    return settings
 
 
 def env_variables(entry: ServiceEntry) -> frozenset[str]:

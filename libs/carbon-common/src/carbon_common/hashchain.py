@@ -52,6 +52,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from carbon_common.redis_conn import as_bytes
+
 GENESIS = "0" * 64
 T = TypeVar("T")
 VERSION = 2
@@ -177,7 +179,7 @@ def entries(client: redis.Redis, chain: str, start: int = 0, batch: int = 1000) 
     """(list index, raw entry) from `start`, oldest first, in pages."""
     key = list_key(chain)
     while True:
-        chunk: list[bytes] = client.lrange(key, start, start + batch - 1)  # type: ignore[assignment]
+        chunk = [as_bytes(raw) for raw in client.lrange(key, start, start + batch - 1)]
         if not chunk:
             return
         for offset, raw in enumerate(chunk):

@@ -400,7 +400,7 @@ def _finish_openapi(app: FastAPI) -> None:
         app.openapi_schema = document
         return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document
 
 
 def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool]) -> None:

@@ -297,7 +297,7 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
     """
     from opentelemetry.instrumentation.grpc import filters, server_interceptor
 
-    tracing = server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]
+    tracing = server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
     return [tracing, RpcServerMetricsInterceptor()]
 
 
@@ -443,7 +443,7 @@ class CarbonClientTelemetry(
             metadata: list[tuple[str, Any]] = [
                 (k, v) for k, v in (details.metadata or []) if k not in ("traceparent", "tracestate", "baggage")
             ]
-            propagate.inject(metadata, setter=self._setter)  # type: ignore[arg-type]
+            propagate.inject(metadata, setter=self._setter)  # type: ignore[arg-type]  # our setter writes a gRPC metadata list, not the default dict carrier
             new_details = CallDetails(
                 details.method,
                 details.timeout,
