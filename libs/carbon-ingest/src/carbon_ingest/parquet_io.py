@@ -215,7 +215,7 @@ def compact_month(
         kept, rest = frame.clear(), frame
     winners = rest.sort("seq").unique(subset=list(keys), keep="last", maintain_order=False)
     result = pl.concat([winners, kept], how="vertical").sort([*sort, "seq"])
-    max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]
+    max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]  # seq is an integer column (rawdata schema)
     target = directory / f"compact-{max_seq:020d}.parquet"
     write_atomic(result, target, index=index, deduped=index and keep_all is None)
     for old in files:
