@@ -59,7 +59,7 @@ def build(
 
 def service(settings: ConsentSettings | None = None, **kwargs: object) -> Service:
     settings = settings or ConsentSettings()
-    parts = build(settings, **kwargs)  # type: ignore[arg-type]
+    parts = build(settings, **kwargs)  # type: ignore[arg-type]  # build's keyword-only parameters check what tests pass
     return Service(
         name=settings.service_name,
         settings=settings,

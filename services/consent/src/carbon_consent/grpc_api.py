@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import grpc
 from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2, enterprise_pb2_grpc
@@ -63,16 +63,24 @@ class ConsentServicer(_Base, consent_pb2_grpc.ConsentServiceServicer):
         uscc, cid = parse_child(request.name, "consents")
         return convert.consent_to_proto(self.core.transition(p, uscc, cid, action, request.reason))
 
-    def AuthorizeConsent(self, request, context):  # type: ignore[no-untyped-def]
+    def AuthorizeConsent(
+        self, request: consent_pb2.AuthorizeConsentRequest, context: grpc.ServicerContext
+    ) -> consent_pb2.Consent:
         return self._transition(request, context, Action.AUTHORIZE)
 
-    def RejectConsent(self, request, context):  # type: ignore[no-untyped-def]
+    def RejectConsent(
+        self, request: consent_pb2.RejectConsentRequest, context: grpc.ServicerContext
+    ) -> consent_pb2.Consent:
         return self._transition(request, context, Action.REJECT)
 
-    def RevokeConsent(self, request, context):  # type: ignore[no-untyped-def]
+    def RevokeConsent(
+        self, request: consent_pb2.RevokeConsentRequest, context: grpc.ServicerContext
+    ) -> consent_pb2.Consent:
         return self._transition(request, context, Action.REVOKE)
 
-    def TerminateConsent(self, request, context):  # type: ignore[no-untyped-def]
+    def TerminateConsent(
+        self, request: consent_pb2.TerminateConsentRequest, context: grpc.ServicerContext
+    ) -> consent_pb2.Consent:
         return self._transition(request, context, Action.TERMINATE)
 
     def CheckAccess(
@@ -136,7 +144,7 @@ class EnterpriseServicer(_Base, enterprise_pb2_grpc.EnterpriseServiceServicer):
         )
 
 
-def register(core: ConsentCore, auth: Authenticator):  # type: ignore[no-untyped-def]
+def register(core: ConsentCore, auth: Authenticator) -> Callable[[grpc.Server], Iterable[str]]:
     def _register(server: grpc.Server) -> Iterable[str]:
         consent_pb2_grpc.add_ConsentServiceServicer_to_server(ConsentServicer(core, auth), server)
         consent_pb2_grpc.add_BankServiceServicer_to_server(BankServicer(core, auth), server)

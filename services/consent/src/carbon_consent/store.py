@@ -111,7 +111,7 @@ class _JsonRecord:
     """JSON storage of a frozen dataclass whose `create_time` is a datetime."""
 
     def to_json(self) -> bytes:
-        d = asdict(self)  # type: ignore[call-overload]
+        d = asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass; this mixin is not
         d["create_time"] = _ts(d["create_time"])
         return json.dumps(d, ensure_ascii=False).encode()
 
