@@ -225,7 +225,7 @@ def plan_readings(files: list[str]) -> ReadingsPlan:
             overlap = depth.filter((pl.col("depth") >= 2) & pl.col("next").is_not_null()).select(
                 *INDEX_KEYS, pl.col("pos").alias("lo"), pl.col("next").alias("hi")
             )
-            windows = _merge(pl.concat([own, overlap]).cast(_WINDOW_SCHEMA))  # type: ignore[arg-type]
+            windows = _merge(pl.concat([own, overlap]).cast(_WINDOW_SCHEMA))  # type: ignore[arg-type]  # polars' dtype classes are DataTypeClass, inferred as type[DataType]
     touched = 0
     if windows.height:
         for _path, seg in indexed:
