@@ -129,7 +129,7 @@ def _decimal(
     if abs(value) >= MAX_MONEY:
         violations.append((field, "is out of range"))
         return None
-    if places is not None and value.as_tuple().exponent < -places:  # type: ignore[operator]
+    if places is not None and value.as_tuple().exponent < -places:  # type: ignore[operator]  # parse_decimal takes digits only: never NaN/Infinity, so an int exponent
         violations.append((field, f"at most {places} decimal places"))
         return None
     return value
@@ -412,11 +412,11 @@ class TaxIngestor:
             pipe.hset(key, mapping={"fp": fp, "result": response.SerializeToString()})
             pipe.expire(key, self.ttl)
             if new_lines:
-                pipe.hset(f"{P}lines:{uscc}", mapping=new_lines)  # type: ignore[arg-type]
+                pipe.hset(f"{P}lines:{uscc}", mapping=new_lines)  # type: ignore[arg-type]  # redis-py's mapping key type is invariant; str keys are fields
             if new_periods:
-                pipe.hset(f"{P}periods:{uscc}", mapping=new_periods)  # type: ignore[arg-type]
+                pipe.hset(f"{P}periods:{uscc}", mapping=new_periods)  # type: ignore[arg-type]  # redis-py's mapping key type is invariant; str keys are fields
             if quarantined:
-                pipe.hset(f"{P}quarantine:{uscc}", mapping=quarantined)  # type: ignore[arg-type]
+                pipe.hset(f"{P}quarantine:{uscc}", mapping=quarantined)  # type: ignore[arg-type]  # redis-py's mapping key type is invariant; str keys are fields
             if accepted:
                 pipe.hdel(f"{P}quarantine:{uscc}", *accepted)
             pipe.delete(f"{P}intent:{uscc}:{request_id}")
