@@ -176,7 +176,7 @@ class PricingCore:
         if rate is not None:
             if rate <= 0 or rate >= 100:
                 violations.append((f"{prefix}reference_rate_pct", "must be a percentage > 0 and < 100"))
-            elif rate.as_tuple().exponent < -6:  # type: ignore[operator]
+            elif rate.as_tuple().exponent < -6:  # type: ignore[operator]  # parse_decimal takes digits only: an int exponent
                 violations.append((f"{prefix}reference_rate_pct", "at most 6 decimal places"))
         if violations:
             if len(violations) == 1:

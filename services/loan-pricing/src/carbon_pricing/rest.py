@@ -15,6 +15,7 @@ platform's JSON shape {"error": {"code", "status", "message", "details"}}.
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -170,7 +171,7 @@ class ActivateRequest(DraftBundle):
 
 def create_app(core: PricingCore, settings: PricingSettings, limiter: RateLimiter | None = None) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         yield
 

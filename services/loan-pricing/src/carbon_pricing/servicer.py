@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -80,7 +81,7 @@ class PricingServicer(pricing_pb2_grpc.PricingServiceServicer):
         return pricing_pb2.ListQuotesResponse(quotes=[quote_to_proto(r) for r in records], next_page_token=token)
 
 
-def register(core: PricingCore):  # type: ignore[no-untyped-def]
+def register(core: PricingCore) -> Callable[[grpc.Server], list[str]]:
     def _register(server: grpc.Server) -> list[str]:
         pricing_pb2_grpc.add_PricingServiceServicer_to_server(PricingServicer(core), server)
         return [SERVICE_NAME]
