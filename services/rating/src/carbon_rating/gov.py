@@ -526,7 +526,8 @@ def create_app(
     @app.post("/schemes/{scheme_id}/drafts", include_in_schema=False)
     def new_draft(scheme_id: str, request: Request, base: str = Form("")) -> Response:
         user = require(request, "drafter")
-        source = base or (registry.active(scheme_id).version if registry.active(scheme_id) else "")  # type: ignore[union-attr]
+        active = registry.active(scheme_id)
+        source = base or (active.version if active else "")
         document = dict(store.record(scheme_id, source)["document"])
         record = store.create_draft(document, user.name)
         return RedirectResponse(f"/schemes/{scheme_id}/versions/{record['version']}", status_code=303)

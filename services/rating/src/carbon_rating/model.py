@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 MICRO = 1_000_000
 CENTS = 100
@@ -40,6 +40,12 @@ def micro_decimal(value: int | None) -> Decimal | None:
     return None if value is None else (Decimal(value) / MICRO).quantize(_MICRO_PLACES)
 
 
+@overload
+def fraction_decimal(value: Fraction, places: Decimal = ...) -> Decimal: ...
+@overload
+def fraction_decimal(value: None, places: Decimal = ...) -> None: ...
+@overload
+def fraction_decimal(value: Fraction | None, places: Decimal = ...) -> Decimal | None: ...
 def fraction_decimal(value: Fraction | None, places: Decimal = _MICRO_PLACES) -> Decimal | None:
     """Exact rational -> Decimal rounded ROUND_HALF_EVEN at `places` (display only)."""
     if value is None:

@@ -41,7 +41,7 @@ class Percentile:
 
 
 def percentile_value(worse: int, equal: int, n: int) -> Decimal:
-    return fraction_decimal(Fraction(100 * (2 * worse + equal), 2 * n), PLACES)  # type: ignore[return-value]
+    return fraction_decimal(Fraction(100 * (2 * worse + equal), 2 * n), PLACES)
 
 
 @dataclass

@@ -281,7 +281,7 @@ def refresh_enterprises(
 ) -> int:
     """On demand: list the accounts of the given (default: every known) enterprise and store their rows."""
     if usccs is None:
-        usccs = sorted({f.decode().split("|")[0] for f in client.hkeys(POPULATION_KEY)})  # type: ignore[union-attr]
+        usccs = sorted({as_text(f).split("|")[0] for f in client.hkeys(POPULATION_KEY)})
     changed = 0
     for uscc in usccs:
         changed += upsert(client, [row_from_account(a) for a in list_accounts(stub, uscc)])

@@ -165,7 +165,7 @@ class SchemeStore:
 
         def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
             existing = pipe.hkeys(key)
-            numbers = [int(v) for v in map(bytes.decode, existing) if v.isdigit()]  # type: ignore[arg-type]
+            numbers = [int(v) for v in map(as_text, existing) if v.isdigit()]
             current = int(pipe.get(seq_key(scheme_id)) or 0)
             version = str(max([current, *numbers]) + 1)
             doc = dict(document)

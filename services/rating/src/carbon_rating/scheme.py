@@ -321,7 +321,7 @@ def _semantic_errors(doc: Mapping[str, Any], plugins: Mapping[str, Any] | None) 
             out.append(("grading.components", f"weights must sum to 1 (they sum to {total})"))
         check_bands("grading.cutoffs", grading["cutoffs"], "grade")
         for j, band in enumerate(grading["cutoffs"]):
-            if "value" in band and Decimal(band["value"]).as_tuple().exponent < -2:  # type: ignore[operator]
+            if "value" in band and Decimal(band["value"]).as_tuple().exponent < -2:  # type: ignore[operator]  # the schema's decimal pattern: never NaN/Infinity
                 out.append((f"grading.cutoffs[{j}].value", "at most 2 decimals"))
     elif method == "plugin":
         known = plugins or {}

@@ -161,7 +161,7 @@ def grade_frame(
             points = _band_chain(
                 component.bands,
                 component.indicator,
-                lambda b: pl.lit(int(b.score * 100), pl.Int128),  # type: ignore[operator]
+                lambda b: pl.lit(int(b.score * 100), pl.Int128),  # type: ignore[operator]  # validate() requires a component band's score
             )
             points = (
                 pl.when(pl.col(f"{component.indicator}__n").is_null())
