@@ -19,11 +19,11 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> No
 
     if kubeconfig is None and context is None:
         try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes ships no annotations
             return
         except config.ConfigException:
             pass
-    config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+    config.load_kube_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]  # kubernetes ships no annotations
 
 
 def fetch(namespace: str, label_selector: str = PART_OF) -> tuple[list[Any], list[Any]]:
