@@ -4,7 +4,7 @@ The core sees only the protocols. Implementations here ask the consent service (
 reporting period, the consent rule of carbon_consent.domain) once per distinct enterprise, and read
 accounts (AccountingService.GetAccount) only of the enterprises whose decision allowed it — so no
 account the bank may not see is ever read. The per-enterprise calls are the interim source; the
-hot path is meant to read an event-carried projection (see docs in h13-notes / docs/portfolio.md).
+hot path is meant to read event-carried projections (docs/portfolio.md).
 """
 
 from __future__ import annotations
