@@ -52,6 +52,7 @@ def build_service(settings: PricingSettings | None = None) -> Service:
             core.policies.poll_worker,
             core.policies.pubsub_worker,
             decision_log.verify_worker(core.store.redis, settings.decision_log_verify_seconds),
+            *books.workers,
         ],
         on_stop=[core.policies.engine.close],
     )

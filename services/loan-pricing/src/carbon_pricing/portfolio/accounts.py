@@ -1,0 +1,123 @@
+"""Account facts of every borrower, kept in pricing from the accounts stream, read in bulk per book.
+
+Accounting announces each stored account on carbon:events:accounts (AccountStored: uscc, period,
+input digest). This projection (consumer group `pricing-books`) fetches the announced account once
+(GetAccount, when it changes — not when a book is computed) and keeps the few figures the
+financed-emissions rule reads in a Redis hash per period:
+
+    carbon:pricing:books:accounts:{period}   field uscc -> JSON {t: total tCO2e, r: reduction, d: digest, f: factor set}
+
+`ProjectedAccountFacts.accounts(usccs, period)` is one HMGET for the whole book. Callers pass only
+the enterprises whose consent decision allowed the read (core), so nothing else leaves the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import redis
+from carbon_common import events
+
+from carbon_pricing.portfolio.domain import BorrowerAccount
+
+log = logging.getLogger(__name__)
+
+GROUP = "pricing-books"
+Fetch = Callable[[str, str], BorrowerAccount | None]  # (uscc, period) -> the stored account, or None
+
+
+def facts_key(period: str) -> str:
+    return f"carbon:pricing:books:accounts:{period}"
+
+
+def _encode(account: BorrowerAccount) -> str:
+    return json.dumps(
+        {
+            "t": format(account.scope12_tco2, "f"),
+            "r": None if account.reduction_tco2 is None else format(account.reduction_tco2, "f"),
+            "d": account.input_digest,
+            "f": account.factor_set_version,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _decode(uscc: str, period: str, raw: bytes) -> BorrowerAccount:
+    doc = json.loads(raw)
+    return BorrowerAccount(
+        uscc=uscc,
+        period=period,
+        scope12_tco2=Decimal(doc["t"]),
+        input_digest=doc["d"],
+        factor_set_version=doc["f"],
+        reduction_tco2=None if doc["r"] is None else Decimal(doc["r"]),
+    )
+
+
+class ProjectedAccountFacts:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
+        unique = list(dict.fromkeys(usccs))
+        if not unique:
+            return {}
+        values = self.client.hmget(facts_key(period), unique)
+        return {u: _decode(u, period, v) for u, v in zip(unique, values, strict=True) if v is not None}
+
+    def apply(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], fetch: Fetch) -> int:
+        """Fetches and stores the accounts the entries announce; returns how many were stored."""
+        stored = 0
+        pipe = self.client.pipeline(transaction=False)
+        for _entry_id, fields in entries:
+            try:
+                event = events.ACCOUNTS.decode(fields)
+            except events.EventDecodeError as error:
+                log.warning("malformed accounts event", extra={"error": str(error)[:200]})
+                continue
+            account = fetch(event.uscc, event.period)
+            if account is None:
+                pipe.hdel(facts_key(event.period), event.uscc)
+                continue
+            pipe.hset(facts_key(event.period), event.uscc, _encode(account))
+            stored += 1
+        pipe.execute()
+        return stored
+
+    def worker(self, fetch: Fetch) -> Callable[[threading.Event], None]:
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+        stream = events.ACCOUNTS.name
+
+        def book_accounts_worker(stopping: threading.Event) -> None:
+            try:
+                self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+            backlog = True  # this consumer's unacknowledged entries first (after a restart or a failure)
+            while not stopping.is_set():
+                try:
+                    start = "0" if backlog else ">"
+                    batches = self.client.xreadgroup(GROUP, consumer, {stream: start}, count=200, block=500)
+                    entries = [e for _stream, batch in batches or [] for e in batch]
+                    if backlog and not entries:
+                        backlog = False
+                    if entries:
+                        self.apply(entries, fetch)
+                        self.client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
+                except redis.RedisError:
+                    log.warning("accounts stream read failed", exc_info=True)
+                    backlog = True
+                    stopping.wait(1)
+                except Exception:  # a peer outage: the entries stay pending and are read again
+                    log.warning("accounts projection step failed", exc_info=True)
+                    backlog = True
+                    stopping.wait(1)
+
+        return book_accounts_worker
