@@ -1,11 +1,12 @@
 """REST edge of the loan book (one router):
 
-    POST /v1/banks/{bank}/books/{book}/snapshots?snapshotId=YYYY-MM-DD   JSON positions
-    POST /v1/banks/{bank}/books/{book}/snapshots:upload?snapshotId=...   CSV body (text/csv)
+    POST /v1/banks/{bank}/books/{book}/snapshots?snapshotId=YYYY-MM-DD          JSON positions
+    POST /v1/banks/{bank}/books/{book}/snapshots:upload?snapshotId=YYYY-MM-DD   CSV body (text/csv)
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:financedEmissions?reportingPeriod=YYYY
 
-Bank API key as `Authorization: Bearer`; errors in the platform's JSON shape.
+Bank API key as `Authorization: Bearer`, checked before any input is validated; errors in the
+platform's JSON shape. Request bodies are bounded by the service's body limit (carbon_common.http).
 """
 
 from __future__ import annotations
@@ -14,25 +15,35 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from carbon_common import limits
-from carbon_common.errors import invalid_argument
-from fastapi import APIRouter, Depends, Query, Request
+from carbon_common.errors import invalid_argument, unauthenticated
+from carbon_common.http import IdPath, error_responses, security
+from carbon_common.identity import bearer_token
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv
 from carbon_pricing.portfolio.core import LoanBookCore, financed_doc
 
-_bearer = HTTPBearer(auto_error=False, description="Bank API key (ck_...)")
+BANK = "bankApiKey"
+ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "INVALID_ARGUMENT / INVALID_BOOK (BadRequest violations by row and field)"},
-    401: {"description": "UNAUTHENTICATED (UNAUTHENTICATED_BANK)"},
-    403: {"description": "PERMISSION_DENIED: CROSS_TENANT"},
-    404: {"description": "NOT_FOUND"},
-    409: {"description": "ALREADY_EXISTS: the snapshot exists with other positions"},
-    503: {"description": "UNAVAILABLE: consent or accounting unavailable"},
-}
+
+def _api_key(request: Request) -> str:
+    key = bearer_token(request.headers.get("authorization", ""))
+    if not key:
+        raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
+    return key
+
+
+Key = Annotated[str, Depends(_api_key)]
+SnapshotId = Annotated[
+    str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
+]
+SnapshotPath = Annotated[str, Path(min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")]
+Year = Annotated[str, Query(alias="reportingPeriod", min_length=4, max_length=4, pattern=r"^[0-9]{4}$")]
+Flag = Annotated[bool, Query(alias="includePositions")]
 
 
 class PositionIn(BaseModel):
@@ -58,6 +69,63 @@ class SnapshotIn(BaseModel):
     positions: list[PositionIn] = Field(max_length=100_000)
 
 
+class SnapshotOut(BaseModel):  # JSON names as the proto's JSON names
+    name: str
+    positionCount: int
+    outstandingCny: str
+    digest: str
+    createTime: str
+    positions: list[dict[str, Any]] | None = None
+
+
+class Bucket(BaseModel):
+    key: str
+    positions: int
+    outstandingCny: str
+    financedTco2: str | None
+    intensity: str | None
+
+
+class PositionOut(BaseModel):
+    positionId: str
+    enterprise: str
+    attributionFactor: str | None
+    attributionCapped: bool
+    method: str
+    estimated: bool
+    estimateReason: str
+    consentReason: str
+    consent: str
+    pcafOption: str
+    dataQualityScore: int | None
+    borrowerScope12Tco2: str | None
+    financedTco2: str | None
+    attributableReductionTco2: str | None
+    accountDigest: str
+    factorSetVersion: str
+    benchmarkVersion: str
+
+
+class FinancedOut(BaseModel):
+    snapshot: str
+    reportingPeriod: str
+    positions: int
+    covered: int
+    fromAccounts: int
+    estimated: int
+    outstandingCny: str
+    financedTco2: str | None
+    economicIntensity: str | None
+    weightedDataQualityScore: str | None
+    attributableReductionTco2: str | None
+    byIndustry: list[Bucket]
+    byRegion: list[Bucket]
+    pcafTableVersion: str
+    benchmarkVersion: str
+    benchmarkIllustrative: bool
+    positionEmissions: list[PositionOut] | None = None
+
+
 def _rows(body: SnapshotIn) -> list[dict[str, str]]:
     rows = []
     for p in body.positions:
@@ -67,44 +135,37 @@ def _rows(body: SnapshotIn) -> list[dict[str, str]]:
     return rows
 
 
-def _api_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    return credentials.credentials if credentials else ""
-
-
-Key = Annotated[str, Depends(_api_key)]
-SnapshotId = Annotated[str, Query(alias="snapshotId", max_length=10, description="Snapshot date YYYY-MM-DD")]
+CREATED = {**ERRORS, 200: {"model": SnapshotOut, "description": "The same rows again: the stored snapshot"}}
 
 
 def router(core: LoanBookCore) -> APIRouter:
-    api = APIRouter(prefix="/v1/banks/{bank}/books/{book}", tags=["loan books"], responses=ERRORS)
+    api = APIRouter(prefix="/v1/banks/{bank}/books/{book}", tags=["loan books"])
 
-    @api.post("/snapshots", summary="Create a book snapshot from JSON positions (all or none)")
-    def create(
-        bank: str,
-        book: str,
-        body: SnapshotIn,
-        key: Key,
-        snapshot_id: SnapshotId = "",
-    ) -> JSONResponse:
+    @api.post(
+        "/snapshots",
+        status_code=201,
+        response_model=SnapshotOut,
+        responses=CREATED,
+        summary="Create a book snapshot from JSON positions (all or none)",
+        openapi_extra=security(BANK),
+    )
+    def create(bank: IdPath, book: IdPath, key: Key, body: SnapshotIn, snapshot_id: SnapshotId) -> JSONResponse:
         doc, created = core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, _rows(body))
         return _snapshot_response(doc, created)
 
     @api.post(
         "/snapshots:upload",
+        status_code=201,
+        response_model=SnapshotOut,
+        responses=CREATED,
         summary="Create a book snapshot from a CSV upload (errors by row and column; all or none)",
-        openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            **security(BANK),
+        },
     )
-    async def upload(
-        request: Request,
-        bank: str,
-        book: str,
-        key: Key,
-        snapshot_id: SnapshotId = "",
-    ) -> JSONResponse:
+    async def upload(request: Request, bank: IdPath, book: IdPath, key: Key, snapshot_id: SnapshotId) -> JSONResponse:
         cap = limits.current().max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise invalid_argument("file", f"larger than {cap} bytes", reason="UPLOAD_TOO_LARGE")
         data = bytearray()
         async for chunk in request.stream():
             data.extend(chunk)
@@ -118,26 +179,29 @@ def router(core: LoanBookCore) -> APIRouter:
         doc, created = await anyio.to_thread.run_sync(work)
         return _snapshot_response(doc, created)
 
-    # Registered before /snapshots/{snapshot}, which would otherwise match the custom method.
-    @api.get("/snapshots/{snapshot}:financedEmissions", summary="Financed emissions (PCAF) for a reporting year")
+    # Registered before /snapshots/{snapshot}, whose id could otherwise swallow the custom method.
+    @api.get(
+        "/snapshots/{snapshot}:financedEmissions",
+        response_model=FinancedOut,
+        responses=ERRORS,
+        summary="Financed emissions (PCAF Part A) of the snapshot for a reporting year",
+        openapi_extra=security(BANK),
+    )
     def financed(
-        bank: str,
-        book: str,
-        snapshot: str,
-        key: Key,
-        reporting_period: Annotated[str, Query(alias="reportingPeriod", max_length=4)] = "",
-        include_positions: Annotated[bool, Query(alias="includePositions")] = True,
+        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, period: Year, include_positions: Flag = True
     ) -> JSONResponse:
-        result = core.financed_emissions(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}", reporting_period)
+        result = core.financed_emissions(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}", period)
         return JSONResponse(financed_doc(result, include_positions))
 
-    @api.get("/snapshots/{snapshot}", summary="A book snapshot (positions optional)")
+    @api.get(
+        "/snapshots/{snapshot}",
+        response_model=SnapshotOut,
+        responses=ERRORS,
+        summary="A book snapshot (positions on request)",
+        openapi_extra=security(BANK),
+    )
     def get(
-        bank: str,
-        book: str,
-        snapshot: str,
-        key: Key,
-        include_positions: Annotated[bool, Query(alias="includePositions")] = False,
+        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, include_positions: Flag = False
     ) -> JSONResponse:
         doc = core.get_snapshot(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}")
         return JSONResponse(_public(doc, include_positions))
