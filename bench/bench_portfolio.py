@@ -27,7 +27,10 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+from carbon_common.redis_server import free_port
+from carbon_common.redis_server import start as start_redis
 from carbon_pricing.portfolio import frames
+from carbon_pricing.portfolio.accounts import ProjectedAccountFacts, encode_facts
 from carbon_pricing.portfolio.domain import Access, Benchmarks, BorrowerAccount, PcafTable, Position, book_emissions
 from carbon_synth.bulk import BulkParams, enterprises
 
@@ -185,6 +188,45 @@ def domain_run(positions: pl.DataFrame, accounts: pl.DataFrame, access: pl.DataF
     return time.perf_counter() - t0, sum(r.financed_micro or 0 for r in results)
 
 
+def projected_read(accounts: pl.DataFrame, access: pl.DataFrame) -> tuple[float, float, int]:
+    """The account facts as the service reads them: the accounts-stream projection in a real
+    redis-server, one HMGET for the allowed enterprises (filled untimed). Returns (median read
+    seconds, median read + frame build seconds, accounts read)."""
+    import redis
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        server = start_redis(Path(tmp), port, appendfsync="no")
+        try:
+            client = redis.Redis(port=port)
+            facts = ProjectedAccountFacts(client)
+            pipe = client.pipeline(transaction=False)
+            for row in accounts.iter_rows(named=True):
+                account = BorrowerAccount(
+                    row["uscc"],
+                    "2024",
+                    Decimal(row["scope12_micro"]).scaleb(-6),
+                    row["input_digest"],
+                    row["factor_set_version"],
+                    None if row["reduction_micro"] is None else Decimal(row["reduction_micro"]).scaleb(-6),
+                )
+                pipe.hset("carbon:pricing:books:accounts:2024", row["uscc"], encode_facts(account))
+            pipe.execute()
+            allowed = access.filter(pl.col("allowed"))["uscc"].to_list()
+            reads, builds, count = [], [], 0
+            for _ in range(RUNS):
+                t0 = time.perf_counter()
+                got = facts.accounts(allowed, "2024")
+                reads.append(time.perf_counter() - t0)
+                frames.accounts_frame(got.values())
+                builds.append(time.perf_counter() - t0)
+                count = len(got)
+            return statistics.median(reads), statistics.median(builds), count
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 49_000
     benchmarks, pcaf = Benchmarks.load(), PcafTable.load()
@@ -229,6 +271,7 @@ def main() -> int:
     mismatches = joined.filter(pl.col("financed_micro").cast(pl.String).ne_missing(pl.col("duck"))).height
     domain_seconds, domain_total = domain_run(positions, accounts, access, benchmarks, pcaf)
 
+    read_seconds, read_build_seconds, read_count = projected_read(accounts, access)
     seconds = statistics.median(polars_times)
     out = {
         "benchmark": "portfolio_financed_emissions",
@@ -240,6 +283,10 @@ def main() -> int:
         "duckdb_seconds": round(statistics.median(duck_times), 4),
         "duckdb_runs": [round(t, 4) for t in duck_times],
         "domain_python_seconds": round(domain_seconds, 4),
+        "projected_accounts_read": read_count,
+        "projected_read_seconds": round(read_seconds, 4),
+        "projected_read_and_frame_seconds": round(read_build_seconds, 4),
+        "read_plus_compute_seconds": round(read_build_seconds + seconds, 4),
         "positions_per_second": round(n / seconds),
         "financed_tco2": str(Decimal(book.financed_micro).scaleb(-6)),
         "intensity_tco2_per_mcny": None

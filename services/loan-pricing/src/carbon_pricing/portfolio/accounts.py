@@ -36,7 +36,7 @@ def facts_key(period: str) -> str:
     return f"carbon:pricing:books:accounts:{period}"
 
 
-def _encode(account: BorrowerAccount) -> str:
+def encode_facts(account: BorrowerAccount) -> str:
     return json.dumps(
         {
             "t": format(account.scope12_tco2, "f"),
@@ -85,7 +85,7 @@ class ProjectedAccountFacts:
             if account is None:
                 pipe.hdel(facts_key(event.period), event.uscc)
                 continue
-            pipe.hset(facts_key(event.period), event.uscc, _encode(account))
+            pipe.hset(facts_key(event.period), event.uscc, encode_facts(account))
             stored += 1
         pipe.execute()
         return stored
