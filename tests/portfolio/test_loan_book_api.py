@@ -329,3 +329,42 @@ def test_grpc_snapshot_financed_emissions_and_isolation(stub: portfolio_pb2_grpc
             metadata=b1,
         )
     assert _status(invalid.value) == ("INVALID_ARGUMENT", ["INVALID_BOOK"])
+
+
+def test_year_on_year_against_an_earlier_snapshot(http: TestClient, stub: portfolio_pb2_grpc.LoanBookServiceStub):
+    earlier = "\n".join([HEADER, f"L1,{E1},loan,2000000.00,50000000.00,false,,,C3011,330000"]).encode()
+    assert upload(http, earlier, snapshot="2023-12-31").status_code == 201
+    assert upload(http, GOOD_CSV).status_code == 201
+    name = "banks/b1/books/main/snapshots/2024-12-31"
+    previous = "banks/b1/books/main/snapshots/2023-12-31"
+    got = http.get(
+        f"/v1/{name}:financedEmissions",
+        params={"reportingPeriod": "2024", "compareSnapshot": previous, "includePositions": "false"},
+        headers=auth("ck_b1"),
+    )
+    assert got.status_code == 200, got.text
+    yoy = got.json()["yearOnYear"]
+    # 2023: E1's window is 2024 only -> asset estimate 50 MCNY x 900 = 45,000 t x 0.04 = 1,800 t;
+    # over 2 MCNY = 900 t/MCNY
+    assert (yoy["previousPeriod"], yoy["previousFinancedTco2"], yoy["previousEconomicIntensity"]) == (
+        "2023",
+        "1800.000000",
+        "900.000000",
+    )
+    # 7,615 - 1,800 = 5,815 t; 5,815 / 1,800 = 3.2305555... -> 3.230556
+    assert (yoy["financedChangeTco2"], yoy["financedChangeRatio"]) == ("5815.000000", "3.230556")
+    # 2,175.714286 - 900 = 1,275.714286; / 900 = 1.41746031... -> 1.417460
+    assert (yoy["economicIntensityChange"], yoy["economicIntensityChangeRatio"]) == ("1275.714286", "1.417460")
+
+    result = stub.ComputeFinancedEmissions(
+        portfolio_pb2.ComputeFinancedEmissionsRequest(name=name, reporting_period="2024", compare_snapshot=previous),
+        metadata=(("authorization", "Bearer ck_b1"),),
+    )
+    assert result.year_on_year.financed_change_ratio.value == "3.230556"
+    # another bank's snapshot cannot be the comparison
+    other = http.get(
+        f"/v1/{name}:financedEmissions",
+        params={"reportingPeriod": "2024", "compareSnapshot": "banks/b2/books/main/snapshots/2023-12-31"},
+        headers=auth("ck_b1"),
+    )
+    assert other.status_code == 403

@@ -76,12 +76,36 @@ class GetBookSnapshotRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., include_positions: _Optional[bool] = ...) -> None: ...
 
 class ComputeFinancedEmissionsRequest(_message.Message):
-    __slots__ = ("name", "reporting_period")
+    __slots__ = ("name", "reporting_period", "compare_snapshot", "compare_period")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REPORTING_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_PERIOD_FIELD_NUMBER: _ClassVar[int]
     name: str
     reporting_period: str
-    def __init__(self, name: _Optional[str] = ..., reporting_period: _Optional[str] = ...) -> None: ...
+    compare_snapshot: str
+    compare_period: str
+    def __init__(self, name: _Optional[str] = ..., reporting_period: _Optional[str] = ..., compare_snapshot: _Optional[str] = ..., compare_period: _Optional[str] = ...) -> None: ...
+
+class YearOnYear(_message.Message):
+    __slots__ = ("previous_snapshot", "previous_period", "previous_financed_tco2", "previous_economic_intensity", "financed_change_tco2", "financed_change_ratio", "economic_intensity_change", "economic_intensity_change_ratio")
+    PREVIOUS_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FINANCED_TCO2_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ECONOMIC_INTENSITY_FIELD_NUMBER: _ClassVar[int]
+    FINANCED_CHANGE_TCO2_FIELD_NUMBER: _ClassVar[int]
+    FINANCED_CHANGE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    ECONOMIC_INTENSITY_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    ECONOMIC_INTENSITY_CHANGE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    previous_snapshot: str
+    previous_period: str
+    previous_financed_tco2: _decimal_pb2.Decimal
+    previous_economic_intensity: _decimal_pb2.Decimal
+    financed_change_tco2: _decimal_pb2.Decimal
+    financed_change_ratio: _decimal_pb2.Decimal
+    economic_intensity_change: _decimal_pb2.Decimal
+    economic_intensity_change_ratio: _decimal_pb2.Decimal
+    def __init__(self, previous_snapshot: _Optional[str] = ..., previous_period: _Optional[str] = ..., previous_financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., previous_economic_intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_change_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_change_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity_change: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity_change_ratio: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class PositionEmissions(_message.Message):
     __slots__ = ("position_id", "enterprise", "attribution_factor", "attribution_capped", "method", "estimated", "estimate_reason", "consent_reason", "consent", "pcaf_option", "data_quality_score", "borrower_scope12_tco2", "financed_tco2", "attributable_reduction_tco2", "account_digest", "factor_set_version", "benchmark_version")
@@ -156,7 +180,7 @@ class PortfolioBucket(_message.Message):
     def __init__(self, key: _Optional[str] = ..., positions: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class FinancedEmissions(_message.Message):
-    __slots__ = ("snapshot", "reporting_period", "positions", "covered", "from_accounts", "estimated", "outstanding_cny", "financed_tco2", "economic_intensity", "weighted_data_quality_score", "attributable_reduction_tco2", "by_industry", "by_region", "position_emissions", "pcaf_table_version", "benchmark_version", "benchmark_illustrative")
+    __slots__ = ("snapshot", "reporting_period", "positions", "covered", "from_accounts", "estimated", "outstanding_cny", "financed_tco2", "economic_intensity", "weighted_data_quality_score", "attributable_reduction_tco2", "by_industry", "by_region", "position_emissions", "pcaf_table_version", "benchmark_version", "benchmark_illustrative", "year_on_year")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     REPORTING_PERIOD_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +198,7 @@ class FinancedEmissions(_message.Message):
     PCAF_TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_VERSION_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_ILLUSTRATIVE_FIELD_NUMBER: _ClassVar[int]
+    YEAR_ON_YEAR_FIELD_NUMBER: _ClassVar[int]
     snapshot: str
     reporting_period: str
     positions: int
@@ -191,4 +216,5 @@ class FinancedEmissions(_message.Message):
     pcaf_table_version: str
     benchmark_version: str
     benchmark_illustrative: bool
-    def __init__(self, snapshot: _Optional[str] = ..., reporting_period: _Optional[str] = ..., positions: _Optional[int] = ..., covered: _Optional[int] = ..., from_accounts: _Optional[int] = ..., estimated: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., weighted_data_quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., attributable_reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., by_industry: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., by_region: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., position_emissions: _Optional[_Iterable[_Union[PositionEmissions, _Mapping]]] = ..., pcaf_table_version: _Optional[str] = ..., benchmark_version: _Optional[str] = ..., benchmark_illustrative: _Optional[bool] = ...) -> None: ...
+    year_on_year: YearOnYear
+    def __init__(self, snapshot: _Optional[str] = ..., reporting_period: _Optional[str] = ..., positions: _Optional[int] = ..., covered: _Optional[int] = ..., from_accounts: _Optional[int] = ..., estimated: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., weighted_data_quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., attributable_reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., by_industry: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., by_region: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., position_emissions: _Optional[_Iterable[_Union[PositionEmissions, _Mapping]]] = ..., pcaf_table_version: _Optional[str] = ..., benchmark_version: _Optional[str] = ..., benchmark_illustrative: _Optional[bool] = ..., year_on_year: _Optional[_Union[YearOnYear, _Mapping]] = ...) -> None: ...

@@ -10,7 +10,7 @@ book (sources), accounts only of enterprises whose decision allowed it, and comp
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,14 @@ from carbon_common.errors import already_exists, invalid_argument, not_found, pe
 
 from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.book import BookRow, digest, validate_rows
-from carbon_pricing.portfolio.domain import Benchmarks, PcafTable, Position, cny, economic_intensity_micro
+from carbon_pricing.portfolio.domain import (
+    Benchmarks,
+    PcafTable,
+    Position,
+    change_between,
+    cny,
+    economic_intensity_micro,
+)
 from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.sources import BankDirectory
@@ -48,6 +55,7 @@ class Financed:
     pcaf_version: str
     benchmark_version: str
     benchmark_illustrative: bool
+    previous: Financed | None = None  # the compared (earlier) snapshot, year on year
 
 
 def _snapshot_id(value: str, field: str) -> str:
@@ -153,12 +161,23 @@ class LoanBookCore:
             raise not_found(str(parsed))
         return doc
 
-    def financed_emissions(self, api_key: str, name: str, period: str) -> Financed:
+    def financed_emissions(
+        self, api_key: str, name: str, period: str, compare_snapshot: str = "", compare_period: str = ""
+    ) -> Financed:
         parsed = self.parse_name(api_key, name)
-        limits.check_length(period, "reporting_period", 4)
-        names.parse_period(period, "reporting_period")
-        if len(period) != 4:
-            raise invalid_argument("reporting_period", "must be a year YYYY")
+        year = _year(period, "reporting_period")
+        previous = None
+        if compare_snapshot:
+            earlier = self.parse_name(api_key, compare_snapshot, "compare_snapshot")
+            previous = self._compute(
+                earlier, _year(compare_period, "compare_period") if compare_period else str(int(year) - 1)
+            )
+        elif compare_period:
+            raise invalid_argument("compare_period", "needs compare_snapshot")
+        current = self._compute(parsed, year)
+        return replace(current, previous=previous)
+
+    def _compute(self, parsed: SnapshotName, period: str) -> Financed:
         doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
         if doc is None:
             raise not_found(str(parsed))
@@ -188,6 +207,14 @@ class LoanBookCore:
             benchmark_version=self.benchmarks.version,
             benchmark_illustrative=self.benchmarks.status == "illustrative",
         )
+
+
+def _year(period: str, field: str) -> str:
+    limits.check_length(period, field, 4)
+    names.parse_period(period, field)
+    if len(period) != 4:
+        raise invalid_argument(field, "must be a year YYYY")
+    return period
 
 
 def _position(doc: dict[str, Any]) -> Position:
@@ -242,6 +269,19 @@ def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, 
         "benchmarkVersion": result.benchmark_version,
         "benchmarkIllustrative": result.benchmark_illustrative,
     }
+    if result.previous is not None:
+        before = result.previous.totals
+        change = change_between(t.financed_micro, before.financed_micro, t.intensity_micro, before.intensity_micro)
+        doc["yearOnYear"] = {
+            "previousSnapshot": result.previous.snapshot,
+            "previousPeriod": result.previous.period,
+            "previousFinancedTco2": _micro_text(before.financed_micro),
+            "previousEconomicIntensity": _micro_text(before.intensity_micro),
+            "financedChangeTco2": _micro_text(change.financed_change_micro),
+            "financedChangeRatio": _micro_text(change.financed_change_ratio_micro),
+            "economicIntensityChange": _micro_text(change.intensity_change_micro),
+            "economicIntensityChangeRatio": _micro_text(change.intensity_change_ratio_micro),
+        }
     if include_positions:
         doc["positionEmissions"] = [
             {

@@ -441,21 +441,27 @@ class YearOnYear:
 
 
 def year_on_year(current: PortfolioFigures, previous: PortfolioFigures) -> YearOnYear:
-    def ratio(now: int | None, before: int | None) -> int | None:
-        if now is None or not before:
-            return None
-        return div_half_even((now - before) * MICRO_PER_TONNE, before) if before > 0 else None
-
-    intensity_change = (
-        current.intensity_micro - previous.intensity_micro
-        if current.intensity_micro is not None and previous.intensity_micro is not None
-        else None
+    return change_between(
+        current.financed_micro, previous.financed_micro, current.intensity_micro, previous.intensity_micro
     )
+
+
+def change_between(
+    financed_now: int, financed_before: int, intensity_now: int | None, intensity_before: int | None
+) -> YearOnYear:
+    """Changes between two books' figures (micro-tCO2e; ratios x 10^6, None without a positive base)."""
+
+    def ratio(now: int | None, before: int | None) -> int | None:
+        if now is None or before is None or before <= 0:
+            return None
+        return div_half_even((now - before) * MICRO_PER_TONNE, before)
+
+    both = intensity_now is not None and intensity_before is not None
     return YearOnYear(
-        financed_change_micro=current.financed_micro - previous.financed_micro,
-        financed_change_ratio_micro=ratio(current.financed_micro, previous.financed_micro),
-        intensity_change_micro=intensity_change,
-        intensity_change_ratio_micro=ratio(current.intensity_micro, previous.intensity_micro),
+        financed_change_micro=financed_now - financed_before,
+        financed_change_ratio_micro=ratio(financed_now, financed_before),
+        intensity_change_micro=intensity_now - intensity_before if both else None,  # type: ignore[operator]
+        intensity_change_ratio_micro=ratio(intensity_now, intensity_before),
     )
 
 

@@ -44,6 +44,10 @@ SnapshotId = Annotated[
 SnapshotPath = Annotated[str, Path(min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")]
 Year = Annotated[str, Query(alias="reportingPeriod", min_length=4, max_length=4, pattern=r"^[0-9]{4}$")]
 Flag = Annotated[bool, Query(alias="includePositions")]
+CompareName = Annotated[
+    str, Query(alias="compareSnapshot", max_length=256, description="An earlier snapshot of the bank (year on year)")
+]
+CompareYear = Annotated[str, Query(alias="comparePeriod", max_length=4, pattern=r"^([0-9]{4})?$")]
 
 
 class PositionIn(BaseModel):
@@ -106,6 +110,17 @@ class PositionOut(BaseModel):
     benchmarkVersion: str
 
 
+class YearOnYearOut(BaseModel):
+    previousSnapshot: str
+    previousPeriod: str
+    previousFinancedTco2: str | None
+    previousEconomicIntensity: str | None
+    financedChangeTco2: str | None
+    financedChangeRatio: str | None
+    economicIntensityChange: str | None
+    economicIntensityChangeRatio: str | None
+
+
 class FinancedOut(BaseModel):
     snapshot: str
     reportingPeriod: str
@@ -124,6 +139,7 @@ class FinancedOut(BaseModel):
     benchmarkVersion: str
     benchmarkIllustrative: bool
     positionEmissions: list[PositionOut] | None = None
+    yearOnYear: YearOnYearOut | None = None
 
 
 def _rows(body: SnapshotIn) -> list[dict[str, str]]:
@@ -188,9 +204,17 @@ def router(core: LoanBookCore) -> APIRouter:
         openapi_extra=security(BANK),
     )
     def financed(
-        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, period: Year, include_positions: Flag = True
+        bank: IdPath,
+        book: IdPath,
+        snapshot: SnapshotPath,
+        key: Key,
+        period: Year,
+        include_positions: Flag = True,
+        compare_snapshot: CompareName = "",
+        compare_period: CompareYear = "",
     ) -> JSONResponse:
-        result = core.financed_emissions(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}", period)
+        name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
+        result = core.financed_emissions(key, name, period, compare_snapshot, compare_period)
         return JSONResponse(financed_doc(result, include_positions))
 
     @api.get(

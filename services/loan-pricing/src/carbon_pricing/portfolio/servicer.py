@@ -104,6 +104,20 @@ def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
         benchmark_version=doc["benchmarkVersion"],
         benchmark_illustrative=doc["benchmarkIllustrative"],
     )
+    if "yearOnYear" in doc:
+        y = doc["yearOnYear"]
+        out.year_on_year.CopyFrom(
+            portfolio_pb2.YearOnYear(
+                previous_snapshot=y["previousSnapshot"],
+                previous_period=y["previousPeriod"],
+                previous_financed_tco2=_dec(y["previousFinancedTco2"]),
+                previous_economic_intensity=_dec(y["previousEconomicIntensity"]),
+                financed_change_tco2=_dec(y["financedChangeTco2"]),
+                financed_change_ratio=_dec(y["financedChangeRatio"]),
+                economic_intensity_change=_dec(y["economicIntensityChange"]),
+                economic_intensity_change_ratio=_dec(y["economicIntensityChangeRatio"]),
+            )
+        )
     for p in doc.get("positionEmissions", []):
         out.position_emissions.append(
             portfolio_pb2.PositionEmissions(
@@ -153,7 +167,9 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
     def ComputeFinancedEmissions(
         self, request: portfolio_pb2.ComputeFinancedEmissionsRequest, context: grpc.ServicerContext
     ) -> portfolio_pb2.FinancedEmissions:
-        result = self.core.financed_emissions(_api_key(context), request.name, request.reporting_period)
+        result = self.core.financed_emissions(
+            _api_key(context), request.name, request.reporting_period, request.compare_snapshot, request.compare_period
+        )
         return financed_to_proto(financed_doc(result))
 
 
