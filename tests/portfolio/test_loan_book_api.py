@@ -7,6 +7,8 @@ records which enterprises were read.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -368,3 +370,28 @@ def test_year_on_year_against_an_earlier_snapshot(http: TestClient, stub: portfo
         headers=auth("ck_b1"),
     )
     assert other.status_code == 403
+
+
+def test_positions_export_csv(http: TestClient):
+    assert upload(http, GOOD_CSV).status_code == 201
+    name = "banks/b1/books/main/snapshots/2024-12-31"
+    got = http.get(f"/v1/{name}:exportPositions", params={"reportingPeriod": "2024"}, headers=auth("ck_b1"))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(got.text)))
+    by_id = {r["position_id"]: r for r in rows}
+    assert (by_id["L1"]["financed_tco2"], by_id["L1"]["pcaf_option"], by_id["L1"]["account_digest"]) == (
+        "40.000000",
+        "2a",
+        f"sha256:{E1[-3:]}",
+    )
+    assert (by_id["L2"]["estimated"], by_id["L2"]["consent_reason"], by_id["L2"]["benchmark_version"]) == (
+        "true",
+        "CONSENT_DATA_WINDOW",
+        "test-bench-v1",
+    )
+    assert by_id["L3"]["attribution_denominator_cny"] == "8000000.00"  # EVIC of the listed borrower
+    assert {r["reporting_period"] for r in rows} == {"2024"}
+    assert (
+        http.get(f"/v1/{name}:exportPositions", params={"reportingPeriod": "2024"}, headers=auth("ck_b2")).status_code
+        == 403
+    )

@@ -19,11 +19,11 @@ from carbon_common.errors import invalid_argument, unauthenticated
 from carbon_common.http import IdPath, error_responses, security
 from carbon_common.identity import bearer_token
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv
-from carbon_pricing.portfolio.core import LoanBookCore, financed_doc
+from carbon_pricing.portfolio.core import LoanBookCore, financed_doc, positions_csv
 
 BANK = "bankApiKey"
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
@@ -216,6 +216,24 @@ def router(core: LoanBookCore) -> APIRouter:
         name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
         result = core.financed_emissions(key, name, period, compare_snapshot, compare_period)
         return JSONResponse(financed_doc(result, include_positions))
+
+    @api.get(
+        "/snapshots/{snapshot}:exportPositions",
+        response_class=Response,
+        responses={
+            **ERRORS,
+            200: {
+                "description": "Every position's calculation as CSV",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+        },
+        summary="Every position's financed-emissions calculation as CSV (disclosure annex)",
+        openapi_extra=security(BANK),
+    )
+    def export(bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, period: Year) -> Response:
+        name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
+        text = positions_csv(core.financed_emissions(key, name, period))
+        return Response(text, media_type="text/csv; charset=utf-8")
 
     @api.get(
         "/snapshots/{snapshot}",
