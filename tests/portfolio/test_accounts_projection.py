@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import redis
 from carbon_common import events
+from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts, facts_key
 from carbon_pricing.portfolio.domain import BorrowerAccount
 
@@ -52,5 +53,11 @@ def test_worker_projects_announced_accounts_and_reads_them_in_one_call(redis_url
     assert got == {"U1": store[("U1", "2024")], "U2": store[("U2", "2024")]}
     assert failed_once.is_set() and ("U2", "2024") in fetched
     assert facts.accounts(["U1"], "2023") == {} and facts.accounts([], "2024") == {}
+    frame = facts.frame(["U2", "U1", "U3"], "2024").sort("uscc")
+    assert frame.rows() == [
+        ("U1", 12_500_000, 1_250_000, "d1", "cn-2024.1", False),
+        ("U2", 7_000_000, None, "d2", "cn-2024.1", False),
+    ]
+    assert frame.schema == frames.ACCOUNT_SCHEMA
     pending = client.xpending(events.ACCOUNTS.name, "pricing-books")
     assert pending["pending"] == 0

@@ -15,6 +15,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import grpc
+import polars as pl
 import pytest
 import redis
 from carbon.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -23,7 +24,7 @@ from carbon_common.errors import unauthenticated
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
 from carbon_consent import domain as consent
-from carbon_pricing.portfolio import rest, servicer
+from carbon_pricing.portfolio import frames, rest, servicer
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import Access, Benchmarks, BorrowerAccount, IndustryIntensity
 from carbon_pricing.portfolio.store import BookStore
@@ -99,8 +100,8 @@ class _Accounts:
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
-    def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
-        return self.directory.accounts_for(usccs, period)
+    def frame(self, usccs: Sequence[str], period: str) -> pl.DataFrame:
+        return frames.accounts_frame(self.directory.accounts_for(usccs, period).values())
 
 
 HEADER = (

@@ -5,26 +5,27 @@ input digest). This projection (consumer group `pricing-books`) fetches the anno
 (GetAccount, when it changes — not when a book is computed) and keeps the few figures the
 financed-emissions rule reads in a Redis hash per period:
 
-    carbon:pricing:books:accounts:{period}   field uscc -> JSON {t: total tCO2e, r: reduction, d: digest, f: factor set}
+    carbon:pricing:books:accounts:{period}   field uscc -> "total|reduction|digest|factor set"
+                                             (totals in micro-tCO2e integers, reduction empty when unknown)
 
-`ProjectedAccountFacts.accounts(usccs, period)` is one HMGET for the whole book. Callers pass only
+`ProjectedAccountFacts.frame(usccs, period)` is one HMGET for the whole book, decoded column-wise
+(polars string ops, no per-account objects). Callers pass only
 the enterprises whose consent decision allowed the read (core), so nothing else leaves the store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 
+import polars as pl
 import redis
 from carbon_common import events
 
-from carbon_pricing.portfolio.domain import BorrowerAccount
+from carbon_pricing.portfolio.domain import BorrowerAccount, micro, tco2
 
 log = logging.getLogger(__name__)
 
@@ -37,39 +38,51 @@ def facts_key(period: str) -> str:
 
 
 def encode_facts(account: BorrowerAccount) -> str:
-    return json.dumps(
-        {
-            "t": format(account.scope12_tco2, "f"),
-            "r": None if account.reduction_tco2 is None else format(account.reduction_tco2, "f"),
-            "d": account.input_digest,
-            "f": account.factor_set_version,
-        },
-        separators=(",", ":"),
-    )
-
-
-def _decode(uscc: str, period: str, raw: bytes) -> BorrowerAccount:
-    doc = json.loads(raw)
-    return BorrowerAccount(
-        uscc=uscc,
-        period=period,
-        scope12_tco2=Decimal(doc["t"]),
-        input_digest=doc["d"],
-        factor_set_version=doc["f"],
-        reduction_tco2=None if doc["r"] is None else Decimal(doc["r"]),
-    )
+    reduction = "" if account.reduction_tco2 is None else str(micro(account.reduction_tco2))
+    for text in (account.input_digest, account.factor_set_version):
+        if "|" in text:
+            raise ValueError("digest and factor set version must not contain '|'")
+    return f"{micro(account.scope12_tco2)}|{reduction}|{account.input_digest}|{account.factor_set_version}"
 
 
 class ProjectedAccountFacts:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
+    def frame(self, usccs: Sequence[str], period: str) -> pl.DataFrame:
+        """The period's account facts of these enterprises (frames.ACCOUNT_SCHEMA), one HMGET."""
         unique = list(dict.fromkeys(usccs))
-        if not unique:
-            return {}
-        values = self.client.hmget(facts_key(period), unique)
-        return {u: _decode(u, period, v) for u, v in zip(unique, values, strict=True) if v is not None}
+        values = self.client.hmget(facts_key(period), unique) if unique else []
+        raw = pl.DataFrame(
+            {"uscc": unique, "raw": [None if v is None else v.decode() for v in values]},
+            schema={"uscc": pl.String, "raw": pl.String},
+        ).drop_nulls("raw")
+        parts = raw.select("uscc", pl.col("raw").str.split_exact("|", 3).alias("p")).unnest("p")
+        return parts.select(
+            "uscc",
+            pl.col("field_0").cast(pl.Int64).alias("scope12_micro"),
+            pl.when(pl.col("field_1") == "")
+            .then(None)
+            .otherwise(pl.col("field_1"))
+            .cast(pl.Int64)
+            .alias("reduction_micro"),
+            pl.col("field_2").alias("input_digest"),
+            pl.col("field_3").alias("factor_set_version"),
+            pl.lit(False).alias("verified"),
+        )
+
+    def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
+        return {
+            r["uscc"]: BorrowerAccount(
+                r["uscc"],
+                period,
+                tco2(r["scope12_micro"]),
+                r["input_digest"],
+                r["factor_set_version"],
+                None if r["reduction_micro"] is None else tco2(r["reduction_micro"]),
+            )
+            for r in self.frame(usccs, period).iter_rows(named=True)
+        }
 
     def apply(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], fetch: Fetch) -> int:
         """Fetches and stores the accounts the entries announce; returns how many were stored."""

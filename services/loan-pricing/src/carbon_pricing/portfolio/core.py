@@ -185,15 +185,16 @@ class LoanBookCore:
         usccs = [p.uscc for p in positions]
         decisions = self.access.decisions(f"banks/{parsed.bank}", usccs, period)
         allowed = [u for u, a in decisions.items() if a.allowed]
-        accounts = self.accounts.accounts(allowed, period) if allowed else {}
-        accounts = {u: a for u, a in accounts.items() if decisions.get(u) and decisions[u].allowed}
+        # Only enterprises whose decision allowed the read are asked for (and kept).
+        accounts = self.accounts.frame(allowed, period) if allowed else frames.accounts_frame([])
+        accounts = accounts.filter(pl.col("uscc").is_in(allowed))
         access_frame = pl.DataFrame(
             [{"uscc": u, "allowed": a.allowed, "consent": a.consent, "reason": a.reason} for u, a in decisions.items()],
             schema=frames.ACCESS_SCHEMA,
         )
         rows = frames.financed(
             frames.positions_frame(positions),
-            frames.accounts_frame(accounts.values()),
+            accounts,
             access_frame,
             self.benchmarks,
             self.pcaf,

@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Protocol
 
 import grpc
+import polars as pl
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2
 from carbon_common.consent_gate import ConsentGate
 
+from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.domain import Access, BorrowerAccount
 from carbon_pricing.sources import _MISSING, _peer_error
 
@@ -29,8 +31,8 @@ class AccessDecisions(Protocol):
 
 
 class AccountFacts(Protocol):
-    def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
-        """The period's account of each enterprise that has one."""
+    def frame(self, usccs: Sequence[str], period: str) -> pl.DataFrame:
+        """The period's account of each of these enterprises that has one (frames.ACCOUNT_SCHEMA)."""
 
 
 class GateDecisions:
@@ -54,6 +56,9 @@ class GrpcAccountFacts:
     def __init__(self, channel: grpc.Channel, timeout: float = 2.0) -> None:
         self._stub = accounting_pb2_grpc.AccountingServiceStub(channel)
         self._timeout = timeout
+
+    def frame(self, usccs: Sequence[str], period: str) -> pl.DataFrame:
+        return frames.accounts_frame(self.accounts(usccs, period).values())
 
     def accounts(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
         out: dict[str, BorrowerAccount] = {}
