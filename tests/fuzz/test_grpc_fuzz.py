@@ -34,6 +34,7 @@ from carbon.v1 import (
     ingest_energy_pb2,
     ingest_energy_pb2_grpc,
     ingest_tax_pb2,
+    portfolio_pb2,  # noqa: F401
     pricing_pb2,
     rating_pb2,  # noqa: F401
 )
@@ -429,7 +430,7 @@ def methods() -> list[tuple[str, MethodDescriptor]]:
         "ingest-energy": ["carbon.v1.EnergyIngestionService"],
         "accounting": ["carbon.v1.AccountingService"],
         "rating": ["carbon.v1.RatingService"],
-        "loan-pricing": ["carbon.v1.PricingService"],
+        "loan-pricing": ["carbon.v1.PricingService", "carbon.v1.LoanBookService"],
     }
     return [
         (process, method)

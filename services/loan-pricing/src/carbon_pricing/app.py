@@ -11,6 +11,8 @@ from carbon_common.server import Service
 from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
+from carbon_pricing.portfolio.app import build_loan_books
+from carbon_pricing.portfolio.servicer import SERVICE_NAME as BOOKS_SERVICE_NAME
 from carbon_pricing.rest import create_app
 from carbon_pricing.servicer import SERVICE_NAME, register
 from carbon_pricing.settings import PricingSettings
@@ -39,16 +41,18 @@ def build_service(settings: PricingSettings | None = None) -> Service:
     core = build_core(settings)
     # Banks call both edges directly: per API key and per address.
     limiter = RateLimiter.from_settings(redis_conn.connect(settings.redis_url), settings)
+    books = build_loan_books(settings, core)
     return Service(
         name=settings.service_name,
         settings=settings,
-        register=register(core),
-        http_app=create_app(core, settings, limiter),
-        interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME})],
+        register=books.register(register(core)),
+        http_app=books.mount(create_app(core, settings, limiter)),
+        interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME, BOOKS_SERVICE_NAME})],
         workers=[
             core.policies.poll_worker,
             core.policies.pubsub_worker,
             decision_log.verify_worker(core.store.redis, settings.decision_log_verify_seconds),
+            *books.workers,
         ],
         on_stop=[core.policies.engine.close],
     )

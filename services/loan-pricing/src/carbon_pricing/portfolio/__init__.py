@@ -1,0 +1,1 @@
+"""Loan book financed emissions (issue 17)."""

@@ -1,0 +1,375 @@
+"""Loan book use cases, shared by the gRPC and REST edges.
+
+Every call authenticates the bank first (API key -> banks/{id}) and then stays inside
+banks/{id}/books/...: another bank's name is PERMISSION_DENIED (CROSS_TENANT) before any of its
+data is looked up. Financed emissions read consent decisions and accounts in bulk for the whole
+book (sources), accounts only of enterprises whose decision allowed it, and compute with
+`frames` (the vectorised form of `domain`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from carbon_common import limits, names
+from carbon_common.errors import already_exists, invalid_argument, not_found, permission_denied
+
+from carbon_pricing.portfolio import frames
+from carbon_pricing.portfolio.book import BookRow, digest, validate_rows
+from carbon_pricing.portfolio.domain import (
+    Benchmarks,
+    PcafTable,
+    Position,
+    change_between,
+    cny,
+    economic_intensity_micro,
+)
+from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
+from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.sources import BankDirectory
+
+_SNAPSHOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class SnapshotName:
+    bank: str
+    book: str
+    snapshot: str
+
+    def __str__(self) -> str:
+        return f"banks/{self.bank}/books/{self.book}/snapshots/{self.snapshot}"
+
+
+@dataclass(frozen=True)
+class Financed:
+    snapshot: str
+    period: str
+    rows: pl.DataFrame  # frames.financed columns
+    totals: frames.FrameTotals
+    pcaf_version: str
+    benchmark_version: str
+    benchmark_illustrative: bool
+    previous: Financed | None = None  # the compared (earlier) snapshot, year on year
+
+
+def _snapshot_id(value: str, field: str) -> str:
+    limits.check_length(value, field, 10)
+    if not _SNAPSHOT_ID.match(value):
+        raise invalid_argument(field, f"{limits.quote(value)} must be a date YYYY-MM-DD")
+    try:
+        limits.check_date(datetime.strptime(value, "%Y-%m-%d").date(), field)
+    except ValueError:
+        raise invalid_argument(field, f"{limits.quote(value)} is not a calendar date") from None
+    return value
+
+
+class LoanBookCore:
+    def __init__(
+        self,
+        store: BookStore,
+        banks: BankDirectory,
+        access: AccessDecisions,
+        accounts: AccountFacts,
+        benchmarks: Benchmarks | None = None,
+        pcaf: PcafTable | None = None,
+        clock: Any = None,
+    ) -> None:
+        self.store = store
+        self.banks = banks
+        self.access = access
+        self.accounts = accounts
+        self.benchmarks = benchmarks or Benchmarks.load()
+        self.pcaf = pcaf or PcafTable.load()
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # -- names and tenancy --------------------------------------------------
+    def _bank(self, api_key: str, requested_bank: str, name: str) -> str:
+        bank = self.banks.authenticate(api_key)  # before any field is interpreted
+        if requested_bank != bank:
+            raise permission_denied(
+                "CROSS_TENANT",
+                f"banks/{bank} may only act under banks/{bank}",
+                bank=f"banks/{bank}",
+                requested=limits.quote(name),
+            )
+        return bank
+
+    def _parent(self, api_key: str, parent: str) -> tuple[str, str]:
+        limits.check_name(parent, "parent")
+        parts = parent.split("/")
+        bank_part = parts[1] if len(parts) == 4 and parts[0] == "banks" and parts[2] == "books" else ""
+        if not bank_part:
+            self.banks.authenticate(api_key)
+            raise invalid_argument("parent", f"{limits.quote(parent)} must look like banks/{{bank}}/books/{{book}}")
+        bank = self._bank(api_key, bank_part, parent)
+        names.validate_id(parts[3], "parent")
+        return bank, parts[3]
+
+    def parse_name(self, api_key: str, name: str, field: str = "name") -> SnapshotName:
+        limits.check_name(name, field)
+        parts = name.split("/")
+        ok = len(parts) == 6 and parts[0] == "banks" and parts[2] == "books" and parts[4] == "snapshots"
+        if not ok:
+            self.banks.authenticate(api_key)
+            raise invalid_argument(
+                field, f"{limits.quote(name)} must look like banks/{{bank}}/books/{{book}}/snapshots/{{date}}"
+            )
+        bank = self._bank(api_key, parts[1], name)
+        names.validate_id(parts[3], field)
+        return SnapshotName(bank, parts[3], _snapshot_id(parts[5], field))
+
+    def check_parent(self, api_key: str, parent: str) -> None:
+        """Authentication and tenancy of a parent, before an upload body is parsed."""
+        self._parent(api_key, parent)
+
+    # -- use cases ----------------------------------------------------------
+    def create_snapshot(
+        self, api_key: str, parent: str, snapshot_id: str, raw_rows: list[dict[str, str]] | list[BookRow]
+    ) -> tuple[dict[str, Any], bool]:
+        """Stores a snapshot (all rows or none); returns (document, created). The same rows again
+        return the stored snapshot; other rows under an existing id are ALREADY_EXISTS."""
+        bank, book = self._parent(api_key, parent)
+        snapshot = _snapshot_id(snapshot_id, "snapshot_id")
+        limits.check_count(len(raw_rows), "positions", limits.current().max_upload_rows)
+        rows = raw_rows if raw_rows and isinstance(raw_rows[0], BookRow) else validate_rows(raw_rows)  # type: ignore[arg-type]
+        name = str(SnapshotName(bank, book, snapshot))
+        doc = {
+            "name": name,
+            "digest": digest(rows),  # type: ignore[arg-type]
+            "position_count": len(rows),
+            "outstanding_cny": format(sum(r.position.outstanding_cny for r in rows), "f"),  # type: ignore[union-attr]
+            "create_time": self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "positions": [r.doc() for r in rows],  # type: ignore[union-attr]
+        }
+        existing = self.store.create(bank, book, snapshot, doc)
+        if existing is None:
+            return doc, True
+        if existing.get("digest") != doc["digest"]:
+            raise already_exists(name, f"{name} already exists with other positions (snapshots are immutable)")
+        return existing, False
+
+    def get_snapshot(self, api_key: str, name: str) -> dict[str, Any]:
+        parsed = self.parse_name(api_key, name)
+        doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
+        if doc is None:
+            raise not_found(str(parsed))
+        return doc
+
+    def financed_emissions(
+        self, api_key: str, name: str, period: str, compare_snapshot: str = "", compare_period: str = ""
+    ) -> Financed:
+        parsed = self.parse_name(api_key, name)
+        year = _year(period, "reporting_period")
+        previous = None
+        if compare_snapshot:
+            earlier = self.parse_name(api_key, compare_snapshot, "compare_snapshot")
+            previous = self._compute(
+                earlier, _year(compare_period, "compare_period") if compare_period else str(int(year) - 1)
+            )
+        elif compare_period:
+            raise invalid_argument("compare_period", "needs compare_snapshot")
+        current = self._compute(parsed, year)
+        return replace(current, previous=previous)
+
+    def _compute(self, parsed: SnapshotName, period: str) -> Financed:
+        doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
+        if doc is None:
+            raise not_found(str(parsed))
+        positions = [_position(p) for p in doc["positions"]]
+        usccs = [p.uscc for p in positions]
+        decisions = self.access.decisions(f"banks/{parsed.bank}", usccs, period)
+        allowed = [u for u, a in decisions.items() if a.allowed]
+        # Only enterprises whose decision allowed the read are asked for (and kept).
+        accounts = self.accounts.frame(allowed, period) if allowed else frames.accounts_frame([])
+        accounts = accounts.filter(pl.col("uscc").is_in(allowed))
+        access_frame = pl.DataFrame(
+            [{"uscc": u, "allowed": a.allowed, "consent": a.consent, "reason": a.reason} for u, a in decisions.items()],
+            schema=frames.ACCESS_SCHEMA,
+        )
+        rows = frames.financed(
+            frames.positions_frame(positions),
+            accounts,
+            access_frame,
+            self.benchmarks,
+            self.pcaf,
+        )
+        return Financed(
+            snapshot=str(parsed),
+            period=period,
+            rows=rows,
+            totals=frames.totals(rows),
+            pcaf_version=self.pcaf.version,
+            benchmark_version=self.benchmarks.version,
+            benchmark_illustrative=self.benchmarks.status == "illustrative",
+        )
+
+
+def _year(period: str, field: str) -> str:
+    limits.check_length(period, field, 4)
+    names.parse_period(period, field)
+    if len(period) != 4:
+        raise invalid_argument(field, "must be a year YYYY")
+    return period
+
+
+def _position(doc: dict[str, Any]) -> Position:
+    return Position(
+        position_id=doc["position_id"],
+        uscc=doc["enterprise"].split("/", 1)[1],
+        product=doc["product"],
+        outstanding_cny=Decimal(doc["outstanding_cny"]),
+        equity_plus_debt_cny=Decimal(doc["equity_plus_debt_cny"]),
+        industry=doc["industry_code"],
+        region=doc["region_code"],
+        listed=bool(doc["listed"]),
+        evic_cny=Decimal(doc["evic_cny"]) if doc["evic_cny"] else None,
+        revenue_cny=Decimal(doc["revenue_cny"]) if doc["revenue_cny"] else None,
+    )
+
+
+def _micro_text(value: int | None) -> str | None:
+    return None if value is None else format(Decimal(value).scaleb(-6), "f")
+
+
+def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, Any]:
+    """The REST/JSON form (field names as the proto's JSON names)."""
+    t = result.totals
+
+    def bucket(key: str, v: tuple[int, int, int]) -> dict[str, Any]:
+        return {
+            "key": key,
+            "positions": v[0],
+            "outstandingCny": format(cny(v[1]), "f"),
+            "financedTco2": _micro_text(v[2]),
+            "intensity": _micro_text(economic_intensity_micro(v[2], v[1])),
+        }
+
+    doc: dict[str, Any] = {
+        "snapshot": result.snapshot,
+        "reportingPeriod": result.period,
+        "positions": t.positions,
+        "covered": t.covered,
+        "fromAccounts": int(result.rows.filter(pl.col("method") == "ACCOUNT").height),
+        "estimated": int(result.rows.filter(pl.col("estimated") & pl.col("financed_micro").is_not_null()).height),
+        "outstandingCny": format(cny(t.outstanding_fen), "f"),
+        "financedTco2": _micro_text(t.financed_micro),
+        "economicIntensity": _micro_text(t.intensity_micro),
+        "weightedDataQualityScore": None
+        if t.weighted_score_centi is None
+        else format(cny(t.weighted_score_centi), "f"),
+        "attributableReductionTco2": _micro_text(t.attributable_reduction_micro),
+        "byIndustry": [bucket(k, v) for k, v in sorted(t.by_industry.items())],
+        "byRegion": [bucket(k, v) for k, v in sorted(t.by_region.items())],
+        "pcafTableVersion": result.pcaf_version,
+        "benchmarkVersion": result.benchmark_version,
+        "benchmarkIllustrative": result.benchmark_illustrative,
+    }
+    if result.previous is not None:
+        before = result.previous.totals
+        change = change_between(t.financed_micro, before.financed_micro, t.intensity_micro, before.intensity_micro)
+        doc["yearOnYear"] = {
+            "previousSnapshot": result.previous.snapshot,
+            "previousPeriod": result.previous.period,
+            "previousFinancedTco2": _micro_text(before.financed_micro),
+            "previousEconomicIntensity": _micro_text(before.intensity_micro),
+            "financedChangeTco2": _micro_text(change.financed_change_micro),
+            "financedChangeRatio": _micro_text(change.financed_change_ratio_micro),
+            "economicIntensityChange": _micro_text(change.intensity_change_micro),
+            "economicIntensityChangeRatio": _micro_text(change.intensity_change_ratio_micro),
+        }
+    if include_positions:
+        doc["positionEmissions"] = [
+            {
+                "positionId": r["position_id"],
+                "enterprise": f"enterprises/{r['uscc']}",
+                "attributionFactor": _micro_text(r["attribution_micro"]),
+                "attributionCapped": r["attribution_capped"],
+                "method": r["method"],
+                "estimated": r["estimated"],
+                "estimateReason": r["estimate_reason"],
+                "consentReason": r["consent_reason"],
+                "consent": r["consent"],
+                "pcafOption": r["pcaf_option"],
+                "dataQualityScore": r["data_quality_score"],
+                "borrowerScope12Tco2": _micro_text(r["borrower_micro"]),
+                "financedTco2": _micro_text(r["financed_micro"]),
+                "attributableReductionTco2": _micro_text(r["reduction_micro"]),
+                "accountDigest": r["account_digest"],
+                "factorSetVersion": r["factor_set_version"],
+                "benchmarkVersion": r["benchmark_version"],
+            }
+            for r in result.rows.iter_rows(named=True)
+        ]
+    return doc
+
+
+EXPORT_COLUMNS = (
+    "position_id",
+    "enterprise",
+    "product",
+    "industry",
+    "region",
+    "outstanding_cny",
+    "attribution_denominator_cny",
+    "attribution_factor",
+    "attribution_capped",
+    "method",
+    "estimated",
+    "estimate_reason",
+    "consent",
+    "consent_reason",
+    "pcaf_option",
+    "data_quality_score",
+    "borrower_scope12_tco2",
+    "financed_tco2",
+    "attributable_reduction_tco2",
+    "account_digest",
+    "factor_set_version",
+    "benchmark_version",
+)
+
+
+def positions_csv(result: Financed) -> str:
+    """Every position's calculation (inputs, method, versions) as CSV, for the disclosure annex."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*EXPORT_COLUMNS, "reporting_period", "pcaf_table_version"])
+    for r in result.rows.iter_rows(named=True):
+        writer.writerow(
+            [
+                r["position_id"],
+                f"enterprises/{r['uscc']}",
+                r["product"],
+                r["industry"],
+                r["region"],
+                format(cny(r["outstanding_fen"]), "f"),
+                format(cny(r["denominator_fen"]), "f"),
+                _micro_text(r["attribution_micro"]),
+                str(r["attribution_capped"]).lower(),
+                r["method"],
+                str(r["estimated"]).lower(),
+                r["estimate_reason"],
+                r["consent"],
+                r["consent_reason"],
+                r["pcaf_option"],
+                "" if r["data_quality_score"] is None else r["data_quality_score"],
+                _micro_text(r["borrower_micro"]) or "",
+                _micro_text(r["financed_micro"]) or "",
+                _micro_text(r["reduction_micro"]) or "",
+                r["account_digest"],
+                r["factor_set_version"],
+                r["benchmark_version"],
+                result.period,
+                result.pcaf_version,
+            ]
+        )
+    return out.getvalue()
