@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 import redis
@@ -20,6 +21,7 @@ from carbon_common import events, metrics, names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
+    ServiceError,
     from_rpc_error,
     invalid_argument,
     not_found,
@@ -233,24 +235,106 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def handle_event(accountant: Accountant, fields: dict[bytes, bytes]) -> None:
+@dataclass
+class MicroBatch:
+    """Stream entries read together, grouped by enterprise: every account they touch is
+    recomputed once, however many of the entries name it."""
+
+    months: dict[str, set[str]] = field(default_factory=dict)  # uscc -> months named by its events
+    entries: dict[str, list[bytes]] = field(default_factory=dict)  # uscc -> its entry ids
+    ignored: list[bytes] = field(default_factory=list)  # deleted or malformed: acknowledged as they are
+    size: int = 0
+
+    @classmethod
+    def of(cls, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> MicroBatch:
+        batch = cls(size=len(entries))
+        for entry_id, fields in entries:
+            if not fields:  # already deleted from the stream
+                batch.ignored.append(entry_id)
+                continue
+            try:
+                event = events.ACTIVITY.decode(fields)
+            except events.EventDecodeError as error:
+                log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
+                batch.ignored.append(entry_id)
+                continue
+            if not names.is_valid_uscc(event.uscc) or not event.months or not _valid_months(event.months):
+                log.warning("ignoring activity event without valid enterprise/months", extra={"id": _text(entry_id)})
+                batch.ignored.append(entry_id)
+                continue
+            batch.months.setdefault(event.uscc, set()).update(event.months)
+            batch.entries.setdefault(event.uscc, []).append(entry_id)
+        return batch
+
+
+def _valid_months(months: Iterable[str]) -> bool:
+    """Every entry a YYYY-MM in range: an event naming anything else could never be processed."""
     try:
-        event = events.ACTIVITY.decode(fields)
-    except events.EventDecodeError as error:
-        log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
-        return
-    if not names.is_valid_uscc(event.uscc) or not event.months:
-        log.warning("ignoring activity event without a valid enterprise or months", extra={"uscc": event.uscc[:64]})
-        return
-    periods = accountant.recompute_months(event.uscc, list(event.months))
-    log.info("accounts recomputed", extra={"uscc": event.uscc, "periods": periods, "batch": event.batch})
+        return all(len(names.parse_period(month, "months")) == 7 for month in months)
+    except ServiceError:
+        return False
+
+
+@dataclass
+class BatchResult:
+    done: list[bytes]  # entry ids whose accounts are stored (or that need no account): XACK them
+    recomputed: dict[str, list[str]]  # uscc -> periods recomputed once each
+    failed: bool  # a transient failure left the remaining entries pending
+
+
+def process_batch(accountant: Accountant, batch: MicroBatch) -> BatchResult:
+    """Recompute each touched enterprise's accounts once. Entries of an enterprise are done only
+    after its accounts are stored; a transient failure (peer down) stops the batch and leaves the
+    rest pending for a retry (recompute is idempotent by input digest)."""
+    result = BatchResult(list(batch.ignored), {}, False)
+    for uscc in sorted(batch.months):
+        try:
+            result.recomputed[uscc] = accountant.recompute_months(uscc, sorted(batch.months[uscc]))
+        except Exception as error:
+            if getattr(error, "reason", "") != "NOT_FOUND":
+                log.warning("events not processed; will retry", extra={"error": str(error)[:200]})
+                result.failed = True
+                break
+            log.warning("activity for unknown enterprise", extra={"uscc": uscc})
+        result.done.extend(batch.entries[uscc])
+    return result
+
+
+def read_batch(
+    client: redis.Redis, settings: AccountingSettings, cursor: str, stopping: threading.Event
+) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Up to events_batch_max entries. Pending ones (cursor != ">") are read without waiting;
+    new ones: block for the first, then keep reading for events_batch_ms after it."""
+    group, consumer, limit = settings.consumer_group, settings.consumer_name, settings.events_batch_max
+    if cursor != ">":
+        reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: cursor}, count=limit)
+        return list(reply[0][1]) if reply else []
+    batch: list[tuple[bytes, dict[bytes, bytes]]] = []
+    deadline: float | None = None
+    while len(batch) < limit and not stopping.is_set():
+        if deadline is None:
+            block = settings.events_block_ms
+        else:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            block = remaining_ms
+        reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: ">"}, count=limit - len(batch), block=block)
+        entries = list(reply[0][1]) if reply else []
+        if not entries:
+            break
+        batch.extend(entries)
+        if deadline is None:
+            deadline = time.monotonic() + settings.events_batch_ms / 1000
+    return batch
 
 
 def consume_events(accountant: Accountant, client: redis.Redis, stopping: threading.Event) -> None:
-    """XREADGROUP loop: pending entries first (crash recovery), then new ones; XACK after storing."""
+    """XREADGROUP loop in micro-batches: this consumer's pending entries first (crash recovery),
+    then new ones; XACK after the touched accounts are stored."""
     settings = accountant.settings
-    group, consumer = settings.consumer_group, settings.consumer_name
-    backlog = True
+    group = settings.consumer_group
+    cursor = "0"  # "0"...: walking this consumer's pending entries; ">": new entries
     while not stopping.is_set():
         try:
             try:
@@ -259,40 +343,36 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                 if "BUSYGROUP" not in str(error):
                     raise
             while not stopping.is_set():
-                start = "0" if backlog else ">"
-                reply = client.xreadgroup(
-                    group,
-                    consumer,
-                    {ACTIVITY_STREAM: start},
-                    count=16,
-                    block=None if backlog else settings.events_block_ms,
-                )
-                entries = reply[0][1] if reply else []
-                if backlog and not entries:
-                    backlog = False
+                entries = read_batch(client, settings, cursor, stopping)
+                if not entries:
+                    cursor = ">"  # pending walked (or nothing new within the block time)
                     continue
-                for entry_id, fields in entries:
-                    if not fields:  # already deleted from the stream
-                        client.xack(ACTIVITY_STREAM, group, entry_id)
-                        continue
-                    try:
-                        handle_event(accountant, fields)
+                batch = MicroBatch.of(entries)
+                result = process_batch(accountant, batch)
+                if result.done:
+                    client.xack(ACTIVITY_STREAM, group, *result.done)
+                    for entry_id in result.done:  # emit -> processed lag, from the stream entry id
                         emitted = int(_text(entry_id).partition("-")[0]) / 1000.0
                         metrics.ingestion_lag(metrics.lag_from(emitted), source="accounting")
-                    except Exception as error:  # transient (peer down): leave pending, retry later
-                        if getattr(error, "reason", "") == "NOT_FOUND":
-                            log.warning("activity for unknown enterprise", extra={"id": _text(entry_id)})
-                        else:
-                            log.warning("event not processed; will retry", extra={"error": str(error)})
-                            backlog = True
-                            stopping.wait(1.0)
-                            break
-                    client.xack(ACTIVITY_STREAM, group, entry_id)
+                log.info(
+                    "micro-batch processed",
+                    extra={
+                        "events": batch.size,
+                        "enterprises": len(result.recomputed),
+                        "accounts": sum(len(p) for p in result.recomputed.values()),
+                        "acknowledged": len(result.done),
+                    },
+                )
+                if result.failed:
+                    cursor = "0"
+                    stopping.wait(1.0)
+                elif cursor != ">":
+                    cursor = _text(entries[-1][0])
         except redis.RedisError as error:
             log.warning("redis error in event loop", extra={"error": str(error)})
-            backlog = True
+            cursor = "0"
             stopping.wait(1.0)
         except Exception:
             log.exception("event loop error")
-            backlog = True
-            time.sleep(1.0)
+            cursor = "0"
+            stopping.wait(1.0)
