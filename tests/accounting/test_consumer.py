@@ -67,9 +67,11 @@ class CountingAccountant(Accountant):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.computed: list[str] = []
 
-    def compute(self, uscc: str, period: str, ent: object = None) -> accounting_pb2.Account:
+    def compute(
+        self, uscc: str, period: str, ent: object = None, fresh: set[str] | None = None
+    ) -> accounting_pb2.Account:
         self.computed.append(f"{uscc}/{period}")
-        return super().compute(uscc, period, ent)  # type: ignore[arg-type]
+        return super().compute(uscc, period, ent, fresh)  # type: ignore[arg-type]
 
 
 def test_micro_batch_recomputes_each_touched_account_once(

@@ -33,7 +33,19 @@ from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
-from carbon_accounting.compute import Enterprise, PeriodInputs, base_period_of, compute_account, period_months
+from carbon_accounting.compute import (
+    Baseline,
+    Enterprise,
+    PeriodInputs,
+    base_period_of,
+    baseline,
+    combine,
+    compute_account,
+    decode_month,
+    encode_month,
+    own_digest,
+    period_months,
+)
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore
 
@@ -58,7 +70,7 @@ class Accountant:
         self.selection = settings.selection()
         self.rules = settings.rules()
         self.enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(consent_channel)
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
     def enterprise(self, uscc: str) -> Enterprise:
@@ -75,51 +87,99 @@ class Accountant:
             raise from_rpc_error(error) from None
         return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
 
-    def inputs(self, ent: Enterprise, period: str) -> PeriodInputs:
-        months = period_months(period)
+    def read_month(self, ent: Enterprise, month: str) -> PeriodInputs:
+        """One month's inputs aggregated from the raw data (the only place raw data is read)."""
         data_dir = self.settings.data_dir
-        meters = activity.enterprise_meters(data_dir, ent.uscc, months, self.settings.meter_interval_seconds)
-        invoices, economics = activity.enterprise_invoices(data_dir, ent.uscc, months)
-        declared = self.store.declared(ent.uscc, period) if len(period) == 4 else {}
-        return PeriodInputs(ent, period, tuple(meters), tuple(invoices), tuple(economics), declared)
+        meters = activity.enterprise_meters(data_dir, ent.uscc, [month], self.settings.meter_interval_seconds)
+        invoices, economics = activity.enterprise_invoices(data_dir, ent.uscc, [month])
+        return PeriodInputs(ent, month, tuple(meters), tuple(invoices), tuple(economics))
 
-    def compute(self, uscc: str, period: str, ent: Enterprise | None = None) -> accounting_pb2.Account:
-        """Recompute and store; an unchanged input digest keeps the stored account as it is."""
+    def month_inputs(self, ent: Enterprise, months: list[str], fresh: set[str]) -> dict[str, PeriodInputs]:
+        """Each month's inputs: the stored month record, or read from the raw data (and recorded)
+        for the `fresh` months and those never recorded."""
+        stored = self.store.month_records(ent.uscc, [m for m in months if m not in fresh])
+        out: dict[str, PeriodInputs] = {}
+        recorded: dict[str, bytes] = {}
+        for month in months:
+            raw = stored.get(month)
+            if raw is not None:
+                try:
+                    out[month] = decode_month(ent, month, raw)
+                    continue
+                except (ValueError, KeyError, TypeError) as error:
+                    log.warning("month record unreadable; reading raw data", extra={"error": str(error)[:200]})
+            out[month] = self.read_month(ent, month)
+            recorded[month] = encode_month(out[month])
+        self.store.put_months(ent.uscc, recorded)
+        return out
+
+    def inputs(self, ent: Enterprise, period: str, fresh: set[str] | None = None) -> PeriodInputs:
+        """A month from its record; a year summed from its twelve month records (plus declared
+        economics). `fresh=None` reads every month from the raw data again."""
+        months = period_months(period)
+        parts = self.month_inputs(ent, months, set(months) if fresh is None else fresh)
+        if len(period) == 7:
+            return parts[period]
+        return combine(ent, period, [parts[m] for m in months], self.store.declared(ent.uscc, period))
+
+    def baseline(self, ent: Enterprise, period: str, fresh: set[str] | None) -> Baseline | None:
+        """The base period's total: the stored base account's when it was computed from the same
+        inputs and versions, else computed from the month records. None without base activity."""
+        base = self.inputs(ent, period, fresh)
+        if not (base.meters or base.invoices):
+            return None
+        digest = own_digest(base, self.factors, self.selection, self.rules)
+        stored = self.store.baseline(ent.uscc, period)
+        if stored is not None and stored[0] == digest:
+            return Baseline(period, stored[1], digest)
+        return baseline(base, self.factors, self.selection, self.rules)
+
+    def compute(
+        self, uscc: str, period: str, ent: Enterprise | None = None, fresh: set[str] | None = None
+    ) -> accounting_pb2.Account:
+        """Recompute and store; an unchanged input digest keeps the stored account as it is.
+        `fresh=None` (a full recompute) reads the period's and its base period's raw data again;
+        otherwise only the `fresh` months are read, the others come from their month records."""
         ent = ent or self.enterprise(uscc)
         name = f"enterprises/{uscc}/accounts/{period}"
-        with self._lock(name):
-            current = self.inputs(ent, period)
+        with self._lock(uscc):
+            current = self.inputs(ent, period, fresh)
             base_period = base_period_of(period, self.settings.base_year)
-            base = self.inputs(ent, base_period) if base_period != period else None
-            if base is not None and not (base.meters or base.invoices):
-                base = None
+            base = self.baseline(ent, base_period, fresh) if base_period != period else None
             account = compute_account(current, self.factors, self.selection, self.rules, base)
             stored = self.store.get(name)
             if stored is not None and stored.input_digest == account.input_digest:
                 return stored
             account.compute_time.GetCurrentTime()
-            self.store.put(account, uscc)
+            self.store.put(account, uscc, own_digest(current, self.factors, self.selection, self.rules))
             return account
 
-    def recompute_months(self, uscc: str, months: Iterable[str]) -> list[str]:
+    def recompute_months(self, uscc: str, months: Iterable[str], ent: Enterprise | None = None) -> list[str]:
         """Accounts affected by new activity in `months`: those months, their years, and
-        stored accounts that use them as the base period."""
-        ent = self.enterprise(uscc)
+        stored accounts that use them as the base period. The months are read from the raw
+        data once; every other input comes from the stored month records and accounts."""
+        ent = ent or self.enterprise(uscc)
+        touched: set[str] = set()
         periods: set[str] = set()
         for month in months:
             names.parse_period(month, "months")
+            touched.add(month)
             periods.update({month, month[:4]})
         stored = set(self.store.periods(uscc))
         for period in sorted(stored):
             if base_period_of(period, self.settings.base_year) in periods:
                 periods.add(period)
-        for period in sorted(periods):
-            self.compute(uscc, period, ent)
+        with self._lock(uscc):
+            self.month_inputs(ent, sorted(touched), touched)
+            # chronological: a base period's account is stored before the accounts reduced against it
+            for period in sorted(periods):
+                self.compute(uscc, period, ent, set())
         return sorted(periods)
 
-    def _lock(self, name: str) -> threading.Lock:
+    def _lock(self, uscc: str) -> threading.RLock:
+        """One enterprise's month records and accounts are recomputed by one thread at a time."""
         with self._locks_guard:
-            return self._locks.setdefault(name, threading.Lock())
+            return self._locks.setdefault(uscc, threading.RLock())
 
 
 class Access:
@@ -292,7 +352,7 @@ def process_batch(accountant: Accountant, batch: MicroBatch) -> BatchResult:
             result.recomputed[uscc] = accountant.recompute_months(uscc, sorted(batch.months[uscc]))
         except Exception as error:
             if getattr(error, "reason", "") != "NOT_FOUND":
-                log.warning("events not processed; will retry", extra={"error": str(error)[:200]})
+                log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
                 result.failed = True
                 break
             log.warning("activity for unknown enterprise", extra={"uscc": uscc})
