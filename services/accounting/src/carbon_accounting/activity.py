@@ -402,26 +402,33 @@ def aggregate_month(
     return aggregate_month_files(files, interval_seconds, with_meter_ids=with_meter_ids)
 
 
-def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
-    result: list[MeterAgg] = []
-    for month in months:
-        lf = scan_month(data_dir, "readings", month, READING_COLUMNS)
-        if lf is None:
-            continue
-        frame = aggregate_readings(lf.filter(pl.col("uscc") == uscc), interval_seconds)
-        for row in frame.iter_rows(named=True):
-            result.append(
-                MeterAgg(
-                    month=month,
-                    energy_type=row["energy_type"],
-                    wh=int(row["wh"]),
-                    readings=int(row["readings"]),
-                    meters=tuple(row["meter_ids"]),
-                    flagged=int(row["flagged"]),
-                    duplicates=int(row["duplicates"]),
-                )
+def month_meters(
+    data_dir: Path, usccs: Iterable[str], month: str, interval_seconds: int = 900
+) -> dict[str, list[MeterAgg]]:
+    """One month's meter aggregates of several enterprises, computed together (one scan)."""
+    lf = scan_month(data_dir, "readings", month, READING_COLUMNS)
+    if lf is None:
+        return {}
+    wanted = sorted(set(usccs))
+    frame = aggregate_readings(lf.filter(pl.col("uscc").is_in(wanted)), interval_seconds)
+    result: dict[str, list[MeterAgg]] = {}
+    for row in frame.iter_rows(named=True):
+        result.setdefault(row["uscc"], []).append(
+            MeterAgg(
+                month=month,
+                energy_type=row["energy_type"],
+                wh=int(row["wh"]),
+                readings=int(row["readings"]),
+                meters=tuple(row["meter_ids"]),
+                flagged=int(row["flagged"]),
+                duplicates=int(row["duplicates"]),
             )
+        )
     return result
+
+
+def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
+    return [agg for month in months for agg in month_meters(data_dir, [uscc], month, interval_seconds).get(uscc, [])]
 
 
 # ---- invoices -------------------------------------------------------------------
@@ -464,27 +471,40 @@ def _dec(value: object) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
+def month_invoices(
+    data_dir: Path, usccs: Iterable[str], month: str
+) -> dict[str, tuple[list[InvoiceAgg], list[Economics]]]:
+    """One month's invoice aggregates and economics of several enterprises, computed together."""
+    lf = scan_month(data_dir, "invoices", month, INVOICE_COLUMNS)
+    if lf is None:
+        return {}
+    wanted = sorted(set(usccs))
+    purchases, sales = aggregate_invoices(lf.filter(pl.col("uscc").is_in(wanted)))
+    invoices: dict[str, list[InvoiceAgg]] = {}
+    purchase_amount: dict[str, Decimal] = {}
+    for row in purchases.iter_rows(named=True):
+        uscc = row["uscc"]
+        purchase_amount[uscc] = purchase_amount.get(uscc, Decimal(0)) + _dec(row["amount_cny"])
+        if row["energy_type"] and row["energy_type"] != "non_energy":
+            invoices.setdefault(uscc, []).append(
+                InvoiceAgg(month, row["energy_type"], row["unit"], _dec(row["quantity"]), _dec(row["amount_cny"]))
+            )
+    sold: dict[str, tuple[Decimal, Decimal, int]] = {}
+    for row in sales.iter_rows(named=True):  # one row per uscc
+        sold[row["uscc"]] = (_dec(row["amount_cny"]), _dec(row["tax_cny"]), int(row["lines"]))
+    result: dict[str, tuple[list[InvoiceAgg], list[Economics]]] = {}
+    for uscc in sorted(set(purchase_amount) | set(sold)):
+        amount, tax, lines = sold.get(uscc, (Decimal(0), Decimal(0), 0))
+        economics = Economics(month, amount, tax, purchase_amount.get(uscc, Decimal(0)), lines)
+        result[uscc] = (invoices.get(uscc, []), [economics])
+    return result
+
+
 def enterprise_invoices(data_dir: Path, uscc: str, months: Iterable[str]) -> tuple[list[InvoiceAgg], list[Economics]]:
     invoices: list[InvoiceAgg] = []
     economics: list[Economics] = []
     for month in months:
-        lf = scan_month(data_dir, "invoices", month, INVOICE_COLUMNS)
-        if lf is None:
-            continue
-        purchases, sales = aggregate_invoices(lf.filter(pl.col("uscc") == uscc))
-        purchase_amount = Decimal(0)
-        for row in purchases.iter_rows(named=True):
-            purchase_amount += _dec(row["amount_cny"])
-            if row["energy_type"] and row["energy_type"] != "non_energy":
-                invoices.append(
-                    InvoiceAgg(month, row["energy_type"], row["unit"], _dec(row["quantity"]), _dec(row["amount_cny"]))
-                )
-        sales_amount = sales_tax = Decimal(0)
-        sales_lines = 0
-        for row in sales.iter_rows(named=True):
-            sales_amount += _dec(row["amount_cny"])
-            sales_tax += _dec(row["tax_cny"])
-            sales_lines += int(row["lines"])
-        if purchases.height or sales.height:
-            economics.append(Economics(month, sales_amount, sales_tax, purchase_amount, sales_lines))
+        lines, econ = month_invoices(data_dir, [uscc], month).get(uscc, ([], []))
+        invoices.extend(lines)
+        economics.extend(econ)
     return invoices, economics

@@ -88,11 +88,37 @@ class Accountant:
         return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
 
     def read_month(self, ent: Enterprise, month: str) -> PeriodInputs:
-        """One month's inputs aggregated from the raw data (the only place raw data is read)."""
+        """One month's inputs aggregated from the raw data (the single-enterprise path)."""
+        return self.read_months([ent], month)[ent.uscc]
+
+    def read_months(self, ents: Sequence[Enterprise], month: str) -> dict[str, PeriodInputs]:
+        """One month's inputs of several enterprises, aggregated together by the columnar engine
+        (one scan of the month's partition for all of them)."""
         data_dir = self.settings.data_dir
-        meters = activity.enterprise_meters(data_dir, ent.uscc, [month], self.settings.meter_interval_seconds)
-        invoices, economics = activity.enterprise_invoices(data_dir, ent.uscc, [month])
-        return PeriodInputs(ent, month, tuple(meters), tuple(invoices), tuple(economics))
+        usccs = [ent.uscc for ent in ents]
+        meters = activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds)
+        invoices = activity.month_invoices(data_dir, usccs, month)
+        out: dict[str, PeriodInputs] = {}
+        for ent in ents:
+            lines, economics = invoices.get(ent.uscc, ([], []))
+            out[ent.uscc] = PeriodInputs(ent, month, tuple(meters.get(ent.uscc, [])), tuple(lines), tuple(economics))
+        return out
+
+    def record_months(self, touched: dict[str, set[str]], ents: dict[str, Enterprise]) -> None:
+        """Read the touched months of a micro-batch's enterprises from the raw data, one scan per
+        month for all of them, and record them (before their accounts are recomputed)."""
+        by_month: dict[str, list[Enterprise]] = {}
+        for uscc, months in touched.items():
+            if uscc in ents:
+                for month in months:
+                    by_month.setdefault(month, []).append(ents[uscc])
+        records: dict[str, dict[str, bytes]] = {}
+        for month in sorted(by_month):
+            for uscc, inputs in self.read_months(by_month[month], month).items():
+                records.setdefault(uscc, {})[month] = encode_month(inputs)
+        for uscc in sorted(records):
+            with self._lock(uscc):
+                self.store.put_months(uscc, records[uscc])
 
     def month_inputs(self, ent: Enterprise, months: list[str], fresh: set[str]) -> dict[str, PeriodInputs]:
         """Each month's inputs: the stored month record, or read from the raw data (and recorded)
@@ -154,10 +180,13 @@ class Accountant:
             self.store.put(account, uscc, own_digest(current, self.factors, self.selection, self.rules))
             return account
 
-    def recompute_months(self, uscc: str, months: Iterable[str], ent: Enterprise | None = None) -> list[str]:
+    def recompute_months(
+        self, uscc: str, months: Iterable[str], ent: Enterprise | None = None, *, recorded: bool = False
+    ) -> list[str]:
         """Accounts affected by new activity in `months`: those months, their years, and
         stored accounts that use them as the base period. The months are read from the raw
-        data once; every other input comes from the stored month records and accounts."""
+        data once (unless `recorded` by record_months already); every other input comes from
+        the stored month records and accounts."""
         ent = ent or self.enterprise(uscc)
         touched: set[str] = set()
         periods: set[str] = set()
@@ -170,7 +199,8 @@ class Accountant:
             if base_period_of(period, self.settings.base_year) in periods:
                 periods.add(period)
         with self._lock(uscc):
-            self.month_inputs(ent, sorted(touched), touched)
+            if not recorded:
+                self.month_inputs(ent, sorted(touched), touched)
             # chronological: a base period's account is stored before the accounts reduced against it
             for period in sorted(periods):
                 self.compute(uscc, period, ent, set())
@@ -343,20 +373,30 @@ class BatchResult:
 
 
 def process_batch(accountant: Accountant, batch: MicroBatch) -> BatchResult:
-    """Recompute each touched enterprise's accounts once. Entries of an enterprise are done only
-    after its accounts are stored; a transient failure (peer down) stops the batch and leaves the
-    rest pending for a retry (recompute is idempotent by input digest)."""
+    """Recompute each touched enterprise's accounts once: the touched months of all of them are
+    read together (one scan per month), then each enterprise's accounts are derived. Entries of
+    an enterprise are done only after its accounts are stored; a transient failure (peer down)
+    stops the batch and leaves the rest pending for a retry (recompute is idempotent by digest)."""
     result = BatchResult(list(batch.ignored), {}, False)
-    for uscc in sorted(batch.months):
-        try:
-            result.recomputed[uscc] = accountant.recompute_months(uscc, sorted(batch.months[uscc]))
-        except Exception as error:
-            if getattr(error, "reason", "") != "NOT_FOUND":
-                log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
-                result.failed = True
-                break
-            log.warning("activity for unknown enterprise", extra={"uscc": uscc})
-        result.done.extend(batch.entries[uscc])
+    ents: dict[str, Enterprise] = {}
+    try:
+        for uscc in sorted(batch.months):
+            try:
+                ents[uscc] = accountant.enterprise(uscc)
+            except ServiceError as error:
+                if error.reason != "NOT_FOUND":
+                    raise
+                log.warning("activity for unknown enterprise", extra={"uscc": uscc})
+                result.done.extend(batch.entries[uscc])
+        accountant.record_months(batch.months, ents)
+        for uscc in sorted(ents):
+            result.recomputed[uscc] = accountant.recompute_months(
+                uscc, sorted(batch.months[uscc]), ents[uscc], recorded=True
+            )
+            result.done.extend(batch.entries[uscc])
+    except Exception as error:
+        log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
+        result.failed = True
     return result
 
 
