@@ -10,6 +10,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import grpc
+import polars as pl
 import pytest
 import redis
 from carbon_accounting import activity
@@ -27,6 +28,7 @@ from carbon_accounting.compute import (
 from carbon_accounting.service import Accountant
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore, months_key
+from carbon_ingest import parquet_io, rawdata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -276,7 +278,13 @@ def test_micro_batch_reader_equals_per_enterprise_reader(redis_server: str, tmp_
                         (ent.uscc, meter, "electricity", start + (first + i) * 900, rng.randrange(0, 900), f, flag)
                     )
         rng.shuffle(rows)
-        write_readings(tmp_path, "2024-03", rows, name=f"shared-{f}")
+        if f % 2:  # as ingest-energy writes them: sorted, with the footer index
+            directory = tmp_path / "readings" / "month=2024-03"
+            directory.mkdir(parents=True, exist_ok=True)
+            frame = pl.DataFrame(rows, schema=rawdata.READINGS_SCHEMA, orient="row")
+            parquet_io.write_atomic(frame, directory / f"shared-{f}.parquet", index=True)
+        else:
+            write_readings(tmp_path, "2024-03", rows, name=f"shared-{f}")
         lines = [
             invoice(ent.uscc, f"{f}{n:07d}", "purchase", "electricity", str(rng.randrange(1, 5000)), "kWh", "1.00",
                     "0", seq=rng.randrange(1, 3))
@@ -285,6 +293,15 @@ def test_micro_batch_reader_equals_per_enterprise_reader(redis_server: str, tmp_
         lines += [invoice(ents[0].uscc, "55555555", "sale", None, None, "", f"{1000 + f}.00", "130.00", seq=f + 1)]
         write_invoices(tmp_path, "2024-03", lines, name=f"shared-inv-{f}")
     together = accountant.read_months(ents, "2024-03")
+    files = rawdata.month_files(tmp_path, "readings", "2024-03")
+    for ent in ents:
+        # the plan-free exact algorithm over the enterprise's rows agrees
+        plain = activity.aggregate_readings(
+            rawdata.scan(files, activity.READING_COLUMNS).filter(pl.col("uscc") == ent.uscc)
+        )
+        assert sorted(
+            (r["energy_type"], r["wh"], r["readings"], r["duplicates"]) for r in plain.iter_rows(named=True)
+        ) == (sorted((m.energy_type, m.wh, m.readings, m.duplicates) for m in together[ent.uscc].meters))
     for ent in ents:
         alone = full_recompute(accountant, ent, "2024-03")
         assert together[ent.uscc].canonical() == accountant.read_month(ent, "2024-03").canonical()
@@ -292,6 +309,7 @@ def test_micro_batch_reader_equals_per_enterprise_reader(redis_server: str, tmp_
         assert comparable(
             compute_account(together[ent.uscc], accountant.factors, accountant.selection, accountant.rules)
         ) == (comparable(alone))
+    assert any(rawdata.read_index(f) is not None for f in rawdata.month_files(tmp_path, "readings", "2024-03"))
     assert any(together[e.uscc].meters for e in ents) and any(
         m.duplicates for e in ents for m in together[e.uscc].meters
     )
