@@ -14,7 +14,7 @@ import grpc
 import pytest
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, enterprise_pb2
-from carbon_accounting.service import Accountant, MicroBatch, process_batch, read_batch
+from carbon_accounting.service import Accountant, Leases, MicroBatch, consume_events, process_batch, read_batch
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore
 from carbon_common import events
@@ -286,3 +286,128 @@ def test_kill9_mid_micro_batch_loses_no_account(
     # the restarted consumer replayed the whole pending micro-batch, coalesced
     replayed = micro_batches(second)
     assert replayed and replayed[0].get("events") == events_sent and replayed[0].get("accounts") == accounts_total
+
+
+# ---- replicas sharing the consumer group --------------------------------------------------------
+
+
+def replica(consent: Edge, redis_server: str, data_dir: Path, group: str, name: str) -> CountingAccountant:
+    settings = AccountingSettings(
+        redis_url=f"{redis_server}/0",
+        consent_target=consent.process.target,
+        service_secret=SERVICE_SECRET,
+        data_dir=data_dir,
+        consumer_group=group,
+        consumer_name=name,
+        events_batch_ms=0,
+        events_block_ms=100,
+    )
+    channel = service_channel(settings.consent_target, settings.service_name, SERVICE_SECRET)
+    return CountingAccountant(settings, AccountStore(redis.Redis.from_url(f"{redis_server}/0")), channel)
+
+
+def test_an_enterprise_leased_by_another_replica_is_deferred(
+    consent_process: Edge,  # noqa: F811
+    redis_server: str,
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(404)
+    client = redis.Redis.from_url(f"{redis_server}/0")
+    x, y = register(consent_process, rng), register(consent_process, rng)
+    write_readings(tmp_path, "2024-01", full_meter(x, "m1", "2024-01", 1000), name="x")
+    write_readings(tmp_path, "2024-01", full_meter(y, "m1", "2024-01", 1000), name="y")
+    group = f"replicas-{rng.randrange(10**9)}"
+    client.xgroup_create(STREAM, group, id="$", mkstream=True)
+    client.xadd(STREAM, activity(x, "2024-01", "x1"))
+    client.xadd(STREAM, activity(y, "2024-01", "y1"))
+    b = replica(consent_process, redis_server, tmp_path, group, "b")
+    leases_a = Leases(client, "a", 60_000)
+    leases_b = Leases(client, "b", 60_000)
+    assert leases_a.acquire(x)  # replica a is recomputing x
+
+    entries = read_batch(client, b.settings, ">", threading.Event())
+    result = process_batch(b, MicroBatch.of(entries), leases_b)
+    assert result.deferred == [x] and set(result.recomputed) == {y}
+    assert not any(c.startswith(x) for c in b.computed)  # b never touched x
+    assert len(result.done) == 1  # only y's entry may be acknowledged; x's stays pending at b
+    client.xack(STREAM, group, *result.done)
+    assert AccountStore(client).get(f"enterprises/{x}/accounts/2024-01") is None
+    assert not leases_b.acquire(x)  # still a's
+    leases_b.release(x)  # not b's to release: a's lease survives
+    assert client.get(Leases.key(x)) == leases_a.token.encode()
+    assert Leases(client, "a", 60_000).acquire(x)  # replica a restarted after a kill -9 takes it back at once
+
+    leases_a.release(x)
+    pending = read_batch(client, b.settings, "0", threading.Event())
+    assert [e for e, _f in pending] == [entries[0][0]]
+    again = process_batch(b, MicroBatch.of(pending), leases_b)
+    assert again.recomputed == {x: ["2024", "2024-01"]} and not again.deferred
+    assert client.get(Leases.key(x)) is None  # released after storing
+
+
+def test_two_replicas_never_recompute_one_enterprise_at_once(
+    consent_process: Edge,  # noqa: F811
+    redis_server: str,
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(2)
+    client = redis.Redis.from_url(f"{redis_server}/0")
+    ents = [register(consent_process, rng) for _ in range(3)]
+    group = f"pair-{rng.randrange(10**9)}"
+    client.xgroup_create(STREAM, group, id="$", mkstream=True)
+    active: dict[str, str] = {}
+    overlaps: list[str] = []
+    guard = threading.Lock()
+
+    class Watched(CountingAccountant):
+        def recompute_months(
+            self, uscc: str, months: object, ent: object = None, *, recorded: bool = False
+        ) -> list[str]:
+            with guard:
+                if uscc in active:
+                    overlaps.append(uscc)
+                active[uscc] = self.settings.consumer_name
+            try:
+                return super().recompute_months(uscc, months, ent, recorded=recorded)  # type: ignore[arg-type]
+            finally:
+                with guard:
+                    active.pop(uscc, None)
+
+    replicas = []
+    for name in ("r1", "r2"):
+        base = replica(consent_process, redis_server, tmp_path, group, name)
+        watched = Watched(
+            base.settings, base.store, service_channel(base.settings.consent_target, "accounting", SERVICE_SECRET)
+        )
+        replicas.append(watched)
+    stopping = threading.Event()
+    threads = [
+        threading.Thread(target=consume_events, args=(r, redis.Redis.from_url(f"{redis_server}/0"), stopping))
+        for r in replicas
+    ]
+    for t in threads:
+        t.start()
+    try:
+        for round_ in range(12):
+            for n, uscc in enumerate(ents):
+                write_readings(
+                    tmp_path, "2024-01", full_meter(uscc, "m1", "2024-01", 100 + round_), name=f"{uscc}-{round_}"
+                )
+                client.xadd(STREAM, activity(uscc, "2024-01", f"{n}-{round_}"))
+        final = (D(111) * 2976 / 1_000_000 * D("0.55")).quantize(D("0.000001"))  # max wh wins equal seq
+
+        def settled() -> bool:
+            accounts = [AccountStore(client).get(f"enterprises/{u}/accounts/2024-01") for u in ents]
+            done = all(a is not None and D(a.total_tco2.value) == final for a in accounts)
+            return done and client.xpending(STREAM, group)["pending"] == 0
+
+        deadline = time.monotonic() + 120
+        while not settled():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        for t in threads:
+            t.join(30)
+    assert not overlaps
+    assert sum(len(r.computed) for r in replicas) > 0

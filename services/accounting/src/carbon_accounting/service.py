@@ -370,24 +370,64 @@ class BatchResult:
     done: list[bytes]  # entry ids whose accounts are stored (or that need no account): XACK them
     recomputed: dict[str, list[str]]  # uscc -> periods recomputed once each
     failed: bool  # a transient failure left the remaining entries pending
+    deferred: list[str] = field(default_factory=list)  # leased by another replica: left pending
 
 
-def process_batch(accountant: Accountant, batch: MicroBatch) -> BatchResult:
+class Leases:
+    """Per-enterprise leases in Redis: replicas sharing the consumer group never recompute the
+    same enterprise concurrently (its month records and accounts would race). A lease is held
+    in the consumer's name, so the same consumer restarted after a kill -9 takes its leases back
+    at once; another replica waits until it is released (compare-and-delete, after storing) or
+    expires (lease_ms)."""
+
+    _ACQUIRE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0"
+    )
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: redis.Redis, owner: str, ttl_ms: int) -> None:
+        self.token = owner
+        self.ttl_ms = ttl_ms
+        self._acquire = client.register_script(self._ACQUIRE)
+        self._release = client.register_script(self._RELEASE)
+
+    @staticmethod
+    def key(uscc: str) -> str:
+        return f"carbon:accounting:lease:{uscc}"
+
+    def acquire(self, uscc: str) -> bool:
+        return bool(self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms]))
+
+    def release(self, uscc: str) -> None:
+        self._release(keys=[self.key(uscc)], args=[self.token])
+
+
+def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | None = None) -> BatchResult:
     """Recompute each touched enterprise's accounts once: the touched months of all of them are
     read together (one scan per month), then each enterprise's accounts are derived. Entries of
     an enterprise are done only after its accounts are stored; a transient failure (peer down)
-    stops the batch and leaves the rest pending for a retry (recompute is idempotent by digest)."""
+    stops the batch and leaves the rest pending for a retry (recompute is idempotent by digest).
+    With `leases`, an enterprise another replica is recomputing is deferred (left pending)."""
     result = BatchResult(list(batch.ignored), {}, False)
     ents: dict[str, Enterprise] = {}
+    held: list[str] = []
     try:
         for uscc in sorted(batch.months):
             try:
-                ents[uscc] = accountant.enterprise(uscc)
+                ent = accountant.enterprise(uscc)
             except ServiceError as error:
                 if error.reason != "NOT_FOUND":
                     raise
                 log.warning("activity for unknown enterprise", extra={"uscc": uscc})
                 result.done.extend(batch.entries[uscc])
+                continue
+            if leases is not None:
+                if not leases.acquire(uscc):
+                    result.deferred.append(uscc)
+                    continue
+                held.append(uscc)
+            ents[uscc] = ent
         accountant.record_months(batch.months, ents)
         for uscc in sorted(ents):
             result.recomputed[uscc] = accountant.recompute_months(
@@ -397,6 +437,10 @@ def process_batch(accountant: Accountant, batch: MicroBatch) -> BatchResult:
     except Exception as error:
         log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
         result.failed = True
+    finally:
+        if leases is not None:
+            for uscc in held:
+                leases.release(uscc)
     return result
 
 
@@ -434,6 +478,8 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
     then new ones; XACK after the touched accounts are stored."""
     settings = accountant.settings
     group = settings.consumer_group
+    leases = Leases(client, settings.consumer_name, settings.lease_ms)
+    revisit: float | None = None  # when to walk the pending entries again (deferred ones)
     cursor = "0"  # "0"...: walking this consumer's pending entries; ">": new entries
     while not stopping.is_set():
         try:
@@ -443,12 +489,14 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                 if "BUSYGROUP" not in str(error):
                     raise
             while not stopping.is_set():
+                if cursor == ">" and revisit is not None and time.monotonic() >= revisit:
+                    cursor, revisit = "0", None
                 entries = read_batch(client, settings, cursor, stopping)
                 if not entries:
                     cursor = ">"  # pending walked (or nothing new within the block time)
                     continue
                 batch = MicroBatch.of(entries)
-                result = process_batch(accountant, batch)
+                result = process_batch(accountant, batch, leases)
                 if result.done:
                     client.xack(ACTIVITY_STREAM, group, *result.done)
                     for entry_id in result.done:  # emit -> processed lag, from the stream entry id
@@ -461,13 +509,17 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                         "enterprises": len(result.recomputed),
                         "accounts": sum(len(p) for p in result.recomputed.values()),
                         "acknowledged": len(result.done),
+                        "deferred": len(result.deferred),
                     },
                 )
                 if result.failed:
                     cursor = "0"
                     stopping.wait(1.0)
-                elif cursor != ">":
-                    cursor = _text(entries[-1][0])
+                else:
+                    if result.deferred:  # leased by another replica: walk the pending entries again soon
+                        revisit = time.monotonic() + 0.1
+                    if cursor != ">":
+                        cursor = _text(entries[-1][0])
         except redis.RedisError as error:
             log.warning("redis error in event loop", extra={"error": str(error)})
             cursor = "0"
