@@ -28,6 +28,7 @@ METERS = [
     ("A", "m2", "electricity"),
     ("A", "m3", "natural_gas"),
     ("B", "m1", "electricity"),  # same meter_id, other enterprise
+    ("C", "m7", "electricity"),  # {A, C} skips B's rows: two slices of one file
 ]
 
 
@@ -105,6 +106,10 @@ def check(files: list[str], want: pl.DataFrame) -> None:
     for workers in (1, 2):
         got = activity.aggregate_month_files(files, workers=workers)
         assert got.equals(want), (workers, got, want)
+    # a micro-batch's enterprises only (their indexed segments): exactly their rows of the whole
+    for subset in ({"A"}, {"B"}, {"A", "C"}, {"Z"}):
+        part = activity.aggregate_month_files(files, usccs=subset)
+        assert part.equals(want.filter(pl.col("uscc").is_in(sorted(subset)))), (subset, part)
 
 
 @settings(max_examples=60, deadline=None)

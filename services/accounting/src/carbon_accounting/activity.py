@@ -23,7 +23,7 @@ Everything is integer arithmetic: sums are exact, so results are deterministic.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -355,6 +355,14 @@ def _resolve(dirty: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _runs(seg: pl.DataFrame) -> list[pl.DataFrame]:
+    """Segments split where their rows stop being contiguous in the file (one slice per run)."""
+    if seg.is_empty():
+        return []
+    starts = (pl.col("offset") != (pl.col("offset") + pl.col("rows")).shift(1)).fill_null(True)
+    return seg.with_columns(starts.cum_sum().alias("_run")).partition_by("_run", maintain_order=True, include_key=False)
+
+
 def aggregate_month_files(
     files: list[str],
     interval_seconds: int = 900,
@@ -362,28 +370,38 @@ def aggregate_month_files(
     with_meter_ids: bool = True,
     workers: int | None = None,
     plan: ReadingsPlan | None = None,
+    usccs: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """Exact per (uscc, energy_type) totals of one month partition's files (same result as
-    aggregate_readings over them), using the footer indexes to skip dedup wherever it cannot matter."""
+    aggregate_readings over them), using the footer indexes to skip dedup wherever it cannot matter.
+    With `usccs`, only those enterprises: only their indexed segments are read (a micro-batch of
+    touched enterprises costs their rows, not the month's)."""
     plan = plan or plan_readings(files)
+    wanted = None if usccs is None else pl.Series("uscc", sorted(set(usccs)), dtype=pl.String).implode()
     if not plan.fast:
         lf = rawdata.scan(files, READING_COLUMNS)
+        if wanted is not None:
+            lf = lf.filter(pl.col("uscc").is_in(wanted))
         return aggregate_readings(lf, interval_seconds, with_meter_ids=with_meter_ids)
-    tasks = [
-        (path, int(seg["rows"].sum()), chunk) for path, seg in plan.indexed for chunk in _chunks(seg) if chunk.height
-    ]
+    windows = plan.windows if wanted is None else plan.windows.filter(pl.col("uscc").is_in(wanted))
+    tasks = []
+    for path, seg in plan.indexed:
+        file_rows = int(seg["rows"].sum())
+        parts = [seg] if wanted is None else _runs(seg.filter(pl.col("uscc").is_in(wanted)))
+        tasks += [(path, file_rows, chunk) for part in parts for chunk in _chunks(part) if chunk.height]
     threads = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            results = list(pool.map(lambda t: _segment_sums(t[0], t[1], t[2], plan.windows), tasks))
+            results = list(pool.map(lambda t: _segment_sums(t[0], t[1], t[2], windows), tasks))
     else:
-        results = [_segment_sums(path, rows, chunk, plan.windows) for path, rows, chunk in tasks]
+        results = [_segment_sums(path, rows, chunk, windows) for path, rows, chunk in tasks]
     meters = [clean for clean, _d in results]
     dirty = [d for _c, d in results if d is not None]
     if plan.unindexed:
         # Rows of files without an index may share a (key, ts) with each other and with the
         # window rows of indexed files (the windows cover their ranges): resolve those together.
-        parts = [rawdata.scan(plan.unindexed, READING_COLUMNS)]
+        unindexed = rawdata.scan(plan.unindexed, READING_COLUMNS)
+        parts = [unindexed if wanted is None else unindexed.filter(pl.col("uscc").is_in(wanted))]
         parts += [d.with_columns(pl.lit(None, pl.String).alias("flag")).select(READING_COLUMNS).lazy() for d in dirty]
         meters.append(meter_totals(pl.concat(parts), interval_seconds).select(*INDEX_KEYS, "wh", "n", "flagged", "dup"))
     elif dirty:
@@ -402,26 +420,33 @@ def aggregate_month(
     return aggregate_month_files(files, interval_seconds, with_meter_ids=with_meter_ids)
 
 
-def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
-    result: list[MeterAgg] = []
-    for month in months:
-        lf = scan_month(data_dir, "readings", month, READING_COLUMNS)
-        if lf is None:
-            continue
-        frame = aggregate_readings(lf.filter(pl.col("uscc") == uscc), interval_seconds)
-        for row in frame.iter_rows(named=True):
-            result.append(
-                MeterAgg(
-                    month=month,
-                    energy_type=row["energy_type"],
-                    wh=int(row["wh"]),
-                    readings=int(row["readings"]),
-                    meters=tuple(row["meter_ids"]),
-                    flagged=int(row["flagged"]),
-                    duplicates=int(row["duplicates"]),
-                )
+def month_meters(
+    data_dir: Path, usccs: Iterable[str], month: str, interval_seconds: int = 900
+) -> dict[str, list[MeterAgg]]:
+    """One month's meter aggregates of several enterprises, computed together from their indexed
+    segments (the per-enterprise path is this with one enterprise)."""
+    files = month_files(data_dir, "readings", month)
+    if not files:
+        return {}
+    frame = aggregate_month_files(files, interval_seconds, usccs=set(usccs))
+    result: dict[str, list[MeterAgg]] = {}
+    for row in frame.iter_rows(named=True):
+        result.setdefault(row["uscc"], []).append(
+            MeterAgg(
+                month=month,
+                energy_type=row["energy_type"],
+                wh=int(row["wh"]),
+                readings=int(row["readings"]),
+                meters=tuple(row["meter_ids"]),
+                flagged=int(row["flagged"]),
+                duplicates=int(row["duplicates"]),
             )
+        )
     return result
+
+
+def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
+    return [agg for month in months for agg in month_meters(data_dir, [uscc], month, interval_seconds).get(uscc, [])]
 
 
 # ---- invoices -------------------------------------------------------------------
@@ -464,27 +489,40 @@ def _dec(value: object) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
+def month_invoices(
+    data_dir: Path, usccs: Iterable[str], month: str
+) -> dict[str, tuple[list[InvoiceAgg], list[Economics]]]:
+    """One month's invoice aggregates and economics of several enterprises, computed together."""
+    lf = scan_month(data_dir, "invoices", month, INVOICE_COLUMNS)
+    if lf is None:
+        return {}
+    wanted = sorted(set(usccs))
+    purchases, sales = aggregate_invoices(lf.filter(pl.col("uscc").is_in(wanted)))
+    invoices: dict[str, list[InvoiceAgg]] = {}
+    purchase_amount: dict[str, Decimal] = {}
+    for row in purchases.iter_rows(named=True):
+        uscc = row["uscc"]
+        purchase_amount[uscc] = purchase_amount.get(uscc, Decimal(0)) + _dec(row["amount_cny"])
+        if row["energy_type"] and row["energy_type"] != "non_energy":
+            invoices.setdefault(uscc, []).append(
+                InvoiceAgg(month, row["energy_type"], row["unit"], _dec(row["quantity"]), _dec(row["amount_cny"]))
+            )
+    sold: dict[str, tuple[Decimal, Decimal, int]] = {}
+    for row in sales.iter_rows(named=True):  # one row per uscc
+        sold[row["uscc"]] = (_dec(row["amount_cny"]), _dec(row["tax_cny"]), int(row["lines"]))
+    result: dict[str, tuple[list[InvoiceAgg], list[Economics]]] = {}
+    for uscc in sorted(set(purchase_amount) | set(sold)):
+        amount, tax, lines = sold.get(uscc, (Decimal(0), Decimal(0), 0))
+        economics = Economics(month, amount, tax, purchase_amount.get(uscc, Decimal(0)), lines)
+        result[uscc] = (invoices.get(uscc, []), [economics])
+    return result
+
+
 def enterprise_invoices(data_dir: Path, uscc: str, months: Iterable[str]) -> tuple[list[InvoiceAgg], list[Economics]]:
     invoices: list[InvoiceAgg] = []
     economics: list[Economics] = []
     for month in months:
-        lf = scan_month(data_dir, "invoices", month, INVOICE_COLUMNS)
-        if lf is None:
-            continue
-        purchases, sales = aggregate_invoices(lf.filter(pl.col("uscc") == uscc))
-        purchase_amount = Decimal(0)
-        for row in purchases.iter_rows(named=True):
-            purchase_amount += _dec(row["amount_cny"])
-            if row["energy_type"] and row["energy_type"] != "non_energy":
-                invoices.append(
-                    InvoiceAgg(month, row["energy_type"], row["unit"], _dec(row["quantity"]), _dec(row["amount_cny"]))
-                )
-        sales_amount = sales_tax = Decimal(0)
-        sales_lines = 0
-        for row in sales.iter_rows(named=True):
-            sales_amount += _dec(row["amount_cny"])
-            sales_tax += _dec(row["tax_cny"])
-            sales_lines += int(row["lines"])
-        if purchases.height or sales.height:
-            economics.append(Economics(month, sales_amount, sales_tax, purchase_amount, sales_lines))
+        lines, econ = month_invoices(data_dir, [uscc], month).get(uscc, ([], []))
+        invoices.extend(lines)
+        economics.extend(econ)
     return invoices, economics

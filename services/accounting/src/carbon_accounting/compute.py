@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
@@ -214,18 +215,110 @@ def intensity(tco2: Decimal, denominator_cny: Decimal | None) -> Decimal | None:
         return q6(tco2 * 10000 / denominator_cny)
 
 
-def input_digest(
-    inputs: PeriodInputs, base: PeriodInputs | None, factors: fx.FactorSet, selection: fx.Selection, rules: Rules
-) -> str:
+@dataclass(frozen=True)
+class Baseline:
+    """What a reduction needs of the base period's account: its total and the digest of its own
+    inputs and versions (the base's own base plays no part in its total)."""
+
+    period: str
+    total_tco2: Decimal
+    digest: str
+
+
+def month_part(inputs: PeriodInputs, month: str) -> PeriodInputs:
+    """The inputs of one month of a period (declared economics belong to years only)."""
+    return PeriodInputs(
+        inputs.enterprise,
+        month,
+        tuple(m for m in inputs.meters if m.month == month),
+        tuple(i for i in inputs.invoices if i.month == month),
+        tuple(e for e in inputs.economics if e.month == month),
+    )
+
+
+def inputs_digest(inputs: PeriodInputs) -> str:
+    """SHA-256 of a period's own inputs. A year's is chained over its months' digests, so a
+    year account is provably derived from the month records it was summed from."""
+    if len(inputs.period) == 7:
+        return hashlib.sha256(canonical_json(inputs.canonical())).hexdigest()
+    canonical = inputs.canonical()
+    document = {
+        "enterprise": canonical["enterprise"],
+        "period": inputs.period,
+        "months": [[m, inputs_digest(month_part(inputs, m))] for m in period_months(inputs.period)],
+        "declared": canonical["declared"],
+    }
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def own_digest(inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules) -> str:
+    """Digest of everything an account's figures depend on except its base period."""
     document = {
         "algorithm": ALGORITHM_VERSION,
         "factor_set": [factors.version, factors.content_digest],
         "selection": selection.as_dict(),
         "rules": rules.as_dict(),
-        "inputs": inputs.canonical(),
-        "base": base.canonical() if base is not None else None,
+        "inputs": inputs_digest(inputs),
     }
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def input_digest(own: str, base: Baseline | None) -> str:
+    """The account's digest: its own inputs' digest chained with its base account's."""
+    document = {"account": own, "base": [base.period, base.digest] if base is not None else None}
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def baseline(inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules) -> Baseline:
+    with localcontext(CTX):
+        account = _compute(inputs, factors, selection, rules, None)
+    return Baseline(inputs.period, Decimal(account.total_tco2.value), own_digest(inputs, factors, selection, rules))
+
+
+# ---- month records (the stored per-month aggregates a year is summed from) ---------------
+
+
+def encode_month(inputs: PeriodInputs) -> bytes:
+    canonical = inputs.canonical()
+    return canonical_json(
+        {
+            "digest": inputs_digest(inputs),
+            "meters": canonical["meters"],
+            "invoices": canonical["invoices"],
+            "economics": canonical["economics"],
+        }
+    )
+
+
+def decode_month(enterprise: Enterprise, month: str, raw: bytes) -> PeriodInputs:
+    """Inverse of encode_month; the digest is checked so a damaged record is never summed."""
+    record = json.loads(raw)
+    inputs = PeriodInputs(
+        enterprise,
+        month,
+        tuple(
+            MeterAgg(m, t, int(wh), int(n), tuple(ids), int(f), int(d)) for m, t, wh, n, ids, f, d in record["meters"]
+        ),
+        tuple(InvoiceAgg(m, t, u, Decimal(q), Decimal(a)) for m, t, u, q, a in record["invoices"]),
+        tuple(Economics(m, Decimal(sa), Decimal(st), Decimal(pa), int(n)) for m, sa, st, pa, n in record["economics"]),
+    )
+    if any(part.month != month for part in (*inputs.meters, *inputs.invoices, *inputs.economics)):
+        raise ValueError(f"month record of {month} holds another month")
+    if inputs_digest(inputs) != record["digest"]:
+        raise ValueError(f"month record of {month} does not match its digest")
+    return inputs
+
+
+def combine(enterprise: Enterprise, period: str, months: list[PeriodInputs], declared: dict[str, str]) -> PeriodInputs:
+    """A year's inputs from its months' inputs (the same aggregates a full read produces)."""
+    return PeriodInputs(
+        enterprise,
+        period,
+        tuple(m for part in months for m in part.meters),
+        tuple(i for part in months for i in part.invoices),
+        tuple(e for part in months for e in part.economics),
+        declared,
+    )
 
 
 # ---- the account ----------------------------------------------------------------
@@ -291,15 +384,18 @@ def compute_account(
     factors: fx.FactorSet,
     selection: fx.Selection,
     rules: Rules,
-    base: PeriodInputs | None = None,
+    base: PeriodInputs | Baseline | None = None,
 ) -> accounting_pb2.Account:
-    """The account for `inputs.period` (compute_time left unset: the caller stamps it)."""
+    """The account for `inputs.period` (compute_time left unset: the caller stamps it). The base
+    period comes as its inputs (computed here) or as the stored base account's Baseline."""
+    if isinstance(base, PeriodInputs):
+        base = baseline(base, factors, selection, rules)
     with localcontext(CTX):
         return _compute(inputs, factors, selection, rules, base)
 
 
 def _compute(
-    inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules, base: PeriodInputs | None
+    inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules, base: Baseline | None
 ) -> accounting_pb2.Account:
     ent = inputs.enterprise
     months = period_months(inputs.period)
@@ -525,8 +621,7 @@ def _compute(
 
     # Reduction against the base period (same rules, its own inventory year's factors).
     if base is not None:
-        base_account = _compute(base, factors, selection, rules, None)
-        base_total = Decimal(base_account.total_tco2.value)
+        base_total = base.total_tco2
         account.base_period = base.period
         account.base_total_tco2.CopyFrom(to_proto(base_total))
         account.reduction_tco2.CopyFrom(to_proto(base_total - total))
@@ -557,5 +652,5 @@ def _compute(
             score=to_proto(quality_score(q6(coverage), q6(corr), q6(Decimal(econ_known) / 3), integrity, rules)),
         )
     )
-    account.input_digest = input_digest(inputs, base, factors, selection, rules)
+    account.input_digest = input_digest(own_digest(inputs, factors, selection, rules), base)
     return account

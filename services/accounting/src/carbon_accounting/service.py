@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 import redis
@@ -20,6 +21,7 @@ from carbon_common import events, metrics, names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
+    ServiceError,
     from_rpc_error,
     invalid_argument,
     not_found,
@@ -28,11 +30,22 @@ from carbon_common.errors import (
     unavailable,
 )
 from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
-from carbon_common.redis_conn import group_entries
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
-from carbon_accounting.compute import Enterprise, PeriodInputs, base_period_of, compute_account, period_months
+from carbon_accounting.compute import (
+    Baseline,
+    Enterprise,
+    PeriodInputs,
+    base_period_of,
+    baseline,
+    combine,
+    compute_account,
+    decode_month,
+    encode_month,
+    own_digest,
+    period_months,
+)
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore
 
@@ -57,7 +70,7 @@ class Accountant:
         self.selection = settings.selection()
         self.rules = settings.rules()
         self.enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(consent_channel)
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
     def enterprise(self, uscc: str) -> Enterprise:
@@ -74,51 +87,129 @@ class Accountant:
             raise from_rpc_error(error) from None
         return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
 
-    def inputs(self, ent: Enterprise, period: str) -> PeriodInputs:
-        months = period_months(period)
-        data_dir = self.settings.data_dir
-        meters = activity.enterprise_meters(data_dir, ent.uscc, months, self.settings.meter_interval_seconds)
-        invoices, economics = activity.enterprise_invoices(data_dir, ent.uscc, months)
-        declared = self.store.declared(ent.uscc, period) if len(period) == 4 else {}
-        return PeriodInputs(ent, period, tuple(meters), tuple(invoices), tuple(economics), declared)
+    def read_month(self, ent: Enterprise, month: str) -> PeriodInputs:
+        """One month's inputs aggregated from the raw data (the single-enterprise path)."""
+        return self.read_months([ent], month)[ent.uscc]
 
-    def compute(self, uscc: str, period: str, ent: Enterprise | None = None) -> accounting_pb2.Account:
-        """Recompute and store; an unchanged input digest keeps the stored account as it is."""
+    def read_months(self, ents: Sequence[Enterprise], month: str) -> dict[str, PeriodInputs]:
+        """One month's inputs of several enterprises, aggregated together by the columnar engine
+        (one scan of the month's partition for all of them)."""
+        data_dir = self.settings.data_dir
+        usccs = [ent.uscc for ent in ents]
+        meters = activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds)
+        invoices = activity.month_invoices(data_dir, usccs, month)
+        out: dict[str, PeriodInputs] = {}
+        for ent in ents:
+            lines, economics = invoices.get(ent.uscc, ([], []))
+            out[ent.uscc] = PeriodInputs(ent, month, tuple(meters.get(ent.uscc, [])), tuple(lines), tuple(economics))
+        return out
+
+    def record_months(self, touched: dict[str, set[str]], ents: dict[str, Enterprise]) -> None:
+        """Read the touched months of a micro-batch's enterprises from the raw data, one scan per
+        month for all of them, and record them (before their accounts are recomputed)."""
+        by_month: dict[str, list[Enterprise]] = {}
+        for uscc, months in touched.items():
+            if uscc in ents:
+                for month in months:
+                    by_month.setdefault(month, []).append(ents[uscc])
+        records: dict[str, dict[str, bytes]] = {}
+        for month in sorted(by_month):
+            for uscc, inputs in self.read_months(by_month[month], month).items():
+                records.setdefault(uscc, {})[month] = encode_month(inputs)
+        for uscc in sorted(records):
+            with self._lock(uscc):
+                self.store.put_months(uscc, records[uscc])
+
+    def month_inputs(self, ent: Enterprise, months: list[str], fresh: set[str]) -> dict[str, PeriodInputs]:
+        """Each month's inputs: the stored month record, or read from the raw data (and recorded)
+        for the `fresh` months and those never recorded."""
+        stored = self.store.month_records(ent.uscc, [m for m in months if m not in fresh])
+        out: dict[str, PeriodInputs] = {}
+        recorded: dict[str, bytes] = {}
+        for month in months:
+            raw = stored.get(month)
+            if raw is not None:
+                try:
+                    out[month] = decode_month(ent, month, raw)
+                    continue
+                except (ValueError, KeyError, TypeError) as error:
+                    log.warning("month record unreadable; reading raw data", extra={"error": str(error)[:200]})
+            out[month] = self.read_month(ent, month)
+            recorded[month] = encode_month(out[month])
+        self.store.put_months(ent.uscc, recorded)
+        return out
+
+    def inputs(self, ent: Enterprise, period: str, fresh: set[str] | None = None) -> PeriodInputs:
+        """A month from its record; a year summed from its twelve month records (plus declared
+        economics). `fresh=None` reads every month from the raw data again."""
+        months = period_months(period)
+        parts = self.month_inputs(ent, months, set(months) if fresh is None else fresh)
+        if len(period) == 7:
+            return parts[period]
+        return combine(ent, period, [parts[m] for m in months], self.store.declared(ent.uscc, period))
+
+    def baseline(self, ent: Enterprise, period: str, fresh: set[str] | None) -> Baseline | None:
+        """The base period's total: the stored base account's when it was computed from the same
+        inputs and versions, else computed from the month records. None without base activity."""
+        base = self.inputs(ent, period, fresh)
+        if not (base.meters or base.invoices):
+            return None
+        digest = own_digest(base, self.factors, self.selection, self.rules)
+        stored = self.store.baseline(ent.uscc, period)
+        if stored is not None and stored[0] == digest:
+            return Baseline(period, stored[1], digest)
+        return baseline(base, self.factors, self.selection, self.rules)
+
+    def compute(
+        self, uscc: str, period: str, ent: Enterprise | None = None, fresh: set[str] | None = None
+    ) -> accounting_pb2.Account:
+        """Recompute and store; an unchanged input digest keeps the stored account as it is.
+        `fresh=None` (a full recompute) reads the period's and its base period's raw data again;
+        otherwise only the `fresh` months are read, the others come from their month records."""
         ent = ent or self.enterprise(uscc)
         name = f"enterprises/{uscc}/accounts/{period}"
-        with self._lock(name):
-            current = self.inputs(ent, period)
+        with self._lock(uscc):
+            current = self.inputs(ent, period, fresh)
             base_period = base_period_of(period, self.settings.base_year)
-            base = self.inputs(ent, base_period) if base_period != period else None
-            if base is not None and not (base.meters or base.invoices):
-                base = None
+            base = self.baseline(ent, base_period, fresh) if base_period != period else None
             account = compute_account(current, self.factors, self.selection, self.rules, base)
             stored = self.store.get(name)
             if stored is not None and stored.input_digest == account.input_digest:
                 return stored
             account.compute_time.GetCurrentTime()
-            self.store.put(account, uscc)
+            self.store.put(account, uscc, own_digest(current, self.factors, self.selection, self.rules))
             return account
 
-    def recompute_months(self, uscc: str, months: Iterable[str]) -> list[str]:
+    def recompute_months(
+        self, uscc: str, months: Iterable[str], ent: Enterprise | None = None, *, recorded: bool = False
+    ) -> list[str]:
         """Accounts affected by new activity in `months`: those months, their years, and
-        stored accounts that use them as the base period."""
-        ent = self.enterprise(uscc)
+        stored accounts that use them as the base period. The months are read from the raw
+        data once (unless `recorded` by record_months already); every other input comes from
+        the stored month records and accounts."""
+        ent = ent or self.enterprise(uscc)
+        touched: set[str] = set()
         periods: set[str] = set()
         for month in months:
             names.parse_period(month, "months")
+            touched.add(month)
             periods.update({month, month[:4]})
         stored = set(self.store.periods(uscc))
         for period in sorted(stored):
             if base_period_of(period, self.settings.base_year) in periods:
                 periods.add(period)
-        for period in sorted(periods):
-            self.compute(uscc, period, ent)
+        with self._lock(uscc):
+            if not recorded:
+                self.month_inputs(ent, sorted(touched), touched)
+            # chronological: a base period's account is stored before the accounts reduced against it
+            for period in sorted(periods):
+                self.compute(uscc, period, ent, set())
         return sorted(periods)
 
-    def _lock(self, name: str) -> threading.Lock:
+    def _lock(self, uscc: str) -> threading.RLock:
+        """One enterprise's month records and accounts are recomputed by one thread at a time."""
         with self._locks_guard:
-            return self._locks.setdefault(name, threading.Lock())
+            return self._locks.setdefault(uscc, threading.RLock())
 
 
 class Access:
@@ -234,24 +325,162 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def handle_event(accountant: Accountant, fields: dict[bytes, bytes]) -> None:
+@dataclass
+class MicroBatch:
+    """Stream entries read together, grouped by enterprise: every account they touch is
+    recomputed once, however many of the entries name it."""
+
+    months: dict[str, set[str]] = field(default_factory=dict)  # uscc -> months named by its events
+    entries: dict[str, list[bytes]] = field(default_factory=dict)  # uscc -> its entry ids
+    ignored: list[bytes] = field(default_factory=list)  # deleted or malformed: acknowledged as they are
+    size: int = 0
+
+    @classmethod
+    def of(cls, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> MicroBatch:
+        batch = cls(size=len(entries))
+        for entry_id, fields in entries:
+            if not fields:  # already deleted from the stream
+                batch.ignored.append(entry_id)
+                continue
+            try:
+                event = events.ACTIVITY.decode(fields)
+            except events.EventDecodeError as error:
+                log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
+                batch.ignored.append(entry_id)
+                continue
+            if not names.is_valid_uscc(event.uscc) or not event.months or not _valid_months(event.months):
+                log.warning("ignoring activity event without valid enterprise/months", extra={"id": _text(entry_id)})
+                batch.ignored.append(entry_id)
+                continue
+            batch.months.setdefault(event.uscc, set()).update(event.months)
+            batch.entries.setdefault(event.uscc, []).append(entry_id)
+        return batch
+
+
+def _valid_months(months: Iterable[str]) -> bool:
+    """Every entry a YYYY-MM in range: an event naming anything else could never be processed."""
     try:
-        event = events.ACTIVITY.decode(fields)
-    except events.EventDecodeError as error:
-        log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
-        return
-    if not names.is_valid_uscc(event.uscc) or not event.months:
-        log.warning("ignoring activity event without a valid enterprise or months", extra={"uscc": event.uscc[:64]})
-        return
-    periods = accountant.recompute_months(event.uscc, list(event.months))
-    log.info("accounts recomputed", extra={"uscc": event.uscc, "periods": periods, "batch": event.batch})
+        return all(len(names.parse_period(month, "months")) == 7 for month in months)
+    except ServiceError:
+        return False
+
+
+@dataclass
+class BatchResult:
+    done: list[bytes]  # entry ids whose accounts are stored (or that need no account): XACK them
+    recomputed: dict[str, list[str]]  # uscc -> periods recomputed once each
+    failed: bool  # a transient failure left the remaining entries pending
+    deferred: list[str] = field(default_factory=list)  # leased by another replica: left pending
+
+
+class Leases:
+    """Per-enterprise leases in Redis: replicas sharing the consumer group never recompute the
+    same enterprise concurrently (its month records and accounts would race). A lease is held
+    in the consumer's name, so the same consumer restarted after a kill -9 takes its leases back
+    at once; another replica waits until it is released (compare-and-delete, after storing) or
+    expires (lease_ms)."""
+
+    _ACQUIRE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0"
+    )
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: redis.Redis, owner: str, ttl_ms: int) -> None:
+        self.token = owner
+        self.ttl_ms = ttl_ms
+        self._acquire = client.register_script(self._ACQUIRE)
+        self._release = client.register_script(self._RELEASE)
+
+    @staticmethod
+    def key(uscc: str) -> str:
+        return f"carbon:accounting:lease:{uscc}"
+
+    def acquire(self, uscc: str) -> bool:
+        return bool(self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms]))
+
+    def release(self, uscc: str) -> None:
+        self._release(keys=[self.key(uscc)], args=[self.token])
+
+
+def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | None = None) -> BatchResult:
+    """Recompute each touched enterprise's accounts once: the touched months of all of them are
+    read together (one scan per month), then each enterprise's accounts are derived. Entries of
+    an enterprise are done only after its accounts are stored; a transient failure (peer down)
+    stops the batch and leaves the rest pending for a retry (recompute is idempotent by digest).
+    With `leases`, an enterprise another replica is recomputing is deferred (left pending)."""
+    result = BatchResult(list(batch.ignored), {}, False)
+    ents: dict[str, Enterprise] = {}
+    held: list[str] = []
+    try:
+        for uscc in sorted(batch.months):
+            try:
+                ent = accountant.enterprise(uscc)
+            except ServiceError as error:
+                if error.reason != "NOT_FOUND":
+                    raise
+                log.warning("activity for unknown enterprise", extra={"uscc": uscc})
+                result.done.extend(batch.entries[uscc])
+                continue
+            if leases is not None:
+                if not leases.acquire(uscc):
+                    result.deferred.append(uscc)
+                    continue
+                held.append(uscc)
+            ents[uscc] = ent
+        accountant.record_months(batch.months, ents)
+        for uscc in sorted(ents):
+            result.recomputed[uscc] = accountant.recompute_months(
+                uscc, sorted(batch.months[uscc]), ents[uscc], recorded=True
+            )
+            result.done.extend(batch.entries[uscc])
+    except Exception as error:
+        log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
+        result.failed = True
+    finally:
+        if leases is not None:
+            for uscc in held:
+                leases.release(uscc)
+    return result
+
+
+def read_batch(
+    client: redis.Redis, settings: AccountingSettings, cursor: str, stopping: threading.Event
+) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Up to events_batch_max entries. Pending ones (cursor != ">") are read without waiting;
+    new ones: block for the first, then keep reading for events_batch_ms after it."""
+    group, consumer, limit = settings.consumer_group, settings.consumer_name, settings.events_batch_max
+    if cursor != ">":
+        reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: cursor}, count=limit)
+        return list(reply[0][1]) if reply else []
+    batch: list[tuple[bytes, dict[bytes, bytes]]] = []
+    deadline: float | None = None
+    while len(batch) < limit and not stopping.is_set():
+        if deadline is None:
+            block = settings.events_block_ms
+        else:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            block = remaining_ms
+        reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: ">"}, count=limit - len(batch), block=block)
+        entries = list(reply[0][1]) if reply else []
+        if not entries:
+            break
+        batch.extend(entries)
+        if deadline is None:
+            deadline = time.monotonic() + settings.events_batch_ms / 1000
+    return batch
 
 
 def consume_events(accountant: Accountant, client: redis.Redis, stopping: threading.Event) -> None:
-    """XREADGROUP loop: pending entries first (crash recovery), then new ones; XACK after storing."""
+    """XREADGROUP loop in micro-batches: this consumer's pending entries first (crash recovery),
+    then new ones; XACK after the touched accounts are stored."""
     settings = accountant.settings
-    group, consumer = settings.consumer_group, settings.consumer_name
-    backlog = True
+    group = settings.consumer_group
+    leases = Leases(client, settings.consumer_name, settings.lease_ms)
+    revisit: float | None = None  # when to walk the pending entries again (deferred ones)
+    cursor = "0"  # "0"...: walking this consumer's pending entries; ">": new entries
     while not stopping.is_set():
         try:
             try:
@@ -260,40 +489,42 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                 if "BUSYGROUP" not in str(error):
                     raise
             while not stopping.is_set():
-                start = "0" if backlog else ">"
-                reply = client.xreadgroup(
-                    group,
-                    consumer,
-                    {ACTIVITY_STREAM: start},
-                    count=16,
-                    block=None if backlog else settings.events_block_ms,
-                )
-                entries = group_entries(reply)
-                if backlog and not entries:
-                    backlog = False
+                if cursor == ">" and revisit is not None and time.monotonic() >= revisit:
+                    cursor, revisit = "0", None
+                entries = read_batch(client, settings, cursor, stopping)
+                if not entries:
+                    cursor = ">"  # pending walked (or nothing new within the block time)
                     continue
-                for entry_id, fields in entries:
-                    if not fields:  # already deleted from the stream
-                        client.xack(ACTIVITY_STREAM, group, entry_id)
-                        continue
-                    try:
-                        handle_event(accountant, fields)
+                batch = MicroBatch.of(entries)
+                result = process_batch(accountant, batch, leases)
+                if result.done:
+                    client.xack(ACTIVITY_STREAM, group, *result.done)
+                    for entry_id in result.done:  # emit -> processed lag, from the stream entry id
                         emitted = int(_text(entry_id).partition("-")[0]) / 1000.0
                         metrics.ingestion_lag(metrics.lag_from(emitted), source="accounting")
-                    except Exception as error:  # transient (peer down): leave pending, retry later
-                        if getattr(error, "reason", "") == "NOT_FOUND":
-                            log.warning("activity for unknown enterprise", extra={"id": _text(entry_id)})
-                        else:
-                            log.warning("event not processed; will retry", extra={"error": str(error)})
-                            backlog = True
-                            stopping.wait(1.0)
-                            break
-                    client.xack(ACTIVITY_STREAM, group, entry_id)
+                log.info(
+                    "micro-batch processed",
+                    extra={
+                        "events": batch.size,
+                        "enterprises": len(result.recomputed),
+                        "accounts": sum(len(p) for p in result.recomputed.values()),
+                        "acknowledged": len(result.done),
+                        "deferred": len(result.deferred),
+                    },
+                )
+                if result.failed:
+                    cursor = "0"
+                    stopping.wait(1.0)
+                else:
+                    if result.deferred:  # leased by another replica: walk the pending entries again soon
+                        revisit = time.monotonic() + 0.1
+                    if cursor != ">":
+                        cursor = _text(entries[-1][0])
         except redis.RedisError as error:
             log.warning("redis error in event loop", extra={"error": str(error)})
-            backlog = True
+            cursor = "0"
             stopping.wait(1.0)
         except Exception:
             log.exception("event loop error")
-            backlog = True
-            time.sleep(1.0)
+            cursor = "0"
+            stopping.wait(1.0)

@@ -44,6 +44,13 @@ class AccountingSettings(BaseServiceSettings):
     consumer_group: str = "accounting"
     consumer_name: str = Field(default_factory=socket.gethostname)
     events_block_ms: int = 1000
+    # Micro-batches: up to this many stream entries, or whatever arrived within events_batch_ms
+    # of the first one; every account they touch is recomputed once per micro-batch.
+    events_batch_max: int = Field(default=512, ge=1, le=10_000)
+    events_batch_ms: int = Field(default=50, ge=0, le=60_000)
+    # Replicas sharing the consumer group never recompute one enterprise at the same time: a
+    # per-enterprise lease (expires if its holder dies mid-batch).
+    lease_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     # Report: rating scheme whose grade is shown when the rating service answers.
     report_rating_scheme: str = ""
     peer_timeout_seconds: float = 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import redis
@@ -21,6 +22,16 @@ def industry_key(industry_code: str, period: str) -> str:
     return f"carbon:accounting:industry:{industry_code}:{period}"
 
 
+def months_key(uscc: str) -> str:
+    """Hash month -> the month's aggregated inputs (compute.encode_month), which years are summed from."""
+    return f"carbon:accounting:months:{uscc}"
+
+
+def baselines_key(uscc: str) -> str:
+    """Hash period -> {digest, total} of the stored account, read by reductions against it."""
+    return f"carbon:accounting:baselines:{uscc}"
+
+
 def declared_key(uscc: str, year: str) -> str:
     return f"carbon:accounting:declared:{uscc}:{year}"
 
@@ -37,16 +48,38 @@ class AccountStore:
         account.ParseFromString(raw)
         return account
 
-    def put(self, account: accounting_pb2.Account, uscc: str) -> None:
-        """Store, index, and announce on carbon:events:accounts (one transaction)."""
+    def put(self, account: accounting_pb2.Account, uscc: str, own_digest: str = "") -> None:
+        """Store, index, and announce on carbon:events:accounts (one transaction). `own_digest`
+        (compute.own_digest) records the account as a baseline for reductions against it."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(account_key(account.name), account.SerializeToString(deterministic=True))
+        if own_digest:
+            baseline = {"digest": own_digest, "total": account.total_tco2.value}
+            pipe.hset(baselines_key(uscc), account.period, json.dumps(baseline, sort_keys=True))
         pipe.zadd(periods_key(uscc), {account.period: 0})
         if account.industry_code:
             pipe.sadd(industry_key(account.industry_code, account.period), uscc)
         announced = events.AccountStored.create(uscc=uscc, period=account.period, input_digest=account.input_digest)
         events.ACCOUNTS.add(pipe, announced)
         pipe.execute()
+
+    def baseline(self, uscc: str, period: str) -> tuple[str, Decimal] | None:
+        """(own digest, total tCO2) of the stored account of `period`."""
+        raw = self.redis.hget(baselines_key(uscc), period)
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        return str(record["digest"]), Decimal(record["total"])
+
+    def month_records(self, uscc: str, months: list[str]) -> dict[str, bytes]:
+        if not months:
+            return {}
+        values = self.redis.hmget(months_key(uscc), months)
+        return {month: value for month, value in zip(months, values, strict=True) if value is not None}
+
+    def put_months(self, uscc: str, records: dict[str, bytes]) -> None:
+        if records:
+            self.redis.hset(months_key(uscc), mapping=records)  # type: ignore[arg-type]
 
     def periods(self, uscc: str) -> list[str]:
         return redis_conn.members(self.redis.zrange(periods_key(uscc), 0, -1))

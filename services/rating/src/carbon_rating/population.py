@@ -29,7 +29,7 @@ import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
 from carbon_common import events
 from carbon_common.decimals import from_proto
-from carbon_common.redis_conn import as_text, group_entries
+from carbon_common.redis_conn import as_text
 from redis.typing import EncodableT, FieldT
 
 from carbon_rating import benchmarks, national
@@ -234,6 +234,39 @@ def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
         return None
 
 
+def apply_accounts_batch(
+    client: redis.Redis,
+    stub: accounting_pb2_grpc.AccountingServiceStub,
+    stream: str,
+    entries: list[tuple[bytes, dict[bytes, bytes]]],
+) -> bool:
+    """One micro-batch of accounts events: each named account fetched once however many events
+    name it, the rows upserted in one write, the entries acknowledged after it. Entries whose
+    account could not be fetched (accounting unavailable) stay pending; returns whether any did."""
+    by_name: dict[str, list[bytes]] = {}
+    done: list[bytes] = []
+    for entry_id, fields in entries:
+        name = _event_account_name(fields) if fields else None
+        if name is None:
+            done.append(entry_id)
+        else:
+            by_name.setdefault(name, []).append(entry_id)
+    rows, retry = [], False
+    for name, ids in by_name.items():
+        try:
+            rows.append(row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5)))
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                log.warning("cannot fetch account from event", extra={"account": name, "code": error.code().name})
+                retry = True
+                continue
+        done.extend(ids)
+    upsert(client, rows)
+    if done:
+        client.xack(stream, GROUP, *done)
+    return retry
+
+
 def stream_worker(
     client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub
 ) -> Callable[[threading.Event], None]:
@@ -246,32 +279,26 @@ def stream_worker(
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+        cursor = "0"  # this consumer's pending entries first, then new ones
         while not stopping.is_set():
             try:
-                batches = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=200, block=500)
+                batches = client.xreadgroup(
+                    GROUP, consumer, {stream: cursor}, count=500, block=None if cursor != ">" else 500
+                )
             except redis.RedisError:
                 log.warning("accounts stream read failed", exc_info=True)
                 stopping.wait(1)
                 continue
-            entries = group_entries(batches)
+            entries = batches[0][1] if batches else []
             if not entries:
+                cursor = ">"
                 continue
-            rows: list[Row] = []
-            for _entry_id, fields in entries:
-                name = _event_account_name(fields or {})
-                if name is None:
-                    continue
-                try:
-                    rows.append(
-                        row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5))
-                    )
-                except grpc.RpcError as error:
-                    if error.code() != grpc.StatusCode.NOT_FOUND:
-                        log.warning(
-                            "cannot fetch account from event", extra={"account": name, "code": error.code().name}
-                        )
-            upsert(client, rows)
-            client.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
+            retry = apply_accounts_batch(client, stub, stream, entries)
+            if retry:  # leave them pending; walk the pending entries again after a pause
+                cursor = "0"
+                stopping.wait(1)
+            elif cursor != ">":
+                cursor = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
 
     return accounts_stream_worker
 
