@@ -401,9 +401,13 @@ def aggregate_month_files(
         # Rows of files without an index may share a (key, ts) with each other and with the
         # window rows of indexed files (the windows cover their ranges): resolve those together.
         unindexed = rawdata.scan(plan.unindexed, READING_COLUMNS)
-        parts = [unindexed if wanted is None else unindexed.filter(pl.col("uscc").is_in(wanted))]
-        parts += [d.with_columns(pl.lit(None, pl.String).alias("flag")).select(READING_COLUMNS).lazy() for d in dirty]
-        meters.append(meter_totals(pl.concat(parts), interval_seconds).select(*INDEX_KEYS, "wh", "n", "flagged", "dup"))
+        lazy_parts = [unindexed if wanted is None else unindexed.filter(pl.col("uscc").is_in(wanted))]
+        lazy_parts += [
+            d.with_columns(pl.lit(None, pl.String).alias("flag")).select(READING_COLUMNS).lazy() for d in dirty
+        ]
+        meters.append(
+            meter_totals(pl.concat(lazy_parts), interval_seconds).select(*INDEX_KEYS, "wh", "n", "flagged", "dup")
+        )
     elif dirty:
         meters.append(_resolve(pl.concat(dirty)))
     if not meters:

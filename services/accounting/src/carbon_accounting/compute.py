@@ -302,7 +302,8 @@ def decode_month(enterprise: Enterprise, month: str, raw: bytes) -> PeriodInputs
         tuple(InvoiceAgg(m, t, u, Decimal(q), Decimal(a)) for m, t, u, q, a in record["invoices"]),
         tuple(Economics(m, Decimal(sa), Decimal(st), Decimal(pa), int(n)) for m, sa, st, pa, n in record["economics"]),
     )
-    if any(part.month != month for part in (*inputs.meters, *inputs.invoices, *inputs.economics)):
+    held = {m.month for m in inputs.meters} | {i.month for i in inputs.invoices} | {e.month for e in inputs.economics}
+    if held - {month}:
         raise ValueError(f"month record of {month} holds another month")
     if inputs_digest(inputs) != record["digest"]:
         raise ValueError(f"month record of {month} does not match its digest")

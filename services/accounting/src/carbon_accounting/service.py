@@ -30,6 +30,7 @@ from carbon_common.errors import (
     unavailable,
 )
 from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
+from carbon_common.redis_conn import group_entries
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -452,7 +453,7 @@ def read_batch(
     group, consumer, limit = settings.consumer_group, settings.consumer_name, settings.events_batch_max
     if cursor != ">":
         reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: cursor}, count=limit)
-        return list(reply[0][1]) if reply else []
+        return [(entry_id, fields or {}) for entry_id, fields in group_entries(reply)]
     batch: list[tuple[bytes, dict[bytes, bytes]]] = []
     deadline: float | None = None
     while len(batch) < limit and not stopping.is_set():
@@ -464,7 +465,7 @@ def read_batch(
                 break
             block = remaining_ms
         reply = client.xreadgroup(group, consumer, {ACTIVITY_STREAM: ">"}, count=limit - len(batch), block=block)
-        entries = list(reply[0][1]) if reply else []
+        entries = [(entry_id, fields or {}) for entry_id, fields in group_entries(reply)]
         if not entries:
             break
         batch.extend(entries)

@@ -75,7 +75,9 @@ class AccountStore:
         if not months:
             return {}
         values = self.redis.hmget(months_key(uscc), months)
-        return {month: value for month, value in zip(months, values, strict=True) if value is not None}
+        return {
+            month: redis_conn.as_bytes(value) for month, value in zip(months, values, strict=True) if value is not None
+        }
 
     def put_months(self, uscc: str, records: dict[str, bytes]) -> None:
         if records:

@@ -29,7 +29,7 @@ import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
 from carbon_common import events
 from carbon_common.decimals import from_proto
-from carbon_common.redis_conn import as_text
+from carbon_common.redis_conn import as_text, group_entries
 from redis.typing import EncodableT, FieldT
 
 from carbon_rating import benchmarks, national
@@ -289,7 +289,7 @@ def stream_worker(
                 log.warning("accounts stream read failed", exc_info=True)
                 stopping.wait(1)
                 continue
-            entries = batches[0][1] if batches else []
+            entries = [(entry_id, fields or {}) for entry_id, fields in group_entries(batches)]
             if not entries:
                 cursor = ">"
                 continue
@@ -298,7 +298,7 @@ def stream_worker(
                 cursor = "0"
                 stopping.wait(1)
             elif cursor != ">":
-                cursor = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+                cursor = as_text(entries[-1][0])
 
     return accounts_stream_worker
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import polars as pl
 import redis
 from carbon_common import events
+from carbon_common.redis_conn import as_text, group_entries
 
 from carbon_pricing.portfolio.domain import BorrowerAccount, micro, tco2
 
@@ -54,7 +55,7 @@ class ProjectedAccountFacts:
         unique = list(dict.fromkeys(usccs))
         values = self.client.hmget(facts_key(period), unique) if unique else []
         raw = pl.DataFrame(
-            {"uscc": unique, "raw": [None if v is None else v.decode() for v in values]},
+            {"uscc": unique, "raw": [None if v is None else as_text(v) for v in values]},
             schema={"uscc": pl.String, "raw": pl.String},
         ).drop_nulls("raw")
         parts = raw.select("uscc", pl.col("raw").str.split_exact("|", 3).alias("p")).unnest("p")
@@ -118,7 +119,7 @@ class ProjectedAccountFacts:
                 try:
                     start = "0" if backlog else ">"
                     batches = self.client.xreadgroup(GROUP, consumer, {stream: start}, count=200, block=500)
-                    entries = [e for _stream, batch in batches or [] for e in batch]
+                    entries = [(entry_id, fields or {}) for entry_id, fields in group_entries(batches)]
                     if backlog and not entries:
                         backlog = False
                     if entries:

@@ -141,11 +141,11 @@ class LoanBookCore:
         name = str(SnapshotName(bank, book, snapshot))
         doc = {
             "name": name,
-            "digest": digest(rows),  # type: ignore[arg-type]
+            "digest": digest(rows),
             "position_count": len(rows),
-            "outstanding_cny": format(sum(r.position.outstanding_cny for r in rows), "f"),  # type: ignore[union-attr]
+            "outstanding_cny": format(sum(r.position.outstanding_cny for r in rows), "f"),
             "create_time": self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "positions": [r.doc() for r in rows],  # type: ignore[union-attr]
+            "positions": [r.doc() for r in rows],
         }
         existing = self.store.create(bank, book, snapshot, doc)
         if existing is None:

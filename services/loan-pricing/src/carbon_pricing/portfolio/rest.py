@@ -190,7 +190,7 @@ def router(core: LoanBookCore) -> APIRouter:
 
         def work() -> tuple[dict[str, Any], bool]:
             core.check_parent(key, f"banks/{bank}/books/{book}")  # authenticate and scope before parsing
-            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, parse_csv(bytes(data)))  # type: ignore[arg-type]
+            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, parse_csv(bytes(data)))
 
         doc, created = await anyio.to_thread.run_sync(work)
         return _snapshot_response(doc, created)
