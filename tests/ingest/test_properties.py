@@ -158,6 +158,8 @@ def run_tax(redis_url: str, batches: list[list[int]], order: list[int]) -> tuple
         for index in sorted(set(order)):
             ingestor.ingest(f"enterprises/{USCC}", f"again-b{index}", [tax_invoice(i) for i in batches[index]])
         files = sorted(Path(tmp).glob("invoices/month=*/*.parquet"))
+        if not files:  # every batch held (e.g. only reversals of invoices never sent): nothing stored
+            return pl.DataFrame(), pl.DataFrame()
         frame = pl.concat([pl.read_parquet(f) for f in files]).drop("seq")
         lines = frame.filter(pl.col("invoice_number") != "").sort(["invoice_number", "line_number"])
         sums = (
