@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import grpc
 from carbon.v1 import consent_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import names
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import not_found, unauthenticated
 from carbon_common.http import PeriodPath, UsccPath, error_responses, install_error_handlers, security
 from carbon_common.identity import bearer_token
@@ -61,6 +62,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_offline_docs(app)
     if limiter is not None:
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
     settings = accountant.settings
