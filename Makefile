@@ -30,7 +30,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: venv tools chromium redis-server ## Create the venv, install Python deps, build tool binaries, Debian packages
+setup: venv tools chromium redis-server node-tools ## Create the venv, install Python deps, build tool binaries, Debian packages
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,13 @@ chromium: ## Debian's chromium (and a CJK font) for the browser tests
 .PHONY: redis-server
 redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+.PHONY: node-tools
+node-tools: node_modules/.installed ## axe-core (npm, pinned in package-lock.json) into node_modules/ for the browser tests
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
+	touch $@
 
 .PHONY: proto
 proto: venv ## Regenerate the Python stubs from proto/
