@@ -163,6 +163,15 @@ def test_event_driven_account_consent_and_report(
 
     page = httpx.get(base, headers=headers, timeout=10)
     assert page.status_code == 200 and "<svg" in page.text and "1.637" in page.text
+    # Chinese by default, with the registered name; English by ?lang=en or Accept-Language
+    assert '<html lang="zh-CN">' in page.text and "衢州示例化工有限公司" in page.text and "尚无基准年" in page.text
+    assert page.headers["content-language"] == "zh-CN" and 'href="?lang=en"' in page.text
+    english = httpx.get(base, params={"lang": "en"}, headers=headers, timeout=10)
+    assert '<html lang="en">' in english.text and "No base year yet" in english.text
+    assert 'href="?lang=zh"' in english.text
+    preferred = httpx.get(base, headers={**headers, "accept-language": "en-GB,en;q=0.9"}, timeout=10)
+    assert preferred.headers["content-language"] == "en"
+    assert httpx.get(base, params={"lang": "fr"}, headers=headers, timeout=10).status_code == 400
     pdf = httpx.get(base, params={"format": "pdf"}, headers=headers, timeout=20)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert httpx.get(base, timeout=10).status_code == 401

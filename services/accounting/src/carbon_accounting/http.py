@@ -20,7 +20,7 @@ import grpc
 from carbon.v1 import consent_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import names
 from carbon_common.docs import install_offline_docs
-from carbon_common.errors import not_found, unauthenticated
+from carbon_common.errors import ServiceError, not_found, unauthenticated
 from carbon_common.http import PeriodPath, UsccPath, error_responses, install_error_handlers, security
 from carbon_common.identity import bearer_token
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
@@ -28,7 +28,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from carbon_accounting.report import ReportContext, render_html, render_pdf
+from carbon_accounting.report import HTML_LANG, ReportContext, choose_language, render_html, render_pdf
 from carbon_accounting.service import Access, Accountant
 
 
@@ -92,7 +92,22 @@ def create_app(
             return ""
         return rating.grade_label or rating.grade if rating.period in ("", period) else ""
 
-    def build(uscc: str, period: str, fmt: str, authorization: str, expires: int | None, signature: str) -> Response:
+    def enterprise_name(uscc: str) -> str:
+        try:  # optional: the report shows the USCC alone rather than fail on a registry blip
+            return accountant.enterprise_display_name(uscc)
+        except ServiceError:
+            return ""
+
+    def build(
+        uscc: str,
+        period: str,
+        fmt: str,
+        authorization: str,
+        expires: int | None,
+        signature: str,
+        lang: str,
+        other_language_href: str,
+    ) -> Response:
         names.validate_uscc(uscc, "uscc")
         names.parse_period(period, "period")
         authorise(uscc, period, authorization, expires, signature)
@@ -101,14 +116,22 @@ def create_app(
         if account is None:
             raise not_found(name)
         benchmark, peers = accountant.store.industry_benchmark(account.industry_code, period)
-        ctx = ReportContext(account, benchmark, peers, grade(uscc, period))
+        ctx = ReportContext(
+            account,
+            benchmark,
+            peers,
+            grade(uscc, period),
+            display_name=enterprise_name(uscc),
+            lang=lang,
+            other_language_href=other_language_href,
+        )
         if fmt == "pdf":
             return Response(
                 render_pdf(ctx),
                 media_type="application/pdf",
                 headers={"content-disposition": f'inline; filename="carbon-account-{uscc}-{period}.pdf"'},
             )
-        return HTMLResponse(render_html(ctx))
+        return HTMLResponse(render_html(ctx), headers={"content-language": HTML_LANG[lang], "vary": "accept-language"})
 
     @app.get(
         "/v1/enterprises/{uscc}/accounts/{period}/report",
@@ -125,9 +148,13 @@ def create_app(
         format: Literal["html", "pdf"] = "html",
         expires: Annotated[int | None, Query(ge=0, le=7_258_118_400, description="Link expiry, unix seconds")] = None,
         signature: Annotated[str, Query(max_length=64, description="Link signature (hex)")] = "",
+        lang: Annotated[Literal["zh", "en"] | None, Query(description="Report language; default Chinese")] = None,
     ) -> Response:
         authorization = request.headers.get("authorization", "")
-        return await run_in_threadpool(build, uscc, period, format, authorization, expires, signature)
+        chosen = choose_language(lang, request.headers.get("accept-language", ""))
+        other = "en" if chosen == "zh" else "zh"
+        href = "?" + str(request.url.include_query_params(lang=other).query)
+        return await run_in_threadpool(build, uscc, period, format, authorization, expires, signature, chosen, href)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
