@@ -70,8 +70,8 @@ $(TOOLS)/kube-score:
 	GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 
 .PHONY: chromium
-chromium: ## Debian's chromium (and a CJK font) for the browser tests
-	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+chromium: ## Debian's chromium, a CJK font (browser tests, PDF report) and poppler-utils (pdftotext for the report tests)
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils >/dev/null; }
 
 .PHONY: redis-server
 redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
