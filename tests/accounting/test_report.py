@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import subprocess
@@ -83,7 +84,7 @@ def visible_text(page_html: str) -> str:
     """The HTML's text as a reader sees it (no tags, no <title> of the document head)."""
     body = page_html.split("<body>", 1)[1]
     body = re.sub(r"<title[^>]*>.*?</title>", "", body)
-    return re.sub(r"<[^>]+>", " ", body)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -209,3 +210,45 @@ def test_report_page_in_chromium(browser, tmp_path: Path) -> None:  # type: igno
                 page.screenshot(path=str(tmp_path / f"report-{ctx.lang}-{width}.png"), full_page=True)
         finally:
             page.close()
+
+
+def account_page(lang: str = "zh") -> str:
+    from carbon_accounting.account_page import AccountPage, SchemeGrade, render_account_page
+
+    grades = [
+        SchemeGrade(
+            "浙江碳效码 Zhejiang carbon efficiency",
+            ("高碳3级", "high-carbon grade 3"),
+            ("碳效值 K=1.25，高于 1.2 的阈值", "carbon efficiency K=1.25 is above the 1.2 threshold"),
+            ("K > 1.2",),
+            "42.5",
+        )
+    ]
+    periods = [("2024", "?period=2024"), ("2024-12", "?period=2024-12")]
+    page = AccountPage(
+        USCC, NAME, lang, periods, context("2023", lang), grades, ("/r?x", "/r?x&format=pdf"), "?lang=other"
+    )
+    return render_account_page(page)
+
+
+def test_account_page_content() -> None:
+    zh, en = visible_text(account_page("zh")), visible_text(account_page("en"))
+    assert "我的碳账户" in zh and NAME in zh and zh.count(USCC) == 1 and "高碳3级" in zh and "高于 1.2 的阈值" in zh
+    assert "My carbon account" in en and "high-carbon grade 3" in en and "above the 1.2 threshold" in en
+    assert "我的碳账户" not in en and "K > 1.2" in en and "2024-12" in en
+    assert 'aria-current="page">2024<' in account_page("zh")
+
+
+@pytest.mark.browser
+def test_account_page_in_chromium(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        for lang in ("zh", "en"):
+            page.set_content(account_page(lang))
+            assert_accessible(page, f"enterprise account page {lang}")
+            for link in ("#report-html", "#report-pdf"):
+                box = page.locator(link).bounding_box()
+                assert box and box["height"] >= 44 and box["x"] + box["width"] <= 390  # thumb-sized, on screen
+            page.screenshot(path=str(tmp_path / f"account-{lang}-390.png"), full_page=True)
+    finally:
+        page.close()

@@ -451,45 +451,65 @@ def _html_table(rows: list[list[str]], caption: str, numeric_from: int = 0) -> s
     return f'<div class="scroll" tabindex="0"><table><caption>{e(caption)}</caption><tr>{head}</tr>{body}</table></div>'
 
 
-def render_html(ctx: ReportContext) -> str:
-    c = build_content(ctx)
+PAGE_STYLE = """*{box-sizing:border-box}
+body{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;max-width:900px;margin:0 auto;
+padding:1rem;color:#222;line-height:1.5}
+table{border-collapse:collapse}caption{text-align:left;font-weight:600;padding:4px 0}
+td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}td.n{text-align:right}h2{margin-top:1.4em}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}
+dd{margin:0;overflow-wrap:anywhere}nav a{display:inline-block;min-height:44px;padding:10px 8px}
+.scroll{max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
+@media (max-width:480px){dl{grid-template-columns:1fr}dd{margin-bottom:6px}}"""
+
+
+def html_page(lang: str, title: str, body: str) -> str:
+    """The document shell shared by the report and the enterprise's account page."""
+    return f"""<!doctype html>
+<html lang="{HTML_LANG[lang]}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{PAGE_STYLE}</style>
+</head><body><main>
+{body}
+</main></body></html>"""
+
+
+def language_switch(c: ReportContent, href: str) -> str:
+    if not href:
+        return ""
+    other, label = "en" if c.lang == "zh" else "zh-CN", html.escape(c.headings["other_language"])
+    return f'<p class="lang"><a href="{html.escape(href)}" lang="{other}">{label}</a></p>'
+
+
+def identity_list(c: ReportContent) -> str:
+    e = html.escape
+    return '<dl id="identity">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in c.identity) + "</dl>"
+
+
+def account_sections(c: ReportContent, grades_html: str) -> str:
+    """Emissions, charts, intensity, reduction, grades (given), activities and quality."""
     e = html.escape
     h = c.headings
-    identity = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in c.identity)
-    switch = (
-        f'<p class="lang"><a href="{e(ctx.other_language_href)}" lang="{"en" if c.lang == "zh" else "zh-CN"}">'
-        f"{e(h['other_language'])}</a></p>"
-        if ctx.other_language_href
-        else ""
-    )
-    heading_name = ctx.display_name or c.identity[1][1]  # the name, or the USCC when the registry had none
-    return f"""<!doctype html>
-<html lang="{HTML_LANG[c.lang]}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(c.title)} · {e(heading_name)} · {e(ctx.account.period)}</title>
-<style>*{{box-sizing:border-box}}
-body{{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;max-width:900px;margin:0 auto;
-padding:1rem;color:#222;line-height:1.5}}
-table{{border-collapse:collapse}}caption{{text-align:left;font-weight:600;padding:4px 0}}
-td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}td.n{{text-align:right}}h2{{margin-top:1.4em}}
-dl{{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}}dt{{font-weight:600}}
-dd{{margin:0;overflow-wrap:anywhere}}
-.scroll{{max-width:100%;overflow-x:auto}}svg{{max-width:100%;height:auto}}.lang{{text-align:right}}
-@media (max-width:480px){{dl{{grid-template-columns:1fr}}dd{{margin-bottom:6px}}}}</style>
-</head><body><main>
-{switch}<h1>{e(c.title)}</h1>
-<dl id="identity">{identity}</dl>
-<h2>{e(h["by_scope"])}</h2>{_html_table(c.scope_table, f"{h['by_scope']} ({c.monthly.unit})")}
+    return f"""<h2>{e(h["by_scope"])}</h2>{_html_table(c.scope_table, f"{h['by_scope']} ({c.monthly.unit})")}
 <h2>{e(h["by_month"])}</h2>{svg_columns(c.monthly, "chart-monthly")}
 <h2>{e(h["structure"])}</h2>{svg_bars(c.structure, "chart-structure")}
 {_html_table(c.structure_table, h["structure"], 1)}
 <h2>{e(h["intensity"])}</h2>{svg_bars(c.intensity, "chart-intensity")}
 {"".join(f"<p>{e(s)}</p>" for s in c.intensity_sentences)}
 <h2>{e(h["reduction"])}</h2><p id="reduction">{e(c.reduction_sentence)}</p>
-<h2>{e(h["grade"])}</h2><p id="grade">{e(c.grade)}</p>
+<h2>{e(h["grade"])}</h2>{grades_html}
 <h2>{e(h["activities"])}</h2>{_html_table(c.activities_table, h["activities"], 3)}
-<h2>{e(h["quality"])}</h2><p id="quality">{e(c.quality_sentence)}</p>
-</main></body></html>"""
+<h2>{e(h["quality"])}</h2><p id="quality">{e(c.quality_sentence)}</p>"""
+
+
+def render_html(ctx: ReportContext) -> str:
+    c = build_content(ctx)
+    heading_name = ctx.display_name or c.identity[1][1]  # the name, or the USCC when the registry had none
+    body = (
+        f"{language_switch(c, ctx.other_language_href)}<h1>{html.escape(c.title)}</h1>\n{identity_list(c)}\n"
+        + account_sections(c, f'<p id="grade">{html.escape(c.grade)}</p>')
+    )
+    return html_page(c.lang, f"{c.title} · {heading_name} · {ctx.account.period}", body)
 
 
 def _cjk_font() -> str:
