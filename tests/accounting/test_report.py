@@ -156,6 +156,7 @@ def test_html_and_pdf_say_the_same(base: str, lang: str, sentence: str, tmp_path
         content.intensity_sentences[1],
         content.quality_sentence,
         content.monthly.title,
+        f"{content.intensity.title} ({content.intensity.unit})",  # the benchmark chart's caption, as in the HTML
     ):
         assert squash(fact) in extracted, fact
     assert extracted.count(USCC) == 1

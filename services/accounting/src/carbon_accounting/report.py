@@ -596,22 +596,31 @@ def render_pdf(ctx: ReportContext) -> bytes:
             drawing.add(String(legend_x + 12, 8, name, fontName=font, fontSize=9))
             legend_x += 90
         story.append(drawing)
+
+    def bars(chart: Chart) -> Drawing | None:
+        """Horizontal bars with a value axis and a caption naming the unit."""
+        if not chart.categories:
+            return None
+        rows = len(chart.categories)
+        drawing = Drawing(480, 40 + 24 * rows, initialFontName=font)
+        plot = HorizontalBarChart()
+        plot.x, plot.y, plot.width, plot.height = 140, 20, 320, 24 * rows
+        plot.data = [[float(v) for v in chart.series[0][2]]]
+        plot.categoryAxis.categoryNames = chart.categories
+        plot.categoryAxis.labels.fontName = font
+        plot.valueAxis.valueMin = 0
+        plot.valueAxis.labels.fontName = font
+        plot.bars[0].fillColor = colors.HexColor(chart.series[0][1])
+        drawing.add(plot)
+        caption(drawing, chart, 140, 24 * rows + 26)
+        return drawing
+
     story.append(para(h["structure"], "Heading2"))
-    if c.structure.categories:
-        drawing = Drawing(480, 40 + 24 * len(c.structure.categories), initialFontName=font)
-        bars = HorizontalBarChart()
-        bars.x, bars.y, bars.width, bars.height = 120, 20, 340, 24 * len(c.structure.categories)
-        bars.data = [[float(v) for v in c.structure.series[0][2]]]
-        bars.categoryAxis.categoryNames = c.structure.categories
-        bars.categoryAxis.labels.fontName = font
-        bars.valueAxis.valueMin = 0
-        bars.valueAxis.labels.fontName = font
-        bars.bars[0].fillColor = colors.HexColor(c.structure.series[0][1])
-        drawing.add(bars)
-        caption(drawing, c.structure, 120, 24 * len(c.structure.categories) + 26)
-        story.append(drawing)
+    story += [d for d in (bars(c.structure),) if d is not None]
     story.append(table(c.structure_table))
-    story += [para(h["intensity"], "Heading2"), *[para(s) for s in c.intensity_sentences]]
+    story.append(para(h["intensity"], "Heading2"))
+    story += [d for d in (bars(c.intensity),) if d is not None]
+    story += [para(s) for s in c.intensity_sentences]
     story += [para(h["reduction"], "Heading2"), para(c.reduction_sentence)]
     story += [para(h["grade"], "Heading2"), para(c.grade)]
     story += [para(h["activities"], "Heading2"), table(c.activities_table)]
