@@ -23,6 +23,13 @@ _A11Y_STYLE = """<style>
 .swagger-ui .opblock.opblock-delete .opblock-summary-method { background: #b0281b; }
 .swagger-ui .opblock.opblock-patch .opblock-summary-method { background: #17695a; }
 </style>"""
+# axe-core (critical select-name): Swagger UI renders the servers <select> without a name.
+_A11Y_SCRIPT = """<script>
+new MutationObserver(() => {
+  const select = document.getElementById("servers");
+  if (select && !select.hasAttribute("aria-label")) select.setAttribute("aria-label", "Servers");
+}).observe(document.body, {childList: true, subtree: true});
+</script>"""
 
 
 def install_offline_docs(app: FastAPI) -> None:
@@ -46,5 +53,6 @@ def install_offline_docs(app: FastAPI) -> None:
             .decode()
             .replace("<html>", '<html lang="en">', 1)
             .replace("</head>", _A11Y_STYLE + "</head>", 1)
+            .replace("</body>", _A11Y_SCRIPT + "</body>", 1)
         )
         return HTMLResponse(text)
