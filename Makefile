@@ -32,7 +32,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: venv tools chromium redis-server ## Create the venv, install Python deps, build tool binaries, Debian packages
+setup: venv tools chromium redis-server node-tools ## Create the venv, install Python deps, build tool binaries, Debian packages
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,12 +72,19 @@ $(TOOLS)/kube-score:
 	GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 
 .PHONY: chromium
-chromium: ## Debian's chromium (and a CJK font) for the browser tests
-	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+chromium: ## Debian's chromium, a CJK font (browser tests, PDF report) and poppler-utils (pdftotext for the report tests)
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils >/dev/null; }
 
 .PHONY: redis-server
 redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+.PHONY: node-tools
+node-tools: node_modules/.installed ## axe-core (npm, pinned in package-lock.json) into node_modules/ for the browser tests
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
+	touch $@
 
 .PHONY: proto
 proto: venv ## Regenerate the Python stubs from proto/

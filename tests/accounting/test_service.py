@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import random
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -12,6 +15,7 @@ import httpx
 import pytest
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2
+from carbon_accounting.account_page import sign_account_page_link
 from carbon_common.redis_server import free_port
 from grpc_status import rpc_status
 
@@ -23,6 +27,7 @@ from tests.consent.helpers import (  # noqa: F401  (fixture)
     admin_md,
     bank_md,
     consent_process,
+    make_uscc,
     seed,
     service_md,
 )
@@ -163,6 +168,36 @@ def test_event_driven_account_consent_and_report(
 
     page = httpx.get(base, headers=headers, timeout=10)
     assert page.status_code == 200 and "<svg" in page.text and "1.637" in page.text
+    # Chinese by default, with the registered name; English by ?lang=en or Accept-Language
+    assert '<html lang="zh-CN">' in page.text and "衢州示例化工有限公司" in page.text and "尚无基准年" in page.text
+    assert page.headers["content-language"] == "zh-CN" and 'href="?lang=en"' in page.text
+    english = httpx.get(base, params={"lang": "en"}, headers=headers, timeout=10)
+    assert '<html lang="en">' in english.text and "No base year yet" in english.text
+    assert 'href="?lang=zh"' in english.text
+    preferred = httpx.get(base, headers={**headers, "accept-language": "en-GB,en;q=0.9"}, timeout=10)
+    assert preferred.headers["content-language"] == "en"
+    assert httpx.get(base, params={"lang": "fr"}, headers=headers, timeout=10).status_code == 400
+
+    # the enterprise's own page, by a signed link: the year first, both periods listed, reports linked
+    expires = int(time.time()) + 600
+    own = f"{accounting.http_base}/enterprises/{uscc}/carbon-account"
+    link = {"expires": expires, "signature": sign_account_page_link(SERVICE_SECRET, uscc, expires)}
+    mine = httpx.get(own, params=link, timeout=10)
+    assert mine.status_code == 200, mine.text
+    assert "我的碳账户" in mine.text and "衢州示例化工有限公司" in mine.text and "1.650" in mine.text
+    assert 'aria-current="page">2024<' in mine.text and ">2024-01<" in mine.text
+    month = httpx.get(own, params={**link, "period": "2024-01", "lang": "en"}, timeout=10)
+    assert "My carbon account" in month.text and "1.637" in month.text
+    report_href = re.search(r'id="report-pdf" href="([^"]+)"', month.text)
+    assert report_href
+    signed_pdf = httpx.get(accounting.http_base + html.unescape(report_href.group(1)), timeout=20)
+    assert signed_pdf.status_code == 200 and signed_pdf.content.startswith(b"%PDF")
+    forged = httpx.get(own, params={**link, "signature": "0" * 64}, timeout=10)
+    assert forged.status_code == 401 and forged.json()["error"]["details"][0]["reason"] == "LINK_INVALID"
+    other_uscc = make_uscc(random.Random(7))
+    assert other_uscc != uscc
+    other = httpx.get(f"{accounting.http_base}/enterprises/{other_uscc}/carbon-account", params=link, timeout=10)
+    assert other.status_code == 401  # a link is for one enterprise only
     pdf = httpx.get(base, params={"format": "pdf"}, headers=headers, timeout=20)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert httpx.get(base, timeout=10).status_code == 401

@@ -11,6 +11,7 @@ import pytest
 from carbon.v1 import consent_pb2
 
 from tests.consent.helpers import ADMIN_TOKEN, Edge, seed, service_md
+from tests.support.axe import assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +108,7 @@ def test_authorise_reject_and_revoke_by_clicking(
     phone = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True)
     page = phone.new_page()
     page.goto(first["authorizationUri"])
+    assert_accessible(page, "consent authorize")
     text = page.inner_text("body")
     for expected in (
         "示例银行A",
@@ -137,6 +139,7 @@ def test_authorise_reject_and_revoke_by_clicking(
     authorise.click()
     page.wait_for_selector("#done")
     assert page.get_attribute("#consent", "data-state") == "AUTHORIZED"
+    assert_accessible(page, "consent authorized")
     assert page.locator("#authorize").count() == 0
     _assert_status_only(page)
     decision = _check(consent_process, uscc, s["bank_a"])
@@ -158,6 +161,7 @@ def test_authorise_reject_and_revoke_by_clicking(
 
     # --- management page: the active grant with a revoke button
     page.goto(manage_uri)
+    assert_accessible(page, "consent manage")
     first_id = first["name"].rsplit("/", 1)[1]
     card = page.locator(f"#consent-{first_id}")
     assert card.get_attribute("data-state") == "AUTHORIZED"
@@ -174,6 +178,9 @@ def test_authorise_reject_and_revoke_by_clicking(
     page.goto(second["authorizationUri"])
     assert page.get_attribute("#consent", "data-state") == "REJECTED"
     _assert_status_only(page)
+    assert_accessible(page, "consent used link (status only)")
+    page.goto(first["authorizationUri"] + "0")  # a tampered link: the error page
+    assert_accessible(page, "consent error")
     desktop.close()
 
     # --- the management page on a phone as well

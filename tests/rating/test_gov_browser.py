@@ -11,6 +11,7 @@ import redis
 from carbon_rating.population import store_frame
 from carbon_rating.synthetic import population
 
+from tests.support.axe import assert_accessible
 from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.browser
@@ -37,6 +38,7 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
     base = rating_service.http_base
     alice = browser.new_context().new_page()
     alice.goto(base + "/")
+    assert_accessible(alice, "gov login")
     alice.fill("#token", DRAFTER)
     alice.click("#login")
     assert alice.inner_text("#whoami") == "alice (drafter)"
@@ -44,8 +46,15 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
     # (production attributes: test_gov_access.py)
     (cookie,) = alice.context.cookies()
     assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (False, True, "Strict")
+    assert_accessible(alice, "gov home")
+    alice.goto(base + "/new")
+    assert_accessible(alice, "gov new scheme")
+    alice.goto(base + "/schemes/no-such-scheme")
+    assert_accessible(alice, "gov error")
+    alice.goto(base + "/")
     alice.click("a[data-scheme=zhejiang-carbon-efficiency]")
     assert alice.inner_text("#active-version") == "1"
+    assert_accessible(alice, "gov scheme")
     alice.click("#new-draft")
     assert re.search(r"/schemes/zhejiang-carbon-efficiency/versions/2$", alice.url)
     # unchanged draft: nobody moves
@@ -69,6 +78,7 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
     before_4 = int(alice.get_attribute("#preview-chart rect.bar-before[data-grade='4']", "data-count") or 0)
     assert after_4 - before_4 == moved  # all movers go from 3 to 4
     assert alice.locator("#approve").count() == 0  # a drafter cannot approve
+    assert_accessible(alice, "gov draft with preview")
 
     bob = browser.new_context().new_page()
     bob.goto(base + "/")
@@ -83,4 +93,5 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
 
     bob.goto(base + "/audit")
     assert "intact" in bob.inner_text("#chain")
+    assert_accessible(bob, "gov audit")
     assert "approve_publish" in bob.content()

@@ -48,11 +48,11 @@ accounting:
   peers: [consent, rating]
   calls:
     consent: [ConsentService/CheckAccess, BankService/AuthenticateBank, EnterpriseService/GetEnterprise]
-    rating: [RatingService/GetRating]
+    rating: [RatingService/GetRating, RatingService/ListSchemes]
   targetEnv: CARBON_ACCOUNTING_TARGET
   data: true
   state: false
-  public: ["/v1"]
+  public: ["/v1", "/enterprises"]
 rating:
   name: rating
   module: carbon_rating

@@ -134,11 +134,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
         cluster=Ports(50054, 8084),
         calls=(
             Call("consent", (_CONSENT_GATE, _BANK_AUTH, "EnterpriseService/GetEnterprise")),
-            # The report shows the grade under CARBON_REPORT_RATING_SCHEME.
-            Call("rating", ("RatingService/GetRating",)),
+            # The report shows the grade under CARBON_REPORT_RATING_SCHEME; the enterprise's
+            # account page shows its grade under every scheme.
+            Call("rating", ("RatingService/GetRating", "RatingService/ListSchemes")),
         ),
         raw_data=True,
-        public_routes=("/v1",),
+        public_routes=("/v1", "/enterprises"),  # /enterprises: the enterprise's own account page (signed link)
     ),
     ServiceEntry(
         name="rating",

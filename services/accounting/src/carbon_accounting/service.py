@@ -75,6 +75,14 @@ class Accountant:
         self._locks_guard = threading.Lock()
 
     def enterprise(self, uscc: str) -> Enterprise:
+        ent = self._registered(uscc)
+        return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
+
+    def enterprise_display_name(self, uscc: str) -> str:
+        """The registered name, shown on reports."""
+        return self._registered(uscc).display_name
+
+    def _registered(self, uscc: str) -> enterprise_pb2.Enterprise:
         try:
             ent = self.enterprises.GetEnterprise(
                 enterprise_pb2.GetEnterpriseRequest(name=f"enterprises/{uscc}"),
@@ -86,7 +94,7 @@ class Accountant:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise unavailable("CONSENT_SERVICE_UNAVAILABLE", "enterprise registry unavailable") from None
             raise from_rpc_error(error) from None
-        return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
+        return ent
 
     def read_month(self, ent: Enterprise, month: str) -> PeriodInputs:
         """One month's inputs aggregated from the raw data (the single-enterprise path)."""

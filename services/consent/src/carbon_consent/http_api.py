@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError, invalid_argument, permission_denied, unauthenticated
 from carbon_common.http import (
     PLATFORM_SERVICE,
@@ -108,10 +109,11 @@ def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | No
             "Enterprises' consents to banks and to the platform (request, authorise, revoke, check), the "
             "enterprise and bank registries, and erasure requests. Errors are google.rpc.Status JSON (AIP-193)."
         ),
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_offline_docs(app)
     app.state.auth = auth
     if limiter is not None:
         # One-click pages per client address (link guessing); the REST API per credential and address.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
+from carbon_common.docs import install_offline_docs
 from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
@@ -42,8 +43,11 @@ def build(settings: EnergySettings | None = None) -> Service:
         title="ingest-energy",
         version="v1",
         description="Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(http)
+    install_offline_docs(http)
 
     @http.get("/healthz", response_model=Health, tags=["health"], summary="Liveness of the HTTP edge")
     def healthz() -> dict[str, str]:

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common import limits
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, quote
 from carbon_common.http import (
     PLATFORM_SERVICE,
@@ -360,9 +361,10 @@ class UploadResult(BaseModel):
 
 
 def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, services: ServiceVerifier) -> FastAPI:
-    app = FastAPI(title="ingest-tax", version="v1", description=__doc__)
+    app = FastAPI(title="ingest-tax", version="v1", description=__doc__, docs_url=None, redoc_url=None)
     # The file plus its multipart framing; the file alone is checked against max_bytes below.
     install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
+    install_offline_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

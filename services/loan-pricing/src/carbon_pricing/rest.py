@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio.to_thread
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import permission_denied, unauthenticated
 from carbon_common.http import EXAMPLE_USCC, IdPath, error_response, install_error_handlers, security
 from carbon_common.identity import bearer_token
@@ -184,8 +185,11 @@ def create_app(core: PricingCore, settings: PricingSettings, limiter: RateLimite
             "is idempotent on its request_id and is recorded in a hash-chained decision log."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_offline_docs(app)
     if limiter is not None:
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import (
     ServiceError,
     failed_precondition,
@@ -143,8 +144,8 @@ def chart_svg(result: dict[str, Any]) -> str:
     peak = max([1, *result["before"].values(), *result["after"].values()])
     width, height, bar, gap = 60 * len(grades) + 40, 220, 22, 16
     parts = [
-        f'<svg id="preview-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" '
-        f'aria-label="grade distribution before and after">'
+        f'<svg id="preview-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" '
+        f'viewBox="0 0 {width} {height + 40}" role="img" aria-label="grade distribution before and after">'
     ]
     for i, grade in enumerate(grades):
         x = 20 + i * (2 * bar + gap)
@@ -266,8 +267,11 @@ def create_app(
         title="Carbon rating - government scheme configuration",
         version="1",
         description="Regional rating schemes as data: drafts, four-eyes approval, previews and the audit chain.",
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_offline_docs(app)
     if limiter is not None:  # token guessing on the login form: per client address
         install_rest_limits(app, limiter, prefix_rule({"/login": "page"}))
     templates = Environment(loader=PackageLoader("carbon_rating", "templates"), autoescape=select_autoescape(["html"]))
