@@ -80,7 +80,7 @@ class Accountant:
 
     def enterprise_display_name(self, uscc: str) -> str:
         """The registered name, shown on reports."""
-        return self._registered(uscc).display_name
+        return str(self._registered(uscc).display_name)
 
     def _registered(self, uscc: str) -> enterprise_pb2.Enterprise:
         try:
