@@ -23,7 +23,7 @@ from typing import Any, Self
 import redis
 
 from carbon_consent import domain
-from carbon_consent.audit import HEAD_KEY, AuditLog
+from carbon_consent.audit import AuditLog
 from carbon_consent.domain import Consent, Purpose, Scope, State, Transition
 
 P = "carbon:consent:"
@@ -190,7 +190,7 @@ class Store:
             while True:
                 with self.r.pipeline() as pipe:
                     try:
-                        pipe.watch(*watch, HEAD_KEY)
+                        pipe.watch(*watch, self.audit.head_key)
                         result, writes, events = build(pipe)
                         head = self.audit.read_head(pipe)
                         pipe.multi()
