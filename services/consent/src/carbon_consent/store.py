@@ -21,13 +21,13 @@ from datetime import datetime
 from typing import Any, Self
 
 import redis
+from carbon_common import events
 
 from carbon_consent import domain
 from carbon_consent.audit import AuditLog
 from carbon_consent.domain import Consent, Purpose, Scope, State, Transition
 
 P = "carbon:consent:"
-ERASURE_STREAM = "carbon:events:erasure"
 
 
 def _ts(value: datetime) -> str:
@@ -375,7 +375,7 @@ class Store:
             def writes(p: Any) -> None:
                 p.set(key, req.to_json())
                 p.zadd(f"{P}erasures:{req.uscc}", {req.id: now.timestamp()})
-                p.xadd(ERASURE_STREAM, {"uscc": req.uscc, "request_id": req.id})
+                events.ERASURE.add(p, events.ErasureRequested.create(uscc=req.uscc, request_id=req.id))
 
             payload = {
                 "enterprise": f"enterprises/{req.uscc}",
