@@ -73,17 +73,16 @@ def test_threads_and_processes_appending_at_once_make_one_chain(redis_url: str) 
 
     def with_writes() -> None:
         for i in range(30):
-            guarded.append_with(
-                "W",
-                {"i": i},
-                NOW,
-                lambda e, i=i: [Write("SET", f"test:record:{i}", (str(e.seq),))],
-                guards=[Guard("test:claim", "token-1")],
-            )
+
+            def record(entry: hashchain.Entry, i: int = i) -> list[Write]:
+                return [Write("SET", f"test:record:{i}", (str(entry.seq),))]
+
+            guarded.append_with("W", {"i": i}, NOW, record, guards=[Guard("test:claim", "token-1")])
 
     def in_multi() -> None:
         for i in range(30):
-            with transactional.lock, transactional.client.pipeline() as pipe:
+            with transactional.lock, transactional.client.pipeline() as pipeline:
+                pipe: Any = pipeline
                 while True:
                     try:
                         pipe.watch(transactional.head_key)
@@ -195,7 +194,7 @@ def _rewrite_whole_chain(client: redis.Redis, chain: str, change_index: int) -> 
     raws = client.lrange(list_key(chain), 0, -1)
     prev = hashchain.GENESIS
     rewritten = []
-    for index, raw in enumerate(raws):  # type: ignore[arg-type]
+    for index, raw in enumerate(raws):
         fields = json.loads(raw)
         if index == change_index:
             fields["body"]["i"] = -1

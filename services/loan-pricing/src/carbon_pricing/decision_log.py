@@ -38,7 +38,7 @@ def check_entry(client: redis.Redis, entry: hashchain.Entry) -> list[hashchain.P
     stored_raw = client.get(quote_key_from_name(str(name)))
     if stored_raw is None:
         return [hashchain.Problem(seq, "QUOTE_DELETED", f"seq {seq}: quote {name} is gone")]
-    stored = json.loads(stored_raw)  # type: ignore[arg-type]
+    stored = json.loads(stored_raw)
     if hashchain.canonical_json(quote_without_chain(stored)) != hashchain.canonical_json(quote):
         return [hashchain.Problem(seq, "QUOTE_ALTERED", f"seq {seq}: quote {name} differs from its entry")]
     if stored.get("decision_log_hash") != entry.hash or stored.get("decision_log_seq") != seq:
