@@ -343,6 +343,7 @@ class ChainWriter:
         self.lock = threading.RLock()
         self._script = client.register_script(_APPEND_LUA)
         self._head: Head | None = None
+        self._migrated = False
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
 
@@ -420,7 +421,7 @@ class ChainWriter:
     ) -> list[Entry]:
         """With self.lock held: build entries on the head and store them, retrying on a moved head."""
         try:
-            head = self._head if self._head is not None else migrate_head(self.client, self.chain)
+            head = self._head if self._head is not None else self._stored_head()
             for _ in range(attempts):
                 built = build(head)
                 new_head = (built[-1].seq, built[-1].hash)
@@ -438,13 +439,21 @@ class ChainWriter:
                 if status == "HEAD":
                     head = parse_head(result[1])
                 elif status == "UNMIGRATED":
-                    head = migrate_head(self.client, self.chain)
+                    self._migrated = False
+                    head = self._stored_head()
                 else:
                     raise GuardFailed(guards[int(result[1]) - 1])
             raise ChainBusy(f"chain {self.chain}: the head kept moving; nothing appended")
         except BaseException:
             self._head = None
             raise
+
+    def _stored_head(self) -> Head:
+        if not self._migrated:
+            head = migrate_head(self.client, self.chain)
+            self._migrated = True
+            return head
+        return parse_head(self.client.get(self.head_key))
 
     def _arguments(
         self, head: Head, new_head: Head, built: list[Entry], guards: Sequence[Guard], writes: Sequence[Write]
@@ -464,8 +473,9 @@ class ChainWriter:
     # -- inside the caller's WATCH/MULTI transaction ------------------------------
     def read_head(self, pipe: Any) -> Head:
         """In a pipeline WATCHing `head_key` (immediate mode): the current head (migrated on first use)."""
-        if self._head is None:
+        if not self._migrated:
             migrate_head(self.client, self.chain)
+            self._migrated = True
         return parse_head(pipe.get(self.head_key))
 
     def queue(self, pipe: Any, head: Head, kind: str, body: Mapping[str, Any], time: datetime | str) -> Head:
