@@ -4,7 +4,8 @@ Three append paths, each with --threads threads appending --entries entries in t
   group      ChainWriter.append (Lua compare-and-set; concurrent entries share a round trip) - consent CheckAccess
   with       ChainWriter.append_with (one entry + the caller's writes, guarded) - the quote commit
   multi      read_head / queue in the caller's WATCH/MULTI - consent and rating changes
-Prints one JSON object on the last line: entries/s, µs per entry, Redis commands per entry (those inside Lua included), chain verified.
+Prints one JSON object on the last line: entries/s, µs per entry, Redis commands per entry (those inside Lua
+included), chain verified.
 
     .venv/bin/python bench/bench_hashchain.py [--threads 8] [--entries 20000]
 """
