@@ -3,7 +3,7 @@
 Three append paths, each with --threads threads appending --entries entries in total:
   group      ChainWriter.append (Lua compare-and-set; concurrent entries share a round trip) - consent CheckAccess
   with       ChainWriter.append_with (one entry + the caller's writes, guarded) - the quote commit
-  multi      read_head / queue in the caller's WATCH/MULTI - consent and rating changes
+  multi      ChainWriter.transact (WATCH/MULTI with the caller's reads and writes) - consent changes
 Prints one JSON object on the last line: entries/s, µs per entry, Redis commands per entry (those inside Lua
 included), chain verified.
 
@@ -54,20 +54,9 @@ def _run(client: redis.Redis, chain: str, threads: int, total: int, path: str) -
             )
 
     def multi() -> None:
-        for _ in range(per_thread):
-            with writer.lock, client.pipeline() as pipeline:
-                pipe: Any = pipeline
-                while True:
-                    try:
-                        pipe.watch(writer.head_key)
-                        head = writer.read_head(pipe)
-                        pipe.multi()
-                        head = writer.queue(pipe, head, "CHANGE", BODY, now)
-                        pipe.execute()
-                        writer.committed(head)
-                        break
-                    except redis.WatchError:
-                        writer.forget_head()
+        for i in range(per_thread):
+            key = f"bench:{threading.get_ident()}:{i}"
+            writer.transact([key], lambda pipe, key=key: (None, lambda p: p.set(key, "x"), [("CHANGE", BODY)]), now)
 
     target = {"group": group, "with": with_writes, "multi": multi}[path]
     before = _calls(client)

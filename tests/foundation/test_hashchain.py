@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,20 +82,12 @@ def test_threads_and_processes_appending_at_once_make_one_chain(redis_url: str) 
 
     def in_multi() -> None:
         for i in range(30):
-            with transactional.lock, transactional.client.pipeline() as pipeline:
-                pipe: Any = pipeline
-                while True:
-                    try:
-                        pipe.watch(transactional.head_key)
-                        head = transactional.read_head(pipe)
-                        pipe.multi()
-                        pipe.set(f"test:multi:{i}", "x")
-                        head = transactional.queue(pipe, head, "M", {"i": i}, NOW)
-                        pipe.execute()
-                        transactional.committed(head)
-                        break
-                    except redis.WatchError:
-                        transactional.forget_head()
+
+            def build(pipe: Any, i: int = i) -> tuple[None, Callable[[Any], None], list[tuple[str, dict[str, Any]]]]:
+                assert pipe.get(f"test:multi:{i}") is None  # reads see the watched state
+                return None, lambda p: p.set(f"test:multi:{i}", "x"), [("M", {"i": i})]
+
+            transactional.transact([f"test:multi:{i}"], build, NOW)
 
     local = [threading.Thread(target=with_writes), threading.Thread(target=in_multi)]
     for name in names:
@@ -116,6 +109,7 @@ def test_threads_and_processes_appending_at_once_make_one_chain(redis_url: str) 
     # each guarded write landed atomically with its own entry
     by_i = {e.body["i"]: e.seq for e in stored if e.kind == "W"}
     assert all(client.get(f"test:record:{i}") == str(seq).encode() for i, seq in by_i.items())
+    assert all(client.get(f"test:multi:{i}") == b"x" for i in range(30))
 
 
 def test_a_failed_guard_writes_nothing(redis_url: str) -> None:

@@ -48,11 +48,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 GENESIS = "0" * 64
+T = TypeVar("T")
 VERSION = 2
 KEY_PREFIX = "carbon:"
 MAX_GROUP = 256
@@ -471,6 +472,34 @@ class ChainWriter:
         return keys, args
 
     # -- inside the caller's WATCH/MULTI transaction ------------------------------
+    def transact(
+        self,
+        watch: Sequence[str],
+        build: Callable[[Any], tuple[T, Callable[[Any], None], Sequence[tuple[str, Mapping[str, Any]]]]],
+        time: datetime | str,
+    ) -> T:
+        """WATCH `watch` and the head; `build(pipe)` reads (immediate mode) and returns (result,
+        queue_writes(pipe), entries as (kind, body)). The writes and the entries commit in one MULTI;
+        a concurrent change of a watched key or the head retries."""
+        with self.lock, self.client.pipeline() as pipeline:
+            pipe: Any = pipeline
+            while True:
+                try:
+                    pipe.watch(*watch, self.head_key)
+                    result, writes, appended = build(pipe)
+                    head = self.read_head(pipe)
+                    pipe.multi()
+                    writes(pipe)
+                    for kind, body in appended:
+                        head = self.queue(pipe, head, kind, body, time)
+                    pipe.execute()
+                    if appended:
+                        self.committed(head)
+                    return result
+                except redis.WatchError:
+                    self.forget_head()
+                    pipe.reset()
+
     def read_head(self, pipe: Any) -> Head:
         """In a pipeline WATCHing `head_key` (immediate mode): the current head (migrated on first use)."""
         if not self._migrated:

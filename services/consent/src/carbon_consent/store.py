@@ -186,24 +186,7 @@ class Store:
     ) -> Any:
         """WATCH `watch` and the audit head; `build(pipe)` reads (immediate mode) and returns
         (result, queue_writes(pipe), audit events). Writes and audit entries commit in one MULTI."""
-        with self.audit.lock:
-            while True:
-                with self.r.pipeline() as pipe:
-                    try:
-                        pipe.watch(*watch, self.audit.head_key)
-                        result, writes, events = build(pipe)
-                        head = self.audit.read_head(pipe)
-                        pipe.multi()
-                        writes(pipe)
-                        for event, payload in events:
-                            head = self.audit.queue(pipe, head, event, payload, now)
-                        pipe.execute()
-                        if events:
-                            self.audit.committed(head)
-                        return result
-                    except redis.WatchError:
-                        self.audit.forget_head()
-                        continue
+        return self.audit.transact(watch, build, now)
 
     # ------------------------------------------------------------ enterprises
 
