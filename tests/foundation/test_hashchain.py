@@ -359,3 +359,11 @@ def test_verify_all_finds_every_chain_including_per_bank_ones(redis_url: str) ->
     # with the linked-record check the per-bank chain's entries must name stored quotes
     linked = _cli(redis_url, "verify", "--chain", "pricing:decision_log:banks:b1")
     assert linked.returncode == 1 and "QUOTE_MISSING_IN_ENTRY" in linked.stdout
+
+
+def test_every_registered_linked_record_check_imports() -> None:
+    """The registry names checks by import path (carbon_common depends on no service): a rename fails here."""
+    targets = {t for t in (*hashchain.CHAINS.values(), *hashchain.CHAIN_FAMILIES.values()) if t is not None}
+    assert targets and all(callable(hashchain.load_check(t)) for t in targets)
+    assert hashchain.check_for("pricing:decision_log:banks:b1") == hashchain.CHAINS["pricing:decision_log"]
+    assert hashchain.check_for("consent:audit") is None
