@@ -125,6 +125,29 @@ def test_a_failed_guard_writes_nothing(redis_url: str) -> None:
     assert verify(client, CHAIN).ok
 
 
+def test_an_absent_guard_records_an_event_once(redis_url: str) -> None:
+    """How a consumer appends redelivered stream messages idempotently: the entry and its marker key
+    are written together, only if the marker is absent."""
+    writer = ChainWriter(_client(redis_url), CHAIN)
+
+    def record_once(decision: str) -> int | None:
+        marker = f"test:recorded:{decision}"
+        try:
+            entry = writer.append_with(
+                "ACCESS",
+                {"decision": decision},
+                NOW,
+                lambda e: [Write("SET", marker, (str(e.seq),))],
+                guards=[Guard(marker, absent=True)],
+            )
+        except GuardFailed:
+            return None
+        return entry.seq
+
+    assert [record_once(d) for d in ("d1", "d2", "d1", "d2", "d3")] == [1, 2, None, None, 3]
+    assert verify(writer.client, CHAIN).entries == 3
+
+
 def test_writes_are_limited_to_known_commands() -> None:
     with pytest.raises(ValueError, match="not an allowed write"):
         Write("FLUSHALL", "x")

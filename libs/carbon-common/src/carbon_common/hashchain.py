@@ -260,7 +260,8 @@ def queue_append(pipe: Any, entry: Entry) -> Head:
 
 
 # KEYS: list, head, then the keys of guards and writes. ARGV: expected head, new head, n, entry 1..n,
-# guard count, (key index, needle)*, write count, (argument count, command, key index, arguments...)*.
+# guard count, (key index, "absent" | "contains", needle)*,
+# write count, (argument count, command, key index, arguments...)*.
 _APPEND_LUA = """
 local head = redis.call('GET', KEYS[2])
 if not head then head = '' end
@@ -271,9 +272,14 @@ local i = 4 + n
 local guards = tonumber(ARGV[i])
 i = i + 1
 for g = 1, guards do
-  local value = redis.call('GET', KEYS[tonumber(ARGV[i])])
-  if (not value) or (not string.find(value, ARGV[i + 1], 1, true)) then return {'GUARD', tostring(g)} end
-  i = i + 2
+  local key = KEYS[tonumber(ARGV[i])]
+  if ARGV[i + 1] == 'absent' then
+    if redis.call('EXISTS', key) == 1 then return {'GUARD', tostring(g)} end
+  else
+    local value = redis.call('GET', key)
+    if (not value) or (not string.find(value, ARGV[i + 2], 1, true)) then return {'GUARD', tostring(g)} end
+  end
+  i = i + 3
 end
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4, 3 + n))
 redis.call('SET', KEYS[2], ARGV[2])
@@ -305,10 +311,12 @@ class Write:
 
 @dataclass(frozen=True)
 class Guard:
-    """Append only if the string at `key` contains `needle` (e.g. an idempotency claim's token)."""
+    """Append only if the string at `key` contains `needle` (e.g. an idempotency claim's token), or, with
+    `absent=True`, only if `key` does not exist (record an event once: write the key with the entry)."""
 
     key: str
-    needle: str
+    needle: str = ""
+    absent: bool = False
 
 
 class GuardFailed(Exception):
@@ -464,7 +472,7 @@ class ChainWriter:
         args.append(len(guards))
         for guard in guards:
             keys.append(guard.key)
-            args += [len(keys), guard.needle]
+            args += [len(keys), "absent" if guard.absent else "contains", guard.needle]
         args.append(len(writes))
         for write in writes:
             keys.append(write.key)
