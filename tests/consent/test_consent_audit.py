@@ -9,11 +9,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import redis
-from carbon_consent.audit import HEAD_KEY, LIST_KEY, AuditLog, entry_hash, verify
+from carbon_common.hashchain import digest, head_key, list_key
+from carbon_consent.audit import CHAIN, AuditLog, verify
 from carbon_consent.core import ConsentRequest
 from carbon_consent.domain import Action, Purpose, Scope
 
 from tests.consent.helpers import ADMIN, SERVICE, make_uscc
+
+LIST_KEY, HEAD_KEY = list_key(CHAIN), head_key(CHAIN)
 
 
 def _populate(components, clock) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +42,7 @@ def _populate(components, clock) -> str:  # type: ignore[no-untyped-def]
 
 def _cli(url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "carbon_consent.audit", "verify", "--redis-url", url],
+        [sys.executable, "-m", "carbon_common.hashchain", "--redis-url", url, "verify", "--chain", CHAIN],
         capture_output=True,
         text=True,
         timeout=60,
@@ -50,7 +53,7 @@ def test_every_event_and_decision_is_chained(components, clock, redis_url: str) 
     _populate(components, clock)
     client = redis.Redis.from_url(redis_url)
     entries = [json.loads(raw) for raw in client.lrange(LIST_KEY, 0, -1)]
-    assert [e["event"] for e in entries] == [
+    assert [e["kind"] for e in entries] == [
         "ENTERPRISE_CREATED",
         "BANK_CREATED",
         "CONSENT_REQUESTED",
@@ -60,28 +63,28 @@ def test_every_event_and_decision_is_chained(components, clock, redis_url: str) 
         "ACCESS_CHECKED",
     ]
     assert [e["seq"] for e in entries] == list(range(1, 8))
-    assert entries[4]["payload"]["allowed"] is True and entries[6]["payload"]["reason"] == "CONSENT_REVOKED"
-    assert entries[5]["payload"]["actor"] == "admin" and entries[5]["payload"]["reason"] == "bye"
+    assert entries[4]["body"]["allowed"] is True and entries[6]["body"]["reason"] == "CONSENT_REVOKED"
+    assert entries[5]["body"]["actor"] == "admin" and entries[5]["body"]["reason"] == "bye"
     for prev, entry in zip([None, *entries], entries, strict=False):
-        assert entry["hash"] == entry_hash(entry)
+        assert entry["hash"] == digest(entry) and entry["v"] == 2 and entry["chain"] == CHAIN
         assert entry["prev_hash"] == (prev["hash"] if prev else "0" * 64)
     assert verify(client).ok
     result = _cli(redis_url)
     assert result.returncode == 0, result.stderr
-    assert "7 entries" in result.stdout
+    assert "7 entries" in result.stderr and json.loads(result.stdout)["ok"]
 
 
 def test_verify_detects_an_altered_entry(components, clock, redis_url: str) -> None:  # type: ignore[no-untyped-def]
     _populate(components, clock)
     client = redis.Redis.from_url(redis_url)
     entry = json.loads(client.lindex(LIST_KEY, 4))
-    entry["payload"]["allowed"] = False
+    entry["body"]["allowed"] = False
     client.lset(LIST_KEY, 4, json.dumps(entry))
     result = _cli(redis_url)
     assert result.returncode != 0
     assert "seq 5" in result.stderr
     # even with its own hash recomputed, the next link breaks
-    entry["hash"] = entry_hash(entry)
+    entry["hash"] = digest(entry)
     client.lset(LIST_KEY, 4, json.dumps(entry))
     outcome = verify(client)
     assert not outcome.ok and outcome.first_bad_seq == 6

@@ -29,8 +29,8 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
 from carbon_common.channels import service_channel
+from carbon_common.events import ACTIVITY
 from carbon_ingest import parquet_io
-from carbon_ingest.common import ACTIVITY_STREAM
 
 from tests.ingest.helpers import make_uscc
 from tests.ingest.stack import SECRET, start_stack, wait_until
@@ -331,7 +331,7 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
         assert not hot.keys(f"carbon:ingest-tax:intent:{USCC}:*"), "an acknowledged batch left its intent behind"
 
         # exactly one activity event per batch, naming the batch's months
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], hot.xrange(ACTIVITY_STREAM))
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], hot.xrange(ACTIVITY.name))
         events = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
         events = [event for event in events if event["source"] == "invoices"]
         per_batch = Counter(event["batch"] for event in events)

@@ -219,7 +219,8 @@ def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded:
     e = seeded["enterprises"][1]
     for _ in range(3):
         assert post(stack, seeded["keys"][BANK], quote_body(e, product="shenzhen_jiangtandai")).status_code == 200
-    command = [sys.executable, "-m", "carbon_pricing.decision_log", "verify", "--redis-url", stack.redis_url]
+    command = [sys.executable, "-m", "carbon_common.hashchain", "--redis-url", stack.redis_url]
+    command += ["verify", "--chain", "pricing:decision_log"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -217,11 +217,12 @@ def test_audit_chain_detects_tampering(redis_url: str) -> None:
     store.create_draft(document("quzhou-four-colour"), "alice")
     items = audit.entries(client)
     assert [e["action"] for e in items] == ["publish", "publish", "publish", "draft"]
-    assert audit.verify(items) == (True, None)
+    assert [e["seq"] for e in items] == [1, 2, 3, 4] and items[3]["actor"] == "alice"
+    assert audit.verify(client) == (True, None)
     forged = json.loads(client.lindex(audit.AUDIT_KEY, 1))  # type: ignore[arg-type]
-    forged["actor"] = "mallory"
+    forged["body"]["actor"] = "mallory"
     client.lset(audit.AUDIT_KEY, 1, json.dumps(forged))
-    assert audit.verify(audit.entries(client)) == (False, 1)
+    assert audit.verify(client) == (False, 2)
 
 
 def test_gov_tokens() -> None:

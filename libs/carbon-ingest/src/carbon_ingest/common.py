@@ -14,15 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from carbon_common import events
 from carbon_common.errors import invalid_argument, unavailable
 from carbon_common.names import is_valid_uscc
 
 log = logging.getLogger(__name__)
 
 DRAIN_KEY = "carbon:ingest:drain"
-ACTIVITY_STREAM = "carbon:events:activity"
-ERASURE_STREAM = "carbon:events:erasure"
-ACTIVITY_STREAM_MAXLEN = 1_000_000
+ERASURE_STREAM = events.ERASURE.name
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -53,16 +52,6 @@ def require_not_drained(client: redis.Redis) -> None:
         value = client.get(DRAIN_KEY)
     if value is not None and value.strip() in (b"1", b"true"):
         raise unavailable("INGESTION_DRAINED", "ingestion is drained for maintenance; retry later")
-
-
-def activity_event(uscc: str, source: str, months: list[str], batch: str) -> dict[str, str]:
-    return {
-        "uscc": uscc,
-        "source": source,
-        "months": ",".join(sorted(set(months))),
-        "batch": batch,
-        "time": str(int(time.time() * 1000)),
-    }
 
 
 class KeyedLocks:
@@ -142,14 +131,19 @@ def handle_erasure(
     entry_id: bytes,
     fields: dict[bytes, bytes],
 ) -> None:
-    decoded = {k.decode(): v.decode() for k, v in fields.items()}
-    uscc = decoded.get("uscc") or decoded.get("enterprise", "").removeprefix("enterprises/")
-    request_id = decoded.get("request_id") or entry_id.decode()
-    if not is_valid_uscc(uscc):
-        result: dict[str, Any] = {"error": f"invalid enterprise {uscc!r}"}
+    try:
+        request = events.ERASURE.decode(fields)
+    except events.EventDecodeError as error:
+        log.warning("malformed erasure event", extra={"id": entry_id.decode(), "error": str(error)[:200]})
+        result: dict[str, Any] = {"error": "malformed erasure request"}
+        request_id = entry_id.decode()
     else:
-        result = erase(uscc)
-        log.info("erased enterprise data", extra={"uscc": uscc, "request_id": request_id, **result})
+        request_id = request.request_id
+        if not is_valid_uscc(request.uscc):
+            result = {"error": f"invalid enterprise {request.uscc[:64]!r}"}
+        else:
+            result = erase(request.uscc)
+            log.info("erased enterprise data", extra={"uscc": request.uscc, "request_id": request_id, **result})
     client.hset(f"carbon:erasure:{request_id}", service, json.dumps(result, sort_keys=True))
     client.xack(ERASURE_STREAM, service, entry_id)
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from carbon_common import events
 
 DRAIN_KEY = "carbon:ingest:drain"
-ACTIVITY_STREAM = "carbon:events:activity"
+ACTIVITY_STREAM = events.ACTIVITY.name
 LAG_SCAN_LIMIT = 10_000
 
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from carbon.v1 import accounting_pb2, common_pb2
 from carbon_common.decimals import to_proto
+from carbon_common.hashchain import canonical_json
 
 from carbon_accounting import factors as fx
 
@@ -225,8 +225,7 @@ def input_digest(
         "inputs": inputs.canonical(),
         "base": base.canonical() if base is not None else None,
     }
-    raw = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 # ---- the account ----------------------------------------------------------------

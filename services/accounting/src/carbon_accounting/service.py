@@ -16,7 +16,7 @@ from carbon.v1 import (
     enterprise_pb2,
     enterprise_pb2_grpc,
 )
-from carbon_common import names
+from carbon_common import events, names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -33,7 +33,9 @@ from carbon_accounting import activity
 from carbon_accounting import factors as fx
 from carbon_accounting.compute import Enterprise, PeriodInputs, base_period_of, compute_account, period_months
 from carbon_accounting.settings import AccountingSettings
-from carbon_accounting.store import ACTIVITY_STREAM, AccountStore
+from carbon_accounting.store import AccountStore
+
+ACTIVITY_STREAM = events.ACTIVITY.name
 
 log = logging.getLogger(__name__)
 
@@ -232,14 +234,16 @@ def _text(value: bytes | str) -> str:
 
 
 def handle_event(accountant: Accountant, fields: dict[bytes, bytes]) -> None:
-    data = {_text(k): _text(v) for k, v in fields.items()}
-    uscc = data.get("uscc", "")
-    months = [m.strip() for m in data.get("months", "").split(",") if m.strip()]
-    if not names.is_valid_uscc(uscc) or not months:
-        log.warning("ignoring malformed activity event", extra={"event": data})
+    try:
+        event = events.ACTIVITY.decode(fields)
+    except events.EventDecodeError as error:
+        log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
         return
-    periods = accountant.recompute_months(uscc, months)
-    log.info("accounts recomputed", extra={"uscc": uscc, "periods": periods, "batch": data.get("batch")})
+    if not names.is_valid_uscc(event.uscc) or not event.months:
+        log.warning("ignoring activity event without a valid enterprise or months", extra={"uscc": event.uscc[:64]})
+        return
+    periods = accountant.recompute_months(event.uscc, list(event.months))
+    log.info("accounts recomputed", extra={"uscc": event.uscc, "periods": periods, "batch": event.batch})
 
 
 def consume_events(accountant: Accountant, client: redis.Redis, stopping: threading.Event) -> None:

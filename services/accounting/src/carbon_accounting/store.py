@@ -6,9 +6,7 @@ from decimal import Decimal
 
 import redis
 from carbon.v1 import accounting_pb2
-
-ACTIVITY_STREAM = "carbon:events:activity"
-ACCOUNTS_STREAM = "carbon:events:accounts"
+from carbon_common import events
 
 
 def account_key(name: str) -> str:
@@ -46,12 +44,8 @@ class AccountStore:
         pipe.zadd(periods_key(uscc), {account.period: 0})
         if account.industry_code:
             pipe.sadd(industry_key(account.industry_code, account.period), uscc)
-        pipe.xadd(
-            ACCOUNTS_STREAM,
-            {"uscc": uscc, "period": account.period, "input_digest": account.input_digest},
-            maxlen=1_000_000,
-            approximate=True,
-        )
+        announced = events.AccountStored.create(uscc=uscc, period=account.period, input_digest=account.input_digest)
+        events.ACCOUNTS.add(pipe, announced)
         pipe.execute()
 
     def periods(self, uscc: str) -> list[str]:

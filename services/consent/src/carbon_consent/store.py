@@ -21,13 +21,13 @@ from datetime import datetime
 from typing import Any, Self
 
 import redis
+from carbon_common import events
 
 from carbon_consent import domain
-from carbon_consent.audit import HEAD_KEY, AuditLog
+from carbon_consent.audit import AuditLog
 from carbon_consent.domain import Consent, Purpose, Scope, State, Transition
 
 P = "carbon:consent:"
-ERASURE_STREAM = "carbon:events:erasure"
 
 
 def _ts(value: datetime) -> str:
@@ -186,24 +186,7 @@ class Store:
     ) -> Any:
         """WATCH `watch` and the audit head; `build(pipe)` reads (immediate mode) and returns
         (result, queue_writes(pipe), audit events). Writes and audit entries commit in one MULTI."""
-        with self.audit.lock:
-            while True:
-                with self.r.pipeline() as pipe:
-                    try:
-                        pipe.watch(*watch, HEAD_KEY)
-                        result, writes, events = build(pipe)
-                        head = self.audit.read_head(pipe)
-                        pipe.multi()
-                        writes(pipe)
-                        for event, payload in events:
-                            head = self.audit.queue(pipe, head, event, payload, now)
-                        pipe.execute()
-                        if events:
-                            self.audit.committed(head)
-                        return result
-                    except redis.WatchError:
-                        self.audit.forget_head()
-                        continue
+        return self.audit.transact(watch, build, now)
 
     # ------------------------------------------------------------ enterprises
 
@@ -375,7 +358,7 @@ class Store:
             def writes(p: Any) -> None:
                 p.set(key, req.to_json())
                 p.zadd(f"{P}erasures:{req.uscc}", {req.id: now.timestamp()})
-                p.xadd(ERASURE_STREAM, {"uscc": req.uscc, "request_id": req.id})
+                events.ERASURE.add(p, events.ErasureRequested.create(uscc=req.uscc, request_id=req.id))
 
             payload = {
                 "enterprise": f"enterprises/{req.uscc}",

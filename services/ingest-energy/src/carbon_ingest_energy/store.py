@@ -27,13 +27,9 @@ import numpy as np
 import polars as pl
 import redis
 from carbon.v1 import ingest_energy_pb2 as pb
+from carbon_common import events
 from carbon_ingest import parquet_io
-from carbon_ingest.common import (
-    ACTIVITY_STREAM,
-    ACTIVITY_STREAM_MAXLEN,
-    activity_event,
-    redis_errors,
-)
+from carbon_ingest.common import redis_errors
 
 from carbon_ingest_energy.readings import (
     FLAG_NAMES,
@@ -284,12 +280,10 @@ class ReadingStore:
                     pipe.zadd(index_key, {str(t): t for t in staged.changed_points})
                 pipe.delete(intent_key(staged.meter.uscc, staged.request_id))
                 if staged.months:
-                    pipe.xadd(
-                        ACTIVITY_STREAM,
-                        activity_event(staged.meter.uscc, event_source, staged.months, staged.batch_name),  # type: ignore[arg-type]
-                        maxlen=ACTIVITY_STREAM_MAXLEN,
-                        approximate=True,
+                    recorded = events.ActivityRecorded.now(
+                        staged.meter.uscc, event_source, staged.months, staged.batch_name
                     )
+                    events.ACTIVITY.add(pipe, recorded)
             pipe.execute()
 
     # ------------------------------------------------------------ maintenance

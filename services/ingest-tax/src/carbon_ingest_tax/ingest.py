@@ -25,17 +25,14 @@ import polars as pl
 import redis
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
-from carbon_common import limits
+from carbon_common import events, limits
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
 from carbon_ingest import parquet_io
 from carbon_ingest.common import (
-    ACTIVITY_STREAM,
-    ACTIVITY_STREAM_MAXLEN,
     KeyedLocks,
     SeqClock,
-    activity_event,
     redis_errors,
     require_not_drained,
     validate_request_id,
@@ -390,12 +387,7 @@ class TaxIngestor:
                 pipe.hdel(f"{P}quarantine:{uscc}", *accepted)
             pipe.delete(f"{P}intent:{uscc}:{request_id}")
             if months:
-                pipe.xadd(
-                    ACTIVITY_STREAM,
-                    activity_event(uscc, "invoices", months, batch),  # type: ignore[arg-type]
-                    maxlen=ACTIVITY_STREAM_MAXLEN,
-                    approximate=True,
-                )
+                events.ACTIVITY.add(pipe, events.ActivityRecorded.now(uscc, "invoices", months, batch))
             pipe.execute()
         return response
 

@@ -33,8 +33,8 @@ from carbon_common.errors import (
     permission_denied,
     unavailable,
 )
+from carbon_common.hashchain import canonical_json
 
-from carbon_pricing.decision_log import canonical_json
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.sources import AccountFacts, AccountSource, BankDirectory, ConsentChecker, RatingFacts, RatingSource

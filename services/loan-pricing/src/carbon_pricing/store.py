@@ -6,7 +6,7 @@ Keys (all under carbon:pricing:):
   quotes:{bank}                  ZSET quote_id scored by create time (ms)
   request:{bank}:{request_id}    JSON {"fingerprint", "quote_id", "token"}
   inputs                         LIST of recent {"quote","product","input","output"} (newest first)
-  decision_log, decision_log:head  see decision_log.py
+  decision_log, decision_log:head  the hash chain DECISION_LOG (carbon_common.hashchain)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,38 +21,14 @@ from typing import Any
 
 import grpc
 import redis
+from carbon_common import hashchain
 from carbon_common.errors import ServiceError, invalid_argument
-
-from carbon_pricing import decision_log
 
 PREFIX = "carbon:pricing:"
 INPUTS_KEY = PREFIX + "inputs"
 PENDING_SECONDS = 30
 
-_COMMIT = """
-local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
-local seq = 0
-local hash = ARGV[13]
-if head[1] then
-  seq = tonumber(head[1])
-  hash = head[2]
-end
-if seq ~= tonumber(ARGV[1]) or hash ~= ARGV[2] then
-  return {'HEAD', tostring(seq), hash}
-end
-local req = redis.call('GET', KEYS[5])
-if (not req) or (not string.find(req, ARGV[9], 1, true)) then
-  return {'CLAIM_LOST'}
-end
-redis.call('RPUSH', KEYS[2], ARGV[5])
-redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
-redis.call('SET', KEYS[3], ARGV[6])
-redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
-redis.call('SET', KEYS[5], ARGV[10])
-redis.call('LPUSH', KEYS[6], ARGV[11])
-redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[12]) - 1)
-return {'OK'}
-"""
+DECISION_LOG = "pricing:decision_log"  # the hash chain (carbon_common.hashchain) every quote is logged in
 
 
 def quote_key(bank: str, quote_id: str) -> str:
@@ -88,9 +63,7 @@ class QuoteStore:
     def __init__(self, client: redis.Redis, inputs_kept: int = 1000) -> None:
         self.redis = client
         self.inputs_kept = inputs_kept
-        self._commit = client.register_script(_COMMIT)
-        self._head_lock = threading.Lock()
-        self._head: tuple[int, str] | None = None
+        self.decision_log = hashchain.ChainWriter(client, DECISION_LOG)
 
     # -- idempotency ------------------------------------------------------
     def claim(self, bank: str, request_id: str, fingerprint: str, *, wait: float = 3.0) -> Claim:
@@ -150,55 +123,40 @@ class QuoteStore:
         """Append the decision-log entry and store the quote atomically; returns the
         record with decision_log_hash/seq set."""
         quote_id = record["name"].rsplit("/", 1)[1]
-        body = build_body(record)
         final_request = json.dumps({"fingerprint": fingerprint, "quote_id": quote_id, "token": token})
         score = int(time.time() * 1000)
-        with self._head_lock:
-            for _ in range(50):
-                if self._head is None:
-                    self._head = decision_log.read_head(self.redis)
-                seq, prev = self._head
-                entry = decision_log.make_entry(seq + 1, prev, record["create_time"], body)
-                stored = {**record, "decision_log_hash": entry["hash"], "decision_log_seq": entry["seq"]}
-                result = self._commit(
-                    keys=[
-                        decision_log.HEAD_KEY,
-                        decision_log.LOG_KEY,
-                        quote_key(bank, quote_id),
-                        index_key(bank),
-                        request_key(bank, request_id),
-                        INPUTS_KEY,
-                    ],
-                    args=[
-                        seq,
-                        prev,
-                        entry["seq"],
-                        entry["hash"],
-                        decision_log.canonical_json(entry),
-                        decision_log.canonical_json(stored),
-                        quote_id,
-                        score,
-                        token,
-                        final_request,
-                        json.dumps(dry_run_input, separators=(",", ":")),
-                        self.inputs_kept,
-                        decision_log.GENESIS,
-                    ],
-                )
-                status = result[0].decode() if isinstance(result[0], bytes) else result[0]
-                if status == "OK":
-                    self._head = (entry["seq"], entry["hash"])
-                    return stored
-                if status == "HEAD":
-                    # Another replica appended: continue from the real head.
-                    self._head = (int(result[1]), result[2].decode() if isinstance(result[2], bytes) else result[2])
-                    continue
-                raise ServiceError(
-                    grpc.StatusCode.ABORTED,
-                    f"request_id {request_id!r} claim expired while the quote was being made; retry",
-                    reason="REQUEST_CLAIM_LOST",
-                )
-        raise ServiceError(grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION")
+        stored: dict[str, Any] = {}
+
+        def writes(entry: hashchain.Entry) -> list[hashchain.Write]:
+            stored.clear()
+            stored.update(record, decision_log_hash=entry.hash, decision_log_seq=entry.seq)
+            return [
+                hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(stored),)),
+                hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
+                hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
+                hashchain.Write("LPUSH", INPUTS_KEY, (json.dumps(dry_run_input, separators=(",", ":")),)),
+                hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
+            ]
+
+        try:
+            self.decision_log.append_with(
+                "QUOTE",
+                build_body(record),
+                record["create_time"],
+                writes,
+                guards=[hashchain.Guard(request_key(bank, request_id), token)],
+            )
+        except hashchain.GuardFailed:
+            raise ServiceError(
+                grpc.StatusCode.ABORTED,
+                f"request_id {request_id!r} claim expired while the quote was being made; retry",
+                reason="REQUEST_CLAIM_LOST",
+            ) from None
+        except hashchain.ChainBusy:
+            raise ServiceError(
+                grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION"
+            ) from None
+        return stored
 
     # -- reads --------------------------------------------------------------
     def get(self, bank: str, quote_id: str) -> dict[str, Any] | None:

@@ -1,58 +1,63 @@
-"""Append-only, hash-chained audit of government configuration changes (Redis list).
+"""The audit of government configuration changes, as the platform's hash chain "rating:audit"
+(format and verification: carbon_common.hashchain; entries written before it keep verifying).
 
-Entry i carries `prev` = hash of entry i-1 ("0"*64 for the first) and
-`hash` = SHA-256 over its canonical JSON without `hash`. Appends happen in
-the same WATCH/MULTI transaction as the change they record, so a change
-without its audit entry (or the reverse) cannot be committed; editing or
-deleting any entry breaks `verify`.
+Appends happen in the same WATCH/MULTI transaction as the change they record: `next_entry` in
+immediate mode after WATCHing `WATCH_KEYS`, `queue` inside MULTI. So a change without its audit entry
+(or the reverse) cannot be committed; editing or deleting any entry breaks verification.
+
+    python -m carbon_common.hashchain verify --chain rating:audit
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from carbon_common import hashchain
 
-AUDIT_KEY = "carbon:rating:audit"
-GENESIS = "0" * 64
-
-
-def _digest(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
+CHAIN = "rating:audit"
+AUDIT_KEY = hashchain.list_key(CHAIN)
+WATCH_KEYS = (AUDIT_KEY, hashchain.head_key(CHAIN))
 
 
-def next_entry(client: redis.Redis | redis.client.Pipeline, actor: str, action: str, **details: Any) -> str:
-    """The JSON of the next entry; call after WATCH(AUDIT_KEY), RPUSH it inside MULTI."""
-    last = client.lindex(AUDIT_KEY, -1)
-    length = client.llen(AUDIT_KEY)
-    prev = json.loads(last)["hash"] if last else GENESIS
-    entry: dict[str, Any] = {
-        "seq": int(length),  # type: ignore[arg-type]
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "actor": actor,
-        "action": action,
-        "details": details,
-        "prev": prev,
-    }
-    entry["hash"] = _digest(entry)
-    return json.dumps(entry, sort_keys=True, ensure_ascii=False)
+def next_entry(pipe: Any, actor: str, action: str, **details: Any) -> hashchain.Entry:
+    """The next entry after the current head; call after WATCH(*WATCH_KEYS), `queue` it inside MULTI."""
+    seq, prev = hashchain.read_head(pipe, CHAIN)
+    body = {**details, "actor": actor}
+    return hashchain.make_entry(CHAIN, seq + 1, prev, datetime.now(UTC), action, body)
+
+
+def queue(pipe: Any, entry: hashchain.Entry) -> None:
+    """Inside MULTI: append the entry and move the head."""
+    hashchain.queue_append(pipe, entry)
 
 
 def entries(client: redis.Redis) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in client.lrange(AUDIT_KEY, 0, -1)]  # type: ignore[union-attr]
+    """Every entry as the audit page and GET /v1/audit show it: seq, time, actor, action, details, prev, hash."""
+    out: list[dict[str, Any]] = []
+    for _, raw in hashchain.entries(client, CHAIN):
+        try:
+            entry = hashchain.parse_entry(CHAIN, raw)
+        except hashchain.MalformedEntry:
+            out.append({"seq": None, "time": "", "actor": "", "action": "MALFORMED", "details": {}, "hash": ""})
+            continue
+        details = {k: v for k, v in entry.body.items() if k != "actor"}
+        out.append(
+            {
+                "seq": entry.seq,
+                "time": entry.time,
+                "actor": entry.body.get("actor", ""),
+                "action": entry.kind,
+                "details": details,
+                "prev": entry.prev_hash,
+                "hash": entry.hash,
+            }
+        )
+    return out
 
 
-def verify(items: list[dict[str, Any]]) -> tuple[bool, int | None]:
+def verify(client: redis.Redis) -> tuple[bool, int | None]:
     """(chain intact, seq of the first bad entry)."""
-    prev = GENESIS
-    for index, entry in enumerate(items):
-        if entry.get("seq") != index or entry.get("prev") != prev or entry.get("hash") != _digest(entry):
-            return False, index
-        prev = entry["hash"]
-    return True, None
+    report = hashchain.verify(client, CHAIN)
+    return report.ok, report.first_bad_seq

@@ -254,7 +254,7 @@ def create_app(
     def get_audit(request: Request) -> dict[str, Any]:
         require(request)
         items = audit.entries(store.redis)
-        intact, bad = audit.verify(items)
+        intact, bad = audit.verify(store.redis)
         return {"intact": intact, "first_bad_seq": bad, "entries": items}
 
     @app.post("/v1/population:refresh")
@@ -409,7 +409,7 @@ def create_app(
     def audit_page(request: Request) -> HTMLResponse:
         require(request)
         items = audit.entries(store.redis)
-        intact, bad = audit.verify(items)
+        intact, bad = audit.verify(store.redis)
         return page("audit.html", request, entries=list(reversed(items)), intact=intact, bad=bad)
 
     return app

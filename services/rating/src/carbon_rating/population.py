@@ -27,6 +27,7 @@ import grpc
 import polars as pl
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
+from carbon_common import events
 from carbon_common.decimals import from_proto
 
 from carbon_rating import benchmarks, national
@@ -223,23 +224,19 @@ def list_accounts(
 
 
 def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
-    """The account an event names: name/account = enterprises/{uscc}/accounts/{period}, or uscc + period."""
-    decoded = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-    for key in ("name", "account", "resource"):
-        value = decoded.get(key, "")
-        if value.startswith("enterprises/") and "/accounts/" in value:
-            return value
-    uscc = decoded.get("uscc") or decoded.get("enterprise", "").removeprefix("enterprises/")
-    period = decoded.get("period")
-    if uscc and period:
-        return f"enterprises/{uscc}/accounts/{period}"
-    return None
+    """The account an accounts-stream event names (None for a malformed event)."""
+    try:
+        return events.ACCOUNTS.decode(fields).account
+    except events.EventDecodeError as error:
+        log.warning("malformed accounts event", extra={"error": str(error)[:200]})
+        return None
 
 
 def stream_worker(
-    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub, stream: str
+    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub
 ) -> Callable[[threading.Event], None]:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
+    stream = events.ACCOUNTS.name
 
     def accounts_stream_worker(stopping: threading.Event) -> None:
         try:

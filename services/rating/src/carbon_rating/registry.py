@@ -68,7 +68,7 @@ def _transact(client: redis.Redis, keys: list[str], body: Callable[[redis.client
     with client.pipeline() as pipe:
         while True:
             try:
-                pipe.watch(*keys, audit.AUDIT_KEY)
+                pipe.watch(*keys, *audit.WATCH_KEYS)
                 result = body(pipe)
                 pipe.execute()
                 return result
@@ -147,7 +147,7 @@ class SchemeStore:
                     json.dumps({"version": version, "effective_time": effective_time, "published_at": now_iso()}),
                 )
                 pipe.incr(EPOCH_KEY)
-                pipe.rpush(audit.AUDIT_KEY, entry)
+                audit.queue(pipe, entry)
                 pipe.publish(CHANNEL, scheme.scheme_id)
                 return True
 
@@ -174,7 +174,7 @@ class SchemeStore:
             pipe.multi()
             pipe.set(seq_key(scheme_id), version)
             pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
-            pipe.rpush(audit.AUDIT_KEY, entry)
+            audit.queue(pipe, entry)
             return record
 
         result: dict[str, Any] = _transact(self.redis, [key, seq_key(scheme_id)], body)
@@ -202,7 +202,7 @@ class SchemeStore:
             entry = audit.next_entry(pipe, user, "edit", scheme=scheme_id, version=version, digest=record["digest"])
             pipe.multi()
             pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
-            pipe.rpush(audit.AUDIT_KEY, entry)
+            audit.queue(pipe, entry)
             return record
 
         result: dict[str, Any] = _transact(self.redis, [key], body)
@@ -248,7 +248,7 @@ class SchemeStore:
                 json.dumps({"version": version, "effective_time": effective, "published_at": now_iso()}),
             )
             pipe.incr(EPOCH_KEY)
-            pipe.rpush(audit.AUDIT_KEY, entry)
+            audit.queue(pipe, entry)
             pipe.publish(CHANNEL, scheme_id)
             return record
 

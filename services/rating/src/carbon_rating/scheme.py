@@ -32,6 +32,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from carbon_common.hashchain import canonical_json
 
 from carbon_rating.benchmarks import BASES, Benchmark, BenchmarkConfig, BenchmarkTable, OfficialBenchmark
 from carbon_rating.model import MICRO, Row, fraction_decimal, round_half_even, to_micro, year_of
@@ -358,12 +359,8 @@ def _condition(raw: Mapping[str, Any]) -> Condition:
     return Condition(raw["indicator"], raw["op"], Decimal(raw["value"]), bool(raw.get("if_missing", False)))
 
 
-def canonical_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def document_digest(document: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 class InvalidScheme(ValueError):

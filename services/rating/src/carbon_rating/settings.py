@@ -26,7 +26,6 @@ class RatingSettings(BaseServiceSettings):
     # How often each replica checks the active-version pointer (publish reaches every replica within ~this).
     scheme_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
     population_refresh_seconds: float = Field(default=2.0, gt=0)
-    accounts_stream: str = "carbon:events:accounts"
     # A computed rating is served again while its inputs (scheme version, the enterprise's
     # accounts, the population the benchmarks come from) are unchanged, for at most this long;
     # its rate_time stays the time it was computed.
