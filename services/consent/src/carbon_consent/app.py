@@ -12,6 +12,7 @@ from carbon_common.server import Service
 from carbon_consent import grpc_api, http_api
 from carbon_consent.audit import AuditLog
 from carbon_consent.auth import Authenticator, EnterpriseIdentityProvider, LinkSigner, SignedLinkProvider
+from carbon_consent.changes import Heartbeat
 from carbon_consent.core import Clock, ConsentCore, Sweeper, system_clock
 from carbon_consent.settings import ConsentSettings
 from carbon_consent.store import Store
@@ -64,6 +65,9 @@ def service(settings: ConsentSettings | None = None, **kwargs: object) -> Servic
         settings=settings,
         register=grpc_api.register(parts.core, parts.auth),
         http_app=http_api.create_app(parts.core, parts.auth),
-        workers=[Sweeper(parts.core, settings.sweep_interval_seconds)],
+        workers=[
+            Sweeper(parts.core, settings.sweep_interval_seconds),
+            Heartbeat(parts.store.r, settings.heartbeat_interval_seconds),
+        ],
         on_stop=[lambda: parts.store.r.close()],
     )
