@@ -10,6 +10,7 @@ from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 
 from carbon_consent import grpc_api, http_api
+from carbon_consent.access_audit import AccessAuditor
 from carbon_consent.audit import AuditLog
 from carbon_consent.auth import Authenticator, EnterpriseIdentityProvider, LinkSigner, SignedLinkProvider
 from carbon_consent.changes import Heartbeat
@@ -68,6 +69,7 @@ def service(settings: ConsentSettings | None = None, **kwargs: object) -> Servic
         workers=[
             Sweeper(parts.core, settings.sweep_interval_seconds),
             Heartbeat(parts.store.r, settings.heartbeat_interval_seconds),
+            AccessAuditor(parts.store.r, parts.store.audit),
         ],
         on_stop=[lambda: parts.store.r.close()],
     )

@@ -149,6 +149,17 @@ class ConsentProjection:
         while _order(self.position) < target:
             self.poll()
 
+    def warm_up(self, timeout: float) -> bool:
+        """Snapshot and tail until fresh (or `timeout` passes): call before serving. Returns fresh?"""
+        deadline = time.monotonic() + timeout
+        try:
+            self.snapshot()
+            while not self.fresh() and time.monotonic() < deadline:
+                self.poll(block_ms=100)
+        except (redis.RedisError, OSError):
+            log.warning("consent projection not warmed up; the tail keeps trying", exc_info=True)
+        return self.fresh()
+
     def run(self, stopping: threading.Event, block_ms: int = 200) -> None:
         """The tail (a Service worker): snapshot, then follow the stream until `stopping`."""
         need_snapshot = self.snapshots == 0

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 from carbon_common import redis_conn
-from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
 from carbon_common.server import Service
+from carbon_consent.projection import ConsentProjection
 
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
+from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.rest import create_app
 from carbon_pricing.servicer import register
 from carbon_pricing.settings import PricingSettings
-from carbon_pricing.sources import GrpcAccountSource, GrpcConsentChecker, GrpcRatingSource
+from carbon_pricing.sources import GrpcAccountSource, GrpcRatingSource
 from carbon_pricing.store import QuoteStore
 
 
-def build_core(settings: PricingSettings) -> PricingCore:
+def build_core(settings: PricingSettings, projection: ConsentProjection) -> PricingCore:
     secret = settings.effective_service_secret()
     caller = settings.service_name
     client = redis_conn.connect(settings.redis_url)
-    consent_channel = service_channel(settings.consent_target, caller, secret)
     timeout = settings.peer_timeout_seconds
+    consent = ProjectedConsent(projection, client)
     return PricingCore(
         store=QuoteStore(client, settings.dry_run_inputs_kept),
         policies=PolicyManager(settings, client),
-        banks=BankAuthenticator(consent_channel, settings.bank_cache_seconds, timeout),
-        consent=GrpcConsentChecker(consent_channel, settings.consent_cache_seconds, timeout),
+        banks=consent,
+        consent=consent,
         ratings=GrpcRatingSource(service_channel(settings.rating_target, caller, secret), timeout),
         accounts=GrpcAccountSource(service_channel(settings.accounting_target, caller, secret), timeout),
     )
@@ -34,12 +35,15 @@ def build_core(settings: PricingSettings) -> PricingCore:
 
 def build_service(settings: PricingSettings | None = None) -> Service:
     settings = settings or PricingSettings()
-    core = build_core(settings)
+    # Consent's state, projected in process (its own connection: the tail blocks on XREAD).
+    projection = ConsentProjection(redis_conn.connect(settings.redis_url))
+    projection.warm_up(settings.projection_warm_up_seconds)
+    core = build_core(settings, projection)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=register(core),
         http_app=create_app(core, settings),
-        workers=[core.policies.poll_worker, core.policies.pubsub_worker],
+        workers=[core.policies.poll_worker, core.policies.pubsub_worker, projection.worker()],
         on_stop=[core.policies.engine.close],
     )

@@ -42,10 +42,9 @@ class PricingSettings(BaseServiceSettings):
     # Bearer token of the policy administrator (dry-run, activate); empty = disabled.
     pricing_admin_token: str = ""
 
-    # Bank API-key resolutions are cached by key hash for at most this long.
-    bank_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
-    # Consent is asked on every quote; a cache here must stay well under a second.
-    consent_cache_seconds: float = Field(default=0.0, ge=0, le=1.0)
+    # At start, wait this long for the consent projection to apply a heartbeat before serving
+    # (quotes are refused with UNAVAILABLE while it has none younger than 1 s).
+    projection_warm_up_seconds: float = Field(default=5.0, ge=0, le=120)
     peer_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     # Recent policy inputs kept for dry-runs.
     dry_run_inputs_kept: int = Field(default=1000, ge=1, le=100_000)
