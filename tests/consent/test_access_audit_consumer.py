@@ -61,7 +61,7 @@ def test_crash_before_ack_is_recorded_once_after_restart(redis_url: str) -> None
     first.ensure_group()
     events.ACCESS.add(client, decision("d1"))
     # The first consumer reads and appends, then dies before XACK.
-    [(_, [(entry_id, fields)])] = client.xreadgroup(GROUP, first.consumer, {events.ACCESS.name: ">"}, count=1)
+    [(_, [(entry_id, _fields)])] = client.xreadgroup(GROUP, first.consumer, {events.ACCESS.name: ">"}, count=1)
     first.audit.append_with(
         KIND,
         {"decision_id": "d1"},
