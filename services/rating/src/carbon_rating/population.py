@@ -233,8 +233,11 @@ def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
 
 
 def stream_worker(
-    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub
+    client: redis.Redis,
+    stub: accounting_pb2_grpc.AccountingServiceStub,
+    changed: Callable[[set[str]], object] | None = None,
 ) -> Callable[[threading.Event], None]:
+    """Consume the accounts stream into the population; `changed(usccs)` then re-rates (publishes)."""
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     stream = events.ACCOUNTS.name
 
@@ -268,6 +271,11 @@ def stream_worker(
                                 "cannot fetch account from event", extra={"account": name, "code": error.code().name}
                             )
                 upsert(client, rows)
+                if changed is not None and rows:
+                    try:
+                        changed({row.uscc for row in rows})
+                    except Exception:  # the population is stored; the next change re-rates again
+                        log.warning("re-rating after account change failed", exc_info=True)
                 if ids:
                     client.xack(stream, GROUP, *ids)
 
