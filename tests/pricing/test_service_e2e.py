@@ -22,7 +22,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+import redis
 from carbon.v1 import pricing_pb2, pricing_pb2_grpc
+from carbon_common import events
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
@@ -173,7 +175,8 @@ def test_invalid_request_is_400_with_field(stack: Stack, seeded: dict[str, Any])
 def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[str, Any]) -> None:
     """Enterprise 2 has consent but no carbon account: the rating service has no
     rating, and the policy refers (RATING_MISSING). After the enterprise revokes,
-    the very next quote is PERMISSION_DENIED CONSENT_REVOKED."""
+    no quote is priced later than 1 s after it (pricing decides on its projection of consent's
+    events), and refusals say CONSENT_REVOKED."""
     e = seeded["enterprises"][2]
     key = seeded["keys"][BANK]
     response = post(stack, key, quote_body(e))
@@ -183,7 +186,13 @@ def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[s
     assert quote["reasons"][0]["code"] == "RATING_MISSING"
     assert quote["grade"] == "" and quote["scheme_id"] == "quzhou-four-colour"
     seeded["consent"].revoke(seeded["consents"][e])
-    response = post(stack, key, quote_body(e))
+    revoked = time.monotonic()
+    while True:
+        sent = time.monotonic()
+        response = post(stack, key, quote_body(e))
+        if response.status_code != 200:
+            break
+        assert sent - revoked < 1.0, "a quote was priced more than 1 s after the revocation"
     assert response.status_code == 403 and reason_of(response) == "CONSENT_REVOKED"
 
 
@@ -316,6 +325,15 @@ def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: S
     assert first.json()["grade"] and first.json()["account_period"] == "2025"
     assert first.json()["rating_age_days"] == 0
     assert "RATING_STALE" not in [r["code"] for r in first.json()["reasons"]]
+    # The rating service published what it rated (the event, and the latest-message hash pricing's
+    # projection snapshots from): later quotes price on it without a call.
+    client = redis.Redis.from_url(stack.redis_url)
+    raw = client.hget(events.RATINGS_LATEST_KEY, f"enterprises/{e}/ratings/{first.json()['scheme_id']}")
+    assert raw is not None
+    latest = events.RATINGS.decode(json.loads(raw))
+    assert (latest.grade, latest.account_period) == (first.json()["grade"], "2025")
+    assert latest.account_digest and latest.quality_score is not None
+    assert any(events.RATINGS.decode(f).rating == latest.rating for _, f in client.xrange(events.RATINGS.name))
     time.sleep(1.1)
     second = post(stack, key, quote_body(e))
     assert second.status_code == 200, second.text

@@ -320,6 +320,7 @@ class RatingChanged(Event):
     quality_score: DecimalText | None = None
     reduction_tco2: DecimalText | None = None
     rate_time: datetime
+    account_digest: str = ""  # input digest of the account rated
 
 
 RATINGS: Stream[RatingChanged] = Stream(
@@ -328,6 +329,9 @@ RATINGS: Stream[RatingChanged] = Stream(
     maxlen=1_000_000,
     description="rating -> pricing projections",
 )
+# The latest RatingChanged of every rating (HASH rating name -> canonical JSON of the message's field
+# map), written with each message: a projection's snapshot, whatever the stream has trimmed.
+RATINGS_LATEST_KEY = "carbon:rating:published"
 
 
 # ---------------------------------------------------------------- access audit (pricing -> consent audit)

@@ -28,6 +28,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
+from carbon_common.hashchain import canonical_json
 from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 from carbon_common.names import parse_child, parse_period
 
@@ -145,6 +146,7 @@ def rating_changed(message: rating_pb2.Rating, row: Row) -> events.RatingChanged
         else _micro(row.quality),
         reduction_tco2=_micro(row.reduction_tco2),
         rate_time=message.rate_time.ToDatetime(tzinfo=UTC),
+        account_digest=row.account_digest,
     )
 
 
@@ -317,7 +319,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 pipe.set(key, data)
                 pipe.lpush(key + ":history", data)
                 pipe.ltrim(key + ":history", 0, HISTORY_LIMIT - 1)
-                events.RATINGS.add(pipe, rating_changed(message, row))
+                published = rating_changed(message, row)
+                events.RATINGS.add(pipe, published)
+                pipe.hset(events.RATINGS_LATEST_KEY, message.name, canonical_json(events.RATINGS.encode(published)))
                 pipe.execute()
         except redis.RedisError as error:
             raise unavailable("STORE_UNAVAILABLE", "cannot store the rating") from error
