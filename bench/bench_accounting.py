@@ -10,7 +10,7 @@
    billion rows), a corrections file per month (same meter and ts, seq 2),
    flagged rows, plus invoices. Reading files are written as ingest-energy
    writes them: sorted by (uscc, meter_id, energy_type, ts) with the
-   `carbon.readings.index` footer (see services/accounting/README.md).
+   readings footer index (raw-data contract: carbon_ingest.rawdata).
 2. Both engines aggregate the readings exactly per (uscc, month, energy_type):
    flagged rows dropped, per (meter, ts) the highest seq (ties: larger wh).
    Both first build the same plan from the file footers only

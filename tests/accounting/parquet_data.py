@@ -7,32 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+from carbon_ingest.rawdata import INVOICES_SCHEMA as INVOICE_SCHEMA
+from carbon_ingest.rawdata import READINGS_SCHEMA
 
-READINGS_SCHEMA = {
-    "uscc": pl.Utf8,
-    "meter_id": pl.Utf8,
-    "energy_type": pl.Utf8,
-    "ts": pl.Int64,
-    "wh": pl.Int64,
-    "seq": pl.Int64,
-    "flag": pl.Utf8,
-}
-INVOICE_SCHEMA = {
-    "uscc": pl.Utf8,
-    "invoice_number": pl.Utf8,
-    "line_number": pl.Int32,
-    "issue_time": pl.Int64,
-    "direction": pl.Utf8,
-    "energy_type": pl.Utf8,
-    "quantity": pl.Decimal(38, 6),
-    "unit": pl.Utf8,
-    "amount_cny": pl.Decimal(38, 2),
-    "tax_cny": pl.Decimal(38, 2),
-    "red_letter": pl.Boolean,
-    "original_invoice_number": pl.Utf8,
-    "tax_code": pl.Utf8,
-    "seq": pl.Int64,
-}
+__all__ = ["INVOICE_SCHEMA", "READINGS_SCHEMA"]
 
 
 def month_start(month: str) -> int:

@@ -94,9 +94,10 @@ def test_scope1_every_fuel(energy: str, unit: str, quantity: str, expected: str)
 # ---- unit paths -------------------------------------------------------------------
 
 UNIT_CASES = [
-    # 2000 L diesel / 1176 L/t = 1.70068027... t; x 43.33 x 0.0202 x 0.98 x 44/12 (= 3.1451225 tCO2/t) = 5.348848
-    ("diesel", "L", "2000", "scope1", "5.348848"),
-    # 6940 升 gasoline / 1388 L/t = 5 t; 5 x 3.0425472 tCO2/t = 15.212736
+    # 2000 L diesel x 0.84 t/m3 (accounting guideline, default) = 1.68 t;
+    # x 43.33 x 0.0202 x 0.98 x 44/12 (= 3.14512249333... tCO2/t) = 5.2838057888 -> 5.283806
+    ("diesel", "L", "2000", "scope1", "5.283806"),
+    # 6940 升 gasoline / 1388 L/t (no guideline density: the tax conversion) = 5 t; 5 x 3.0425472 tCO2/t = 15.212736
     ("gasoline", "升", "6940", "scope1", "15.212736"),
     # 1 万立方米 natural gas = 10000 m3 -> 21.621888 (as above)
     ("natural_gas", "万立方米", "1", "scope1", "21.621888"),

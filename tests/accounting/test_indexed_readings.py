@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 from carbon_accounting import activity
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_synth import bulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -216,7 +216,7 @@ def test_index_of_a_file_that_lies_is_ignored(tmp_path: Path) -> None:
         tmp_path / "x.parquet", metadata=bulk.index_metadata(segments.with_columns(pl.lit(9, pl.Int64).alias("rows")))
     )
     files = [str(tmp_path / "x.parquet")]
-    assert activity.read_index(files[0]) is None
+    assert rawdata.read_index(files[0]) is None
     assert activity.aggregate_month_files(files).equals(naive([frame]))
 
 
@@ -225,11 +225,11 @@ def test_bulk_generator_writes_the_ingest_index(tmp_path: Path) -> None:
     master = bulk.enterprises(params)
     rng = np.random.default_rng(1)
     frame, segments, fixes, _kwh = bulk._readings_chunk(rng, master, "2024-02", params)
-    ordered, index = parquet_io.readings_index(frame)
+    ordered, index = rawdata.readings_index(frame)
     assert ordered.equals(frame)  # generated in index order already
     assert pl.DataFrame(index["segments"]).equals(segments.select(pl.DataFrame(index["segments"]).columns))
     assert fixes is not None
     fixes_sorted, fix_segments = bulk.sorted_segments(fixes)
-    ordered, index = parquet_io.readings_index(fixes)
+    ordered, index = rawdata.readings_index(fixes)
     assert ordered.equals(fixes_sorted)
     assert pl.DataFrame(index["segments"]).equals(fix_segments)

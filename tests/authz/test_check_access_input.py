@@ -9,12 +9,14 @@ import grpc
 import httpx
 import pytest
 from carbon.v1 import consent_pb2
-from carbon_common.consent_gate import period_span
+from carbon_common.channels import service_channel
+from carbon_common.consent_gate import ConsentGate, period_span
 from carbon_consent.domain import Scope, State
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from tests.authz.world import BANK, ENTERPRISE, World
+from tests.pricing.stack import SERVICE_SECRET
 
 pytestmark = [pytest.mark.e2e]
 
@@ -108,3 +110,23 @@ def test_malformed_rest_periods_are_400(world: World, extra: dict[str, object]) 
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_the_gate_cache_keeps_periods_and_instants_apart(world: World) -> None:
+    """ConsentGate's short cache is keyed by the exact period: two instants of the same day on either
+    side of the window's end, and two periods, never share an answer."""
+    grant = world.grant(frozenset({Scope.RATING}), *Y2024, State.AUTHORIZED, timedelta(days=30))
+    channel = service_channel(world.stack.processes["consent"].target, "loan-pricing", SERVICE_SECRET)
+    try:
+        gate = ConsentGate(channel, cache_seconds=60.0)
+        grantee, scope = f"banks/{BANK}", consent_pb2.CONSENT_SCOPE_RATING
+        last = Y2024[1] - timedelta(microseconds=1)
+        assert gate.check(ENTERPRISE, grantee, scope, last).allowed
+        assert not gate.check(ENTERPRISE, grantee, scope, Y2024[1]).allowed
+        assert gate.check(ENTERPRISE, grantee, scope, period=Y2024).allowed
+        assert not gate.check(ENTERPRISE, grantee, scope, period=(Y2024[0], Y2024[1] + timedelta(days=1))).allowed
+        assert gate.require_period(ENTERPRISE, grantee, scope, "2024-06") == grant.name
+        assert gate.allows_period(ENTERPRISE, grantee, scope, "2023").reason == "CONSENT_DATA_WINDOW"
+    finally:
+        channel.close()
+        world.close(grant)

@@ -79,6 +79,7 @@ def make_batches() -> tuple[list[pb.IngestInvoicesRequest], list[Expected], dict
     expected: list[Expected] = []
     months: dict[str, list[str]] = {}
     zone = ZoneInfo("Asia/Shanghai")
+    issued: dict[str, int] = {}
 
     def invoice(number: str, t: int, seller: str, buyer: str, red_of: str = "") -> pb.Invoice:
         result = pb.Invoice(
@@ -142,8 +143,13 @@ def make_batches() -> tuple[list[pb.IngestInvoicesRequest], list[Expected], dict
         requests.append(
             pb.IngestInvoicesRequest(parent=f"enterprises/{USCC}", request_id=request_id, invoices=invoices)
         )
+        issued.update({i.invoice_number: i.issue_time.seconds for i in invoices})
+        # a red-letter invoice is filed under the month of the invoice it reverses
         months[request_id] = sorted(
-            {datetime.fromtimestamp(i.issue_time.seconds, zone).strftime("%Y-%m") for i in invoices}
+            {
+                datetime.fromtimestamp(issued[i.original_invoice_number or i.invoice_number], zone).strftime("%Y-%m")
+                for i in invoices
+            }
         )
     return requests, expected, months
 

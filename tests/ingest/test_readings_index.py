@@ -9,8 +9,7 @@ from pathlib import Path
 
 import polars as pl
 from carbon_accounting import activity
-from carbon_ingest import parquet_io
-from carbon_ingest_energy.store import SCHEMA
+from carbon_ingest import parquet_io, rawdata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,11 +17,11 @@ T0 = 1_709_222_400  # 2024-02-29T16:00:00Z
 
 
 def index_of(path: Path) -> dict:
-    return json.loads(pl.read_parquet_metadata(path)[parquet_io.READINGS_INDEX_KEY])
+    return json.loads(pl.read_parquet_metadata(path)[rawdata.INDEX_KEY])
 
 
 def frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=rawdata.READINGS_SCHEMA, orient="row")
 
 
 def plan_free(files: list[Path]) -> pl.DataFrame:
@@ -89,7 +88,7 @@ def test_compaction_and_erasure_keep_the_index(tmp_path: Path) -> None:
 def sort_path_index(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """The index the general (sorting) path builds for the same rows."""
     ordered = frame.sort("uscc", "meter_id", "energy_type", "ts", "seq", maintain_order=True)
-    return ordered, parquet_io.index_segments(ordered).to_dict(as_series=False)
+    return ordered, rawdata.index_segments(ordered).to_dict(as_series=False)
 
 
 @given(
@@ -119,7 +118,7 @@ def test_presorted_windows_get_the_index_the_sorting_path_builds(meters: list) -
         ]
         runs.append(len(ts))
     window = frame(rows)
-    ordered, index = parquet_io.readings_index(window, runs=runs)
+    ordered, index = rawdata.readings_index(window, runs=runs)
     assert ordered is window  # no sort: the rows are written as built
     expected_rows, expected = sort_path_index(window)
     assert ordered.equals(expected_rows) and index["segments"] == expected
@@ -128,13 +127,13 @@ def test_presorted_windows_get_the_index_the_sorting_path_builds(meters: list) -
     # not presorted: the fast path declines and the general path sorts
     shuffled = window.sample(fraction=1.0, shuffle=True, seed=1)
     if not shuffled.equals(window):
-        assert parquet_io.presorted_segments(shuffled, runs) is None or shuffled.equals(expected_rows)
+        assert rawdata.presorted_segments(shuffled, runs) is None or shuffled.equals(expected_rows)
     repeated = pl.concat([window, window.head(1)])
-    assert parquet_io.presorted_segments(repeated, [*runs[:-1], runs[-1] + 1]) is None
-    assert parquet_io.readings_index(repeated)[1]["segments"] == sort_path_index(repeated)[1]
+    assert rawdata.presorted_segments(repeated, [*runs[:-1], runs[-1] + 1]) is None
+    assert rawdata.readings_index(repeated)[1]["segments"] == sort_path_index(repeated)[1]
     if len(runs) > 1:
-        assert parquet_io.presorted_segments(window, [window.height]) is None  # one run, several keys
-        assert parquet_io.presorted_segments(window.reverse(), None) is None
+        assert rawdata.presorted_segments(window, [window.height]) is None  # one run, several keys
+        assert rawdata.presorted_segments(window.reverse(), None) is None
 
 
 def test_a_windows_file_lists_each_meter_as_its_own_segments(tmp_path: Path) -> None:

@@ -160,3 +160,21 @@ def compaction_worker(
 
     run.__name__ = name
     return run
+
+
+def one_off_worker(
+    task: Callable[[], object], name: str, retry_seconds: float = 1.0
+) -> Callable[[threading.Event], None]:
+    """Run `task` once in the background, retrying after any error until it succeeds or the service stops."""
+
+    def run(stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                task()
+                return
+            except Exception as error:  # e.g. Redis not reachable yet: no traceback every second
+                log.warning("%s failed (%s); retrying", name, type(error).__name__)
+                stopping.wait(retry_seconds)
+
+    run.__name__ = name
+    return run

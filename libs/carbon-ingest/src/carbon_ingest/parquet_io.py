@@ -6,39 +6,14 @@ whole file, and after the call returns the file survives a crash. Batch files
 have deterministic names, so a retried batch replaces (never doubles) a file
 left behind by a crash between the write and the idempotency record.
 
-(This module is identical in carbon_ingest_tax and carbon_ingest_energy; it is
-a candidate for carbon_common.)
-
-Readings index (`index=True`, used for `readings/`; contract with accounting,
-read by carbon_accounting.activity.plan_readings): the frame is
-sorted by (uscc, meter_id, energy_type, ts, seq) before it is written, so the
-rows of one meter are contiguous; they are cut into *segments* (runs whose
-consecutive ts are at most RUN_GAP_SECONDS apart, so a sparse meter's ranges
-stay tight), and the Parquet footer carries the key-value entry
-`carbon.readings.index` (JSON, version 1):
-
-    {"version": 1, "keys": ["uscc", "meter_id", "energy_type"], "rows": N,
-     "deduped": bool,                       # no (key, ts) occurs twice (compaction output)
-     "segments": {"uscc": [...], "meter_id": [...], "energy_type": [...],
-                  "rows": [...],            # segment i = rows [sum(rows[:i]), sum(rows[:i+1])), one key
-                  "min_ts": [...], "max_ts": [...],
-                  "unique": [0|1, ...],     # 1: no ts repeats inside the segment
-                  "flagged": [...]}}        # rows with a non-null flag
-
-Within a segment ts ascends. The index is computed from the very rows written,
-inside the same file, so it can never disagree with them (readers still check
-the row count and ignore an index that does not match). Readers use it to
-find, from metadata alone, the (meter, ts-range) windows where two files
-overlap; every other row is unique. Erasure rewrites keep (recompute) it.
-Files are written LZ4 with row groups of READINGS_ROW_GROUP rows (cheap to
-decode column by column).
+Readings files (`index=True`) are sorted and carry the footer index of the raw-data
+contract (carbon_ingest.rawdata: schemas, layout, index codec — defined there, not here).
+Erasure rewrites keep (recompute) the index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -46,135 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import polars as pl
 
+from carbon_ingest import rawdata
+
 log = logging.getLogger(__name__)
-
-READINGS_INDEX_KEY = "carbon.readings.index"
-READINGS_INDEX_VERSION = 1
-READINGS_INDEX_KEYS = ("uscc", "meter_id", "energy_type")
-READINGS_ROW_GROUP = 1 << 20
-READINGS_COMPRESSION = "lz4"
-RUN_GAP_SECONDS = 6 * 3600
-
-
-def index_segments(ordered: pl.DataFrame, gap: int | None = None) -> pl.DataFrame:
-    """Segments of a frame sorted by (key, ts): maximal runs of rows with the same key whose
-    consecutive ts are at most `gap` seconds apart (a sparse meter splits into several runs,
-    so its windows stay tight)."""
-    gap = RUN_GAP_SECONDS if gap is None else gap
-    keys = list(READINGS_INDEX_KEYS)
-    starts = pl.any_horizontal(
-        *[pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys],
-        (pl.col("ts") - pl.col("ts").shift(1)) > gap,
-    ).fill_null(True)
-    return (
-        ordered.select(*keys, "ts", "flag")
-        .with_columns(starts.cast(pl.Int64).cum_sum().alias("_run"))
-        .group_by("_run", maintain_order=True)
-        .agg(
-            *[pl.col(k).first() for k in keys],
-            pl.len().cast(pl.Int64).alias("rows"),
-            pl.col("ts").min().alias("min_ts"),
-            pl.col("ts").max().alias("max_ts"),
-            (pl.col("ts").n_unique() == pl.len()).cast(pl.Int8).alias("unique"),
-            pl.col("flag").is_not_null().sum().cast(pl.Int64).alias("flagged"),
-        )
-        .drop("_run")
-    )
-
-
-def presorted_segments(frame: pl.DataFrame, runs: Sequence[int] | None = None) -> dict[str, list[Any]] | None:
-    """index_segments (as lists) for a frame that is already in index order, without sorting:
-    the frame is `runs` consecutive row runs (the whole frame when None), each of one key with
-    strictly increasing ts, keys ascending from run to run. That is how ingestion writes (each
-    meter's batch is sorted; a window's batches are concatenated in key order), so the hot path
-    is numpy on ts. Everything is checked; None when the frame is not of that shape."""
-    runs = [frame.height] if runs is None else list(runs)
-    if frame.height == 0 or sum(runs) != frame.height or min(runs) <= 0:
-        return None
-    bounds = np.cumsum([0, *runs])
-    run_keys: list[tuple[Any, ...]] = []
-    for lo, hi in itertools.pairwise(bounds.tolist()):
-        key = []
-        for name in READINGS_INDEX_KEYS:
-            column = frame[name].slice(lo, hi - lo)
-            if column.null_count() or column.min() != column.max():  # min == max: one value
-                return None
-            key.append(column[0])
-        run_keys.append(tuple(key))
-    if any(a >= b for a, b in itertools.pairwise(run_keys)):  # str order is polars' (UTF-8 byte) order
-        return None
-    ts = frame["ts"].to_numpy()
-    steps = np.diff(ts)
-    inside = np.ones(steps.shape[0], dtype=bool)
-    inside[bounds[1:-1] - 1] = False  # the step from one run into the next compares different keys
-    if not bool((steps[inside] > 0).all()):
-        return None
-    starts = np.union1d(bounds[:-1], np.flatnonzero(inside & (steps > RUN_GAP_SECONDS)) + 1)
-    ends = np.append(starts[1:], frame.height)
-    flagged = np.add.reduceat(frame["flag"].is_not_null().to_numpy().astype(np.int64), starts)
-    owner = np.searchsorted(bounds, starts, side="right") - 1  # the run each segment lies in
-    count = int(starts.shape[0])
-    return {
-        **{name: [run_keys[r][k] for r in owner.tolist()] for k, name in enumerate(READINGS_INDEX_KEYS)},
-        "rows": (ends - starts).tolist(),
-        "min_ts": ts[starts].tolist(),
-        "max_ts": ts[ends - 1].tolist(),
-        "unique": [1] * count,
-        "flagged": flagged.tolist(),
-    }
-
-
-def readings_index(
-    frame: pl.DataFrame, *, deduped: bool = False, runs: Sequence[int] | None = None
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """A readings frame in index order (sorted unless it already is) and its footer index (see
-    the module docstring). `runs`: the frame's row runs if the writer built it presorted (see
-    presorted_segments)."""
-    keys = list(READINGS_INDEX_KEYS)
-    segments = presorted_segments(frame, runs)
-    if segments is not None:
-        ordered = frame  # already sorted by (key, ts, seq), ts unique per key
-    else:
-        ordered = frame.sort([*keys, "ts", "seq"], nulls_last=False, maintain_order=True)
-        segments = index_segments(ordered).to_dict(as_series=False)
-    index = {
-        "version": READINGS_INDEX_VERSION,
-        "keys": keys,
-        "rows": ordered.height,
-        "deduped": bool(deduped) and all(segments["unique"]),
-        "segments": segments,
-    }
-    return ordered, index
-
-
-def _parquet_options(index: dict[str, Any] | None) -> dict[str, Any]:
-    if index is None:
-        return {"compression": "snappy", "statistics": True}
-    return {
-        "compression": READINGS_COMPRESSION,
-        "statistics": True,
-        "row_group_size": READINGS_ROW_GROUP,
-        "metadata": {READINGS_INDEX_KEY: json.dumps(index, separators=(",", ":"))},
-    }
 
 
 def _prepare(
     df: pl.DataFrame, index: bool, deduped: bool = False, runs: Sequence[int] | None = None
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     if not index:
-        return df, _parquet_options(None)
-    ordered, meta = readings_index(df, deduped=deduped, runs=runs)
-    return ordered, _parquet_options(meta)
+        return df, rawdata.write_options(None)
+    ordered, meta = rawdata.readings_index(df, deduped=deduped, runs=runs)
+    return ordered, rawdata.write_options(meta)
 
 
 def has_readings_index(path: Path) -> bool:
-    try:
-        return READINGS_INDEX_KEY in (pl.read_parquet_metadata(path) or {})
-    except Exception:  # unreadable footer: treat as a plain file
-        return False
+    return rawdata.has_index(str(path))
 
 
 def fsync_dir(path: Path) -> None:
@@ -186,7 +50,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def month_dir(root: Path, month: str) -> Path:
-    return root / f"month={month}"
+    return root / rawdata.month_dirname(month)
 
 
 def write_atomic(
@@ -292,7 +156,7 @@ def batch_file_name(*parts: str) -> str:
 def data_files(directory: Path) -> list[Path]:
     if not directory.exists():
         return []
-    return sorted(p for p in directory.iterdir() if p.suffix == ".parquet" and not p.name.startswith("."))
+    return sorted(p for p in directory.iterdir() if rawdata.is_data_file(p.name))
 
 
 def months(root: Path) -> list[str]:

@@ -8,11 +8,11 @@ one month of 15-minute readings ~ 6 M rows):
     {root}/readings/month=YYYY-MM/part-NNNNN.parquet   (+ part-corrections.parquet)
     {root}/invoices/month=YYYY-MM/part-NNNNN.parquet
 
-Reading files are written exactly as ingest-energy writes them
-(carbon_ingest.parquet_io.readings_index): sorted by (uscc, meter_id,
-energy_type, ts), LZ4, 1 Mi-row row groups, and the `carbon.readings.index`
-footer entry (one segment per meter). Enterprises are numbered in uscc order
-so the files are sorted by uscc too.
+Files follow the raw-data contract (carbon_ingest.rawdata: schemas, write
+options, footer index): reading files are sorted by (uscc, meter_id,
+energy_type, ts) with the readings footer index (one segment per meter), as
+ingest-energy writes them. Enterprises are numbered in uscc order so the files
+are sorted by uscc too.
 
 Readings carry a small share of flagged rows and of corrections (same
 meter_id and ts, higher seq, different wh) so consumers exercise both rules.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from carbon_ingest.parquet_io import index_segments
+from carbon_ingest import rawdata
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -44,10 +44,6 @@ PROVINCES = ("330000", "320000", "130000", "440000", "510000", "370000", "340000
 INDUSTRIES = ("C2611", "C3011", "C1713", "C3311", "C2211", "C3130")
 INTERVAL = 900
 FORMAT = "v2"  # v2: sorted files with the readings footer index (older caches are regenerated)
-INDEX_KEY = "carbon.readings.index"
-INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
-ROW_GROUP = 1 << 20
-RUN_GAP_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -101,28 +97,24 @@ def _month_start(month: str) -> int:
 
 
 def index_metadata(segments: pl.DataFrame, deduped: bool = False) -> dict[str, str]:
-    """Footer entry of a sorted readings file (same format as carbon_ingest.parquet_io.readings_index)."""
-    cols = segments.select(*INDEX_KEYS, "rows", "min_ts", "max_ts", "unique", "flagged")
-    index = {
-        "version": 1,
-        "keys": INDEX_KEYS,
-        "rows": int(cols["rows"].sum()),
-        "deduped": deduped,
-        "segments": cols.to_dict(as_series=False),
-    }
-    return {INDEX_KEY: json.dumps(index, separators=(",", ":"))}
+    """Footer entry of a sorted readings file (the contract's codec)."""
+    metadata: dict[str, str] = rawdata.write_options(rawdata.index_document(segments, deduped=deduped))["metadata"]
+    return metadata
 
 
-def sorted_segments(frame: pl.DataFrame, gap: int = RUN_GAP_SECONDS) -> tuple[pl.DataFrame, pl.DataFrame]:
+def sorted_segments(frame: pl.DataFrame, gap: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(frame sorted by key and ts, its index segments), by the ingestion writer's own rule."""
-    ordered = frame.sort([*INDEX_KEYS, "ts", "seq"], maintain_order=True)
-    return ordered, index_segments(ordered, gap)
+    ordered = frame.sort([*rawdata.INDEX_KEYS, "ts", "seq"], maintain_order=True)
+    return ordered, rawdata.index_segments(ordered, gap)
 
 
 def write_readings(frame: pl.DataFrame, segments: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(
-        path, compression="lz4", statistics=True, row_group_size=ROW_GROUP, metadata=index_metadata(segments)
-    )
+    options = rawdata.write_options(rawdata.index_document(segments))
+    rawdata.conform(frame, rawdata.READINGS).write_parquet(path, **options)
+
+
+def write_invoices(frame: pl.DataFrame, path: Path) -> None:
+    rawdata.conform(frame, rawdata.INVOICES).write_parquet(path, **rawdata.write_options(None))
 
 
 def _readings_chunk(
@@ -284,8 +276,8 @@ def _generate_chunk(
 ) -> tuple[int, pl.DataFrame | None]:
     """One chunk's reading and invoice files of one month; returns (readings, corrections)."""
     month = params.month_names()[month_no]
-    rdir = root / "readings" / f"month={month}"
-    idir = root / "invoices" / f"month={month}"
+    rdir = root / rawdata.READINGS / rawdata.month_dirname(month)
+    idir = root / rawdata.INVOICES / rawdata.month_dirname(month)
     rdir.mkdir(parents=True, exist_ok=True)
     idir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([params.seed, month_no, chunk_index])
@@ -293,7 +285,9 @@ def _generate_chunk(
     write_readings(frame, segments, rdir / f"part-{chunk_index:05d}.parquet")
     rows = frame.height
     del frame
-    _invoices_chunk(rng, part, month, monthly_kwh, chunk_index).write_parquet(idir / f"part-{chunk_index:05d}.parquet")
+    write_invoices(
+        _invoices_chunk(rng, part, month, monthly_kwh, chunk_index), idir / f"part-{chunk_index:05d}.parquet"
+    )
     return rows, fixes
 
 
@@ -301,7 +295,9 @@ def _write_corrections(root: Path, month: str, corrections: list[pl.DataFrame]) 
     if not corrections:
         return 0
     fixes_frame, segments = sorted_segments(pl.concat(corrections))
-    write_readings(fixes_frame, segments, root / "readings" / f"month={month}" / "part-corrections.parquet")
+    write_readings(
+        fixes_frame, segments, root / rawdata.READINGS / rawdata.month_dirname(month) / "part-corrections.parquet"
+    )
     return fixes_frame.height
 
 

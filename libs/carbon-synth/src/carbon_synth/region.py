@@ -16,7 +16,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 from carbon.v1 import ingest_tax_pb2
+from carbon_ingest import units
 from google.type import decimal_pb2
+
+
+def _litres_per_tonne(energy_type: str) -> float:
+    """Fuel stations invoice by the litre; the generator turns its tonnes into litres with the
+    tax conversion standard's density from the platform's units table."""
+    density = units.default_table().density(energy_type, units.TAX)
+    if density is None or density.litres_per_tonne is None:
+        raise LookupError(f"no tax litres-per-tonne density for {energy_type}")
+    return float(density.litres_per_tonne)
+
 
 SHANGHAI = timezone(timedelta(hours=8))
 INTERVAL_SECONDS = 900
@@ -195,7 +206,7 @@ class Region:
         )
         diesel_t = enterprise.industry.diesel_t_per_month * enterprise.scale
         if diesel_t:
-            litres = _q(diesel_t * 1176 * rng.uniform(0.8, 1.2), "1")
+            litres = _q(diesel_t * _litres_per_tonne("diesel") * rng.uniform(0.8, 1.2), "1")
             result.append(
                 invoice(
                     f"{tag}02",

@@ -1,7 +1,9 @@
 """Activity data from the ingest services' Parquet partitions (polars, lazy).
 
 Readings: `readings/month=YYYY-MM/*.parquet`; invoices:
-`invoices/month=YYYY-MM/*.parquet` (contract in services/accounting/README.md).
+`invoices/month=YYYY-MM/*.parquet`. The layout, columns, footer index and the
+functions that list and open the files are the raw-data contract owned by
+carbon-ingest (carbon_ingest.rawdata); this module only aggregates.
 
 Readings are deduplicated exactly — for the same (meter_id, ts) the row with
 the highest seq wins; flagged rows are dropped first — without a hash over
@@ -20,7 +22,6 @@ Everything is integer arithmetic: sums are exact, so results are deterministic.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,35 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from carbon_ingest import rawdata
+from carbon_ingest.rawdata import INDEX_KEYS, INVOICE_COLUMNS, READING_COLUMNS, month_files, read_index, scan_month
 
 from carbon_accounting.compute import Economics, InvoiceAgg, MeterAgg
-
-READING_COLUMNS = ["uscc", "meter_id", "energy_type", "ts", "wh", "seq", "flag"]
-INVOICE_COLUMNS = [
-    "uscc",
-    "invoice_number",
-    "line_number",
-    "direction",
-    "energy_type",
-    "quantity",
-    "unit",
-    "amount_cny",
-    "tax_cny",
-    "seq",
-]
-
-
-def month_files(data_dir: Path, kind: str, month: str) -> list[str]:
-    directory = Path(data_dir) / kind / f"month={month}"
-    return sorted(str(p) for p in directory.glob("*.parquet")) if directory.is_dir() else []
-
-
-def scan_month(data_dir: Path, kind: str, month: str, columns: list[str]) -> pl.LazyFrame | None:
-    files = month_files(data_dir, kind, month)
-    if not files:
-        return None
-    return pl.scan_parquet(files, hive_partitioning=False).select(columns)
-
 
 # ---- readings -----------------------------------------------------------------
 
@@ -144,7 +120,7 @@ def aggregate_readings(lf: pl.LazyFrame, interval_seconds: int = 900, *, with_me
 # ---- indexed fast path ------------------------------------------------------------
 #
 # Files written by ingest-energy (and the benchmark generator) carry the footer
-# index `carbon.readings.index` (libs/carbon-ingest parquet_io.readings_index):
+# index of the raw-data contract (carbon_ingest.rawdata.INDEX_KEY):
 # rows sorted into one contiguous segment per (uscc, meter_id, energy_type), and
 # per segment rows, [min_ts, max_ts], whether ts is unique inside it, flagged rows.
 #
@@ -157,8 +133,6 @@ def aggregate_readings(lf: pl.LazyFrame, interval_seconds: int = 900, *, with_me
 # the key columns are never decoded. Files without an index (older writers)
 # count as one non-unique window per key over their whole range (exact path).
 
-INDEX_KEY = "carbon.readings.index"
-INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
 CHUNK_ROWS = 8 << 20  # rows per read task of a large file (bounded memory)
 FALLBACK_SHARE = 0.25  # more dirty rows than this share -> plain exact algorithm over the month
 
@@ -181,38 +155,7 @@ class ReadingsPlan:
 
 
 _SUMS = ["wh", "n", "flagged", "dup"]
-_SEGMENT_SCHEMA = {
-    "uscc": pl.String,
-    "meter_id": pl.String,
-    "energy_type": pl.String,
-    "rows": pl.Int64,
-    "min_ts": pl.Int64,
-    "max_ts": pl.Int64,
-    "unique": pl.Int8,
-    "flagged": pl.Int64,
-}
 _WINDOW_SCHEMA = {"uscc": pl.String, "meter_id": pl.String, "energy_type": pl.String, "lo": pl.Int64, "hi": pl.Int64}
-
-
-def read_index(path: str) -> pl.DataFrame | None:
-    """The file's segments (with row offsets), or None when it has no valid index."""
-    try:
-        raw = (pl.read_parquet_metadata(path) or {}).get(INDEX_KEY)
-    except Exception:
-        return None
-    if raw is None:
-        return None
-    meta = json.loads(raw)
-    if meta.get("version") != 1 or meta.get("keys") != INDEX_KEYS:
-        return None
-    segments = pl.DataFrame(meta["segments"], schema=_SEGMENT_SCHEMA)
-    if bool((segments["rows"] < 1).any()) or bool((segments["min_ts"] > segments["max_ts"]).any()):
-        return None
-    total = int(segments["rows"].sum()) if segments.height else 0
-    actual = int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    if total != int(meta.get("rows", -1)) or total != actual:
-        return None
-    return segments.with_columns((pl.col("rows").cum_sum() - pl.col("rows")).alias("offset"))
 
 
 def _merge(windows: pl.DataFrame) -> pl.DataFrame:
@@ -245,7 +188,7 @@ def plan_readings(files: list[str]) -> ReadingsPlan:
     unindexed_rows = 0
     if unindexed:
         ranges = (
-            pl.scan_parquet(unindexed)
+            rawdata.scan(unindexed)
             .group_by(INDEX_KEYS)
             .agg(pl.col("ts").min().alias("min_ts"), pl.col("ts").max().alias("max_ts"), pl.len().alias("rows"))
             .with_columns(pl.lit(0, pl.Int8).alias("unique"), pl.col("rows").cast(pl.Int64))
@@ -321,7 +264,7 @@ def _segment_sums(
     has_windows = hits is not None and hits.height > 0
     need_flag = bool(seg["flagged"].sum()) or has_windows
     columns = ["wh", *(["flag"] if need_flag else []), *(["ts", "seq"] if has_windows else [])]
-    lf = pl.scan_parquet(path).select(columns)
+    lf = rawdata.scan([path], columns)
     frame = (lf if start == 0 and length == file_rows else lf.slice(start, length)).collect()
     if frame.height != length:
         raise ValueError(f"{path}: index says {length} rows from {start}, read {frame.height}")
@@ -424,7 +367,7 @@ def aggregate_month_files(
     aggregate_readings over them), using the footer indexes to skip dedup wherever it cannot matter."""
     plan = plan or plan_readings(files)
     if not plan.fast:
-        lf = pl.scan_parquet(files, hive_partitioning=False).select(READING_COLUMNS)
+        lf = rawdata.scan(files, READING_COLUMNS)
         return aggregate_readings(lf, interval_seconds, with_meter_ids=with_meter_ids)
     tasks = [
         (path, int(seg["rows"].sum()), chunk) for path, seg in plan.indexed for chunk in _chunks(seg) if chunk.height
@@ -440,7 +383,7 @@ def aggregate_month_files(
     if plan.unindexed:
         # Rows of files without an index may share a (key, ts) with each other and with the
         # window rows of indexed files (the windows cover their ranges): resolve those together.
-        parts = [pl.scan_parquet(plan.unindexed, hive_partitioning=False).select(READING_COLUMNS)]
+        parts = [rawdata.scan(plan.unindexed, READING_COLUMNS)]
         parts += [d.with_columns(pl.lit(None, pl.String).alias("flag")).select(READING_COLUMNS).lazy() for d in dirty]
         meters.append(meter_totals(pl.concat(parts), interval_seconds).select(*INDEX_KEYS, "wh", "n", "flagged", "dup"))
     elif dirty:

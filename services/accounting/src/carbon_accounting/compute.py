@@ -248,7 +248,9 @@ class _Energy:
         return sum(self.meter_by_month.values(), Decimal(0)) if self.meter_by_month else None
 
 
-def _gather(inputs: PeriodInputs, factors: fx.FactorSet, rules: Rules, flags: set[str]) -> dict[str, _Energy]:
+def _gather(
+    inputs: PeriodInputs, factors: fx.FactorSet, selection: fx.Selection, rules: Rules, flags: set[str]
+) -> dict[str, _Energy]:
     months = period_months(inputs.period)
     energies: dict[str, _Energy] = {}
 
@@ -260,7 +262,7 @@ def _gather(inputs: PeriodInputs, factors: fx.FactorSet, rules: Rules, flags: se
     for line in inputs.invoices:
         if line.month not in months or line.energy_type in ("", "non_energy"):
             continue
-        qty = fx.to_canonical(factors, line.energy_type, line.quantity, line.unit)
+        qty = fx.to_canonical(factors, line.energy_type, line.quantity, line.unit, selection.density_basis)
         if qty is None:
             flags.add("UNIT_UNCONVERTIBLE")
             continue
@@ -303,7 +305,7 @@ def _compute(
     months = period_months(inputs.period)
     year = int(inputs.period[:4])
     flags: set[str] = set()
-    energies = _gather(inputs, factors, rules, flags)
+    energies = _gather(inputs, factors, selection, rules, flags)
     account = Account(
         name=f"enterprises/{ent.uscc}/accounts/{inputs.period}",
         period=inputs.period,

@@ -1,7 +1,9 @@
 """Emission factor library: versioned factor sets loaded from data files.
 
 A factor set is a directory (`data/factors/<version>/`) of CSV/YAML files, each
-row carrying a `source` id resolved in `sources.yaml`. Nothing numeric about
+row carrying a `source` id resolved in `sources.yaml`. Units, canonical units and the
+litre->tonne densities are not part of it: they come from the platform's one units table
+(carbon_ingest.units, shared with ingest-tax), whose digest is folded into the set's digest. Nothing numeric about
 factors lives in code: adding a version is a data change. Selection rules
 (which data year serves which inventory year, which geography, which Scope 2
 method) are configuration (`Selection`), applied by pure functions here.
@@ -17,34 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from carbon_ingest import units as unit_table
 
 DEFAULT_FACTORS_DIR = Path(__file__).parent / "data" / "factors"
-
-# Scale conversions between units (arithmetic, not emission factors).
-# unit string on an invoice -> (canonical unit, multiplier).
-UNIT_ALIASES: dict[str, tuple[str, Decimal]] = {
-    "kwh": ("kWh", Decimal(1)),
-    "千瓦时": ("kWh", Decimal(1)),
-    "度": ("kWh", Decimal(1)),
-    "mwh": ("kWh", Decimal(1000)),
-    "万千瓦时": ("kWh", Decimal(10000)),
-    "10^4 kwh": ("kWh", Decimal(10000)),
-    "m3": ("m3", Decimal(1)),
-    "立方米": ("m3", Decimal(1)),
-    "nm3": ("m3", Decimal(1)),
-    "万立方米": ("m3", Decimal(10000)),
-    "10^4 m3": ("m3", Decimal(10000)),
-    "t": ("t", Decimal(1)),
-    "吨": ("t", Decimal(1)),
-    "kg": ("t", Decimal("0.001")),
-    "千克": ("t", Decimal("0.001")),
-    "公斤": ("t", Decimal("0.001")),
-    "gj": ("GJ", Decimal(1)),
-    "吉焦": ("GJ", Decimal(1)),
-    "mj": ("GJ", Decimal("0.001")),
-    "l": ("L", Decimal(1)),
-    "升": ("L", Decimal(1)),
-}
 
 # NCV units -> GJ per canonical unit divisor.
 NCV_UNIT_DIVISOR = {"GJ/t": Decimal(1), "GJ/10^4 m3": Decimal(10000), "GJ/m3": Decimal(1)}
@@ -101,7 +78,7 @@ class FactorSet:
     grid_regions: dict[str, str]
     fuels: dict[str, Fuel]
     heat: dict[str, Factor]
-    litres_per_tonne: dict[str, Decimal]
+    units: unit_table.UnitTable
     coal_equivalent: dict[str, Factor]
     gwp: dict[str, Decimal]
     instruments: dict[str, Factor] = field(default_factory=dict)
@@ -119,6 +96,9 @@ class Selection:
     geography_levels: tuple[str, ...] = ("province", "region", "national")
     # Which Scope 2 figure makes `total_tco2`: location | market.
     scope2_method: str = "location"
+    # Density of liquid fuels invoiced in litres: accounting (the accounting guidelines'
+    # density, default) | tax (the tax conversion standard, the documented alternative).
+    density_basis: str = unit_table.ACCOUNTING
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +106,7 @@ class Selection:
             "data_year_rule": self.data_year_rule,
             "geography_levels": list(self.geography_levels),
             "scope2_method": self.scope2_method,
+            "density_basis": self.density_basis,
         }
 
 
@@ -142,8 +123,11 @@ def _version_key(version: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
 
 
-def load_factor_set(root: Path = DEFAULT_FACTORS_DIR, version: str = "") -> FactorSet:
-    """Load `version` (default: the highest version found) from `root`."""
+def load_factor_set(
+    root: Path = DEFAULT_FACTORS_DIR, version: str = "", units: unit_table.UnitTable | None = None
+) -> FactorSet:
+    """Load `version` (default: the highest version found) from `root`, with the units table."""
+    units = units or unit_table.default_table()
     versions = available_versions(root)
     if not versions:
         raise FileNotFoundError(f"no factor sets under {root}")
@@ -155,6 +139,7 @@ def load_factor_set(root: Path = DEFAULT_FACTORS_DIR, version: str = "") -> Fact
     for path in sorted(directory.iterdir()):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(b"units\0" + units.digest.encode())
     manifest = yaml.safe_load((directory / "manifest.yaml").read_text(encoding="utf-8"))
     if manifest.get("version") != chosen:
         raise ValueError(f"{directory}/manifest.yaml version {manifest.get('version')!r} != directory name")
@@ -202,7 +187,12 @@ def load_factor_set(root: Path = DEFAULT_FACTORS_DIR, version: str = "") -> Fact
         r["energy_type"]: Factor(f"heat/{r['energy_type']}", Decimal(r["value"]), r["unit"], need_source(r, "heat.csv"))
         for r in _read_csv(directory / "heat.csv")
     }
-    densities = {r["energy_type"]: Decimal(r["litres_per_tonne"]) for r in _read_csv(directory / "densities.csv")}
+    canonical_units = {name: spec[0] for name, spec in units.energy_types.items()}
+    for name, unit in (manifest.get("canonical_units") or {}).items():  # an older set may still list them
+        if canonical_units.get(name) != unit:
+            raise ValueError(
+                f"{directory}/manifest.yaml: {name} in {unit}, the units table says {canonical_units.get(name)}"
+            )
     tce = {
         r["energy_type"]: Factor(
             f"tce/{r['energy_type']}", Decimal(r["value"]), r["unit"], need_source(r, "coal_equivalent.csv")
@@ -219,13 +209,13 @@ def load_factor_set(root: Path = DEFAULT_FACTORS_DIR, version: str = "") -> Fact
         version=chosen,
         description=str(manifest.get("description", "")),
         content_digest=digest.hexdigest(),
-        canonical_units=dict(manifest.get("canonical_units") or {}),
+        canonical_units=canonical_units,
         sources=sources,
         grid=grid,
         grid_regions=regions,
         fuels=fuels,
         heat=heat,
-        litres_per_tonne=densities,
+        units=units,
         coal_equivalent=tce,
         gwp=gwp,
         instruments={
@@ -299,20 +289,15 @@ def heat_factor(factors: FactorSet) -> Factor:
     return factors.heat["heat"]
 
 
-def to_canonical(factors: FactorSet, energy_type: str, quantity: Decimal, unit: str) -> Decimal | None:
-    """Convert an invoiced quantity to the energy type's canonical unit; None when impossible."""
+def to_canonical(
+    factors: FactorSet, energy_type: str, quantity: Decimal, unit: str, basis: str = unit_table.ACCOUNTING
+) -> Decimal | None:
+    """An invoiced quantity in the energy type's canonical unit (litres of a liquid fuel to tonnes
+    by the `basis` density of the units table); None when impossible (never guessed)."""
     canonical = factors.canonical_units.get(energy_type)
     if canonical is None:
         return None
     if not unit or unit == canonical:
         return quantity
-    alias = UNIT_ALIASES.get(unit.strip().lower())
-    if alias is None:
-        return None
-    base_unit, multiplier = alias
-    value = quantity * multiplier
-    if base_unit == canonical:
-        return value
-    if base_unit == "L" and canonical == "t" and energy_type in factors.litres_per_tonne:
-        return value / factors.litres_per_tonne[energy_type]
-    return None
+    converted = factors.units.to_canonical(energy_type, unit, quantity, basis)
+    return None if isinstance(converted, unit_table.Problem) else converted.value

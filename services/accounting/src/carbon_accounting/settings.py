@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from carbon_common import catalog
 from carbon_common.settings import BaseServiceSettings
@@ -31,6 +32,8 @@ class AccountingSettings(BaseServiceSettings):
     data_year_rule: str = "same"
     geography_levels: str = "province,region,national"
     scope2_method: str = "location"
+    # Litres -> tonnes: accounting (guideline density, default) | tax (tax conversion standard).
+    density_basis: Literal["accounting", "tax"] = "accounting"
     # Base year of reduction rates; unset = the previous year.
     base_year: int | None = None
     meter_coverage_threshold: Decimal = Decimal("0.95")
@@ -62,7 +65,10 @@ class AccountingSettings(BaseServiceSettings):
     def selection(self) -> fx.Selection:
         levels = tuple(p.strip() for p in self.geography_levels.split(",") if p.strip())
         return fx.Selection(
-            data_year_rule=self.data_year_rule, geography_levels=levels, scope2_method=self.scope2_method
+            data_year_rule=self.data_year_rule,
+            geography_levels=levels,
+            scope2_method=self.scope2_method,
+            density_basis=self.density_basis,
         )
 
     def rules(self) -> Rules:

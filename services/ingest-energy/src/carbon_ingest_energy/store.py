@@ -4,7 +4,7 @@ Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
 contract with accounting), one file per month per *window* (the batches of a
 stream that are written and committed together, see servicer.py), named by a
 hash of the window's batches, each file sorted by (uscc, meter_id,
-energy_type, ts) with the `carbon.readings.index` footer entry (parquet_io.readings_index);
+energy_type, ts) with the readings footer index (raw-data contract: carbon_ingest.rawdata);
 compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
   meter:{uscc}:{meter}            Meter (protobuf bytes)
   meters:{uscc}                   zset of meter ids
@@ -45,16 +45,6 @@ from carbon_ingest_energy.readings import (
 log = logging.getLogger(__name__)
 P = "carbon:ingest-energy:"
 
-SCHEMA = {
-    "uscc": pl.String,
-    "meter_id": pl.String,
-    "energy_type": pl.String,
-    "ts": pl.Int64,
-    "wh": pl.Int64,
-    "seq": pl.Int64,
-    "flag": pl.String,
-}
-
 
 def batch_key(uscc: str, request_id: str) -> str:
     return f"{P}batch:{uscc}:{request_id}"
@@ -70,7 +60,8 @@ def fingerprint(meter: str, timestamps: np.ndarray, values: np.ndarray, replacem
 
 
 def rows_frame(meter: MeterInfo, rows: Rows, seq: int) -> pl.DataFrame:
-    """All rows of a batch as one frame (sliced per month without copying)."""
+    """All rows of a batch as one frame (sliced per month without copying), in the contract's
+    READINGS_SCHEMA (carbon_ingest.rawdata; tests/ingest/test_rawdata_contract.py checks it)."""
     n = len(rows)
     if bool(rows.flag.any()):
         flag = pl.Series("flag", rows.flag, dtype=pl.Int8).replace_strict(

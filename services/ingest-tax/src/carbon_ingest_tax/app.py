@@ -9,7 +9,7 @@ from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest import parquet_io
-from carbon_ingest.common import compaction_worker, erasure_worker
+from carbon_ingest.common import compaction_worker, erasure_worker, one_off_worker
 
 from carbon_ingest_tax.ingest import TaxIngestor
 from carbon_ingest_tax.servicer import TaxIngestion, register
@@ -46,6 +46,7 @@ def build(settings: TaxSettings | None = None) -> Service:
             compaction_worker(
                 lambda: ingestor.compact(settings.compact_min_files), settings.compact_interval_seconds, "compaction"
             ),
+            one_off_worker(ingestor.backfill_periods, "periods-backfill"),
         ],
         on_stop=[channel.close],
     )

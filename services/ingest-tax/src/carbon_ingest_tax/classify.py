@@ -1,5 +1,10 @@
-"""Energy classification by tax-code prefix and 简称, and unit normalisation,
-driven by the editable data files in ./data (each row with its source)."""
+"""Energy classification by tax-code prefix and 简称 (./data/tax_code_mapping.yaml), and unit
+normalisation by the platform's one units/densities table (carbon_ingest.units, shared with
+accounting); every row of both carries its source.
+
+Litres of liquid fuel are stored as litres (unit L): which density turns them into tonnes is
+accounting's choice (the accounting guideline's by default, the tax conversion standard as the
+documented alternative); ingestion only checks that a density is on file."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from carbon_ingest import units as unit_table
 
 DATA = Path(__file__).parent / "data"
 QUANTITY_PLACES = Decimal("0.000001")
@@ -24,21 +30,13 @@ class Quarantine:
     message: str
 
 
-@dataclass(frozen=True)
-class Unit:
-    quantity: str
-    to_canonical: Decimal
-    source: str
-
-
 class Tables:
-    """The mapping, unit and density tables."""
+    """The mapping table and the shared units/densities table."""
 
-    def __init__(self, data_dir: Path = DATA) -> None:
+    def __init__(self, data_dir: Path = DATA, units: unit_table.UnitTable | None = None) -> None:
         mapping = _load(data_dir / "tax_code_mapping.yaml")
-        units = _load(data_dir / "units.yaml")
-        densities = _load(data_dir / "densities.yaml")
-        self.version = f"{mapping['version']}/{units['version']}/{densities['version']}"
+        self.units = units or unit_table.default_table()
+        self.version = f"{mapping['version']}/{self.units.version}"
         self.rows = sorted(mapping["rows"], key=lambda r: -len(str(r["tax_code_prefix"])))
         for row in self.rows:
             if not row.get("source"):
@@ -46,12 +44,6 @@ class Tables:
         self.families = [str(f["prefix"]) for f in mapping["energy_families"]]
         self.top_level = {str(c["digit"]) for c in mapping["top_level_categories"]}
         self.energy_abbreviations = set(mapping["energy_abbreviations"])
-        self.units: dict[str, Unit] = {}
-        for row in units["units"]:
-            for name in row["names"]:
-                self.units[str(name)] = Unit(row["quantity"], Decimal(str(row["to_canonical"])), row["source"])
-        self.energy_types: dict[str, dict[str, Any]] = units["energy_types"]
-        self.litres_per_tonne = {d["energy_type"]: Decimal(str(d["litres_per_tonne"])) for d in densities["densities"]}
 
     def classify(self, tax_code: str, item_name: str) -> str | Quarantine:
         """Energy type, NON_ENERGY, or a quarantine with a reason the enterprise can read."""
@@ -88,38 +80,28 @@ class Tables:
             )
         return NON_ENERGY
 
-    def canonical_unit(self, energy_type: str) -> str:
-        return str(self.energy_types[energy_type]["canonical_unit"])
-
     def normalise(self, energy_type: str, unit: str, quantity: Decimal) -> tuple[Decimal, str] | Quarantine:
-        """Quantity in the energy type's canonical unit, rounded to 6 places half-even."""
-        spec = self.energy_types.get(energy_type)
-        if spec is None:
-            return Quarantine(
-                "UNKNOWN_ENERGY_TYPE", f"能源类型 {energy_type} 未配置单位 / no unit table for {energy_type}"
-            )
-        known = self.units.get(unit.strip())
-        if known is None:
-            return Quarantine(
-                "UNKNOWN_UNIT",
-                f"计量单位“{unit}”无法识别 / the unit '{unit}' is not known; quantities are never guessed",
-            )
-        if known.quantity not in spec["accepts"]:
-            return Quarantine(
-                "UNIT_NOT_CONVERTIBLE",
-                f"单位“{unit}”不能换算为{spec['canonical_unit']}（{energy_type}）/ '{unit}' cannot be converted to "
-                f"{spec['canonical_unit']} for {energy_type}",
-            )
-        value = quantity * known.to_canonical
-        if known.quantity == "liquid_volume":
-            litres_per_tonne = self.litres_per_tonne.get(energy_type)
-            if litres_per_tonne is None:
-                return Quarantine(
-                    "UNIT_NEEDS_DENSITY",
-                    f"{energy_type} 按升计量但没有密度数据 / {energy_type} in litres needs a density, none is on file",
-                )
-            value = value / litres_per_tonne
-        return value.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_EVEN), self.canonical_unit(energy_type)
+        """Quantity in the raw data's unit for it (canonical, or L for litres of a liquid fuel),
+        rounded to 6 places half-even; a unit that cannot be converted is never guessed."""
+        converted = self.units.normalise(energy_type, unit, quantity)
+        if isinstance(converted, unit_table.Problem):
+            canonical = self.units.canonical_unit(energy_type) or "?"
+            return Quarantine(converted.reason, _MESSAGES[converted.reason](energy_type, unit, canonical))
+        return converted.value.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_EVEN), converted.unit
+
+
+_MESSAGES = {
+    "UNKNOWN_ENERGY_TYPE": lambda energy, unit, canonical: f"能源类型 {energy} 未配置单位 / no unit table for {energy}",
+    "UNKNOWN_UNIT": lambda energy, unit, canonical: (
+        f"计量单位“{unit}”无法识别 / the unit '{unit}' is not known; quantities are never guessed"
+    ),
+    "UNIT_NOT_CONVERTIBLE": lambda energy, unit, canonical: (
+        f"单位“{unit}”不能换算为{canonical}（{energy}）/ '{unit}' cannot be converted to {canonical} for {energy}"
+    ),
+    "UNIT_NEEDS_DENSITY": lambda energy, unit, canonical: (
+        f"{energy} 按升计量但没有密度数据 / {energy} in litres needs a density, none is on file"
+    ),
+}
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -1,11 +1,23 @@
 """Invoice batches: validation, classification, durable storage, idempotency.
 
-Raw rows: $CARBON_DATA_DIR/invoices/month=YYYY-MM/b-<hash>.parquet (month of
-the issue time in Asia/Shanghai). Redis (prefix carbon:ingest-tax:):
+Raw rows: $CARBON_DATA_DIR/invoices/month=YYYY-MM/b-<hash>.parquet (raw-data contract,
+carbon_ingest.rawdata). The month is the accounting period: the month of the issue time in
+Asia/Shanghai, except for red-letter (红字) lines, which are filed under the period of the blue
+invoice they reverse (its `original_invoice_number`) so that the reversal reduces that month,
+not the month it was issued in; the reversal's own issue_time stays on the row for audit.
+A reversal whose original is not known (never ingested, or held in quarantine) is quarantined
+with ORIGINAL_INVOICE_UNKNOWN, never netted in a guessed month. It is not released by itself
+when the original arrives later: the enterprise re-submits it (a new request_id) after the
+original, and the accepted line then leaves the quarantine list like any other. (Invoices
+stored before periods were recorded get theirs from backfill_periods, a one-off worker at
+start, or when uploaded again: the lines count as duplicates and their period is recorded.)
+Redis (prefix carbon:ingest-tax:):
   batch:{uscc}:{request_id}    idempotency record: fp, result
   intent:{uscc}:{request_id}   months a not-yet-committed batch may have written
   lines:{uscc}                 {direction}:{invoice}:{line} -> digest|request_id of the batch that stored it
+  periods:{uscc}               {direction}:{invoice} -> YYYY-MM, the period of each accepted blue invoice
   quarantine:{uscc}            {invoice}:{line} -> QuarantinedLine
+  periods-migrated             set once backfill_periods has recorded the periods of older data
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from carbon_common import events, limits
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import (
     KeyedLocks,
     SeqClock,
@@ -48,25 +60,9 @@ MONEY = Decimal("0.01")
 _INVOICE_NUMBER = re.compile(r"^\d{8,20}$")
 _TAX_CODE = re.compile(r"^\d{19}$")
 _TAXPAYER_ID = re.compile(r"^[0-9A-Z]{15,20}$")
+PERIODS_MIGRATED = f"{P}periods-migrated"
 MIN_TIME = 946684800
 MAX_MONEY = Decimal(10) ** 15
-
-SCHEMA = {
-    "uscc": pl.String,
-    "invoice_number": pl.String,
-    "line_number": pl.Int32,
-    "issue_time": pl.Int64,
-    "direction": pl.String,
-    "energy_type": pl.String,
-    "quantity": pl.Decimal(38, 6),
-    "unit": pl.String,
-    "amount_cny": pl.Decimal(38, 2),
-    "tax_cny": pl.Decimal(38, 2),
-    "red_letter": pl.Boolean,
-    "original_invoice_number": pl.String,
-    "tax_code": pl.String,
-    "seq": pl.Int64,
-}
 
 
 class Gate(Protocol):
@@ -310,21 +306,31 @@ class TaxIngestor:
     ) -> pb.IngestInvoicesResponse:
         batch = f"enterprises/{uscc}/invoiceBatches/{request_id}"
         response = pb.IngestInvoicesResponse(batch=batch, invoices=invoice_count)
+        originals = sorted({_invoice_key(line.direction, line.original) for line in lines if line.red_letter})
         with redis_errors():
             seen_raw = self.redis.hmget(f"{P}lines:{uscc}", [line.key for line in lines]) if lines else []
+            stored = self.redis.hmget(f"{P}periods:{uscc}", originals) if originals else []
+        # Period of each blue invoice a reversal may name: stored before, or accepted in this batch.
+        periods = {key: _text(raw) for key, raw in zip(originals, stored, strict=True) if raw is not None}
+        new_periods: dict[str, str] = {}
         new_lines: dict[str, str] = {}
         quarantined: dict[str, bytes] = {}
         accepted: list[str] = []
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[str, dict[str, Any]]] = []  # (period, row)
         aggregates: dict[str, list[Decimal]] = {}
         seq = self.clock.next()
-        for line, seen in zip(lines, seen_raw, strict=True):
+        # Blue lines first, so that a reversal finds an original accepted in the same batch.
+        ordered = sorted(zip(lines, seen_raw, strict=True), key=lambda pair: pair[0].red_letter)
+        for line, seen in ordered:
             digest = line.digest()
             if seen is not None:
                 seen_digest, _, owner = seen.decode().partition("|")
                 if owner != request_id:
                     if seen_digest == digest:
                         response.duplicate_lines += 1
+                        if not line.red_letter:  # (re)records the period of an original stored before periods existed
+                            periods[_invoice_key(line.direction, line.invoice_number)] = line.month
+                            new_periods[_invoice_key(line.direction, line.invoice_number)] = line.month
                     else:
                         self._quarantine(
                             response,
@@ -335,16 +341,35 @@ class TaxIngestor:
                             "with different content; invoices are immutable, please check",
                         )
                     continue
+            period = line.month
+            if line.red_letter:
+                reversed_period = periods.get(_invoice_key(line.direction, line.original))
+                if reversed_period is None:
+                    self._quarantine(
+                        response,
+                        quarantined,
+                        line,
+                        "ORIGINAL_INVOICE_UNKNOWN",
+                        f"红字发票冲销的原发票 {line.original} 尚未入库（或在隔离中），本行暂不计入任何月份；"
+                        "请先上传原发票，再重新提交本红字发票 / the invoice this red-letter invoice reverses "
+                        f"({line.original}) has not been accepted; the line is held and counted in no month. "
+                        "Upload the original, then submit this red-letter invoice again",
+                    )
+                    continue
+                period = reversed_period  # the reversal reduces the month of the invoice it reverses
             outcome = self._classify(line)
             if isinstance(outcome, Quarantine):
                 self._quarantine(response, quarantined, line, outcome.reason, outcome.message)
                 continue
             new_lines[line.key] = f"{digest}|{request_id}"
             accepted.append(f"{line.invoice_number}:{line.line_number:06d}")
+            if not line.red_letter:
+                periods[_invoice_key(line.direction, line.invoice_number)] = line.month
+                new_periods[_invoice_key(line.direction, line.invoice_number)] = line.month
             energy_type, quantity, unit = outcome
             if energy_type == NON_ENERGY:
                 response.non_energy_lines += 1
-                sums = aggregates.setdefault(line.month, [Decimal(0), Decimal(0), Decimal(0)])
+                sums = aggregates.setdefault(period, [Decimal(0), Decimal(0), Decimal(0)])
                 sums[0] += line.amount
                 sums[1] += line.tax
                 sums[2] += 1
@@ -353,25 +378,28 @@ class TaxIngestor:
                 response.revenue_lines += 1
             else:
                 response.energy_lines += 1
-            rows.append(self._row(uscc, line, energy_type, quantity, unit, seq))
+            rows.append((period, self._row(uscc, line, energy_type, quantity, unit, seq)))
         for month, (amount, tax, _count) in sorted(aggregates.items()):
             rows.append(
-                {
-                    "uscc": uscc,
-                    "invoice_number": "",
-                    "line_number": 0,
-                    "issue_time": _month_start(month, self.tz),
-                    "direction": "purchase",
-                    "energy_type": NON_ENERGY,
-                    "quantity": None,
-                    "unit": None,
-                    "amount_cny": amount,
-                    "tax_cny": tax,
-                    "red_letter": False,
-                    "original_invoice_number": None,
-                    "tax_code": None,
-                    "seq": seq,
-                }
+                (
+                    month,
+                    {
+                        "uscc": uscc,
+                        "invoice_number": "",
+                        "line_number": 0,
+                        "issue_time": _month_start(month, self.tz),
+                        "direction": "purchase",
+                        "energy_type": NON_ENERGY,
+                        "quantity": None,
+                        "unit": None,
+                        "amount_cny": amount,
+                        "tax_cny": tax,
+                        "red_letter": False,
+                        "original_invoice_number": None,
+                        "tax_code": None,
+                        "seq": seq,
+                    },
+                )
             )
         months = self._write(uscc, request_id, rows)
         with redis_errors():
@@ -381,6 +409,8 @@ class TaxIngestor:
             pipe.expire(key, self.ttl)
             if new_lines:
                 pipe.hset(f"{P}lines:{uscc}", mapping=new_lines)  # type: ignore[arg-type]
+            if new_periods:
+                pipe.hset(f"{P}periods:{uscc}", mapping=new_periods)  # type: ignore[arg-type]
             if quarantined:
                 pipe.hset(f"{P}quarantine:{uscc}", mapping=quarantined)  # type: ignore[arg-type]
             if accepted:
@@ -440,11 +470,11 @@ class TaxIngestor:
             "seq": seq,
         }
 
-    def _write(self, uscc: str, request_id: str, rows: list[dict[str, Any]]) -> list[str]:
+    def _write(self, uscc: str, request_id: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Rows into their period's partition (not necessarily the month of their issue_time)."""
         name = parquet_io.batch_file_name("invoices", uscc, request_id)
         by_month: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            month = datetime.fromtimestamp(row["issue_time"], ZoneInfo(self.tz)).strftime("%Y-%m")
+        for month, row in rows:
             by_month.setdefault(month, []).append(row)
         intent = f"{P}intent:{uscc}:{request_id}"
         with redis_errors():
@@ -453,7 +483,7 @@ class TaxIngestor:
                 self.redis.sadd(intent, *by_month)
                 self.redis.expire(intent, self.ttl)
         for month, month_rows in sorted(by_month.items()):
-            frame = pl.DataFrame(month_rows, schema=SCHEMA, orient="row")
+            frame = pl.DataFrame(month_rows, schema=rawdata.INVOICES_SCHEMA, orient="row")
             parquet_io.write_atomic(frame, parquet_io.month_dir(self.root, month) / name)
         for stale in previous - set(by_month):
             path = parquet_io.month_dir(self.root, stale) / name
@@ -481,6 +511,38 @@ class TaxIngestor:
             response.next_page_token = keys[size - 1]
         return response
 
+    def backfill_periods(self) -> int:
+        """One-off migration: record the period of every blue invoice stored before periods were
+        recorded (read from the partitions it lies in), so their reversals are not held. Runs
+        until done once per data set (marker key); idempotent, so replicas may race harmlessly.
+        Returns the number of invoices recorded (0 when already done)."""
+        with redis_errors():
+            if self.redis.exists(PERIODS_MIGRATED):
+                return 0
+        data_dir = self.root.parent
+        recorded = 0
+        for month in rawdata.months(data_dir, rawdata.INVOICES):
+            scan = rawdata.scan_month(
+                data_dir, rawdata.INVOICES, month, ["uscc", "direction", "invoice_number", "red_letter"]
+            )
+            if scan is None:
+                continue
+            blue = (
+                scan.filter(~pl.col("red_letter") & (pl.col("invoice_number") != ""))
+                .select("uscc", "direction", "invoice_number")
+                .unique()
+                .collect()
+            )
+            with redis_errors():
+                pipe = self.redis.pipeline(transaction=False)
+                for uscc, direction, number in blue.iter_rows():
+                    pipe.hsetnx(f"{P}periods:{uscc}", _invoice_key(direction, number), month)
+                pipe.execute()
+            recorded += blue.height
+        with redis_errors():
+            self.redis.set(PERIODS_MIGRATED, "1")
+        return recorded
+
     def compact(self, min_files: int = 2) -> int:
         replaced = 0
         for month in parquet_io.months(self.root):
@@ -506,6 +568,14 @@ class TaxIngestor:
                     deleted += int(self.redis.delete(*keys[i : i + 500]))
             counts["redis_keys_deleted"] = deleted
             return counts
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _invoice_key(direction: str, number: str | None) -> str:
+    return f"{direction}:{number}"
 
 
 def _month_start(month: str, tz: str) -> int:
