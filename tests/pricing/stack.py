@@ -78,7 +78,9 @@ def start_stack(
         env = {**stack.env(), **(extra_env or {})}
         if bundle_dir is not None:
             env["CARBON_BUNDLE_DIR"] = str(bundle_dir)
-        stack.processes["loan-pricing"] = start_service("loan-pricing", env, root / "logs")
+        # One worker process per core (the default): each warms up its own projections and policy
+        # engine, which takes a while on a loaded two-core machine.
+        stack.processes["loan-pricing"] = start_service("loan-pricing", env, root / "logs", wait=180)
         wait_http(stack.pricing)
     except BaseException:
         stack.stop()

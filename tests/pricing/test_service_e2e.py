@@ -11,6 +11,8 @@ in test_quotes_inprocess.py, against the same engine and core).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ import httpx
 import pytest
 import redis
 from carbon.v1 import pricing_pb2, pricing_pb2_grpc
-from carbon_common import events
+from carbon_common import events, hashchain
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
@@ -39,6 +41,7 @@ from tests.pricing.stack import (
     start_stack,
 )
 from tests.pricing.support import uscc
+from tests.support.processes import start_service
 from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
@@ -372,3 +375,75 @@ def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: S
         )
         assert restored.status_code == 200, restored.text
     assert account.name == f"enterprises/{e}/accounts/2025"
+
+
+# ---------------------------------------------------------------- workers
+
+
+def test_workers_share_the_ports_and_a_killed_one_is_replaced(stack: Stack, seeded: dict[str, Any]) -> None:
+    """One worker process per core behind the same ports; kill -9 of one: the others keep serving and
+    the supervisor starts a replacement, which serves once it has warmed up."""
+    pid = stack.pricing.process.pid
+
+    def workers() -> list[int]:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    first = workers()
+    assert len(first) == (os.cpu_count() or 1)
+    os.kill(first[0], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while first[0] in workers() or len(workers()) < len(first):
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.05)
+    e, key = seeded["enterprises"][0], seeded["keys"][BANK]
+    answers = [post(stack, key, quote_body(e)).status_code for _ in range(20)]
+    assert all(code == 200 for code in answers), answers
+
+
+def test_consent_killed_refuses_then_resumes_and_every_quote_is_audited_once(
+    stack: Stack, seeded: dict[str, Any]
+) -> None:
+    """kill -9 of consent while quoting: quotes turn UNAVAILABLE CONSENT_PROJECTION_STALE once the last
+    heartbeat is older than 1 s, and are priced again when consent is back. Afterwards consent has
+    audited every quote ever stored (including those priced while it was down) exactly once."""
+    e, key = seeded["enterprises"][1], seeded["keys"][BANK]
+    assert post(stack, key, quote_body(e)).status_code == 200
+    consent = stack.processes["consent"]
+    consent.process.kill()
+    consent.process.wait()
+    killed = time.monotonic()
+    while True:
+        sent = time.monotonic()
+        response = post(stack, key, quote_body(e))
+        if response.status_code != 200:
+            break
+        assert sent - killed < 1.0, "priced more than 1 s after consent's heartbeats stopped"
+    assert response.status_code == 503 and reason_of(response) == "CONSENT_PROJECTION_STALE"
+    stack.processes["consent"] = start_service(
+        "consent", consent.env, stack.root / "logs", ports=(consent.grpc_port, consent.http_port)
+    )
+    deadline = time.monotonic() + 60
+    while post(stack, key, quote_body(e)).status_code != 200:
+        assert time.monotonic() < deadline, "quotes did not resume after consent came back"
+        time.sleep(0.1)
+
+    client = redis.Redis.from_url(stack.redis_url)
+    deadline = time.monotonic() + 60
+    while True:  # consent's auditor has read and acknowledged everything on the access stream
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(events.ACCESS.name)}
+        group = groups.get("consent")
+        last = client.xrevrange(events.ACCESS.name, count=1)
+        if group and group["pending"] == 0 and last and group["last-delivered-id"] == last[0][0]:
+            break
+        assert time.monotonic() < deadline, "consent did not consume the access stream"
+        time.sleep(0.1)
+    audited = [
+        entry.body for entry in hashchain.read_entries(client, "consent:audit") if entry.kind == "ACCESS_DECIDED"
+    ]
+    decisions = [body["decision_id"] for body in audited]
+    assert len(decisions) == len(set(decisions)), "an access decision was audited twice"
+    audited_quotes = [body["quote"] for body in audited if body["quote"]]
+    assert len(audited_quotes) == len(set(audited_quotes))
+    logged = [entry.body["quote"] for entry in hashchain.read_entries(client, "pricing:decision_log")]
+    assert set(logged) <= set(audited_quotes), set(logged) - set(audited_quotes)
+    assert hashchain.verify(client, "consent:audit").ok

@@ -27,6 +27,9 @@ class BaseServiceSettings(BaseSettings):
     service_secret: str = ""
     grpc_workers: int = Field(default=16, ge=1, le=512)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Several processes of one service share its ports (SO_REUSEPORT; the kernel spreads connections):
+    # set by a service's own worker supervisor (loan-pricing), never needed by hand.
+    reuse_port: bool = False
 
     # Each service declares the targets of its own peers (carbon_common.catalog).
 

@@ -42,6 +42,8 @@ class PricingSettings(BaseServiceSettings):
     # Bearer token of the policy administrator (dry-run, activate); empty = disabled.
     pricing_admin_token: str = ""
 
+    # Worker processes sharing the gRPC and HTTP ports (SO_REUSEPORT); 0 = one per core.
+    pricing_workers: int = Field(default=0, ge=0, le=64)
     # At start, wait this long for the consent projection to apply a heartbeat before serving
     # (quotes are refused with UNAVAILABLE while it has none younger than 1 s).
     projection_warm_up_seconds: float = Field(default=5.0, ge=0, le=120)
