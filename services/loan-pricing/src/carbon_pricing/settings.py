@@ -24,7 +24,6 @@ class PricingSettings(BaseServiceSettings):
     grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
     http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
     # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
-    consent_target: str = catalog.service("consent").local_target()
     rating_target: str = catalog.service("rating").local_target()
     accounting_target: str = catalog.service("accounting").local_target()
 
