@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from carbon_common.consent_gate import period_span
 from carbon_common.errors import unauthenticated
-from carbon_common.names import uscc_check_char
+from carbon_common.names import period_span, uscc_check_char
 from carbon_pricing.sources import AccessDecision, AccountFacts, RatingFacts
 
 REPO = Path(__file__).resolve().parents[2]

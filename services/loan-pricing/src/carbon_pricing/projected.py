@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from carbon_common import events
-from carbon_common.consent_gate import period_span
 from carbon_common.errors import ServiceError, unauthenticated, unavailable
 from carbon_common.identity import hash_api_key
+from carbon_common.names import period_span
 from carbon_consent.domain import DataPeriod, Scope
 from carbon_consent.projection import ConsentProjection, ProjectionStale
 
