@@ -252,7 +252,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             )
         message, stored = self.cache.put(key, engine.to_message(result, now), now.timestamp())
         if stored:
-            self._store(uscc, scheme_id, message, rows[period])
+            # Only the rating of the latest annual account is the enterprise's current rating, the one
+            # published for pricing; a rating of an earlier year asked for by period is stored, not published.
+            self._store(uscc, scheme_id, message, rows[period], publish=period == max(rows))
         return message
 
     def rerate(self, usccs: set[str]) -> int:
@@ -310,8 +312,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             log.warning("population upsert failed", exc_info=True)
         return rows
 
-    def _store(self, uscc: str, scheme_id: str, message: rating_pb2.Rating, row: Row) -> None:
-        """Store the rating and publish it (carbon:events:ratings) in one transaction."""
+    def _store(self, uscc: str, scheme_id: str, message: rating_pb2.Rating, row: Row, publish: bool) -> None:
+        """Store the rating and, when it is the current one, publish it (carbon:events:ratings) in one
+        transaction."""
         data = message.SerializeToString()
         key = ratings_key(uscc, scheme_id)
         try:
@@ -319,9 +322,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 pipe.set(key, data)
                 pipe.lpush(key + ":history", data)
                 pipe.ltrim(key + ":history", 0, HISTORY_LIMIT - 1)
-                published = rating_changed(message, row)
-                events.RATINGS.add(pipe, published)
-                pipe.hset(events.RATINGS_LATEST_KEY, message.name, canonical_json(events.RATINGS.encode(published)))
+                if publish:
+                    published = rating_changed(message, row)
+                    events.RATINGS.add(pipe, published)
+                    latest = canonical_json(events.RATINGS.encode(published))
+                    pipe.hset(events.RATINGS_LATEST_KEY, message.name, latest)
                 pipe.execute()
         except redis.RedisError as error:
             raise unavailable("STORE_UNAVAILABLE", "cannot store the rating") from error
