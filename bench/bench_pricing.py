@@ -8,9 +8,12 @@ service's store (carbon:accounting:*, exactly what a recompute writes), then
 drives POST /v1/banks/{bank}/quotes with an open-model, fixed-rate load
 generator over loopback (bench/loadgen.py: latency from the *scheduled* send
 time, no coordinated omission), followed by the same schedule against gRPC
-PricingService.CreateQuote. Every quote is a full one: bank key (cached ≤ 1 s),
-consent CheckAccess, rating GetRating, account, Rego evaluation, quote + hash-
-chained decision-log entry in Redis.
+PricingService.CreateQuote. Every quote is a full one: bank key and consent
+decided from pricing's projection of consent's events, rating and account facts
+from its projection of rating's events (GetRating only for an enterprise not
+rated yet), Rego evaluation, quote + hash-chained decision-log entry + access
+decision (consent audits it) in one Redis transaction; loan-pricing runs one
+worker process per core.
 
     python bench/bench_pricing.py [--rate 500] [--duration 60] [--grpc-duration 60]
 
@@ -112,6 +115,12 @@ def seed(stack: Any, enterprises: int) -> tuple[str, list[str]]:
         for period in ("2024", "2025"):
             store.put(account(uscc, period, index + (0 if period == "2025" else 11)), uscc)
     return key, ids
+
+
+def pricing_workers(supervisor: int) -> dict[str, int]:
+    """loan-pricing's worker processes (carbon_pricing.workers): they do the work, the supervisor waits."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return {f"loan-pricing/worker{i}": int(pid) for i, pid in enumerate(children)}
 
 
 def bodies(ids: list[str], count: int) -> list[bytes]:
@@ -218,6 +227,7 @@ def main() -> int:
         started = time.time()
         pids = {name: proc.process.pid for name, proc in stack.processes.items()}
         pids |= {"redis": stack.redis_process.pid, "load-generator": os.getpid()}
+        pids |= pricing_workers(stack.pricing.process.pid)
         meter = CpuMeter(pids)
         rest, decisions = asyncio.run(rest_load(stack.pricing.http_port, key, ids, args.rate, args.duration))
         rest_summary = rest.summary()
