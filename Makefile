@@ -14,6 +14,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 REGAL_VERSION := v0.35.1  # pinned in scripts/gotools/regal/go.mod
 BUF_VERSION := v1.57.2
+SPECTRAL_VERSION := 6.16.3  # @stoplight/spectral-cli from the npm registry
 
 CHART := charts/carbon-platform
 CHART_POLICY_DIR := $(CHART)/files/policies
@@ -38,7 +39,7 @@ $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAG
 venv: $(VENV)/.installed
 
 .PHONY: tools
-tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf ## Build opa, helm, kubeconform, regal, buf into tools/bin
+tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf $(TOOLS)/spectral ## Build opa, helm, kubeconform, regal, buf, spectral into tools/bin
 
 $(TOOLS)/opa:
 	GOBIN=$(TOOLS) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -50,6 +51,10 @@ $(TOOLS)/regal: scripts/gotools/regal/go.mod
 	cd scripts/gotools/regal && GOFLAGS=-mod=mod GOBIN=$(TOOLS) go install github.com/styrainc/regal
 $(TOOLS)/buf:
 	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+# OpenAPI linter for the services' documents (tests/fuzz/test_openapi.py); npm keeps it under tools/spectral.
+$(TOOLS)/spectral:
+	npm install --prefix $(CURDIR)/tools/spectral --no-audit --no-fund --loglevel=error @stoplight/spectral-cli@$(strip $(SPECTRAL_VERSION))
+	mkdir -p $(TOOLS) && ln -sf ../spectral/node_modules/.bin/spectral $(TOOLS)/spectral
 
 .PHONY: chromium
 chromium: ## Debian's chromium (and a CJK font) for the browser tests

@@ -216,7 +216,8 @@ def main() -> int:
         pass
 
     root = Path(tempfile.mkdtemp(prefix="bench-pricing-"))
-    env = {"CARBON_LOG_LEVEL": "WARNING"}
+    # Capacity is measured without the per-key rate limit (one key drives all the load).
+    env = {"CARBON_LOG_LEVEL": "WARNING", "CARBON_RATE_LIMITS_ENABLED": "false"}
     print(f"starting services under {root}", flush=True)
     stack = start_stack(root, extra_env=env)
     try:

@@ -50,6 +50,17 @@ def _check(
     )
 
 
+# What the full page shows about a request; a used, rejected or revoked link shows none of it.
+REQUEST_DETAILS = ("衢州示例化工", "示例银行", "Bank a", "Bank b", "碳评级", "信贷评估", "有效期至", "Valid until")
+
+
+def _assert_status_only(page) -> None:  # type: ignore[no-untyped-def]
+    text = page.inner_text("body")
+    for detail in REQUEST_DETAILS:
+        assert detail not in text, detail
+    assert page.locator("#grantee, ul.scopes").count() == 0
+
+
 def _green_pixels(browser, png: bytes, box: dict[str, float]) -> int:  # type: ignore[no-untyped-def]
     """Count Authorise-green pixels inside `box` of a screenshot, decoded by the browser itself."""
     page = browser.new_page()
@@ -127,6 +138,7 @@ def test_authorise_reject_and_revoke_by_clicking(
     page.wait_for_selector("#done")
     assert page.get_attribute("#consent", "data-state") == "AUTHORIZED"
     assert page.locator("#authorize").count() == 0
+    _assert_status_only(page)
     decision = _check(consent_process, uscc, s["bank_a"])
     assert decision.allowed and decision.consent == first["name"]
     phone.close()
@@ -138,6 +150,7 @@ def test_authorise_reject_and_revoke_by_clicking(
     page.click("#reject")
     page.wait_for_selector("#done")
     assert page.get_attribute("#consent", "data-state") == "REJECTED"
+    _assert_status_only(page)
     assert (
         _check(consent_process, uscc, s["bank_b"], consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT).reason
         == "CONSENT_REJECTED"
@@ -157,6 +170,10 @@ def test_authorise_reject_and_revoke_by_clicking(
     page.goto(first["authorizationUri"])
     assert page.get_attribute("#consent", "data-state") == "REVOKED"
     assert page.locator("#authorize").count() == 0
+    _assert_status_only(page)
+    page.goto(second["authorizationUri"])
+    assert page.get_attribute("#consent", "data-state") == "REJECTED"
+    _assert_status_only(page)
     desktop.close()
 
     # --- the management page on a phone as well

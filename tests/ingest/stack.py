@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,9 @@ from tests.support.processes import ServiceProcess, start_service
 
 ADMIN_TOKEN = "ingest-test-admin-token"
 SECRET = "ingest-test-service-secret"
+# How long a (re)started process may take to report SERVING: a safety bound only (the wait
+# ends on SERVING); generous because the kill tests restart services on a loaded machine.
+START_SECONDS = 180.0
 
 
 @dataclass
@@ -68,7 +72,9 @@ class Stack:
 
     def start(self, name: str, extra: dict[str, str] | None = None) -> ServiceProcess:
         ports = self.ports.setdefault(name, (free_port(), free_port()))
-        process = start_service(name, {**self.env(), **(extra or {})}, self.root / "logs", ports=ports)
+        process = start_service(
+            name, {**self.env(), **(extra or {})}, self.root / "logs", ports=ports, wait=START_SECONDS
+        )
         self.services[name] = process
         return process
 
@@ -77,17 +83,18 @@ class Stack:
         process.kill()
         process.wait()
 
-    def kill9_and_restart(self, victim: str, downtime: float = 0.0) -> None:
-        """SIGKILL `victim` ("redis" or a started service), leave it down for `downtime`
-        seconds, then start it again on the same ports, data dir and environment."""
+    def kill9_and_restart(self, victim: str, while_down: Callable[[], None]) -> None:
+        """SIGKILL `victim` ("redis" or a started service), run `while_down` (it returns once
+        the caller has observed what it needs of the outage), then start the victim again on
+        the same ports, data dir and environment."""
         if victim == "redis":
             self.redis.kill9()
-            time.sleep(downtime)
+            while_down()
             self.redis.start()
         else:
             env = self.services[victim].env
             self.kill9(victim)
-            time.sleep(downtime)
+            while_down()
             self.start(victim, env)
 
     def stop(self) -> None:
@@ -137,7 +144,7 @@ def start_stack(root: Path, appendfsync: str = "everysec") -> Stack:
     redis = Redis(root / "redis", free_port(), appendfsync)
     redis.start()
     stack = Stack(root, redis)
-    stack.consent = start_service("consent", stack.env(), root / "logs")
+    stack.consent = start_service("consent", stack.env(), root / "logs", wait=START_SECONDS)
     return stack
 
 

@@ -1,7 +1,11 @@
 """Exactly-once under kill -9: a client streams batches and records acks while
-the test kill -9s ingest-energy (or Redis, with appendfsync always) at random
-moments and restarts it; the client retries unacked batches. The stored
-activity must equal exactly the expected set: no loss, no doubles."""
+the test kill -9s ingest-energy (or Redis, with appendfsync always) at chosen
+moments of chosen calls (before the call, after its intent record, after its
+file is written, after its commit) and restarts it once the client has seen the
+outage; the client retries unacked batches. Kills are driven by these observed
+events (tests/ingest/kill9.py), never by the clock, so every run makes all its
+kills and reaches the checks. The stored activity must equal exactly the
+expected set: no loss, no doubles."""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
 from carbon_common.channels import service_channel
+from carbon_ingest_energy.store import batch_key, intent_key
 
+from tests.ingest import kill9
 from tests.ingest.helpers import make_uscc
 from tests.ingest.stack import SECRET, start_stack
 
@@ -32,6 +38,8 @@ PER_BATCH = 100
 PER_STREAM = 3
 METERS = ("main", "boiler", "chiller")
 PER_METER = BATCHES // len(METERS) * PER_BATCH
+CALLS = BATCHES // PER_STREAM
+KILLS = 4
 
 
 def make_batches(meters: list[str]) -> list[pb.ReadingBatch]:
@@ -50,14 +58,18 @@ def make_batches(meters: list[str]) -> list[pb.ReadingBatch]:
 
 
 class Client(threading.Thread):
-    """Streams PER_STREAM batches per call; an ack is the call's response."""
+    """Streams PER_STREAM batches per call; an ack is the call's response. Call i passes
+    the test's gate before each attempt."""
 
-    def __init__(self, target: str, batches: list[pb.ReadingBatch]) -> None:
+    def __init__(self, target: str, batches: list[pb.ReadingBatch], gates: kill9.Gates) -> None:
         super().__init__(daemon=True)
         self.target = target
         self.batches = batches
+        self.gates = gates
         self.acked: set[str] = set()
+        self.calls_acked = 0
         self.failures = 0
+        self.replayed = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -67,6 +79,7 @@ class Client(threading.Thread):
             pending = list(self.batches)
             while pending:
                 chunk = pending[:PER_STREAM]
+                self.gates.before_call(self.calls_acked)
                 try:
                     response = stub.StreamReadings(iter(chunk), timeout=20)
                 except grpc.RpcError as error:
@@ -82,6 +95,8 @@ class Client(threading.Thread):
                     continue
                 assert [b.request_id for b in response.batches] == [b.request_id for b in chunk]
                 self.acked.update(b.request_id for b in response.batches)
+                self.replayed += sum(b.replayed for b in response.batches)
+                self.calls_acked += 1
                 pending = pending[PER_STREAM:]
             channel.close()
         except BaseException as error:  # surfaced by the test
@@ -109,23 +124,23 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path, vi
                 for meter_id in METERS
             ]
         batches = make_batches(meters)
-        client = Client(service.target, batches)
+        seed = time.time_ns()
+        plan = kill9.choose_kills(random.Random(seed), CALLS, KILLS)
+        gates = kill9.Gates(kill9.gate_calls(plan))
+        relay = kill9.Relay(service.grpc_port)  # the client reaches the service through it
+        client = Client(relay.target, batches, gates)
+        started = time.monotonic()
         client.start()
-        rng = random.Random(11)
-        kills = 0
-        while client.is_alive() and kills < 6:
-            time.sleep(rng.uniform(0.05, 0.6))
-            if not client.is_alive():
-                break
-            # Down for longer than the channel's own UNAVAILABLE retries (~0.35 s),
-            # so the client sees the outage and has to retry unacknowledged batches.
-            stack.kill9_and_restart("redis" if victim == "redis" else "ingest-energy", rng.uniform(0.4, 0.9))
-            kills += 1
-        client.join(300)
-        assert not client.is_alive(), "client did not finish"
-        assert client.error is None, repr(client.error)
+
+        def keys_of(call: int) -> kill9.CallKeys:
+            ids = [b.request_id for b in batches[call * PER_STREAM : (call + 1) * PER_STREAM]]
+            return kill9.CallKeys([intent_key(USCC, i) for i in ids], [batch_key(USCC, i) for i in ids])
+
+        kills = kill9.run_kills(stack, victim, client, gates, relay, plan, keys_of, tmp_path / "data" / "readings")
+        context = f"victim={victim} seed={seed} plan={plan}"
+        kill9.finish(client, relay, kills, KILLS, lambda: client.replayed, context)
         assert client.acked == {b.request_id for b in batches}
-        assert kills >= 3 and client.failures >= 1
+        print(kill9.summary(victim, kills, client.failures, time.monotonic() - started), f"replayed={client.replayed}")
 
         files = sorted((tmp_path / "data" / "readings").glob("month=*/*.parquet"))
         raw = pl.concat([pl.read_parquet(f) for f in files])

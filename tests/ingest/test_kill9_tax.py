@@ -1,15 +1,17 @@
 """Exactly-once under kill -9 for ingest-tax's IngestInvoices (the tax twin of
 test_kill9.py): a client sends invoice batches (request_id idempotency) and
 records acks while the test kill -9s ingest-tax (or Redis, with appendfsync
-always) at random moments and restarts it on the same ports and data dir; the
-client retries every unacknowledged batch. The stored invoice lines must be
+always) at chosen moments of chosen batches (before the call, after its intent
+record, after its file is written, after its commit) and restarts it on the
+same ports and data dir once the client has seen the outage; the client
+retries every unacknowledged batch. Kills are driven by these observed events
+(tests/ingest/kill9.py), never by the clock. The stored invoice lines must be
 exactly the expected set (no loss, no doubles, red-letter netting intact), the
 activity stream must carry exactly one event per batch, and the client must
 never see INTERNAL."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -31,9 +33,11 @@ from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
 from carbon_common.channels import service_channel
 from carbon_common.events import ACTIVITY
 from carbon_ingest import parquet_io
+from carbon_ingest_tax.ingest import P
 
+from tests.ingest import kill9
 from tests.ingest.helpers import make_uscc
-from tests.ingest.stack import SECRET, start_stack, wait_until
+from tests.ingest.stack import SECRET, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +49,8 @@ STEEL = "1080204010000000000"  # a sale line; sales are not classified
 T0 = int(datetime(2024, 1, 3, 2, 0, tzinfo=UTC).timestamp())  # 2024-01-03 10:00 Asia/Shanghai
 DAY = 86400
 BATCHES = 60
-KILLS = 3
-PAUSE = 0.03  # between batches, so the kills land inside the run
-CALL_TIMEOUT = 5.0
+KILLS = 4
+CALL_TIMEOUT = 10.0
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -156,22 +159,33 @@ def make_batches() -> tuple[list[pb.IngestInvoicesRequest], list[Expected], dict
 
 class Client(threading.Thread):
     """Sends the batches one by one; an ack is the unary response. Every UNAVAILABLE or
-    DEADLINE_EXCEEDED is retried with the same request (same request_id) until acked."""
+    DEADLINE_EXCEEDED is retried with the same request (same request_id) until acked.
+    Batch i passes the test's gate before each attempt."""
 
-    def __init__(self, target: str, requests: list[pb.IngestInvoicesRequest]) -> None:
+    def __init__(self, target: str, requests: list[pb.IngestInvoicesRequest], gates: kill9.Gates) -> None:
         super().__init__(daemon=True)
         self.target = target
         self.requests = requests
+        self.gates = gates
         self.acked: dict[str, pb.IngestInvoicesResponse] = {}
         self.codes: Counter[str] = Counter()
         self.error: BaseException | None = None
+
+    @property
+    def calls_acked(self) -> int:
+        return len(self.acked)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.codes.values())
 
     def run(self) -> None:
         try:
             with service_channel(self.target, "tax-feed", SECRET) as channel:
                 stub = pb_grpc.TaxIngestionServiceStub(channel)
-                for request in self.requests:
+                for index, request in enumerate(self.requests):
                     while True:
+                        self.gates.before_call(index)
                         try:
                             response = stub.IngestInvoices(request, timeout=CALL_TIMEOUT)
                             break
@@ -181,44 +195,8 @@ class Client(threading.Thread):
                                 raise
                             time.sleep(0.05)
                     self.acked[request.request_id] = response
-                    time.sleep(PAUSE)
         except BaseException as error:  # surfaced by the test
             self.error = error
-
-
-def wait_for_moment(
-    moment: str,
-    client: Client,
-    data_dir: Path,
-    hot: redis_lib.Redis,
-    batch_months: dict[str, list[str]],
-    rng: random.Random,
-) -> None:
-    """Return at the chosen moment of the batch the client is sending now (at most 1 s):
-    "after-write" as soon as a new Parquet file (or the batch's own) is in place in one of
-    the batch's month partitions, "after-commit" as soon as its idempotency record exists."""
-    if moment == "anywhere":
-        time.sleep(rng.uniform(0.0, 0.04))
-        return
-    index = min(len(client.acked), len(client.requests) - 1)
-    request_id = client.requests[index].request_id
-    name = parquet_io.batch_file_name("invoices", USCC, request_id)
-    dirs = [parquet_io.month_dir(data_dir / "invoices", m) for m in batch_months[request_id]]
-
-    def files() -> set[str]:
-        return {f for d in dirs if d.exists() for f in os.listdir(d) if f.endswith(".parquet")}
-
-    before = files()
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline and client.is_alive():
-        try:
-            if moment == "after-write" and (name in before or files() - before):
-                return
-            if moment == "after-commit" and hot.exists(f"carbon:ingest-tax:batch:{USCC}:{request_id}"):
-                return
-        except redis_lib.ConnectionError:
-            pass
-        time.sleep(0.0002)
 
 
 def stored_lines(data_dir: Path) -> pl.DataFrame:
@@ -237,37 +215,27 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
     try:
         stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_TAX_INVOICES])
         service = stack.start("ingest-tax")
-        client = Client(service.target, requests)
+        plan = kill9.choose_kills(rng, BATCHES, KILLS)
+        gates = kill9.Gates(kill9.gate_calls(plan))
+        relay = kill9.Relay(service.grpc_port)  # the client reaches the service through it
+        client = Client(relay.target, requests, gates)
         started = time.monotonic()
         client.start()
-        # kill at random points of the run (after a random number of acks), each kill aimed at
-        # one of the moments that matter: right after the in-flight batch's Parquet file is in
-        # place but before its Redis commit, right after the commit but before the ack, or at
-        # a random few milliseconds into a request
         hot = redis_lib.Redis.from_url(stack.redis.url)
-        thresholds = sorted(rng.sample(range(3, BATCHES - 15), KILLS))
-        moments = rng.sample(["after-write", "after-commit", "anywhere"], KILLS)
-        kills = 0
-        for threshold, moment in zip(thresholds, moments, strict=True):
-            wait_until(lambda t=threshold: len(client.acked) >= t or not client.is_alive())
-            if not client.is_alive():
-                break
-            wait_for_moment(moment, client, tmp_path / "data", hot, batch_months, rng)
-            # service_channel itself retries UNAVAILABLE for ~0.35 s; keep Redis down longer than
-            # that so the client's own retry of an unacknowledged batch is exercised too
-            stack.kill9_and_restart(victim, rng.uniform(0.4, 0.9) if victim == "redis" else rng.uniform(0.0, 0.3))
-            kills += 1
-        client.join(45)
-        assert not client.is_alive(), f"client did not finish ({context}, acked {len(client.acked)})"
-        assert client.error is None, f"{client.error!r} ({context}, codes {dict(client.codes)})"
-        assert kills == KILLS, context
+
+        def keys_of(call: int) -> kill9.CallKeys:
+            request_id = requests[call].request_id
+            return kill9.CallKeys([f"{P}intent:{USCC}:{request_id}"], [f"{P}batch:{USCC}:{request_id}"])
+
+        kills = kill9.run_kills(stack, victim, client, gates, relay, plan, keys_of, tmp_path / "data" / "invoices")
+        context = f"{context} plan={plan}"
+        kill9.finish(client, relay, kills, KILLS, lambda: sum(r.replayed for r in client.acked.values()), context)
+        replays = sum(response.replayed for response in client.acked.values())
+        context = f"{context} codes={dict(client.codes)}"
         assert set(client.acked) == {r.request_id for r in requests}
         # every failure was a retryable outage, never INTERNAL (or anything else)
-        assert set(client.codes) <= {c.name for c in RETRYABLE}, (dict(client.codes), context)
-        assert sum(client.codes.values()) >= 1, f"no kill was noticed by the client ({context})"
-        run_seconds = time.monotonic() - started
-        replays = sum(response.replayed for response in client.acked.values())
-        print(f"{context}: moments {moments}, client errors {dict(client.codes)}, replayed acks {replays}")
+        assert set(client.codes) <= {c.name for c in RETRYABLE}, context
+        print(kill9.summary(victim, kills, client.failures, time.monotonic() - started), f"replayed_acks={replays}")
 
         # every acknowledgement reports the whole batch stored, nothing quarantined or deduplicated
         lines_per_batch = Counter(e.request_id for e in expected)
@@ -344,6 +312,5 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
         assert per_batch == Counter({f"enterprises/{USCC}/invoiceBatches/{rid}": 1 for rid in batch_months}), context
         for event in events:
             assert event["months"].split(",") == batch_months[event["batch"].rsplit("/", 1)[1]]
-        assert run_seconds < 45, run_seconds
     finally:
         stack.stop()

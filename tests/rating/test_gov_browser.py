@@ -40,6 +40,10 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
     alice.fill("#token", DRAFTER)
     alice.click("#login")
     assert alice.inner_text("#whoami") == "alice (drafter)"
+    # dev mode (this fixture) serves plain http: the cookie is HttpOnly and Strict but not Secure
+    # (production attributes: test_gov_access.py)
+    (cookie,) = alice.context.cookies()
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (False, True, "Strict")
     alice.click("a[data-scheme=zhejiang-carbon-efficiency]")
     assert alice.inner_text("#active-version") == "1"
     alice.click("#new-draft")

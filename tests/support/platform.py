@@ -6,6 +6,7 @@ directory and one Redis, exactly as `make run` wires them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -25,6 +26,7 @@ ADMIN_TOKEN = "platform-test-admin-token"
 LINK_SECRET = "platform-test-link-secret"
 GOV_TOKENS = "alice:drafter:platform-test-drafter,bob:approver:platform-test-approver"
 PRICING_ADMIN_TOKEN = "platform-test-pricing-admin"
+GENEROUS_RATE_LIMITS = json.dumps({kind: {"rate": 100_000, "burst": 100_000} for kind in ("bank", "address", "page")})
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Platform:
             "CARBON_PRICING_ADMIN_TOKEN": PRICING_ADMIN_TOKEN,
             "CARBON_DATA_DIR": str(self.root / "data"),
             "CARBON_DEV_MODE": "false",
+            # Functional tests and fuzzers are not load tests: buckets out of the way
+            # (tests/foundation/test_rate_limits.py exercises the limits themselves).
+            "CARBON_RATE_LIMITS": GENEROUS_RATE_LIMITS,
         }
         for name, (grpc_port, _) in self.ports.items():
             env[TARGET_VARS[name]] = f"127.0.0.1:{grpc_port}"

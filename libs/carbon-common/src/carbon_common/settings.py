@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_SECRET = "dev-only-insecure-service-secret"
+
+
+class Rate(BaseModel):
+    """A token bucket: `rate` requests per second on average, bursts of up to `burst`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rate: float = Field(gt=0, le=1_000_000)
+    burst: int = Field(ge=1, le=1_000_000)
+
+
+# Per public edge (carbon_common.ratelimit): "bank" per bank API key, "address"
+# per client address on the bank-facing REST/gRPC edges, "page" per client
+# address on the enterprise one-click pages and login forms.
+DEFAULT_RATE_LIMITS = {
+    "bank": Rate(rate=50, burst=100),
+    "address": Rate(rate=100, burst=200),
+    "page": Rate(rate=2, burst=30),
+}
 
 
 class BaseServiceSettings(BaseSettings):
@@ -30,6 +49,9 @@ class BaseServiceSettings(BaseSettings):
     # Several processes of one service share its ports (SO_REUSEPORT; the kernel spreads connections):
     # set by a service's own worker supervisor (loan-pricing), never needed by hand.
     reuse_port: bool = False
+    # CARBON_RATE_LIMITS='{"bank": {"rate": 5, "burst": 10}}' overrides the defaults per bucket kind.
+    rate_limits: dict[str, Rate] = Field(default_factory=dict)
+    rate_limits_enabled: bool = True
 
     # Each service declares the targets of its own peers (carbon_common.catalog).
 
@@ -47,6 +69,17 @@ class BaseServiceSettings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_buckets(cls, value: dict[str, Rate]) -> dict[str, Rate]:
+        unknown = set(value) - set(DEFAULT_RATE_LIMITS)
+        if unknown:
+            raise ValueError(f"unknown rate limit kinds {sorted(unknown)}; use {sorted(DEFAULT_RATE_LIMITS)}")
+        return value
+
+    def effective_rate_limits(self) -> dict[str, Rate]:
+        return {**DEFAULT_RATE_LIMITS, **self.rate_limits}
 
     def effective_service_secret(self) -> str:
         """The HMAC key for service identity; only dev mode may fall back to the dev key."""

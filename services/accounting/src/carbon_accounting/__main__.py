@@ -9,6 +9,7 @@ import grpc
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_common import redis_conn, server
 from carbon_common.channels import service_channel
+from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 
 from carbon_accounting.http import create_app
 from carbon_accounting.service import Access, Accountant, AccountingServicer, consume_events
@@ -24,6 +25,8 @@ def build() -> server.Service:
     rating = service_channel(settings.rating_target, settings.service_name, secret)
     accountant = Accountant(settings, AccountStore(client), consent)
     access = Access(settings, consent, client)
+    # Banks call GetAccount and the report directly: per API key and per address.
+    limiter = RateLimiter.from_settings(client, settings)
 
     def register(grpc_server: grpc.Server) -> Iterable[str]:
         accounting_pb2_grpc.add_AccountingServiceServicer_to_server(AccountingServicer(accountant, access), grpc_server)
@@ -36,7 +39,8 @@ def build() -> server.Service:
         name="accounting",
         settings=settings,
         register=register,
-        http_app=create_app(accountant, access, rating),
+        http_app=create_app(accountant, access, rating, limiter),
+        interceptors=[RateLimitInterceptor(limiter, {"carbon.v1.AccountingService"})],
         workers=[events],
         on_stop=[consent.close, rating.close],
     )

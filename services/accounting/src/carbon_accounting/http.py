@@ -14,14 +14,16 @@ import hashlib
 import hmac
 import time
 from decimal import Decimal
+from typing import Annotated, Literal
 
 import grpc
 from carbon.v1 import consent_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import names
 from carbon_common.errors import not_found, unauthenticated
-from carbon_common.http import install_error_handlers
+from carbon_common.http import PeriodPath, UsccPath, error_responses, install_error_handlers, security
 from carbon_common.identity import bearer_token
-from fastapi import FastAPI, Header, Query
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
@@ -33,9 +35,34 @@ def sign_report_link(secret: str, uscc: str, period: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"report:{uscc}:{period}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def create_app(accountant: Accountant, access: Access, rating_channel: grpc.Channel | None = None) -> FastAPI:
-    app = FastAPI(title="carbon accounting", docs_url=None, redoc_url=None)
+REPORT_BODIES = {
+    200: {
+        "description": "The report: HTML page or PDF document",
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **error_responses(404),
+}
+
+
+def create_app(
+    accountant: Accountant,
+    access: Access,
+    rating_channel: grpc.Channel | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Carbon accounting reports",
+        version="v1",
+        description="The enterprise's carbon account report for a period, for banks with consent or the enterprise.",
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
+    if limiter is not None:
+        install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
     settings = accountant.settings
     ratings = rating_pb2_grpc.RatingServiceStub(rating_channel) if rating_channel is not None else None
 
@@ -81,18 +108,26 @@ def create_app(accountant: Accountant, access: Access, rating_channel: grpc.Chan
             )
         return HTMLResponse(render_html(ctx))
 
-    @app.get("/v1/enterprises/{uscc}/accounts/{period}/report")
+    @app.get(
+        "/v1/enterprises/{uscc}/accounts/{period}/report",
+        response_class=Response,
+        responses=REPORT_BODIES,
+        openapi_extra=security("bankApiKey", "reportLink"),
+        tags=["reports"],
+        summary="The carbon account report (HTML or PDF)",
+    )
     async def report(
-        uscc: str,
-        period: str,
-        format: str = Query("html", pattern="^(html|pdf)$"),
-        authorization: str = Header(""),
-        expires: int | None = Query(None),
-        signature: str = Query(""),
+        request: Request,
+        uscc: UsccPath,
+        period: PeriodPath,
+        format: Literal["html", "pdf"] = "html",
+        expires: Annotated[int | None, Query(ge=0, le=7_258_118_400, description="Link expiry, unix seconds")] = None,
+        signature: Annotated[str, Query(max_length=64, description="Link signature (hex)")] = "",
     ) -> Response:
+        authorization = request.headers.get("authorization", "")
         return await run_in_threadpool(build, uscc, period, format, authorization, expires, signature)
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "factor_set": accountant.factors.version}
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carbon_common.identity import ServiceVerifier
+from carbon_common.ratelimit import RateLimiter
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 
@@ -65,7 +66,7 @@ def service(settings: ConsentSettings | None = None, **kwargs: object) -> Servic
         name=settings.service_name,
         settings=settings,
         register=grpc_api.register(parts.core, parts.auth),
-        http_app=http_api.create_app(parts.core, parts.auth),
+        http_app=http_api.create_app(parts.core, parts.auth, RateLimiter.from_settings(parts.store.r, settings)),
         workers=[
             Sweeper(parts.core, settings.sweep_interval_seconds),
             Heartbeat(parts.store.r, settings.heartbeat_interval_seconds),

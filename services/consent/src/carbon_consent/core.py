@@ -365,11 +365,26 @@ class ConsentCore:
             raise self._deny_tenant(p, consent)
         return consent
 
-    def get_consent(self, p: Principal, uscc: str, consent_id: str) -> Consent:
+    def _current(self, p: Principal, uscc: str, consent_id: str) -> Consent:
         consent = self._load(p, uscc, consent_id)
         if domain.materialize_expiry(consent, self.clock()) is not None:
             consent = self._expire(uscc, consent_id)
         return consent
+
+    def get_consent(self, p: Principal, uscc: str, consent_id: str) -> Consent:
+        consent = self._current(p, uscc, consent_id)
+        state = domain.effective_state(consent, self.clock())
+        if p.consent and state != State.REQUESTED:
+            # A one-click link decides a pending request; once used, revoked or expired it
+            # shows the outcome only (link_state), never who asked for what any more.
+            raise failed_precondition(
+                "LINK_USED", f"this link's consent is {state.name}; the link shows its status only", state=state.name
+            )
+        return consent
+
+    def link_state(self, p: Principal, uscc: str, consent_id: str) -> State:
+        """All a one-click link may still read of its consent."""
+        return domain.effective_state(self._current(p, uscc, consent_id), self.clock())
 
     def list_consents(
         self, p: Principal, uscc: str, state: State | None, page_size: int, page_token: str

@@ -10,23 +10,48 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from carbon_common.errors import ServiceError, invalid_argument, permission_denied, unauthenticated
-from carbon_common.http import install_error_handlers
+from carbon_common.http import (
+    PLATFORM_SERVICE,
+    IdPath,
+    UsccPath,
+    error_responses,
+    install_error_handlers,
+    security,
+)
 from carbon_common.names import parse_bank, validate_uscc
-from fastapi import Body, FastAPI, Form, Request
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from fastapi import Body, Depends, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from carbon_consent import convert, domain
+from carbon_consent import convert, domain, rest_models
 from carbon_consent.auth import Authenticator, Principal
 from carbon_consent.core import ConsentCore
 from carbon_consent.domain import Action, Consent, Scope, State
 
-JsonBody = Annotated[dict[str, Any], Body()]
-OptionalBody = Annotated[dict[str, Any] | None, Body()]
+# Who may call an operation (OpenAPI security requirements, carbon_common.http.SECURITY_SCHEMES).
+ADMIN, BANK, ENTERPRISE = "adminToken", "bankApiKey", "enterpriseLink"
+PageSize = Annotated[int, Query(ge=0, le=1000, description="At most this many items (0: the default)")]
+PageToken = Annotated[str, Query(max_length=256, description="nextPageToken of the previous page")]
+RequestId = Annotated[str, Query(max_length=128, description="Client request id (AIP-155); also accepted in the body")]
+StateFilter = Annotated[str, Query(max_length=32, description="Only consents in this state, e.g. AUTHORIZED")]
+
+
+def _authenticated(request: Request) -> Principal:
+    """Every REST operation needs a credential: checked before the request is validated."""
+    p: Principal = request.app.state.auth.from_headers(request.headers)
+    if p.kind == "anonymous":
+        raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+    return p
+
+
+Caller = Annotated[Principal, Depends(_authenticated)]
+ConsentAction = Literal["authorize", "reject", "revoke", "terminate", "authorizationLink"]
 
 CHINA = timezone(timedelta(hours=8), "UTC+8")
 
@@ -75,16 +100,26 @@ def _fmt_date(value: datetime) -> str:
     return value.astimezone(CHINA).strftime("%Y-%m-%d")
 
 
-def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
-    app = FastAPI(title="Carbon consent service", version="1.0", docs_url="/docs", redoc_url=None)
+def create_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Carbon consent service",
+        version="1.0",
+        description=(
+            "Enterprises' consents to banks and to the platform (request, authorise, revoke, check), the "
+            "enterprise and bank registries, and erasure requests. Errors are google.rpc.Status JSON (AIP-193)."
+        ),
+        docs_url="/docs",
+        redoc_url=None,
+    )
     install_error_handlers(app)
+    app.state.auth = auth
+    if limiter is not None:
+        # One-click pages per client address (link guessing); the REST API per credential and address.
+        install_rest_limits(app, limiter, prefix_rule({"/consents/": "page", "/v1/": "address"}))
     templates = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
         autoescape=select_autoescape(["html"]),
     )
-
-    def principal(request: Request) -> Principal:
-        return auth.from_headers(request.headers)
 
     # ------------------------------------------------------------ presentation helpers
 
@@ -146,13 +181,18 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
 
     # ------------------------------------------------------------ pages
 
-    @app.get("/consents/authorize", response_class=HTMLResponse)
+    @app.get("/consents/authorize", response_class=HTMLResponse, include_in_schema=False)
     def authorize_page(token: str = "", done: str = "") -> Response:
         try:
             p = page_principal(token)
             if not p.consent:
                 return RedirectResponse(f"/consents/manage?{urlencode({'token': token})}", status_code=303)
-            consent = core.get_consent(p, p.id, consent_id_from(p, p.consent))
+            consent_id = consent_id_from(p, p.consent)
+            state = core.link_state(p, p.id, consent_id)
+            if state != State.REQUESTED:
+                # Used, revoked or expired: the link shows the outcome only.
+                return page("link_status.html", state=state.name, label=STATE_LABELS[state], done=DONE_LABELS.get(done))
+            consent = core.get_consent(p, p.id, consent_id)
             enterprise = core.store.get_enterprise(p.id)
         except ServiceError as error:
             return error_page(error)
@@ -164,7 +204,7 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
             done=DONE_LABELS.get(done),
         )
 
-    @app.post("/consents/authorize")
+    @app.post("/consents/authorize", include_in_schema=False)
     def authorize_submit(token: str = Form(""), decision: str = Form("")) -> Response:
         try:
             p = page_principal(token)
@@ -181,7 +221,7 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
             return error_page(error)
         return RedirectResponse(f"/consents/authorize?{urlencode({'token': token, 'done': decision})}", status_code=303)
 
-    @app.get("/consents/manage", response_class=HTMLResponse)
+    @app.get("/consents/manage", response_class=HTMLResponse, include_in_schema=False)
     def manage_page(token: str = "", done: str = "") -> Response:
         try:
             p = page_principal(token)
@@ -204,7 +244,7 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
             erasures=[core.get_erasure(p, p.id, rid) for rid in core.store.list_erasures(p.id)[-5:]],
         )
 
-    @app.post("/consents/manage/action")
+    @app.post("/consents/manage/action", include_in_schema=False)
     def manage_action(token: str = Form(""), consent: str = Form(""), action: str = Form("")) -> Response:
         try:
             p = page_principal(token)
@@ -217,7 +257,7 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
             return error_page(error)
         return RedirectResponse(f"/consents/manage?{urlencode({'token': token, 'done': action})}", status_code=303)
 
-    @app.post("/consents/manage/erasure")
+    @app.post("/consents/manage/erasure", include_in_schema=False)
     def manage_erasure(token: str = Form("")) -> Response:
         try:
             p = page_principal(token)
@@ -228,154 +268,263 @@ def create_app(core: ConsentCore, auth: Authenticator) -> FastAPI:
 
     # ------------------------------------------------------------ REST: enterprises
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/enterprises", status_code=201)
-    def create_enterprise(request: Request, body: JsonBody) -> JSONResponse:
-        e = body.get("enterprise", body)
-        created = core.create_enterprise(
-            principal(request),
-            str(e.get("uscc", "")),
-            str(e.get("displayName", e.get("display_name", ""))),
-            str(e.get("industryCode", e.get("industry_code", ""))),
-            str(e.get("provinceCode", e.get("province_code", ""))),
-            str(e.get("regionCode", e.get("region_code", ""))),
-        )
+    @app.post(
+        "/v1/enterprises",
+        status_code=201,
+        response_model=rest_models.Enterprise,
+        responses=error_responses(409),
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE),
+        tags=["enterprises"],
+        summary="Register an enterprise (admin or platform service)",
+    )
+    def create_enterprise(p: Caller, body: rest_models.CreateEnterpriseBody) -> JSONResponse:
+        e = body.values()
+        created = core.create_enterprise(p, e.uscc, e.displayName, e.industryCode, e.provinceCode, e.regionCode)
         return JSONResponse(convert.to_json(convert.enterprise_to_proto(created)), status_code=201)
 
-    @app.get("/v1/enterprises")
-    def list_enterprises(request: Request, pageSize: int = 0, pageToken: str = "") -> dict[str, Any]:
-        items, token = core.list_enterprises(principal(request), pageSize, pageToken)
-        return {"enterprises": [convert.to_json(convert.enterprise_to_proto(e)) for e in items], "nextPageToken": token}
+    @app.get(
+        "/v1/enterprises",
+        response_model=rest_models.EnterpriseList,
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE, BANK),
+        tags=["enterprises"],
+        summary="List registered enterprises",
+    )
+    def list_enterprises(p: Caller, pageSize: PageSize = 0, pageToken: PageToken = "") -> JSONResponse:
+        items, token = core.list_enterprises(p, pageSize, pageToken)
+        return JSONResponse(
+            {"enterprises": [convert.to_json(convert.enterprise_to_proto(e)) for e in items], "nextPageToken": token}
+        )
 
-    @app.get("/v1/enterprises/{uscc}")
-    def get_enterprise(request: Request, uscc: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/enterprises/{uscc:segment}",
+        response_model=rest_models.Enterprise,
+        responses=error_responses(404),
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE, BANK, ENTERPRISE),
+        tags=["enterprises"],
+        summary="Get an enterprise",
+    )
+    def get_enterprise(p: Caller, uscc: UsccPath) -> JSONResponse:
         validate_uscc(uscc, "name")
-        return convert.to_json(convert.enterprise_to_proto(core.get_enterprise(principal(request), uscc)))
+        return JSONResponse(convert.to_json(convert.enterprise_to_proto(core.get_enterprise(p, uscc))))
 
-    @app.post("/v1/enterprises/{uscc}:manageLink")
-    def manage_link(request: Request, uscc: str) -> dict[str, str]:
+    @app.post(
+        "/v1/enterprises/{uscc}:manageLink",
+        response_model=rest_models.Link,
+        responses=error_responses(404),
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE, ENTERPRISE),
+        tags=["enterprises"],
+        summary="A signed management link for the enterprise",
+    )
+    def manage_link(p: Caller, uscc: UsccPath) -> JSONResponse:
         validate_uscc(uscc, "name")
-        return {"uri": core.manage_uri(principal(request), uscc)}
+        return JSONResponse({"uri": core.manage_uri(p, uscc)})
 
     # ------------------------------------------------------------ REST: banks
 
-    @app.post("/v1/banks", status_code=201)
-    def create_bank(request: Request, body: JsonBody) -> JSONResponse:
-        bank_id = str(body.get("bankId", body.get("bank_id", "")))
-        bank_body = body.get("bank") if isinstance(body.get("bank"), dict) else body
-        display = str(bank_body.get("displayName", bank_body.get("display_name", "")))
-        bank, key = core.create_bank(principal(request), bank_id, display)
+    @app.post(
+        "/v1/banks",
+        status_code=201,
+        response_model=rest_models.BankCreated,
+        responses=error_responses(409),
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE),
+        tags=["banks"],
+        summary="Onboard a bank; its API key is returned once",
+    )
+    def create_bank(p: Caller, body: rest_models.CreateBankBody) -> JSONResponse:
+        bank, key = core.create_bank(p, body.bankId, body.display_name())
         return JSONResponse({"bank": convert.to_json(convert.bank_to_proto(bank)), "apiKey": key}, status_code=201)
 
-    @app.get("/v1/banks/{bank_id}")
-    def get_bank(request: Request, bank_id: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/banks/{bank_id}",
+        response_model=rest_models.Bank,
+        responses=error_responses(404),
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE, BANK),
+        tags=["banks"],
+        summary="Get a bank",
+    )
+    def get_bank(p: Caller, bank_id: IdPath) -> JSONResponse:
         parse_bank(f"banks/{bank_id}", "name")
-        return convert.to_json(convert.bank_to_proto(core.get_bank(principal(request), bank_id)))
+        return JSONResponse(convert.to_json(convert.bank_to_proto(core.get_bank(p, bank_id))))
 
-    @app.get("/v1/banks/{bank_id}/consents")
-    def bank_consents(request: Request, bank_id: str, pageSize: int = 0, pageToken: str = "") -> dict[str, Any]:
+    @app.get(
+        "/v1/banks/{bank_id}/consents",
+        response_model=rest_models.ConsentList,
+        openapi_extra=security(ADMIN, PLATFORM_SERVICE, BANK),
+        tags=["banks"],
+        summary="The consents granted to a bank",
+    )
+    def bank_consents(
+        p: Caller,
+        bank_id: IdPath,
+        pageSize: PageSize = 0,
+        pageToken: PageToken = "",
+    ) -> JSONResponse:
         parse_bank(f"banks/{bank_id}", "parent")
-        items, token = core.list_bank_consents(principal(request), bank_id, pageSize, pageToken)
-        return {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
+        items, token = core.list_bank_consents(p, bank_id, pageSize, pageToken)
+        return JSONResponse(
+            {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
+        )
 
     # ------------------------------------------------------------ REST: consents
 
-    def _create(request: Request, uscc: str, body: dict[str, Any], request_id: str, authorize: bool) -> JSONResponse:
+    def _create(
+        p: Principal, uscc: str, body: rest_models.CreateConsentBody, request_id: str, authorize: bool
+    ) -> JSONResponse:
         validate_uscc(uscc, "parent")
-        consent_body = body.get("consent", body)
-        if not isinstance(consent_body, dict):
-            raise invalid_argument("consent", "must be an object")
-        consent_body = {k: v for k, v in consent_body.items() if k not in ("requestId", "request_id", "reason")}
-        message = convert.consent_from_json(consent_body)
-        req = convert.consent_request_from_proto(message, str(body.get("reason", "")))
-        rid = request_id or str(body.get("requestId", body.get("request_id", "")))
-        consent, uri = core.create_consent(principal(request), uscc, req, rid, authorize=authorize)
+        message = convert.consent_from_json(body.consent_fields())
+        req = convert.consent_request_from_proto(message, body.reason)
+        consent, uri = core.create_consent(p, uscc, req, request_id or body.requestId, authorize=authorize)
         return JSONResponse(convert.to_json(convert.consent_to_proto(consent, uri)), status_code=201)
 
-    @app.post("/v1/enterprises/{uscc}/consents", status_code=201)
-    def create_consent(request: Request, uscc: str, body: JsonBody, requestId: str = "") -> JSONResponse:
-        return _create(request, uscc, body, requestId, authorize=False)
+    @app.post(
+        "/v1/enterprises/{uscc}/consents",
+        status_code=201,
+        response_model=rest_models.Consent,
+        responses=error_responses(404, 409),
+        openapi_extra=security(BANK, ENTERPRISE, PLATFORM_SERVICE, ADMIN),
+        tags=["consents"],
+        summary="Request a consent (REQUESTED until the enterprise decides)",
+    )
+    def create_consent(
+        p: Caller, uscc: UsccPath, body: rest_models.CreateConsentBody, requestId: RequestId = ""
+    ) -> JSONResponse:
+        return _create(p, uscc, body, requestId, authorize=False)
 
-    @app.post("/v1/enterprises/{uscc}/consents:grant", status_code=201)
-    def grant_consent(request: Request, uscc: str, body: JsonBody, requestId: str = "") -> JSONResponse:
-        """Create and authorise in one call: the enterprise itself (management link / OIDC) or admin."""
-        return _create(request, uscc, body, requestId, authorize=True)
+    @app.post(
+        "/v1/enterprises/{uscc}/consents:grant",
+        status_code=201,
+        response_model=rest_models.Consent,
+        responses=error_responses(404, 409),
+        openapi_extra=security(ENTERPRISE, ADMIN),
+        tags=["consents"],
+        summary="Create and authorise in one call (the enterprise itself, or admin)",
+    )
+    def grant_consent(
+        p: Caller, uscc: UsccPath, body: rest_models.CreateConsentBody, requestId: RequestId = ""
+    ) -> JSONResponse:
+        return _create(p, uscc, body, requestId, authorize=True)
 
-    @app.get("/v1/enterprises/{uscc}/consents")
+    @app.get(
+        "/v1/enterprises/{uscc}/consents",
+        response_model=rest_models.ConsentList,
+        responses=error_responses(404),
+        openapi_extra=security(BANK, ENTERPRISE, PLATFORM_SERVICE, ADMIN),
+        tags=["consents"],
+        summary="The enterprise's consents the caller may see",
+    )
     def list_consents(
-        request: Request,
-        uscc: str,
-        state: str = "",
-        pageSize: int = 0,
-        pageToken: str = "",
-    ) -> dict[str, Any]:
+        p: Caller,
+        uscc: UsccPath,
+        state: StateFilter = "",
+        pageSize: PageSize = 0,
+        pageToken: PageToken = "",
+    ) -> JSONResponse:
         validate_uscc(uscc, "parent")
         state_value: State | None = None
         if state:
             key = state.upper().removeprefix("STATE_")
             if key not in State.__members__:
-                raise invalid_argument("state", f"unknown state {state!r}")
+                raise invalid_argument("state", f"unknown state {state[:40]!r}")
             state_value = State[key]
-        items, token = core.list_consents(principal(request), uscc, state_value, pageSize, pageToken)
-        return {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
+        items, token = core.list_consents(p, uscc, state_value, pageSize, pageToken)
+        return JSONResponse(
+            {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
+        )
 
-    @app.get("/v1/enterprises/{uscc}/consents/{consent_id}")
-    def get_consent(request: Request, uscc: str, consent_id: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/enterprises/{uscc}/consents/{consent_id:segment}",
+        response_model=rest_models.Consent,
+        responses=error_responses(404),
+        openapi_extra=security(BANK, ENTERPRISE, PLATFORM_SERVICE, ADMIN),
+        tags=["consents"],
+        summary="Get a consent",
+    )
+    def get_consent(p: Caller, uscc: UsccPath, consent_id: IdPath) -> JSONResponse:
         validate_uscc(uscc, "name")
-        return convert.to_json(convert.consent_to_proto(core.get_consent(principal(request), uscc, consent_id)))
+        return JSONResponse(convert.to_json(convert.consent_to_proto(core.get_consent(p, uscc, consent_id))))
 
-    @app.post("/v1/enterprises/{uscc}/consents/{consent_id}:{action}")
+    @app.post(
+        "/v1/enterprises/{uscc}/consents/{consent_id}:{action}",
+        response_model=rest_models.Consent | rest_models.Link,
+        responses=error_responses(404),
+        openapi_extra=security(BANK, ENTERPRISE, PLATFORM_SERVICE, ADMIN),
+        tags=["consents"],
+        summary="authorize / reject / revoke / terminate a consent, or get its authorizationLink",
+    )
     def consent_action(
-        request: Request, uscc: str, consent_id: str, action: str, body: OptionalBody = None
-    ) -> dict[str, Any]:
+        p: Caller,
+        uscc: UsccPath,
+        consent_id: IdPath,
+        action: Annotated[ConsentAction, PathParam(description="What to do")],
+        body: Annotated[rest_models.ReasonBody | None, Body()] = None,
+    ) -> JSONResponse:
         validate_uscc(uscc, "name")
         if action == "authorizationLink":
             # For the platform's notification sender, which delivers it to the enterprise.
-            return {"uri": core.authorization_link(principal(request), uscc, consent_id)}
-        if action not in ("authorize", "reject", "revoke", "terminate"):
-            raise invalid_argument(
-                "action", "must be one of :authorize, :reject, :revoke, :terminate, :authorizationLink"
-            )
-        reason = str((body or {}).get("reason", ""))[:500]
-        consent = core.transition(principal(request), uscc, consent_id, Action(action), reason)
-        return convert.to_json(convert.consent_to_proto(consent))
+            return JSONResponse({"uri": core.authorization_link(p, uscc, consent_id)})
+        reason = body.reason if body is not None else ""
+        consent = core.transition(p, uscc, consent_id, Action(action), reason)
+        return JSONResponse(convert.to_json(convert.consent_to_proto(consent)))
 
-    @app.post("/v1/consents:checkAccess")
-    def check_access(request: Request, body: JsonBody) -> dict[str, Any]:
-        enterprise = str(body.get("enterprise", ""))
+    @app.post(
+        "/v1/consents:checkAccess",
+        response_model=rest_models.AccessDecision,
+        openapi_extra=security(PLATFORM_SERVICE, BANK, ADMIN),
+        tags=["consents"],
+        summary="May the grantee read this scope of the enterprise's data now?",
+    )
+    def check_access(p: Caller, body: rest_models.CheckAccessBody) -> JSONResponse:
+        enterprise = body.enterprise
         if not enterprise.startswith("enterprises/"):
             raise invalid_argument("enterprise", "must look like enterprises/{uscc}")
         uscc = validate_uscc(enterprise.split("/", 1)[1], "enterprise")
-        grantee = str(body.get("grantee", ""))
+        grantee = body.grantee
         if grantee != domain.PLATFORM:
             parse_bank(grantee, "grantee")
-        scope_text = str(body.get("scope", "")).upper().removeprefix("CONSENT_SCOPE_")
-        if scope_text not in Scope.__members__:
-            raise invalid_argument("scope", f"must be one of {', '.join(Scope.__members__)}")
-        period = convert.check_access_period_json(body)
-        decision = core.check_access(principal(request), uscc, grantee, Scope[scope_text], period)
-        return {
-            "allowed": decision.allowed,
-            "reason": decision.reason,
-            "consent": decision.consent,
-            "message": decision.message,
-        }
+        scope_text = body.scope.upper().removeprefix("CONSENT_SCOPE_")
+        period = convert.check_access_period_json(body.model_dump(exclude_unset=True))
+        decision = core.check_access(p, uscc, grantee, Scope[scope_text], period)
+        return JSONResponse(
+            {
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "consent": decision.consent,
+                "message": decision.message,
+            }
+        )
 
     # ------------------------------------------------------------ REST: erasure
 
-    @app.post("/v1/enterprises/{uscc}/erasureRequests", status_code=201)
-    def request_erasure(request: Request, uscc: str, body: OptionalBody = None) -> JSONResponse:
+    @app.post(
+        "/v1/enterprises/{uscc}/erasureRequests",
+        status_code=201,
+        response_model=rest_models.Erasure,
+        responses=error_responses(404),
+        openapi_extra=security(ENTERPRISE, ADMIN),
+        tags=["erasure"],
+        summary="Ask every service to erase the enterprise's data",
+    )
+    def request_erasure(
+        p: Caller, uscc: UsccPath, body: Annotated[rest_models.ReasonBody | None, Body()] = None
+    ) -> JSONResponse:
         validate_uscc(uscc, "parent")
-        p = principal(request)
-        req = core.request_erasure(p, uscc, str((body or {}).get("reason", "")))
+        req = core.request_erasure(p, uscc, body.reason if body is not None else "")
         return JSONResponse(core.get_erasure(p, uscc, req.id), status_code=201)
 
-    @app.get("/v1/enterprises/{uscc}/erasureRequests/{request_id}")
-    def get_erasure(request: Request, uscc: str, request_id: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/enterprises/{uscc}/erasureRequests/{request_id}",
+        response_model=rest_models.Erasure,
+        responses=error_responses(404),
+        openapi_extra=security(ENTERPRISE, PLATFORM_SERVICE, ADMIN),
+        tags=["erasure"],
+        summary="Progress of an erasure request",
+    )
+    def get_erasure(p: Caller, uscc: UsccPath, request_id: IdPath) -> JSONResponse:
         validate_uscc(uscc, "name")
-        return core.get_erasure(principal(request), uscc, request_id)
+        return JSONResponse(core.get_erasure(p, uscc, request_id))
 
     return app

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
+from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest import parquet_io
 from carbon_ingest.common import compaction_worker, erasure_worker
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from carbon_ingest_energy.servicer import EnergyIngestion, register
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
+
+
+class Health(BaseModel):
+    status: str
 
 
 def build(settings: EnergySettings | None = None) -> Service:
@@ -31,9 +37,15 @@ def build(settings: EnergySettings | None = None) -> Service:
         servicer.forget(uscc)
         return store.erase(uscc)
 
-    http = FastAPI(title="ingest-energy")
+    # Readings arrive over gRPC only; the HTTP edge serves probes.
+    http = FastAPI(
+        title="ingest-energy",
+        version="v1",
+        description="Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
+    )
+    install_error_handlers(http)
 
-    @http.get("/healthz")
+    @http.get("/healthz", response_model=Health, tags=["health"], summary="Liveness of the HTTP edge")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

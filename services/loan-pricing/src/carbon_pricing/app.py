@@ -7,6 +7,7 @@ from typing import Any
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
 from carbon_common.projection import StreamProjection
+from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 from carbon_consent.projection import ConsentProjection
 
@@ -15,7 +16,7 @@ from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.ratings import RatingProjection
 from carbon_pricing.rest import create_app
-from carbon_pricing.servicer import register
+from carbon_pricing.servicer import SERVICE_NAME, register
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.sources import GrpcAccountSource, GrpcRatingSource
 from carbon_pricing.store import QuoteStore
@@ -51,11 +52,14 @@ def build_core(settings: PricingSettings) -> tuple[PricingCore, list[StreamProje
 def build_service(settings: PricingSettings | None = None) -> Service:
     settings = settings or PricingSettings()
     core, projections = build_core(settings)
+    # Banks call both edges directly: per API key and per address.
+    limiter = RateLimiter.from_settings(redis_conn.connect(settings.redis_url), settings)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=register(core),
-        http_app=create_app(core, settings),
+        http_app=create_app(core, settings, limiter),
+        interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME})],
         workers=[core.policies.poll_worker, core.policies.pubsub_worker, *(p.worker() for p in projections)],
         on_stop=[core.policies.engine.close],
     )

@@ -20,27 +20,26 @@ from typing import Any, Literal
 
 import anyio.to_thread
 from carbon_common.errors import permission_denied, unauthenticated
-from carbon_common.http import install_error_handlers
+from carbon_common.http import EXAMPLE_USCC, IdPath, error_response, install_error_handlers, security
 from carbon_common.identity import bearer_token
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbon_pricing.core import PricingCore, QuoteInput
 from carbon_pricing.settings import PricingSettings
 
-_bearer = HTTPBearer(auto_error=False, description="Bank API key (ck_...) or, for /v1/policies*, the admin token")
-
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "INVALID_ARGUMENT (BadRequest field violations) or FAILED_PRECONDITION"},
-    401: {"description": "UNAUTHENTICATED (UNAUTHENTICATED_BANK)"},
-    403: {"description": "PERMISSION_DENIED: CONSENT_REQUIRED / CONSENT_REVOKED / CONSENT_EXPIRED / CROSS_TENANT"},
-    404: {"description": "NOT_FOUND"},
-    409: {"description": "ALREADY_EXISTS (REQUEST_ID_REUSED: same request_id, different body) or ABORTED"},
-    503: {"description": "UNAVAILABLE: a peer service or the policy engine is down"},
+    400: error_response(400, "INVALID_ARGUMENT (BadRequest field violations) or FAILED_PRECONDITION"),
+    401: error_response(401, "UNAUTHENTICATED (UNAUTHENTICATED_BANK)"),
+    403: error_response(403, "PERMISSION_DENIED: CONSENT_REQUIRED / CONSENT_REVOKED / CONSENT_EXPIRED / CROSS_TENANT"),
+    404: error_response(404),
+    409: error_response(409, "ALREADY_EXISTS (REQUEST_ID_REUSED: same request_id, different body) or ABORTED"),
+    503: error_response(503, "UNAVAILABLE: a peer service or the policy engine is down"),
 }
+BANK, ADMIN = "bankApiKey", "adminToken"
 
 
 class QuoteCreate(BaseModel):
@@ -51,7 +50,7 @@ class QuoteCreate(BaseModel):
                 {
                     "request_id": "6f1c2a9e-0d5b-4b61-9f0a-1c2d3e4f5a6b",
                     "product": "quzhou_tanrongyi",
-                    "enterprise": "enterprises/91330800MA2XXXXXXX",
+                    "enterprise": f"enterprises/{EXAMPLE_USCC}",
                     "amount_cny": "1000000.00",
                     "tenor_months": 12,
                     "reference_rate_pct": "3.45",
@@ -60,12 +59,18 @@ class QuoteCreate(BaseModel):
         },
     )
 
-    request_id: str = Field(description="Client request id (AIP-155); repeating it returns the same quote")
-    product: str = Field(description="Bank product id, e.g. quzhou_tanrongyi, shenzhen_jiangtandai, wuyi_jiantandai")
-    enterprise: str = Field(description="enterprises/{uscc} (or the bare 18-character USCC)")
-    amount_cny: str = Field(description="Loan amount, decimal string, at most 2 decimals")
+    request_id: str = Field(
+        min_length=1, max_length=128, description="Client request id (AIP-155); repeating it returns the same quote"
+    )
+    product: str = Field(
+        max_length=63, description="Bank product id, e.g. quzhou_tanrongyi, shenzhen_jiangtandai, wuyi_jiantandai"
+    )
+    enterprise: str = Field(max_length=64, description="enterprises/{uscc} (or the bare 18-character USCC)")
+    amount_cny: str = Field(max_length=32, description="Loan amount, decimal string, at most 2 decimals")
     tenor_months: int = Field(description="Tenor in months, 1..600")
-    reference_rate_pct: str = Field(description="LPR plus the bank's spread, percent per year, decimal string")
+    reference_rate_pct: str = Field(
+        max_length=16, description="LPR plus the bank's spread, percent per year, decimal string"
+    )
 
 
 class Reason(BaseModel):
@@ -106,6 +111,42 @@ class QuoteList(BaseModel):
     next_page_token: str
 
 
+class ProductInfo(BaseModel):
+    id: str
+    scheme_id: str
+    product_version: str
+    display_name: str
+
+
+class Policies(BaseModel):
+    active_version: str
+    engine: str
+    products: list[ProductInfo]
+
+
+class DryRunSummary(BaseModel):
+    changed: int
+    unchanged: int
+    errors: int
+    decision_changes: dict[str, int]
+    changes_by_product: dict[str, dict[str, int]]
+    total_bp_delta: int
+
+
+class DryRunResult(BaseModel):
+    draft_version: str
+    active_version: str
+    evaluated: int
+    summary: DryRunSummary
+    results: list[dict[str, Any]] = Field(description="One row per replayed quote input: old and new decision")
+
+
+class Activated(BaseModel):
+    active_version: str
+    previous_version: str
+    path: str
+
+
 class DraftBundle(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,7 +168,7 @@ class ActivateRequest(DraftBundle):
     )
 
 
-def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
+def create_app(core: PricingCore, settings: PricingSettings, limiter: RateLimiter | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
@@ -144,9 +185,15 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if limiter is not None:
+        install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
 
-    def api_key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:  # noqa: B008
-        return credentials.credentials if credentials else ""
+    def api_key(request: Request) -> str:
+        """The bearer credential; an anonymous caller is refused before its input is validated."""
+        key = bearer_token(request.headers.get("authorization", ""))
+        if not key:
+            raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
+        return key
 
     def admin(authorization: str = Header(default="", include_in_schema=False)) -> None:
         token = bearer_token(authorization)
@@ -167,13 +214,15 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         tags=["quotes"],
         openapi_extra={
             "requestBody": {"required": True, "content": {"application/json": {"schema": quote_body_schema}}},
-            "security": [{"HTTPBearer": []}],
+            **security(BANK),
         },
     )
-    async def create_quote(request: Request, bank: str = Path(description="The calling bank's id")) -> JSONResponse:
+    async def create_quote(request: Request, bank: IdPath) -> JSONResponse:
         # The hot path: the body is parsed by pydantic-core straight from bytes and the bearer key
         # read from the header, without FastAPI's per-request dependency solving; the blocking
         # use case (peer calls, Rego, Redis) runs on the worker threads like a sync endpoint.
+        if not bearer_token(request.headers.get("authorization", "")):
+            api_key(request)
         raw = await request.body()
         try:
             body = QuoteCreate.model_validate_json(raw)
@@ -199,8 +248,9 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         responses=ERROR_RESPONSES,
         tags=["quotes"],
         summary="Get one of the calling bank's quotes",
+        openapi_extra=security(BANK),
     )
-    def get_quote(bank: str, quote: str, key: str = Depends(api_key)) -> JSONResponse:
+    def get_quote(bank: IdPath, quote: IdPath, key: str = Depends(api_key)) -> JSONResponse:
         return JSONResponse(core.get_quote(key, f"banks/{bank}/quotes/{quote}"))
 
     @app.get(
@@ -209,17 +259,25 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         responses=ERROR_RESPONSES,
         tags=["quotes"],
         summary="List the calling bank's quotes, newest first",
+        openapi_extra=security(BANK),
     )
     def list_quotes(
-        bank: str,
+        bank: IdPath,
         page_size: int = Query(default=50, ge=0, le=1000),
-        page_token: str = Query(default=""),
+        page_token: str = Query(default="", max_length=256),
         key: str = Depends(api_key),
     ) -> JSONResponse:
         records, token = core.list_quotes(key, f"banks/{bank}", page_size, page_token)
         return JSONResponse({"quotes": records, "next_page_token": token})
 
-    @app.get("/v1/policies", tags=["policies"], summary="Active policy bundle and products", responses=ERROR_RESPONSES)
+    @app.get(
+        "/v1/policies",
+        tags=["policies"],
+        summary="Active policy bundle and products",
+        response_model=None,
+        responses={200: {"model": Policies, "description": "Successful Response"}, **ERROR_RESPONSES},
+        openapi_extra=security(BANK, ADMIN),
+    )
     def policies(key: str = Depends(api_key)) -> dict[str, Any]:
         if not (
             settings.pricing_admin_token and hmac.compare_digest(key.encode(), settings.pricing_admin_token.encode())
@@ -239,8 +297,10 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         "/v1/policies:dryRun",
         tags=["policies"],
         dependencies=[Depends(admin)],
-        responses=ERROR_RESPONSES,
+        response_model=None,
+        responses={200: {"model": DryRunResult, "description": "Successful Response"}, **ERROR_RESPONSES},
         summary="Evaluate a draft bundle against the most recent stored quote inputs",
+        openapi_extra=security(ADMIN),
     )
     def dry_run(body: DryRunRequest) -> dict[str, Any]:
         recent = core.store.recent_inputs(body.limit)
@@ -251,8 +311,10 @@ def create_app(core: PricingCore, settings: PricingSettings) -> FastAPI:
         "/v1/policies:activate",
         tags=["policies"],
         dependencies=[Depends(admin)],
-        responses=ERROR_RESPONSES,
+        response_model=None,
+        responses={200: {"model": Activated, "description": "Successful Response"}, **ERROR_RESPONSES},
         summary="Make a draft bundle the live one on every replica",
+        openapi_extra=security(ADMIN),
     )
     def activate(body: ActivateRequest) -> dict[str, Any]:
         with core.policies.draft(body.model_dump()) as bundle:

@@ -8,6 +8,7 @@ from typing import Any
 from carbon.v1 import accounting_pb2_grpc
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
+from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 
 from carbon_rating import gov, registry
@@ -55,7 +56,17 @@ def build(settings: RatingSettings | None = None) -> Service:
         )
     users = gov.parse_tokens(tokens)
     log.info("government users", extra={"users": sorted({f"{u.name}:{u.role}" for u in users.values()})})
-    http_app = gov.create_app(store, schemes, population, users, lambda: refresh_enterprises(client, accounting))
+    # Banks read ratings over gRPC (per API key and address); the login form is limited per address.
+    limiter = RateLimiter.from_settings(client, settings)
+    http_app = gov.create_app(
+        store,
+        schemes,
+        population,
+        users,
+        lambda: refresh_enterprises(client, accounting),
+        limiter,
+        secure_cookies=not settings.dev_mode,  # dev mode serves plain http://127.0.0.1
+    )
 
     def warm() -> list[Any]:
         return [s for s in (schemes.active(i) for i in schemes.snapshot.schemes) if s is not None]
@@ -72,6 +83,7 @@ def build(settings: RatingSettings | None = None) -> Service:
         settings=settings,
         register=register(servicer),
         http_app=http_app,
+        interceptors=[RateLimitInterceptor(limiter, {"carbon.v1.RatingService"})],
         workers=workers,
         on_stop=[accounting_channel.close, consent_channel.close, client.close],
     )

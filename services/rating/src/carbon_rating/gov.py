@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from carbon_common.errors import (
@@ -30,20 +30,40 @@ from carbon_common.errors import (
     permission_denied,
     unauthenticated,
 )
-from carbon_common.http import install_error_handlers
-from fastapi import Body, FastAPI, Form, Request
+from carbon_common.http import (
+    ID_PATTERN,
+    PERIOD_PATTERN,
+    documented,
+    install_error_handlers,
+    security,
+)
+from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from fastapi import Body, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_rating import audit
 from carbon_rating import scheme as sc
 from carbon_rating.population import PopulationCache
-from carbon_rating.registry import SchemeRegistry, SchemeStore
+from carbon_rating.registry import SchemeRegistry, SchemeStore, parse_time
 from carbon_rating.vectorised import UNGRADED, preview
 
 log = logging.getLogger(__name__)
 ROLES = ("drafter", "approver")
 COOKIE = "carbon_gov_token"
+# What anyone may read of a published version (no drafter/approver names, no review notes).
+PUBLIC_FIELDS = (
+    "scheme_id",
+    "version",
+    "status",
+    "document",
+    "digest",
+    "create_time",
+    "effective_time",
+    "publish_time",
+)
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -145,15 +165,111 @@ def chart_svg(result: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+SchemeId = Annotated[str, PathParam(min_length=1, max_length=63, pattern=ID_PATTERN, description="Scheme id")]
+Version = Annotated[str, PathParam(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z._-]+$", description="Version")]
+
+
+class VersionRecord(BaseModel):
+    """A stored scheme version (approval adds approver and effective_time)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheme_id: str
+    version: str
+    status: str = Field(description="draft | approved | published")
+    document: dict[str, Any]
+    digest: str
+    drafter: str | None = Field(default=None, description="absent in the public (anonymous) view")
+    create_time: str
+
+
+class VersionSummary(BaseModel):
+    version: str
+    status: str
+    drafter: str | None = None
+
+
+class SchemeSummary(BaseModel):
+    scheme_id: str
+    active_version: str | None
+    effective_time: str | None
+    versions: list[VersionSummary]
+
+
+class SchemeList(BaseModel):
+    schemes: list[SchemeSummary]
+
+
+class VersionList(BaseModel):
+    versions: list[VersionRecord]
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+
+
+class Validation(BaseModel):
+    valid: bool
+    errors: list[Problem]
+
+
+class Preview(BaseModel):
+    """Grade distribution before/after the version for one period, and who moves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    period: str | None
+    total: int
+    moved: int
+    grades: list[str]
+    before: dict[str, int]
+    after: dict[str, int]
+    transitions: list[dict[str, Any]]
+
+
+class AuditLog(BaseModel):
+    intact: bool
+    first_bad_seq: int | None
+    entries: list[dict[str, Any]]
+
+
+class Refreshed(BaseModel):
+    changed_rows: int
+
+
+class DocumentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: str | dict[str, Any] = Field(description="The scheme document: YAML/JSON text or an object")
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_time: str | None = Field(
+        default=None, max_length=40, description="ISO date/time it takes effect (naive = UTC+8); empty: now"
+    )
+
+
 def create_app(
     store: SchemeStore,
     registry: SchemeRegistry,
     population: PopulationCache,
     users: dict[str, GovUser],
     refresh_population: Callable[[], int] | None = None,
+    limiter: RateLimiter | None = None,
+    secure_cookies: bool = True,
 ) -> FastAPI:
-    app = FastAPI(title="Carbon rating - government scheme configuration", version="1")
+    """`secure_cookies` (off only in dev mode, for http://127.0.0.1) marks the login cookie Secure."""
+    app = FastAPI(
+        title="Carbon rating - government scheme configuration",
+        version="1",
+        description="Regional rating schemes as data: drafts, four-eyes approval, previews and the audit chain.",
+    )
     install_error_handlers(app)
+    if limiter is not None:  # token guessing on the login form: per client address
+        install_rest_limits(app, limiter, prefix_rule({"/login": "page"}))
     templates = Environment(loader=PackageLoader("carbon_rating", "templates"), autoescape=select_autoescape(["html"]))
 
     def user_from(request: Request) -> GovUser | None:
@@ -175,89 +291,175 @@ def create_app(
         return preview(before, after, population.view().frame, period, store.plugins)
 
     # ------------------------------------------------------------------ JSON API
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/schemes")
+    # Reads: a published version in force (or once in force) is public on both edges, as gRPC
+    # ListSchemes shows it; drafts and versions not yet in force need a government credential.
+    def is_public(record: dict[str, Any]) -> bool:
+        return record.get("status") == "published" and parse_time(record["effective_time"]) <= datetime.now(UTC)
+
+    def public_view(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: record[k] for k in PUBLIC_FIELDS if k in record}
+
+    def reader(request: Request) -> GovUser | None:
+        """The government user, or None for an anonymous read; a token that is presented must be valid."""
+        user = user_from(request)
+        if user is None and request.headers.get("authorization"):
+            raise unauthenticated("UNAUTHENTICATED_GOV", "unknown government API token")
+        return user
+
+    @app.get(
+        "/v1/schemes",
+        tags=["schemes"],
+        summary="Schemes, active versions and drafts (published versions in force without a credential)",
+        **documented(SchemeList),
+        openapi_extra=security({}, "govToken", "govCookie"),
+    )
     def list_schemes(request: Request) -> dict[str, Any]:
-        require(request)
+        user = reader(request)
         out = []
         for scheme_id in store.scheme_ids():
             active = registry.active_with_time(scheme_id)
+            records = store.records(scheme_id)
+            if user is None:
+                records = [r for r in records if is_public(r)]
+                if active is None or not records:
+                    continue
+            fields = ("version", "status", "drafter") if user else ("version", "status")
             out.append(
                 {
                     "scheme_id": scheme_id,
                     "active_version": active[0].version if active else None,
                     "effective_time": active[1].isoformat() if active else None,
-                    "versions": [
-                        {k: r[k] for k in ("version", "status", "drafter") if k in r} for r in store.records(scheme_id)
-                    ],
+                    "versions": [{k: r[k] for k in fields if k in r} for r in records],
                 }
             )
         return {"schemes": out}
 
-    @app.get("/v1/schemes/{scheme_id}/versions")
-    def list_versions(scheme_id: str, request: Request) -> dict[str, Any]:
-        require(request)
+    @app.get(
+        "/v1/schemes/{scheme_id}/versions",
+        tags=["schemes"],
+        summary="A scheme's versions (published versions in force without a credential)",
+        **documented(VersionList),
+        openapi_extra=security({}, "govToken", "govCookie"),
+    )
+    def list_versions(scheme_id: SchemeId, request: Request) -> dict[str, Any]:
+        if reader(request) is None:
+            return {"versions": [public_view(r) for r in store.records(scheme_id) if is_public(r)]}
         return {"versions": store.records(scheme_id)}
 
-    @app.get("/v1/schemes/{scheme_id}/versions/{version}")
-    def get_version(scheme_id: str, version: str, request: Request) -> dict[str, Any]:
-        require(request)
-        return store.record(scheme_id, version)
+    @app.get(
+        "/v1/schemes/{scheme_id}/versions/{version:segment}",
+        tags=["schemes"],
+        summary="One version (a draft or a version not yet in force needs a credential)",
+        **documented(VersionRecord, 404),
+        openapi_extra=security({}, "govToken", "govCookie"),
+    )
+    def get_version(scheme_id: SchemeId, version: Version, request: Request) -> dict[str, Any]:
+        user = reader(request)
+        record = store.record(scheme_id, version)
+        if user is None:
+            if not is_public(record):
+                raise unauthenticated(
+                    "UNAUTHENTICATED_GOV", "drafts and versions not yet in force need a government API token"
+                )
+            return public_view(record)
+        return record
 
-    @app.post("/v1/schemes:validate")
-    def validate_document(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @app.post(
+        "/v1/schemes:validate",
+        tags=["schemes"],
+        summary="Validate a scheme document",
+        **documented(Validation),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def validate_document(request: Request, body: DocumentBody) -> dict[str, Any]:
         require(request)
         try:
-            document = document_from(body.get("document"))
+            document = document_from(body.document)
         except ServiceError as error:
             return {"valid": False, "errors": [{"field": f, "message": m} for f, m in error.field_violations]}
         errors = sc.validate(document, store.plugins)
         return {"valid": not errors, "errors": [{"field": f, "message": m} for f, m in errors]}
 
-    @app.post("/v1/schemes/{scheme_id}/versions", status_code=201)
-    def create_version(scheme_id: str, request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions",
+        status_code=201,
+        tags=["schemes"],
+        summary="Draft a new version (drafter)",
+        **documented(VersionRecord, 409, status=201),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def create_version(scheme_id: SchemeId, request: Request, body: DocumentBody) -> dict[str, Any]:
         user = require(request, "drafter")
-        document = document_from(body.get("document"))
+        document = document_from(body.document)
         if document.get("scheme_id") != scheme_id:
             raise invalid_argument("document.scheme_id", f"must be {scheme_id!r} (the scheme in the URL)")
         return store.create_draft(document, user.name)
 
-    @app.put("/v1/schemes/{scheme_id}/versions/{version}")
-    def update_version(
-        scheme_id: str,
-        version: str,
-        request: Request,
-        body: dict[str, Any] = Body(...),  # noqa: B008
-    ) -> dict[str, Any]:
+    @app.put(
+        "/v1/schemes/{scheme_id}/versions/{version:segment}",
+        tags=["schemes"],
+        summary="Edit a draft (drafter)",
+        **documented(VersionRecord, 404, 409),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def update_version(scheme_id: SchemeId, version: Version, request: Request, body: DocumentBody) -> dict[str, Any]:
         user = require(request, "drafter")
-        return store.update_draft(scheme_id, version, document_from(body.get("document")), user.name)
+        return store.update_draft(scheme_id, version, document_from(body.document), user.name)
 
-    @app.post("/v1/schemes/{scheme_id}/versions/{version}:preview")
-    def preview_version(scheme_id: str, version: str, request: Request, period: str | None = None) -> dict[str, Any]:
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions/{version}:preview",
+        tags=["schemes"],
+        summary="Grade distribution before and after this version",
+        **documented(Preview, 404),
+        openapi_extra=security("govToken", "govCookie"),
+    )
+    def preview_version(
+        scheme_id: SchemeId,
+        version: Version,
+        request: Request,
+        period: Annotated[str | None, Query(min_length=4, max_length=7, pattern=PERIOD_PATTERN)] = None,
+    ) -> dict[str, Any]:
         require(request)
         return run_preview(scheme_id, store.record(scheme_id, version)["document"], period)
 
-    @app.post("/v1/schemes/{scheme_id}/versions/{version}:approve")
+    @app.post(
+        "/v1/schemes/{scheme_id}/versions/{version}:approve",
+        tags=["schemes"],
+        summary="Approve and publish a version (approver, not its drafter)",
+        **documented(VersionRecord, 404, 409),
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def approve_version(
-        scheme_id: str,
-        version: str,
-        request: Request,
-        body: dict[str, Any] = Body(default={}),  # noqa: B008
+        scheme_id: SchemeId, version: Version, request: Request, body: Annotated[ApproveBody | None, Body()] = None
     ) -> dict[str, Any]:
         user = require(request, "approver")
-        return store.approve(scheme_id, version, user.name, parse_effective(body.get("effective_time")))
+        effective = body.effective_time if body is not None else None
+        return store.approve(scheme_id, version, user.name, parse_effective(effective))
 
-    @app.get("/v1/audit")
+    @app.get(
+        "/v1/audit",
+        tags=["audit"],
+        summary="The hash-chained audit log and its verification",
+        **documented(AuditLog),
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def get_audit(request: Request) -> dict[str, Any]:
         require(request)
         items = audit.entries(store.redis)
         intact, bad = audit.verify(store.redis)
         return {"intact": intact, "first_bad_seq": bad, "entries": items}
 
-    @app.post("/v1/population:refresh")
+    @app.post(
+        "/v1/population:refresh",
+        tags=["population"],
+        summary="Reload enterprises from accounting",
+        **documented(Refreshed),
+        openapi_extra=security("govToken", "govCookie"),
+    )
     def population_refresh(request: Request) -> dict[str, Any]:
         require(request)
         if refresh_population is None:
@@ -275,7 +477,7 @@ def create_app(
             return JSONResponse(error.to_json(), status_code=error.http_status)
         return page("error.html", request, error.http_status, error=error)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
         user = user_from(request)
         if user is None:
@@ -294,21 +496,21 @@ def create_app(
             )
         return page("home.html", request, schemes=rows)
 
-    @app.post("/login")
+    @app.post("/login", include_in_schema=False)
     def login(token: str = Form(...)) -> Response:
         if _hash(token.strip()) not in users:
             raise unauthenticated("UNAUTHENTICATED_GOV", "unknown token")
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=secure_cookies)
         return response
 
-    @app.post("/logout")
+    @app.post("/logout", include_in_schema=False)
     def logout() -> Response:
         response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=secure_cookies)
         return response
 
-    @app.get("/schemes/{scheme_id}", response_class=HTMLResponse)
+    @app.get("/schemes/{scheme_id}", response_class=HTMLResponse, include_in_schema=False)
     def scheme_page(scheme_id: str, request: Request) -> HTMLResponse:
         require(request)
         active = registry.active_with_time(scheme_id)
@@ -321,7 +523,7 @@ def create_app(
             active=active[0].version if active else None,
         )
 
-    @app.post("/schemes/{scheme_id}/drafts")
+    @app.post("/schemes/{scheme_id}/drafts", include_in_schema=False)
     def new_draft(scheme_id: str, request: Request, base: str = Form("")) -> Response:
         user = require(request, "drafter")
         source = base or (registry.active(scheme_id).version if registry.active(scheme_id) else "")  # type: ignore[union-attr]
@@ -329,7 +531,7 @@ def create_app(
         record = store.create_draft(document, user.name)
         return RedirectResponse(f"/schemes/{scheme_id}/versions/{record['version']}", status_code=303)
 
-    @app.get("/new", response_class=HTMLResponse)
+    @app.get("/new", response_class=HTMLResponse, include_in_schema=False)
     def new_scheme_form(request: Request) -> HTMLResponse:
         require(request, "drafter")
         template = dict(store.record("zhejiang-carbon-efficiency", "1")["document"]) if store.scheme_ids() else {}
@@ -337,7 +539,7 @@ def create_app(
         template["scheme_id"] = "my-new-scheme"
         return page("new.html", request, text=to_yaml(template), errors=[])
 
-    @app.post("/new", response_class=HTMLResponse)
+    @app.post("/new", response_class=HTMLResponse, include_in_schema=False)
     def new_scheme(request: Request, document: str = Form(...)) -> Response:
         user = require(request, "drafter")
         try:
@@ -382,12 +584,12 @@ def create_app(
             now_local=datetime.now(CHINA).strftime("%Y-%m-%dT%H:%M"),
         )
 
-    @app.get("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse)
+    @app.get("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def show_version(scheme_id: str, version: str, request: Request) -> HTMLResponse:
         require(request)
         return version_page(request, scheme_id, version)
 
-    @app.post("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse)
+    @app.post("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def save_version(scheme_id: str, version: str, request: Request, document: str = Form(...)) -> Response:
         user = require(request, "drafter")
         try:
@@ -398,14 +600,14 @@ def create_app(
             raise
         return version_page(request, scheme_id, version, notice="Saved and validated.")
 
-    @app.post("/schemes/{scheme_id}/versions/{version}/approve")
+    @app.post("/schemes/{scheme_id}/versions/{version}/approve", include_in_schema=False)
     def approve_form(scheme_id: str, version: str, request: Request, effective_time: str = Form("")) -> Response:
         user = require(request, "approver")
         store.approve(scheme_id, version, user.name, parse_effective(effective_time))
         registry.refresh()
         return RedirectResponse(f"/schemes/{scheme_id}", status_code=303)
 
-    @app.get("/audit", response_class=HTMLResponse)
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request) -> HTMLResponse:
         require(request)
         items = audit.entries(store.redis)

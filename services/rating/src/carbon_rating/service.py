@@ -334,6 +334,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     def ListSchemes(
         self, request: rating_pb2.ListSchemesRequest, context: grpc.ServicerContext
     ) -> rating_pb2.ListSchemesResponse:
+        """Public, like REST GET /v1/schemes without a credential: only the versions in force.
+        Drafts and future-dated versions are read through the government REST API with a token."""
         size = request.page_size or 50
         if size < 0 or size > 1000:
             raise invalid_argument("page_size", "must be between 0 and 1000")
