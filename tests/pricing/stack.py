@@ -20,6 +20,7 @@ from carbon_common.redis_server import free_port
 from carbon_common.redis_server import start as start_redis
 from google.type import interval_pb2
 
+from tests.support.platform import GENEROUS_RATE_LIMITS
 from tests.support.processes import ServiceProcess, start_service
 from tests.support.seed import register_enterprise
 
@@ -48,6 +49,8 @@ class Stack:
             "CARBON_PRICING_ADMIN_TOKEN": PRICING_ADMIN,
             "CARBON_DATA_DIR": str(self.root / "data"),
             "CARBON_LOG_LEVEL": "WARNING",
+            # Quotes here come from one bank and one address, faster than a bank's default budget.
+            "CARBON_RATE_LIMITS": GENEROUS_RATE_LIMITS,
         }
         for name, proc in self.processes.items():
             var = catalog.service(name).target_variable
