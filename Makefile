@@ -15,6 +15,9 @@ KUBECONFORM_VERSION := v0.8.0
 REGAL_VERSION := v0.35.1  # pinned in scripts/gotools/regal/go.mod
 BUF_VERSION := v1.57.2
 SPECTRAL_VERSION := 6.16.3  # @stoplight/spectral-cli from the npm registry
+# promtool of Prometheus 3.x (the Go module is versioned v0.3xx.y for Prometheus 3.xx.y)
+PROMTOOL_VERSION := v0.316.0
+KUBE_SCORE_VERSION := v1.20.0
 
 CHART := charts/carbon-platform
 CHART_POLICY_DIR := $(CHART)/files/policies
@@ -27,7 +30,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: venv tools chromium ## Create the venv, install Python deps, build tool binaries
+setup: venv tools chromium redis-server ## Create the venv, install Python deps, build tool binaries, Debian packages
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,12 +42,18 @@ $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAG
 venv: $(VENV)/.installed
 
 .PHONY: tools
-tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf $(TOOLS)/spectral ## Build opa, helm, kubeconform, regal, buf, spectral into tools/bin
+tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf $(TOOLS)/spectral $(TOOLS)/promtool $(TOOLS)/kube-score ## Build opa, helm, kubeconform, regal, buf, spectral, promtool, kube-score into tools/bin (checkov is a dev dependency)
 
 $(TOOLS)/opa:
 	GOBIN=$(TOOLS) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+# helm's release build stamps its default Kubernetes version (from its client-go, v0.37 -> 1.37) with
+# -ldflags; a plain `go install` keeps the fallback 1.20, which fails the chart's kubeVersion
+# (>=1.29) unless every command passes --kube-version. Same flags as helm's own Makefile.
+HELM_KUBE_MINOR := 37
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  $(foreach pkg,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(pkg).k8sVersionMajor=1 -X helm.sh/helm/v3/$(pkg).k8sVersionMinor=$(HELM_KUBE_MINOR))
 $(TOOLS)/helm:
-	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(TOOLS) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 $(TOOLS)/kubeconform:
 	GOBIN=$(TOOLS) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 $(TOOLS)/regal: scripts/gotools/regal/go.mod
@@ -55,10 +64,18 @@ $(TOOLS)/buf:
 $(TOOLS)/spectral:
 	npm install --prefix $(CURDIR)/tools/spectral --no-audit --no-fund --loglevel=error @stoplight/spectral-cli@$(strip $(SPECTRAL_VERSION))
 	mkdir -p $(TOOLS) && ln -sf ../spectral/node_modules/.bin/spectral $(TOOLS)/spectral
+$(TOOLS)/promtool:
+	GOBIN=$(TOOLS) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+$(TOOLS)/kube-score:
+	GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 
 .PHONY: chromium
 chromium: ## Debian's chromium (and a CJK font) for the browser tests
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+
+.PHONY: redis-server
+redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 .PHONY: proto
 proto: venv ## Regenerate the Python stubs from proto/
@@ -95,7 +112,7 @@ chart-policies: ## Copy the pricing policy bundle (policies/products, no *_test.
 	  ! -name '*_test.rego' -exec install -D -m 0644 {} $(CURDIR)/$(CHART_POLICY_DIR)/{} \;
 
 .PHONY: chart-test
-chart-test: venv tools ## Chart: opa test of policies/cluster, then helm lint/template + kubeconform + opa eval per profile
+chart-test: venv tools ## Chart: opa test of policies/cluster, then helm lint/template + kubeconform + opa eval + kube-score + checkov per profile, promtool on the alerts
 	$(TOOLS)/opa test policies/cluster
 	$(PY) -m pytest tests/chart
 

@@ -74,8 +74,6 @@ def helm_template(*args: str | Path, chart: Path = CHART, check: bool = True) ->
         chart,
         "--namespace",
         NAMESPACE,
-        "--kube-version",
-        KUBERNETES_VERSION,
         *args,
         check=check,
     )
@@ -121,6 +119,23 @@ def pod_spec(deployment: Manifest) -> dict[str, Any]:
 def main_container(deployment: Manifest) -> dict[str, Any]:
     name = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
     return next(c for c in pod_spec(deployment)["containers"] if c["name"] == name)
+
+
+SECRETS_DIR = "/var/run/secrets/carbon"
+
+
+def all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def secret_files(deployment: Manifest) -> dict[str, tuple[str, str]]:
+    """File name in CARBON_SECRETS_DIR -> (Secret, key), from the projected `secrets` volume."""
+    volume = {v["name"]: v for v in pod_spec(deployment)["volumes"]}["secrets"]
+    return {
+        item["path"]: (source["secret"]["name"], item["key"])
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +191,7 @@ def test_every_profile_exists() -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_helm_lint_strict(profile: str) -> None:
-    result = run(
-        tool("helm"), "lint", "--strict", "--kube-version", KUBERNETES_VERSION, "-f", profile_file(profile), CHART
-    )
+    result = run(tool("helm"), "lint", "--strict", "-f", profile_file(profile), CHART)
     assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
 
 
@@ -417,10 +430,23 @@ def test_every_service_is_fully_wired(profile: str) -> None:
         assert env["CARBON_BIND_HOST"] == "0.0.0.0"
         assert env["CARBON_GRPC_PORT"] == str(grpc_port)
         assert env["CARBON_HTTP_PORT"] == str(http_port)
-        assert env["CARBON_SERVICE_SECRET"] == {
-            "secretKeyRef": {"name": "carbon-service-secret", "key": "service-secret"}
-        }
-        assert "CARBON_REDIS_URL" in env
+        # secrets are files (CARBON_SECRETS_DIR), never env vars
+        assert env["CARBON_SECRETS_DIR"] == SECRETS_DIR
+        assert {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True} in container["volumeMounts"]
+        assert not [
+            e["name"]
+            for c in all_containers(spec)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        ]
+        files = secret_files(deployment)
+        assert files["carbon_service_secret"] == ("carbon-service-secret", "service-secret")
+        if values.get("redis", {}).get("mode", "internal") == "internal":
+            assert env["CARBON_REDIS_URL"] == f"redis://{full('redis')}:6379/0"
+            assert files["carbon_redis_password"] == ("carbon-redis", "redis-password")
+        else:
+            assert "CARBON_REDIS_URL" not in env
+            assert files["carbon_redis_url"] == ("carbon-redis-url", "redis-url")
         assert "CARBON_DEV_MODE" not in env
         targets = {peer for peer, var in TARGET_VARS.items() if var in env}
         assert targets == CALLS[name], name
@@ -497,16 +523,24 @@ def test_internal_redis() -> None:
     container = pod_spec(statefulset)["containers"][0]
     args = container["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
-    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    # the password comes from the mounted Secret file, never from an env var
+    assert container["command"][:2] == ["sh", "-c"]
+    assert '--requirepass "$(cat /var/run/secrets/redis/password)"' in container["command"][2]
+    assert container["command"][2].startswith('exec redis-server "$@"')
+    assert "env" not in container
+    password = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}["password"]["secret"]
+    assert password["secretName"] == "carbon-redis"
+    assert password["items"] == [{"key": "redis-password", "path": "password"}]
+    assert "/var/run/secrets/redis/password" in container["readinessProbe"]["exec"]["command"][2]
     assert re.fullmatch(r"docker\.io/library/redis:\d+\.\d+\.\d+-alpine", container["image"])
     assert container["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["tcpSocket"] and container["readinessProbe"]["exec"]
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["metadata"]["name"] == "data" and claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
-    env = env_of(main_container(find(docs, "Deployment", full("consent"))))
-    assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "carbon-redis", "key": "redis-password"}}
-    assert env["CARBON_REDIS_URL"] == f"redis://:$(REDIS_PASSWORD)@{full('redis')}:6379/0"
+    consent = find(docs, "Deployment", full("consent"))
+    assert env_of(main_container(consent))["CARBON_REDIS_URL"] == f"redis://{full('redis')}:6379/0"
+    assert secret_files(consent)["carbon_redis_password"] == ("carbon-redis", "redis-password")
     find(docs, "Service", full("redis"))
 
 
@@ -515,9 +549,11 @@ def test_external_redis() -> None:
     assert not of_kind(docs, "StatefulSet")
     assert not [d for d in docs if d["metadata"]["name"].startswith(full("redis"))]
     for name in NAMES:
-        env = env_of(main_container(find(docs, "Deployment", full(name))))
-        assert env["CARBON_REDIS_URL"] == {"secretKeyRef": {"name": "carbon-redis-url", "key": "redis-url"}}
-        assert "REDIS_PASSWORD" not in env
+        deployment = find(docs, "Deployment", full(name))
+        assert "CARBON_REDIS_URL" not in env_of(main_container(deployment))
+        files = secret_files(deployment)
+        assert files["carbon_redis_url"] == ("carbon-redis-url", "redis-url")
+        assert "carbon_redis_password" not in files
         egress = find(docs, "NetworkPolicy", full(name))["spec"]["egress"]
         assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 6380}]} in egress
 
@@ -652,9 +688,9 @@ def test_secrets_are_only_referenced_unless_creation_is_allowed() -> None:
             assert node == "", f"{path} holds a value"
 
     walk(values, "")
-    consent = env_of(main_container(find(manifests("defaults"), "Deployment", full("consent"))))
-    assert consent["CARBON_ADMIN_TOKEN"] == {"secretKeyRef": {"name": "carbon-consent", "key": "admin-token"}}
-    assert consent["CARBON_LINK_SECRET"] == {"secretKeyRef": {"name": "carbon-consent", "key": "link-secret"}}
+    consent = secret_files(find(manifests("defaults"), "Deployment", full("consent")))
+    assert consent["carbon_admin_token"] == ("carbon-consent", "admin-token")
+    assert consent["carbon_link_secret"] == ("carbon-consent", "link-secret")
 
 
 def test_shared_raw_data_volume() -> None:

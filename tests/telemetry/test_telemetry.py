@@ -129,6 +129,24 @@ def test_business_metric_helpers(otel: Otel) -> None:
         metrics.ingestion_readings(-1, source="energy")
 
 
+def test_audit_lag_and_integrity_checks_in_the_prometheus_exposition(otel: Otel) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics.audit_lag(0.02, log="consent")
+    metrics.integrity_checked("decision_log", ok=True)
+    metrics.integrity_checked("decision_log", ok=False)
+    body, content_type = telemetry.prometheus_exposition()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    checks = {(s.labels["log"], s.labels["result"]): s.value for s in families["carbon_integrity_checks"].samples}
+    assert checks[("decision_log", "ok")] >= 1 and checks[("decision_log", "failed")] >= 1
+    lag = families["carbon_audit_lag_seconds"]
+    assert lag.type == "histogram"
+    buckets = {s.labels["le"]: s.value for s in lag.samples if s.name.endswith("_bucket")}
+    # explicit lag buckets (ms to days), not the SDK's 0..10000 defaults
+    assert buckets["0.01"] < buckets["0.025"] and "86400.0" in buckets
+
+
 def test_lag_from_accepts_naive_utc_and_epoch() -> None:
     now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC).timestamp()
     assert metrics.lag_from(datetime(2025, 1, 1, 11, 59), now=now) == 60
@@ -229,12 +247,64 @@ def test_no_exporter_without_otel_variables(tmp_path: Path) -> None:
         """
         provider = trace.get_tracer_provider()
         print(len(provider._active_span_processor._span_processors))
-        print(len(otel_metrics.get_meter_provider()._all_metric_readers))
+        print(",".join(type(r).__name__ for r in otel_metrics.get_meter_provider()._all_metric_readers))
         """,
         {},
         tmp_path,
     )
-    assert result.stdout.split() == ["0", "0"]
+    # Only the pull-based Prometheus reader behind GET /metrics.
+    assert result.stdout.split() == ["0", "PrometheusMetricReader"]
+
+
+@pytest.mark.parametrize(
+    ("env", "span_exporter", "metric_exporter"),
+    [
+        ({}, "grpc", "grpc"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "grpc", "grpc"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, "http", "http"),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf"},
+            "grpc",
+            "http",
+        ),
+    ],
+)
+def test_otlp_protocol_selects_the_exporter(
+    tmp_path: Path, env: dict[str, str], span_exporter: str, metric_exporter: str
+) -> None:
+    result = _run_configured(
+        """
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        processor = trace.get_tracer_provider()._active_span_processor._span_processors[0]
+        print(type(processor.span_exporter).__module__)
+        (reader,) = [r for r in otel_metrics.get_meter_provider()._all_metric_readers
+                     if isinstance(r, PeriodicExportingMetricReader)]
+        print(type(reader._exporter).__module__)
+        """,
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", **env},
+        tmp_path,
+    )
+    spans, metrics_module = result.stdout.split()
+    assert spans == f"opentelemetry.exporter.otlp.proto.{span_exporter}.trace_exporter"
+    assert metrics_module == f"opentelemetry.exporter.otlp.proto.{metric_exporter}.metric_exporter"
+
+
+def test_unknown_otlp_protocol_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with pytest.raises(ValueError, match="'http/json' is not supported: use one of grpc, http/protobuf"):
+        telemetry.otlp_span_exporter()
+
+
+def test_prometheus_exporter_variable_is_accepted(tmp_path: Path) -> None:
+    result = _run_configured(
+        """
+        print(",".join(type(r).__name__ for r in otel_metrics.get_meter_provider()._all_metric_readers))
+        """,
+        {"OTEL_METRICS_EXPORTER": "prometheus"},
+        tmp_path,
+    )
+    assert result.stdout.split() == ["PrometheusMetricReader"]
+    assert "unsupported" not in result.stderr
 
 
 class Collector(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):

@@ -125,28 +125,63 @@ imagePullSecrets:
 {{- required "redis.internal.auth.existingSecret must name the Secret holding the Redis password" .Values.redis.internal.auth.existingSecret -}}
 {{- end -}}
 
+{{/* Where the services read their secrets as files (CARBON_SECRETS_DIR, see carbon_common.settings). */}}
+{{- define "carbon.secretsDir" -}}
+/var/run/secrets/carbon
+{{- end -}}
+
 {{/*
-Env vars that give a pod its Redis URL (CARBON_REDIS_URL).
-internal: password from Secret, URL built from the Redis Service name
-          (Kubernetes expands $(REDIS_PASSWORD); the password must be URL-safe, e.g. hex).
-external: whole URL read from an existing Secret key.
+Env vars that give a pod its Redis URL. Secrets are files (carbon.secretsVolume), never env vars:
+internal: CARBON_REDIS_URL without password here; the password is the file carbon_redis_password
+          (carbon_common.settings puts it into the URL, URL-quoted).
+external: the whole URL is the file carbon_redis_url.
 */}}
 {{- define "carbon.redisEnv" -}}
 {{- if eq .Values.redis.mode "internal" }}
-- name: REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "carbon.redis.passwordSecretName" . }}
-      key: {{ .Values.redis.internal.auth.existingSecretPasswordKey }}
 - name: CARBON_REDIS_URL
-  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%d/%d" (include "carbon.redis.fullname" .) (int .Values.redis.internal.port) (int .Values.redis.internal.database) | quote }}
-{{- else }}
-- name: CARBON_REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ required "redis.external.existingSecret is required when redis.mode=external" .Values.redis.external.existingSecret }}
-      key: {{ .Values.redis.external.existingSecretUrlKey }}
+  value: {{ printf "redis://%s:%d/%d" (include "carbon.redis.fullname" .) (int .Values.redis.internal.port) (int .Values.redis.internal.database) | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Projected volume of every Secret a service reads, one file per setting named after its
+variable in lower case (service HMAC key, Redis password or URL, the service's secretEnv).
+Usage: dict "root" $ "svc" <service values>
+*/}}
+{{- define "carbon.secretsVolume" -}}
+{{- $root := .root -}}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "carbon.serviceSecretName" $root }}
+          items:
+            - key: {{ $root.Values.serviceSecret.existingSecretKey }}
+              path: carbon_service_secret
+      {{- if eq $root.Values.redis.mode "internal" }}
+      - secret:
+          name: {{ include "carbon.redis.passwordSecretName" $root }}
+          items:
+            - key: {{ $root.Values.redis.internal.auth.existingSecretPasswordKey }}
+              path: carbon_redis_password
+      {{- else }}
+      - secret:
+          name: {{ required "redis.external.existingSecret is required when redis.mode=external" $root.Values.redis.external.existingSecret }}
+          items:
+            - key: {{ $root.Values.redis.external.existingSecretUrlKey }}
+              path: carbon_redis_url
+      {{- end }}
+      {{- range .svc.secretEnv }}
+      - secret:
+          name: {{ .secretName }}
+          {{- if .optional }}
+          optional: true
+          {{- end }}
+          items:
+            - key: {{ .key }}
+              path: {{ lower .name }}
+      {{- end }}
 {{- end -}}
 
 {{/* OpenTelemetry env vars (only when telemetry.otlpEndpoint is set). Usage: dict "root" $ "serviceName" "consent" */}}
@@ -298,9 +333,12 @@ Usage: include "carbon.opaContainer" (dict "root" $ "native" true)
     periodSeconds: 10
     timeoutSeconds: 3
     failureThreshold: 3
+  # Ready only once OPA's plugins report OK (/health?plugins); alive while the
+  # server answers at all (/health): a plugin hiccup takes the pod out of
+  # rotation instead of restarting it.
   readinessProbe:
     httpGet:
-      path: /health
+      path: /health?plugins
       port: opa-diag
     periodSeconds: 5
     timeoutSeconds: 3

@@ -245,6 +245,8 @@ def settings_class(entry: ServiceEntry) -> type[BaseServiceSettings]:
 
 
 def env_variables(entry: ServiceEntry) -> frozenset[str]:
-    """The CARBON_* variables the service reads."""
+    """The CARBON_* variables the service reads (its settings, and where their secret files are)."""
+    from carbon_common.settings import SECRETS_DIR_ENV
+
     fields = settings_class(entry).model_fields
-    return frozenset(f"CARBON_{field.upper()}" for field in fields)
+    return frozenset(f"CARBON_{field.upper()}" for field in fields) | {SECRETS_DIR_ENV}

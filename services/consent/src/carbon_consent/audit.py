@@ -9,8 +9,12 @@ by group commit, so a change is never stored without its entry and writers never
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 import redis
-from carbon_common import hashchain
+from carbon_common import hashchain, metrics
 
 CHAIN = "consent:audit"
 
@@ -20,6 +24,14 @@ class AuditLog(hashchain.ChainWriter):
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(client, CHAIN)
+
+    def append(self, kind: str, body: Mapping[str, Any], time: datetime | str) -> hashchain.Entry:
+        """Group-committed append; records how long the decision waited to be chained (the
+        consent-audit-lag alert reads carbon.audit.lag_seconds{log="consent"})."""
+        entry = super().append(kind, body, time)
+        if isinstance(time, datetime):
+            metrics.audit_lag(metrics.lag_from(time), log="consent")
+        return entry
 
 
 def verify(client: redis.Redis) -> hashchain.Report:

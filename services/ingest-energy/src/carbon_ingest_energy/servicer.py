@@ -17,7 +17,7 @@ import numpy as np
 from carbon.v1 import common_pb2, consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
-from carbon_common import limits
+from carbon_common import limits, metrics
 from carbon_common.decimals import RATIO_PLACES, quantize
 from carbon_common.errors import (
     already_exists,
@@ -237,6 +237,10 @@ class EnergyIngestion(pb_grpc.EnergyIngestionServiceServicer):
             response.batches.append(result)
             if not result.replayed:
                 response.readings_stored += result.readings
+        stored = [s for s in slots if isinstance(s, Batch) and not s.result.replayed and len(s.timestamps)]
+        if stored:
+            metrics.ingestion_readings(int(response.readings_stored), source="energy")
+            metrics.ingestion_lag(metrics.lag_from(max(int(b.timestamps.max()) for b in stored)), source="energy")
         return response
 
     def _fits(self, window: list[Batch], batch: Batch) -> bool:

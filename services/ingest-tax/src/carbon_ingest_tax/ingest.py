@@ -37,7 +37,7 @@ import polars as pl
 import redis
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_tax_pb2 as pb
-from carbon_common import events, limits
+from carbon_common import events, limits, metrics
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument, invalid_arguments
 from carbon_common.limits import LimitError
 from carbon_common.names import parse_enterprise
@@ -299,7 +299,10 @@ class TaxIngestor:
                 result = pb.IngestInvoicesResponse.FromString(record[1] or b"")
                 result.replayed = True
                 return result
-            return self._store(uscc, request_id, fp, len(invoices), lines)
+            response = self._store(uscc, request_id, fp, len(invoices), lines)
+        metrics.ingestion_readings(response.energy_lines + response.revenue_lines, source="tax")
+        metrics.ingestion_lag(metrics.lag_from(issue_times[-1]), source="tax")
+        return response
 
     def _store(
         self, uscc: str, request_id: str, fp: str, invoice_count: int, lines: list[Line]

@@ -11,6 +11,7 @@ from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 from carbon_consent.projection import ConsentProjection
 
+from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.projected import ProjectedConsent
@@ -60,6 +61,11 @@ def build_service(settings: PricingSettings | None = None) -> Service:
         register=register(core),
         http_app=create_app(core, settings, limiter),
         interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME})],
-        workers=[core.policies.poll_worker, core.policies.pubsub_worker, *(p.worker() for p in projections)],
+        workers=[
+            core.policies.poll_worker,
+            core.policies.pubsub_worker,
+            decision_log.verify_worker(core.store.redis, settings.decision_log_verify_seconds),
+            *(p.worker() for p in projections),
+        ],
         on_stop=[core.policies.engine.close],
     )

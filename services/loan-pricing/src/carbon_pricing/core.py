@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 from carbon.v1 import consent_pb2
-from carbon_common import limits, names
+from carbon_common import limits, metrics, names
 from carbon_common.decimals import MONEY_PLACES, TCO2_PLACES, parse, quantize
 from carbon_common.errors import (
     ServiceError,
@@ -368,9 +368,11 @@ class PricingCore:
             },
             "bundle_version": bundle_version,
         }
-        return self.store.commit(
+        stored = self.store.commit(
             bank, request_id, token, fingerprint, record, body, dry_run_input, access.event(record["name"])
         )
+        metrics.quote_decided(decision=str(record["decision"]))
+        return stored
 
     @staticmethod
     def policy_input(

@@ -12,12 +12,17 @@ quote is found too:
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from carbon_common import hashchain
+from carbon_common import hashchain, metrics
 
 from carbon_pricing.store import DECISION_LOG, quote_key_from_name
+
+log = logging.getLogger(__name__)
 
 # Fields of a stored quote that are added after hashing its log entry.
 POST_HASH_FIELDS = ("decision_log_hash", "decision_log_seq")
@@ -48,3 +53,24 @@ def check_entry(client: redis.Redis, entry: hashchain.Entry) -> list[hashchain.P
 
 def verify(client: redis.Redis, *, check_quotes: bool = True) -> hashchain.Report:
     return hashchain.verify(client, DECISION_LOG, check=check_entry if check_quotes else None)
+
+
+def verify_worker(client: redis.Redis, interval_seconds: float) -> Callable[[threading.Event], None]:
+    """A service worker: verify the whole chain every `interval_seconds` (0 = never) and count
+    the result in `carbon.integrity.checks{log="decision_log"}` (the chart alerts on failures)."""
+
+    def decision_log_verifier(stopping: threading.Event) -> None:
+        while interval_seconds > 0 and not stopping.wait(interval_seconds):
+            try:
+                report = verify(client)
+            except redis.RedisError as error:  # store down: the next round tries again
+                log.warning("decision log verification skipped", extra={"error": type(error).__name__})
+                continue
+            metrics.integrity_checked("decision_log", ok=report.ok)
+            if not report.ok:
+                log.error(
+                    "decision log verification failed",
+                    extra={"entries": report.entries, "problems": [p.to_dict() for p in report.problems[:5]]},
+                )
+
+    return decision_log_verifier

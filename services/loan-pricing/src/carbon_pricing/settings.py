@@ -47,6 +47,9 @@ class PricingSettings(BaseServiceSettings):
     # (quotes are refused with UNAVAILABLE while it has none younger than 1 s).
     projection_warm_up_seconds: float = Field(default=5.0, ge=0, le=120)
     peer_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Seconds between two full verifications of the decision log's hash chain by this replica
+    # (carbon.integrity.checks metric, CarbonDecisionLogVerifyFailed alert); 0 = off.
+    decision_log_verify_seconds: float = Field(default=900.0, ge=0, le=86400)
     # Recent policy inputs kept for dry-runs.
     dry_run_inputs_kept: int = Field(default=1000, ge=1, le=100_000)
     # Embedded engine: at most this many compiled regopy interpreters (evaluations wait for a free

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
-from carbon_common import events
+from carbon_common import events, metrics
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -255,6 +255,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             # Only the rating of the latest annual account is the enterprise's current rating, the one
             # published for pricing; a rating of an earlier year asked for by period is stored, not published.
             self._store(uscc, scheme_id, message, rows[period], publish=period == max(rows))
+            metrics.rating_issued(scheme=scheme_id, grade=str(result.outcome.grade))
         return message
 
     def rerate(self, usccs: set[str]) -> int:
