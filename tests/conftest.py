@@ -11,9 +11,7 @@ import pytest
 import redis
 from carbon_common.redis_server import free_port, start
 
-from tests.support.s3 import S3Server, seaweedfs
-
-RAW_BUCKET = "carbon-raw"
+from tests.support.s3 import RAW_BUCKET, S3Server, seaweedfs
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from carbon_common.redis_server import free_port
 from tests.support.tools import tool
 
 REGION = "us-east-1"
+RAW_BUCKET = "carbon-raw"  # the tests' raw-data bucket (each test uses a prefix of its own)
 
 
 @dataclass(frozen=True)
