@@ -56,7 +56,9 @@ def enterprises_with_data(root: rawdata.Root, months: Iterable[str]) -> list[str
     return sorted(pl.concat(frames).unique().collect()["uscc"].to_list())
 
 
-def run_shard(accountant: Accountant, root: rawdata.Root, periods: Sequence[str], shards: int, index: int) -> dict:
+def run_shard(
+    accountant: Accountant, root: rawdata.Root, periods: Sequence[str], shards: int, index: int
+) -> dict[str, object]:
     if not 0 <= index < shards:
         raise ValueError(f"shard index {index} is outside 0..{shards - 1}")
     months = [m for period in periods for m in period_months(period)]
