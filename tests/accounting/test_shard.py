@@ -85,6 +85,7 @@ def test_shards_together_store_exactly_what_one_process_stores(
         }
         (single,) = run_shards({**env, "CARBON_REDIS_URL": f"{base}/1"}, 1)
         sharded = run_shards({**env, "CARBON_REDIS_URL": f"{base}/2"}, 3)
+        one, many = stored(f"{base}/1"), stored(f"{base}/2")
     finally:
         stack.stop()
 
@@ -95,6 +96,5 @@ def test_shards_together_store_exactly_what_one_process_stores(
     for summary in sharded:  # each shard computed only its own enterprises
         assert summary["enterprises"] == sum(1 for u in ENTERPRISES if shard_of(u, 3) == summary["shard"]), summary
     assert len({shard_of(u, 3) for u in ENTERPRISES}) > 1  # the data really spreads over shards
-    one, many = stored(f"{base}/1"), stored(f"{base}/2")
     assert set(one) == set(ENTERPRISES)
     assert many == one  # same accounts: totals and input digests

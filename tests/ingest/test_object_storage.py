@@ -120,6 +120,7 @@ def test_a_tax_batch_moved_to_other_months_leaves_no_stale_object(redis_url: str
         invoice_number="24330000000000000001",
         seller_uscc=USCC,
         buyer_uscc=OTHER,
+        kind=tax_pb.Invoice.KIND_NORMAL,
         lines=[tax_pb.InvoiceLine(line_number=1, tax_code="3040203000000000000", item_name="*服务*x")],
     )
     invoice.lines[0].amount.value = "100.00"
