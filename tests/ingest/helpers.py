@@ -53,7 +53,7 @@ def winning_readings(data_dir: Path) -> pl.DataFrame:
 def raw_rows(data_dir: Path, kind: str) -> pl.DataFrame:
     """Every stored row of a kind, on either backend (local directory or s3:// root)."""
     files = sorted(rawdata.iter_files(data_dir, kind))
-    return rawdata.scan(files).collect() if files else pl.DataFrame()
+    return rawdata.scan(files).collect() if files else pl.DataFrame(schema=rawdata.SCHEMAS[kind])
 
 
 def raw_readings(data_dir: Path) -> pl.DataFrame:
