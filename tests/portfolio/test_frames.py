@@ -12,26 +12,7 @@ from carbon_pricing.portfolio.domain import Access, BorrowerAccount, Position, b
 
 from tests.portfolio.test_domain_golden import ACCOUNTS, BENCH, PCAF, POSITIONS, _access
 
-FIELDS = [
-    "position_id",
-    "outstanding_fen",
-    "denominator_fen",
-    "attribution_micro",
-    "attribution_capped",
-    "method",
-    "estimated",
-    "estimate_reason",
-    "consent_reason",
-    "consent",
-    "pcaf_option",
-    "data_quality_score",
-    "borrower_micro",
-    "financed_micro",
-    "reduction_micro",
-    "account_digest",
-    "factor_set_version",
-    "benchmark_version",
-]
+FIELDS = ["position_id", *frames.CALCULATION_COLUMNS]
 
 
 def _frames(positions, access: dict[str, Access], accounts: dict[str, BorrowerAccount]):

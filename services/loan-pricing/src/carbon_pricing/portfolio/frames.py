@@ -58,6 +58,29 @@ ACCOUNT_SCHEMA = {
 }
 ACCESS_SCHEMA = {"uscc": pl.String, "allowed": pl.Boolean, "consent": pl.String, "reason": pl.String}
 
+# One row per position: who it is, then the calculation (the domain's PositionEmissions fields).
+POSITION_KEYS = ("position_id", "uscc", "product", "industry", "region")
+CALCULATION_COLUMNS = (
+    "outstanding_fen",
+    "denominator_fen",
+    "attribution_micro",
+    "attribution_capped",
+    "method",
+    "estimated",
+    "estimate_reason",
+    "consent_reason",
+    "consent",
+    "pcaf_option",
+    "data_quality_score",
+    "borrower_micro",
+    "financed_micro",
+    "reduction_micro",
+    "account_digest",
+    "factor_set_version",
+    "benchmark_version",
+)
+POSITION_COLUMNS = (*POSITION_KEYS, *CALCULATION_COLUMNS)
+
 
 def half_even(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator rounded half-even (denominator > 0), as `domain.div_half_even`."""
@@ -212,30 +235,7 @@ def financed(
             .then(pl.lit(""))
             .otherwise(pl.lit(benchmarks.version)),
         )
-        .select(
-            "position_id",
-            "uscc",
-            "product",
-            "industry",
-            "region",
-            "outstanding_fen",
-            "denominator_fen",
-            "attribution_micro",
-            "attribution_capped",
-            "method",
-            "estimated",
-            "estimate_reason",
-            "consent_reason",
-            "consent",
-            "pcaf_option",
-            "data_quality_score",
-            "borrower_micro",
-            "financed_micro",
-            "reduction_micro",
-            "account_digest",
-            "factor_set_version",
-            "benchmark_version",
-        )
+        .select(*POSITION_COLUMNS)
     )
     return lazy.collect()
 
