@@ -11,15 +11,9 @@ import hmac
 import html
 from dataclasses import dataclass
 
-from carbon_accounting.report import (
-    LANGUAGES,
-    ReportContext,
-    account_sections,
-    build_content,
-    html_page,
-    identity_list,
-    language_switch,
-)
+from carbon_common.reports import LANGUAGES, html_page
+
+from carbon_accounting.report import ReportContext, account_sections, build_content, identity_list, language_switch
 
 PAGE_TEXT: dict[str, tuple[str, str]] = {
     "title": ("我的碳账户", "My carbon account"),
