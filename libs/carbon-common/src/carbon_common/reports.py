@@ -209,6 +209,19 @@ def html_page(lang: str, title: str, body: str) -> str:
 </main></body></html>"""
 
 
+def language_link(lang: str, label: str, href: str) -> str:
+    """The link to the same page in the other language (nothing without an href)."""
+    if not href:
+        return ""
+    other = "en" if lang == "zh" else "zh-CN"
+    return f'<p class="lang"><a href="{html.escape(href)}" lang="{other}">{html.escape(label)}</a></p>'
+
+
+def definition_list(pairs: list[tuple[str, str]], element_id: str = "identity") -> str:
+    e = html.escape
+    return f'<dl id="{element_id}">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>"
+
+
 def cjk_font() -> str:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont

@@ -19,8 +19,10 @@ from carbon_common.reports import (
     PALETTE,
     Chart,
     PdfKit,
+    definition_list,
     html_page,
     html_table,
+    language_link,
     svg_bars,
     svg_columns,
 )
@@ -294,15 +296,11 @@ def build_content(ctx: ReportContext) -> ReportContent:
 
 
 def language_switch(c: ReportContent, href: str) -> str:
-    if not href:
-        return ""
-    other, label = "en" if c.lang == "zh" else "zh-CN", html.escape(c.headings["other_language"])
-    return f'<p class="lang"><a href="{html.escape(href)}" lang="{other}">{label}</a></p>'
+    return language_link(c.lang, c.headings["other_language"], href)
 
 
 def identity_list(c: ReportContent) -> str:
-    e = html.escape
-    return '<dl id="identity">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in c.identity) + "</dl>"
+    return definition_list(c.identity)
 
 
 def account_sections(c: ReportContent, grades_html: str) -> str:

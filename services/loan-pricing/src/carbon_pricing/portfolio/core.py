@@ -55,7 +55,9 @@ class Financed:
     pcaf_version: str
     benchmark_version: str
     benchmark_illustrative: bool
-    previous: Financed | None = None  # the compared (earlier) snapshot, year on year
+    previous: Financed | None = None
+    snapshot_digest: str = ""  # sha256 of the snapshot's positions (what the figures are reproduced from)
+    snapshot_create_time: str = ""  # the compared (earlier) snapshot, year on year
 
 
 def _snapshot_id(value: str, field: str) -> str:
@@ -207,6 +209,8 @@ class LoanBookCore:
             pcaf_version=self.pcaf.version,
             benchmark_version=self.benchmarks.version,
             benchmark_illustrative=self.benchmarks.status == "illustrative",
+            snapshot_digest=str(doc.get("digest", "")),
+            snapshot_create_time=str(doc.get("create_time", "")),
         )
 
 
@@ -307,69 +311,3 @@ def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, 
             for r in result.rows.iter_rows(named=True)
         ]
     return doc
-
-
-EXPORT_COLUMNS = (
-    "position_id",
-    "enterprise",
-    "product",
-    "industry",
-    "region",
-    "outstanding_cny",
-    "attribution_denominator_cny",
-    "attribution_factor",
-    "attribution_capped",
-    "method",
-    "estimated",
-    "estimate_reason",
-    "consent",
-    "consent_reason",
-    "pcaf_option",
-    "data_quality_score",
-    "borrower_scope12_tco2",
-    "financed_tco2",
-    "attributable_reduction_tco2",
-    "account_digest",
-    "factor_set_version",
-    "benchmark_version",
-)
-
-
-def positions_csv(result: Financed) -> str:
-    """Every position's calculation (inputs, method, versions) as CSV, for the disclosure annex."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, "reporting_period", "pcaf_table_version"])
-    for r in result.rows.iter_rows(named=True):
-        writer.writerow(
-            [
-                r["position_id"],
-                f"enterprises/{r['uscc']}",
-                r["product"],
-                r["industry"],
-                r["region"],
-                format(cny(r["outstanding_fen"]), "f"),
-                format(cny(r["denominator_fen"]), "f"),
-                _micro_text(r["attribution_micro"]),
-                str(r["attribution_capped"]).lower(),
-                r["method"],
-                str(r["estimated"]).lower(),
-                r["estimate_reason"],
-                r["consent"],
-                r["consent_reason"],
-                r["pcaf_option"],
-                "" if r["data_quality_score"] is None else r["data_quality_score"],
-                _micro_text(r["borrower_micro"]) or "",
-                _micro_text(r["financed_micro"]) or "",
-                _micro_text(r["reduction_micro"]) or "",
-                r["account_digest"],
-                r["factor_set_version"],
-                r["benchmark_version"],
-                result.period,
-                result.pcaf_version,
-            ]
-        )
-    return out.getvalue()

@@ -102,6 +102,8 @@ class PcafTable:
     version: str
     source: str
     scores: Mapping[str, int]
+    basis: Mapping[str, str] = field(default_factory=dict)  # option -> what the option computes from
+    note: str = ""  # how far the table has been checked (printed with it)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PcafTable:
@@ -110,6 +112,8 @@ class PcafTable:
             version=str(doc["version"]),
             source=str(doc["source"]),
             scores={str(k): int(v["score"]) for k, v in doc["options"].items()},
+            basis={str(k): str(v.get("basis", "")) for k, v in doc["options"].items()},
+            note=str(doc.get("note", "")),
         )
 
 
@@ -126,6 +130,7 @@ class Benchmarks:
     version: str
     status: str
     industries: Mapping[str, IndustryIntensity]
+    source: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None) -> Benchmarks:
@@ -133,6 +138,7 @@ class Benchmarks:
         return cls(
             version=str(doc["version"]),
             status=str(doc.get("status", "")),
+            source=str(doc.get("source", "")),
             industries={
                 str(code): IndustryIntensity(Decimal(str(v["revenue"])), Decimal(str(v["assets"])))
                 for code, v in doc["industries"].items()

@@ -4,6 +4,8 @@
     POST /v1/banks/{bank}/books/{book}/snapshots:upload?snapshotId=YYYY-MM-DD   CSV body (text/csv)
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:financedEmissions?reportingPeriod=YYYY
+    GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:disclosureReport?reportingPeriod=YYYY&format=html|pdf
+    GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:exportPositions?reportingPeriod=YYYY&format=csv|xlsx
 
 Bank API key as `Authorization: Bearer`, checked before any input is validated; errors in the
 platform's JSON shape. Request bodies are bounded by the service's body limit (carbon_common.http).
@@ -11,19 +13,22 @@ platform's JSON shape. Request bodies are bounded by the service's body limit (c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from carbon_common import limits
 from carbon_common.errors import invalid_argument, unauthenticated
 from carbon_common.http import IdPath, error_responses, security
 from carbon_common.identity import bearer_token
+from carbon_common.reports import HTML_LANG, choose_language
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv
-from carbon_pricing.portfolio.core import LoanBookCore, financed_doc, positions_csv
+from carbon_pricing.portfolio.core import Financed, LoanBookCore, financed_doc
 
 BANK = "bankApiKey"
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
@@ -48,6 +53,8 @@ CompareName = Annotated[
     str, Query(alias="compareSnapshot", max_length=256, description="An earlier snapshot of the bank (year on year)")
 ]
 CompareYear = Annotated[str, Query(alias="comparePeriod", max_length=4, pattern=r"^([0-9]{4})?$")]
+Lang = Annotated[Literal["zh", "en"] | None, Query(description="zh (default) or en; else Accept-Language")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class PositionIn(BaseModel):
@@ -223,17 +230,83 @@ def router(core: LoanBookCore) -> APIRouter:
         responses={
             **ERRORS,
             200: {
-                "description": "Every position's calculation as CSV",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "Every position's calculation: CSV (format=csv) or an Excel workbook (format=xlsx)",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    XLSX: {"schema": {"type": "string", "format": "binary"}},
+                },
             },
         },
-        summary="Every position's financed-emissions calculation as CSV (disclosure annex)",
+        summary="Every position's financed-emissions calculation as CSV or XLSX (disclosure annex)",
         openapi_extra=security(BANK),
     )
-    def export(bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, period: Year) -> Response:
+    def export(
+        bank: IdPath,
+        book: IdPath,
+        snapshot: SnapshotPath,
+        key: Key,
+        period: Year,
+        format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+    ) -> Response:
         name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
-        text = positions_csv(core.financed_emissions(key, name, period))
-        return Response(text, media_type="text/csv; charset=utf-8")
+        result = core.financed_emissions(key, name, period)
+        if format == "xlsx":
+            content = disclosure.build_content(result, core.pcaf, core.benchmarks, "en")
+            return Response(
+                disclosure.positions_xlsx(result, content),
+                media_type=XLSX,
+                headers={"content-disposition": f'attachment; filename="{_file_name(result, "xlsx")}"'},
+            )
+        return Response(
+            disclosure.positions_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{_file_name(result, "csv")}"'},
+        )
+
+    @api.get(
+        "/snapshots/{snapshot}:disclosureReport",
+        response_class=Response,
+        responses={
+            **ERRORS,
+            200: {
+                "description": "The financed-emissions section of a JR/T 0227-2021 disclosure, HTML or PDF",
+                "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+        },
+        summary="Disclosure report (financed emissions, JR/T 0227-2021 layout), Chinese or English, HTML or PDF",
+        openapi_extra=security(BANK),
+    )
+    def report(
+        request: Request,
+        bank: IdPath,
+        book: IdPath,
+        snapshot: SnapshotPath,
+        key: Key,
+        period: Year,
+        format: Annotated[Literal["html", "pdf"], Query()] = "html",
+        lang: Lang = None,
+        compare_snapshot: CompareName = "",
+        compare_period: CompareYear = "",
+    ) -> Response:
+        name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
+        result = core.financed_emissions(key, name, period, compare_snapshot, compare_period)
+        chosen = choose_language(lang, request.headers.get("accept-language", ""))
+        base = f"/v1/{name}"
+        annex = tuple(
+            f"{base}:exportPositions?{urlencode({'reportingPeriod': period, 'format': f})}" for f in ("csv", "xlsx")
+        )
+        content = disclosure.build_content(result, core.pcaf, core.benchmarks, chosen, (annex[0], annex[1]))
+        headers = {"content-language": HTML_LANG[chosen], "vary": "accept-language", "cache-control": "no-store"}
+        if format == "pdf":
+            headers["content-disposition"] = f'inline; filename="{_file_name(result, "pdf")}"'
+            return Response(disclosure.render_pdf(content), media_type="application/pdf", headers=headers)
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        other = f"{base}:disclosureReport?{urlencode({**query, 'lang': 'en' if chosen == 'zh' else 'zh'})}"
+        page = disclosure.render_html(content, other, (annex[0], annex[1]))
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
     @api.get(
         "/snapshots/{snapshot}",
@@ -249,6 +322,11 @@ def router(core: LoanBookCore) -> APIRouter:
         return JSONResponse(_public(doc, include_positions))
 
     return api
+
+
+def _file_name(result: Financed, extension: str) -> str:
+    parts = result.snapshot.split("/")
+    return f"financed-emissions-{parts[1]}-{parts[3]}-{parts[5]}-{result.period}.{extension}"
 
 
 def _public(doc: dict[str, Any], include_positions: bool) -> dict[str, Any]:
