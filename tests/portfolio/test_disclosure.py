@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from tests.accounting.test_report import pdf_text, squash, visible_text
-from tests.portfolio.test_loan_book_api import GOOD_CSV, auth, core, directory, http, upload  # noqa: F401
+from tests.portfolio.world import GOOD_CSV, auth, upload
 from tests.support.axe import assert_accessible
 
 NAME = "/v1/banks/b1/books/main/snapshots/2024-12-31"

@@ -1,0 +1,53 @@
+"""Fixtures of the loan-book API tests (tests/portfolio/world.py): real Redis, REST app, gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+from carbon.v1 import portfolio_pb2_grpc
+from carbon_common.http import install_error_handlers
+from carbon_common.server import Running, Service
+from carbon_pricing.portfolio import rest, servicer
+from carbon_pricing.portfolio.core import LoanBookCore
+from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.settings import PricingSettings
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.portfolio.world import BENCH, Directory, _Accounts
+
+
+@pytest.fixture
+def directory() -> Directory:
+    return Directory()
+
+
+@pytest.fixture
+def core(redis_url: str, directory: Directory) -> LoanBookCore:
+    client = redis.Redis.from_url(redis_url)
+    return LoanBookCore(BookStore(client), directory, directory, _Accounts(directory), benchmarks=BENCH)
+
+
+@pytest.fixture
+def http(core: LoanBookCore) -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(rest.router(core))
+    return TestClient(app)
+
+
+@pytest.fixture
+def stub(core: LoanBookCore, redis_url: str, tmp_path: Path) -> Iterator[portfolio_pb2_grpc.LoanBookServiceStub]:
+    settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=0, data_dir=tmp_path, dev_mode=True)
+    running = Running(Service("loan-pricing", settings, lambda server: servicer.register(core, server)))
+    running.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    try:
+        yield portfolio_pb2_grpc.LoanBookServiceStub(channel)
+    finally:
+        channel.close()
+        running.stop()
