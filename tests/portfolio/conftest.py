@@ -35,7 +35,7 @@ def core(redis_url: str, directory: Directory) -> LoanBookCore:
 @pytest.fixture
 def http(core: LoanBookCore) -> TestClient:
     app = FastAPI()
-    install_error_handlers(app)
+    install_error_handlers(app, route_body_limits=rest.body_limits())
     app.include_router(rest.router(core))
     return TestClient(app)
 

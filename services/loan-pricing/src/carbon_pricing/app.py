@@ -46,7 +46,7 @@ def build_service(settings: PricingSettings | None = None) -> Service:
         name=settings.service_name,
         settings=settings,
         register=books.register(register(core)),
-        http_app=books.mount(create_app(core, settings, limiter)),
+        http_app=books.mount(create_app(core, settings, limiter, books.body_limits())),
         interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME, BOOKS_SERVICE_NAME})],
         workers=[
             core.policies.poll_worker,

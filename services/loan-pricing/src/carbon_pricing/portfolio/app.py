@@ -34,6 +34,11 @@ class LoanBooks:
 
         return _register
 
+    @staticmethod
+    def body_limits() -> dict[str, int]:
+        """The upload route's body bound (larger than the app-wide JSON bound)."""
+        return rest.body_limits()
+
     def mount(self, app: FastAPI) -> FastAPI:
         app.include_router(rest.router(self.core))
         return app

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio import disclosure
-from carbon_pricing.portfolio.book import COLUMNS, parse_csv
+from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
 from carbon_pricing.portfolio.core import Financed, LoanBookCore, financed_doc
 
 BANK = "bankApiKey"
@@ -176,28 +176,44 @@ def router(core: LoanBookCore) -> APIRouter:
         doc, created = core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, _rows(body))
         return _snapshot_response(doc, created)
 
+    upload_bound = limits.current().max_upload_bytes
+
     @api.post(
         "/snapshots:upload",
         status_code=201,
         response_model=SnapshotOut,
         responses=CREATED,
-        summary="Create a book snapshot from a CSV upload (errors by row and column; all or none)",
+        summary="Create a book snapshot from a CSV or Excel (.xlsx) upload (errors by row and column; all or none)",
+        description=(
+            f"The body is the file itself: `text/csv` (UTF-8, header row) or `{XLSX}` (first sheet, header row). "
+            f"Bodies up to {upload_bound} bytes are accepted on this route (CARBON_LIMIT_MAX_UPLOAD_BYTES; other "
+            f"requests of this service: 1 MiB); larger ones are refused with 413 before they are read. At most "
+            f"{limits.current().max_upload_rows} positions. Columns: {', '.join(COLUMNS)}."
+        ),
         openapi_extra={
-            "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/csv": {"schema": {"type": "string", "maxLength": upload_bound}},
+                    XLSX: {"schema": {"type": "string", "format": "binary", "maxLength": upload_bound}},
+                },
+            },
             **security(BANK),
         },
     )
     async def upload(request: Request, bank: IdPath, book: IdPath, key: Key, snapshot_id: SnapshotId) -> JSONResponse:
-        cap = limits.current().max_upload_bytes
         data = bytearray()
         async for chunk in request.stream():
             data.extend(chunk)
-            if len(data) > cap:
-                raise invalid_argument("file", f"larger than {cap} bytes", reason="UPLOAD_TOO_LARGE")
+            if len(data) > upload_bound:
+                raise invalid_argument("file", f"larger than {upload_bound} bytes", reason="UPLOAD_TOO_LARGE")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        excel = media == XLSX or bytes(data[:4]) == b"PK\x03\x04"
 
         def work() -> tuple[dict[str, Any], bool]:
             core.check_parent(key, f"banks/{bank}/books/{book}")  # authenticate and scope before parsing
-            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, parse_csv(bytes(data)))
+            rows = parse_xlsx(bytes(data)) if excel else parse_csv(bytes(data))
+            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, rows)
 
         doc, created = await anyio.to_thread.run_sync(work)
         return _snapshot_response(doc, created)
@@ -322,6 +338,14 @@ def router(core: LoanBookCore) -> APIRouter:
         return JSONResponse(_public(doc, include_positions))
 
     return api
+
+
+UPLOAD_PATH = r"/v1/banks/[^/]+/books/[^/]+/snapshots:upload"
+
+
+def body_limits() -> dict[str, int]:
+    """The upload route's body bound for the service's body-limit middleware (carbon_common.http)."""
+    return {UPLOAD_PATH: limits.current().max_upload_bytes}
 
 
 def _file_name(result: Financed, extension: str) -> str:
