@@ -11,7 +11,7 @@ import redis
 from carbon.v1 import portfolio_pb2_grpc
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
-from carbon_pricing.portfolio import rest, servicer
+from carbon_pricing.portfolio import page, rest, servicer
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.settings import PricingSettings
@@ -37,6 +37,7 @@ def http(core: LoanBookCore) -> TestClient:
     app = FastAPI()
     install_error_handlers(app, route_body_limits=rest.body_limits())
     app.include_router(rest.router(core))
+    app.include_router(page.router(core, secure_cookies=False))
     return TestClient(app)
 
 

@@ -159,6 +159,12 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "carbon_gov_token",
         "description": "The government page session cookie set by POST /login",
     },
+    "bankCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "carbon_bank_key",
+        "description": "The bank page's login cookie (the API key; HttpOnly, SameSite=Strict), set by POST /bank/login",
+    },
     "reportLink": {
         "type": "apiKey",
         "in": "query",

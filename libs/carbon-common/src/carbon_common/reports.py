@@ -197,13 +197,13 @@ dd{margin:0;overflow-wrap:anywhere}nav a{display:inline-block;min-height:44px;pa
 @media (max-width:480px){dl{grid-template-columns:1fr}dd{margin-bottom:6px}}"""
 
 
-def html_page(lang: str, title: str, body: str) -> str:
-    """The document shell shared by the report and the enterprise's account page."""
+def html_page(lang: str, title: str, body: str, extra_style: str = "") -> str:
+    """The document shell shared by the reports and the pages built from them."""
     return f"""<!doctype html>
 <html lang="{HTML_LANG[lang]}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>{PAGE_STYLE}</style>
+<style>{PAGE_STYLE}{extra_style}</style>
 </head><body><main>
 {body}
 </main></body></html>"""

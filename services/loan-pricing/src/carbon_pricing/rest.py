@@ -198,7 +198,9 @@ def create_app(
     install_error_handlers(app, route_body_limits=route_body_limits)
     install_offline_docs(app)
     if limiter is not None:
-        install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
+        install_rest_limits(
+            app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"})
+        )  # /bank/: the bank page, its login
 
     def api_key(request: Request) -> str:
         """The bearer credential; an anonymous caller is refused before its input is validated."""

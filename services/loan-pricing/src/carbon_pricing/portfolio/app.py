@@ -13,7 +13,7 @@ from carbon_common.consent_gate import ConsentGate
 from fastapi import FastAPI
 
 from carbon_pricing.core import PricingCore
-from carbon_pricing.portfolio import rest, servicer
+from carbon_pricing.portfolio import page, rest, servicer
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.sources import GateDecisions, GrpcAccountFacts
@@ -27,6 +27,7 @@ Register = Callable[[grpc.Server], list[str]]
 class LoanBooks:
     core: LoanBookCore
     workers: list[Callable[[threading.Event], None]] = field(default_factory=list)
+    secure_cookies: bool = True  # the bank page's login cookie (off only in dev mode, plain http)
 
     def register(self, inner: Register) -> Register:
         def _register(server: grpc.Server) -> list[str]:
@@ -41,6 +42,7 @@ class LoanBooks:
 
     def mount(self, app: FastAPI) -> FastAPI:
         app.include_router(rest.router(self.core))
+        app.include_router(page.router(self.core, self.secure_cookies))
         return app
 
 
@@ -61,4 +63,5 @@ def build_loan_books(settings: PricingSettings, pricing: PricingCore) -> LoanBoo
             accounts=projected,
         ),
         workers=[projected.worker(lambda uscc, period: grpc_accounts.accounts([uscc], period).get(uscc))],
+        secure_cookies=not settings.dev_mode,
     )

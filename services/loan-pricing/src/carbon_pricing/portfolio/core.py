@@ -156,6 +156,11 @@ class LoanBookCore:
             raise already_exists(name, f"{name} already exists with other positions (snapshots are immutable)")
         return existing, False
 
+    def list_snapshots(self, api_key: str) -> tuple[str, list[tuple[str, str]]]:
+        """The calling bank and its (book, snapshot) pairs."""
+        bank = self.banks.authenticate(api_key)
+        return bank, self.store.snapshots(bank)
+
     def get_snapshot(self, api_key: str, name: str) -> dict[str, Any]:
         parsed = self.parse_name(api_key, name)
         doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)

@@ -261,7 +261,7 @@ def build_content(
         t("quality_mix"),
         t("unit_million"),
         [t("score_label", score=str(s)) if s is not None else t("unscored") for s, _ in ordered],
-        [(t("outstanding"), PALETTE[1], [cny(o) / 1_000_000 for _, (_, o, _) in ordered])],
+        [(t("quality_mix"), PALETTE[1], [cny(o) / 1_000_000 for _, (_, o, _) in ordered])],
     )
     used = {str(o) for o in rows["pcaf_option"].unique().to_list() if o}
     quality_table = [[t("pcaf_option"), t("quality_score"), t("basis"), t("positions")]] + [

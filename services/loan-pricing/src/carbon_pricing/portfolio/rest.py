@@ -35,6 +35,9 @@ ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
+COOKIE = "carbon_bank_key"  # set by the bank page's login (page.py)
+
+
 def _api_key(request: Request) -> str:
     key = bearer_token(request.headers.get("authorization", ""))
     if not key:
@@ -42,7 +45,18 @@ def _api_key(request: Request) -> str:
     return key
 
 
+def _reader_key(request: Request) -> str:
+    """Reads also take the bank page's login cookie (the page links to reports and annexes); writes take
+    only the Authorization header, so no other site can make a logged-in browser write."""
+    key = bearer_token(request.headers.get("authorization", "")) or request.cookies.get(COOKIE, "")
+    if not key:
+        raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
+    return key
+
+
 Key = Annotated[str, Depends(_api_key)]
+ReadKey = Annotated[str, Depends(_reader_key)]
+READ_SECURITY = security(BANK, "bankCookie")
 SnapshotId = Annotated[
     str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
 ]
@@ -224,13 +238,13 @@ def router(core: LoanBookCore) -> APIRouter:
         response_model=FinancedOut,
         responses=ERRORS,
         summary="Financed emissions (PCAF Part A) of the snapshot for a reporting year",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def financed(
         bank: IdPath,
         book: IdPath,
         snapshot: SnapshotPath,
-        key: Key,
+        key: ReadKey,
         period: Year,
         include_positions: Flag = True,
         compare_snapshot: CompareName = "",
@@ -254,13 +268,13 @@ def router(core: LoanBookCore) -> APIRouter:
             },
         },
         summary="Every position's financed-emissions calculation as CSV or XLSX (disclosure annex)",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def export(
         bank: IdPath,
         book: IdPath,
         snapshot: SnapshotPath,
-        key: Key,
+        key: ReadKey,
         period: Year,
         format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
     ) -> Response:
@@ -293,14 +307,14 @@ def router(core: LoanBookCore) -> APIRouter:
             },
         },
         summary="Disclosure report (financed emissions, JR/T 0227-2021 layout), Chinese or English, HTML or PDF",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def report(
         request: Request,
         bank: IdPath,
         book: IdPath,
         snapshot: SnapshotPath,
-        key: Key,
+        key: ReadKey,
         period: Year,
         format: Annotated[Literal["html", "pdf"], Query()] = "html",
         lang: Lang = None,
@@ -329,10 +343,10 @@ def router(core: LoanBookCore) -> APIRouter:
         response_model=SnapshotOut,
         responses=ERRORS,
         summary="A book snapshot (positions on request)",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def get(
-        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, include_positions: Flag = False
+        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: ReadKey, include_positions: Flag = False
     ) -> JSONResponse:
         doc = core.get_snapshot(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}")
         return JSONResponse(_public(doc, include_positions))
