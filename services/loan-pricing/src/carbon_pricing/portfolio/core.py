@@ -45,6 +45,12 @@ class SnapshotName:
     def __str__(self) -> str:
         return f"banks/{self.bank}/books/{self.book}/snapshots/{self.snapshot}"
 
+    @classmethod
+    def parse(cls, name: str) -> SnapshotName:
+        """A stored (already validated) snapshot name."""
+        parts = name.split("/")
+        return cls(parts[1], parts[3], parts[5])
+
 
 @dataclass(frozen=True)
 class Financed:
@@ -101,6 +107,10 @@ class LoanBookCore:
                 requested=limits.quote(name),
             )
         return bank
+
+    def own_bank(self, api_key: str, requested_bank: str, name: str) -> str:
+        """The authenticated bank, which must be `requested_bank` (else CROSS_TENANT)."""
+        return self._bank(api_key, requested_bank, name)
 
     def _parent(self, api_key: str, parent: str) -> tuple[str, str]:
         limits.check_name(parent, "parent")
