@@ -13,12 +13,13 @@ from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
 from carbon_pricing.portfolio import page, rest, servicer
 from carbon_pricing.portfolio.core import LoanBookCore
+from carbon_pricing.portfolio.grades import ConsentedGrades
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.portfolio.world import BENCH, Directory, _Accounts
+from tests.portfolio.world import BENCH, SCHEME, Directory, _Accounts
 
 
 @pytest.fixture
@@ -29,7 +30,8 @@ def directory() -> Directory:
 @pytest.fixture
 def core(redis_url: str, directory: Directory) -> LoanBookCore:
     client = redis.Redis.from_url(redis_url)
-    return LoanBookCore(BookStore(client), directory, directory, _Accounts(directory), benchmarks=BENCH)
+    grades = ConsentedGrades([SCHEME], directory.rating, directory.rating_allowed)
+    return LoanBookCore(BookStore(client), directory, directory, _Accounts(directory), benchmarks=BENCH, grades=grades)
 
 
 @pytest.fixture

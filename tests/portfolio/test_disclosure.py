@@ -66,6 +66,30 @@ def test_report_html_golden_figures_in_chinese_by_default(http: TestClient) -> N
     assert "lang=en" in response.text
 
 
+def test_grade_breakdown_only_with_rating_consent(http: TestClient) -> None:
+    """E1 (grade 5) lets b1 see its grade; E2 (grade 2) gave no RATING consent; E3 (grade 4) only to b2."""
+    assert upload(http, GOOD_CSV).status_code == 201
+    body = http.get(f"{NAME}:financedEmissions", params={"reportingPeriod": "2024"}, headers=auth("ck_b1")).json()
+    (scheme,) = body["byGrade"]
+    buckets = {b["key"]: b for b in scheme["buckets"]}
+    assert scheme["schemeId"] == "zhejiang-carbon-efficiency" and set(buckets) == {"5", "UNRATED"}
+    # grade 5: L1 2 MCNY, 40 t -> 20 t/MCNY
+    assert (buckets["5"]["positions"], buckets["5"]["outstandingCny"], buckets["5"]["financedTco2"]) == (
+        1,
+        "2000000.00",
+        "40.000000",
+    )
+    assert buckets["5"]["intensity"] == "20.000000"
+    # UNRATED: L2 + L3 = 1.5 MCNY, 450 + 7,125 = 7,575 t -> 5,050 t/MCNY
+    assert (buckets["UNRATED"]["positions"], buckets["UNRATED"]["financedTco2"]) == (2, "7575.000000")
+    assert buckets["UNRATED"]["intensity"] == "5050.000000"
+    # high-carbon (grades 4, 5): only E1 counts for b1 (E3's grade 4 is not b1's to see)
+    assert (body["highCarbonOutstandingCny"], body["highCarbonFinancedTco2"]) == ("2000000.00", "40.000000")
+    assert body["highCarbonGradesVersion"] == "illustrative-high-carbon-v1"
+    text = visible_text(_report(http).text)
+    assert "按碳评级" in text and "5,050.000000" in text and "高碳等级敞口" in text
+
+
 def test_report_in_english_by_query_or_accept_language(http: TestClient) -> None:
     assert upload(http, GOOD_CSV).status_code == 201
     for response in (_report(http, lang="en"), _report(http, accept="en-GB,en;q=0.9,zh;q=0.5")):

@@ -160,6 +160,10 @@ def test_grpc_snapshot_financed_emissions_and_isolation(stub: portfolio_pb2_grpc
         "450.000000",
     )
     assert result.financed_tco2.value == "700.000000"
+    # grades only with RATING consent: E1 (grade 5) yes, E2 no -> UNRATED; high-carbon = G1 only
+    (grades,) = result.by_grade
+    assert {b.key: b.financed_tco2.value for b in grades.buckets} == {"5": "250.000000", "UNRATED": "450.000000"}
+    assert result.high_carbon_outstanding_cny.value == "1000000.00"
 
     for call, request in (
         (stub.GetBookSnapshot, portfolio_pb2.GetBookSnapshotRequest(name=created.name)),

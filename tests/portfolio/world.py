@@ -12,6 +12,7 @@ from carbon_common.errors import unauthenticated
 from carbon_consent import domain as consent
 from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.domain import Access, Benchmarks, BorrowerAccount, IndustryIntensity
+from carbon_pricing.sources import RatingFacts
 from fastapi.testclient import TestClient
 
 from tests.pricing.support import uscc
@@ -22,12 +23,17 @@ E1, E2, E3 = uscc(1), uscc(2), uscc(3)
 BENCH = Benchmarks("test-bench-v1", "test", {"C3011": IndustryIntensity(D("1900"), D("900"))})
 
 
-def _consent(enterprise: str, grantee: str, start_year: int, end_year: int) -> consent.Consent:
+SCHEME = "zhejiang-carbon-efficiency"
+
+
+def _consent(
+    enterprise: str, grantee: str, start_year: int, end_year: int, scope: consent.Scope = consent.Scope.CARBON_ACCOUNT
+) -> consent.Consent:
     return consent.Consent(
-        id=f"c-{grantee[-2:]}-{enterprise[-3:]}",
+        id=f"c-{grantee[-2:]}-{enterprise[-3:]}-{scope.value}",
         enterprise=enterprise,
         grantee=grantee,
-        scopes=(consent.Scope.CARBON_ACCOUNT,),
+        scopes=(scope,),
         purpose=consent.Purpose.CREDIT_ASSESSMENT,
         data_start=datetime(start_year, 1, 1, tzinfo=PERIOD_ZONE),
         data_end=datetime(end_year, 1, 1, tzinfo=PERIOD_ZONE),
@@ -46,7 +52,15 @@ class Directory:
             _consent(E1, "banks/b1", 2024, 2025),  # covers 2024
             _consent(E2, "banks/b1", 2023, 2024),  # 2023 only: misses 2024
             _consent(E3, "banks/b2", 2024, 2025),  # another bank's consent
+            # RATING: only E1 lets b1 see its grade (E3 lets b2 see it)
+            _consent(E1, "banks/b1", 2024, 2025, consent.Scope.RATING),
+            _consent(E3, "banks/b2", 2024, 2025, consent.Scope.RATING),
         ]
+        # Zhejiang carbon-efficiency grades: E1 5 (high-carbon), E2 2, E3 4 (high-carbon)
+        self.ratings = {
+            u: RatingFacts(f"enterprises/{u}/ratings/{SCHEME}", SCHEME, "1", g, None, "2024", "", None, "d")
+            for u, g in ((E1, "5"), (E2, "2"), (E3, "4"))
+        }
         self.accounts = {
             u: BorrowerAccount(u, "2024", D("1000"), f"sha256:{u[-3:]}", "cn-2024.1", D("50")) for u in (E1, E2, E3)
         }
@@ -71,6 +85,20 @@ class Directory:
             )
             out[u] = Access(d.allowed, d.consent, d.reason)
         return out
+
+    def rating(self, uscc: str, scheme: str) -> RatingFacts | None:
+        return self.ratings.get(uscc) if scheme == SCHEME else None
+
+    def rating_allowed(self, uscc: str, grantee: str, period: str | None) -> bool:
+        start, end = period_span(period or "2024")
+        return consent.decide(
+            self.consents,
+            enterprise=uscc,
+            grantee=grantee,
+            scope=consent.Scope.RATING,
+            period=consent.DataPeriod(start, end),
+            now=NOW,
+        ).allowed
 
     def accounts_for(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
         self.read.extend(usccs)

@@ -23,12 +23,14 @@ from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.book import BookRow, digest, validate_rows
 from carbon_pricing.portfolio.domain import (
     Benchmarks,
+    HighCarbonGrades,
     PcafTable,
     Position,
     change_between,
     cny,
     economic_intensity_micro,
 )
+from carbon_pricing.portfolio.grades import GradeSource
 from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.sources import BankDirectory
@@ -63,7 +65,9 @@ class Financed:
     benchmark_illustrative: bool
     previous: Financed | None = None
     snapshot_digest: str = ""  # sha256 of the snapshot's positions (what the figures are reproduced from)
-    snapshot_create_time: str = ""  # the compared (earlier) snapshot, year on year
+    snapshot_create_time: str = ""
+    grades: frames.GradeTotals | None = None  # when the core has a grade source
+    high_carbon_version: str = ""  # the compared (earlier) snapshot, year on year
 
 
 def _snapshot_id(value: str, field: str) -> str:
@@ -87,6 +91,8 @@ class LoanBookCore:
         benchmarks: Benchmarks | None = None,
         pcaf: PcafTable | None = None,
         clock: Any = None,
+        grades: GradeSource | None = None,
+        high_carbon: HighCarbonGrades | None = None,
     ) -> None:
         self.store = store
         self.banks = banks
@@ -94,6 +100,8 @@ class LoanBookCore:
         self.accounts = accounts
         self.benchmarks = benchmarks or Benchmarks.load()
         self.pcaf = pcaf or PcafTable.load()
+        self.grades = grades
+        self.high_carbon = high_carbon or HighCarbonGrades.load()
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- names and tenancy --------------------------------------------------
@@ -216,6 +224,10 @@ class LoanBookCore:
             self.benchmarks,
             self.pcaf,
         )
+        grade_totals = None
+        if self.grades is not None:
+            graded = self.grades.frame(f"banks/{parsed.bank}", usccs)
+            grade_totals = frames.grade_totals(rows, graded, self.high_carbon.schemes)
         return Financed(
             snapshot=str(parsed),
             period=period,
@@ -226,6 +238,8 @@ class LoanBookCore:
             benchmark_illustrative=self.benchmarks.status == "illustrative",
             snapshot_digest=str(doc.get("digest", "")),
             snapshot_create_time=str(doc.get("create_time", "")),
+            grades=grade_totals,
+            high_carbon_version=self.high_carbon.version if grade_totals is not None else "",
         )
 
 
@@ -289,6 +303,15 @@ def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, 
         "benchmarkVersion": result.benchmark_version,
         "benchmarkIllustrative": result.benchmark_illustrative,
     }
+    if result.grades is not None:
+        g = result.grades
+        doc["byGrade"] = [
+            {"schemeId": scheme, "buckets": [bucket(k, v) for k, v in sorted(buckets.items())]}
+            for scheme, buckets in sorted(g.by_grade.items())
+        ]
+        doc["highCarbonOutstandingCny"] = format(cny(g.high_carbon_outstanding_fen), "f")
+        doc["highCarbonFinancedTco2"] = _micro_text(g.high_carbon_financed_micro)
+        doc["highCarbonGradesVersion"] = result.high_carbon_version
     if result.previous is not None:
         before = result.previous.totals
         change = change_between(t.financed_micro, before.financed_micro, t.intensity_micro, before.intensity_micro)

@@ -83,6 +83,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "key_industry": ("行业代码", "Industry code"),
     "key_region": ("行政区划代码", "Region code"),
     "intensity_by_industry": ("各行业经济排放强度", "Economic intensity by industry"),
+    "by_grade": ("按碳评级", "By carbon grade"),
+    "key_grade": ("等级", "Grade"),
+    "grade_scheme": ("评级方案 {scheme}", "Scheme {scheme}"),
+    "grade_mix": ("评级分布（{scheme}）", "Grade mix ({scheme})"),
+    "grade_note": (
+        "仅在企业对本机构的“评级”授权覆盖评级所依据的核算期间时显示其等级，其余计为 UNRATED。",
+        "A borrower's grade is shown only where its RATING consent to this institution covers the period the"
+        " rating was computed from; the others count as UNRATED.",
+    ),
+    "high_carbon": (
+        "高碳等级敞口（{version}）：贷款余额 {outstanding} 元，融资排放 {financed} 吨二氧化碳当量。",
+        "High-carbon grade exposure ({version}): outstanding {outstanding} CNY, financed emissions {financed} tCO₂e.",
+    ),
     "intensity_unit": ("吨二氧化碳当量/百万元", "tCO₂e per million CNY"),
     "quality": ("数据质量", "Data quality"),
     "pcaf_option": ("PCAF 选项", "PCAF option"),
@@ -179,6 +192,9 @@ class DisclosureContent:
     quality_table: list[list[str]]
     reduction_sentence: str
     yoy_sentence: str
+    grade_tables: list[tuple[str, list[list[str]]]]  # (scheme, rows)
+    grade_charts: list[Chart]
+    grade_sentences: list[str]
     method: list[str]
     versions: list[tuple[str, str]]
     reproduce: str
@@ -291,6 +307,30 @@ def build_content(
             inow=_micro(totals.intensity_micro),
             iratio=_ratio(change.intensity_change_ratio_micro),
         )
+    grade_tables: list[tuple[str, list[list[str]]]] = []
+    grade_charts: list[Chart] = []
+    grade_sentences: list[str] = []
+    if result.grades is not None:
+        for scheme, items in sorted(result.grades.by_grade.items()):
+            grade_tables.append((t("grade_scheme", scheme=scheme), buckets("key_grade", dict(items))))
+            ordered_grades = sorted(items.items())
+            grade_charts.append(
+                Chart(
+                    t("grade_mix", scheme=scheme),
+                    t("unit_million"),
+                    [g for g, _ in ordered_grades],
+                    [(t("outstanding"), PALETTE[2], [cny(o) / 1_000_000 for _, (_, o, _) in ordered_grades])],
+                )
+            )
+        grade_sentences = [
+            t("grade_note"),
+            t(
+                "high_carbon",
+                version=result.high_carbon_version,
+                outstanding=_money(result.grades.high_carbon_outstanding_fen),
+                financed=_micro(result.grades.high_carbon_financed_micro),
+            ),
+        ]
     method = [
         t("method_attribution"),
         t("method_consent"),
@@ -313,7 +353,17 @@ def build_content(
     ]
     headings = {
         key: t(key)
-        for key in ("overview", "by_industry", "by_region", "quality", "reduction", "yoy", "method", "versions")
+        for key in (
+            "overview",
+            "by_industry",
+            "by_region",
+            "by_grade",
+            "quality",
+            "reduction",
+            "yoy",
+            "method",
+            "versions",
+        )
     }
     headings["other_language"] = t("other_language")
     return DisclosureContent(
@@ -329,6 +379,9 @@ def build_content(
         quality_table=quality_table,
         reduction_sentence=t("reduction_sentence", amount=_micro(totals.attributable_reduction_micro)),
         yoy_sentence=yoy_sentence,
+        grade_tables=grade_tables,
+        grade_charts=grade_charts,
+        grade_sentences=grade_sentences,
         method=method,
         versions=versions,
         reproduce=t("reproduce", csv=annex_links[0] or "CSV", xlsx=annex_links[1] or "XLSX"),
@@ -350,6 +403,7 @@ def render_html(c: DisclosureContent, other_language_href: str = "", annex_links
 <h2>{e(h["by_industry"])}</h2>{svg_bars(c.intensity_chart, "chart-intensity", highlight_first=False)}
 {html_table(c.by_industry, h["by_industry"], 1)}
 <h2>{e(h["by_region"])}</h2>{html_table(c.by_region, h["by_region"], 1)}
+{grades_html(c)}
 <h2>{e(h["quality"])}</h2>{svg_columns(c.quality_chart, "chart-quality")}
 {html_table(c.quality_table, h["quality"], 1)}
 <h2>{e(h["reduction"])}</h2><p id="reduction">{e(c.reduction_sentence)}</p>
@@ -358,6 +412,19 @@ def render_html(c: DisclosureContent, other_language_href: str = "", annex_links
 <h2>{e(h["versions"])}</h2>{definition_list(c.versions, "versions")}
 <p id="annex">{e(c.reproduce)} {annex}</p>"""
     return html_page(c.lang, f"{c.title} · {c.identity[0][1]} · {c.identity[2][1]} · {c.identity[3][1]}", body)
+
+
+def grades_html(c: DisclosureContent) -> str:
+    """By grade under each scheme (charts and tables) and the high-carbon exposure; empty without grades."""
+    if not c.grade_sentences:
+        return ""
+    e = html.escape
+    parts = [f"<h2>{e(c.headings['by_grade'])}</h2>"]
+    for k, (chart, (caption, rows)) in enumerate(zip(c.grade_charts, c.grade_tables, strict=True)):
+        parts.append(svg_columns(chart, f"chart-grades-{k}"))
+        parts.append(html_table(rows, caption, 1))
+    parts += [f'<p class="grades">{e(sentence)}</p>' for sentence in c.grade_sentences]
+    return "\n".join(parts)
 
 
 def render_pdf(c: DisclosureContent) -> bytes:
@@ -374,6 +441,12 @@ def render_pdf(c: DisclosureContent) -> bytes:
     story += [d for d in (kit.bars(c.intensity_chart),) if d is not None]
     story.append(kit.table(c.by_industry))
     story += [kit.para(h["by_region"], "Heading2"), kit.table(c.by_region)]
+    if c.grade_sentences:
+        story.append(kit.para(h["by_grade"], "Heading2"))
+        for chart, (caption, rows) in zip(c.grade_charts, c.grade_tables, strict=True):
+            story += [d for d in (kit.columns(chart),) if d is not None]
+            story += [kit.para(caption), kit.table(rows)]
+        story += [kit.para(sentence) for sentence in c.grade_sentences]
     story.append(kit.para(h["quality"], "Heading2"))
     story += [d for d in (kit.columns(c.quality_chart),) if d is not None]
     story.append(kit.table(c.quality_table))

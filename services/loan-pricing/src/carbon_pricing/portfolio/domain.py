@@ -146,6 +146,24 @@ class Benchmarks:
         )
 
 
+@dataclass(frozen=True)
+class HighCarbonGrades:
+    """Grades counted as high-carbon exposure, per scheme (data/high_carbon_grades.yaml, with its source)."""
+
+    version: str
+    status: str
+    schemes: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> HighCarbonGrades:
+        doc = yaml.safe_load((path or DATA_DIR / "high_carbon_grades.yaml").read_text(encoding="utf-8"))
+        return cls(
+            version=str(doc["version"]),
+            status=str(doc.get("status", "")),
+            schemes={str(k): frozenset(str(g) for g in v) for k, v in doc["schemes"].items()},
+        )
+
+
 # ---------------------------------------------------------------- inputs
 
 

@@ -66,6 +66,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "trend_chart": ("各快照融资排放", "Financed emissions by snapshot"),
     "unit_t": ("吨二氧化碳当量", "tCO₂e"),
     "grades": ("评级分布", "Grade mix"),
+    "no_grades": ("本服务未提供评级数据。", "No grades are served here."),
     "links": ("报告与附件", "Report and annex"),
     "report_html": ("披露报告（网页）", "Disclosure report (web page)"),
     "report_pdf": ("披露报告（PDF）", "Disclosure report (PDF)"),
@@ -218,5 +219,6 @@ def _portfolio_body(core: LoanBookCore, key: str, lang: str, book: str, snapshot
 <h2>{e(t("figures"))}</h2>{html_table(content.overview, t("figures"), 1)}
 <h2>{e(h["by_industry"])}</h2>{svg_bars(content.intensity_chart, "chart-intensity", highlight_first=False)}
 <h2>{e(t("trend"))}</h2>{svg_columns(trend, "chart-trend")}
+{disclosure.grades_html(content) or f"<h2>{e(t('grades'))}</h2><p>{e(t('no_grades'))}</p>"}
 <h2>{e(h["quality"])}</h2>{svg_columns(content.quality_chart, "chart-quality")}
 <h2>{e(t("links"))}</h2><ul class="links">{items}</ul>"""

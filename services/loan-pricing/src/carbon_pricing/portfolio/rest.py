@@ -142,6 +142,11 @@ class YearOnYearOut(BaseModel):
     economicIntensityChangeRatio: str | None
 
 
+class GradeBreakdownOut(BaseModel):
+    schemeId: str
+    buckets: list[Bucket]
+
+
 class FinancedOut(BaseModel):
     snapshot: str
     reportingPeriod: str
@@ -161,6 +166,12 @@ class FinancedOut(BaseModel):
     benchmarkIllustrative: bool
     positionEmissions: list[PositionOut] | None = None
     yearOnYear: YearOnYearOut | None = None
+    byGrade: list[GradeBreakdownOut] | None = Field(
+        default=None, description="Grades only of borrowers whose RATING consent to the bank allows it (else UNRATED)"
+    )
+    highCarbonOutstandingCny: str | None = None
+    highCarbonFinancedTco2: str | None = None
+    highCarbonGradesVersion: str | None = None
 
 
 def _rows(body: SnapshotIn) -> list[dict[str, str]]:

@@ -119,6 +119,14 @@ def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
                 economic_intensity_change_ratio=_dec(y["economicIntensityChangeRatio"]),
             )
         )
+    for g in doc.get("byGrade", []):
+        out.by_grade.append(
+            portfolio_pb2.GradeBreakdown(scheme_id=g["schemeId"], buckets=[_bucket(b) for b in g["buckets"]])
+        )
+    if "highCarbonOutstandingCny" in doc:
+        out.high_carbon_outstanding_cny.CopyFrom(_dec(doc["highCarbonOutstandingCny"]))
+        out.high_carbon_financed_tco2.CopyFrom(_dec(doc["highCarbonFinancedTco2"]))
+        out.high_carbon_grades_version = doc["highCarbonGradesVersion"]
     for p in doc.get("positionEmissions", []):
         out.position_emissions.append(
             portfolio_pb2.PositionEmissions(
