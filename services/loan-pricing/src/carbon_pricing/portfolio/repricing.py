@@ -36,8 +36,10 @@ from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, not_found
 from carbon_common.redis_conn import members
 
+from carbon_pricing.core import SimulationItem
 from carbon_pricing.portfolio.core import LoanBookCore, SnapshotName
 from carbon_pricing.portfolio.domain import cny, div_half_even, fen
+from carbon_pricing.store import run_results_key
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +60,14 @@ def run_key(bank: str, run: str) -> str:
 
 
 def results_key(bank: str, run: str) -> str:
-    return f"{PREFIX}run:{bank}:{run}:results"
+    return run_results_key(f"banks/{bank}/repricingRuns/{run}")
 
 
 def index_key(bank: str) -> str:
     return f"{PREFIX}runs:{bank}"
 
 
-def result_key_from_name(name: str) -> tuple[str, str] | None:
-    """banks/{bank}/repricingRuns/{run}/positions/{position} -> (results hash key, position id)."""
-    parts = name.split("/", 5)
-    if len(parts) != 6 or parts[0] != "banks" or parts[2] != "repricingRuns" or parts[4] != "positions":
-        return None
-    return results_key(parts[1], parts[3]), parts[5]
-
-
 # ---------------------------------------------------------------- what a run quotes
-
-
-@dataclass(frozen=True)
-class SimulationItem:
-    position_id: str
-    uscc: str
-    amount_cny: Decimal
-    tenor_months: int
 
 
 class SimulatedQuoter(Protocol):
