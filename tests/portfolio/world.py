@@ -89,16 +89,19 @@ class Directory:
     def rating(self, uscc: str, scheme: str) -> RatingFacts | None:
         return self.ratings.get(uscc) if scheme == SCHEME else None
 
-    def rating_allowed(self, uscc: str, grantee: str, period: str | None) -> bool:
+    def rating_allowed(self, usccs: Sequence[str], grantee: str, period: str | None) -> list[bool]:
         start, end = period_span(period or "2024")
-        return consent.decide(
-            self.consents,
-            enterprise=uscc,
-            grantee=grantee,
-            scope=consent.Scope.RATING,
-            period=consent.DataPeriod(start, end),
-            now=NOW,
-        ).allowed
+        return [
+            consent.decide(
+                self.consents,
+                enterprise=uscc,
+                grantee=grantee,
+                scope=consent.Scope.RATING,
+                period=consent.DataPeriod(start, end),
+                now=NOW,
+            ).allowed
+            for uscc in usccs
+        ]
 
     def accounts_for(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
         self.read.extend(usccs)

@@ -2,13 +2,16 @@
 
 CreateQuote: authenticate the bank (API key -> banks/{id}), stay inside its
 own parent, validate, fetch the rating under the product's scheme (as the
-platform: nothing reaches the bank yet), ask consent (CONSENT_SCOPE_RATING,
+platform: nothing reaches the bank yet), decide consent (CONSENT_SCOPE_RATING,
 every time, for the period of the account the rating is computed from: the
-consent's data window must cover that whole year), then honour the client
-request id (same id + same body -> the same quote; same id + other body ->
-ALREADY_EXISTS), fetch the account the rating was computed from, evaluate the
-product's Rego policy, and store the quote together with its hash-chained
-decision-log entry.
+consent's data window must cover that whole year; in the service, from the
+projection of consent's state with consent's own rule, carbon_pricing.projected),
+then honour the client request id (same id + same body -> the same quote; same
+id + other body -> ALREADY_EXISTS), fetch the account the rating was computed
+from, evaluate the product's Rego policy, and store the quote together with its
+hash-chained decision-log entry and its access decision for consent's audit
+(carbon:events:access), in one Redis transaction. Decisions no stored quote
+carries (denials, replays, failures) go to the access stream on their own.
 """
 
 from __future__ import annotations
@@ -38,7 +41,15 @@ from carbon_common.hashchain import canonical_json
 
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
 from carbon_pricing.lifecycle import PolicyManager
-from carbon_pricing.sources import AccountFacts, AccountSource, BankDirectory, ConsentChecker, RatingFacts, RatingSource
+from carbon_pricing.sources import (
+    AccessDecision,
+    AccountFacts,
+    AccountSource,
+    BankDirectory,
+    ConsentChecker,
+    RatingFacts,
+    RatingSource,
+)
 from carbon_pricing.store import QuoteStore, new_quote_id, run_results_key
 
 log = logging.getLogger(__name__)
@@ -226,30 +237,46 @@ class PricingCore:
         grantee = f"banks/{bank}"
         product = self.policies.products.get(valid.product)
         rating = self.ratings.rating(valid.uscc, product.scheme_id) if product is not None else None
-        consent = self._require_consent(valid.uscc, grantee, rating)
+        access = self._require_consent(valid.uscc, grantee, rating)
         fingerprint = valid.fingerprint()
-        claim = self.store.claim(bank, request_id, fingerprint)
-        if claim.existing is not None:
-            return claim.existing, False
         try:
-            record = self._price(bank, request_id, valid, consent, claim.token, fingerprint, rating)
+            claim = self.store.claim(bank, request_id, fingerprint)
+        except BaseException:
+            self.consent.record(access)
+            raise
+        if claim.existing is not None:
+            self.consent.record(access)  # a replay: audited, no new quote carries it
+            return claim.existing, False
+        accesses = [access]  # every decision this attempt takes; the stored quote carries the last
+        try:
+            record = self._price(bank, request_id, valid, accesses, claim.token, fingerprint, rating)
         except BaseException:
             self.store.release(bank, request_id, claim.token)
+            for made in accesses:  # no quote carries them (denials are recorded when taken);
+                if made.allowed:  # consent dedupes by decision id if the quote did commit after all
+                    self.consent.record(made)
             raise
+        for superseded in accesses[:-1]:
+            self.consent.record(superseded)
         return record, True
 
-    def _require_consent(self, uscc: str, grantee: str, rating: RatingFacts | None) -> str:
+    def _require_consent(self, uscc: str, grantee: str, rating: RatingFacts | None) -> AccessDecision:
         """The bank's RATING consent must cover the period of the account the quote is priced
         on (the rating's year); with no rating, no enterprise data is read and the consent must
-        hold at the instant now."""
-        return self.consent.require(uscc, grantee, RATING_SCOPE, rating.period if rating and rating.period else None)
+        hold at the instant now. A denial is audited and raised; an allowed decision is audited
+        with the quote it prices (or alone if none is stored)."""
+        access = self.consent.decide(uscc, grantee, RATING_SCOPE, rating.period if rating and rating.period else None)
+        if not access.allowed:
+            self.consent.record(access)
+            raise access.denial()
+        return access
 
     def _price(
         self,
         bank: str,
         request_id: str,
         valid: ValidQuote,
-        consent: str,
+        accesses: list[AccessDecision],
         token: str,
         fingerprint: str,
         rating: RatingFacts | None,
@@ -263,12 +290,15 @@ class PricingCore:
             # The bundle changed the product's scheme since the consent check: price on the
             # new scheme's rating, under a consent that covers its period.
             rating = self.ratings.rating(valid.uscc, product.scheme_id)
-            consent = self._require_consent(valid.uscc, f"banks/{bank}", rating)
+            accesses.append(self._require_consent(valid.uscc, f"banks/{bank}", rating))
+        access = accesses[-1]
         priced = self._evaluate(
-            engine, bundle_version, product.scheme_id, bank, request_id, valid, consent, rating, now, new_quote_id()
+            engine, bundle_version, product.scheme_id, bank, request_id, valid, access, rating, now, new_quote_id()
         )
         record, body, dry_run_input = priced.record, priced.body, priced.dry_run_input
-        stored = self.store.commit(bank, request_id, token, fingerprint, record, body, dry_run_input)
+        stored = self.store.commit(
+            bank, request_id, token, fingerprint, record, body, dry_run_input, access.event(record["name"])
+        )
         metrics.quote_decided(decision=str(record["decision"]))
         return stored
 
@@ -280,7 +310,7 @@ class PricingCore:
         bank: str,
         request_id: str,
         valid: ValidQuote,
-        consent: str,
+        access: AccessDecision,
         rating: RatingFacts | None,
         now: datetime,
         name: str,
@@ -288,6 +318,7 @@ class PricingCore:
         """The policy evaluation of one quote (single quotes and book re-pricing alike): the account the
         rating was computed from, the policy input, the product's Rego policy, the quote record named
         `name` (a quote id, or a full resource name) and its decision-log entry body."""
+        consent = access.consent
         account: AccountFacts | None = None
         if rating is not None and rating.account:
             account = self.accounts.account(rating.account, rating.input_digest)
@@ -349,6 +380,8 @@ class PricingCore:
                 "bank": f"banks/{bank}",
                 "request_id": request_id,
                 "consent": consent,
+                "consent_position": access.position,
+                "access_decision": access.decision_id,
                 "inputs": {
                     "policy_input": policy_input,
                     "rating": {
@@ -397,7 +430,7 @@ class PricingCore:
         now = self._clock()
         run_id = run.rsplit("/", 1)[-1]
         results: list[dict[str, Any]] = []
-        priced: list[Priced] = []
+        priced: list[tuple[Priced, AccessDecision]] = []
         for item in items:
             quote = QuoteInput(
                 product, item.uscc, format(item.amount_cny, "f"), item.tenor_months, _plain(reference_rate_pct)
@@ -405,7 +438,7 @@ class PricingCore:
             try:
                 valid = self.validate(quote, f"run-{run_id}", "")
                 rating = self.ratings.rating(valid.uscc, chosen.scheme_id)
-                consent = self._require_consent(valid.uscc, f"banks/{bank}", rating)
+                access = self._require_consent(valid.uscc, f"banks/{bank}", rating)  # a denial is audited
             except ServiceError as error:
                 if error.code == grpc.StatusCode.UNAVAILABLE:
                     raise  # a peer is down: the run fails and says so, it does not report it per position
@@ -418,16 +451,22 @@ class PricingCore:
                 bank,
                 f"run-{run_id}",
                 valid,
-                consent,
+                access,
                 rating,
                 now,
                 f"{run}/positions/{item.position_id}",
             )
             evaluated.record.update(simulation=True, run=run, position_id=item.position_id)
-            priced.append(evaluated)
-        stored = self.store.commit_simulations(
-            run_results_key(run), [(p.record["position_id"], p.record, p.body) for p in priced]
-        )
+            priced.append((evaluated, access))
+        try:
+            stored = self.store.commit_simulations(
+                run_results_key(run),
+                [(p.record["position_id"], p.record, p.body, a.event(p.record["name"])) for p, a in priced],
+            )
+        except BaseException:
+            for _, made in priced:  # audited alone: no simulation carries them
+                self.consent.record(made)
+            raise
         return results + stored
 
     @staticmethod

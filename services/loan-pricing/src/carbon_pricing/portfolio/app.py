@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
-from carbon_common.consent_gate import ConsentGate
-from carbon_common.errors import ServiceError
 from fastapi import FastAPI
 
 from carbon_pricing.core import RATING_SCOPE, PricingCore
@@ -18,10 +16,11 @@ from carbon_pricing.portfolio import page, rest, runs_rest, servicer
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import HighCarbonGrades
-from carbon_pricing.portfolio.grades import ConsentedGrades
+from carbon_pricing.portfolio.grades import AllowedMany, ConsentedGrades
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
-from carbon_pricing.portfolio.sources import GateDecisions, GrpcAccountFacts
+from carbon_pricing.portfolio.sources import GrpcAccountFacts, ProjectedDecisions
 from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.settings import PricingSettings
 
 Register = Callable[[grpc.Server], list[str]]
@@ -53,27 +52,24 @@ class LoanBooks:
         return app
 
 
-def rating_consent(pricing: PricingCore) -> Callable[[str, str, str | None], bool]:
-    """Whether the bank's RATING consent covers a rating's period (the quote rule, pricing's consent source)."""
+def rating_consent(consent: ProjectedConsent) -> AllowedMany:
+    """RATING consent decisions for a book's graded borrowers (the quote rule, pricing's consent
+    projection), each handed to consent's audit."""
 
-    def allowed(uscc: str, grantee: str, period: str | None) -> bool:
-        try:
-            pricing.consent.require(uscc, grantee, RATING_SCOPE, period)
-        except ServiceError as error:
-            if error.code == grpc.StatusCode.PERMISSION_DENIED:
-                return False
-            raise
-        return True
+    def allowed(usccs: Sequence[str], grantee: str, period: str | None) -> list[bool]:
+        decisions = consent.decide_many(usccs, grantee, RATING_SCOPE, period)
+        consent.record_all(decisions)
+        return [d.allowed for d in decisions]
 
     return allowed
 
 
-def build_loan_books(settings: PricingSettings, pricing: PricingCore) -> LoanBooks:
-    """Shares the pricing core's Redis client and bank directory (same tenants, same keys)."""
+def build_loan_books(settings: PricingSettings, pricing: PricingCore, consent: ProjectedConsent) -> LoanBooks:
+    """Shares the pricing core's Redis client, bank directory and consent projection (same tenants,
+    same keys, same decision rule)."""
     secret = settings.effective_service_secret()
     caller = settings.service_name
     timeout = settings.peer_timeout_seconds
-    gate = ConsentGate(service_channel(settings.consent_target, caller, secret), timeout=timeout)
     grpc_accounts = GrpcAccountFacts(service_channel(settings.accounting_target, caller, secret), timeout)
     # Account facts: projected from the accounts stream (fetched when an account changes), one HMGET per book.
     projected = ProjectedAccountFacts(redis_conn.connect(settings.redis_url))
@@ -81,9 +77,9 @@ def build_loan_books(settings: PricingSettings, pricing: PricingCore) -> LoanBoo
     books = LoanBookCore(
         store=BookStore(pricing.store.redis),
         banks=pricing.banks,
-        access=GateDecisions(gate),
+        access=ProjectedDecisions(consent),
         accounts=projected,
-        grades=ConsentedGrades(sorted(high_carbon.schemes), pricing.ratings.rating, rating_consent(pricing)),
+        grades=ConsentedGrades(sorted(high_carbon.schemes), pricing.ratings.rating, rating_consent(consent)),
         high_carbon=high_carbon,
     )
     runs = RepricingCore(books, RunStore(pricing.store.redis), pricing, lambda: list(pricing.policies.products))
