@@ -243,6 +243,7 @@ class Directory:
 
         now = datetime.now(UTC)
         self.allowed = {u for k, u in enumerate(usccs) if k % 10 != 9}  # 90 % consented
+        self.recorded = 0
         self.ratings = {
             u: RatingFacts(
                 name=f"enterprises/{u}/ratings/quzhou-four-colour",
@@ -263,12 +264,20 @@ class Directory:
     def authenticate(self, api_key: str) -> str:
         return "bench-bank"
 
-    def require(self, uscc: str, grantee: str, scope: int, period: str | None) -> str:
-        if uscc not in self.allowed:
-            from carbon_common.errors import permission_denied
+    def decide(self, uscc: str, grantee: str, scope: int, period: str | None):  # type: ignore[no-untyped-def]
+        from datetime import UTC, datetime
 
-            raise permission_denied("CONSENT_REQUIRED", "no consent")
-        return f"enterprises/{uscc}/consents/c1"
+        from carbon_common.names import period_span
+        from carbon_pricing.sources import AccessDecision
+
+        span = period_span(period) if period else None
+        now = datetime.now(UTC)
+        if uscc not in self.allowed:
+            return AccessDecision(grantee, uscc, scope, span, False, "CONSENT_REQUIRED", "", "no consent", now)
+        return AccessDecision(grantee, uscc, scope, span, True, "", f"enterprises/{uscc}/consents/c1", "", now)
+
+    def record(self, decision) -> None:  # type: ignore[no-untyped-def]
+        self.recorded += 1  # consent's audit consumes these in the service
 
     def rating(self, uscc: str, scheme_id: str):  # type: ignore[no-untyped-def]
         return self.ratings.get(uscc)
