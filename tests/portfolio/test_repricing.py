@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -12,6 +13,7 @@ import grpc
 import pytest
 import redis
 from carbon.v1 import portfolio_pb2, portfolio_pb2_grpc
+from carbon_common import events, hashchain
 from carbon_common.errors import ServiceError
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
@@ -23,7 +25,7 @@ from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore, summarize, summary_doc, tenor_months
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.settings import PricingSettings
-from carbon_pricing.store import QuoteStore
+from carbon_pricing.store import DECISION_LOG, QuoteStore
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -209,12 +211,14 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
     # the decision log holds a SIMULATION entry per priced position, verified with the records they link
     report = decision_log.verify(client)
     assert report.ok and report.entries == 4 + 4  # 4 simulations + the 4 comparison quotes
-    kinds = (
-        [__import__("json").loads(e)["kind"] for e in client.lrange("pricing:decision_log", 0, -1)]
-        if client.type("pricing:decision_log") == b"list"
-        else []
-    )
-    assert kinds == [] or kinds.count("SIMULATION") == 4
+    kinds = [json.loads(e)["kind"] for e in client.lrange(hashchain.list_key(DECISION_LOG), 0, -1)]
+    assert sorted(kinds) == ["QUOTE"] * 4 + ["SIMULATION"] * 4
+    # every RATING decision is handed to consent's audit: allowed ones with the simulation they priced,
+    # the refusal (P4) alone
+    audited = [events.ACCESS.decode(fields) for _id, fields in client.xrange(events.ACCESS.name)]
+    simulated_names = {r["name"] for r in simulated.values()}
+    assert {a.quote for a in audited if a.quote.startswith(created["name"])} == simulated_names
+    assert [(d.uscc, d.reason) for d in pricing.consent.recorded] == [(Q4, "CONSENT_REQUIRED")]
 
 
 def test_runs_stay_inside_the_bank_over_rest_and_grpc(stack, redis_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
