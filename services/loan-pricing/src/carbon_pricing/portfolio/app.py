@@ -22,6 +22,7 @@ from carbon_pricing.portfolio.sources import GrpcAccountFacts, ProjectedDecision
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.settings import PricingSettings
+from carbon_pricing.sources import RatingFacts
 
 Register = Callable[[grpc.Server], list[str]]
 
@@ -64,9 +65,14 @@ def rating_consent(consent: ProjectedConsent) -> AllowedMany:
     return allowed
 
 
-def build_loan_books(settings: PricingSettings, pricing: PricingCore, consent: ProjectedConsent) -> LoanBooks:
+def build_loan_books(
+    settings: PricingSettings,
+    pricing: PricingCore,
+    consent: ProjectedConsent,
+    published: Callable[[str, str], RatingFacts | None],
+) -> LoanBooks:
     """Shares the pricing core's Redis client, bank directory and consent projection (same tenants,
-    same keys, same decision rule)."""
+    same keys, same decision rule); grades from the rating projection (`published`: no call per borrower)."""
     secret = settings.effective_service_secret()
     caller = settings.service_name
     timeout = settings.peer_timeout_seconds
@@ -79,7 +85,7 @@ def build_loan_books(settings: PricingSettings, pricing: PricingCore, consent: P
         banks=pricing.banks,
         access=ProjectedDecisions(consent),
         accounts=projected,
-        grades=ConsentedGrades(sorted(high_carbon.schemes), pricing.ratings.rating, rating_consent(consent)),
+        grades=ConsentedGrades(sorted(high_carbon.schemes), published, rating_consent(consent)),
         high_carbon=high_carbon,
     )
     runs = RepricingCore(books, RunStore(pricing.store.redis), pricing, lambda: list(pricing.policies.products))
