@@ -14,6 +14,7 @@ from carbon_common.server import Running, Service
 from carbon_pricing.portfolio import page, rest, servicer
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.grades import ConsentedGrades
+from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI
@@ -35,11 +36,17 @@ def core(redis_url: str, directory: Directory) -> LoanBookCore:
 
 
 @pytest.fixture
-def http(core: LoanBookCore) -> TestClient:
+def runs(core: LoanBookCore) -> RepricingCore:
+    """Runs listed and created only (executing them needs the pricing core: test_repricing.py)."""
+    return RepricingCore(core, RunStore(core.store.redis), None, lambda: ["quzhou_tanrongyi"])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def http(core: LoanBookCore, runs: RepricingCore) -> TestClient:
     app = FastAPI()
     install_error_handlers(app, route_body_limits=rest.body_limits())
     app.include_router(rest.router(core))
-    app.include_router(page.router(core, secure_cookies=False))
+    app.include_router(page.router(core, secure_cookies=False, runs=runs))
     return TestClient(app)
 
 

@@ -36,7 +36,7 @@ CSV = "\n".join(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting"))
+    running = start_stack(tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting", "rating"))
     try:
         yield running
     finally:
@@ -189,7 +189,7 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
         if run["state"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert run["state"] == "SUCCEEDED", run
+    assert run["state"] == "SUCCEEDED", (run["state"], run["error"])
     # E1 (RATING consent) is quoted; E2 and E3 gave this bank no RATING consent
     assert (run["positionsDone"], run["priced"], run["notPriced"]) == (3, 1, {"CONSENT_REQUIRED": 2})
     other_run = fresh.rest(lambda: httpx.get(run_url, headers={"Authorization": f"Bearer {keys[OTHER]}"}))

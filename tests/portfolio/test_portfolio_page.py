@@ -13,6 +13,7 @@ from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
 from carbon_pricing.portfolio import page, rest
 from carbon_pricing.portfolio.core import LoanBookCore
+from carbon_pricing.portfolio.repricing import RepricingCore
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from tests.accounting.test_report import visible_text
 from tests.portfolio.world import E1, GOOD_CSV, HEADER, upload
 from tests.support.axe import assert_accessible
 
+NAME = "/v1/banks/b1/books/main/snapshots/2024-12-31"
 EARLIER = "\n".join([HEADER, f"L1,{E1},loan,2000000.00,50000000.00,false,,,C3011,330000"]).encode()
 
 
@@ -36,9 +38,12 @@ def login(http: TestClient, key: str) -> None:
     assert "carbon_bank_key=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
-def test_login_then_figures_trend_and_working_links(http: TestClient) -> None:
+def test_login_then_figures_trend_and_working_links(http: TestClient, runs: RepricingCore) -> None:
     assert upload(http, EARLIER, snapshot="2023-12-31").status_code == 201
     assert upload(http, GOOD_CSV).status_code == 201
+    run = runs.create_run(
+        "ck_b1", "banks/b1", "banks/b1/books/main/snapshots/2024-12-31", "quzhou_tanrongyi", "3.45", 12
+    )
     first = http.get("/bank/portfolio")
     assert first.status_code == 200 and 'name="api_key"' in first.text  # the login form
     wrong = http.post(
@@ -55,6 +60,10 @@ def test_login_then_figures_trend_and_working_links(http: TestClient) -> None:
     trend = re.search(r'<svg id="chart-trend".*?</svg>', shown.text, re.S)
     assert trend and "2023-12-31" in trend.group(0) and "1,800.000" in trend.group(0) and "7,615.000" in trend.group(0)
     assert 'id="chart-intensity"' in shown.text and 'id="chart-quality"' in shown.text
+    assert 'id="chart-grades-0"' in shown.text  # grade mix (E1's grade only: RATING consent)
+    # the bank's re-pricing runs: state and progress, linked
+    runs_part = shown.text.split('id="runs"', 1)[1]
+    assert run["name"].rsplit("/", 1)[1] in runs_part and "PENDING" in runs_part and "0 / 3" in runs_part
     links = re.findall(r'href="(/v1/[^"]+)"', shown.text)
     report = next(link for link in links if ":disclosureReport" in link and "pdf" not in link)
     annex = next(link for link in links if "format=xlsx" in link)
@@ -97,15 +106,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(core: LoanBookCore, redis_url: str, tmp_path: Path) -> Iterator[str]:
+def served(core: LoanBookCore, runs: RepricingCore, redis_url: str, tmp_path: Path) -> Iterator[str]:
     app = FastAPI()
     install_error_handlers(app, route_body_limits=rest.body_limits())
     app.include_router(rest.router(core))
-    app.include_router(page.router(core, secure_cookies=False))
-    port = _free_port()
-    settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=port, data_dir=tmp_path, dev_mode=True)
-    running = Running(Service("loan-pricing", settings, lambda server: [], http_app=app))
-    running.start()
+    app.include_router(page.router(core, secure_cookies=False, runs=runs))
+    for attempt in range(5):  # another process on the machine may take the free port first
+        port = _free_port()
+        settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=port, data_dir=tmp_path, dev_mode=True)
+        running = Running(Service("loan-pricing", settings, lambda server: [], http_app=app))
+        try:
+            running.start()
+            break
+        except RuntimeError:
+            running.stop()
+            if attempt == 4:
+                raise
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -113,9 +129,12 @@ def served(core: LoanBookCore, redis_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_portfolio_page_in_chromium(browser, served: str, http: TestClient, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_portfolio_page_in_chromium(
+    browser, served: str, http: TestClient, runs: RepricingCore, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     assert upload(http, EARLIER, snapshot="2023-12-31").status_code == 201
     assert upload(http, GOOD_CSV).status_code == 201
+    runs.create_run("ck_b1", "banks/b1", NAME[4:], "quzhou_tanrongyi", "3.45", 12)
     context = browser.new_context()
     tab = context.new_page()
     try:

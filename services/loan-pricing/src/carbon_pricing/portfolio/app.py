@@ -47,7 +47,7 @@ class LoanBooks:
 
     def mount(self, app: FastAPI) -> FastAPI:
         app.include_router(rest.router(self.core))
-        app.include_router(page.router(self.core, self.secure_cookies))
+        app.include_router(page.router(self.core, self.secure_cookies, self.runs))
         if self.runs is not None:
             app.include_router(runs_rest.router(self.runs))
         return app

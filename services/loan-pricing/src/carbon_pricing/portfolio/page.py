@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import tco2
+from carbon_pricing.portfolio.repricing import RepricingCore
 from carbon_pricing.portfolio.rest import COOKIE
 
 TREND_SNAPSHOTS = 6  # the trend chart covers the book's latest snapshots, each for its own year
@@ -73,6 +74,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "annex_csv": ("逐笔计算（CSV）", "Every position (CSV)"),
     "annex_xlsx": ("逐笔计算（Excel）", "Every position (Excel)"),
     "runs": ("重新定价模拟", "Re-pricing runs"),
+    "runs_note": (
+        "模拟运行（非授信决定），通过 API 发起：POST /v1/banks/{bank}/repricingRuns。",
+        "Simulations, not credit decisions; started through the API: POST /v1/banks/{bank}/repricingRuns.",
+    ),
+    "run": ("运行", "Run"),
+    "product": ("产品", "Product"),
+    "state": ("状态", "State"),
+    "progress": ("进度", "Progress"),
+    "effect": ("年利息影响（元）", "Annual interest effect (CNY)"),
     "error": ("无法显示", "Cannot show this"),
 }
 
@@ -90,7 +100,7 @@ def _t(lang: str, key: str) -> str:
     return TEXT[key][LANGUAGES.index(lang)]
 
 
-def router(core: LoanBookCore, secure_cookies: bool = True) -> APIRouter:
+def router(core: LoanBookCore, secure_cookies: bool = True, runs: RepricingCore | None = None) -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
     def language(request: Request, lang: str | None) -> str:
@@ -146,7 +156,9 @@ def router(core: LoanBookCore, secure_cookies: bool = True) -> APIRouter:
         if not key:
             return login_page(chosen)
         try:
-            return respond(chosen, _t(chosen, "title"), _portfolio_body(core, key, chosen, book, snapshot, period))
+            body = _portfolio_body(core, key, chosen, book, snapshot, period, runs is not None)
+            body += _runs_section(runs, key, chosen)
+            return respond(chosen, _t(chosen, "title"), body)
         except ServiceError as error:
             if error.http_status == 401:
                 return login_page(chosen, failed=True)
@@ -160,7 +172,9 @@ def router(core: LoanBookCore, secure_cookies: bool = True) -> APIRouter:
     return api
 
 
-def _portfolio_body(core: LoanBookCore, key: str, lang: str, book: str, snapshot: str, period: str) -> str:
+def _portfolio_body(
+    core: LoanBookCore, key: str, lang: str, book: str, snapshot: str, period: str, with_runs: bool
+) -> str:
     e = html.escape
 
     def t(name: str) -> str:
@@ -210,7 +224,7 @@ def _portfolio_body(core: LoanBookCore, key: str, lang: str, book: str, snapshot
         (f"{report}{urlencode({'reportingPeriod': period, 'lang': lang, 'format': 'pdf'})}", t("report_pdf")),
         (annex[0], t("annex_csv")),
         (annex[1], t("annex_xlsx")),
-        (f"/v1/banks/{bank}/repricingRuns", t("runs")),
+        *([("#runs", t("runs"))] if with_runs else []),
     ]
     h = content.headings
     items = "".join(f'<li><a href="{e(href)}">{e(label)}</a></li>' for href, label in links)
@@ -222,3 +236,28 @@ def _portfolio_body(core: LoanBookCore, key: str, lang: str, book: str, snapshot
 {disclosure.grades_html(content) or f"<h2>{e(t('grades'))}</h2><p>{e(t('no_grades'))}</p>"}
 <h2>{e(h["quality"])}</h2>{svg_columns(content.quality_chart, "chart-quality")}
 <h2>{e(t("links"))}</h2><ul class="links">{items}</ul>"""
+
+
+def _runs_section(runs: RepricingCore | None, key: str, lang: str) -> str:
+    """The bank's latest re-pricing runs: state, progress and annual interest effect, linked."""
+    if runs is None:
+        return ""
+    e = html.escape
+    bank = runs.books.banks.authenticate(key)
+    docs, _ = runs.list_runs(key, f"banks/{bank}", 10, "")
+    rows = [[_t(lang, k) for k in ("run", "snapshot", "product", "state", "progress", "effect")]]
+    rows += [
+        [
+            d["name"].rsplit("/", 1)[-1],
+            d["snapshot"].rsplit("/", 1)[-1],
+            d["product"],
+            d["state"],
+            f"{d['positions_done']:,} / {d['positions_total']:,}",
+            d.get("annual_interest_effect_cny") or "—",
+        ]
+        for d in docs
+    ]
+    links = "".join(f'<li><a href="/v1/{e(d["name"])}">{e(d["name"].rsplit("/", 1)[-1])}</a></li>' for d in docs)
+    note = _t(lang, "runs_note").replace("{bank}", bank)
+    table = html_table(rows, _t(lang, "runs"), 4) if docs else ""
+    return f"""<h2 id="runs">{e(_t(lang, "runs"))}</h2><p>{e(note)}</p>{table}<ul class="links">{links}</ul>"""
