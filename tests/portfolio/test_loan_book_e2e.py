@@ -190,7 +190,11 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
             break
         time.sleep(0.2)
     assert run["state"] == "SUCCEEDED", (run["state"], run["error"])
-    # E1 (RATING consent) is quoted; E2 and E3 gave this bank no RATING consent
-    assert (run["positionsDone"], run["priced"], run["notPriced"]) == (3, 1, {"CONSENT_REQUIRED": 2})
+    # E1 (RATING consent) is quoted; E2's consent to this bank lacks the RATING scope; E3 has none with it
+    assert (run["positionsDone"], run["priced"], run["notPriced"]) == (
+        3,
+        1,
+        {"CONSENT_REQUIRED": 1, "CONSENT_SCOPE": 1},
+    )
     other_run = fresh.rest(lambda: httpx.get(run_url, headers={"Authorization": f"Bearer {keys[OTHER]}"}))
     assert other_run.status_code == 403
