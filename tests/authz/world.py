@@ -32,12 +32,14 @@ from carbon_common.channels import service_channel
 from carbon_common.consent_gate import period_span
 from carbon_consent import domain
 from carbon_consent.domain import Scope, State
+from carbon_consent.projection import MAX_STALENESS_SECONDS
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
 
 from tests.pricing.stack import CONSENT_ADMIN, SERVICE_SECRET, ConsentClient, Stack, copy_bundle, start_stack
 from tests.pricing.support import uscc
+from tests.support import fresh
 from tests.support.seed import Seeder
 
 BANK = "authz-bank"
@@ -129,12 +131,19 @@ class Grant:
         )
 
 
+PROJECTION_BOUND = MAX_STALENESS_SECONDS  # seconds
+
+
 @dataclass
 class World:
     stack: Stack
     consent: ConsentClient
     keys: dict[str, str]
     grants: list[Grant] = field(default_factory=list)
+    # Pricing decides from its projection of consent's events: a change is effective there within
+    # PROJECTION_BOUND seconds (or quotes are refused as stale) - the documented guarantee, so quotes
+    # are read once that bound has passed since the last consent change.
+    consent_changed: float = 0.0
 
     # ---------------------------------------------------------------- the rule
 
@@ -180,6 +189,7 @@ class World:
             metadata=self.bank_metadata(BANK),
             timeout=10,
         )
+        self.consent_changed = time.monotonic()
         grant = Grant(created.name, scopes, start, end, expire, State.REQUESTED)
         self.grants.append(grant)
         if state in (State.AUTHORIZED, State.REVOKED):
@@ -203,6 +213,12 @@ class World:
         request_type = getattr(consent_pb2, f"{method}Request")
         rpc = getattr(self.consent.consents, method)
         rpc(request_type(name=name, reason="authz test"), metadata=self.consent.admin, timeout=10)
+        self.consent_changed = time.monotonic()
+
+    def _after_projection_bound(self) -> None:
+        remaining = self.consent_changed + PROJECTION_BOUND - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
 
     def bank_metadata(self, bank: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.keys[bank]}"),)
@@ -288,23 +304,28 @@ class World:
         return outcome, rating.period if rating is not None else ""  # type: ignore[attr-defined]
 
     def quote_rest(self, bank: str = BANK) -> tuple[Outcome, str]:
-        response = httpx.post(
-            f"{self.stack.pricing.http_base}/v1/banks/{bank}/quotes",
-            headers=self.bank_headers(bank),
-            json={
-                "request_id": uuid.uuid4().hex,
-                "product": PRODUCT,
-                "enterprise": f"enterprises/{ENTERPRISE}",
-                "amount_cny": "1000000.00",
-                "tenor_months": 12,
-                "reference_rate_pct": "3.45",
-            },
-            timeout=30,
+        self._after_projection_bound()
+        body = {
+            "request_id": uuid.uuid4().hex,
+            "product": PRODUCT,
+            "enterprise": f"enterprises/{ENTERPRISE}",
+            "amount_cny": "1000000.00",
+            "tenor_months": 12,
+            "reference_rate_pct": "3.45",
+        }
+        response = fresh.rest(
+            lambda: httpx.post(
+                f"{self.stack.pricing.http_base}/v1/banks/{bank}/quotes",
+                headers=self.bank_headers(bank),
+                json=body,
+                timeout=30,
+            )
         )
         outcome = rest_outcome(response)
         return outcome, response.json()["account_period"] if outcome.allowed else ""
 
     def quote_grpc(self, bank: str = BANK) -> tuple[Outcome, str]:
+        self._after_projection_bound()
         stub = pricing_pb2_grpc.PricingServiceStub(self._channel("loan-pricing"))
         request = pricing_pb2.CreateQuoteRequest(
             parent=f"banks/{bank}",
@@ -317,7 +338,9 @@ class World:
                 reference_rate_pct=decimal_pb2.Decimal(value="3.10"),
             ),
         )
-        outcome, quote = grpc_outcome(lambda: stub.CreateQuote(request, metadata=self.bank_metadata(bank), timeout=30))
+        outcome, quote = grpc_outcome(
+            lambda: fresh.grpc_call(lambda: stub.CreateQuote(request, metadata=self.bank_metadata(bank), timeout=30))
+        )
         return outcome, quote.account_period if quote is not None else ""  # type: ignore[attr-defined]
 
 

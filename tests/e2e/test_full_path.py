@@ -34,11 +34,13 @@ from carbon.v1 import (
     rating_pb2,
     rating_pb2_grpc,
 )
+from carbon_common import events
 from carbon_common.errors import from_rpc_error
 from carbon_common.telemetry import read_span_file
 from carbon_synth import make_uscc
 from google.type import decimal_pb2
 
+from tests.support import fresh
 from tests.support.platform import ADMIN_TOKEN, Platform, start_platform
 
 pytestmark = pytest.mark.e2e
@@ -226,8 +228,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def rest(method: str, url: str, token: str, extra_headers: dict[str, str] | None = None, **kwargs: object) -> dict:
+    """One call (to loan-pricing: retried while its consent projection is stale, tests.support.fresh)."""
     headers = {"authorization": f"Bearer {token}", **(extra_headers or {})}
-    response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
+    response = fresh.rest(lambda: httpx.request(method, url, headers=headers, timeout=30, **kwargs))
     assert response.status_code in (200, 201), f"{method} {url}: {response.status_code} {response.text}"
     return response.json()
 
@@ -382,6 +385,7 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
         f"{consent}{link.path}", data={"token": parse_qs(link.query)["token"][0], "decision": "authorize"}
     )
     assert clicked.status_code in (200, 303)
+    fresh.after_consent_change(time.monotonic())  # pricing decides on its projection of consent's events
 
     # 6. The quote, through the Rego policy.
     pricing = platform.http("loan-pricing")
@@ -409,16 +413,20 @@ def test_consent_ingest_account_rate_quote(platform: Platform) -> None:
     assert quote["account_period"] == str(YEAR)
     assert quote["policy_bundle_version"] and quote["decision_log_hash"]
 
-    # One trace across the hops the quote caused: REST edge -> rating -> accounting.
-    for service, name in (("loan-pricing", "quotes"), ("rating", "GetRating"), ("accounting", "GetAccount")):
+    # One trace across the hops the quote caused: the REST edge, then (asynchronously) consent's audit of
+    # the access decision, carried with the quote on carbon:events:access. Rating and accounting are not
+    # called: pricing reads the published rating from its projection.
+    for service, name in (("loan-pricing", "quotes"), ("consent", f"{events.ACCESS.name} audit")):
         wait_for_span(platform.span_file(service), caller_trace, name)
 
     # Without the enterprise's access consent the bank is refused.
-    refused_quote = httpx.post(
-        f"{pricing}/v1/banks/wuyi-rcb/quotes",
-        headers={"authorization": f"Bearer {bank_key}"},
-        json={**body, "request_id": "wuyi-peer-1", "enterprise": f"enterprises/{PEERS[0]}"},
-        timeout=30,
+    refused_quote = fresh.rest(
+        lambda: httpx.post(
+            f"{pricing}/v1/banks/wuyi-rcb/quotes",
+            headers={"authorization": f"Bearer {bank_key}"},
+            json={**body, "request_id": "wuyi-peer-1", "enterprise": f"enterprises/{PEERS[0]}"},
+            timeout=30,
+        )
     )
     assert refused_quote.status_code == 403
     assert error_reason(refused_quote) == "CONSENT_REQUIRED"

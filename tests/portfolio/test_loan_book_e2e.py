@@ -15,8 +15,9 @@ import pytest
 from carbon.v1 import consent_pb2, portfolio_pb2, portfolio_pb2_grpc
 from carbon_common.consent_gate import PERIOD_ZONE
 
-from tests.pricing.stack import CONSENT_ADMIN, SERVICE_SECRET, ConsentClient, Stack, start_stack
+from tests.pricing.stack import CONSENT_ADMIN, SERVICE_SECRET, ConsentClient, Stack, access_audited, start_stack
 from tests.pricing.support import uscc
+from tests.support import fresh
 from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
@@ -80,11 +81,17 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
     consent.grant(E1, BANK, keys[BANK], scopes=(consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT,))  # window covers 2024
     _grant_2023_only(consent, E2, keys[BANK])
     consent.grant(E3, OTHER, keys[OTHER], scopes=(consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT,))  # another bank's
+    fresh.after_consent_change(time.monotonic())  # pricing decides on its projection of consent's events
 
     base = f"{stack.pricing.http_base}/v1/banks/{BANK}/books/main/snapshots"
     auth = {"Authorization": f"Bearer {keys[BANK]}"}
-    created = httpx.post(
-        f"{base}:upload", params={"snapshotId": "2024-12-31"}, content=CSV, headers={**auth, "Content-Type": "text/csv"}
+    created = fresh.rest(
+        lambda: httpx.post(
+            f"{base}:upload",
+            params={"snapshotId": "2024-12-31"},
+            content=CSV,
+            headers={**auth, "Content-Type": "text/csv"},
+        )
     )
     assert created.status_code == 201, created.text
 
@@ -92,7 +99,7 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
     url = f"{base}/2024-12-31:financedEmissions"
     deadline = time.monotonic() + 60
     while True:
-        body = httpx.get(url, params={"reportingPeriod": "2024"}, headers=auth, timeout=30).json()
+        body = fresh.rest(lambda: httpx.get(url, params={"reportingPeriod": "2024"}, headers=auth, timeout=30)).json()
         by_id = {p["positionId"]: p for p in body["positionEmissions"]}
         if by_id["L1"]["method"] == "ACCOUNT" or time.monotonic() > deadline:
             break
@@ -115,15 +122,31 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
 
     stub = portfolio_pb2_grpc.LoanBookServiceStub(grpc.insecure_channel(stack.pricing.target))
     name = f"banks/{BANK}/books/main/snapshots/2024-12-31"
-    result = stub.ComputeFinancedEmissions(
-        portfolio_pb2.ComputeFinancedEmissionsRequest(name=name, reporting_period="2024"),
-        metadata=(("authorization", f"Bearer {keys[BANK]}"),),
+    result = fresh.grpc_call(
+        lambda: stub.ComputeFinancedEmissions(
+            portfolio_pb2.ComputeFinancedEmissionsRequest(name=name, reporting_period="2024"),
+            metadata=(("authorization", f"Bearer {keys[BANK]}"),),
+        )
     )
     assert result.financed_tco2.value == body["financedTco2"]
     with pytest.raises(grpc.RpcError) as denied:
-        stub.GetBookSnapshot(
-            portfolio_pb2.GetBookSnapshotRequest(name=name), metadata=(("authorization", f"Bearer {keys[OTHER]}"),)
+        fresh.grpc_call(
+            lambda: stub.GetBookSnapshot(
+                portfolio_pb2.GetBookSnapshotRequest(name=name), metadata=(("authorization", f"Bearer {keys[OTHER]}"),)
+            )
         )
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    other = httpx.get(url, params={"reportingPeriod": "2024"}, headers={"Authorization": f"Bearer {keys[OTHER]}"})
+    other = fresh.rest(
+        lambda: httpx.get(url, params={"reportingPeriod": "2024"}, headers={"Authorization": f"Bearer {keys[OTHER]}"})
+    )
     assert other.status_code == 403
+
+    # Every decision the book took in pricing's projection is in consent's audit chain, once each.
+    audited = [b for b in access_audited(stack.redis_url) if b["grantee"] == f"banks/{BANK}"]
+    assert {b["enterprise"] for b in audited if b["scope"] == "CARBON_ACCOUNT"} >= {
+        f"enterprises/{e}" for e in (E1, E2, E3)
+    }
+    assert any(b["enterprise"] == f"enterprises/{E1}" and b["allowed"] for b in audited)
+    assert any(b["enterprise"] == f"enterprises/{E2}" and b["reason"] == "CONSENT_DATA_WINDOW" for b in audited)
+    ids = [b["decision_id"] for b in audited]
+    assert len(ids) == len(set(ids))

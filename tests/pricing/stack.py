@@ -14,12 +14,17 @@ from typing import Any
 
 import grpc
 import httpx
+import redis
 from carbon.v1 import consent_pb2, consent_pb2_grpc
-from carbon_common import catalog
+from carbon_common import catalog, events, hashchain
 from carbon_common.redis_server import free_port
 from carbon_common.redis_server import start as start_redis
+from carbon_consent.access_audit import GROUP as ACCESS_AUDIT_GROUP
+from carbon_consent.access_audit import KIND as ACCESS_DECIDED
+from carbon_consent.audit import CHAIN as AUDIT_CHAIN
 from google.type import interval_pb2
 
+from tests.support.platform import GENEROUS_RATE_LIMITS
 from tests.support.processes import ServiceProcess, start_service
 from tests.support.seed import register_enterprise
 
@@ -48,6 +53,8 @@ class Stack:
             "CARBON_PRICING_ADMIN_TOKEN": PRICING_ADMIN,
             "CARBON_DATA_DIR": str(self.root / "data"),
             "CARBON_LOG_LEVEL": "WARNING",
+            # Quotes here come from one bank and one address, faster than a bank's default budget.
+            "CARBON_RATE_LIMITS": GENEROUS_RATE_LIMITS,
         }
         for name, proc in self.processes.items():
             var = catalog.service(name).target_variable
@@ -68,9 +75,11 @@ def start_stack(
     extra_env: dict[str, str] | None = None,
     peers: tuple[str, ...] = PEERS,
     bundle_dir: Path | None = None,
+    appendfsync: str = "everysec",
 ) -> Stack:
+    """`appendfsync="always"`: every acknowledged write survives a kill -9 of redis-server."""
     port = free_port()
-    redis_process = start_redis(root / "redis", port)
+    redis_process = start_redis(root / "redis", port, appendfsync=appendfsync)
     stack = Stack(root, f"redis://127.0.0.1:{port}/0", redis_process=redis_process)
     try:
         for name in peers:
@@ -78,7 +87,9 @@ def start_stack(
         env = {**stack.env(), **(extra_env or {})}
         if bundle_dir is not None:
             env["CARBON_BUNDLE_DIR"] = str(bundle_dir)
-        stack.processes["loan-pricing"] = start_service("loan-pricing", env, root / "logs")
+        # One worker process per core (the default): each warms up its own projections and policy
+        # engine, which takes a while on a loaded two-core machine.
+        stack.processes["loan-pricing"] = start_service("loan-pricing", env, root / "logs", wait=180)
         wait_http(stack.pricing)
     except BaseException:
         stack.stop()
@@ -162,3 +173,19 @@ class ConsentClient:
 
     def revoke(self, name: str) -> None:
         self.consents.RevokeConsent(consent_pb2.RevokeConsentRequest(name=name, reason="test"), metadata=self.admin)
+
+
+def access_audited(redis_url: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Once consent's access-audit consumer has read and acknowledged everything on carbon:events:access
+    (the point of the call): the bodies of consent's ACCESS_DECIDED audit entries, oldest first."""
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(events.ACCESS.name)}
+        group = groups.get(ACCESS_AUDIT_GROUP)
+        last = client.xrevrange(events.ACCESS.name, count=1)
+        if group and group["pending"] == 0 and last and group["last-delivered-id"] == last[0][0]:
+            break
+        assert time.monotonic() < deadline, "consent did not consume the access stream"
+        time.sleep(0.1)
+    return [entry.body for entry in hashchain.read_entries(client, AUDIT_CHAIN) if entry.kind == ACCESS_DECIDED]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from carbon_common.errors import permission_denied, unauthenticated
-from carbon_common.names import uscc_check_char
-from carbon_pricing.sources import AccountFacts, RatingFacts
+from carbon_common.errors import unauthenticated
+from carbon_common.names import period_span, uscc_check_char
+from carbon_pricing.sources import AccessDecision, AccountFacts, RatingFacts
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "policies" / "products"
@@ -47,6 +47,7 @@ class World:
     accounts: dict[str, AccountFacts] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     periods_checked: list[str | None] = field(default_factory=list)
+    recorded: list[AccessDecision] = field(default_factory=list)  # decisions audited without a quote
 
     # BankDirectory
     def authenticate(self, api_key: str) -> str:
@@ -55,14 +56,21 @@ class World:
         return self.keys[api_key]
 
     # ConsentChecker
-    def require(self, uscc: str, grantee: str, scope: int, period: str | None) -> str:
+    def decide(self, uscc: str, grantee: str, scope: int, period: str | None) -> AccessDecision:
         self.calls["consent"] = self.calls.get("consent", 0) + 1
         self.periods_checked.append(period)
         state = self.consents.get((uscc, grantee))
+        span = period_span(period) if period else None
+        consent = f"enterprises/{uscc}/consents/c-{grantee.split('/')[1]}"
         if state != "AUTHORIZED":
             reason = {"REVOKED": "CONSENT_REVOKED", "EXPIRED": "CONSENT_EXPIRED"}.get(state or "", "CONSENT_REQUIRED")
-            raise permission_denied(reason, f"{grantee} has no authorised consent", enterprise=f"enterprises/{uscc}")
-        return f"enterprises/{uscc}/consents/c-{grantee.split('/')[1]}"
+            return AccessDecision(
+                grantee, uscc, scope, span, False, reason, "", f"{grantee} has no authorised consent", NOW
+            )
+        return AccessDecision(grantee, uscc, scope, span, True, "", consent, "", NOW, position="1-0")
+
+    def record(self, decision: AccessDecision) -> None:
+        self.recorded.append(decision)
 
     # RatingSource
     def rating(self, uscc: str, scheme_id: str) -> RatingFacts | None:

@@ -11,6 +11,8 @@ in test_quotes_inprocess.py, against the same engine and core).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,10 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+import redis
 from carbon.v1 import pricing_pb2, pricing_pb2_grpc
+from carbon_common import events, hashchain
+from carbon_pricing.workers import usable_cores
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
@@ -33,10 +38,13 @@ from tests.pricing.stack import (
     SERVICE_SECRET,
     ConsentClient,
     Stack,
+    access_audited,
     copy_bundle,
     start_stack,
 )
 from tests.pricing.support import uscc
+from tests.support import fresh
+from tests.support.processes import start_service
 from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
@@ -81,13 +89,23 @@ def quote_body(enterprise: str, product: str = "quzhou_tanrongyi", **overrides: 
     }
 
 
-def post(stack: Stack, key: str, body: dict[str, Any], bank: str = BANK) -> httpx.Response:
-    return httpx.post(
+def post_once(
+    stack: Stack, key: str, body: dict[str, Any], bank: str = BANK, client: httpx.Client | None = None
+) -> httpx.Response:
+    """One quote; through `client` (one keep-alive connection: one worker process) if given."""
+    return (client or httpx).post(
         f"{stack.pricing.http_base}/v1/banks/{bank}/quotes",
         json=body,
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
     )
+
+
+def post(
+    stack: Stack, key: str, body: dict[str, Any], bank: str = BANK, client: httpx.Client | None = None
+) -> httpx.Response:
+    """A quote, retried while pricing's consent projection is stale (fail closed; tests.support.fresh)."""
+    return fresh.rest(lambda: post_once(stack, key, body, bank, client))
 
 
 def reason_of(response: httpx.Response) -> str:
@@ -131,7 +149,7 @@ def test_unauthenticated_bank_rest_and_grpc(stack: Stack, seeded: dict[str, Any]
     response = post(stack, "ck_not_a_key", quote_body(e))
     assert response.status_code == 401 and reason_of(response) == "UNAUTHENTICATED_BANK"
     with pytest.raises(grpc.RpcError) as caught:
-        grpc_stub.CreateQuote(grpc_request(e))
+        fresh.grpc_call(lambda: grpc_stub.CreateQuote(grpc_request(e)))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert grpc_reason(caught.value) == "UNAUTHENTICATED_BANK"
 
@@ -142,7 +160,7 @@ def test_no_consent_is_denied_at_both_edges(stack: Stack, seeded: dict[str, Any]
     response = post(stack, key, quote_body(e))
     assert response.status_code == 403 and reason_of(response) == "CONSENT_REQUIRED"
     with pytest.raises(grpc.RpcError) as caught:
-        grpc_stub.CreateQuote(grpc_request(e), metadata=(("authorization", f"Bearer {key}"),))
+        fresh.grpc_call(lambda: grpc_stub.CreateQuote(grpc_request(e), metadata=(("authorization", f"Bearer {key}"),)))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert grpc_reason(caught.value) == "CONSENT_REQUIRED"
 
@@ -173,7 +191,8 @@ def test_invalid_request_is_400_with_field(stack: Stack, seeded: dict[str, Any])
 def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[str, Any]) -> None:
     """Enterprise 2 has consent but no carbon account: the rating service has no
     rating, and the policy refers (RATING_MISSING). After the enterprise revokes,
-    the very next quote is PERMISSION_DENIED CONSENT_REVOKED."""
+    no quote is priced later than 1 s after it (pricing decides on its projection of consent's
+    events), and refusals say CONSENT_REVOKED."""
     e = seeded["enterprises"][2]
     key = seeded["keys"][BANK]
     response = post(stack, key, quote_body(e))
@@ -183,7 +202,13 @@ def test_missing_rating_refers_and_revocation_bites(stack: Stack, seeded: dict[s
     assert quote["reasons"][0]["code"] == "RATING_MISSING"
     assert quote["grade"] == "" and quote["scheme_id"] == "quzhou-four-colour"
     seeded["consent"].revoke(seeded["consents"][e])
-    response = post(stack, key, quote_body(e))
+    revoked = time.monotonic()
+    while True:
+        sent = time.monotonic()
+        response = post(stack, key, quote_body(e))
+        if response.status_code != 200:
+            break
+        assert sent - revoked < 1.0, "a quote was priced more than 1 s after the revocation"
     assert response.status_code == 403 and reason_of(response) == "CONSENT_REVOKED"
 
 
@@ -192,15 +217,15 @@ def test_idempotency_grpc_and_rest_agree(stack: Stack, seeded: dict[str, Any], g
     key = seeded["keys"][BANK]
     metadata = (("authorization", f"Bearer {key}"),)
     request = grpc_request(e, "grpc-" + uuid.uuid4().hex)
-    first = grpc_stub.CreateQuote(request, metadata=metadata)
-    again = grpc_stub.CreateQuote(request, metadata=metadata)
+    first = fresh.grpc_call(lambda: grpc_stub.CreateQuote(request, metadata=metadata))
+    again = fresh.grpc_call(lambda: grpc_stub.CreateQuote(request, metadata=metadata))
     assert first == again
     assert first.name.startswith(f"banks/{BANK}/quotes/")
     assert first.final_rate_pct.value  # exact decimal string
     changed = grpc_request(e, request.request_id)
     changed.quote.tenor_months = 36
     with pytest.raises(grpc.RpcError) as caught:
-        grpc_stub.CreateQuote(changed, metadata=metadata)
+        fresh.grpc_call(lambda: grpc_stub.CreateQuote(changed, metadata=metadata))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert grpc_reason(caught.value) == "REQUEST_ID_REUSED"
     # The same quote over REST.
@@ -241,28 +266,30 @@ def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded:
 
 
 def test_policy_hot_reload_and_activation_in_the_process(stack: Stack, tmp_path: Path) -> None:
+    """Each worker process reloads and activates on its own (file poll, Redis pub/sub): one keep-alive
+    connection talks to one worker throughout."""
     base = stack.pricing.http_base
     admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
-    before = httpx.get(f"{base}/healthz").json()["policy_bundle_version"]
-    bundle = Path(stack.pricing.env["CARBON_BUNDLE_DIR"])
-    manifest = bundle / ".manifest"
-    manifest.write_text(json.dumps({"revision": "edited-in-place"}))
-    deadline = time.monotonic() + 10
-    version = before
-    while version == before and time.monotonic() < deadline:
-        time.sleep(0.1)
-        version = httpx.get(f"{base}/healthz").json()["policy_bundle_version"]
-    assert version.startswith("edited-in-place@")
-    response = httpx.post(
-        f"{base}/v1/policies:activate",
-        headers=admin,
-        timeout=30,
-        json={"overlay": True, "revision": "activated-e2e", "expected_active_version": version},
-    )
-    assert response.status_code == 200, response.text
-    assert httpx.get(f"{base}/healthz").json()["policy_bundle_version"].startswith("activated-e2e@")
-    dry = httpx.post(f"{base}/v1/policies:dryRun", headers=admin, json={"overlay": True, "limit": 5}, timeout=30)
-    assert dry.status_code == 200 and dry.json()["summary"]["changed"] == 0
+    with httpx.Client(base_url=base, timeout=30) as worker:
+        before = worker.get("/healthz").json()["policy_bundle_version"]
+        bundle = Path(stack.pricing.env["CARBON_BUNDLE_DIR"])
+        manifest = bundle / ".manifest"
+        manifest.write_text(json.dumps({"revision": "edited-in-place"}))
+        deadline = time.monotonic() + 10
+        version = before
+        while version == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+            version = worker.get("/healthz").json()["policy_bundle_version"]
+        assert version.startswith("edited-in-place@")
+        response = worker.post(
+            "/v1/policies:activate",
+            headers=admin,
+            json={"overlay": True, "revision": "activated-e2e", "expected_active_version": version},
+        )
+        assert response.status_code == 200, response.text
+        assert worker.get("/healthz").json()["policy_bundle_version"].startswith("activated-e2e@")
+        dry = worker.post("/v1/policies:dryRun", headers=admin, json={"overlay": True, "limit": 5})
+        assert dry.status_code == 200 and dry.json()["summary"]["changed"] == 0
 
 
 def _population_settled(stack: Stack, quiet: float = 2.5, timeout: float = 30) -> None:
@@ -316,6 +343,15 @@ def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: S
     assert first.json()["grade"] and first.json()["account_period"] == "2025"
     assert first.json()["rating_age_days"] == 0
     assert "RATING_STALE" not in [r["code"] for r in first.json()["reasons"]]
+    # The rating service published what it rated (the event, and the latest-message hash pricing's
+    # projection snapshots from): later quotes price on it without a call.
+    client = redis.Redis.from_url(stack.redis_url)
+    raw = client.hget(events.RATINGS_LATEST_KEY, f"enterprises/{e}/ratings/{first.json()['scheme_id']}")
+    assert raw is not None
+    latest = events.RATINGS.decode(json.loads(raw))
+    assert (latest.grade, latest.account_period) == (first.json()["grade"], "2025")
+    assert latest.account_digest and latest.quality_score is not None
+    assert any(events.RATINGS.decode(f).rating == latest.rating for _, f in client.xrange(events.RATINGS.name))
     time.sleep(1.1)
     second = post(stack, key, quote_body(e))
     assert second.status_code == 200, second.text
@@ -327,30 +363,91 @@ def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: S
     assert rated_first["input_digest"] == rated_second["input_digest"]
 
     admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
-    base = stack.pricing.http_base
     data_path = Path(stack.pricing.env["CARBON_BUNDLE_DIR"]) / "quzhou_tanrongyi" / "data.json"
     shipped = data_path.read_text()
     stale = json.loads(shipped)
     stale["params"]["max_rating_age_days"] = -1  # any computed rating is older than this
-    activated = httpx.post(
-        f"{base}/v1/policies:activate",
-        headers=admin,
-        timeout=30,
-        json={"overlay": True, "revision": "stale-e2e", "files": {"quzhou_tanrongyi/data.json": json.dumps(stale)}},
-    )
-    assert activated.status_code == 200, activated.text
-    try:
-        third = post(stack, key, quote_body(e))
-        assert third.status_code == 200, third.text
-        assert third.json()["decision"] == "REFER"
-        assert "RATING_STALE" in [r["code"] for r in third.json()["reasons"]]
-        assert _logged_rating(stack, third.json()["name"])["rate_time"] == rated_first["rate_time"]
-    finally:
-        restored = httpx.post(
-            f"{base}/v1/policies:activate",
+    # Activation and the quote through one connection: the worker that activated prices with it (the
+    # other workers follow by pub/sub).
+    with httpx.Client(base_url=stack.pricing.http_base, timeout=30) as worker:
+        activated = worker.post(
+            "/v1/policies:activate",
             headers=admin,
-            timeout=30,
-            json={"overlay": True, "revision": "restored-e2e", "files": {"quzhou_tanrongyi/data.json": shipped}},
+            json={"overlay": True, "revision": "stale-e2e", "files": {"quzhou_tanrongyi/data.json": json.dumps(stale)}},
         )
-        assert restored.status_code == 200, restored.text
+        assert activated.status_code == 200, activated.text
+        try:
+            third = post(stack, key, quote_body(e), client=worker)
+            assert third.status_code == 200, third.text
+            assert third.json()["decision"] == "REFER"
+            assert "RATING_STALE" in [r["code"] for r in third.json()["reasons"]]
+            assert _logged_rating(stack, third.json()["name"])["rate_time"] == rated_first["rate_time"]
+        finally:
+            restored = worker.post(
+                "/v1/policies:activate",
+                headers=admin,
+                json={"overlay": True, "revision": "restored-e2e", "files": {"quzhou_tanrongyi/data.json": shipped}},
+            )
+            assert restored.status_code == 200, restored.text
     assert account.name == f"enterprises/{e}/accounts/2025"
+
+
+# ---------------------------------------------------------------- workers
+
+
+def test_workers_share_the_ports_and_a_killed_one_is_replaced(stack: Stack, seeded: dict[str, Any]) -> None:
+    """One worker process per core behind the same ports; kill -9 of one: the others keep serving and
+    the supervisor starts a replacement, which serves once it has warmed up."""
+    pid = stack.pricing.process.pid
+
+    def workers() -> list[int]:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    first = workers()
+    assert len(first) == usable_cores()
+    os.kill(first[0], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while first[0] in workers() or len(workers()) < len(first):
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.05)
+    e, key = seeded["enterprises"][0], seeded["keys"][BANK]
+    answers = [post(stack, key, quote_body(e)).status_code for _ in range(20)]
+    assert all(code == 200 for code in answers), answers
+
+
+def test_consent_killed_refuses_then_resumes_and_every_quote_is_audited_once(
+    stack: Stack, seeded: dict[str, Any]
+) -> None:
+    """kill -9 of consent while quoting: quotes turn UNAVAILABLE CONSENT_PROJECTION_STALE once the last
+    heartbeat is older than 1 s, and are priced again when consent is back. Afterwards consent has
+    audited every quote ever stored (including those priced while it was down) exactly once."""
+    e, key = seeded["enterprises"][1], seeded["keys"][BANK]
+    assert post(stack, key, quote_body(e)).status_code == 200
+    consent = stack.processes["consent"]
+    consent.process.kill()
+    consent.process.wait()
+    killed = time.monotonic()
+    while True:
+        sent = time.monotonic()
+        response = post_once(stack, key, quote_body(e))
+        if response.status_code != 200:
+            break
+        assert sent - killed < 1.0, "priced more than 1 s after consent's heartbeats stopped"
+    assert response.status_code == 503 and reason_of(response) == "CONSENT_PROJECTION_STALE"
+    stack.processes["consent"] = start_service(
+        "consent", consent.env, stack.root / "logs", ports=(consent.grpc_port, consent.http_port)
+    )
+    deadline = time.monotonic() + 60
+    while post_once(stack, key, quote_body(e)).status_code != 200:
+        assert time.monotonic() < deadline, "quotes did not resume after consent came back"
+        time.sleep(0.1)
+
+    audited = access_audited(stack.redis_url)
+    client = redis.Redis.from_url(stack.redis_url)
+    decisions = [body["decision_id"] for body in audited]
+    assert len(decisions) == len(set(decisions)), "an access decision was audited twice"
+    audited_quotes = [body["quote"] for body in audited if body["quote"]]
+    assert len(audited_quotes) == len(set(audited_quotes))
+    logged = [entry.body["quote"] for entry in hashchain.read_entries(client, "pricing:decision_log")]
+    assert set(logged) <= set(audited_quotes), set(logged) - set(audited_quotes)
+    assert hashchain.verify(client, "consent:audit").ok

@@ -13,6 +13,7 @@ import grpc
 import pytest
 import redis
 from carbon.v1 import accounting_pb2, rating_pb2, rating_pb2_grpc
+from carbon_common import events
 from carbon_common.channels import service_channel
 from carbon_common.redis_server import free_port
 from carbon_rating.population import store_frame
@@ -140,6 +141,27 @@ def test_get_rating_latest_period_with_explanation(stack: Stack) -> None:
     qz = stub.GetRating(rating_pb2.GetRatingRequest(name=f"enterprises/{uscc}/ratings/quzhou-four-colour"))
     assert qz.grade in {"DARK_GREEN", "LIGHT_GREEN", "YELLOW", "RED"}
     assert next(i for i in qz.indicators if i.id == "D").value.value == "0.090909"  # (1.65 - 1.5) / 1.65
+
+
+def test_the_current_rating_is_published_an_earlier_year_is_not(stack: Stack) -> None:
+    """What pricing prices on (carbon:events:ratings and the latest-message hash) is the rating of the
+    latest annual account, with the account facts a policy reads; a rating of an earlier year asked for
+    by period is served but never published as the enterprise's rating."""
+    client = redis.Redis.from_url(stack.redis_url)
+    stub = rating_stub(stack.replicas[0])
+    uscc = make_uscc(7)
+    name = f"enterprises/{uscc}/ratings/quzhou-four-colour"
+    older = stub.GetRating(rating_pb2.GetRatingRequest(name=name, period="2022"))
+    assert older.period == "2022" and client.hget(events.RATINGS_LATEST_KEY, name) is None
+    current = stub.GetRating(rating_pb2.GetRatingRequest(name=name))
+    raw = client.hget(events.RATINGS_LATEST_KEY, name)
+    assert raw is not None
+    latest = events.RATINGS.decode(json.loads(raw))
+    account = stack.accounts[f"enterprises/{uscc}/accounts/2023"]
+    assert (latest.grade, latest.account_period, latest.input_digest) == (current.grade, "2023", current.input_digest)
+    assert (latest.account_digest, str(latest.quality_score)) == (account.input_digest, account.quality.score.value)
+    published = [events.RATINGS.decode(f) for _, f in client.xrange(events.RATINGS.name)]
+    assert [m.account_period for m in published if m.rating == name] == ["2023"]
 
 
 def test_get_rating_errors(stack: Stack) -> None:

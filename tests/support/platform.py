@@ -85,7 +85,9 @@ def start_platform(root: Path, extra_env: dict[str, Any] | None = None, *, wait:
                 "CARBON_TELEMETRY_SPAN_FILE": str(platform.span_file(name)),
                 **{k: str(v) for k, v in (extra_env or {}).items()},
             }
-            platform.services[name] = start_service(name, env, root / "logs", ports=platform.ports[name], wait=wait)
+            # loan-pricing starts one worker per core, each warming its own projections and policy engine.
+            patience = max(wait, 180.0) if name == "loan-pricing" else wait
+            platform.services[name] = start_service(name, env, root / "logs", ports=platform.ports[name], wait=patience)
     except BaseException:
         platform.stop()
         raise

@@ -25,8 +25,14 @@ from tests.support.seed import Seeder, make_uscc, year_invoices
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     running = start_platform(
         tmp_path_factory.mktemp("metrics-stack"),
-        # loan-pricing verifies its decision log every 0.2 s here (900 s by default).
-        {"CARBON_DECISION_LOG_VERIFY_SECONDS": "0.2"},
+        {
+            # loan-pricing verifies its decision log every 0.2 s here (900 s by default).
+            "CARBON_DECISION_LOG_VERIFY_SECONDS": "0.2",
+            # One loan-pricing worker: with several, each process keeps its own metrics and a scrape of
+            # the shared port reads whichever worker accepted it (their series differ by
+            # service.instance.id; docs/architecture.md, "Operating the workers").
+            "CARBON_PRICING_WORKERS": "1",
+        },
     )
     yield running
     running.stop()

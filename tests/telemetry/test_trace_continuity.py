@@ -14,22 +14,27 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+import redis
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc, ingest_energy_pb2, ingest_energy_pb2_grpc
-from carbon_common import telemetry
+from carbon_common import events, telemetry
 from carbon_common.channels import plain_channel, service_channel
 from carbon_common.errors import permission_denied
 from carbon_common.server import Running
 from carbon_common.settings import DEV_SERVICE_SECRET
 from carbon_synth import make_uscc
+from google.type import decimal_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from tests.pricing.stack import CONSENT_ADMIN, ConsentClient
 from tests.support.processes import REPO, ServiceProcess, start_service
 
 from .conftest import Otel
@@ -351,79 +356,124 @@ def test_trace_crosses_processes_ingest_energy_to_consent(otel: Otel, redis_url:
     assert energy_server["span_id"] in chain
 
 
-def _start_pricing_and_consent(tmp_path: Path, redis_url: str) -> list[ServiceProcess]:
+BANK = "trace-bank"
+AUDIT_SPAN = f"{events.ACCESS.name} audit"
+
+
+def _start_pricing_and_consent(tmp_path: Path, redis_url: str) -> tuple[list[ServiceProcess], str]:
+    """consent, a bank, a published rating of USCC, then loan-pricing (whose projections snapshot them):
+    a quote for USCC is decided in pricing and audited by consent through carbon:events:access."""
     assert _available("consent", "loan-pricing"), "consent and loan-pricing are needed"
     processes: list[ServiceProcess] = []
     try:
-        consent = start_service("consent", _span_env(tmp_path, "consent", redis_url), tmp_path / "logs")
+        consent_env = {**_span_env(tmp_path, "consent", redis_url), "CARBON_ADMIN_TOKEN": CONSENT_ADMIN}
+        consent = start_service("consent", consent_env, tmp_path / "logs")
         processes.append(consent)
+        client = ConsentClient(consent.target)
+        key = client.create_bank(BANK)
+        client.channel.close()
+        with redis.Redis.from_url(redis_url).pipeline(transaction=True) as pipe:
+            events.publish_rating(pipe, _rating(USCC))
+            pipe.execute()
         env = {
             **_span_env(tmp_path, "loan-pricing", redis_url),
-            "CARBON_CONSENT_TARGET": consent.target,
-            # Peers that do not run here answer UNAVAILABLE; the quote stops at the bank check first.
+            "CARBON_PRICING_WORKERS": "1",
+            # Nothing is asked of rating or accounting: the rating is projected from its event.
             "CARBON_RATING_TARGET": "127.0.0.1:1",
             "CARBON_ACCOUNTING_TARGET": "127.0.0.1:1",
         }
-        processes.append(start_service("loan-pricing", env, tmp_path / "logs"))
+        processes.append(start_service("loan-pricing", env, tmp_path / "logs", wait=180))
     except BaseException:
         _stop(processes)
         raise
-    return processes
+    return processes, key
 
 
-def _assert_consent_descends(
-    tmp_path: Path, trace_id: str, upstream_span_id: str, method: str = "/carbon.v1.BankService/AuthenticateBank"
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    # The server span ends (and is written) after the client span it encloses: wait for both.
-    pricing_spans = _wait_for(
-        tmp_path / "loan-pricing.spans.jsonl", lambda spans: {"CLIENT", "SERVER"} <= {s["kind"] for s in spans}
+def _rating(uscc: str) -> events.RatingChanged:
+    return events.RatingChanged.create(
+        rating=f"enterprises/{uscc}/ratings/quzhou-four-colour",
+        enterprise=f"enterprises/{uscc}",
+        grade="LIGHT_GREEN",
+        scheme="quzhou-four-colour",
+        scheme_version="2024.1",
+        account=f"enterprises/{uscc}/accounts/2025",
+        account_period="2025",
+        input_digest="trace-digest",
+        factor_set_version="cn-2024.1",
+        quality_score=Decimal("0.95"),
+        rate_time=datetime.now(UTC),
     )
-    consent_spans = _wait_for(tmp_path / "consent.spans.jsonl", lambda spans: any(s["name"] == method for s in spans))
-    consent_server = next(s for s in consent_spans if s["name"] == method)
-    assert consent_server["service.name"] == "consent"
-    assert consent_server["trace_id"] == trace_id, (pricing_spans, consent_spans)
-    chain = _ancestry(consent_server["span_id"], pricing_spans + consent_spans)
-    assert chain[0] in {s["span_id"] for s in pricing_spans if s["kind"] == "CLIENT"}
+
+
+def _assert_audit_descends(tmp_path: Path, trace_id: str, upstream_span_id: str) -> dict[str, Any]:
+    """Consent's audit of the quote's access decision continues the quote's trace: its CONSUMER span is
+    a child of loan-pricing's server span, which descends from the caller's span."""
+    consent_spans = _wait_for(
+        tmp_path / "consent.spans.jsonl", lambda spans: any(s["name"] == AUDIT_SPAN for s in spans)
+    )
+    audit = next(s for s in consent_spans if s["name"] == AUDIT_SPAN)
+    pricing_spans = _wait_for(
+        tmp_path / "loan-pricing.spans.jsonl", lambda spans: any(s["span_id"] == audit["parent_span_id"] for s in spans)
+    )
+    assert (audit["service.name"], audit["kind"]) == ("consent", "CONSUMER")
+    assert audit["trace_id"] == trace_id, (pricing_spans, consent_spans)
+    parent = next(s for s in pricing_spans if s["span_id"] == audit["parent_span_id"])
+    assert (parent["service.name"], parent["kind"]) == ("loan-pricing", "SERVER")
+    assert upstream_span_id in _ancestry(audit["span_id"], pricing_spans + consent_spans)
     assert all(s["service.name"] == "loan-pricing" for s in pricing_spans)
-    assert upstream_span_id in chain
-    return pricing_spans, consent_spans
+    # No call to consent on the quote path any more: nothing in consent but the audit hop.
+    assert not any(s["trace_id"] == trace_id and s is not audit for s in consent_spans)
+    return parent
 
 
 @pytest.mark.e2e
-def test_trace_crosses_processes_grpc_quote_pricing_to_consent(otel: Otel, redis_url: str, tmp_path: Path) -> None:
-    """test client -> loan-pricing CreateQuote (gRPC) -> consent AuthenticateBank."""
+def test_trace_crosses_processes_grpc_quote_pricing_to_consent_audit(
+    otel: Otel, redis_url: str, tmp_path: Path
+) -> None:
+    """test client -> loan-pricing CreateQuote (gRPC; consent decided from its projection, refused) ->
+    carbon:events:access -> consent's access-audit consumer."""
     from carbon.v1 import pricing_pb2, pricing_pb2_grpc
 
-    processes = _start_pricing_and_consent(tmp_path, redis_url)
+    processes, key = _start_pricing_and_consent(tmp_path, redis_url)
     try:
         stub = pricing_pb2_grpc.PricingServiceStub(plain_channel(processes[1].target))
-        request = pricing_pb2.CreateQuoteRequest(parent="banks/trace-bank", request_id="r-1")
+        request = pricing_pb2.CreateQuoteRequest(
+            parent=f"banks/{BANK}",
+            request_id="r-1",
+            quote=pricing_pb2.Quote(
+                product="quzhou_tanrongyi",
+                enterprise=f"enterprises/{USCC}",
+                amount_cny=decimal_pb2.Decimal(value="1000000.00"),
+                tenor_months=12,
+                reference_rate_pct=decimal_pb2.Decimal(value="3.45"),
+            ),
+        )
         with (
             trace.get_tracer("tests").start_as_current_span("quote-root") as root,
             pytest.raises(grpc.RpcError) as caught,
         ):
-            stub.CreateQuote(request, metadata=[("authorization", "Bearer ck_not_a_real_key")], timeout=10)
-        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            stub.CreateQuote(request, metadata=[("authorization", f"Bearer {key}")], timeout=10)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED  # no consent: refused, and audited
         trace_id = format(root.get_span_context().trace_id, "032x")
         test_client = next(s for s in wait_for_spans(otel, 2) if s.kind == SpanKind.CLIENT)
-        pricing_spans, _ = _assert_consent_descends(tmp_path, trace_id, format(test_client.context.span_id, "016x"))
+        server = _assert_audit_descends(tmp_path, trace_id, format(test_client.context.span_id, "016x"))
     finally:
         _stop(processes)
-    server = next(s for s in pricing_spans if s["name"] == "/carbon.v1.PricingService/CreateQuote")
+    assert server["name"] == "/carbon.v1.PricingService/CreateQuote"
     assert server["parent_span_id"] == format(test_client.context.span_id, "016x")
     assert server["status"] == "ERROR"
 
 
 @pytest.mark.e2e
-def test_trace_crosses_processes_rest_quote_pricing_to_consent(redis_url: str, tmp_path: Path) -> None:
-    """REST POST /v1/banks/{bank}/quotes (caller's traceparent) -> loan-pricing -> consent."""
+def test_trace_crosses_processes_rest_quote_pricing_to_consent_audit(redis_url: str, tmp_path: Path) -> None:
+    """REST POST /v1/banks/{bank}/quotes (caller's traceparent) -> loan-pricing -> consent's audit."""
     import httpx
 
-    processes = _start_pricing_and_consent(tmp_path, redis_url)
+    processes, key = _start_pricing_and_consent(tmp_path, redis_url)
     caller_trace, caller_span = "5bf92f3577b34da6a3ce929d0e0e4736", "10f067aa0ba902b7"
     try:
         response = httpx.post(
-            f"{processes[1].http_base}/v1/banks/trace-bank/quotes",
+            f"{processes[1].http_base}/v1/banks/{BANK}/quotes",
             json={
                 "request_id": "r-1",
                 "product": "quzhou_tanrongyi",
@@ -432,12 +482,12 @@ def test_trace_crosses_processes_rest_quote_pricing_to_consent(redis_url: str, t
                 "tenor_months": 12,
                 "reference_rate_pct": "3.45",
             },
-            headers={"authorization": "Bearer ck_not_a_real_key", "traceparent": f"00-{caller_trace}-{caller_span}-01"},
+            headers={"authorization": f"Bearer {key}", "traceparent": f"00-{caller_trace}-{caller_span}-01"},
             timeout=10,
         )
-        assert response.status_code == 401, response.text
-        pricing_spans, _ = _assert_consent_descends(tmp_path, caller_trace, caller_span)
+        assert response.status_code == 403, response.text
+        server = _assert_audit_descends(tmp_path, caller_trace, caller_span)
     finally:
         _stop(processes)
-    rest = next(s for s in pricing_spans if s["kind"] == "SERVER" and "quotes" in s["name"])
-    assert rest["parent_span_id"] == caller_span
+    assert "quotes" in server["name"]
+    assert server["parent_span_id"] == caller_span

@@ -67,9 +67,8 @@ rating:
 pricing:
   name: loan-pricing
   module: carbon_pricing
-  peers: [consent, rating, accounting]
+  peers: [rating, accounting]
   calls:
-    consent: [ConsentService/CheckAccess, BankService/AuthenticateBank]
     rating: [RatingService/GetRating]
     accounting: [AccountingService/GetAccount]
   targetEnv: CARBON_PRICING_TARGET

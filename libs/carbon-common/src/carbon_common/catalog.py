@@ -170,8 +170,9 @@ SERVICES: tuple[ServiceEntry, ...] = (
         grpc_services=("carbon.v1.PricingService", "carbon.v1.LoanBookService"),
         local=Ports(7056, 8086),
         cluster=Ports(50056, 8086),
+        # Consent decides from its projection of carbon:events:consent (no call); rating and
+        # accounting are asked only for a rating not yet published (carbon_pricing.ratings).
         calls=(
-            Call("consent", (_CONSENT_GATE, _BANK_AUTH)),
             Call("rating", ("RatingService/GetRating",)),
             Call("accounting", ("AccountingService/GetAccount",)),
         ),

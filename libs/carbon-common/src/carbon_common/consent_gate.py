@@ -15,17 +15,18 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import grpc
 from carbon.v1 import consent_pb2, consent_pb2_grpc
 
 from carbon_common.errors import from_rpc_error, permission_denied, unavailable
-from carbon_common.names import parse_period
+
+# Periods moved to carbon_common.names; re-exported for existing callers.
+from carbon_common.names import PERIOD_ZONE as PERIOD_ZONE
+from carbon_common.names import Span as Span
+from carbon_common.names import period_span as period_span
 
 Scope = consent_pb2.ConsentScope
-# The zone of account periods: months and years are China calendar periods.
-PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
 # Answers about the request itself; anything else means the consent service
 # could not decide, which the caller sees as UNAVAILABLE.
 CLIENT_ERRORS = (
@@ -34,22 +35,6 @@ CLIENT_ERRORS = (
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.UNAUTHENTICATED,
 )
-
-Span = tuple[datetime, datetime]
-
-
-def period_span(period: str) -> Span:
-    """The account period "YYYY" or "YYYY-MM" as the half-open span [first instant, first instant after).
-
-    "2024" -> [2024-01-01T00:00+08:00, 2025-01-01T00:00+08:00); "2024-02" -> [2024-02-01, 2024-03-01) (+08:00).
-    """
-    parse_period(period)
-    year = int(period[:4])
-    if len(period) == 4:
-        return datetime(year, 1, 1, tzinfo=PERIOD_ZONE), datetime(year + 1, 1, 1, tzinfo=PERIOD_ZONE)
-    month = int(period[5:7])
-    after = (year + 1, 1) if month == 12 else (year, month + 1)
-    return datetime(year, month, 1, tzinfo=PERIOD_ZONE), datetime(*after, 1, tzinfo=PERIOD_ZONE)
 
 
 def _micros(moment: datetime) -> int:

@@ -320,6 +320,7 @@ class RatingChanged(Event):
     quality_score: DecimalText | None = None
     reduction_tco2: DecimalText | None = None
     rate_time: datetime
+    account_digest: str = ""  # input digest of the account rated
 
 
 RATINGS: Stream[RatingChanged] = Stream(
@@ -328,6 +329,16 @@ RATINGS: Stream[RatingChanged] = Stream(
     maxlen=1_000_000,
     description="rating -> pricing projections",
 )
+# The latest RatingChanged of every rating (HASH rating name -> canonical JSON of the message's field
+# map), written with each message: a projection's snapshot, whatever the stream has trimmed.
+RATINGS_LATEST_KEY = "carbon:rating:published"
+
+
+def publish_rating(pipe: Any, message: RatingChanged) -> None:
+    """In the caller's transaction: the message on the stream and as its rating's latest (both are read
+    by a projection: snapshot from the hash, then the stream's tail)."""
+    RATINGS.add(pipe, message)
+    pipe.hset(RATINGS_LATEST_KEY, message.rating, canonical_json(RATINGS.encode(message)))
 
 
 # ---------------------------------------------------------------- access audit (pricing -> consent audit)
@@ -350,6 +361,9 @@ class AccessDecided(Event):
     consent_position: str = ""  # stream id of the last consent event the projection had applied
     rating_position: str = ""
     time: datetime
+    # W3C traceparent of the request that decided (telemetry.current_traceparent): consent's audit span
+    # continues the quote's trace.
+    traceparent: str | None = Field(default=None, max_length=128)
 
 
 ACCESS: Stream[AccessDecided] = Stream(

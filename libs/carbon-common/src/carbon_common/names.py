@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from carbon_common import limits
 from carbon_common.errors import invalid_argument, quote
@@ -66,3 +68,23 @@ def parse_bank(name: str, field: str = "parent") -> str:
 
 def validate_id(value: str, field: str) -> str:
     return limits.check_id(value, field)
+
+
+# The zone of account periods: months and years are China calendar periods.
+PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
+
+Span = tuple[datetime, datetime]
+
+
+def period_span(period: str) -> Span:
+    """The account period "YYYY" or "YYYY-MM" as the half-open span [first instant, first instant after).
+
+    "2024" -> [2024-01-01T00:00+08:00, 2025-01-01T00:00+08:00); "2024-02" -> [2024-02-01, 2024-03-01) (+08:00).
+    """
+    parse_period(period)
+    year = int(period[:4])
+    if len(period) == 4:
+        return datetime(year, 1, 1, tzinfo=PERIOD_ZONE), datetime(year + 1, 1, 1, tzinfo=PERIOD_ZONE)
+    month = int(period[5:7])
+    after = (year + 1, 1) if month == 12 else (year, month + 1)
+    return datetime(year, month, 1, tzinfo=PERIOD_ZONE), datetime(*after, 1, tzinfo=PERIOD_ZONE)

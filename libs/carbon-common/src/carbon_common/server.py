@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -68,7 +69,7 @@ class Running:
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
             ],
         )
         self.health = health.HealthServicer()
@@ -109,7 +110,8 @@ class Running:
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             )
             self._uvicorn = uvicorn.Server(config)
-            thread = threading.Thread(target=self._uvicorn.run, name="http", daemon=True)
+            sockets = [_reusable_socket(settings.bind_host, settings.http_port)] if settings.reuse_port else None
+            thread = threading.Thread(target=self._uvicorn.run, args=(sockets,), name="http", daemon=True)
             thread.start()
             self._threads.append(thread)
             # Report SERVING only once the HTTP edge accepts connections too.
@@ -141,6 +143,16 @@ class Running:
         for thread in self._threads:
             thread.join(timeout=grace)
         log.info("stopped")
+
+
+def _reusable_socket(host: str, port: int) -> socket.socket:
+    """A listening socket other processes of the same service may bind too (SO_REUSEPORT)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 def run(service: Service) -> None:

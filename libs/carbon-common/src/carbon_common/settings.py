@@ -67,6 +67,9 @@ class BaseServiceSettings(BaseSettings):
     service_secret: str = ""
     grpc_workers: int = Field(default=16, ge=1, le=512)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Several processes of one service share its ports (SO_REUSEPORT; the kernel spreads connections):
+    # set by a service's own worker supervisor (loan-pricing), never needed by hand.
+    reuse_port: bool = False
     # CARBON_RATE_LIMITS='{"bank": {"rate": 5, "burst": 10}}' overrides the defaults per bucket kind.
     rate_limits: dict[str, Rate] = Field(default_factory=dict)
     rate_limits_enabled: bool = True

@@ -496,6 +496,26 @@ class CarbonClientTelemetry(
         return self._call(continuation, client_call_details, request_iterator)
 
 
+# ---------------------------------------------------------------- events (asynchronous hops)
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span, to carry in an event (None outside any trace), so
+    the consumer's span continues the producer's trace across the stream."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def consumer_span(name: str, traceparent: str | None, attributes: dict[str, Any] | None = None) -> Any:
+    """A CONSUMER span (not made current) for handling one event, child of the producer's span named
+    by the event's `traceparent` (a new trace without one). The caller ends it once the event is handled."""
+    parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
+    return trace.get_tracer(INSTRUMENTATION_NAME).start_span(
+        name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+    )
+
+
 # ---------------------------------------------------------------- FastAPI
 
 

@@ -11,8 +11,10 @@ from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 
 from carbon_consent import grpc_api, http_api
+from carbon_consent.access_audit import AccessAuditor
 from carbon_consent.audit import AuditLog
 from carbon_consent.auth import Authenticator, EnterpriseIdentityProvider, LinkSigner, SignedLinkProvider
+from carbon_consent.changes import Heartbeat
 from carbon_consent.core import Clock, ConsentCore, Sweeper, system_clock
 from carbon_consent.settings import ConsentSettings
 from carbon_consent.store import Store
@@ -65,6 +67,10 @@ def service(settings: ConsentSettings | None = None, **kwargs: object) -> Servic
         settings=settings,
         register=grpc_api.register(parts.core, parts.auth),
         http_app=http_api.create_app(parts.core, parts.auth, RateLimiter.from_settings(parts.store.r, settings)),
-        workers=[Sweeper(parts.core, settings.sweep_interval_seconds)],
+        workers=[
+            Sweeper(parts.core, settings.sweep_interval_seconds),
+            Heartbeat(parts.store.r, settings.heartbeat_interval_seconds),
+            AccessAuditor(parts.store.r, parts.store.audit),
+        ],
         on_stop=[lambda: parts.store.r.close()],
     )

@@ -35,6 +35,9 @@ class ConsentSettings(BaseServiceSettings):
     max_data_window_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_DATA_WINDOW_DAYS))
     # How often the sweeper stores EXPIRED for consents past their expiry.
     sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Seconds between heartbeats on carbon:events:consent; projections (pricing) refuse access when
+    # they have not applied one younger than 1 s, so this must stay well below that.
+    heartbeat_interval_seconds: float = Field(default=0.2, gt=0, le=0.5)
     # Every CheckAccess decision goes to the audit log (turn off only in benchmarks).
     audit_checks: bool = True
     # Services expected to report on an erasure request (fields of carbon:erasure:{id}).

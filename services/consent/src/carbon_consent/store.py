@@ -9,7 +9,8 @@ Keys (all under carbon:consent:):
   idem:{actor}:{uscc}:{rid}  consent id (AIP-155 request ids)
   erasure:{request_id}       JSON            erasures:{uscc}     ZSET by time
 Every change commits together with its audit entry (WATCH/MULTI on the
-record and the audit head).
+record and the audit head) and, when it decides access (banks, API keys,
+consents), its message on carbon:events:consent (carbon_consent.changes).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import redis
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text, members
 
-from carbon_consent import domain
+from carbon_consent import changes, domain
 from carbon_consent.audit import AuditLog
 from carbon_consent.domain import Consent, Purpose, Scope, State, Transition
 
@@ -232,6 +233,7 @@ class Store:
             def writes(p: Any) -> None:
                 p.set(key, bank.to_json(key_hash))
                 p.set(f"{P}bankkey:{key_hash}", bank.id)
+                changes.publish_bank_created(p, bank.name, bank.display_name, key_hash, now)
 
             return (
                 bank,
@@ -246,6 +248,15 @@ class Store:
         raw = self.r.get(f"{P}bank:{bank_id}")
         return Bank.from_json(raw) if raw else None
 
+    def bank_key_hashes(self) -> dict[str, str]:
+        """Every API-key hash -> banks/{id} (a projection's snapshot)."""
+        hashes: dict[str, str] = {}
+        for key in self.r.scan_iter(match=f"{P}bankkey:*", count=1000):
+            bank_id = self.r.get(key)
+            if bank_id is not None:
+                hashes[as_text(key).rsplit(":", 1)[1]] = f"banks/{as_text(bank_id)}"
+        return hashes
+
     def bank_by_key_hash(self, key_hash: str) -> Bank | None:
         bank_id = self.r.get(f"{P}bankkey:{key_hash}")
         return self.get_bank(as_text(bank_id)) if bank_id else None
@@ -254,6 +265,13 @@ class Store:
 
     def consents_of(self, uscc: str) -> list[Consent]:
         return [consent_from_json(raw) for raw in self.r.hvals(f"{P}consents:{uscc}")]
+
+    def all_consents(self) -> list[Consent]:
+        """Every consent of every enterprise (a projection's snapshot)."""
+        found: list[Consent] = []
+        for key in self.r.scan_iter(match=f"{P}consents:*", count=1000):
+            found.extend(consent_from_json(raw) for raw in self.r.hvals(key))
+        return found
 
     def get_consent(self, uscc: str, consent_id: str) -> Consent | None:
         raw = self.r.hget(f"{P}consents:{uscc}", consent_id)
@@ -269,6 +287,7 @@ class Store:
                 p.zadd(f"{P}expiry", {c.name: c.expire_time.timestamp()})
             else:
                 p.zrem(f"{P}expiry", c.name)
+            changes.publish_consent(p, c)
 
         return writes
 

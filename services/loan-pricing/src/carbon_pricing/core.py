@@ -2,13 +2,16 @@
 
 CreateQuote: authenticate the bank (API key -> banks/{id}), stay inside its
 own parent, validate, fetch the rating under the product's scheme (as the
-platform: nothing reaches the bank yet), ask consent (CONSENT_SCOPE_RATING,
+platform: nothing reaches the bank yet), decide consent (CONSENT_SCOPE_RATING,
 every time, for the period of the account the rating is computed from: the
-consent's data window must cover that whole year), then honour the client
-request id (same id + same body -> the same quote; same id + other body ->
-ALREADY_EXISTS), fetch the account the rating was computed from, evaluate the
-product's Rego policy, and store the quote together with its hash-chained
-decision-log entry.
+consent's data window must cover that whole year; in the service, from the
+projection of consent's state with consent's own rule, carbon_pricing.projected),
+then honour the client request id (same id + same body -> the same quote; same
+id + other body -> ALREADY_EXISTS), fetch the account the rating was computed
+from, evaluate the product's Rego policy, and store the quote together with its
+hash-chained decision-log entry and its access decision for consent's audit
+(carbon:events:access), in one Redis transaction. Decisions no stored quote
+carries (denials, replays, failures) go to the access stream on their own.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ from carbon_common.hashchain import canonical_json
 
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
 from carbon_pricing.lifecycle import PolicyManager
-from carbon_pricing.sources import AccountFacts, AccountSource, BankDirectory, ConsentChecker, RatingFacts, RatingSource
+from carbon_pricing.sources import (
+    AccessDecision,
+    AccountFacts,
+    AccountSource,
+    BankDirectory,
+    ConsentChecker,
+    RatingFacts,
+    RatingSource,
+)
 from carbon_pricing.store import QuoteStore, new_quote_id
 
 log = logging.getLogger(__name__)
@@ -206,30 +217,46 @@ class PricingCore:
         grantee = f"banks/{bank}"
         product = self.policies.products.get(valid.product)
         rating = self.ratings.rating(valid.uscc, product.scheme_id) if product is not None else None
-        consent = self._require_consent(valid.uscc, grantee, rating)
+        access = self._require_consent(valid.uscc, grantee, rating)
         fingerprint = valid.fingerprint()
-        claim = self.store.claim(bank, request_id, fingerprint)
-        if claim.existing is not None:
-            return claim.existing, False
         try:
-            record = self._price(bank, request_id, valid, consent, claim.token, fingerprint, rating)
+            claim = self.store.claim(bank, request_id, fingerprint)
+        except BaseException:
+            self.consent.record(access)
+            raise
+        if claim.existing is not None:
+            self.consent.record(access)  # a replay: audited, no new quote carries it
+            return claim.existing, False
+        accesses = [access]  # every decision this attempt takes; the stored quote carries the last
+        try:
+            record = self._price(bank, request_id, valid, accesses, claim.token, fingerprint, rating)
         except BaseException:
             self.store.release(bank, request_id, claim.token)
+            for made in accesses:  # no quote carries them (denials are recorded when taken);
+                if made.allowed:  # consent dedupes by decision id if the quote did commit after all
+                    self.consent.record(made)
             raise
+        for superseded in accesses[:-1]:
+            self.consent.record(superseded)
         return record, True
 
-    def _require_consent(self, uscc: str, grantee: str, rating: RatingFacts | None) -> str:
+    def _require_consent(self, uscc: str, grantee: str, rating: RatingFacts | None) -> AccessDecision:
         """The bank's RATING consent must cover the period of the account the quote is priced
         on (the rating's year); with no rating, no enterprise data is read and the consent must
-        hold at the instant now."""
-        return self.consent.require(uscc, grantee, RATING_SCOPE, rating.period if rating and rating.period else None)
+        hold at the instant now. A denial is audited and raised; an allowed decision is audited
+        with the quote it prices (or alone if none is stored)."""
+        access = self.consent.decide(uscc, grantee, RATING_SCOPE, rating.period if rating and rating.period else None)
+        if not access.allowed:
+            self.consent.record(access)
+            raise access.denial()
+        return access
 
     def _price(
         self,
         bank: str,
         request_id: str,
         valid: ValidQuote,
-        consent: str,
+        accesses: list[AccessDecision],
         token: str,
         fingerprint: str,
         rating: RatingFacts | None,
@@ -243,7 +270,9 @@ class PricingCore:
             # The bundle changed the product's scheme since the consent check: price on the
             # new scheme's rating, under a consent that covers its period.
             rating = self.ratings.rating(valid.uscc, product.scheme_id)
-            consent = self._require_consent(valid.uscc, f"banks/{bank}", rating)
+            accesses.append(self._require_consent(valid.uscc, f"banks/{bank}", rating))
+        access = accesses[-1]
+        consent = access.consent
         account: AccountFacts | None = None
         if rating is not None and rating.account:
             account = self.accounts.account(rating.account, rating.input_digest)
@@ -306,6 +335,8 @@ class PricingCore:
                 "bank": f"banks/{bank}",
                 "request_id": request_id,
                 "consent": consent,
+                "consent_position": access.position,
+                "access_decision": access.decision_id,
                 "inputs": {
                     "policy_input": policy_input,
                     "rating": {
@@ -337,7 +368,9 @@ class PricingCore:
             },
             "bundle_version": bundle_version,
         }
-        stored = self.store.commit(bank, request_id, token, fingerprint, record, body, dry_run_input)
+        stored = self.store.commit(
+            bank, request_id, token, fingerprint, record, body, dry_run_input, access.event(record["name"])
+        )
         metrics.quote_decided(decision=str(record["decision"]))
         return stored
 

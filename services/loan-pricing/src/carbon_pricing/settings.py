@@ -24,7 +24,6 @@ class PricingSettings(BaseServiceSettings):
     grpc_port: int = Field(default=_CATALOG.local.grpc, ge=0, le=65535)
     http_port: int = Field(default=_CATALOG.local.http, ge=0, le=65535)
     # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
-    consent_target: str = catalog.service("consent").local_target()
     rating_target: str = catalog.service("rating").local_target()
     accounting_target: str = catalog.service("accounting").local_target()
 
@@ -42,10 +41,11 @@ class PricingSettings(BaseServiceSettings):
     # Bearer token of the policy administrator (dry-run, activate); empty = disabled.
     pricing_admin_token: str = ""
 
-    # Bank API-key resolutions are cached by key hash for at most this long.
-    bank_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
-    # Consent is asked on every quote; a cache here must stay well under a second.
-    consent_cache_seconds: float = Field(default=0.0, ge=0, le=1.0)
+    # Worker processes sharing the gRPC and HTTP ports (SO_REUSEPORT); 0 = one per core.
+    pricing_workers: int = Field(default=0, ge=0, le=64)
+    # At start, wait this long for the consent projection to apply a heartbeat before serving
+    # (quotes are refused with UNAVAILABLE while it has none younger than 1 s).
+    projection_warm_up_seconds: float = Field(default=5.0, ge=0, le=120)
     peer_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     # Seconds between two full verifications of the decision log's hash chain by this replica
     # (carbon.integrity.checks metric, CarbonDecisionLogVerifyFailed alert); 0 = off.

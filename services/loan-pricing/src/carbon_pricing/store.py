@@ -7,6 +7,7 @@ Keys (all under carbon:pricing:):
   request:{bank}:{request_id}    JSON {"fingerprint", "quote_id", "token"}
   inputs                         LIST of recent {"quote","product","input","output"} (newest first)
   decision_log, decision_log:head  the hash chain DECISION_LOG (carbon_common.hashchain)
+and the quote's access decision on carbon:events:access (consent's audit consumes it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import grpc
 import redis
-from carbon_common import hashchain
+from carbon_common import events, hashchain
 from carbon_common.errors import ServiceError, invalid_argument
 from carbon_common.redis_conn import members
 
@@ -121,9 +122,10 @@ class QuoteStore:
         record: dict[str, Any],
         build_body: Callable[[dict[str, Any]], dict[str, Any]],
         dry_run_input: dict[str, Any],
+        access: events.AccessDecided | None = None,
     ) -> dict[str, Any]:
-        """Append the decision-log entry and store the quote atomically; returns the
-        record with decision_log_hash/seq set."""
+        """Append the decision-log entry, store the quote and queue its access decision for consent's
+        audit (carbon:events:access) atomically; returns the record with decision_log_hash/seq set."""
         quote_id = record["name"].rsplit("/", 1)[1]
         final_request = json.dumps({"fingerprint": fingerprint, "quote_id": quote_id, "token": token})
         score = int(time.time() * 1000)
@@ -138,6 +140,7 @@ class QuoteStore:
                 hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
                 hashchain.Write("LPUSH", INPUTS_KEY, (json.dumps(dry_run_input, separators=(",", ":")),)),
                 hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
+                *([access_write(access)] if access is not None else []),
             ]
 
         try:
@@ -179,6 +182,12 @@ class QuoteStore:
 
     def recent_inputs(self, limit: int) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         return [json.loads(r) for r in self.redis.lrange(INPUTS_KEY, 0, max(limit, 1) - 1)]
+
+
+def access_write(access: events.AccessDecided) -> hashchain.Write:
+    """XADD of the access decision, applied in the quote's transaction."""
+    flat = [part for pair in events.ACCESS.encode(access).items() for part in pair]
+    return hashchain.Write("XADD", events.ACCESS.name, ("*", *flat))
 
 
 def _quote_name(bank: str, quote_id: str) -> str:

@@ -74,7 +74,7 @@ def build(settings: RatingSettings | None = None) -> Service:
     workers = [
         schemes.worker,
         population.worker(settings.population_refresh_seconds, warm),
-        stream_worker(client, accounting),
+        stream_worker(client, accounting, servicer.rerate),
     ]
     if settings.scheme_source == "configmap":
         workers.append(registry.poll_configmaps(store, settings.configmap_namespace, settings.configmap_poll_seconds))

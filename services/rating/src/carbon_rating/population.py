@@ -239,10 +239,12 @@ def apply_accounts_batch(
     stub: accounting_pb2_grpc.AccountingServiceStub,
     stream: str,
     entries: list[tuple[bytes, dict[bytes, bytes]]],
+    changed: Callable[[set[str]], object] | None = None,
 ) -> bool:
     """One micro-batch of accounts events: each named account fetched once however many events
-    name it, the rows upserted in one write, the entries acknowledged after it. Entries whose
-    account could not be fetched (accounting unavailable) stay pending; returns whether any did."""
+    name it, the rows upserted in one write, `changed(usccs)` then re-rates (publishes) them, the
+    entries acknowledged after it. Entries whose account could not be fetched (accounting
+    unavailable) stay pending; returns whether any did."""
     by_name: dict[str, list[bytes]] = {}
     done: list[bytes] = []
     for entry_id, fields in entries:
@@ -262,14 +264,22 @@ def apply_accounts_batch(
                 continue
         done.extend(ids)
     upsert(client, rows)
+    if changed is not None and rows:
+        try:
+            changed({row.uscc for row in rows})
+        except Exception:  # the population is stored; the next change re-rates again
+            log.warning("re-rating after account change failed", exc_info=True)
     if done:
         client.xack(stream, GROUP, *done)
     return retry
 
 
 def stream_worker(
-    client: redis.Redis, stub: accounting_pb2_grpc.AccountingServiceStub
+    client: redis.Redis,
+    stub: accounting_pb2_grpc.AccountingServiceStub,
+    changed: Callable[[set[str]], object] | None = None,
 ) -> Callable[[threading.Event], None]:
+    """Consume the accounts stream into the population; `changed(usccs)` then re-rates (publishes)."""
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     stream = events.ACCOUNTS.name
 
@@ -293,7 +303,7 @@ def stream_worker(
             if not entries:
                 cursor = ">"
                 continue
-            retry = apply_accounts_batch(client, stub, stream, entries)
+            retry = apply_accounts_batch(client, stub, stream, entries, changed)
             if retry:  # leave them pending; walk the pending entries again after a pause
                 cursor = "0"
                 stopping.wait(1)

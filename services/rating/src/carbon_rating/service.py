@@ -9,12 +9,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import grpc
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
-from carbon_common import metrics
+from carbon_common import events, metrics
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.consent_gate import ConsentGate
 from carbon_common.errors import (
@@ -117,6 +118,37 @@ class RatingCache:
                 self._memory.popitem(last=False)
 
 
+def _micro(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(value).scaleb(-6)
+
+
+def _proto_decimal(message: Any) -> Decimal | None:
+    return Decimal(message.value) if message.value else None
+
+
+def rating_changed(message: rating_pb2.Rating, row: Row) -> events.RatingChanged:
+    """The published form of a stored rating: everything a pricing policy reads (the account's
+    quality and reduction come from the population row it was rated on)."""
+    return events.RatingChanged.create(
+        rating=message.name,
+        enterprise=message.name.rsplit("/ratings/", 1)[0],
+        grade=message.grade,
+        score=_proto_decimal(message.score) if message.HasField("score") else None,
+        scheme=message.scheme_id,
+        scheme_version=message.scheme_version,
+        account=message.account,
+        account_period=message.period,
+        input_digest=message.input_digest,
+        factor_set_version=message.factor_set_version or row.factor_set_version,
+        quality_score=_proto_decimal(message.quality_score)
+        if message.HasField("quality_score")
+        else _micro(row.quality),
+        reduction_tco2=_micro(row.reduction_tco2),
+        rate_time=message.rate_time.ToDatetime(tzinfo=UTC),
+        account_digest=row.account_digest,
+    )
+
+
 def ratings_key(uscc: str, scheme_id: str) -> str:
     return f"{RATINGS_PREFIX}{uscc}:{scheme_id}"
 
@@ -186,8 +218,14 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 gate.require_period(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING, period)
             else:
                 gate.require(uscc, reader, consent_pb2.CONSENT_SCOPE_RATING)
+        return self._rate(uscc, scheme_id, scheme, rows, period, bool(request.period))
+
+    def _rate(
+        self, uscc: str, scheme_id: str, scheme: Any, rows: dict[str, Row], period: str, requested: bool
+    ) -> rating_pb2.Rating:
+        """Rate the enterprise's `period` account under `scheme`; a new rating is stored and published."""
         if not period or period not in rows:
-            if request.period:
+            if requested:
                 try:
                     account = self.accounting.GetAccount(
                         accounting_pb2.GetAccountRequest(name=f"enterprises/{uscc}/accounts/{period}"), timeout=5
@@ -213,9 +251,38 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             )
         message, stored = self.cache.put(key, engine.to_message(result, now), now.timestamp())
         if stored:
-            self._store(uscc, scheme_id, message)
+            # Only the rating of the latest annual account is the enterprise's current rating, the one
+            # published for pricing; a rating of an earlier year asked for by period is stored, not published.
+            self._store(uscc, scheme_id, message, rows[period], publish=period == max(rows))
             metrics.rating_issued(scheme=scheme_id, grade=str(result.outcome.grade))
         return message
+
+    def rerate(self, usccs: set[str]) -> int:
+        """Accounts changed (the accounts stream): re-rate every rating already stored for these
+        enterprises on their latest annual account, so the new ratings are published. Returns how many
+        new ratings were stored."""
+        renewed = 0
+        for uscc in sorted(usccs):
+            prefix = ratings_key(uscc, "")
+            for raw in self.redis.scan_iter(match=f"{prefix}*", count=1000):
+                key = raw.decode()
+                scheme_id = key[len(prefix) :]
+                if not scheme_id or ":" in scheme_id:  # the history lists
+                    continue
+                scheme = self.registry.active(scheme_id)
+                rows = self._rows(uscc)
+                if scheme is None or not rows:
+                    continue
+                before = self.redis.get(key)
+                try:
+                    message = self._rate(uscc, scheme_id, scheme, rows, max(rows), False)
+                except ServiceError as error:
+                    log.warning(
+                        "re-rating failed", extra={"enterprise": uscc, "scheme": scheme_id, "reason": error.reason}
+                    )
+                    continue
+                renewed += int(message.SerializeToString() != before)
+        return renewed
 
     def _rows(self, uscc: str) -> dict[str, Row]:
         """The enterprise's annual rows from the population hash (fed by the accounts stream)."""
@@ -245,7 +312,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             log.warning("population upsert failed", exc_info=True)
         return rows
 
-    def _store(self, uscc: str, scheme_id: str, message: rating_pb2.Rating) -> None:
+    def _store(self, uscc: str, scheme_id: str, message: rating_pb2.Rating, row: Row, publish: bool) -> None:
+        """Store the rating and, when it is the current one, publish it (carbon:events:ratings) in one
+        transaction."""
         data = message.SerializeToString()
         key = ratings_key(uscc, scheme_id)
         try:
@@ -253,6 +322,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 pipe.set(key, data)
                 pipe.lpush(key + ":history", data)
                 pipe.ltrim(key + ":history", 0, HISTORY_LIMIT - 1)
+                if publish:
+                    events.publish_rating(pipe, rating_changed(message, row))
                 pipe.execute()
         except redis.RedisError as error:
             raise unavailable("STORE_UNAVAILABLE", "cannot store the rating") from error

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 import grpc
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
-from carbon_common.consent_gate import ConsentGate
 from fastapi import FastAPI
 
 from carbon_pricing.core import PricingCore
 from carbon_pricing.portfolio import rest, servicer
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
-from carbon_pricing.portfolio.sources import GateDecisions, GrpcAccountFacts
+from carbon_pricing.portfolio.sources import GrpcAccountFacts, ProjectedDecisions
 from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.settings import PricingSettings
 
 Register = Callable[[grpc.Server], list[str]]
@@ -39,12 +39,12 @@ class LoanBooks:
         return app
 
 
-def build_loan_books(settings: PricingSettings, pricing: PricingCore) -> LoanBooks:
-    """Shares the pricing core's Redis client and bank directory (same tenants, same keys)."""
+def build_loan_books(settings: PricingSettings, pricing: PricingCore, consent: ProjectedConsent) -> LoanBooks:
+    """Shares the pricing core's Redis client, bank directory and consent projection (same tenants,
+    same keys, same decision rule)."""
     secret = settings.effective_service_secret()
     caller = settings.service_name
     timeout = settings.peer_timeout_seconds
-    gate = ConsentGate(service_channel(settings.consent_target, caller, secret), timeout=timeout)
     grpc_accounts = GrpcAccountFacts(service_channel(settings.accounting_target, caller, secret), timeout)
     # Account facts: projected from the accounts stream (fetched when an account changes), one HMGET per book.
     projected = ProjectedAccountFacts(redis_conn.connect(settings.redis_url))
@@ -52,7 +52,7 @@ def build_loan_books(settings: PricingSettings, pricing: PricingCore) -> LoanBoo
         LoanBookCore(
             store=BookStore(pricing.store.redis),
             banks=pricing.banks,
-            access=GateDecisions(gate),
+            access=ProjectedDecisions(consent),
             accounts=projected,
         ),
         workers=[projected.worker(lambda uscc, period: grpc_accounts.accounts([uscc], period).get(uscc))],

@@ -1,10 +1,11 @@
 """What the loan book reads of other services, in bulk per book: consent decisions and account facts.
 
-The core sees only the protocols. Implementations here ask the consent service (CheckAccess for the
-reporting period, the consent rule of carbon_consent.domain) once per distinct enterprise, and read
-accounts (AccountingService.GetAccount) only of the enterprises whose decision allowed it — so no
-account the bank may not see is ever read. The per-enterprise calls are the interim source; the
-hot path is meant to read event-carried projections (docs/portfolio.md).
+The core sees only the protocols. Consent decisions come from pricing's in-process consent projection
+(carbon_pricing.projected: the consent service's own rule, carbon_consent.domain.decide, for the
+reporting period; fail closed when stale) once per distinct enterprise, no call per borrower; every
+decision goes on the access stream for consent's audit. Accounts (AccountingService.GetAccount) are
+read only of the enterprises whose decision allowed it — so no account the bank may not see is ever
+read.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Protocol
 import grpc
 import polars as pl
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2
-from carbon_common.consent_gate import ConsentGate
 
 from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.domain import Access, BorrowerAccount
+from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.sources import _MISSING, _peer_error
 
 ACCOUNT_SCOPE = consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT
@@ -35,16 +36,17 @@ class AccountFacts(Protocol):
         """The period's account of each of these enterprises that has one (frames.ACCOUNT_SCHEMA)."""
 
 
-class GateDecisions:
-    def __init__(self, gate: ConsentGate) -> None:
-        self._gate = gate
+class ProjectedDecisions:
+    """Decisions from the consent projection, in process; all of a book's decisions are handed to
+    consent's audit in one pipelined write (carbon:events:access)."""
+
+    def __init__(self, consent: ProjectedConsent) -> None:
+        self._consent = consent
 
     def decisions(self, grantee: str, usccs: Sequence[str], period: str) -> dict[str, Access]:
-        out: dict[str, Access] = {}
-        for uscc in dict.fromkeys(usccs):
-            answer = self._gate.allows_period(uscc, grantee, ACCOUNT_SCOPE, period)
-            out[uscc] = Access(bool(answer.allowed), answer.consent, "" if answer.allowed else answer.reason)
-        return out
+        made = self._consent.decide_many(list(dict.fromkeys(usccs)), grantee, ACCOUNT_SCOPE, period)
+        self._consent.record_all(made)
+        return {d.uscc: Access(d.allowed, d.consent, "" if d.allowed else d.reason) for d in made}
 
 
 def _decimal(message: object) -> Decimal | None:
