@@ -289,3 +289,21 @@ def test_account_page_in_chromium(browser, tmp_path: Path) -> None:  # type: ign
                 page.set_viewport_size({"width": 390, "height": 844})
     finally:
         page.close()
+
+
+def test_account_page_link_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from carbon_accounting.account_page import main, sign_account_page_link
+    from carbon_common.http import EXAMPLE_USCC
+
+    monkeypatch.setenv("CARBON_SERVICE_SECRET", "cli-test-secret-0123456789")
+    assert main([EXAMPLE_USCC, "--base-url", "https://accounting.example/", "--days", "7"]) == 0
+    link = urlsplit(capsys.readouterr().out.strip())
+    assert (link.netloc, link.path) == ("accounting.example", f"/enterprises/{EXAMPLE_USCC}/carbon-account")
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    expires = int(query["expires"])
+    assert query["signature"] == sign_account_page_link("cli-test-secret-0123456789", EXAMPLE_USCC, expires)
+    wrong = EXAMPLE_USCC[:-1] + ("0" if EXAMPLE_USCC[-1] != "0" else "1")  # wrong check character
+    with pytest.raises(SystemExit):
+        main([wrong, "--base-url", "https://x"])

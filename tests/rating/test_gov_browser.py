@@ -34,7 +34,7 @@ def rating_service(redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
         "CARBON_ACCOUNTING_TARGET": "127.0.0.1:1",
         "CARBON_CONSENT_TARGET": "127.0.0.1:1",
     }
-    service = start_service("rating", env, tmp_path / "logs")
+    service = start_service("rating", env, tmp_path / "logs", wait=180)  # a loaded machine starts slowly
     yield service
     service.stop()
 

@@ -24,6 +24,7 @@ from datetime import UTC, timedelta, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from carbon.v1 import consent_pb2, rating_pb2
+from carbon_common.errors import ServiceError
 from carbon_common.names import validate_uscc
 
 from carbon_accounting.report import (
@@ -280,7 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True, help="public base URL of the accounting service")
     parser.add_argument("--days", type=int, default=LINK_DAYS, help=f"valid this many days (default {LINK_DAYS})")
     args = parser.parse_args(argv)
-    validate_uscc(args.uscc, "uscc")
+    try:
+        validate_uscc(args.uscc, "uscc")
+    except ServiceError as error:
+        parser.error(error.message)
     if not 1 <= args.days <= 366:
         parser.error("--days must be 1..366")
     secret = AccountingSettings().effective_service_secret()
