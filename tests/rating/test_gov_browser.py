@@ -146,6 +146,7 @@ def test_edit_by_form_live_preview_and_four_eyes_publish(rating_service: Service
     assert alice.locator(f"{chart} line.threshold.after[data-value='1.0']").count() == 1
     assert alice.locator(f"{chart} line.threshold.before[data-value='1.2']").count() == 1
     moved = int(alice.inner_text("#moved-count"))
+    assert alice.inner_text("#moved-mirror") == str(moved)  # the phone's sticky summary line
     matrix = _matrix(alice)
     assert moved > 0 and matrix[("3", "4")] == moved
     assert {(a, b) for a, b in matrix if a != b} == {("3", "4")}

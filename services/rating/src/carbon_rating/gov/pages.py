@@ -208,14 +208,14 @@ def version_page(
     elif text is None:
         text = to_yaml(working)
     errors = errors or []
-    preview, preview_error = "", ""
+    preview, preview_error, moved = "", "", None
     candidate = working
     if text is not None and document is None and view == "yaml" and not errors:
         with contextlib.suppress(ServiceError):
             candidate = document_from(text)
     try:
         outcome = core.preview(record.scheme_id, candidate, indicator=indicator)
-        preview = preview_html(outcome, candidate, indicator)
+        preview, moved = preview_html(outcome, candidate, indicator), outcome.result.moved
     except sc.InvalidScheme as error:
         preview_error = "; ".join(f"{f}: {m}" for f, m in error.violations[:5])
     except LookupError as error:
@@ -230,6 +230,7 @@ def version_page(
         errors=errors,
         preview=preview,
         preview_error=preview_error,
+        moved=moved,
         notice=notice,
         view=view if editable else "read",
         editable=editable,
@@ -399,16 +400,17 @@ async def live_preview(scheme_id: str, version: str, request: Request, core: Cor
     document, problems, _ = form_document(record, form)
     errors = problems or sc.validate(document, core.store.plugins)
     indicator = str(form.get("chart_indicator") or "")
-    html = ""
+    html, moved = "", None
     if not errors:
         try:
-            html = preview_html(core.preview(scheme_id, document, indicator=indicator), document, indicator)
+            outcome = core.preview(scheme_id, document, indicator=indicator)
+            html, moved = preview_html(outcome, document, indicator), outcome.result.moved
         except (sc.InvalidScheme, LookupError) as error:
             errors = [("document", str(error)[:300])]
     by_field: dict[str, list[str]] = {}
     for field, message in errors:
         by_field.setdefault(field.removeprefix("document."), []).append(message)
-    return JSONResponse({"html": html, "errors": by_field}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"html": html, "moved": moved, "errors": by_field}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/schemes/{scheme_id}/versions/{version}/approve")

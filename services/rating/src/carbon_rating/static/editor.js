@@ -31,6 +31,8 @@
         if (mine !== sequence) { return; }  // a newer request is on its way
         showErrors(answer.errors || {});
         if (answer.html) { panel.innerHTML = answer.html; }
+        var mirror = document.getElementById("moved-mirror");
+        if (mirror) { mirror.textContent = answer.moved === null || answer.moved === undefined ? "–" : String(answer.moved); }
         panel.setAttribute("data-state", Object.keys(answer.errors || {}).length ? "invalid" : "fresh");
         panel.setAttribute("data-sequence", String(mine));
         panel.removeAttribute("aria-busy");
