@@ -41,7 +41,7 @@ def build() -> server.Service:
         name="accounting",
         settings=settings,
         register=register,
-        http_app=create_app(accountant, access, rating, limiter),
+        http_app=create_app(accountant, access, rating, limiter, consent),
         interceptors=[RateLimitInterceptor(limiter, {"carbon.v1.AccountingService"})],
         workers=[events],
         on_stop=[consent.close, rating.close],

@@ -459,6 +459,11 @@ td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}td.n{text-align:right
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}nav a{display:inline-block;min-height:44px;padding:10px 8px}
 .scroll{max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
+.grade-card,li.consent{border:1px solid #ccc;border-radius:6px;padding:4px 12px;margin:8px 0}
+.grade-card h3{font-size:1.05rem;margin:.4em 0}ul.consents{list-style:none;padding:0}
+#manage-consents{display:inline-block;min-height:44px;padding:10px 8px}
+button{min-height:44px;padding:8px 16px;font-size:1rem;border-radius:4px;border:1px solid #b71c1c;
+background:#b71c1c;color:#fff;cursor:pointer}
 @media (max-width:480px){dl{grid-template-columns:1fr}dd{margin-bottom:6px}}"""
 
 
