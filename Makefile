@@ -103,7 +103,7 @@ demo: venv ## Against the running stack: a small region end to end
 	$(PY) scripts/demo.py
 
 .PHONY: test
-test: setup ## The whole test suite
+test: setup $(TOOLS)/weed ## The whole test suite
 	$(PY) -m pytest
 
 .PHONY: lint
@@ -133,6 +133,18 @@ bench: venv ## Benchmarks; each prints one JSON object on its last line
 images: ## Container images, where a container engine runs
 	@docker info >/dev/null 2>&1 || { echo "no container engine here: skipping image build"; exit 0; }; \
 	for s in $(SERVICES); do docker build -f services/$$s/Dockerfile -t carbon/$$s:dev . || exit 1; done
+
+# SeaweedFS, the S3-compatible server the object-storage tests run against. Its go.mod has replace
+# directives, so `go install pkg@version` refuses it: download the module, build ./weed inside a
+# writable copy (the module cache is read-only), install the binary into tools/bin.
+SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+.PHONY: seaweedfs
+seaweedfs: $(TOOLS)/weed ## Build SeaweedFS (weed, the S3 server of the object-storage tests) into tools/bin
+$(TOOLS)/weed:
+	go mod download github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION)
+	src=$$(mktemp -d) && trap 'chmod -R u+w "$$src"; rm -rf "$$src"' EXIT && \
+	  cp -R "$$(go env GOMODCACHE)/github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION)/." "$$src" && \
+	  chmod -R u+w "$$src" && cd "$$src" && go build -trimpath -o $@ ./weed
 
 .PHONY: clean
 clean: ## Remove local state (venv and tools stay)

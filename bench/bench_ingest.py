@@ -11,11 +11,16 @@ Also reports the CPU seconds each process spent in the timed window. Prints one
 JSON object on the last line.
 
     .venv/bin/python bench/bench_ingest.py [--meters 256] [--days 365] [--batch-days 365] [--streams 3]
+                                           [--backend local|s3]
+
+--backend s3: raw data on a local SeaweedFS (tools/bin/weed, `make seaweedfs`) through its S3
+gateway: an ack then means the objects' PUTs completed (and the Redis commit).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,9 +40,11 @@ from carbon.v1 import ingest_energy_pb2 as pb  # noqa: E402
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc  # noqa: E402
 from carbon_common.channels import service_channel  # noqa: E402
 from carbon_common.names import uscc_check_char  # noqa: E402
+from carbon_ingest import rawdata  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
 
 from tests.ingest.stack import SECRET, start_stack  # noqa: E402
+from tests.support.s3 import RAW_BUCKET, seaweedfs  # noqa: E402
 
 Q = 900
 METHOD = "/carbon.v1.EnergyIngestionService/StreamReadings"
@@ -56,10 +63,22 @@ def main() -> None:
     parser.add_argument("--batch-days", type=int, default=365, help="days per ReadingBatch")
     parser.add_argument("--batches-per-stream", type=int, default=4)
     parser.add_argument("--streams", type=int, default=3, help="concurrent client streams")
+    parser.add_argument("--backend", choices=["local", "s3"], default="local", help="where raw data goes")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    stack = start_stack(root)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        data_root, storage_env = str(root / "data"), {}
+        if args.backend == "s3":
+            server = cleanup.enter_context(seaweedfs(root / "seaweedfs"))
+            server.create_bucket(RAW_BUCKET)
+            data_root, storage_env = f"s3://{RAW_BUCKET}/bench", server.environ()
+        run(args, root, data_root, storage_env)
+
+
+def run(args: argparse.Namespace, root: Path, data_root: str, storage_env: dict[str, str]) -> None:
+    stack = start_stack(root, data_root=data_root, storage_env=storage_env)
     try:
         enterprises = [uscc(100 + i) for i in range(args.enterprises)]
         for e in enterprises:
@@ -133,9 +152,10 @@ def main() -> None:
         elapsed = time.perf_counter() - began
         cpu = meter.used()
         channel.close()
-        data_bytes = sum(f.stat().st_size for f in (root / "data").rglob("*.parquet"))
+        data_bytes = stored_bytes(data_root, storage_env)
         result = {
             "benchmark": "ingest-energy StreamReadings, loopback gRPC, durable acks",
+            "backend": args.backend,
             "readings_acknowledged": acked,
             "readings_expected": total,
             "seconds": round(elapsed, 3),
@@ -152,7 +172,16 @@ def main() -> None:
         print(json.dumps(result))
     finally:
         stack.stop()
-        shutil.rmtree(root, ignore_errors=True)
+
+
+def stored_bytes(data_root: str, storage_env: dict[str, str]) -> int:
+    os.environ.update(storage_env)  # the AWS_* variables rawdata reads
+    location = rawdata.object_root(data_root)
+    if location is None:
+        return sum(f.stat().st_size for f in Path(data_root).rglob("*.parquet"))
+    import obstore
+
+    return sum(o["size"] for batch in obstore.list(location.store, location.join()) for o in batch)
 
 
 if __name__ == "__main__":

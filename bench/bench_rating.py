@@ -43,7 +43,7 @@ def main() -> int:
         edit(new_doc)
         new_doc["version"] = "2"
         old, new = sc.compile_scheme(old_doc), sc.compile_scheme(new_doc)
-        timings, outcome = [], {}
+        timings: list[float] = []
         for _ in range(RUNS):
             t0 = time.perf_counter()
             outcome = preview(old, new, frame)
@@ -64,8 +64,8 @@ def main() -> int:
         results[scheme_id] = {
             "preview_seconds_median": round(statistics.median(timings), 4),
             "preview_seconds_best": round(min(timings), 4),
-            "enterprises": outcome["total"],
-            "moved": outcome["moved"],
+            "enterprises": outcome.total,
+            "moved": outcome.moved,
             "sample_checked": len(by_uscc),
             "sample_mismatches": mismatches,
         }

@@ -1,13 +1,17 @@
-"""Fixtures shared by every test: a real redis-server per session, fresh per test."""
+"""Fixtures shared by every test: a real redis-server per session, fresh per test; a real S3 server
+(SeaweedFS) per session for the raw-data tests that run on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from carbon_common.redis_server import free_port, start
+
+from tests.support.s3 import RAW_BUCKET, S3Server, seaweedfs
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +30,33 @@ def redis_url(redis_server: str) -> str:
     """Database 0 of the session server, emptied before the test."""
     redis.Redis.from_url(redis_server).flushall()
     return f"{redis_server}/0"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS with its S3 gateway on free ports, bucket RAW_BUCKET created; stopped after the session."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        server.create_bucket(RAW_BUCKET)
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The standard AWS_* variables of the session's S3 server set for this test."""
+    for name, value in s3_server.environ().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+@pytest.fixture(params=["local", "s3"])
+def new_data_root(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Path]:
+    """A factory of fresh, empty raw-data roots (CARBON_DATA_DIR) on the parametrised backend: a
+    local directory, or a unique prefix in the session's SeaweedFS bucket (as the Path a setting
+    makes of s3://bucket/prefix). Tests that take it run once per backend."""
+    if request.param == "local":
+        return lambda: Path(tmp_path / uuid.uuid4().hex)
+    request.getfixturevalue("s3_env")
+    return lambda: Path(f"s3://{RAW_BUCKET}/{uuid.uuid4().hex}")
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+from carbon_ingest import parquet_io
 from carbon_ingest.rawdata import INVOICES_SCHEMA as INVOICE_SCHEMA
 from carbon_ingest.rawdata import READINGS_SCHEMA
 
@@ -18,10 +19,10 @@ def month_start(month: str) -> int:
 
 
 def write_readings(root: Path, month: str, rows: list[tuple], name: str = "part-0") -> None:
-    """rows: (uscc, meter_id, energy_type, ts, wh, seq, flag)."""
-    directory = root / "readings" / f"month={month}"
-    directory.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row").write_parquet(directory / f"{name}.parquet")
+    """rows: (uscc, meter_id, energy_type, ts, wh, seq, flag). Plain file (no footer index), on
+    either backend (root: a directory or an s3:// root)."""
+    frame = pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
+    parquet_io.write_atomic(frame, root / "readings" / f"month={month}" / f"{name}.parquet")
 
 
 def full_meter(uscc: str, meter: str, month: str, wh: int, energy: str = "electricity") -> list[tuple]:
@@ -66,6 +67,5 @@ def invoice(
 
 
 def write_invoices(root: Path, month: str, rows: list[tuple], name: str = "part-0") -> None:
-    directory = root / "invoices" / f"month={month}"
-    directory.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame(rows, schema=INVOICE_SCHEMA, orient="row").write_parquet(directory / f"{name}.parquet")
+    frame = pl.DataFrame(rows, schema=INVOICE_SCHEMA, orient="row")
+    parquet_io.write_atomic(frame, root / "invoices" / f"month={month}" / f"{name}.parquet")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def test_bitmap_dedup_equals_naive_dedup(seed: int, rows: int, dup_share: float,
     assert {k: v for k, v in got.items() if v[1]} == want
 
 
-def test_meter_month_with_correction_duplicate_and_flag(tmp_path: Path) -> None:
+def test_meter_month_with_correction_duplicate_and_flag(new_data_root: Callable[[], Path]) -> None:
+    tmp_path = new_data_root()  # a local directory or an s3:// root (the test runs on both)
     rows = full_meter(U, "m1", "2024-02", 1000)  # 29 days x 96 = 2784 readings of 1 kWh
     write_readings(tmp_path, "2024-02", rows)
     write_readings(
@@ -94,7 +96,8 @@ def test_meter_month_with_correction_duplicate_and_flag(tmp_path: Path) -> None:
     assert agg.duplicates == 2 and agg.flagged == 1 and agg.meters == ("m1",)
 
 
-def test_red_letter_reversal_nets_and_feeds_the_account(tmp_path: Path) -> None:
+def test_red_letter_reversal_nets_and_feeds_the_account(new_data_root: Callable[[], Path]) -> None:
+    tmp_path = new_data_root()
     write_invoices(
         tmp_path,
         "2022-03",

@@ -10,6 +10,7 @@ meters (segments split at gaps), the same meter_id under two enterprises.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +156,8 @@ def test_fast_path_equals_naive(
         activity.CHUNK_ROWS = original
 
 
-def test_plan_windows_only_where_files_overlap(tmp_path: Path) -> None:
+def test_plan_windows_only_where_files_overlap(new_data_root: Callable[[], Path]) -> None:
+    tmp_path = new_data_root()  # footer index read from a local file or an S3 object
     start = month_start("2024-01")
     base = pl.DataFrame(
         [("A", "m1", "electricity", start + i * 900, 1000, 1, None) for i in range(96)]
@@ -173,7 +175,7 @@ def test_plan_windows_only_where_files_overlap(tmp_path: Path) -> None:
     )
     parquet_io.write_atomic(base, tmp_path / "a.parquet", index=True)
     parquet_io.write_atomic(fix, tmp_path / "b.parquet", index=True)
-    files = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+    files = [parquet_io.location(tmp_path / "a.parquet"), parquet_io.location(tmp_path / "b.parquet")]
     plan = activity.plan_readings(files)
     # the two corrections are > 6 h apart: two segments, two one-point windows; m2 untouched
     assert plan.windows.select("meter_id", "lo", "hi").rows() == [
@@ -195,14 +197,15 @@ def test_plan_windows_only_where_files_overlap(tmp_path: Path) -> None:
     assert out.equals(naive([base, fix]))
 
 
-def test_fallback_when_most_rows_are_in_windows(tmp_path: Path) -> None:
+def test_fallback_when_most_rows_are_in_windows(new_data_root: Callable[[], Path]) -> None:
+    tmp_path = new_data_root()
     start = month_start("2024-01")
     rows = [("A", "m1", "electricity", start + i * 900, 10, 1, None) for i in range(50)]
     again = [("A", "m1", "electricity", start + i * 900, 20, 2, None) for i in range(50)]
     frames = [pl.DataFrame(r, schema=READINGS_SCHEMA, orient="row") for r in (rows, again)]
     for i, frame in enumerate(frames):
         parquet_io.write_atomic(frame, tmp_path / f"{i}.parquet", index=True)
-    files = [str(tmp_path / f"{i}.parquet") for i in range(2)]
+    files = [parquet_io.location(tmp_path / f"{i}.parquet") for i in range(2)]
     plan = activity.plan_readings(files)
     assert not plan.fast  # everything overlaps: the streaming plan-free algorithm is used
     assert activity.aggregate_month_files(files).equals(naive(frames))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -215,7 +216,7 @@ def test_report_page_in_chromium(browser, tmp_path: Path) -> None:  # type: igno
 
 
 def account_page(lang: str = "zh") -> str:
-    from carbon_accounting.account_page import AccountPage, SchemeGrade, render_account_page
+    from carbon_accounting.account_page import AccountPage, ConsentItem, Consents, SchemeGrade, render_account_page
 
     grades = [
         SchemeGrade(
@@ -224,11 +225,33 @@ def account_page(lang: str = "zh") -> str:
             ("碳效值 K=1.25，高于 1.2 的阈值", "carbon efficiency K=1.25 is above the 1.2 threshold"),
             ("K > 1.2",),
             "42.5",
+            ("升至2级：K <= 0.8（当前1.25，需降低0.45）。", "To reach grade 2: K <= 0.8 (now 1.25, lower it by 0.45)."),
         )
     ]
+    consents = Consents(
+        (
+            ConsentItem(
+                f"enterprises/{USCC}/consents/c1",
+                "banks/demo-bank",
+                (("碳账户", "Carbon account"), ("碳评级", "Carbon rating")),
+                ("已授权", "Authorised"),
+                True,
+                "2025-06-30",
+            ),
+            ConsentItem(
+                f"enterprises/{USCC}/consents/c0",
+                "banks/old",
+                (("碳账户", "Carbon account"),),
+                ("已撤销", "Revoked"),
+                False,
+                "2024-01-01",
+            ),
+        ),
+        "https://consent.example/consents/manage?token=lk_abc",
+    )
     periods = [("2024", "?period=2024"), ("2024-12", "?period=2024-12")]
     page = AccountPage(
-        USCC, NAME, lang, periods, context("2023", lang), grades, ("/r?x", "/r?x&format=pdf"), "?lang=other"
+        USCC, NAME, lang, periods, context("2023", lang), grades, ("/r?x", "/r?x&format=pdf"), "?lang=other", consents
     )
     return render_account_page(page)
 
@@ -239,6 +262,13 @@ def test_account_page_content() -> None:
     assert "My carbon account" in en and "high-carbon grade 3" in en and "above the 1.2 threshold" in en
     assert "我的碳账户" not in en and "K > 1.2" in en and "2024-12" in en
     assert 'aria-current="page">2024<' in account_page("zh")
+    # what would move it up a grade, and the consents with revoke (through consent's own manage flow)
+    assert "如何升一级" in zh and "需降低0.45" in zh and "lower it by 0.45" in en
+    assert "我的授权" in zh and "碳账户、碳评级" in zh and "My consents" in en
+    markup = account_page("zh")
+    assert markup.count('name="action" value="revoke"') == 1  # only the authorised consent
+    assert 'action="https://consent.example/consents/manage/action"' in markup
+    assert 'name="token" value="lk_abc"' in markup and f'value="enterprises/{USCC}/consents/c1"' in markup
 
 
 @pytest.mark.browser
@@ -248,9 +278,33 @@ def test_account_page_in_chromium(browser, tmp_path: Path) -> None:  # type: ign
         for lang in ("zh", "en"):
             page.set_content(account_page(lang))
             assert_accessible(page, f"enterprise account page {lang}")
-            for link in ("#report-html", "#report-pdf"):
+            for link in ("#report-html", "#report-pdf", "button.revoke", "#manage-consents"):
                 box = page.locator(link).bounding_box()
-                assert box and box["height"] >= 44 and box["x"] + box["width"] <= 390  # thumb-sized, on screen
+                assert box and box["height"] >= 44 and box["x"] + box["width"] <= 390, link  # thumb-sized, on screen
             page.screenshot(path=str(tmp_path / f"account-{lang}-390.png"), full_page=True)
+            shots = os.environ.get("CARBON_SCREENSHOTS")
+            if shots:
+                for width in (1280, 390):
+                    page.set_viewport_size({"width": width, "height": 900})
+                    page.screenshot(path=f"{shots}/account-{lang}-{width}.png", full_page=True)
+                page.set_viewport_size({"width": 390, "height": 844})
     finally:
         page.close()
+
+
+def test_account_page_link_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from carbon_accounting.account_page import main, sign_account_page_link
+    from carbon_common.http import EXAMPLE_USCC
+
+    monkeypatch.setenv("CARBON_SERVICE_SECRET", "cli-test-secret-0123456789")
+    assert main([EXAMPLE_USCC, "--base-url", "https://accounting.example/", "--days", "7"]) == 0
+    link = urlsplit(capsys.readouterr().out.strip())
+    assert (link.netloc, link.path) == ("accounting.example", f"/enterprises/{EXAMPLE_USCC}/carbon-account")
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    expires = int(query["expires"])
+    assert query["signature"] == sign_account_page_link("cli-test-secret-0123456789", EXAMPLE_USCC, expires)
+    wrong = EXAMPLE_USCC[:-1] + ("0" if EXAMPLE_USCC[-1] != "0" else "1")  # wrong check character
+    with pytest.raises(SystemExit):
+        main([wrong, "--base-url", "https://x"])

@@ -203,4 +203,24 @@ def test_event_driven_account_consent_and_report(
     assert httpx.get(base, timeout=10).status_code == 401
     other = httpx.get(base, headers={"authorization": f"Bearer {s['key_b']}"}, timeout=10)
     assert other.status_code == 403 and other.json()["error"]["status"] == "PERMISSION_DENIED"
+
+    # the account page lists the enterprise's consents (from consent); an authorised one has a revoke form
+    # that posts to consent's own management flow, which revokes it
+    card = re.search(
+        r'<li class="consent" data-consent="' + re.escape(consent.name) + r'">.*?'
+        r'<form method="post" action="([^"]+)">(.*?)</form>',
+        mine.text,
+        re.S,
+    )
+    assert card, mine.text[-3000:]
+    fields = {k: html.unescape(v) for k, v in re.findall(r'name="(\w+)" value="([^"]*)"', card.group(2))}
+    assert fields["action"] == "revoke" and fields["consent"] == consent.name and fields["token"]
+    assert 'id="manage-consents"' in mine.text
+    revoked = httpx.post(html.unescape(card.group(1)), data=fields, timeout=10)
+    assert revoked.status_code == 303 and "/consents/manage?" in revoked.headers["location"]
+    after = consent_process.consents.GetConsent(consent_pb2.GetConsentRequest(name=consent.name), metadata=admin_md())
+    assert after.state == consent_pb2.Consent.STATE_REVOKED
+    assert httpx.get(base, headers=headers, timeout=10).status_code == 403  # the bank's access stopped
+    page_after = httpx.get(own, params=link, timeout=10).text
+    assert "已撤销" in page_after
     channel.close()

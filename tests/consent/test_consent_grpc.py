@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import httpx
 import pytest
 from carbon.v1 import consent_pb2, enterprise_pb2
 from carbon_common.channels import service_channel
@@ -195,6 +196,21 @@ def test_identity_requirements(consent_process: Edge, redis_url: str) -> None:
         )
     )
     assert dup.code == grpc.StatusCode.ALREADY_EXISTS
+
+    # a management link for the enterprise (the account page's revoke goes through it): services and
+    # admins only; it opens the enterprise's management page
+    link = consent_process.enterprises.GenerateManageLink(
+        enterprise_pb2.GenerateManageLinkRequest(enterprise=parent), metadata=service_md("accounting")
+    )
+    assert "/consents/manage?token=lk_" in link.uri
+    page = httpx.get(link.uri, timeout=10)
+    assert page.status_code == 200 and s["uscc"] in page.text
+    denied = _error(
+        lambda: consent_process.enterprises.GenerateManageLink(
+            enterprise_pb2.GenerateManageLinkRequest(enterprise=parent), metadata=bank_md(s["key_a"])
+        )
+    )
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_platform_collection_consent_by_service_and_validation(consent_process: Edge, redis_url: str) -> None:

@@ -15,6 +15,7 @@ from carbon.v1 import consent_pb2
 from carbon_common.errors import ServiceError, from_rpc_error, permission_denied
 from carbon_common.names import uscc_check_char
 from carbon_common.server import Running, Service
+from carbon_ingest import rawdata
 
 
 def make_uscc(n: int) -> str:
@@ -43,16 +44,20 @@ class AllowList:
 
 
 def winning_readings(data_dir: Path) -> pl.DataFrame:
-    files = sorted((data_dir / "readings").glob("month=*/*.parquet"))
-    if not files:
-        return pl.DataFrame()
-    frame = pl.concat([pl.read_parquet(f) for f in files])
+    frame = raw_readings(data_dir)
+    if not frame.height:
+        return frame
     return frame.sort("seq").unique(["uscc", "meter_id", "ts"], keep="last").sort(["uscc", "meter_id", "ts"])
 
 
+def raw_rows(data_dir: Path, kind: str) -> pl.DataFrame:
+    """Every stored row of a kind, on either backend (local directory or s3:// root)."""
+    files = sorted(rawdata.iter_files(data_dir, kind))
+    return rawdata.scan(files).collect() if files else pl.DataFrame(schema=rawdata.SCHEMAS[kind])
+
+
 def raw_readings(data_dir: Path) -> pl.DataFrame:
-    files = sorted((data_dir / "readings").glob("month=*/*.parquet"))
-    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+    return raw_rows(data_dir, rawdata.READINGS)
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 import redis as redis_lib
+from carbon_ingest import rawdata
 
 from tests.ingest.stack import Stack
 
@@ -158,9 +159,21 @@ def existing(hot: redis_lib.Redis, keys: list[str]) -> bool:
         return False
 
 
-def files_state(root: Path) -> frozenset[tuple[str, int, int]]:
-    """(path, inode, mtime) of every Parquet file under root: a replaced file counts as new."""
-    out = set()
+def files_state(root: Path) -> frozenset[tuple[str, int | str, int | str]]:
+    """(path, inode, mtime) of every Parquet file under root: a replaced file counts as new. On
+    object storage (root s3://…, AWS_* set): (key, ETag, last modified) of every object."""
+    location = rawdata.object_root(root)
+    if location is not None:
+        import obstore
+
+        listing = obstore.list(location.store, location.key(root) + "/")
+        return frozenset(
+            (o["path"], str(o["e_tag"]), str(o["last_modified"]))
+            for chunk in listing
+            for o in chunk
+            if o["path"].endswith(".parquet")
+        )
+    out: set[tuple[str, int | str, int | str]] = set()
     for folder, _, names in os.walk(root):
         for name in names:
             if name.endswith(".parquet"):

@@ -54,6 +54,8 @@ class Redis:
 class Stack:
     root: Path
     redis: Redis
+    data_root: str = ""  # CARBON_DATA_DIR: root/data unless set (e.g. s3://bucket/prefix)
+    storage_env: dict[str, str] = field(default_factory=dict)  # AWS_* of an object-storage data root
     consent: ServiceProcess | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -61,10 +63,11 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {
             "CARBON_REDIS_URL": self.redis.url,
-            "CARBON_DATA_DIR": str(self.root / "data"),
+            "CARBON_DATA_DIR": self.data_root or str(self.root / "data"),
             "CARBON_SERVICE_SECRET": SECRET,
             "CARBON_ADMIN_TOKEN": ADMIN_TOKEN,
             "CARBON_LOG_LEVEL": "WARNING",
+            **self.storage_env,
         }
         if self.consent is not None:
             env["CARBON_CONSENT_TARGET"] = self.consent.target
@@ -140,10 +143,12 @@ class Stack:
             consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=metadata)
 
 
-def start_stack(root: Path, appendfsync: str = "everysec") -> Stack:
+def start_stack(
+    root: Path, appendfsync: str = "everysec", *, data_root: str = "", storage_env: dict[str, str] | None = None
+) -> Stack:
     redis = Redis(root / "redis", free_port(), appendfsync)
     redis.start()
-    stack = Stack(root, redis)
+    stack = Stack(root, redis, data_root, dict(storage_env or {}))
     stack.consent = start_service("consent", stack.env(), root / "logs", wait=START_SECONDS)
     return stack
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_common.redis_conn import connect
+from carbon_ingest import rawdata
 from carbon_ingest_energy.servicer import EnergyIngestion
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
@@ -20,7 +20,7 @@ from carbon_ingest_tax.ingest import TaxIngestor
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.ingest.helpers import AllowList, make_uscc, winning_readings
+from tests.ingest.helpers import AllowList, make_uscc, raw_rows, winning_readings
 
 USCC = make_uscc(51)
 T0 = 1_709_222_400  # 2024-03-01 00:00 Asia/Shanghai
@@ -56,51 +56,54 @@ def energy_scenario(draw: st.DrawFn) -> tuple[list[int], list[int], list[tuple[s
 
 
 def run_energy(
-    redis_url: str, interval: list[int], register: list[int], batches: list[tuple[str, list[int]]], sequence: list[int]
+    redis_url: str,
+    data: Path,
+    interval: list[int],
+    register: list[int],
+    batches: list[tuple[str, list[int]]],
+    sequence: list[int],
 ) -> pl.DataFrame:
     redis.Redis.from_url(redis_url).flushall()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        svc = EnergyIngestion(
-            EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
-            ReadingStore(connect(redis_url), data),
-            AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    svc = EnergyIngestion(
+        EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
+        ReadingStore(connect(redis_url), data),
+        AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    )
+    for meter_id, kind, rmax in (("i", 1, 0), ("r", 2, 9999)):
+        svc.CreateMeter(
+            pb.CreateMeterRequest(
+                parent=f"enterprises/{USCC}",
+                meter_id=meter_id,
+                meter=pb.Meter(energy_type=1, reading_kind=kind, register_max=rmax, multiplier={"value": "1.5"}),
+            ),
+            None,
         )
-        for meter_id, kind, rmax in (("i", 1, 0), ("r", 2, 9999)):
-            svc.CreateMeter(
-                pb.CreateMeterRequest(
-                    parent=f"enterprises/{USCC}",
-                    meter_id=meter_id,
-                    meter=pb.Meter(energy_type=1, reading_kind=kind, register_max=rmax, multiplier={"value": "1.5"}),
-                ),
-                None,
-            )
-        for index in sequence:
-            request_id, slots = batches[index]
-            truth = interval if request_id[0] == "i" else register
-            svc.StreamReadings(
-                iter(
-                    [
-                        pb.ReadingBatch(
-                            meter=f"enterprises/{USCC}/meters/{request_id[0]}",
-                            request_id=request_id,
-                            timestamps=[T0 + s * Q for s in slots],
-                            values=[truth[s] for s in slots],
-                        )
-                    ]
-                ),
-                None,
-            )
-        stored = winning_readings(data)
-        return stored.drop("seq") if stored.height else stored
+    for index in sequence:
+        request_id, slots = batches[index]
+        truth = interval if request_id[0] == "i" else register
+        svc.StreamReadings(
+            iter(
+                [
+                    pb.ReadingBatch(
+                        meter=f"enterprises/{USCC}/meters/{request_id[0]}",
+                        request_id=request_id,
+                        timestamps=[T0 + s * Q for s in slots],
+                        values=[truth[s] for s in slots],
+                    )
+                ]
+            ),
+            None,
+        )
+    stored = winning_readings(data)
+    return stored.drop("seq") if stored.height else stored
 
 
 @CHECK
 @given(scenario=energy_scenario())
-def test_energy_replay_order_and_duplicates_do_not_matter(redis_url: str, scenario) -> None:  # type: ignore[no-untyped-def]
+def test_energy_replay_order_and_duplicates_do_not_matter(redis_url: str, new_data_root, scenario) -> None:  # type: ignore[no-untyped-def]
     interval, register, batches, sequence = scenario
-    canonical = run_energy(redis_url, interval, register, batches, sorted(set(sequence)))
-    replayed = run_energy(redis_url, interval, register, batches, sequence)
+    canonical = run_energy(redis_url, new_data_root(), interval, register, batches, sorted(set(sequence)))
+    replayed = run_energy(redis_url, new_data_root(), interval, register, batches, sequence)
     assert replayed.equals(canonical)
 
 
@@ -147,38 +150,36 @@ def tax_invoice(i: int) -> tax_pb.Invoice:
     return invoice
 
 
-def run_tax(redis_url: str, batches: list[list[int]], order: list[int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def run_tax(
+    redis_url: str, data: Path, batches: list[list[int]], order: list[int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     redis.Redis.from_url(redis_url).flushall()
-    with tempfile.TemporaryDirectory() as tmp:
-        ingestor = TaxIngestor(connect(redis_url), Path(tmp), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
-        for index in order:
-            ingestor.ingest(f"enterprises/{USCC}", f"b{index}", [tax_invoice(i) for i in batches[index]])
-        # A reversal that arrived before its original was held (ORIGINAL_INVOICE_UNKNOWN); the
-        # enterprise re-submits: everything again under new request ids (stored lines are duplicates).
-        for index in sorted(set(order)):
-            ingestor.ingest(f"enterprises/{USCC}", f"again-b{index}", [tax_invoice(i) for i in batches[index]])
-        files = sorted(Path(tmp).glob("invoices/month=*/*.parquet"))
-        if not files:  # every batch held (e.g. only reversals of invoices never sent): nothing stored
-            return pl.DataFrame(), pl.DataFrame()
-        frame = pl.concat([pl.read_parquet(f) for f in files]).drop("seq")
-        lines = frame.filter(pl.col("invoice_number") != "").sort(["invoice_number", "line_number"])
-        sums = (
-            frame.filter(pl.col("invoice_number") == "")
-            .with_columns(month=pl.from_epoch("issue_time").dt.strftime("%Y-%m"))
-            .group_by("month")
-            .agg(pl.col("amount_cny").sum(), pl.col("tax_cny").sum())
-            .sort("month")
-        )
-        return lines, sums
+    ingestor = TaxIngestor(connect(redis_url), data, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    for index in order:
+        ingestor.ingest(f"enterprises/{USCC}", f"b{index}", [tax_invoice(i) for i in batches[index]])
+    # A reversal that arrived before its original was held (ORIGINAL_INVOICE_UNKNOWN); the
+    # enterprise re-submits: everything again under new request ids (stored lines are duplicates).
+    for index in sorted(set(order)):
+        ingestor.ingest(f"enterprises/{USCC}", f"again-b{index}", [tax_invoice(i) for i in batches[index]])
+    frame = raw_rows(data, rawdata.INVOICES).drop("seq")
+    lines = frame.filter(pl.col("invoice_number") != "").sort(["invoice_number", "line_number"])
+    sums = (
+        frame.filter(pl.col("invoice_number") == "")
+        .with_columns(month=pl.from_epoch("issue_time").dt.strftime("%Y-%m"))
+        .group_by("month")
+        .agg(pl.col("amount_cny").sum(), pl.col("tax_cny").sum())
+        .sort("month")
+    )
+    return lines, sums
 
 
 @CHECK
 @given(scenario=tax_scenario())
 @example(scenario=([[3], [3]], [0, 1]))  # only a reversal of an invoice never sent: nothing stored
-def test_tax_replay_order_and_overlaps_do_not_matter(redis_url: str, scenario) -> None:  # type: ignore[no-untyped-def]
+def test_tax_replay_order_and_overlaps_do_not_matter(redis_url: str, new_data_root, scenario) -> None:  # type: ignore[no-untyped-def]
     batches, order = scenario
-    lines_a, sums_a = run_tax(redis_url, batches, sorted(set(order)))
-    lines_b, sums_b = run_tax(redis_url, batches, order)
+    lines_a, sums_a = run_tax(redis_url, new_data_root(), batches, sorted(set(order)))
+    lines_b, sums_b = run_tax(redis_url, new_data_root(), batches, order)
     assert lines_a.equals(lines_b) and sums_a.equals(sums_b)
     # no double counting: each distinct line once; a reversal only if its original was ingested
     sent = {i for b in batches for i in b}

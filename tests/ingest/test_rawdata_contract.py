@@ -169,11 +169,25 @@ def test_index_codec_round_trips_and_rejects_other_versions(tmp_path: Path) -> N
     assert rawdata.decode_index({}) is None
 
 
-def test_object_storage_roots_fail_clearly_until_supported() -> None:
-    with pytest.raises(rawdata.UnsupportedLocation, match=r"s3://… is not supported yet"):
-        rawdata.month_files("s3://bucket/prefix", rawdata.READINGS, MONTH)
-    with pytest.raises(rawdata.UnsupportedLocation, match=r"s3://"):  # even after a Path collapsed it to s3:/…
-        rawdata.scan_month(Path("s3://bucket/prefix"), rawdata.INVOICES, MONTH)
+def test_data_roots_are_local_paths_or_s3_urls_and_nothing_else() -> None:
+    for url in ("gs://bucket/prefix", "https://host/data", "file:///tmp/data"):
+        with pytest.raises(rawdata.UnsupportedLocation, match=r"local directory or s3://bucket/prefix"):
+            rawdata.check_root(url)
+        with pytest.raises(rawdata.UnsupportedLocation):
+            rawdata.month_files(url, rawdata.READINGS, MONTH)
+    # a Path collapses s3://b/p to s3:/b/p: both name the same object root, never a relative directory
+    assert rawdata.object_root("s3://bucket/some/prefix/") == rawdata.ObjectRoot("bucket", "some/prefix")
+    assert rawdata.object_root(Path("s3://bucket/some/prefix")) == rawdata.ObjectRoot("bucket", "some/prefix")
+    assert rawdata.object_root("s3://bucket") == rawdata.ObjectRoot("bucket", "")
+    assert rawdata.object_root(Path("relative/dir")) is None
+    assert rawdata.storage_options(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:8333",
+            "AWS_DEFAULT_REGION": "x",
+            "AWS_REGION": "cn-north-1",
+            "HOME": "/",
+        }
+    ) == {"aws_endpoint": "http://127.0.0.1:8333", "aws_region": "cn-north-1"}
 
 
 def test_the_footer_key_and_schemas_are_spelt_in_one_module() -> None:

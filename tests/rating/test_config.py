@@ -195,17 +195,17 @@ def test_future_effective_time_and_snapshots(redis_url: str) -> None:
     v1 = replica.active("zhejiang-carbon-efficiency")
     draft = store.create_draft(document("zhejiang-carbon-efficiency", grading__bands__2__value="1.0"), "alice")
     with pytest.raises(ServiceError) as caught:
-        store.approve("zhejiang-carbon-efficiency", draft["version"], "alice")
+        store.approve("zhejiang-carbon-efficiency", draft.version, "alice")
     assert caught.value.reason == "FOUR_EYES"
     future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    store.approve("zhejiang-carbon-efficiency", draft["version"], "bob", future)
+    store.approve("zhejiang-carbon-efficiency", draft.version, "bob", future)
     assert replica.refresh()
     assert replica.active("zhejiang-carbon-efficiency") is v1  # same immutable object until the effective time
     tomorrow = datetime.now(UTC) + timedelta(days=1, minutes=1)
-    assert replica.active("zhejiang-carbon-efficiency", tomorrow).version == draft["version"]  # type: ignore[union-attr]
+    assert replica.active("zhejiang-carbon-efficiency", tomorrow).version == draft.version  # type: ignore[union-attr]
     with pytest.raises(ServiceError) as caught:
         store.update_draft(
-            "zhejiang-carbon-efficiency", draft["version"], document("zhejiang-carbon-efficiency"), "alice"
+            "zhejiang-carbon-efficiency", draft.version, document("zhejiang-carbon-efficiency"), "alice"
         )
     assert caught.value.reason == "VERSION_IMMUTABLE"
 

@@ -168,3 +168,37 @@ def test_login_cookie_is_secure_httponly_strict_outside_dev_mode(production: Ser
         assert page.evaluate("document.cookie") == ""  # HttpOnly: not readable by scripts
     finally:
         context.close()
+
+
+def test_reject_with_comment_and_diff_over_rest(production: ServiceProcess) -> None:
+    """Four eyes on rejection too; a rejected version never changes; the diff names the changed field."""
+    with httpx.Client(base_url=production.http_base, timeout=30) as http:
+        document = http.get(f"/v1/schemes/{SCHEME}/versions/1", headers=_bearer(DRAFTER)).json()["document"]
+        document["grading"]["bands"][2]["value"] = "1.0"
+        created = http.post(f"/v1/schemes/{SCHEME}/versions", json={"document": document}, headers=_bearer(DRAFTER))
+        assert created.status_code == 201, created.text
+        version = created.json()["version"]
+
+        diff = http.get(
+            f"/v1/schemes/{SCHEME}/versions/{version}:diff", params={"against": "1"}, headers=_bearer(DRAFTER)
+        )
+        assert diff.status_code == 200, diff.text
+        assert diff.json()["changes"] == [{"path": "grading.bands[2].value", "before": "1.2", "after": "1.0"}]
+        assert http.get(f"/v1/schemes/{SCHEME}/versions/{version}:diff", params={"against": "1"}).status_code == 401
+
+        reject = f"/v1/schemes/{SCHEME}/versions/{version}:reject"
+        assert http.post(reject, json={"comment": "no"}, headers=_bearer(DRAFTER)).status_code == 403  # not an approver
+        assert http.post(reject, json={"comment": ""}, headers=_bearer(APPROVER)).status_code == 400
+        rejected = http.post(reject, json={"comment": "阈值过严 too strict"}, headers=_bearer(APPROVER))
+        assert rejected.status_code == 200, rejected.text
+        body = rejected.json()
+        assert (body["status"], body["approver"], body["review_comment"]) == ("rejected", "bob", "阈值过严 too strict")
+        again = http.post(f"/v1/schemes/{SCHEME}/versions/{version}:approve", json={}, headers=_bearer(APPROVER))
+        assert again.status_code == 400 and again.json()["error"]["details"][0]["reason"] == "VERSION_IMMUTABLE"
+        edit = http.put(
+            f"/v1/schemes/{SCHEME}/versions/{version}", json={"document": document}, headers=_bearer(DRAFTER)
+        )
+        assert edit.status_code == 400 and edit.json()["error"]["details"][0]["reason"] == "VERSION_IMMUTABLE"
+        audit = http.get("/v1/audit", headers=_bearer(APPROVER)).json()
+        last = audit["entries"][-1]
+        assert audit["intact"] and last["action"] == "reject" and last["details"]["comment"] == "阈值过严 too strict"

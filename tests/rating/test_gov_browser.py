@@ -1,4 +1,5 @@
-"""Headless Chromium on the government page: edit a threshold, preview the moved count, approve as a second user."""
+"""Headless Chromium on the government scheme editor: draft by form, live preview as a threshold moves,
+validation beside the field, save, diff, reject and approve by a second user (four eyes), ratings move."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from carbon_rating.population import store_frame
@@ -17,6 +19,9 @@ from tests.support.processes import ServiceProcess, start_service
 pytestmark = pytest.mark.browser
 DRAFTER = "alice-browser-token-0123456789"
 APPROVER = "bob-browser-token-0123456789ab"
+SCHEME = "zhejiang-carbon-efficiency"
+THRESHOLD = "#f-grading-bands-2-value"  # the grade-3 band: K <= 1.2
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 @pytest.fixture
@@ -29,12 +34,56 @@ def rating_service(redis_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
         "CARBON_ACCOUNTING_TARGET": "127.0.0.1:1",
         "CARBON_CONSENT_TARGET": "127.0.0.1:1",
     }
-    service = start_service("rating", env, tmp_path / "logs")
+    service = start_service("rating", env, tmp_path / "logs", wait=180)  # a loaded machine starts slowly
     yield service
     service.stop()
 
 
-def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, browser) -> None:
+def _log_in(browser, base: str, token: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context().new_page()
+    page.goto(base + "/")
+    page.fill("#token", token)
+    page.click("#login")
+    return page
+
+
+def _matrix(page) -> dict[tuple[str, str], int]:  # type: ignore[no-untyped-def]
+    cells = page.eval_on_selector_all(
+        "#transition-matrix td[data-from]",
+        "cells => cells.map(c => [c.dataset.from, c.dataset.to, c.textContent.trim()])",
+    )
+    return {(a, b): int(n) for a, b, n in cells if n}
+
+
+def _wait_fresh(page, after: int) -> None:  # type: ignore[no-untyped-def]
+    """The live preview answered a request newer than `after` (the editor numbers its requests)."""
+    page.wait_for_function(
+        "n => { const p = document.getElementById('preview');"
+        " return p.dataset.state !== 'pending' && Number(p.dataset.sequence || 0) > n; }",
+        arg=after,
+    )
+
+
+def _sequence(page) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute("#preview", "data-sequence") or 0)
+
+
+def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Screenshots at desktop and phone width when CARBON_SCREENSHOTS is set (for the notes)."""
+    import os
+
+    folder = os.environ.get("CARBON_SCREENSHOTS")
+    if not folder:
+        return
+    original = page.viewport_size
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(Path(folder) / f"{name}-{width}.png"), full_page=True)
+    if original:
+        page.set_viewport_size(original)
+
+
+def test_edit_by_form_live_preview_and_four_eyes_publish(rating_service: ServiceProcess, browser) -> None:  # type: ignore[no-untyped-def]
     base = rating_service.http_base
     alice = browser.new_context().new_page()
     alice.goto(base + "/")
@@ -52,46 +101,109 @@ def test_edit_preview_and_four_eyes_publish(rating_service: ServiceProcess, brow
     alice.goto(base + "/schemes/no-such-scheme")
     assert_accessible(alice, "gov error")
     alice.goto(base + "/")
-    alice.click("a[data-scheme=zhejiang-carbon-efficiency]")
+    alice.click(f"a[data-scheme={SCHEME}]")
     assert alice.inner_text("#active-version") == "1"
     assert_accessible(alice, "gov scheme")
     alice.click("#new-draft")
-    assert re.search(r"/schemes/zhejiang-carbon-efficiency/versions/2$", alice.url)
-    # unchanged draft: nobody moves
-    assert alice.inner_text("#moved-count") == "0"
+    assert re.search(rf"/schemes/{SCHEME}/versions/2$", alice.url)
 
-    # a broken edit is refused with the field named
-    text = alice.input_value("#document")
-    assert text.count("value: '1.2'") == 1  # the grade-3 band K <= 1.2
-    alice.fill("#document", text.replace("value: '1.2'", "value: '1.2x'"))
-    alice.click("#save")
-    assert "grading.bands[2].value" in alice.inner_text("#errors")
+    # the form shows every part of the scheme, the threshold of grade 3 among them
+    for selector in (
+        "#f-display_name-zh",
+        "#f-jurisdiction-region_prefixes",
+        "#f-benchmark-min_sample",
+        "#f-indicators-1-metric",
+        "#f-grades-0-label-zh",
+        "#f-grading-method",
+        THRESHOLD,
+    ):
+        assert alice.locator(selector).count() == 1, selector
+    assert alice.input_value(THRESHOLD) == "1.2"
+    assert alice.inner_text("#moved-count") == "0"  # unchanged draft: nobody moves
+    chart = "#distribution-chart"
+    assert alice.get_attribute(chart, "data-indicator") == "K"
+    assert alice.locator(f"{chart} line.threshold.after[data-value='1.2']").count() == 1
+    assert "3级" in alice.inner_text("#transition-matrix")  # Chinese grade labels
+    colours = alice.eval_on_selector_all(f"{chart} rect.bin", "rs => [...new Set(rs.map(r => r.getAttribute('fill')))]")
+    assert "#1b5e20" in colours and "#c62828" in colours  # grade 1 dark green ... grade 5 red
+    before_matrix = _matrix(alice)
+    assert all(a == b for a, b in before_matrix)
+    assert_accessible(alice, "gov editor (form)")
+    _shoot(alice, "gov-editor-form")
 
-    # edit the grade-3 threshold K <= 1.2 -> K <= 1.0
-    alice.fill("#document", text.replace("value: '1.2'", "value: '1.0'"))
+    # live: a broken value is named beside its field, nothing is saved
+    seen = _sequence(alice)
+    alice.fill(THRESHOLD, "1.2x")
+    _wait_fresh(alice, seen)
+    assert "does not match" in alice.inner_text("#e-grading-bands-2-value")
+    assert alice.get_attribute(THRESHOLD, "aria-invalid") == "true"
+
+    # live: moving the threshold K <= 1.2 -> K <= 1.0 moves the line and the grade-3 enterprises to 4
+    seen = _sequence(alice)
+    alice.fill(THRESHOLD, "1.0")
+    _wait_fresh(alice, seen)
+    assert alice.inner_text("#e-grading-bands-2-value") == ""
+    assert alice.locator(f"{chart} line.threshold.after[data-value='1.0']").count() == 1
+    assert alice.locator(f"{chart} line.threshold.before[data-value='1.2']").count() == 1
+    moved = int(alice.inner_text("#moved-count"))
+    assert alice.inner_text("#moved-mirror") == str(moved)  # the phone's sticky summary line
+    matrix = _matrix(alice)
+    assert moved > 0 and matrix[("3", "4")] == moved
+    assert {(a, b) for a, b in matrix if a != b} == {("3", "4")}
+    assert_accessible(alice, "gov editor with live preview")
+    _shoot(alice, "gov-editor-live")
+    assert alice.locator("#approve").count() == 0  # a drafter cannot approve
+
+    # save: stored as the same document the API sees
     alice.click("#save")
     assert "Saved" in alice.inner_text("#notice")
-    moved = int(alice.inner_text("#moved-count"))
-    assert moved > 0
-    assert alice.locator("#preview-chart rect").count() >= 10
-    after_4 = int(alice.get_attribute("#preview-chart rect.bar-after[data-grade='4']", "data-count") or 0)
-    before_4 = int(alice.get_attribute("#preview-chart rect.bar-before[data-grade='4']", "data-count") or 0)
-    assert after_4 - before_4 == moved  # all movers go from 3 to 4
-    assert alice.locator("#approve").count() == 0  # a drafter cannot approve
-    assert_accessible(alice, "gov draft with preview")
+    assert alice.input_value(THRESHOLD) == "1.0" and alice.inner_text("#moved-count") == str(moved)
+    with httpx.Client(base_url=base, headers={"authorization": f"Bearer {DRAFTER}"}) as api:
+        stored = api.get(f"/v1/schemes/{SCHEME}/versions/2").json()
+    assert stored["document"]["grading"]["bands"][2]["value"] == "1.0"
 
-    bob = browser.new_context().new_page()
-    bob.goto(base + "/")
-    bob.fill("#token", APPROVER)
-    bob.click("#login")
-    bob.goto(base + "/schemes/zhejiang-carbon-efficiency/versions/2")
+    # the YAML view stays, as the advanced tab
+    alice.click("#tab-yaml")
+    assert "value: '1.0'" in alice.input_value("#document")
+    assert_accessible(alice, "gov editor (YAML)")
+
+    # the diff against the version in force names the field
+    alice.click("#diff-link")
+    assert alice.locator("#diff tr[data-path='grading.bands[2].value']").count() == 1
+    assert "1.2" in alice.inner_text("#diff") and "1.0" in alice.inner_text("#diff")
+    assert_accessible(alice, "gov diff")
+    _shoot(alice, "gov-diff")
+
+    # a second draft that the approver rejects with a comment
+    alice.goto(base + f"/schemes/{SCHEME}")
+    alice.click("#new-draft")
+    assert re.search(rf"/schemes/{SCHEME}/versions/3$", alice.url)
+
+    bob = _log_in(browser, base, APPROVER)
+    bob.goto(base + f"/schemes/{SCHEME}/versions/3")
+    bob.fill("#reject-comment", "无变化 nothing changes")
+    bob.click("#reject")
+    assert "rejected" in bob.inner_text("#status")
+    assert "nothing changes" in bob.inner_text("#review-comment")
+
+    bob.goto(base + f"/schemes/{SCHEME}/versions/2")
     assert bob.inner_text("#moved-count") == str(moved)
-    assert bob.locator("#document").count() == 0  # approvers do not edit
+    assert bob.locator("#scheme-form").count() == 0  # approvers do not edit
+    assert_accessible(bob, "gov review")
+    _shoot(bob, "gov-review")
+    bob.fill("#approve-comment", "同意 agreed")
     bob.click("#approve")
     assert bob.inner_text("#active-version") == "2"
     assert "published" in bob.locator("td.status").all_inner_texts()
 
+    # ratings move: the version in force now grades the population as the preview said
+    alice.goto(base + f"/schemes/{SCHEME}")
+    alice.click("#new-draft")
+    assert alice.inner_text("#moved-count") == "0"  # v2 in force: an unchanged copy moves nobody
+    assert _matrix(alice).get(("4", "4"), 0) == before_matrix.get(("4", "4"), 0) + moved
+
     bob.goto(base + "/audit")
     assert "intact" in bob.inner_text("#chain")
     assert_accessible(bob, "gov audit")
-    assert "approve_publish" in bob.content()
+    content = bob.content()
+    assert "approve_publish" in content and "reject" in content and "agreed" in content

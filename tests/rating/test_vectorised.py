@@ -100,10 +100,30 @@ def test_preview_counts_moves(frame: pl.DataFrame) -> None:
     result = preview(old, new, frame)
     before = grade_frame(old, frame, "2023")["grade"].to_list()
     after = grade_frame(new, frame, "2023")["grade"].to_list()
-    assert result["moved"] == sum(a != b for a, b in zip(before, after, strict=True)) > 0
-    assert {t["from"] for t in result["transitions"]} == {"3"} and {t["to"] for t in result["transitions"]} == {"4"}
-    assert sum(result["before"].values()) == sum(result["after"].values()) == result["total"]
-    assert result["after"]["4"] - result["before"]["4"] == result["moved"]
+    assert result.moved == sum(a != b for a, b in zip(before, after, strict=True)) > 0
+    assert {t.from_grade for t in result.transitions} == {"3"} and {t.to_grade for t in result.transitions} == {"4"}
+    assert sum(result.before.values()) == sum(result.after.values()) == result.total
+    assert result.after["4"] - result.before["4"] == result.moved
+    # the matrix holds the stayers too: its rows add up to the before counts, its columns to the after counts
+    for grade in result.grades:
+        assert sum(t.count for t in result.matrix if t.from_grade == grade) == result.before.get(grade, 0)
+        assert sum(t.count for t in result.matrix if t.to_grade == grade) == result.after.get(grade, 0)
+
+
+def test_preview_distribution_of_an_indicator(frame: pl.DataFrame) -> None:
+    scheme = sc.compile_scheme(builtin_documents()["zhejiang-carbon-efficiency"])
+    result = preview(scheme, scheme, frame, indicator="K", marks=(0.6, 0.8, 1.2, 2.0))
+    shape = result.distribution
+    assert shape is not None and shape.indicator == "K" and len(shape.bins) == 24
+    assert shape.bins[0].low < 0.6 and shape.bins[-1].high > 2.0  # every threshold is inside the range
+    # every enterprise is counted once: in a bin (by its grade) or as missing
+    assert sum(sum(b.counts.values()) for b in shape.bins) + shape.missing == result.total
+    graded = sum(sum(n for g, n in b.counts.items() if g != "UNGRADED") for b in shape.bins)
+    assert graded == result.total - result.after.get("UNGRADED", 0)
+    # below K = 0.6 (the grade-1 threshold) there is no enterprise of grade 5
+    assert all(b.counts.get("5", 0) == 0 for b in shape.bins if b.high <= 0.6)
+    with pytest.raises(KeyError):
+        preview(scheme, scheme, frame, indicator="score")
 
 
 def test_population_frame_round_trip() -> None:

@@ -47,7 +47,7 @@ accounting:
   module: carbon_accounting
   peers: [consent, rating]
   calls:
-    consent: [ConsentService/CheckAccess, BankService/AuthenticateBank, EnterpriseService/GetEnterprise]
+    consent: [ConsentService/CheckAccess, BankService/AuthenticateBank, EnterpriseService/GetEnterprise, ConsentService/ListConsents, EnterpriseService/GenerateManageLink]
     rating: [RatingService/GetRating, RatingService/ListSchemes]
   targetEnv: CARBON_ACCOUNTING_TARGET
   data: true

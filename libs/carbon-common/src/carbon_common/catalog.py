@@ -133,7 +133,17 @@ SERVICES: tuple[ServiceEntry, ...] = (
         local=Ports(7054, 8084),
         cluster=Ports(50054, 8084),
         calls=(
-            Call("consent", (_CONSENT_GATE, _BANK_AUTH, "EnterpriseService/GetEnterprise")),
+            # The enterprise's account page lists its consents and revokes through consent's manage page.
+            Call(
+                "consent",
+                (
+                    _CONSENT_GATE,
+                    _BANK_AUTH,
+                    "EnterpriseService/GetEnterprise",
+                    "ConsentService/ListConsents",
+                    "EnterpriseService/GenerateManageLink",
+                ),
+            ),
             # The report shows the grade under CARBON_REPORT_RATING_SCHEME; the enterprise's
             # account page shows its grade under every scheme.
             Call("rating", ("RatingService/GetRating", "RatingService/ListSchemes")),

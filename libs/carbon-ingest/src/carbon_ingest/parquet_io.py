@@ -9,11 +9,20 @@ left behind by a crash between the write and the idempotency record.
 Readings files (`index=True`) are sorted and carry the footer index of the raw-data
 contract (carbon_ingest.rawdata: schemas, layout, index codec — defined there, not here).
 Erasure rewrites keep (recompute) the index.
+
+Object storage (a root ``s3://bucket/prefix``, see carbon_ingest.rawdata; paths here may be
+the ``s3:/bucket/…`` form a Path collapses it to): a file is one PUT of the whole encoded
+file — an S3 PUT is atomic (readers see no object or the whole object) and durable when it
+completes, so it replaces tmp + fsync + rename. The names, the intents of the callers and
+the order of writes and removals are the same as on disk: a retried batch overwrites its own
+deterministic object or removes the objects of an uncommitted earlier attempt; nothing
+temporary is ever left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -38,7 +47,51 @@ def _prepare(
 
 
 def has_readings_index(path: Path) -> bool:
-    return rawdata.has_index(str(path))
+    return rawdata.has_index(location(path))
+
+
+# ---- object storage: the same operations as one PUT / DELETE / LIST each ----------------
+
+
+def location(path: Path) -> str:
+    """The reader location of a path: itself on disk, its s3:// URL on object storage."""
+    root = rawdata.object_root(path)
+    return str(path) if root is None else root.url(root.key(path))
+
+
+def _object_key(path: Path) -> tuple[rawdata.ObjectRoot, str] | None:
+    root = rawdata.object_root(path)
+    return None if root is None else (root, root.key(path))
+
+
+def _put(target: tuple[rawdata.ObjectRoot, str], df: pl.DataFrame, options: dict[str, Any]) -> None:
+    """One PUT of the whole file; it is durable and visible (whole) when this returns."""
+    import obstore
+
+    buffer = io.BytesIO()
+    df.write_parquet(buffer, **options)
+    obstore.put(target[0].store, target[1], buffer.getvalue(), use_multipart=False)
+
+
+def remove_files(paths: Sequence[Path]) -> None:
+    """Remove files durably (missing ones are fine)."""
+    import obstore
+
+    directories = set()
+    for path in paths:
+        target = _object_key(path)
+        if target is not None:
+            obstore.delete(target[0].store, target[1])  # S3 DELETE of an absent key succeeds
+        elif path.exists():
+            path.unlink(missing_ok=True)
+            directories.add(path.parent)
+    for directory in directories:
+        fsync_dir(directory)
+
+
+def read_file(path: Path) -> pl.DataFrame:
+    url = location(path)
+    return pl.read_parquet(url, **rawdata.read_options([url]))
 
 
 def fsync_dir(path: Path) -> None:
@@ -58,6 +111,10 @@ def write_atomic(
 ) -> None:
     """Write df to path: tmp + fsync + rename + fsync(dir). index=True: sorted + readings index."""
     df, options = _prepare(df, index, deduped, runs)
+    target = _object_key(path)
+    if target is not None:
+        _put(target, df, options)
+        return
     created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     if created:
@@ -121,6 +178,11 @@ def write_many(
     half-written.
     """
     parts = [Part(*item) for item in items]
+    if rawdata.object_root(root) is not None:
+        remove_files(remove)
+        for part in parts:
+            write_atomic(part.frame, part.path, index=index, runs=part.runs)
+        return
     for path in remove:
         path.unlink(missing_ok=True)
     if _SYNCFS is None or (len(parts) == 1 and not remove):
@@ -154,12 +216,19 @@ def batch_file_name(*parts: str) -> str:
 
 
 def data_files(directory: Path) -> list[Path]:
+    root = rawdata.object_root(directory)
+    if root is not None:
+        return [Path(url) for url in rawdata.object_files(root, root.key(directory))]
     if not directory.exists():
         return []
     return sorted(p for p in directory.iterdir() if rawdata.is_data_file(p.name))
 
 
 def months(root: Path) -> list[str]:
+    obj = rawdata.object_root(root)
+    if obj is not None:
+        names = rawdata.object_dirs(obj, obj.key(root))
+        return sorted(n.removeprefix("month=") for n in names if n.startswith("month="))
     if not root.exists():
         return []
     return sorted(p.name.removeprefix("month=") for p in root.iterdir() if p.name.startswith("month="))
@@ -168,7 +237,7 @@ def months(root: Path) -> list[str]:
 def cleanup_tmp(root: Path) -> int:
     """Remove temporary files a crash left behind (never visible to readers)."""
     removed = 0
-    if not root.exists():
+    if rawdata.object_root(root) is not None or not root.exists():  # object storage: PUTs leave no temporaries
         return 0
     for directory in root.iterdir():
         if not directory.is_dir():
@@ -183,7 +252,7 @@ def read_all(root: Path) -> pl.DataFrame | None:
     files = [f for m in months(root) for f in data_files(month_dir(root, m))]
     if not files:
         return None
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+    return pl.concat([read_file(f) for f in files], how="vertical")
 
 
 def compact_month(
@@ -207,7 +276,7 @@ def compact_month(
     files = data_files(directory)
     if len(files) < min_files:
         return 0
-    frame = pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+    frame = pl.concat([read_file(f) for f in files], how="vertical")
     if keep_all is not None:
         kept = frame.filter(keep_all)
         rest = frame.filter(~keep_all)
@@ -218,10 +287,7 @@ def compact_month(
     max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]  # seq is an integer column (rawdata schema)
     target = directory / f"compact-{max_seq:020d}.parquet"
     write_atomic(result, target, index=index, deduped=index and keep_all is None)
-    for old in files:
-        if old != target:
-            old.unlink(missing_ok=True)
-    fsync_dir(directory)
+    remove_files([old for old in files if old != target])
     return len(files)
 
 
@@ -245,15 +311,14 @@ def erase_enterprise(root: Path, uscc: str) -> ErasureCounts:
     for month in months(root):
         directory = month_dir(root, month)
         for path in data_files(directory):
-            frame = pl.read_parquet(path)
+            frame = read_file(path)
             hit = int((frame["uscc"] == uscc).sum())
             if not hit:
                 continue
             counts.rows_deleted += hit
             remaining = frame.filter(pl.col("uscc") != uscc)
             if remaining.height == 0:
-                path.unlink()
-                fsync_dir(directory)
+                remove_files([path])
                 counts.files_deleted += 1
             else:
                 # a file that carried the readings index keeps one (recomputed for the remaining rows)

@@ -9,9 +9,15 @@ Layout: ``{root}/{kind}/month=YYYY-MM/<name>.parquet`` with kind ``readings`` or
 ``invoices``; names starting with ``.`` are a writer's temporary files, never data.
 ``root`` is a path-like or a string; every reader function here takes it as given and
 turns it into file locations in one place (`_Location`), and every file is opened by
-`scan` / `read_footer` here — so object storage (``s3://bucket/prefix``, issue 15) is a
-change to this module only, not to its callers. Today only local paths are supported;
-a URL fails with a clear error instead of being read as a relative path.
+`scan` / `read_footer` here.
+
+Roots: a local directory, or object storage ``s3://bucket/prefix`` (any S3-compatible
+server) with endpoint and credentials from the standard variables (`AWS_ENDPOINT_URL`,
+`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+`AWS_ALLOW_HTTP`). Any other URL fails with `UnsupportedLocation` (services call
+`check_root` at start). A ``pathlib.Path`` collapses ``s3://b/p`` to ``s3:/b/p``; both
+spellings mean the same object root, so settings may keep their Path type. Objects are
+listed and written with obstore and read by polars' own object-store reader.
 
 Months: a row's partition is the *accounting period* it belongs to. Readings: the month
 of ``ts`` in the meter's time zone (Asia/Shanghai by default). Invoices: the month of
@@ -38,16 +44,21 @@ Readings files are written LZ4 with row groups of READINGS_ROW_GROUP rows.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+
+if TYPE_CHECKING:
+    from obstore.store import S3Store
 
 READINGS = "readings"
 INVOICES = "invoices"
@@ -115,24 +126,104 @@ SEGMENT_SCHEMA: dict[str, pl.DataType] = {
 
 Root = str | os.PathLike[str]
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
+_S3 = re.compile(r"^s3:/+([^/]+)/*(.*)$")  # s3://bucket/prefix, or the form a Path collapses it to
+
+# Standard AWS variables -> object-store options (the same keys for obstore and polars).
+AWS_VARIABLES = {
+    "AWS_ENDPOINT_URL": "aws_endpoint",
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+    "AWS_REGION": "aws_region",
+    "AWS_DEFAULT_REGION": "aws_region",
+    "AWS_ALLOW_HTTP": "aws_allow_http",
+}
 
 
 class UnsupportedLocation(ValueError):
-    """A data root this build cannot read (e.g. an object-storage URL before issue 15)."""
+    """A data root this build cannot use (a URL other than s3://bucket[/prefix])."""
+
+
+def storage_options(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Object-store options from the standard AWS_* variables (only those that are set)."""
+    environ = os.environ if environ is None else environ
+    options: dict[str, str] = {}
+    for variable, option in AWS_VARIABLES.items():
+        value = environ.get(variable, "")
+        if value and option not in options:  # AWS_REGION wins over AWS_DEFAULT_REGION
+            options[option] = value
+    return options
+
+
+@dataclass(frozen=True)
+class ObjectRoot:
+    """An object-storage data root: keys ``{prefix}/{kind}/month=YYYY-MM/<name>`` in `bucket`."""
+
+    bucket: str
+    prefix: str  # no leading or trailing slash; "" for the bucket's top
+
+    def key(self, path: str | os.PathLike[str]) -> str:
+        """The object key of a location (URL or collapsed Path) under this root."""
+        match = _S3.match(os.fspath(path))
+        if not match or match.group(1) != self.bucket:
+            raise UnsupportedLocation(f"{os.fspath(path)!r} is not in bucket {self.bucket!r}")
+        return match.group(2).strip("/")
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def join(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    @property
+    def store(self) -> S3Store:
+        return _store(self.bucket, tuple(sorted(storage_options().items())))
+
+
+@functools.cache
+def _store(bucket: str, options: tuple[tuple[str, str], ...]) -> S3Store:
+    from obstore.store import S3Store
+
+    return S3Store(bucket, config=dict(options))  # type: ignore[arg-type]
+
+
+def object_root(root: Root) -> ObjectRoot | None:
+    """The object-storage root `root` names, None for a local path; other URLs are refused."""
+    text = os.fspath(root)
+    s3 = _S3.match(text)
+    if s3:
+        return ObjectRoot(s3.group(1), s3.group(2).strip("/"))
+    url = _URL.match(text)
+    if url:
+        raise UnsupportedLocation(
+            f"data root {url.group(1)}://… is not supported: use a local directory or s3://bucket/prefix"
+        )
+    return None
+
+
+def check_root(root: Root) -> None:
+    """Fail at start on a data root this build cannot use (services call this in build())."""
+    obj = object_root(root)
+    if obj is not None and not obj.bucket:
+        raise UnsupportedLocation("data root s3:// needs a bucket: s3://bucket/prefix")
+
+
+def read_options(files: Sequence[str]) -> dict[str, Any]:
+    """Extra polars reader arguments for these locations (storage options on object storage)."""
+    if files and _S3.match(files[0]):
+        return {"storage_options": storage_options()}
+    return {}
 
 
 # ---- locations: the one place a root becomes files ----------------------------------
 
 
 class _Location:
-    """A data root. Local directories today; the seam for object storage."""
+    """A data root: a local directory or an object-storage prefix."""
 
     def __init__(self, root: Root) -> None:
-        text = os.fspath(root)
-        url = _URL.match(text)  # also a URL a Path has already collapsed (s3:/bucket)
-        if url:
-            raise UnsupportedLocation(f"data root {url.group(1)}://… is not supported yet (local paths only)")
-        self.path = Path(text)
+        self.object = object_root(root)
+        self.path = Path(os.fspath(root))
 
     def partition(self, kind: str, month: str) -> Path:
         if kind not in KINDS:
@@ -140,16 +231,39 @@ class _Location:
         return self.path / kind / month_dirname(month)
 
     def files(self, kind: str, month: str) -> list[str]:
+        if self.object is not None:
+            if kind not in KINDS:
+                raise ValueError(f"unknown raw-data kind {kind!r}")
+            return object_files(self.object, self.object.join(kind, month_dirname(month)))
         directory = self.partition(kind, month)
         if not directory.is_dir():
             return []
         return sorted(str(p) for p in directory.iterdir() if is_data_file(p.name))
 
     def months(self, kind: str) -> list[str]:
+        if self.object is not None:
+            names = object_dirs(self.object, self.object.join(kind))
+            return sorted(n.removeprefix("month=") for n in names if n.startswith("month="))
         directory = self.path / kind
         if not directory.is_dir():
             return []
         return sorted(p.name.removeprefix("month=") for p in directory.iterdir() if p.name.startswith("month="))
+
+
+def object_files(root: ObjectRoot, prefix: str) -> list[str]:
+    """URLs of the data files directly under `prefix` (a "directory" of keys), sorted."""
+    import obstore
+
+    listing = obstore.list_with_delimiter(root.store, prefix + "/")
+    return sorted(root.url(o["path"]) for o in listing["objects"] if is_data_file(o["path"].rsplit("/", 1)[-1]))
+
+
+def object_dirs(root: ObjectRoot, prefix: str) -> list[str]:
+    """Names of the "sub-directories" (common prefixes) directly under `prefix`."""
+    import obstore
+
+    listing = obstore.list_with_delimiter(root.store, prefix + "/")
+    return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listing["common_prefixes"])
 
 
 def month_dirname(month: str) -> str:
@@ -171,7 +285,7 @@ def months(root: Root, kind: str) -> list[str]:
 
 def scan(files: Sequence[str], columns: Sequence[str] | None = None) -> pl.LazyFrame:
     """Lazy frame over raw files (the one place raw files are opened for rows)."""
-    lf = pl.scan_parquet(list(files), hive_partitioning=False)
+    lf = pl.scan_parquet(list(files), hive_partitioning=False, **read_options(files))
     return lf.select(columns) if columns is not None else lf
 
 
@@ -186,7 +300,7 @@ def row_count(file: str) -> int:
 
 def read_footer(file: str) -> dict[str, str]:
     """The file's key-value footer metadata (the one place footers are opened)."""
-    return pl.read_parquet_metadata(file) or {}
+    return pl.read_parquet_metadata(file, **read_options([file])) or {}
 
 
 # ---- readings footer index: encode ----------------------------------------------------
@@ -356,7 +470,7 @@ def has_index(file: str) -> bool:
 
 def schema_drift(file: str, kind: str) -> list[str]:
     """How the file's columns differ from the contract's (empty: it conforms exactly)."""
-    actual = dict(pl.read_parquet_schema(file))
+    actual = dict(scan([file]).collect_schema())
     expected = SCHEMAS[kind]
     problems = [f"missing column {name}" for name in expected if name not in actual]
     problems += [f"unexpected column {name}" for name in actual if name not in expected]

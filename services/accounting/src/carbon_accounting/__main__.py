@@ -10,6 +10,7 @@ from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_common import redis_conn, server
 from carbon_common.channels import service_channel
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
+from carbon_ingest import rawdata
 
 from carbon_accounting.http import create_app
 from carbon_accounting.service import Access, Accountant, AccountingServicer, consume_events
@@ -19,6 +20,7 @@ from carbon_accounting.store import AccountStore
 
 def build() -> server.Service:
     settings = AccountingSettings()
+    rawdata.check_root(settings.data_dir)  # a local directory or s3://bucket/prefix, else fail now
     secret = settings.effective_service_secret()
     client = redis_conn.connect(settings.redis_url)
     consent = service_channel(settings.consent_target, settings.service_name, secret)
@@ -39,7 +41,7 @@ def build() -> server.Service:
         name="accounting",
         settings=settings,
         register=register,
-        http_app=create_app(accountant, access, rating, limiter),
+        http_app=create_app(accountant, access, rating, limiter, consent),
         interceptors=[RateLimitInterceptor(limiter, {"carbon.v1.AccountingService"})],
         workers=[events],
         on_stop=[consent.close, rating.close],

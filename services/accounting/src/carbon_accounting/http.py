@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import grpc
-from carbon.v1 import consent_pb2, rating_pb2, rating_pb2_grpc
+from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2, enterprise_pb2_grpc, rating_pb2, rating_pb2_grpc
 from carbon_common import names
 from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError, not_found, unauthenticated
@@ -33,7 +33,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import URL
 
-from carbon_accounting.account_page import AccountPage, SchemeGrade, render_account_page, sign_account_page_link
+from carbon_accounting.account_page import (
+    AccountPage,
+    Consents,
+    SchemeGrade,
+    consent_item,
+    render_account_page,
+    scheme_grade,
+    sign_account_page_link,
+)
 from carbon_accounting.report import ReportContext, render_html, render_pdf
 from carbon_accounting.service import Access, Accountant
 
@@ -59,6 +67,7 @@ def create_app(
     access: Access,
     rating_channel: grpc.Channel | None = None,
     limiter: RateLimiter | None = None,
+    consent_channel: grpc.Channel | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Carbon accounting reports",
@@ -179,16 +188,24 @@ def create_app(
                 )
             except grpc.RpcError:
                 continue
-            found.append(
-                SchemeGrade(
-                    scheme.display_name or scheme_id,
-                    (r.grade_label_zh or r.grade_label or r.grade, r.grade_label or r.grade),
-                    (r.explanation_zh or r.explanation, r.explanation),
-                    tuple(r.deciding_thresholds),
-                    r.national_percentile.value,
-                )
-            )
+            found.append(scheme_grade(scheme.display_name or scheme_id, r))
         return found
+
+    def consents_of(uscc: str) -> Consents:
+        """The enterprise's consents and a management link from consent; optional, as the grades are."""
+        if consent_channel is None:
+            return Consents(None)
+        try:
+            listed = consent_pb2_grpc.ConsentServiceStub(consent_channel).ListConsents(
+                consent_pb2.ListConsentsRequest(parent=f"enterprises/{uscc}", page_size=100), timeout=1.0
+            )
+            link = enterprise_pb2_grpc.EnterpriseServiceStub(consent_channel).GenerateManageLink(
+                enterprise_pb2.GenerateManageLinkRequest(enterprise=f"enterprises/{uscc}"), timeout=1.0
+            )
+        except grpc.RpcError:
+            return Consents(None)
+        newest = sorted(listed.consents, key=lambda c: c.update_time.ToDatetime(), reverse=True)
+        return Consents(tuple(consent_item(c) for c in newest), link.uri)
 
     def account_page(uscc: str, expires: int, signature: str, period: str | None, lang: str, url: URL) -> HTMLResponse:
         names.validate_uscc(uscc, "uscc")
@@ -221,6 +238,7 @@ def create_app(
             scheme_grades(uscc),
             report_links,
             "?" + str(url.include_query_params(lang="en" if lang == "zh" else "zh").query),
+            consents_of(uscc),
         )
         return HTMLResponse(
             render_account_page(page),

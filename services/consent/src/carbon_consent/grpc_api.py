@@ -143,6 +143,13 @@ class EnterpriseServicer(_Base, enterprise_pb2_grpc.EnterpriseServiceServicer):
             enterprises=[convert.enterprise_to_proto(e) for e in items], next_page_token=token
         )
 
+    def GenerateManageLink(
+        self, request: enterprise_pb2.GenerateManageLinkRequest, context: grpc.ServicerContext
+    ) -> enterprise_pb2.GenerateManageLinkResponse:
+        p = self.principal(context)
+        uscc = parse_enterprise(request.enterprise, "enterprise")
+        return enterprise_pb2.GenerateManageLinkResponse(uri=self.core.manage_uri(p, uscc))
+
 
 def register(core: ConsentCore, auth: Authenticator) -> Callable[[grpc.Server], Iterable[str]]:
     def _register(server: grpc.Server) -> Iterable[str]:

@@ -9,7 +9,7 @@ from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import compaction_worker, erasure_worker
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ class Health(BaseModel):
 
 def build(settings: EnergySettings | None = None) -> Service:
     settings = settings or EnergySettings()
+    rawdata.check_root(settings.data_dir)  # a local directory or s3://bucket/prefix, else fail now
     secret = settings.effective_service_secret()
     client = connect(settings.redis_url)
     services = ServiceVerifier(settings.service_name, secret, client)

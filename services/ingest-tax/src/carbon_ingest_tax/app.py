@@ -8,7 +8,7 @@ from carbon_common.consent_gate import ConsentGate
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.server import Service
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import compaction_worker, erasure_worker, one_off_worker
 
 from carbon_ingest_tax.ingest import TaxIngestor
@@ -19,6 +19,7 @@ from carbon_ingest_tax.upload import build_app
 
 def build(settings: TaxSettings | None = None) -> Service:
     settings = settings or TaxSettings()
+    rawdata.check_root(settings.data_dir)  # a local directory or s3://bucket/prefix, else fail now
     secret = settings.effective_service_secret()
     client = connect(settings.redis_url)
     services = ServiceVerifier(settings.service_name, secret, client)

@@ -489,11 +489,9 @@ class TaxIngestor:
         for month, month_rows in sorted(by_month.items()):
             frame = pl.DataFrame(month_rows, schema=rawdata.INVOICES_SCHEMA, orient="row")
             parquet_io.write_atomic(frame, parquet_io.month_dir(self.root, month) / name)
-        for stale in previous - set(by_month):
-            path = parquet_io.month_dir(self.root, stale) / name
-            if path.exists():
-                path.unlink()
-                parquet_io.fsync_dir(path.parent)
+        parquet_io.remove_files(
+            [parquet_io.month_dir(self.root, stale) / name for stale in sorted(previous - set(by_month))]
+        )
         return sorted(by_month)
 
     # ------------------------------------------------------------ quarantine, maintenance

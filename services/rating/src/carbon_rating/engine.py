@@ -94,6 +94,24 @@ def to_message(result: RatingResult, rate_time: datetime | None = None) -> ratin
     if result.percentile is not None:
         message.national_percentile.CopyFrom(to_proto(result.percentile.value))
         message.national_peer_class = result.percentile.peer_class
+    step = sc.next_grade(result.scheme, outcome)
+    if step is not None:
+        message.next_grade.CopyFrom(
+            rating_pb2.Rating.NextGrade(
+                grade=step.grade,
+                grade_label=step.label.en,
+                grade_label_zh=step.label.zh,
+                explanation=step.explanation.en,
+                explanation_zh=step.explanation.zh,
+            )
+        )
+        for item in step.gaps:
+            gap = message.next_grade.gaps.add(indicator=item.indicator, op=item.op)
+            gap.threshold.CopyFrom(to_proto(item.threshold))
+            if item.value is not None:
+                gap.value.CopyFrom(to_proto(item.value))
+            if item.change is not None:
+                gap.change.CopyFrom(to_proto(item.change))
     if row.quality is not None:
         message.quality_score.CopyFrom(to_proto((Decimal(row.quality) / MICRO).quantize(Decimal("0.000001"))))
     message.rate_time.FromDatetime(rate_time or datetime.now(UTC))

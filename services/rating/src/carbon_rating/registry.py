@@ -1,13 +1,14 @@
 """Scheme versions in Redis (writes) and each replica's immutable snapshot (reads).
 
 Keys (namespace carbon:rating:):
-- `scheme:{id}:versions`  hash version -> record JSON {document, status, drafter, ...}
+- `scheme:{id}:versions`  hash version -> record JSON (`VersionRecord`: document, status, drafter, ...)
 - `scheme:{id}:timeline`  list of {version, effective_time, published_at}, appended on publish
 - `scheme:{id}:seq`       counter for new version numbers
 - `schemes`               set of scheme ids
 - `schemes:epoch`         incremented on every publish (replicas poll it)
 
-Publishing is one MULTI: the record turns `published`, the timeline gets the
+A draft is published by an approver other than its drafter (four eyes), or rejected by one with a
+comment (the drafter then drafts again). Publishing is one MULTI: the record turns `published`, the timeline gets the
 entry, the epoch moves and the audit entry is appended. A published version
 is never written again (immutable), so ratings stay reproducible.
 
@@ -26,8 +27,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -65,6 +67,61 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+class Status(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A stored scheme version. A published one is never written again; a rejected one neither."""
+
+    scheme_id: str
+    version: str
+    status: Status
+    document: dict[str, Any]  # the scheme document itself (shape: data/scheme.schema.json)
+    digest: str
+    drafter: str
+    create_time: str
+    update_time: str | None = None
+    approver: str | None = None  # who published (approve_time) or rejected (reject_time) it
+    approve_time: str | None = None
+    effective_time: str | None = None
+    publish_time: str | None = None
+    reject_time: str | None = None
+    review_comment: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored/REST shape: absent fields are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_json(), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> VersionRecord:
+        data: dict[str, Any] = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        return replace(record, status=Status(record.status))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    version: str
+    effective_time: str
+    published_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> TimelineEntry:
+        data: dict[str, str] = json.loads(raw)
+        return cls(data["version"], data["effective_time"], data["published_at"])
+
+
 def _transact(client: redis.Redis, keys: list[str], body: Callable[[redis.client.Pipeline], Any]) -> Any:
     with client.pipeline() as pipe:
         while True:
@@ -85,23 +142,22 @@ class SchemeStore:
         self.plugins = plugins or {}
 
     # ---- reads
-    def record(self, scheme_id: str, version: str) -> dict[str, Any]:
+    def record(self, scheme_id: str, version: str) -> VersionRecord:
         raw = self.redis.hget(versions_key(scheme_id), version)
         if raw is None:
             raise not_found(f"schemes/{scheme_id}/versions/{version}")
-        record: dict[str, Any] = json.loads(raw)
-        return record
+        return VersionRecord.from_json(raw)
 
-    def records(self, scheme_id: str) -> list[dict[str, Any]]:
+    def records(self, scheme_id: str) -> list[VersionRecord]:
         raw = self.redis.hgetall(versions_key(scheme_id))
-        out = [json.loads(v) for v in raw.values()]
-        return sorted(out, key=lambda r: _version_key(r["version"]))
+        out = [VersionRecord.from_json(v) for v in raw.values()]
+        return sorted(out, key=lambda r: _version_key(r.version))
 
     def scheme_ids(self) -> list[str]:
         return sorted(as_text(m) for m in self.redis.smembers(SCHEMES_KEY))
 
-    def timeline(self, scheme_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
+    def timeline(self, scheme_id: str) -> list[TimelineEntry]:
+        return [TimelineEntry.from_json(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
 
     # ---- writes
     def seed(
@@ -119,16 +175,19 @@ class SchemeStore:
             ) -> bool:
                 existing = pipe.hget(key, version)
                 if existing is not None:
-                    if json.loads(existing)["digest"] != scheme.digest:
+                    if VersionRecord.from_json(existing).digest != scheme.digest:
                         log.warning(
                             "scheme version differs from the stored one; kept the stored (immutable) one",
                             extra={"scheme": scheme.scheme_id, "version": version},
                         )
                     pipe.multi()
                     return False
-                record = _record(scheme.scheme_id, version, dict(scheme.document), actor, "published")
-                record.update(
-                    approver=actor, approve_time=now_iso(), effective_time=effective_time, publish_time=now_iso()
+                record = replace(
+                    _record(scheme.scheme_id, version, dict(scheme.document), actor, Status.PUBLISHED),
+                    approver=actor,
+                    approve_time=now_iso(),
+                    effective_time=effective_time,
+                    publish_time=now_iso(),
                 )
                 entry = audit.next_entry(
                     pipe,
@@ -141,12 +200,9 @@ class SchemeStore:
                     origin="seed",
                 )
                 pipe.multi()
-                pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
+                pipe.hset(key, version, record.to_json())
                 pipe.sadd(SCHEMES_KEY, scheme.scheme_id)
-                pipe.rpush(
-                    timeline_key(scheme.scheme_id),
-                    json.dumps({"version": version, "effective_time": effective_time, "published_at": now_iso()}),
-                )
+                pipe.rpush(timeline_key(scheme.scheme_id), TimelineEntry(version, effective_time, now_iso()).to_json())
                 pipe.incr(EPOCH_KEY)
                 audit.queue(pipe, entry)
                 pipe.publish(CHANNEL, scheme.scheme_id)
@@ -156,32 +212,32 @@ class SchemeStore:
                 added.append(f"{scheme.scheme_id}/{version}")
         return added
 
-    def create_draft(self, document: Mapping[str, Any], drafter: str) -> dict[str, Any]:
+    def create_draft(self, document: Mapping[str, Any], drafter: str) -> VersionRecord:
         violations = sc.validate(document, self.plugins)
         if violations:
             raise invalid_arguments([(f"document.{f}", m) for f, m in violations])
         scheme_id = document["scheme_id"]
         key = versions_key(scheme_id)
 
-        def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
+        def body(pipe: redis.client.Pipeline) -> VersionRecord:
             existing = pipe.hkeys(key)
             numbers = [int(v) for v in map(as_text, existing) if v.isdigit()]
             current = int(pipe.get(seq_key(scheme_id)) or 0)
             version = str(max([current, *numbers]) + 1)
             doc = dict(document)
             doc["version"] = version
-            record = _record(scheme_id, version, doc, drafter, "draft")
-            entry = audit.next_entry(pipe, drafter, "draft", scheme=scheme_id, version=version, digest=record["digest"])
+            record = _record(scheme_id, version, doc, drafter, Status.DRAFT)
+            entry = audit.next_entry(pipe, drafter, "draft", scheme=scheme_id, version=version, digest=record.digest)
             pipe.multi()
             pipe.set(seq_key(scheme_id), version)
-            pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
+            pipe.hset(key, version, record.to_json())
             audit.queue(pipe, entry)
             return record
 
-        result: dict[str, Any] = _transact(self.redis, [key, seq_key(scheme_id)], body)
+        result: VersionRecord = _transact(self.redis, [key, seq_key(scheme_id)], body)
         return result
 
-    def update_draft(self, scheme_id: str, version: str, document: Mapping[str, Any], user: str) -> dict[str, Any]:
+    def update_draft(self, scheme_id: str, version: str, document: Mapping[str, Any], user: str) -> VersionRecord:
         violations = sc.validate(document, self.plugins)
         if violations:
             raise invalid_arguments([(f"document.{f}", m) for f, m in violations])
@@ -189,47 +245,46 @@ class SchemeStore:
             raise invalid_arguments([("document.scheme_id", f"must stay {scheme_id!r}")])
         key = versions_key(scheme_id)
 
-        def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
+        def body(pipe: redis.client.Pipeline) -> VersionRecord:
             record = _stored_version(pipe, key, scheme_id, version)
-            if record["status"] != "draft":
+            if record.status != Status.DRAFT:
                 raise failed_precondition(
-                    "VERSION_IMMUTABLE", f"version {version} is {record['status']}; published versions never change"
+                    "VERSION_IMMUTABLE",
+                    f"version {version} is {record.status}; only drafts change (published versions never do)",
                 )
-            if record["drafter"] != user:
-                raise permission_denied("NOT_DRAFTER", f"only the drafter {record['drafter']} edits this draft")
+            if record.drafter != user:
+                raise permission_denied("NOT_DRAFTER", f"only the drafter {record.drafter} edits this draft")
             doc = dict(document)
             doc["version"] = version
-            record.update(document=doc, digest=sc.document_digest(doc), update_time=now_iso())
-            entry = audit.next_entry(pipe, user, "edit", scheme=scheme_id, version=version, digest=record["digest"])
+            record = replace(record, document=doc, digest=sc.document_digest(doc), update_time=now_iso())
+            entry = audit.next_entry(pipe, user, "edit", scheme=scheme_id, version=version, digest=record.digest)
             pipe.multi()
-            pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
+            pipe.hset(key, version, record.to_json())
             audit.queue(pipe, entry)
             return record
 
-        result: dict[str, Any] = _transact(self.redis, [key], body)
+        result: VersionRecord = _transact(self.redis, [key], body)
         return result
 
-    def approve(self, scheme_id: str, version: str, approver: str, effective_time: str | None = None) -> dict[str, Any]:
+    def approve(
+        self, scheme_id: str, version: str, approver: str, effective_time: str | None = None, comment: str = ""
+    ) -> VersionRecord:
         """Four eyes: the approver must differ from the drafter. Publishes with the effective time (default now)."""
         effective = effective_time or now_iso()
         parse_time(effective)
         key = versions_key(scheme_id)
 
-        def body(pipe: redis.client.Pipeline) -> dict[str, Any]:
-            record = _stored_version(pipe, key, scheme_id, version)
-            if record["status"] == "published":
-                raise already_exists(
-                    f"schemes/{scheme_id}/versions/{version}", f"version {version} is already published"
-                )
-            if record["drafter"] == approver:
-                raise permission_denied("FOUR_EYES", "the approver must be a different person from the drafter")
-            sc.compile_scheme(record["document"], self.plugins)  # still valid (plug-ins may have changed)
-            record.update(
-                status="published",
+        def body(pipe: redis.client.Pipeline) -> VersionRecord:
+            record = _reviewable(pipe, key, scheme_id, version, approver)
+            sc.compile_scheme(record.document, self.plugins)  # still valid (plug-ins may have changed)
+            record = replace(
+                record,
+                status=Status.PUBLISHED,
                 approver=approver,
                 approve_time=now_iso(),
                 effective_time=effective,
                 publish_time=now_iso(),
+                review_comment=comment or None,
             )
             entry = audit.next_entry(
                 pipe,
@@ -237,36 +292,70 @@ class SchemeStore:
                 "approve_publish",
                 scheme=scheme_id,
                 version=version,
-                digest=record["digest"],
-                drafter=record["drafter"],
+                digest=record.digest,
+                drafter=record.drafter,
                 effective_time=effective,
+                **({"comment": comment} if comment else {}),
             )
             pipe.multi()
-            pipe.hset(key, version, json.dumps(record, ensure_ascii=False))
+            pipe.hset(key, version, record.to_json())
             pipe.sadd(SCHEMES_KEY, scheme_id)
-            pipe.rpush(
-                timeline_key(scheme_id),
-                json.dumps({"version": version, "effective_time": effective, "published_at": now_iso()}),
-            )
+            pipe.rpush(timeline_key(scheme_id), TimelineEntry(version, effective, now_iso()).to_json())
             pipe.incr(EPOCH_KEY)
             audit.queue(pipe, entry)
             pipe.publish(CHANNEL, scheme_id)
             return record
 
-        result: dict[str, Any] = _transact(self.redis, [key, timeline_key(scheme_id)], body)
+        result: VersionRecord = _transact(self.redis, [key, timeline_key(scheme_id)], body)
+        return result
+
+    def reject(self, scheme_id: str, version: str, approver: str, comment: str) -> VersionRecord:
+        """Four eyes as for approval; the comment says why (required). A rejected version never changes again."""
+        if not comment.strip():
+            raise invalid_arguments([("comment", "say why the version is rejected")])
+        key = versions_key(scheme_id)
+
+        def body(pipe: redis.client.Pipeline) -> VersionRecord:
+            record = replace(
+                _reviewable(pipe, key, scheme_id, version, approver),
+                status=Status.REJECTED,
+                approver=approver,
+                reject_time=now_iso(),
+                review_comment=comment.strip(),
+            )
+            entry = audit.next_entry(
+                pipe,
+                approver,
+                "reject",
+                scheme=scheme_id,
+                version=version,
+                digest=record.digest,
+                drafter=record.drafter,
+                comment=comment.strip(),
+            )
+            pipe.multi()
+            pipe.hset(key, version, record.to_json())
+            audit.queue(pipe, entry)
+            return record
+
+        result: VersionRecord = _transact(self.redis, [key], body)
         return result
 
 
-def _record(scheme_id: str, version: str, document: dict[str, Any], drafter: str, status: str) -> dict[str, Any]:
-    return {
-        "scheme_id": scheme_id,
-        "version": version,
-        "status": status,
-        "document": document,
-        "digest": sc.document_digest(document),
-        "drafter": drafter,
-        "create_time": now_iso(),
-    }
+def _reviewable(pipe: redis.client.Pipeline, key: str, scheme_id: str, version: str, reviewer: str) -> VersionRecord:
+    """A draft that `reviewer` may approve or reject (read inside the WATCHed transaction)."""
+    record = _stored_version(pipe, key, scheme_id, version)
+    if record.status == Status.PUBLISHED:
+        raise already_exists(f"schemes/{scheme_id}/versions/{version}", f"version {version} is already published")
+    if record.status != Status.DRAFT:
+        raise failed_precondition("VERSION_IMMUTABLE", f"version {version} is {record.status}; draft again")
+    if record.drafter == reviewer:
+        raise permission_denied("FOUR_EYES", "the approver must be a different person from the drafter")
+    return record
+
+
+def _record(scheme_id: str, version: str, document: dict[str, Any], drafter: str, status: Status) -> VersionRecord:
+    return VersionRecord(scheme_id, version, status, document, sc.document_digest(document), drafter, now_iso())
 
 
 def _version_key(version: str) -> tuple[int, str]:
@@ -322,21 +411,21 @@ class SchemeRegistry:
             states = {}
             for raw_id in self.redis.smembers(SCHEMES_KEY):
                 scheme_id = as_text(raw_id)
-                entries = [json.loads(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
+                entries = [TimelineEntry.from_json(x) for x in self.redis.lrange(timeline_key(scheme_id), 0, -1)]
                 versions: dict[str, sc.SchemeVersion] = {}
                 for entry in entries:
-                    version = entry["version"]
+                    version = entry.version
                     if version in versions:
                         continue
                     raw = self.redis.hget(versions_key(scheme_id), version)
                     if raw is None:
                         continue
-                    record = json.loads(raw)
-                    cache_key = (scheme_id, version, record["digest"])
+                    record = VersionRecord.from_json(raw)
+                    cache_key = (scheme_id, version, record.digest)
                     compiled = self._compiled.get(cache_key)
                     if compiled is None:
                         try:
-                            compiled = sc.compile_scheme(record["document"], self.plugins)
+                            compiled = sc.compile_scheme(record.document, self.plugins)
                         except (sc.InvalidScheme, LookupError):
                             log.exception(
                                 "published scheme version does not compile here",
@@ -347,9 +436,9 @@ class SchemeRegistry:
                     versions[version] = compiled
                 timeline = sorted(
                     (
-                        (parse_time(e["effective_time"]), i, e["version"])
+                        (parse_time(e.effective_time), i, e.version)
                         for i, e in enumerate(entries)
-                        if e["version"] in versions
+                        if e.version in versions
                     ),
                 )
                 states[scheme_id] = SchemeState(scheme_id, tuple((t, v) for t, _, v in timeline), versions)
@@ -452,10 +541,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
-def _stored_version(pipe: redis.client.Pipeline, key: str, scheme_id: str, version: str) -> dict[str, Any]:
+def _stored_version(pipe: redis.client.Pipeline, key: str, scheme_id: str, version: str) -> VersionRecord:
     """A version record read inside a WATCHed transaction; NOT_FOUND when absent."""
     raw = pipe.hget(key, version)
     if raw is None:
         raise not_found(f"schemes/{scheme_id}/versions/{version}")
-    record: dict[str, Any] = json.loads(raw)
-    return record
+    return VersionRecord.from_json(raw)

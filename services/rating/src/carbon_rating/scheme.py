@@ -704,3 +704,161 @@ def explain(
         f"{scheme.display_name.en} {period}: {label.en}{score_en} because {because}; {'; '.join(parts_en)}.",
         f"{scheme.display_name.zh}{period}年：{label.zh}{score_zh}，因为{because_zh}；{'；'.join(parts_zh)}。",
     )
+
+
+# --------------------------------------------------------------------------- thresholds and the next grade
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One threshold of a version on one indicator (or on "score"), and the document field that holds it."""
+
+    indicator: str
+    op: str
+    value: Decimal
+    result: str  # the grade (or qualifier band id, or component score) the condition leads to
+    field: str  # e.g. "grading.bands[2].value"
+
+
+def thresholds(scheme: SchemeVersion, indicator: str) -> tuple[Threshold, ...]:
+    """Every threshold the version applies to `indicator`, in document order."""
+    out: list[Threshold] = []
+
+    def bands(path: str, items: Sequence[Band], on: str, result: Callable[[Band], str]) -> None:
+        for j, band in enumerate(items):
+            if on == indicator and band.op is not None and band.value is not None:
+                out.append(Threshold(indicator, band.op, band.value, result(band), f"{path}[{j}].value"))
+
+    bands("grading.bands", scheme.bands, scheme.indicator, lambda b: b.grade)
+    bands("grading.qualifier.bands", scheme.qualifier_bands, scheme.qualifier_indicator, lambda b: b.id)
+    for j, rule in enumerate(scheme.rules):
+        for kind, conditions in (("all", rule.all), ("any", rule.any)):
+            for k, condition in enumerate(conditions):
+                if condition.indicator == indicator:
+                    out.append(
+                        Threshold(
+                            indicator,
+                            condition.op,
+                            condition.value,
+                            rule.grade,
+                            f"grading.rules[{j}].{kind}[{k}].value",
+                        )
+                    )
+    for j, component in enumerate(scheme.components):
+        bands(f"grading.components[{j}].bands", component.bands, component.indicator, lambda b: str(b.score))
+    bands("grading.cutoffs", scheme.cutoffs, "score", lambda b: b.grade)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A condition the enterprise must meet for the next grade: `indicator op threshold`, and how far it is.
+
+    `change` = threshold - current value (negative: the value must fall); None when the value is missing.
+    For a strict op (< or >) the value must go strictly beyond the threshold.
+    """
+
+    indicator: str
+    op: str
+    threshold: Decimal
+    value: Decimal | None
+    change: Decimal | None
+
+    @property
+    def text(self) -> str:
+        return f"{self.indicator} {self.op} {format(self.threshold, 'f')}"
+
+
+@dataclass(frozen=True)
+class NextGrade:
+    """What would move an enterprise up one grade under this version (pure: from the scheme and its outcome)."""
+
+    grade: str
+    label: Text
+    gaps: tuple[Gap, ...]
+    explanation: Text
+
+
+def next_grade(scheme: SchemeVersion, outcome: Outcome) -> NextGrade | None:
+    """The next better grade and the indicator gaps to its thresholds; None at the best grade, without a
+    grade, or for a plug-in scheme (its logic is opaque)."""
+    if outcome.grade is None or outcome.grade not in scheme.grades:
+        return None
+    rank = scheme.grades.index(outcome.grade)
+    if rank == 0 or scheme.method == "plugin":
+        return None
+    target = scheme.grades[rank - 1]
+    values: dict[str, Fraction | None] = {iv.spec.id: iv.value for iv in outcome.indicators}
+    values["score"] = outcome.score
+
+    def gap(condition: Condition) -> Gap:
+        value = values.get(condition.indicator)
+        current = fraction_decimal(value)
+        change = None if value is None else fraction_decimal(condition.fraction - value)
+        return Gap(condition.indicator, condition.op, condition.value, current, change)
+
+    def unmet(conditions: Sequence[Condition]) -> list[Gap]:
+        return [gap(c) for c in conditions if not c.holds(values.get(c.indicator))]
+
+    gaps: list[Gap] = []
+    if scheme.method in ("bands", "weighted_score"):
+        indicator, items = (scheme.indicator, scheme.bands) if scheme.method == "bands" else ("score", scheme.cutoffs)
+        # the first band that yields the target grade (bands are ordered best first)
+        for band in items:
+            condition = band.condition(indicator)
+            if band.grade == target and condition is not None:
+                gaps = unmet([condition])
+                break
+    else:
+        for rule in scheme.rules:
+            if scheme.grades.index(rule.grade) > rank - 1 and _rule_holds(rule, values):
+                # a worse rule earlier in the list still catches the enterprise: it must stop holding
+                held = [c for c in rule.any if c.holds(values.get(c.indicator))] or list(rule.all[:1])
+                gaps += [gap(_negated(c)) for c in held]
+            if rule.grade == target:
+                gaps += unmet(rule.all)
+                if rule.any and not any(c.holds(values.get(c.indicator)) for c in rule.any):
+                    gaps.append(min((gap(c) for c in rule.any), key=_distance))
+                break
+    label = scheme.grade_labels[target]
+    if gaps:
+        en = "; ".join(_gap_text(g, "en") for g in gaps)
+        zh = "；".join(_gap_text(g, "zh") for g in gaps)
+    else:
+        en, zh = "no single threshold stands in the way", "没有单一阈值阻碍"
+    return NextGrade(
+        target,
+        label,
+        tuple(gaps),
+        Text(f"To reach {label.en}: {en}.", f"升至{label.zh}：{zh}。"),
+    )
+
+
+def _rule_holds(rule: Rule, values: Mapping[str, Fraction | None]) -> bool:
+    if rule.all:
+        return all(c.holds(values.get(c.indicator)) for c in rule.all)
+    if rule.any:
+        return any(c.holds(values.get(c.indicator)) for c in rule.any)
+    return True
+
+
+def _negated(condition: Condition) -> Condition:
+    # "==" negates to "!=", which is not a scheme op: the gap then reads "K != v" with no distance.
+    return Condition(condition.indicator, NEGATED[condition.op], condition.value)
+
+
+def _distance(item: Gap) -> Decimal:
+    return abs(item.change) if item.change is not None else Decimal("Infinity")
+
+
+def _gap_text(item: Gap, lang: str) -> str:
+    if item.value is None or item.change is None:
+        return f"{item.text} ({'no value yet' if lang == 'en' else '尚无数值'})"
+    amount = _fmt(abs(item.change))
+    lower = item.change < 0 or (item.change == 0 and item.op in ("<", "<="))
+    strict = item.op in ("<", ">")  # the value must go strictly beyond the threshold
+    if lang == "en":
+        how = f"{'lower' if lower else 'raise'} it by {'more than ' if strict else ''}{amount}"
+        return f"{item.text} (now {_fmt(item.value)}, {how})"
+    how = f"需{'降低' if lower else '提高'}{'超过' if strict else ''}{amount}"
+    return f"{item.text}（当前{_fmt(item.value)}，{how}）"

@@ -10,7 +10,8 @@ resolved by the same BenchmarkTable as the per-enterprise path.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -210,25 +211,73 @@ def latest_period(frame: pl.DataFrame) -> str | None:
     return str(annual["period"].max())
 
 
+@dataclass(frozen=True)
+class Transition:
+    from_grade: str
+    to_grade: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Bin:
+    """Enterprises whose indicator value is in [low, high), by their grade under the new version."""
+
+    low: float
+    high: float
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where the population lies on one indicator (or "score"); floats for drawing only, never for grading.
+
+    The range is the 1st..99th percentile widened to every threshold shown; values outside it are counted in
+    the first or last bin (`clipped_low` / `clipped_high` say how many).
+    """
+
+    indicator: str
+    bins: tuple[Bin, ...]
+    missing: int
+    clipped_low: int = 0
+    clipped_high: int = 0
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """Grade distribution before/after a version for one period, and who moves where."""
+
+    period: str | None
+    total: int
+    moved: int
+    grades: tuple[str, ...]
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+    transitions: tuple[Transition, ...]  # the movers only, largest first
+    matrix: tuple[Transition, ...] = ()  # every (before, after) pair with enterprises, stayers included
+    before_version: str | None = None
+    after_version: str | None = None
+    distribution: Distribution | None = None
+
+
 def preview(
     before: sc.SchemeVersion | None,
     after: sc.SchemeVersion,
     frame: pl.DataFrame,
     period: str | None = None,
     plugins: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Grade distribution before/after and how many enterprises move, for one period (default: latest)."""
+    *,
+    indicator: str | None = None,
+    marks: Sequence[float] = (),
+    bins: int = 24,
+) -> PreviewResult:
+    """Grade distribution before/after and how many enterprises move, for one period (default: latest).
+
+    With `indicator` (an indicator id of `after`, or "score"), also where the population lies on it
+    (`marks`: threshold values the range must include).
+    """
     period = period or latest_period(frame)
     if period is None:
-        return {
-            "period": None,
-            "total": 0,
-            "moved": 0,
-            "grades": list(after.grades),
-            "before": {},
-            "after": {},
-            "transitions": [],
-        }
+        return PreviewResult(None, 0, 0, tuple(after.grades), {}, {}, (), after_version=after.version)
     current = frame.filter(pl.col("period") == period)
     after_table = build_table(current, after.benchmark, benchmark_metrics(after))
     before_table = after_table
@@ -237,9 +286,8 @@ def preview(
         benchmark_metrics(after),
     ):
         before_table = build_table(current, before.benchmark, benchmark_metrics(before))
-    new = grade_frame(after, frame, period, table=after_table, plugins=plugins).select(
-        "uscc", pl.col("grade").fill_null(UNGRADED).alias("after")
-    )
+    graded = grade_frame(after, frame, period, table=after_table, plugins=plugins, keep_indicators=True)
+    new = graded.select("uscc", pl.col("grade").fill_null(UNGRADED).alias("after"))
     if before is not None:
         old = grade_frame(before, frame, period, table=before_table, plugins=plugins).select(
             "uscc", pl.col("grade").fill_null(UNGRADED).alias("before")
@@ -249,32 +297,67 @@ def preview(
         )
     else:
         joined = new.with_columns(pl.lit(UNGRADED).alias("before"))
-    moved = joined.filter(pl.col("before") != pl.col("after"))
-    transitions = (
-        moved.group_by("before", "after")
+    pairs = (
+        joined.group_by("before", "after")
         .agg(pl.len().alias("count"))
         .sort("count", "before", "after", descending=[True, False, False])
     )
+    matrix = tuple(Transition(a, b, int(n)) for a, b, n in pairs.iter_rows())
+    moved = tuple(t for t in matrix if t.from_grade != t.to_grade)
+    grades = (*_union_grades(before, after), UNGRADED)
 
     def distribution(column: str) -> dict[str, int]:
         counts = dict(joined.group_by(column).agg(pl.len()).iter_rows())
-        return {
-            g: int(counts.get(g, 0))
-            for g in [*_union_grades(before, after), UNGRADED]
-            if counts.get(g, 0) or g != UNGRADED
-        }
+        return {g: int(counts.get(g, 0)) for g in grades if counts.get(g, 0) or g != UNGRADED}
 
-    return {
-        "period": period,
-        "total": joined.height,
-        "moved": moved.height,
-        "grades": [*_union_grades(before, after), UNGRADED],
-        "before": distribution("before") if before is not None else {},
-        "after": distribution("after"),
-        "transitions": [{"from": a, "to": b, "count": int(n)} for a, b, n in transitions.iter_rows()],
-        "before_version": before.version if before is not None else None,
-        "after_version": after.version,
-    }
+    return PreviewResult(
+        period=period,
+        total=joined.height,
+        moved=sum(t.count for t in moved),
+        grades=grades,
+        before=distribution("before") if before is not None else {},
+        after=distribution("after"),
+        transitions=moved,
+        matrix=matrix,
+        before_version=before.version if before is not None else None,
+        after_version=after.version,
+        distribution=_distribution(graded, after, indicator, marks, bins) if indicator else None,
+    )
+
+
+def _distribution(
+    graded: pl.DataFrame, scheme: sc.SchemeVersion, indicator: str, marks: Sequence[float], bins: int
+) -> Distribution:
+    if indicator == "score":
+        if not scheme.has_score:
+            raise KeyError(indicator)
+        num, den = pl.col("score__n"), pl.col("score__d")
+    else:
+        scheme.indicator_spec(indicator)  # KeyError when the version has no such indicator
+        num, den = pl.col(f"{indicator}__n"), pl.col(f"{indicator}__d")
+    values = graded.select(
+        (num.cast(pl.Float64) / den.cast(pl.Float64)).alias("value"), pl.col("grade").fill_null(UNGRADED)
+    )
+    present = values.filter(pl.col("value").is_not_null())
+    missing = values.height - present.height
+    if present.is_empty():
+        return Distribution(indicator, (), missing)
+    low = min([float(present["value"].quantile(0.01) or 0.0), *marks])
+    high = max([float(present["value"].quantile(0.99) or 0.0), *marks])
+    span = high - low or abs(high) or 1.0
+    low, high = low - span * 0.05, high + span * 0.05
+    width = (high - low) / bins
+    index = ((pl.col("value") - low) / width).floor().cast(pl.Int64).clip(0, bins - 1).alias("bin")
+    counts: dict[int, dict[str, int]] = {}
+    for bucket, grade, n in present.select(index, "grade").group_by("bin", "grade").agg(pl.len()).iter_rows():
+        counts.setdefault(int(bucket), {})[str(grade)] = int(n)
+    return Distribution(
+        indicator,
+        tuple(Bin(low + i * width, low + (i + 1) * width, counts.get(i, {})) for i in range(bins)),
+        missing,
+        present.filter(pl.col("value") < low).height,
+        present.filter(pl.col("value") >= high).height,
+    )
 
 
 def _union_grades(before: sc.SchemeVersion | None, after: sc.SchemeVersion) -> list[str]:

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61rbon/v1/enterprise.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n\nEnterprise\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04uscc\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rindustry_code\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rprovince_code\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bregion_code\x18\x06 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:;\xea\x41\x38\n\x1c\x63\x61rbon.example.cn/Enterprise\x12\x18\x65nterprises/{enterprise}\"J\n\x17\x43reateEnterpriseRequest\x12/\n\nenterprise\x18\x01 \x01(\x0b\x32\x15.carbon.v1.EnterpriseB\x04\xe2\x41\x01\x02\"K\n\x14GetEnterpriseRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x63\x61rbon.example.cn/Enterprise\"?\n\x16ListEnterprisesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x17ListEnterprisesResponse\x12*\n\x0b\x65nterprises\x18\x01 \x03(\x0b\x32\x15.carbon.v1.Enterprise\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x85\x02\n\x11\x45nterpriseService\x12M\n\x10\x43reateEnterprise\x12\".carbon.v1.CreateEnterpriseRequest\x1a\x15.carbon.v1.Enterprise\x12G\n\rGetEnterprise\x12\x1f.carbon.v1.GetEnterpriseRequest\x1a\x15.carbon.v1.Enterprise\x12X\n\x0fListEnterprises\x12!.carbon.v1.ListEnterprisesRequest\x1a\".carbon.v1.ListEnterprisesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61rbon/v1/enterprise.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n\nEnterprise\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04uscc\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rindustry_code\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rprovince_code\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bregion_code\x18\x06 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:;\xea\x41\x38\n\x1c\x63\x61rbon.example.cn/Enterprise\x12\x18\x65nterprises/{enterprise}\"J\n\x17\x43reateEnterpriseRequest\x12/\n\nenterprise\x18\x01 \x01(\x0b\x32\x15.carbon.v1.EnterpriseB\x04\xe2\x41\x01\x02\"K\n\x14GetEnterpriseRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x63\x61rbon.example.cn/Enterprise\"?\n\x16ListEnterprisesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x17ListEnterprisesResponse\x12*\n\x0b\x65nterprises\x18\x01 \x03(\x0b\x32\x15.carbon.v1.Enterprise\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x19GenerateManageLinkRequest\x12\x39\n\nenterprise\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x63\x61rbon.example.cn/Enterprise\")\n\x1aGenerateManageLinkResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t2\xe8\x02\n\x11\x45nterpriseService\x12M\n\x10\x43reateEnterprise\x12\".carbon.v1.CreateEnterpriseRequest\x1a\x15.carbon.v1.Enterprise\x12G\n\rGetEnterprise\x12\x1f.carbon.v1.GetEnterpriseRequest\x1a\x15.carbon.v1.Enterprise\x12X\n\x0fListEnterprises\x12!.carbon.v1.ListEnterprisesRequest\x1a\".carbon.v1.ListEnterprisesResponse\x12\x61\n\x12GenerateManageLink\x12$.carbon.v1.GenerateManageLinkRequest\x1a%.carbon.v1.GenerateManageLinkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,6 +52,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEENTERPRISEREQUEST'].fields_by_name['enterprise']._serialized_options = b'\342A\001\002'
   _globals['_GETENTERPRISEREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETENTERPRISEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\036\n\034carbon.example.cn/Enterprise'
+  _globals['_GENERATEMANAGELINKREQUEST'].fields_by_name['enterprise']._loaded_options = None
+  _globals['_GENERATEMANAGELINKREQUEST'].fields_by_name['enterprise']._serialized_options = b'\342A\001\002\372A\036\n\034carbon.example.cn/Enterprise'
   _globals['_ENTERPRISE']._serialized_start=135
   _globals['_ENTERPRISE']._serialized_end=410
   _globals['_CREATEENTERPRISEREQUEST']._serialized_start=412
@@ -62,6 +64,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTENTERPRISESREQUEST']._serialized_end=628
   _globals['_LISTENTERPRISESRESPONSE']._serialized_start=630
   _globals['_LISTENTERPRISESRESPONSE']._serialized_end=724
-  _globals['_ENTERPRISESERVICE']._serialized_start=727
-  _globals['_ENTERPRISESERVICE']._serialized_end=988
+  _globals['_GENERATEMANAGELINKREQUEST']._serialized_start=726
+  _globals['_GENERATEMANAGELINKREQUEST']._serialized_end=812
+  _globals['_GENERATEMANAGELINKRESPONSE']._serialized_start=814
+  _globals['_GENERATEMANAGELINKRESPONSE']._serialized_end=855
+  _globals['_ENTERPRISESERVICE']._serialized_start=858
+  _globals['_ENTERPRISESERVICE']._serialized_end=1218
 # @@protoc_insertion_point(module_scope)

@@ -56,3 +56,15 @@ class ListEnterprisesResponse(_message.Message):
     enterprises: _containers.RepeatedCompositeFieldContainer[Enterprise]
     next_page_token: str
     def __init__(self, enterprises: _Optional[_Iterable[_Union[Enterprise, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GenerateManageLinkRequest(_message.Message):
+    __slots__ = ("enterprise",)
+    ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
+    enterprise: str
+    def __init__(self, enterprise: _Optional[str] = ...) -> None: ...
+
+class GenerateManageLinkResponse(_message.Message):
+    __slots__ = ("uri",)
+    URI_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    def __init__(self, uri: _Optional[str] = ...) -> None: ...

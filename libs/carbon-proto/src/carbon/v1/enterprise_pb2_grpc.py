@@ -51,6 +51,11 @@ class EnterpriseServiceStub:
                 request_serializer=carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesRequest.SerializeToString,
                 response_deserializer=carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesResponse.FromString,
                 _registered_method=True)
+        self.GenerateManageLink = channel.unary_unary(
+                '/carbon.v1.EnterpriseService/GenerateManageLink',
+                request_serializer=carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkRequest.SerializeToString,
+                response_deserializer=carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkResponse.FromString,
+                _registered_method=True)
 
 
 class EnterpriseServiceServicer:
@@ -76,6 +81,14 @@ class EnterpriseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateManageLink(self, request, context):
+        """A signed link to the enterprise's consent management page (platform services and admins), e.g. for
+        the enterprise's carbon account page, which offers its consents' revocation through that page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnterpriseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +106,11 @@ def add_EnterpriseServiceServicer_to_server(servicer, server):
                     servicer.ListEnterprises,
                     request_deserializer=carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesRequest.FromString,
                     response_serializer=carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesResponse.SerializeToString,
+            ),
+            'GenerateManageLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateManageLink,
+                    request_deserializer=carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkRequest.FromString,
+                    response_serializer=carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class EnterpriseService:
             '/carbon.v1.EnterpriseService/ListEnterprises',
             carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesRequest.SerializeToString,
             carbon_dot_v1_dot_enterprise__pb2.ListEnterprisesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateManageLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.v1.EnterpriseService/GenerateManageLink',
+            carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkRequest.SerializeToString,
+            carbon_dot_v1_dot_enterprise__pb2.GenerateManageLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

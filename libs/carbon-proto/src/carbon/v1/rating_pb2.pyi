@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Rating(_message.Message):
-    __slots__ = ("name", "scheme_id", "scheme_version", "account", "period", "grade", "grade_label", "score", "indicators", "deciding_thresholds", "national_percentile", "explanation", "factor_set_version", "quality_score", "rate_time", "input_digest", "explanation_zh", "grade_label_zh", "national_peer_class")
+    __slots__ = ("name", "scheme_id", "scheme_version", "account", "period", "grade", "grade_label", "score", "indicators", "deciding_thresholds", "national_percentile", "explanation", "factor_set_version", "quality_score", "rate_time", "input_digest", "explanation_zh", "grade_label_zh", "national_peer_class", "next_grade")
     class Indicator(_message.Message):
         __slots__ = ("id", "display_name", "value", "unit", "benchmark", "score")
         ID_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,34 @@ class Rating(_message.Message):
         benchmark: _decimal_pb2.Decimal
         score: _decimal_pb2.Decimal
         def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., value: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., unit: _Optional[str] = ..., benchmark: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    class Gap(_message.Message):
+        __slots__ = ("indicator", "op", "threshold", "value", "change")
+        INDICATOR_FIELD_NUMBER: _ClassVar[int]
+        OP_FIELD_NUMBER: _ClassVar[int]
+        THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        CHANGE_FIELD_NUMBER: _ClassVar[int]
+        indicator: str
+        op: str
+        threshold: _decimal_pb2.Decimal
+        value: _decimal_pb2.Decimal
+        change: _decimal_pb2.Decimal
+        def __init__(self, indicator: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., value: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., change: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    class NextGrade(_message.Message):
+        __slots__ = ("grade", "grade_label", "grade_label_zh", "gaps", "explanation", "explanation_zh")
+        GRADE_FIELD_NUMBER: _ClassVar[int]
+        GRADE_LABEL_FIELD_NUMBER: _ClassVar[int]
+        GRADE_LABEL_ZH_FIELD_NUMBER: _ClassVar[int]
+        GAPS_FIELD_NUMBER: _ClassVar[int]
+        EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+        EXPLANATION_ZH_FIELD_NUMBER: _ClassVar[int]
+        grade: str
+        grade_label: str
+        grade_label_zh: str
+        gaps: _containers.RepeatedCompositeFieldContainer[Rating.Gap]
+        explanation: str
+        explanation_zh: str
+        def __init__(self, grade: _Optional[str] = ..., grade_label: _Optional[str] = ..., grade_label_zh: _Optional[str] = ..., gaps: _Optional[_Iterable[_Union[Rating.Gap, _Mapping]]] = ..., explanation: _Optional[str] = ..., explanation_zh: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEME_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEME_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +76,7 @@ class Rating(_message.Message):
     EXPLANATION_ZH_FIELD_NUMBER: _ClassVar[int]
     GRADE_LABEL_ZH_FIELD_NUMBER: _ClassVar[int]
     NATIONAL_PEER_CLASS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_GRADE_FIELD_NUMBER: _ClassVar[int]
     name: str
     scheme_id: str
     scheme_version: str
@@ -67,7 +96,8 @@ class Rating(_message.Message):
     explanation_zh: str
     grade_label_zh: str
     national_peer_class: str
-    def __init__(self, name: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account: _Optional[str] = ..., period: _Optional[str] = ..., grade: _Optional[str] = ..., grade_label: _Optional[str] = ..., score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., indicators: _Optional[_Iterable[_Union[Rating.Indicator, _Mapping]]] = ..., deciding_thresholds: _Optional[_Iterable[str]] = ..., national_percentile: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., explanation: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_digest: _Optional[str] = ..., explanation_zh: _Optional[str] = ..., grade_label_zh: _Optional[str] = ..., national_peer_class: _Optional[str] = ...) -> None: ...
+    next_grade: Rating.NextGrade
+    def __init__(self, name: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account: _Optional[str] = ..., period: _Optional[str] = ..., grade: _Optional[str] = ..., grade_label: _Optional[str] = ..., score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., indicators: _Optional[_Iterable[_Union[Rating.Indicator, _Mapping]]] = ..., deciding_thresholds: _Optional[_Iterable[str]] = ..., national_percentile: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., explanation: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_digest: _Optional[str] = ..., explanation_zh: _Optional[str] = ..., grade_label_zh: _Optional[str] = ..., national_peer_class: _Optional[str] = ..., next_grade: _Optional[_Union[Rating.NextGrade, _Mapping]] = ...) -> None: ...
 
 class GetRatingRequest(_message.Message):
     __slots__ = ("name", "period")
