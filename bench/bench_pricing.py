@@ -68,6 +68,8 @@ from cpu import CpuMeter, children, load_average, per_quote  # noqa: E402
 from floor import QuoteWrites, measure  # noqa: E402
 from google.type import decimal_pb2  # noqa: E402
 from loadgen import HttpPool, Result, grpc_channels, open_loop  # noqa: E402
+from pyspy import record as record_profiles  # noqa: E402
+from pyspy import summary as profile_summary  # noqa: E402
 
 from tests.pricing.stack import ConsentClient, Stack, start_stack  # noqa: E402
 
@@ -460,6 +462,10 @@ def run_phase(
     consent_target: str | None = None,
     targets: list[Target] | None = None,
 ) -> dict[str, Any]:
+    samplers = []
+    if args.py_spy is not None and targets is not None:  # the stack's phases; the floor is not profiled
+        profiled = {n: pid for n, pid in pids.items() if n.startswith("loan-pricing/") or n in ("consent", "rating")}
+        samplers = record_profiles(profiled, duration, args.py_spy / name.lower())
     load_before = load_average()
     meter = CpuMeter(pids)
     phase = asyncio.run(
@@ -476,6 +482,12 @@ def run_phase(
     probes = sum(r.probes - r.probe_errors for r in phase.revocations)
     summary = summarise(phase, meter, load_before, extra_quotes=probes)
     print(name, json.dumps(summary), flush=True)
+    for sampler in samplers:
+        sampler.wait(60)
+    if samplers:
+        profiles = {path.stem: profile_summary(path) for path in sorted((args.py_spy / name.lower()).glob("*.txt"))}
+        (args.py_spy / f"{name.lower()}-summary.json").write_text(json.dumps(profiles, indent=1, ensure_ascii=False))
+        summary["py_spy"] = str(args.py_spy / name.lower())
     return summary
 
 
@@ -629,6 +641,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--p99-goal-ms", type=float, default=10.0)
     parser.add_argument("--cpu-goal-ms", type=float, default=2.0, help="CPU ms per quote, summed over the services")
     parser.add_argument("--revocation-goal-ms", type=float, default=1000.0)
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        help="profile pricing's workers, consent and rating during REST and gRPC into this directory "
+        "(py-spy's sampling costs CPU: take figures from a run without it)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of every phase: 50/s, 3 s each")
     args = parser.parse_args()
     quick = {"rate": 50.0, "duration": 3.0, "warmup": 1.0, "enterprises": 6, "revoke_every": 1.0}

@@ -132,7 +132,9 @@ async def serve(port: int, redis_url: str, writes: QuoteWrites) -> None:
     import redis.asyncio
     import uvicorn
 
-    client = redis.asyncio.Redis.from_url(redis_url)
+    # Handlers wait for a free connection rather than fail (the default pool raises past its maximum).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10)
+    client = redis.asyncio.Redis(connection_pool=pool)
     # The services' uvicorn settings (carbon_common.server): default loop/HTTP implementations.
     config = uvicorn.Config(app(client, writes), log_config=None, access_log=False)
     server = uvicorn.Server(config)
