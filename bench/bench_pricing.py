@@ -689,7 +689,7 @@ def main() -> int:
     load_at_start = load_average()
     print(f"starting services under {root} (load average {load_at_start})", flush=True)
     started = time.time()
-    stack = start_stack(root, extra_env=env)
+    stack = start_with_retries(root, env)
     try:
         seeded = seed(stack, args.enterprises, rest_targets + grpc_targets)
         print(f"seeded {len(seeded.ids)} enterprises + {len(seeded.targets)} to revoke", flush=True)
@@ -761,6 +761,19 @@ def main() -> int:
         )
     )
     return 0
+
+
+def start_with_retries(root: Path, env: dict[str, str], attempts: int = 3) -> Stack:
+    """The stack; started again if a service missed its start bound (tests/support/processes.py: 30 s per
+    service, which a machine shared by several test suites can exceed while importing)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start_stack(root / f"stack-{attempt}", extra_env=env)
+        except RuntimeError as error:
+            if attempt == attempts:
+                raise
+            print(f"stack start failed ({str(error).splitlines()[0]}); retrying", flush=True)
+    raise AssertionError("unreachable")
 
 
 def goal_report(report: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
