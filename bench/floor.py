@@ -61,9 +61,11 @@ def measure(client: Any, bank: str) -> QuoteWrites:
     if not logs:
         raise RuntimeError("no decision log in Redis: measure after some quotes")
     log = max(logs, key=lambda key: client.llen(key))
-    newest = client.xrevrange(events.ACCESS.name, count=1)
+    # the newest decision a quote carried (denials, e.g. revocation probes, are written alone)
+    recent = client.xrevrange(events.ACCESS.name, count=1000)
+    newest = [(key, fields) for key, fields in recent if fields.get(b"quote")][:1]
     if not newest:
-        raise RuntimeError(f"nothing on {events.ACCESS.name}: measure after some quotes")
+        raise RuntimeError(f"no quote's decision on {events.ACCESS.name}: measure after some quotes")
     return QuoteWrites(
         request=len(newest_string(f"{store.PREFIX}request:{bank}:*")),
         # quote ids are time-ordered: the greatest key is the newest quote
