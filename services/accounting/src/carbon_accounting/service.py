@@ -285,11 +285,17 @@ class Accountant:
         years |= {base_period_of(year, self.settings.base_year) for year in years}
         return StoreView(self.store.redis, sorted(touched), accounts, years)
 
-    def erase(self, uscc: str, erased_ms: int) -> dict[str, int]:
-        """Delete the enterprise's accounts, month records and baselines (its raw data is erased
-        by ingestion); activity announced before `erased_ms` is ignored from now on."""
-        with self._lock(uscc):
-            return self.store.erase(uscc, erased_ms)
+    def erase(self, uscc: str, leases: Leases | None = None) -> dict[str, int]:
+        """Delete the enterprise's accounts, month records and baselines (ingestion erases its raw
+        data); activity announced before now is ignored from now on. Waits (at most one lease
+        period) for a replica recomputing the enterprise, so its accounts are not stored after."""
+        held = leases is not None and leases.wait(uscc, self.settings.lease_ms / 1000)
+        try:
+            with self._lock(uscc):
+                return self.store.erase(uscc)
+        finally:
+            if held and leases is not None:
+                leases.release(uscc)
 
     def _lock(self, uscc: str) -> threading.RLock:
         """One enterprise's month records and accounts are recomputed by one thread at a time."""
@@ -401,6 +407,10 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")
+        return self.compute_leased(uscc, period)
+
+    def compute_leased(self, uscc: str, period: str) -> accounting_pb2.Account:
+        """A full recompute under the enterprise's lease: never alongside another replica's."""
         if self.leases is None:
             return self.accountant.compute(uscc, period)
         if not self.leases.wait(uscc, self.accountant.settings.lease_wait_seconds):
@@ -612,10 +622,9 @@ def claim_orphans(client: redis.Redis, settings: AccountingSettings) -> int:
             settings.effective_claim_idle_ms(),
             start_id=start,
             count=settings.events_batch_max,
-            justid=True,
-        )
-        start, ids = _text(reply[0]), reply[1]
-        claimed += len(ids)
+        )  # [next cursor, claimed entries, deleted ids] (with JUSTID redis-py drops the cursor)
+        start = _text(reply[0])
+        claimed += len(reply[1])
         if start == "0-0":
             break
     if claimed:

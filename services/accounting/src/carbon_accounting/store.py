@@ -96,10 +96,13 @@ class AccountStore:
         if records:
             self.redis.hset(months_key(uscc), mapping=records)  # type: ignore[arg-type]
 
-    def erase(self, uscc: str, erased_ms: int) -> dict[str, int]:
+    def erase(self, uscc: str) -> dict[str, int]:
         """Delete everything derived from the enterprise's data (accounts, their index entries,
-        month records, baselines, declared economics) and record when it was erased, in one
-        transaction. Returns the counts for the erasure report."""
+        month records, baselines, declared economics) and record when (Redis's clock, which
+        stamps stream entries) it was erased, in one transaction. Returns the counts for the
+        erasure report."""
+        seconds, micros = self.redis.time()
+        erased_ms = int(seconds) * 1000 + int(micros) // 1000
         periods = self.periods(uscc)
         names = [f"enterprises/{uscc}/accounts/{period}" for period in periods]
         industries = {account.industry_code for account in map(self.get, names) if account and account.industry_code}
