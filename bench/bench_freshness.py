@@ -671,6 +671,7 @@ def main() -> None:
         manifest = preload(args.cache_dir, data, params)
         result["preload"] = {k: manifest.get(k) for k in ("readings_rows", "generate_seconds", "reused")}
         env = {
+            "CARBON_TELEMETRY_SPAN_FILE": "",  # the test harness's span log: not part of a deployment's cost
             "CARBON_LOG_LEVEL": "INFO",
             "CARBON_COMPACT_INTERVAL_SECONDS": "5",
             "CARBON_GRPC_WORKERS": "16",

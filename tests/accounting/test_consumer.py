@@ -33,6 +33,8 @@ from tests.consent.helpers import (  # noqa: F401  (fixture)
 from tests.support.processes import ServiceProcess, start_service
 
 STREAM = events.ACTIVITY.name
+# A safety bound only (the wait ends on SERVING): the kill tests restart on a loaded machine.
+START_SECONDS = 180.0
 
 
 def register(edge: Edge, rng: random.Random) -> str:
@@ -238,7 +240,7 @@ def test_kill9_mid_micro_batch_loses_no_account(
     accounts_total = 3 * len(enterprises)  # 2024-01, 2024-02, 2024 each
 
     log_dir = tmp_path / "logs"
-    first = start_service("accounting", accounting_env, log_dir / "first")
+    first = start_service("accounting", accounting_env, log_dir / "first", wait=START_SECONDS)
     started.append(first)
     # kill -9 once the micro-batch holds its enterprises' leases (taken before any raw data is
     # read), long before it can store and acknowledge them
@@ -256,7 +258,7 @@ def test_kill9_mid_micro_batch_loses_no_account(
     assert stored_before in (0, accounts_total), stored_before
     assert pending["pending"] == events_sent, pending
 
-    second = start_service("accounting", accounting_env, log_dir / "second")
+    second = start_service("accounting", accounting_env, log_dir / "second", wait=START_SECONDS)
     started.append(second)
     deadline = time.monotonic() + 120
     while client.xpending(STREAM, group)["pending"]:

@@ -495,6 +495,7 @@ class Leases:
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
     def __init__(self, client: redis.Redis, owner: str, ttl_ms: int) -> None:
+        self.client = client
         self.token = owner
         self.ttl_ms = ttl_ms
         self._acquire = client.register_script(self._ACQUIRE)
@@ -509,6 +510,22 @@ class Leases:
 
     def release(self, uscc: str) -> None:
         self._release(keys=[self.key(uscc)], args=[self.token])
+
+    def acquire_many(self, usccs: Sequence[str]) -> list[str]:
+        """The enterprises whose lease this holder got, in one round trip."""
+        if not usccs:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for uscc in usccs:
+            self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms], client=pipe)
+        return [uscc for uscc, got in zip(usccs, pipe.execute(), strict=True) if got]
+
+    def release_many(self, usccs: Sequence[str]) -> None:
+        if usccs:
+            pipe = self.client.pipeline(transaction=False)
+            for uscc in usccs:
+                self._release(keys=[self.key(uscc)], args=[self.token], client=pipe)
+            pipe.execute()
 
     def wait(self, uscc: str, seconds: float) -> bool:
         """Acquire, waiting up to `seconds` while another holder has it."""
@@ -542,17 +559,14 @@ def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | No
                 wanted.append(uscc)
         registered = accountant.enterprises_of(wanted)
         for uscc in wanted:
-            ent = registered.get(uscc)
-            if ent is None:
+            if uscc not in registered:
                 log.warning("activity for unknown enterprise", extra={"uscc": uscc})
                 result.done.extend(batch.entries[uscc])
-                continue
-            if leases is not None:
-                if not leases.acquire(uscc):
-                    result.deferred.append(uscc)
-                    continue
-                held.append(uscc)
-            ents[uscc] = ent
+        known = [uscc for uscc in wanted if uscc in registered]
+        if leases is not None:
+            held = leases.acquire_many(known)
+            result.deferred = sorted(set(known) - set(held))
+        ents = {uscc: registered[uscc] for uscc in (held if leases is not None else known)}
         view = accountant.batch_view({uscc: batch.months[uscc] for uscc in ents})
         accountant.record_months(batch.months, ents, view)
         try:
@@ -573,8 +587,7 @@ def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | No
         result.failed = True
     finally:
         if leases is not None:
-            for uscc in held:
-                leases.release(uscc)
+            leases.release_many(held)
     return result
 
 
