@@ -169,6 +169,22 @@ class Accountant:
             with self._lock(uscc):
                 (store or self.store).put_months(uscc, records[uscc])
 
+    def unrecorded_months(self, touched: dict[str, set[str]], store: AccountStore) -> dict[str, set[str]]:
+        """The months the touched accounts' recompute reads (every month of their years and base
+        years) that have no record yet (bulk-loaded data, an enterprise's first event): read with
+        the touched months, one scan per month for the whole micro-batch, instead of one
+        enterprise and month at a time."""
+        out: dict[str, set[str]] = {}
+        for uscc, months in touched.items():
+            years = {month[:4] for month in months}
+            years |= {base_period_of(year, self.settings.base_year) for year in years}
+            wanted = [month for year in sorted(years) for month in period_months(year)]
+            recorded = store.month_records(uscc, wanted)
+            missing = {month for month in wanted if month not in recorded}
+            if missing:
+                out[uscc] = missing
+        return out
+
     def month_inputs(
         self, ent: Enterprise, months: list[str], fresh: set[str], store: AccountStore | None = None
     ) -> dict[str, PeriodInputs]:
@@ -567,8 +583,10 @@ def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | No
             held = leases.acquire_many(known)
             result.deferred = sorted(set(known) - set(held))
         ents = {uscc: registered[uscc] for uscc in (held if leases is not None else known)}
-        view = accountant.batch_view({uscc: batch.months[uscc] for uscc in ents})
-        accountant.record_months(batch.months, ents, view)
+        touched = {uscc: batch.months[uscc] for uscc in ents}
+        view = accountant.batch_view(touched)
+        unrecorded = accountant.unrecorded_months(touched, view)
+        accountant.record_months({u: m | unrecorded.get(u, set()) for u, m in touched.items()}, ents, view)
         try:
             for uscc in sorted(ents):
                 periods = accountant.recompute_months(
