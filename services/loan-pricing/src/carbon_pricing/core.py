@@ -336,6 +336,7 @@ class PricingCore:
                 "request_id": request_id,
                 "consent": consent,
                 "consent_position": access.position,
+                "rating_position": rating.position if rating else "",
                 "access_decision": access.decision_id,
                 "inputs": {
                     "policy_input": policy_input,
