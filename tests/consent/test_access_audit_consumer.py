@@ -91,3 +91,70 @@ def test_unread_entries_are_never_trimmed(redis_url: str) -> None:
     assert left == ["d2", "unread"]  # acknowledged ones go (the last delivered id stays), the unread one stays
     drain(auditor)
     assert [e.body["decision_id"] for e in audited(client)] == ["d0", "d1", "d2", "unread"]
+
+
+def test_a_batch_is_one_chain_append(redis_url: str) -> None:
+    """What one read brings is audited in one compare-and-set (consent's CPU per quote under load)."""
+    client = redis.Redis.from_url(redis_url)
+    auditor = AccessAuditor(client, AuditLog(client))
+    auditor.ensure_group()
+    for i in range(50):
+        events.ACCESS.add(client, decision(f"b{i}"))
+    events.ACCESS.add(client, decision("b7"))  # the same decision twice in one batch
+    drain(auditor)
+    assert [e.body["decision_id"] for e in audited(client)] == [f"b{i}" for i in range(50)]
+    assert (auditor.appends, auditor.appended, auditor.duplicates) == (1, 50, 1)
+    assert client.xpending(events.ACCESS.name, GROUP)["pending"] == 0
+    assert hashchain.verify(client, CHAIN).ok
+
+
+class Racing(AccessAuditor):
+    """Another consumer audits `raced` after this one checked the markers, before its append."""
+
+    raced = "r3"
+
+    def _seen(self, decision_ids: list[str]) -> set[str]:
+        seen = super()._seen(decision_ids)
+        if self.raced in decision_ids:
+            self.audit.append_with(
+                KIND,
+                {"decision_id": self.raced},
+                datetime.now(UTC),
+                lambda _e: [hashchain.Write("SET", f"carbon:consent:access_seen:{self.raced}", ("other",))],
+                guards=[hashchain.Guard(f"carbon:consent:access_seen:{self.raced}", absent=True)],
+            )
+        return seen
+
+
+def test_a_guard_failing_in_a_batch_drops_only_that_decision(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    auditor = Racing(client, AuditLog(client))
+    auditor.ensure_group()
+    for i in range(6):
+        events.ACCESS.add(client, decision(f"r{i}"))
+    drain(auditor)
+    ids = [e.body["decision_id"] for e in audited(client)]
+    assert sorted(ids) == [f"r{i}" for i in range(6)] and ids.count("r3") == 1
+    assert (auditor.appended, auditor.duplicates) == (5, 1)
+    assert client.xpending(events.ACCESS.name, GROUP)["pending"] == 0
+    assert hashchain.verify(client, CHAIN).ok
+
+
+def test_an_entry_not_understood_stays_pending_and_does_not_hold_up_the_rest(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    auditor = AccessAuditor(client, AuditLog(client))
+    auditor.ensure_group()
+    events.ACCESS.add(client, decision("u1"))
+    bad = client.xadd(events.ACCESS.name, {"version": "99", "decision_id": "from-the-future"})
+    events.ACCESS.add(client, decision("u2"))
+    drain(auditor)
+    assert [e.body["decision_id"] for e in audited(client)] == ["u1", "u2"]
+    pending = client.xpending_range(events.ACCESS.name, GROUP, "-", "+", 10)
+    assert [p["message_id"] for p in pending] == [bad]
+    # After a restart the consumer walks its pending entries again, leaves the bad one, and goes on.
+    restarted = AccessAuditor(client, AuditLog(client))
+    restarted.consumer = auditor.consumer
+    events.ACCESS.add(client, decision("u3"))
+    drain(restarted)
+    assert [e.body["decision_id"] for e in audited(client)] == ["u1", "u2", "u3"]
+    assert [p["message_id"] for p in client.xpending_range(events.ACCESS.name, GROUP, "-", "+", 10)] == [bad]

@@ -221,7 +221,8 @@ def readings(month: int) -> tuple[list[int], list[int]]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = start_platform(tmp_path_factory.mktemp("platform"))
+    # Starting six services is slow on a loaded two-core machine (imports alone took 31 s at load 46).
+    running = start_platform(tmp_path_factory.mktemp("platform"), wait=120)
     yield running
     codes = running.stop()
     assert all(code == 0 for code in codes.values()), f"unclean shutdown on SIGTERM: {codes}"

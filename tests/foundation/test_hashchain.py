@@ -384,6 +384,47 @@ def test_verify_all_finds_every_chain_including_per_bank_ones(redis_url: str) ->
     assert linked.returncode == 1 and "QUOTE_MISSING_IN_ENTRY" in linked.stdout
 
 
+def test_the_decision_log_name_verifies_every_bank_chain(redis_url: str) -> None:
+    """`verify --chain pricing:decision_log`: the chain of earlier quotes and one chain per bank (a bank
+    may be called "head": chains are found by type, not by name)."""
+    client = _client(redis_url)
+    _old_decision_log(client, 2)
+    for bank in ("b1", "head"):
+        _fill(redis_url, 2, f"pricing:decision_log:banks:{bank}")
+    assert hashchain.chains_of(client, "pricing:decision_log") == [
+        "pricing:decision_log",
+        "pricing:decision_log:banks:b1",
+        "pricing:decision_log:banks:head",
+    ]
+    out = _cli(redis_url, "verify", "--chain", "pricing:decision_log", "--chain-only")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["entries"] for line in out.stdout.splitlines()] == [2, 2, 2]
+    client.lset(list_key("pricing:decision_log:banks:head"), 1, b"{}")
+    broken = _cli(redis_url, "verify", "--chain", "pricing:decision_log", "--chain-only")
+    assert broken.returncode == 1 and "BROKEN pricing:decision_log:banks:head at seq 2" in broken.stderr
+    assert hashchain.chains_of(client, "consent:audit") == ["consent:audit"]  # not a family
+
+
+def test_a_batch_append_is_one_step_and_all_or_nothing(redis_url: str) -> None:
+    client = _client(redis_url)
+    writer = ChainWriter(client, CHAIN)
+    entries = writer.append_many_with(
+        [("E", {"i": i}, NOW) for i in range(3)],
+        lambda built: [Write("SET", f"test:marker:{e.seq}", (e.hash,)) for e in built],
+        guards=[Guard(f"test:marker:{i}", absent=True) for i in (1, 2, 3)],
+    )
+    assert [e.seq for e in entries] == [1, 2, 3] and client.get("test:marker:3") == entries[2].hash.encode()
+    with pytest.raises(GuardFailed) as failed:  # the second guard fails: nothing of the batch is written
+        writer.append_many_with(
+            [("E", {"i": i}, NOW) for i in range(3, 5)],
+            lambda built: [Write("SET", "test:never", ("x",))],
+            guards=[Guard("test:marker:9", absent=True), Guard("test:marker:2", absent=True)],
+        )
+    assert failed.value.guard.key == "test:marker:2"
+    assert client.llen(list_key(CHAIN)) == 3 and not client.exists("test:never")
+    assert verify(client, CHAIN).ok
+
+
 def test_every_registered_linked_record_check_imports() -> None:
     """The registry names checks by import path (carbon_common depends on no service): a rename fails here."""
     targets = {t for t in (*hashchain.CHAINS.values(), *hashchain.CHAIN_FAMILIES.values()) if t is not None}

@@ -25,7 +25,7 @@ from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore, summarize, summary_doc, tenor_months
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.settings import PricingSettings
-from carbon_pricing.store import DECISION_LOG, QuoteStore
+from carbon_pricing.store import QuoteStore, decision_log_chain
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -208,10 +208,10 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
         )
         assert {k: quote[k] for k in same} == {k: record[k] for k in same}, pid
         assert record["simulation"] is True and record["name"] == f"{created['name']}/positions/{pid}"
-    # the decision log holds a SIMULATION entry per priced position, verified with the records they link
+    # the bank's decision log holds a SIMULATION entry per priced position, verified with the records they link
     report = decision_log.verify(client)
     assert report.ok and report.entries == 4 + 4  # 4 simulations + the 4 comparison quotes
-    kinds = [json.loads(e)["kind"] for e in client.lrange(hashchain.list_key(DECISION_LOG), 0, -1)]
+    kinds = [json.loads(e)["kind"] for e in client.lrange(hashchain.list_key(decision_log_chain("b1")), 0, -1)]
     assert sorted(kinds) == ["QUOTE"] * 4 + ["SIMULATION"] * 4
     # every RATING decision is handed to consent's audit: allowed ones with the simulation they priced,
     # the refusal (P4) alone

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,14 +77,18 @@ def start_stack(
     peers: tuple[str, ...] = PEERS,
     bundle_dir: Path | None = None,
     appendfsync: str = "everysec",
+    before_pricing: Callable[[Stack], None] | None = None,
 ) -> Stack:
-    """`appendfsync="always"`: every acknowledged write survives a kill -9 of redis-server."""
+    """`appendfsync="always"`: every acknowledged write survives a kill -9 of redis-server.
+    `before_pricing(stack)` seeds what loan-pricing's projections should find at start."""
     port = free_port()
     redis_process = start_redis(root / "redis", port, appendfsync=appendfsync)
     stack = Stack(root, f"redis://127.0.0.1:{port}/0", redis_process=redis_process)
     try:
         for name in peers:
             stack.processes[name] = start_service(name, {**stack.env(), **(extra_env or {})}, root / "logs")
+        if before_pricing is not None:
+            before_pricing(stack)
         env = {**stack.env(), **(extra_env or {})}
         if bundle_dir is not None:
             env["CARBON_BUNDLE_DIR"] = str(bundle_dir)

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 from carbon_common import events, hashchain
-from carbon_pricing.store import DECISION_LOG
+from carbon_pricing.store import decision_log_chain
 from fastapi.testclient import TestClient
 
 from tests.pricing.support import World
@@ -35,7 +35,7 @@ def test_quote_carries_its_access_decision(api: TestClient, world: World, core: 
     assert access.consent_position == "1-0"
     # The period checked is the account's year 2025 in China time.
     assert access.data_start is not None and access.data_start.isoformat() == "2025-01-01T00:00:00+08:00"
-    [entry] = hashchain.read_entries(core.store.redis, DECISION_LOG)
+    [entry] = hashchain.read_entries(core.store.redis, decision_log_chain(BANK))
     assert entry.body["access_decision"] == access.decision_id
     assert entry.body["consent_position"] == "1-0"
     assert world.recorded == []  # nothing audited outside the quote's transaction

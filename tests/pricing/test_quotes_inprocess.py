@@ -12,7 +12,7 @@ import pytest
 import redis
 from carbon_common import hashchain
 from carbon_pricing import decision_log
-from carbon_pricing.store import DECISION_LOG
+from carbon_pricing.store import DECISION_LOG, decision_log_chain
 from fastapi.testclient import TestClient
 
 from tests.pricing.support import World, uscc
@@ -328,7 +328,7 @@ def test_decision_log_chain_and_tamper_detection(api: TestClient, world: World, 
     client: redis.Redis = core.store.redis
     report = decision_log.verify(client)
     assert report.ok and report.entries == 3
-    entries = [json.loads(raw) for raw in client.lrange(hashchain.list_key(DECISION_LOG), 0, -1)]
+    entries = [json.loads(raw) for raw in client.lrange(hashchain.list_key(decision_log_chain(BANK)), 0, -1)]
     assert [e["seq"] for e in entries] == [1, 2, 3]
     assert entries[0]["prev_hash"] == hashchain.GENESIS
     assert entries[1]["prev_hash"] == entries[0]["hash"] == quotes[0]["decision_log_hash"]
@@ -352,7 +352,7 @@ def test_decision_log_chain_and_tamper_detection(api: TestClient, world: World, 
     entry = entries[1]
     entry["body"]["outputs"]["policy_output"]["rate_adjustment_bp"] = -500
     entry["hash"] = hashchain.digest(entry)
-    client.lset(hashchain.list_key(DECISION_LOG), 1, hashchain.canonical_json(entry))
+    client.lset(hashchain.list_key(decision_log_chain(BANK)), 1, hashchain.canonical_json(entry))
     problems = {p.problem for p in decision_log.verify(client).problems}
     assert "CHAIN_BROKEN" in problems
     # ... and the one verify command (with the quote check registered for this chain) exits 1.

@@ -27,6 +27,8 @@ import pytest
 import redis
 from carbon.v1 import pricing_pb2, pricing_pb2_grpc
 from carbon_common import events, hashchain
+from carbon_pricing import decision_log
+from carbon_pricing.store import decision_log_chain
 from carbon_pricing.workers import usable_cores
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
@@ -241,6 +243,7 @@ def test_idempotency_grpc_and_rest_agree(stack: Stack, seeded: dict[str, Any], g
 
 
 def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded: dict[str, Any]) -> None:
+    """One chain per bank; the one command verifies every bank's chain (and the stored quotes)."""
     e = seeded["enterprises"][1]
     for _ in range(3):
         assert post(stack, seeded["keys"][BANK], quote_body(e, product="shenzhen_jiangtandai")).status_code == 200
@@ -248,21 +251,23 @@ def test_decision_log_verify_cli_against_the_running_stack(stack: Stack, seeded:
     command += ["verify", "--chain", "pricing:decision_log"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["ok"] and report["entries"] >= 3
-    import redis
+    reports = {r["chain"]: r for r in map(json.loads, result.stdout.strip().splitlines())}
+    ours = decision_log_chain(BANK)
+    assert all(r["ok"] for r in reports.values()) and reports[ours]["entries"] >= 3
 
     client = redis.Redis.from_url(stack.redis_url)
-    raw = client.lindex("carbon:pricing:decision_log", 0)
+    raw = client.lindex(hashchain.list_key(ours), 0)
     entry = json.loads(raw)
     entry["body"]["inputs"]["policy_input"]["request"]["amount_cny"] = "1.00"
-    client.lset("carbon:pricing:decision_log", 0, json.dumps(entry))
+    client.lset(hashchain.list_key(ours), 0, json.dumps(entry))
     try:
         tampered = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert tampered.returncode == 1
-        assert json.loads(tampered.stdout.strip().splitlines()[-1])["problems"][0]["problem"] == "HASH_MISMATCH"
+        reports = {r["chain"]: r for r in map(json.loads, tampered.stdout.strip().splitlines())}
+        assert reports[ours]["problems"][0]["problem"] == "HASH_MISMATCH"
+        assert f"BROKEN {ours} at seq 1" in tampered.stderr
     finally:
-        client.lset("carbon:pricing:decision_log", 0, raw)
+        client.lset(hashchain.list_key(ours), 0, raw)
 
 
 def test_policy_hot_reload_and_activation_in_the_process(stack: Stack, tmp_path: Path) -> None:
@@ -309,12 +314,10 @@ def _population_settled(stack: Stack, quiet: float = 2.5, timeout: float = 30) -
 
 
 def _logged_rating(stack: Stack, quote_name: str) -> dict[str, Any]:
-    import redis
-
-    for raw in redis.Redis.from_url(stack.redis_url).lrange("carbon:pricing:decision_log", 0, -1):
-        body = json.loads(raw)["body"]
-        if body["quote"] == quote_name:
-            return body["inputs"]["rating"]
+    bank = quote_name.split("/")[1]
+    for entry in hashchain.read_entries(redis.Redis.from_url(stack.redis_url), decision_log_chain(bank)):
+        if entry.body["quote"] == quote_name:
+            return dict(entry.body["inputs"]["rating"])
     raise AssertionError(f"{quote_name} is not in the decision log")
 
 
@@ -448,6 +451,8 @@ def test_consent_killed_refuses_then_resumes_and_every_quote_is_audited_once(
     assert len(decisions) == len(set(decisions)), "an access decision was audited twice"
     audited_quotes = [body["quote"] for body in audited if body["quote"]]
     assert len(audited_quotes) == len(set(audited_quotes))
-    logged = [entry.body["quote"] for entry in hashchain.read_entries(client, "pricing:decision_log")]
+    logged = [
+        entry.body["quote"] for chain in decision_log.chains(client) for entry in hashchain.read_entries(client, chain)
+    ]
     assert set(logged) <= set(audited_quotes), set(logged) - set(audited_quotes)
     assert hashchain.verify(client, "consent:audit").ok

@@ -18,6 +18,7 @@ or stream read that does not go through this module, or when a message does not 
 
 from __future__ import annotations
 
+import functools
 import json
 import time as _time
 import typing
@@ -109,6 +110,7 @@ class Event(BaseModel):
             raise EventDecodeError(f"{cls.__name__}: {problems}") from None
 
 
+@functools.cache  # per message class; decoding is on every consumer's hot path
 def _structured_fields(cls: type[Event]) -> frozenset[str]:
     """Fields carried as JSON on the wire: lists, tuples, dicts (not comma lists)."""
     names = set()

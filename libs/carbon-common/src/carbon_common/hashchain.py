@@ -30,6 +30,7 @@ extends it (and `--since-checkpoint` verifies only what came after).
 
     python -m carbon_common.hashchain verify --chain consent:audit [--checkpoint FILE [--since-checkpoint]]
     python -m carbon_common.hashchain verify --all
+    python -m carbon_common.hashchain verify --chain pricing:decision_log        # every bank's chain
     python -m carbon_common.hashchain checkpoint --chain pricing:decision_log > decision_log.checkpoint.json
 
 exit 0 when intact, 1 naming the first bad seq (stderr) with the JSON report on stdout.
@@ -404,48 +405,42 @@ class ChainWriter:
         """Append one entry and apply `writes(entry)` atomically with it, if every guard holds.
 
         Raises GuardFailed (nothing written) or ChainBusy."""
-        with self.lock:
-            plan: dict[str, Sequence[Write]] = {}
-
-            def build(head: Head) -> list[Entry]:
-                entry = make_entry(self.chain, head[0] + 1, head[1], time, kind, body)
-                plan["writes"] = writes(entry)
-                return [entry]
-
-            return self._compare_and_set(build, guards, plan, attempts)[0]
+        return self.append_many_with([(kind, body, time)], lambda built: writes(built[0]), guards, attempts)[0]
 
     def append_many_with(
         self,
-        items: Sequence[tuple[str, Mapping[str, Any]]],
-        time: datetime | str,
+        items: Sequence[tuple[str, Mapping[str, Any], datetime | str]],
         writes: Callable[[list[Entry]], Sequence[Write]],
+        guards: Sequence[Guard] = (),
         attempts: int = 50,
     ) -> list[Entry]:
-        """Append several entries in order and apply `writes(entries)` atomically with them (one
-        compare-and-set: a batch job's records and their entries). Raises ChainBusy."""
+        """Append several entries (kind, body, time), in order, and apply `writes(entries)` in the same
+        atomic step, if every guard holds: one round trip for a batch (at most MAX_GROUP entries).
+
+        Raises GuardFailed naming the first guard that failed (nothing written) or ChainBusy."""
+        if not 0 < len(items) <= MAX_GROUP:
+            raise ValueError(f"between 1 and {MAX_GROUP} entries per append, not {len(items)}")
         with self.lock:
             plan: dict[str, Sequence[Write]] = {}
 
             def build(head: Head) -> list[Entry]:
-                seq, prev = head
-                built = []
-                for kind, body in items:
-                    entry = make_entry(self.chain, seq + 1, prev, time, kind, body)
-                    built.append(entry)
-                    seq, prev = entry.seq, entry.hash
+                built = self._entries_after(head, items)
                 plan["writes"] = writes(built)
                 return built
 
-            return self._compare_and_set(build, (), plan, attempts) if items else []
+            return self._compare_and_set(build, guards, plan, attempts)
 
-    def _build(self, head: Head, *, batch: list[_Pending]) -> list[Entry]:
+    def _entries_after(self, head: Head, items: Sequence[tuple[str, Mapping[str, Any], datetime | str]]) -> list[Entry]:
         seq, prev = head
         built = []
-        for item in batch:
-            entry = make_entry(self.chain, seq + 1, prev, item.time, item.kind, item.body)
+        for kind, body, time in items:
+            entry = make_entry(self.chain, seq + 1, prev, time, kind, body)
             built.append(entry)
             seq, prev = entry.seq, entry.hash
         return built
+
+    def _build(self, head: Head, *, batch: list[_Pending]) -> list[Entry]:
+        return self._entries_after(head, [(item.kind, item.body, item.time) for item in batch])
 
     def _compare_and_set(
         self,
@@ -759,6 +754,9 @@ CHAINS: dict[str, str | None] = {
 CHAIN_FAMILIES: dict[str, str | None] = {
     "pricing:decision_log:banks:": "carbon_pricing.decision_log:check_entry",  # one chain per bank
 }
+# A log kept as a family of chains, by the name it is known by: `verify --chain pricing:decision_log`
+# verifies that chain (if present: entries written before the family) and every member of the family.
+FAMILY_OF: dict[str, str] = {"pricing:decision_log": "pricing:decision_log:banks:"}
 
 
 def check_for(chain: str) -> str | None:
@@ -776,14 +774,26 @@ def load_check(target: str) -> EntryCheck:
     return check
 
 
+def family_members(client: redis.Redis, prefix: str) -> list[str]:
+    """The chains of a family present in Redis (their entry lists; heads are strings), sorted."""
+    keys = client.scan_iter(match=f"{list_key(prefix)}*", count=1000, _type="list")
+    return sorted({_text(key).removeprefix(KEY_PREFIX) for key in keys})
+
+
+def chains_of(client: redis.Redis, name: str) -> list[str]:
+    """What `verify --chain name` verifies: the chain itself, and every member of its family if it has
+    one (then the chain itself only if present)."""
+    family = FAMILY_OF.get(name)
+    if family is None:
+        return [name]
+    return [*([name] if client.exists(list_key(name)) else []), *family_members(client, family)] or [name]
+
+
 def existing_chains(client: redis.Redis) -> list[str]:
     """The known chains and chain families present in Redis."""
     found = [name for name in CHAINS if client.exists(list_key(name))]
     for prefix in CHAIN_FAMILIES:
-        for key in client.scan_iter(match=f"{list_key(prefix)}*", count=1000):
-            name = _text(key).removeprefix(KEY_PREFIX)
-            if not name.endswith(":head"):
-                found.append(name)
+        found += family_members(client, prefix)
     return sorted(set(found))
 
 
@@ -810,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="verify chains; exit 1 naming the first bad seq")
     which = check.add_mutually_exclusive_group(required=True)
-    which.add_argument("--chain", help=f"chain name, e.g. {', '.join(CHAINS)}")
+    which.add_argument("--chain", help=f"chain name, e.g. {', '.join(CHAINS)} (a family's name: all its chains)")
     which.add_argument("--all", action="store_true", help="every known chain present in Redis")
     check.add_argument("--checkpoint", help="file written by `checkpoint`: the chain must still pass through it")
     check.add_argument("--since-checkpoint", action="store_true", help="verify only the entries after it")
@@ -836,7 +846,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--since-checkpoint needs --checkpoint")
     if point is not None and args.all:
         parser.error("--checkpoint is of one chain: use --chain")
-    names = existing_chains(client) if args.all else [args.chain]
+    names = existing_chains(client) if args.all else chains_of(client, args.chain)
+    if point is not None and len(names) > 1:
+        parser.error(f"{args.chain} is a family of chains; a checkpoint is of one: name the member chain")
     intact = True
     for name in names:
         report = verify_known(client, name, linked=not args.chain_only, checkpoint=point, since=args.since_checkpoint)

@@ -132,7 +132,9 @@ class StreamProjection(Generic[M]):
                     self.snapshot()
                     need_snapshot = False
                 self.poll(block_ms)
-            except (redis.RedisError, OSError, events.EventDecodeError):
+            except (redis.RedisError, OSError, ValueError):  # ValueError: EventDecodeError, or a closed connection
+                if stopping.is_set():
+                    return  # shutting down: the connection was closed under the blocked read
                 log.warning("projection lost its stream; re-snapshotting", extra={"stream": self.stream.name})
                 need_snapshot = True
                 stopping.wait(0.1)

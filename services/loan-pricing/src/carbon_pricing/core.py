@@ -381,6 +381,7 @@ class PricingCore:
                 "request_id": request_id,
                 "consent": consent,
                 "consent_position": access.position,
+                "rating_position": rating.position if rating else "",
                 "access_decision": access.decision_id,
                 "inputs": {
                     "policy_input": policy_input,
@@ -460,6 +461,7 @@ class PricingCore:
             priced.append((evaluated, access))
         try:
             stored = self.store.commit_simulations(
+                bank,
                 run_results_key(run),
                 [(p.record["position_id"], p.record, p.body, a.event(p.record["name"])) for p, a in priced],
             )

@@ -1,12 +1,14 @@
-"""The decision log: every quote, in the platform's hash chain "pricing:decision_log"
-(format, appends and verification: carbon_common.hashchain; store.py appends it with the quote).
+"""The decision log: every quote, in its bank's hash chain "pricing:decision_log:banks:{bank}" (format,
+appends and verification: carbon_common.hashchain; store.py appends it with the quote). Quotes logged
+before one chain per bank stay in the global chain "pricing:decision_log", verified with the rest.
 
 An entry's body holds the full inputs (policy input document, rating name + input digest, account name
 + input digest, consent, request) and outputs (policy output, the stored quote). Beyond the chain itself,
 `check_entry` compares every stored quote with the entry that logged it, so altering or deleting a
 quote is found too:
 
-    python -m carbon_common.hashchain verify --chain pricing:decision_log [--chain-only]
+    python -m carbon_common.hashchain verify --chain pricing:decision_log [--chain-only]   # every chain
+    python -m carbon_common.hashchain verify --chain pricing:decision_log:banks:{bank}     # one bank's
 """
 
 from __future__ import annotations
@@ -56,8 +58,19 @@ def check_entry(client: redis.Redis, entry: hashchain.Entry) -> list[hashchain.P
     return []
 
 
+def chains(client: redis.Redis) -> list[str]:
+    """Every decision-log chain in Redis: the global one of earlier quotes, then one per bank."""
+    return hashchain.chains_of(client, DECISION_LOG)
+
+
 def verify(client: redis.Redis, *, check_quotes: bool = True) -> hashchain.Report:
-    return hashchain.verify(client, DECISION_LOG, check=check_entry if check_quotes else None)
+    """Every chain of the decision log, as one report (entries summed; each problem names its chain)."""
+    combined = hashchain.Report(DECISION_LOG)
+    for chain in chains(client):
+        report = hashchain.verify(client, chain, check=check_entry if check_quotes else None)
+        combined.entries += report.entries
+        combined.problems += [hashchain.Problem(p.seq, p.problem, f"{chain}: {p.detail}") for p in report.problems]
+    return combined
 
 
 def verify_worker(client: redis.Redis, interval_seconds: float) -> Callable[[threading.Event], None]:

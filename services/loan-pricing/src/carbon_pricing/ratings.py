@@ -18,7 +18,7 @@ from carbon_pricing.sources import AccountFacts, AccountSource, RatingFacts, Rat
 Ratings = dict[str, events.RatingChanged]
 
 
-def rating_facts(m: events.RatingChanged) -> RatingFacts:
+def rating_facts(m: events.RatingChanged, position: str = "") -> RatingFacts:
     return RatingFacts(
         name=m.rating,
         scheme_id=m.scheme,
@@ -31,6 +31,7 @@ def rating_facts(m: events.RatingChanged) -> RatingFacts:
         input_digest=m.input_digest,
         factor_set_version=m.factor_set_version,
         quality_score=m.quality_score,
+        position=position,
     )
 
 
@@ -74,8 +75,9 @@ class RatingProjection(StreamProjection[events.RatingChanged]):
     def rating(self, uscc: str, scheme_id: str) -> RatingFacts | None:
         with self.lock:
             found = self._ratings.get(f"enterprises/{uscc}/ratings/{scheme_id}")
+            position = self.position
         if found is not None:
-            return rating_facts(found)
+            return rating_facts(found, position)
         self.misses += 1
         return self.fallback_ratings.rating(uscc, scheme_id)
 

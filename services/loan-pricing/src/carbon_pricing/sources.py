@@ -35,6 +35,7 @@ class RatingFacts:
     input_digest: str
     factor_set_version: str = ""
     quality_score: Decimal | None = None
+    position: str = ""  # the ratings-stream entry id the projection had applied ("": not projected)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,13 @@ Keys (all under carbon:pricing:):
   quotes:{bank}                  ZSET quote_id scored by create time (ms)
   request:{bank}:{request_id}    JSON {"fingerprint", "quote_id", "token"}
   inputs                         LIST of recent {"quote","product","input","output"} (newest first)
-  decision_log, decision_log:head  the hash chain DECISION_LOG (carbon_common.hashchain)
+  decision_log:banks:{bank}, ...:head  the bank's decision log, a hash chain (carbon_common.hashchain)
+  decision_log, decision_log:head      the one chain of every bank's quotes before (verified, not appended)
 and the quote's access decision on carbon:events:access (consent's audit consumes it).
+
+One decision-log chain per bank: appends are compare-and-set on a chain's head, so one global chain
+made every quote of every bank (and worker process) wait for the same head; per bank, banks never
+contend and a bank's log is still one complete, ordered chain it can be shown.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import base64
 import builtins
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +37,14 @@ PREFIX = "carbon:pricing:"
 INPUTS_KEY = PREFIX + "inputs"
 PENDING_SECONDS = 30
 
-DECISION_LOG = "pricing:decision_log"  # the hash chain (carbon_common.hashchain) every quote is logged in
+# The decision log: one hash chain per bank (hashchain.CHAIN_FAMILIES); `python -m carbon_common.hashchain
+# verify --chain pricing:decision_log` verifies all of them and the global chain written before.
+DECISION_LOG = "pricing:decision_log"
+BANK_LOG_PREFIX = DECISION_LOG + ":banks:"
+
+
+def decision_log_chain(bank: str) -> str:
+    return BANK_LOG_PREFIX + bank
 
 
 def quote_key(bank: str, quote_id: str) -> str:
@@ -80,7 +93,16 @@ class QuoteStore:
     def __init__(self, client: redis.Redis, inputs_kept: int = 1000) -> None:
         self.redis = client
         self.inputs_kept = inputs_kept
-        self.decision_log = hashchain.ChainWriter(client, DECISION_LOG)
+        self._logs: dict[str, hashchain.ChainWriter] = {}  # bank -> its decision-log writer
+        self._logs_lock = threading.Lock()
+
+    def decision_log(self, bank: str) -> hashchain.ChainWriter:
+        """The writer of the bank's decision log (one per bank per process: it caches the head)."""
+        with self._logs_lock:
+            writer = self._logs.get(bank)
+            if writer is None:
+                writer = self._logs[bank] = hashchain.ChainWriter(self.redis, decision_log_chain(bank))
+            return writer
 
     # -- idempotency ------------------------------------------------------
     def claim(self, bank: str, request_id: str, fingerprint: str, *, wait: float = 3.0) -> Claim:
@@ -158,7 +180,7 @@ class QuoteStore:
             ]
 
         try:
-            self.decision_log.append_with(
+            self.decision_log(bank).append_with(
                 "QUOTE",
                 build_body(record),
                 record["create_time"],
@@ -179,6 +201,7 @@ class QuoteStore:
 
     def commit_simulations(
         self,
+        bank: str,
         results_key: str,
         priced: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]], events.AccessDecided]],
     ) -> list[dict[str, Any]]:
@@ -200,9 +223,8 @@ class QuoteStore:
             return out
 
         try:
-            self.decision_log.append_many_with(
-                [("SIMULATION", body(record)) for _position, record, body, _access in priced],
-                priced[0][1]["create_time"],
+            self.decision_log(bank).append_many_with(
+                [("SIMULATION", body(record), record["create_time"]) for _position, record, body, _access in priced],
                 writes,
             )
         except hashchain.ChainBusy:
