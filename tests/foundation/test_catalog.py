@@ -21,10 +21,10 @@ import carbon.v1
 import pytest
 import yaml
 from carbon_common import catalog
+from carbon_devkit import local as local_stack
+from carbon_devkit import processes
+from carbon_devkit.checkout import tool
 from carbonctl import local as carbonctl_local
-
-from tests.support import processes
-from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "carbon-platform"
@@ -144,12 +144,10 @@ def test_settings_declare_their_peers_targets_with_local_defaults(name: str) -> 
 
 
 def test_make_run_launchers_and_carbonctl_read_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts import run_stack
-
-    assert {e.name: (e.local.grpc, e.local.http) for e in catalog.SERVICES} == run_stack.PORTS
-    assert run_stack.PACKAGES == processes.SERVICE_PACKAGES == {e.name: e.package for e in catalog.SERVICES}
+    assert {e.name: (e.local.grpc, e.local.http) for e in catalog.SERVICES} == local_stack.PORTS
+    assert local_stack.PACKAGES == processes.SERVICE_PACKAGES == {e.name: e.package for e in catalog.SERVICES}
     assert {e.name: e.target_variable for e in catalog.SERVICES} == processes.TARGET_VARS
-    env = run_stack.stack_env()
+    env = local_stack.stack_env()
     for entry in catalog.SERVICES:
         assert env[entry.target_variable] == f"127.0.0.1:{entry.local.grpc}"
     for entry in catalog.SERVICES:

@@ -17,6 +17,7 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_common.redis_conn import connect
+from carbon_devkit.s3 import RAW_BUCKET, S3Server
 from carbon_ingest import parquet_io, rawdata
 from carbon_ingest_energy.app import build as build_energy
 from carbon_ingest_energy.servicer import EnergyIngestion
@@ -25,7 +26,6 @@ from carbon_ingest_energy.store import ReadingStore
 from carbon_ingest_tax.ingest import TaxIngestor
 
 from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
-from tests.support.s3 import RAW_BUCKET, S3Server
 
 USCC = make_uscc(61)
 OTHER = make_uscc(62)

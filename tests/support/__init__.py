@@ -1,1 +1,1 @@
-"""Test support: real redis-server and real service processes."""
+"""Test support that is not dev-kit: the browser accessibility audit (axe-core in Chromium)."""
