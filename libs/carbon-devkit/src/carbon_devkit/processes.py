@@ -24,6 +24,10 @@ from carbon_devkit.ports import free_port
 SERVICE_PACKAGES = {entry.name: entry.package for entry in catalog.SERVICES}
 TARGET_VARS = {entry.name: entry.target_variable for entry in catalog.SERVICES}
 POLL_SECONDS = 0.1
+# How long a starting service may take to report SERVING: a safety bound only (every wait ends on
+# SERVING or on the process's exit); generous, because a loaded shared 2-core machine can take
+# tens of seconds to import a service.
+START_SECONDS = 120.0
 
 
 @dataclass
@@ -155,7 +159,7 @@ def start_service(
     env: Mapping[str, str],
     log_dir: Path,
     *,
-    wait: float = 30.0,
+    wait: float = START_SECONDS,
     ports: tuple[int, int] | None = None,
     dev_mode: bool = True,
 ) -> ServiceProcess:

@@ -25,7 +25,7 @@ from carbon_common.channels import service_channel
 
 from carbon_devkit import credentials
 from carbon_devkit.ports import free_port
-from carbon_devkit.processes import TARGET_VARS, ServiceProcess, launch, wait_http, wait_serving
+from carbon_devkit.processes import START_SECONDS, TARGET_VARS, ServiceProcess, launch, wait_http, wait_serving
 from carbon_devkit.redis_server import RedisServer
 
 ORDER = catalog.names()  # dependency (flow) order
@@ -46,7 +46,7 @@ class Stack:
     redis_url: str
     redis: RedisServer | None = None
     base_env: dict[str, str] = field(default_factory=dict)
-    wait: float = 30.0
+    wait: float = START_SECONDS
     dev_mode: bool = True
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -154,7 +154,7 @@ def start_stack(
     env: Mapping[str, str] | None = None,
     redis_url: str | None = None,
     appendfsync: str = "everysec",
-    wait: float = 30.0,
+    wait: float = START_SECONDS,
     dev_mode: bool = True,
     span_files: bool = False,
     http: Iterable[str] = (),
@@ -183,7 +183,7 @@ def start_stack(
     return stack
 
 
-def start_platform(root: Path, extra_env: Mapping[str, object] | None = None, *, wait: float = 30.0) -> Stack:
+def start_platform(root: Path, extra_env: Mapping[str, object] | None = None, *, wait: float = START_SECONDS) -> Stack:
     """The whole platform: redis-server and all six services, production-like (no dev mode), generous
     rate limits, span files."""
     env = {"CARBON_RATE_LIMITS": GENEROUS_RATE_LIMITS, **{k: str(v) for k, v in (extra_env or {}).items()}}
