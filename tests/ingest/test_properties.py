@@ -13,7 +13,8 @@ from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_common.redis_conn import connect
 from carbon_ingest import rawdata
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
 from carbon_ingest_tax.ingest import TaxIngestor
@@ -64,10 +65,12 @@ def run_energy(
     sequence: list[int],
 ) -> pl.DataFrame:
     redis.Redis.from_url(redis_url).flushall()
-    svc = EnergyIngestion(
-        EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
-        ReadingStore(connect(redis_url), data),
-        AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    svc = EnergyServicer(
+        EnergyCore(
+            EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
+            ReadingStore(connect(redis_url), data),
+            AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+        )
     )
     for meter_id, kind, rmax in (("i", 1, 0), ("r", 2, 9999)):
         svc.CreateMeter(

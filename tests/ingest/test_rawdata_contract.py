@@ -15,7 +15,8 @@ from carbon.v1 import consent_pb2
 from carbon_accounting import activity
 from carbon_common.redis_conn import connect
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
 from carbon_ingest_tax.ingest import TaxIngestor
@@ -37,10 +38,12 @@ MONTH = "2024-03"
 
 def energy_writer(redis_url: str, root: Path) -> None:
     settings = EnergySettings(redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, max_power_kw=1000)
-    svc = EnergyIngestion(
-        settings,
-        ReadingStore(connect(redis_url), root),
-        AllowList((METERED, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    svc = EnergyServicer(
+        EnergyCore(
+            settings,
+            ReadingStore(connect(redis_url), root),
+            AllowList((METERED, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+        )
     )
     name = meter(svc)
     stream(svc, batch(name, "r1", [T0, T0 + 900], [1000, 2000]))

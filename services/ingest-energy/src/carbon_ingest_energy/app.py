@@ -1,4 +1,4 @@
-"""Wiring: settings, Redis, consent gate, servicer, workers."""
+"""Wiring: settings -> Redis, reading store, consent gate, core, edges, workers."""
 
 from __future__ import annotations
 
@@ -12,15 +12,26 @@ from carbon_common.server import Service
 from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import compaction_worker, erasure_worker
 from fastapi import FastAPI
-from pydantic import BaseModel
 
-from carbon_ingest_energy.servicer import EnergyIngestion, register
+from carbon_ingest_energy import grpc_api
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.rest import health
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
 
 
-class Health(BaseModel):
-    status: str
+def create_http_app() -> FastAPI:
+    http = FastAPI(
+        title="ingest-energy",
+        version="v1",
+        description="Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(http)
+    install_offline_docs(http)
+    http.include_router(health.router)
+    return http
 
 
 def build(settings: EnergySettings | None = None) -> Service:
@@ -33,36 +44,16 @@ def build(settings: EnergySettings | None = None) -> Service:
     parquet_io.cleanup_tmp(store.root)
     channel = service_channel(settings.consent_target, settings.service_name, secret)
     gate = ConsentGate(channel, cache_seconds=settings.consent_cache_seconds)
-    servicer = EnergyIngestion(settings, store, gate)
-
-    def erase(uscc: str) -> dict[str, int]:
-        servicer.forget(uscc)
-        return store.erase(uscc)
-
-    # Readings arrive over gRPC only; the HTTP edge serves probes.
-    http = FastAPI(
-        title="ingest-energy",
-        version="v1",
-        description="Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
-        docs_url=None,
-        redoc_url=None,
-    )
-    install_error_handlers(http)
-    install_offline_docs(http)
-
-    @http.get("/healthz", response_model=Health, tags=["health"], summary="Liveness of the HTTP edge")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    core = EnergyCore(settings, store, gate)
     return Service(
         name=settings.service_name,
         settings=settings,
-        register=lambda server: register(server, servicer),
+        register=grpc_api.register(core),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
         interceptors=[RequireServiceInterceptor(services, {"carbon.v1.EnergyIngestionService"})],
-        http_app=http,
+        http_app=create_http_app(),
         workers=[
-            erasure_worker(lambda: connect(settings.redis_url), settings.service_name, erase),
+            erasure_worker(lambda: connect(settings.redis_url), settings.service_name, core.erase),
             compaction_worker(
                 lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
                 settings.compact_interval_seconds,
