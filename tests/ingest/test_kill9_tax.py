@@ -35,7 +35,7 @@ from carbon_common.events import ACTIVITY
 from carbon_devkit.credentials import SERVICE_SECRET as SECRET
 from carbon_devkit.seed import grant_platform
 from carbon_ingest import parquet_io
-from carbon_ingest_tax.ingest import P
+from carbon_ingest_tax.store import P
 
 from tests.ingest import kill9
 from tests.ingest.helpers import make_uscc

@@ -24,7 +24,8 @@ from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.store import TaxStore
 
 from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
 
@@ -106,7 +107,7 @@ def test_compaction_and_erasure_on_objects(svc: EnergyServicer, root: Path) -> N
 def test_a_tax_batch_moved_to_other_months_leaves_no_stale_object(redis_url: str, root: Path) -> None:
     """A crashed first attempt wrote March; the retry's lines all fall in April (another issue time
     after a client fix is a different request; here the same request's intent still names March)."""
-    ingestor = TaxIngestor(connect(redis_url), root, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    ingestor = TaxCore(TaxStore(connect(redis_url), root), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
     name = parquet_io.batch_file_name("invoices", USCC, "r1")
     stale = root / "invoices" / "month=2024-03" / name
     frame = pl.DataFrame(

@@ -17,7 +17,8 @@ from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.store import TaxStore
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -157,7 +158,7 @@ def run_tax(
     redis_url: str, data: Path, batches: list[list[int]], order: list[int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     redis.Redis.from_url(redis_url).flushall()
-    ingestor = TaxIngestor(connect(redis_url), data, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    ingestor = TaxCore(TaxStore(connect(redis_url), data), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
     for index in order:
         ingestor.ingest(f"enterprises/{USCC}", f"b{index}", [tax_invoice(i) for i in batches[index]])
     # A reversal that arrived before its original was held (ORIGINAL_INVOICE_UNKNOWN); the
