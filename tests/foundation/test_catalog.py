@@ -94,17 +94,25 @@ def test_catalog_is_consistent_with_the_proto_contracts() -> None:
 # --------------------------------------------------------------------------- the code's calls
 
 
+SHARED = {"carbon_common": COMMON, "carbon_ingest": REPO / "libs" / "carbon-ingest" / "src" / "carbon_ingest"}
+
+
 def _sources(entry: catalog.ServiceEntry) -> list[Path]:
-    """The service's package plus the carbon_common modules it imports (the consent gate, bank auth)."""
+    """The service's package plus the shared-library modules it imports, transitively (the consent gate,
+    bank auth, the ingestion services' common wiring)."""
     package = REPO / "services" / entry.directory / "src" / entry.package
     files = sorted(package.rglob("*.py"))
-    used = {
-        m
-        for f in files
-        for m in re.findall(r"carbon_common\.(\w+) import|from carbon_common import (\w+)", f.read_text())
-    }
-    modules = {name for pair in used for name in pair if name}
-    files += [COMMON / f"{name}.py" for name in sorted(modules) if (COMMON / f"{name}.py").is_file()]
+    pending, seen = list(files), set(files)
+    while pending:
+        text = pending.pop().read_text()
+        for library, root in SHARED.items():
+            used = re.findall(rf"{library}\.(\w+) import|from {library} import ([\w, ]+)", text)
+            for name in {n.strip() for pair in used for names in pair for n in names.split(",") if n.strip()}:
+                module = root / f"{name}.py"
+                if module.is_file() and module not in seen:
+                    seen.add(module)
+                    files.append(module)
+                    pending.append(module)
     return files
 
 

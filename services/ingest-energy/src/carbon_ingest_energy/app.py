@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from carbon_common.channels import service_channel
-from carbon_common.consent_gate import ConsentGate
 from carbon_common.docs import install_offline_docs
 from carbon_common.http import install_error_handlers
-from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
-from carbon_common.redis_conn import connect
+from carbon_common.identity import RequireServiceInterceptor
 from carbon_common.server import Service
-from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import compaction_worker, erasure_worker
+from carbon_ingest import parquet_io, wiring
 from fastapi import FastAPI
 
 from carbon_ingest_energy import grpc_api
@@ -36,29 +32,19 @@ def create_http_app() -> FastAPI:
 
 def build(settings: EnergySettings | None = None) -> Service:
     settings = settings or EnergySettings()
-    rawdata.check_root(settings.data_dir)  # a local directory or s3://bucket/prefix, else fail now
-    secret = settings.effective_service_secret()
-    client = connect(settings.redis_url)
-    services = ServiceVerifier(settings.service_name, secret, client)
-    store = ReadingStore(client, settings.data_dir, settings.idempotency_ttl_days)
+    platform = wiring.connect_platform(settings)
+    store = ReadingStore(platform.redis, settings.data_dir, settings.idempotency_ttl_days)
     parquet_io.cleanup_tmp(store.root)
-    channel = service_channel(settings.consent_target, settings.service_name, secret)
-    gate = ConsentGate(channel, cache_seconds=settings.consent_cache_seconds)
-    core = EnergyCore(settings, store, gate)
+    core = EnergyCore(settings, store, platform.gate)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=grpc_api.register(core),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
-        interceptors=[RequireServiceInterceptor(services, {"carbon.v1.EnergyIngestionService"})],
+        interceptors=[RequireServiceInterceptor(platform.services, {"carbon.v1.EnergyIngestionService"})],
         http_app=create_http_app(),
-        workers=[
-            erasure_worker(lambda: connect(settings.redis_url), settings.service_name, core.erase),
-            compaction_worker(
-                lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
-                settings.compact_interval_seconds,
-                "compaction",
-            ),
-        ],
-        on_stop=[channel.close],
+        workers=wiring.maintenance_workers(
+            settings, core.erase, lambda: store.compact(settings.compact_min_files, settings.compact_large_rows)
+        ),
+        on_stop=[platform.consent_channel.close],
     )

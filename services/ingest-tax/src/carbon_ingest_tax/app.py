@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from carbon_common import limits
-from carbon_common.channels import service_channel
-from carbon_common.consent_gate import ConsentGate
 from carbon_common.docs import install_offline_docs
 from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
-from carbon_common.redis_conn import connect
 from carbon_common.server import Service
-from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import compaction_worker, erasure_worker, one_off_worker
+from carbon_ingest import parquet_io, wiring
+from carbon_ingest.common import one_off_worker
 from fastapi import FastAPI
 
 from carbon_ingest_tax import grpc_api, upload
@@ -34,28 +31,20 @@ def create_http_app(core: TaxCore, max_bytes: int, time_zone: str, services: Ser
 
 def build(settings: TaxSettings | None = None) -> Service:
     settings = settings or TaxSettings()
-    rawdata.check_root(settings.data_dir)  # a local directory or s3://bucket/prefix, else fail now
-    secret = settings.effective_service_secret()
-    client = connect(settings.redis_url)
-    services = ServiceVerifier(settings.service_name, secret, client)
-    channel = service_channel(settings.consent_target, settings.service_name, secret)
-    gate = ConsentGate(channel, cache_seconds=settings.consent_cache_seconds)
-    store = TaxStore(client, settings.data_dir, ttl_days=settings.idempotency_ttl_days)
-    core = TaxCore(store, gate, tz=settings.time_zone, max_invoices=settings.max_invoices_per_batch)
+    platform = wiring.connect_platform(settings)
+    store = TaxStore(platform.redis, settings.data_dir, ttl_days=settings.idempotency_ttl_days)
+    core = TaxCore(store, platform.gate, tz=settings.time_zone, max_invoices=settings.max_invoices_per_batch)
     parquet_io.cleanup_tmp(store.root)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=grpc_api.register(core),
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
-        interceptors=[RequireServiceInterceptor(services, {"carbon.v1.TaxIngestionService"})],
-        http_app=create_http_app(core, limits.current().max_upload_bytes, settings.time_zone, services),
+        interceptors=[RequireServiceInterceptor(platform.services, {"carbon.v1.TaxIngestionService"})],
+        http_app=create_http_app(core, limits.current().max_upload_bytes, settings.time_zone, platform.services),
         workers=[
-            erasure_worker(lambda: connect(settings.redis_url), settings.service_name, core.erase),
-            compaction_worker(
-                lambda: core.compact(settings.compact_min_files), settings.compact_interval_seconds, "compaction"
-            ),
+            *wiring.maintenance_workers(settings, core.erase, lambda: core.compact(settings.compact_min_files)),
             one_off_worker(core.backfill_periods, "periods-backfill"),
         ],
-        on_stop=[channel.close],
+        on_stop=[platform.consent_channel.close],
     )
