@@ -25,7 +25,8 @@ CHART := charts/carbon-platform
 CHART_POLICY_DIR := $(CHART)/files/policies
 
 SERVICES := consent ingest-tax ingest-energy accounting rating loan-pricing
-PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-ingest libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl
+# libs/carbon-devkit is dev tooling (`make run`, bench/, tests/): installed in the venv, in no image.
+PY_PACKAGES := libs/carbon-proto libs/carbon-common libs/carbon-ingest libs/carbon-synth $(addprefix services/,$(SERVICES)) ops/carbonctl libs/carbon-devkit
 # Strict mypy covers every package but the generated stubs.
 MYPY_SOURCES := $(addsuffix /src,$(filter-out libs/carbon-proto,$(PY_PACKAGES)))
 
@@ -34,7 +35,13 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: venv tools chromium redis-server node-tools ## Create the venv, install Python deps, build tool binaries, Debian packages
+setup: run-deps test-deps ## Everything: what `make run` needs and what `make test` needs
+
+# Running the stack needs the venv, Debian's redis-server and the CJK font of the PDF report; the test
+# judges (tool binaries, Chromium, node tools) come with `make test` only.
+.PHONY: run-deps test-deps
+run-deps: venv redis-server cjk-font
+test-deps: run-deps tools $(TOOLS)/weed chromium node-tools
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,12 +84,16 @@ vegeta: $(TOOLS)/vegeta ## Build vegeta (the pricing benchmark's REST cross-chec
 $(TOOLS)/vegeta:
 	GOBIN=$(TOOLS) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
+.PHONY: cjk-font
+cjk-font: ## Debian's fonts-wqy-zenhei: the CJK font accounting embeds in the PDF report (running and tests)
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fontconfig fonts-wqy-zenhei >/dev/null; }
+
 .PHONY: chromium
-chromium: ## Debian's chromium, a CJK font (browser tests, PDF report) and poppler-utils (pdftotext for the report tests)
-	@command -v chromium >/dev/null && command -v pdftotext >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils >/dev/null; }
+chromium: cjk-font ## Debian's chromium (browser tests) and poppler-utils (pdftotext for the report tests)
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; }
 
 .PHONY: redis-server
-redis-server: ## Debian's redis-server (security-maintained) for the tests and `make run`
+redis-server: ## Debian's redis-server (security-maintained) for `make run`, the benchmarks and the tests
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 .PHONY: node-tools
@@ -101,15 +112,15 @@ catalog: venv ## Regenerate the chart catalog and docs tables from carbon_common
 	$(PY) scripts/gen_catalog.py
 
 .PHONY: run
-run: setup ## Redis and every service as local processes (Ctrl-C stops all)
-	$(PY) scripts/run_stack.py
+run: run-deps ## Redis and every service as local processes (Ctrl-C stops all); installs only what running needs
+	$(PY) -m carbon_devkit.local
 
 .PHONY: demo
 demo: venv ## Against the running stack: a small region end to end
 	$(PY) scripts/demo.py
 
 .PHONY: test
-test: setup $(TOOLS)/weed ## The whole test suite
+test: test-deps ## The whole test suite (brings the test tools: tool binaries, SeaweedFS, Chromium, axe-core)
 	$(PY) -m pytest
 
 .PHONY: lint

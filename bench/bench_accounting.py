@@ -56,10 +56,8 @@ import polars as pl
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
 from carbon_accounting.compute import fuel_tco2, per_mwh
+from carbon_devkit.s3 import RAW_BUCKET, S3Server, seaweedfs
 from carbon_synth.bulk import BulkParams, generate
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.s3 import RAW_BUCKET, S3Server, seaweedfs
 
 
 def peak_rss_gib() -> float:

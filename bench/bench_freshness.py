@@ -6,7 +6,7 @@
 
 1. Preload: carbon_synth.bulk writes the synthetic province (--enterprises, 2024-01 .. --months) as
    raw Parquet (cached under --cache-dir, hard-linked into the run's data dir).
-2. All six services and redis-server start as processes (tests/support/platform.py, as `make run`).
+2. All six services and redis-server start as processes (carbon_devkit.stack, as `make run`).
    Every enterprise is registered in consent with its industry/province, the platform's collection
    consent granted, its meter created in ingest-energy (real RPCs, in parallel).
 3. Warm-up: one ActivityRecorded event per enterprise for the preloaded months (as ingestion would
@@ -79,12 +79,13 @@ from carbon_accounting import activity  # noqa: E402
 from carbon_accounting.store import AccountStore  # noqa: E402
 from carbon_common import events  # noqa: E402
 from carbon_common.redis_conn import as_text, group_entries  # noqa: E402
+from carbon_devkit.credentials import ADMIN_TOKEN  # noqa: E402
+from carbon_devkit.stack import Stack as Platform  # noqa: E402
+from carbon_devkit.stack import start_platform  # noqa: E402
 from carbon_synth.bulk import BulkParams, generate  # noqa: E402
 from carbon_synth.bulk import enterprises as bulk_enterprises  # noqa: E402
 from carbon_synth.bulk import uscc as bulk_uscc  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
-
-from tests.support.platform import ADMIN_TOKEN, Platform, start_platform  # noqa: E402
 
 INTERVAL = 900
 GOAL_P95_S = 5.0

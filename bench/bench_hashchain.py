@@ -25,7 +25,8 @@ from typing import Any
 
 import redis
 from carbon_common import hashchain
-from carbon_common.redis_server import free_port, start
+from carbon_devkit.ports import free_port
+from carbon_devkit.redis_server import start
 
 BODY = {"caller": "services/loan-pricing", "enterprise": "enterprises/91330000MA2XXXXX1A", "allowed": True}
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import redis
 from carbon_common.identity import ServiceVerifier, check_service_token, sign_service_token
-from carbon_common.redis_server import free_port
-from carbon_common.redis_server import start as start_redis
+from carbon_devkit.ports import free_port
+from carbon_devkit.redis_server import start as start_redis
 
 CALLS = 5_000
 RUNS = 5

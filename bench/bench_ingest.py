@@ -30,21 +30,20 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from carbon.v1 import consent_pb2  # noqa: E402
-from carbon.v1 import ingest_energy_pb2 as pb  # noqa: E402
-from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc  # noqa: E402
-from carbon_common.channels import service_channel  # noqa: E402
-from carbon_common.names import uscc_check_char  # noqa: E402
-from carbon_ingest import rawdata  # noqa: E402
-from cpu import CpuMeter  # noqa: E402
-
-from tests.ingest.stack import SECRET, start_stack  # noqa: E402
-from tests.support.s3 import RAW_BUCKET, seaweedfs  # noqa: E402
+import numpy as np
+from carbon.v1 import consent_pb2
+from carbon.v1 import ingest_energy_pb2 as pb
+from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
+from carbon_common.channels import service_channel
+from carbon_common.names import uscc_check_char
+from carbon_devkit.credentials import SERVICE_SECRET
+from carbon_devkit.s3 import RAW_BUCKET, seaweedfs
+from carbon_devkit.seed import grant_platform
+from carbon_devkit.stack import start_stack
+from carbon_ingest import rawdata
+from cpu import CpuMeter
 
 Q = 900
 METHOD = "/carbon.v1.EnergyIngestionService/StreamReadings"
@@ -78,13 +77,14 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, root: Path, data_root: str, storage_env: dict[str, str]) -> None:
-    stack = start_stack(root, data_root=data_root, storage_env=storage_env)
+    env = {"CARBON_LOG_LEVEL": "WARNING", "CARBON_DATA_DIR": data_root, **storage_env}
+    stack = start_stack(root, ["consent"], env=env, wait=180)
     try:
         enterprises = [uscc(100 + i) for i in range(args.enterprises)]
         for e in enterprises:
-            stack.grant(e, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
+            grant_platform(stack.consent.target, e, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy", {"CARBON_GRPC_WORKERS": "8"})
-        channel = service_channel(service.target, "meter-feed", SECRET)
+        channel = service_channel(service.target, "meter-feed", SERVICE_SECRET)
         stub = pb_grpc.EnergyIngestionServiceStub(channel)
         meters = []
         for m in range(args.meters):
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, root: Path, data_root: str, storage_env: dict[
         pids = {
             "ingest-energy": service.process.pid,
             "consent": stack.consent.process.pid,
-            "redis": stack.redis.process.pid,
+            "redis": stack.redis_process.pid,
             "client": os.getpid(),
         }
         meter = CpuMeter(pids)

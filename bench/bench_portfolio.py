@@ -34,8 +34,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
-from carbon_common.redis_server import free_port
-from carbon_common.redis_server import start as start_redis
+from carbon_devkit.ports import free_port
+from carbon_devkit.redis_server import start as start_redis
 from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts, encode_facts
 from carbon_pricing.portfolio.domain import Access, Benchmarks, BorrowerAccount, PcafTable, Position, book_emissions

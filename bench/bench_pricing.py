@@ -1,7 +1,7 @@
 """Load benchmark of the loan-pricing quote path, all services running (issue 14).
 
 Starts redis-server and the consent, accounting, rating and loan-pricing services as separate
-processes (tests/pricing/stack.py, as `make run`; loan-pricing with CARBON_PRICING_WORKERS worker
+processes (carbon_devkit.stack, as `make run`; loan-pricing with CARBON_PRICING_WORKERS worker
 processes sharing its ports), seeds a bank, enterprises and RATING access consents through the
 consent service's real gRPC API and annual carbon accounts through the accounting service's store,
 then, each phase at the same fixed arrival rate for the same time:
@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import base64
 import csv
-import functools
 import json
 import math
 import os
@@ -64,15 +63,16 @@ sys.path.insert(0, str(REPO / "bench"))
 import grpc  # noqa: E402
 import redis  # noqa: E402
 from carbon.v1 import accounting_pb2, pricing_pb2, pricing_pb2_grpc  # noqa: E402
-from carbon_common.redis_server import free_port  # noqa: E402
+from carbon_devkit.ports import free_port  # noqa: E402
+from carbon_devkit.seed import ConsentClient  # noqa: E402
+from carbon_devkit.stack import Stack  # noqa: E402
+from carbon_devkit.stack import start_pricing_stack as start_stack  # noqa: E402
 from cpu import CpuMeter, children, load_average, per_quote  # noqa: E402
 from floor import QuoteWrites, measure  # noqa: E402
 from google.type import decimal_pb2  # noqa: E402
 from loadgen import HttpPool, Result, grpc_channels, open_loop  # noqa: E402
 from pyspy import record as record_profiles  # noqa: E402
 from pyspy import summary as profile_summary  # noqa: E402
-
-from tests.pricing.stack import ConsentClient, Stack, start_stack  # noqa: E402
 
 PRODUCTS = ("quzhou_tanrongyi", "shenzhen_jiangtandai", "wuyi_jiantandai")
 INDUSTRIES = ("C2611", "C3011", "C1713")
@@ -765,16 +765,9 @@ def main() -> int:
 
 
 def start_patiently(root: Path, env: dict[str, str], wait: float = 240.0) -> Stack:
-    """tests/pricing/stack.py's stack, every service given `wait` seconds to turn SERVING instead of the
-    harness's 30 s: a machine shared by several test suites can take longer than that to import one."""
-    import tests.pricing.stack as harness
-
-    start_service = harness.start_service
-    harness.start_service = functools.partial(start_service, wait=wait)  # type: ignore[assignment]
-    try:
-        return start_stack(root, extra_env=env)
-    finally:
-        harness.start_service = start_service  # type: ignore[assignment]
+    """The dev-kit's pricing stack, every service given `wait` seconds to turn SERVING: a machine shared by
+    several test suites can take long to import one."""
+    return start_stack(root, extra_env=env, wait=wait)
 
 
 def goal_report(report: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

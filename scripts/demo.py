@@ -13,7 +13,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import grpc
@@ -28,11 +27,8 @@ from carbon.v1 import (
     ingest_tax_pb2_grpc,
 )
 from carbon_common.channels import service_channel
+from carbon_devkit.local import PORTS, local_secrets
 from carbon_synth import generate_region
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from scripts.run_stack import PORTS, local_secrets  # noqa: E402
 
 CONSENT = f"http://127.0.0.1:{PORTS['consent'][1]}"
 PRICING = f"http://127.0.0.1:{PORTS['loan-pricing'][1]}"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from carbon_common.redis_server import free_port, start
-
-from tests.support.s3 import RAW_BUCKET, S3Server, seaweedfs
+from carbon_devkit.ports import free_port
+from carbon_devkit.redis_server import start
+from carbon_devkit.s3 import RAW_BUCKET, S3Server, seaweedfs
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,15 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, enterprise_pb2
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_accounting.service import Accountant, Leases, MicroBatch, consume_events, process_batch, read_batch
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore
 from carbon_common import events
 from carbon_common.channels import service_channel
-from carbon_common.redis_server import free_port
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.seed import register_enterprise
 
 from tests.accounting.parquet_data import full_meter, invoice, write_invoices, write_readings
 from tests.consent.helpers import (  # noqa: F401  (fixture)
@@ -30,7 +32,6 @@ from tests.consent.helpers import (  # noqa: F401  (fixture)
     make_uscc,
     service_md,
 )
-from tests.support.processes import ServiceProcess, start_service
 
 STREAM = events.ACTIVITY.name
 # A safety bound only (the wait ends on SERVING): the kill tests restart on a loaded machine.
@@ -39,18 +40,7 @@ START_SECONDS = 180.0
 
 def register(edge: Edge, rng: random.Random) -> str:
     uscc = make_uscc(rng)
-    edge.enterprises.CreateEnterprise(
-        enterprise_pb2.CreateEnterpriseRequest(
-            enterprise=enterprise_pb2.Enterprise(
-                uscc=uscc,
-                display_name="衢州示例企业",
-                industry_code="C2611",
-                province_code="330000",
-                region_code="330800",
-            )
-        ),
-        metadata=admin_md(),
-    )
+    register_enterprise(edge.enterprises, admin_md(), uscc, region="330800", display_name="衢州示例企业")
     return uscc
 
 

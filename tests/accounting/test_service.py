@@ -16,7 +16,8 @@ import pytest
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2
 from carbon_accounting.account_page import sign_account_page_link
-from carbon_common.redis_server import free_port
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import ServiceProcess, start_service
 from grpc_status import rpc_status
 
 from tests.accounting.parquet_data import full_meter, invoice, write_invoices, write_readings
@@ -31,7 +32,6 @@ from tests.consent.helpers import (  # noqa: F401  (fixture)
     seed,
     service_md,
 )
-from tests.support.processes import ServiceProcess, start_service
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,12 @@ import redis
 from carbon.v1 import accounting_pb2, consent_pb2
 from carbon_accounting.shard import shard_of
 from carbon_accounting.store import account_key
+from carbon_devkit.s3 import RAW_BUCKET, S3Server
+from carbon_devkit.seed import grant_platform
+from carbon_devkit.stack import start_stack
 
 from tests.accounting.parquet_data import full_meter, invoice, write_invoices, write_readings
 from tests.ingest.helpers import make_uscc
-from tests.ingest.stack import start_stack
-from tests.support.s3 import RAW_BUCKET, S3Server
 
 pytestmark = pytest.mark.e2e
 
@@ -71,11 +72,11 @@ def test_shards_together_store_exactly_what_one_process_stores(
             [invoice(uscc, f"P{i}", "purchase", "electricity", f"{1000 * (i + 1)}", "kWh", "600.00", "78.00")],
             name=f"{uscc}-i",
         )
-    stack = start_stack(tmp_path)
+    stack = start_stack(tmp_path, ["consent"], env={"CARBON_LOG_LEVEL": "WARNING"})
     try:
         for uscc in ENTERPRISES:
-            stack.grant(uscc, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
-        base = stack.redis.url.rsplit("/", 1)[0]
+            grant_platform(stack.consent.target, uscc, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
+        base = stack.redis_url.rsplit("/", 1)[0]
         env = {
             **os.environ,
             **stack.env(),

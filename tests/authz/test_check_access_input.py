@@ -12,11 +12,11 @@ from carbon.v1 import consent_pb2
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate, period_span
 from carbon_consent.domain import Scope, State
+from carbon_devkit.credentials import SERVICE_SECRET
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from tests.authz.world import BANK, ENTERPRISE, World
-from tests.pricing.stack import SERVICE_SECRET
 
 pytestmark = [pytest.mark.e2e]
 

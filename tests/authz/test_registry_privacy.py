@@ -13,10 +13,10 @@ import pytest
 from carbon.v1 import consent_pb2, enterprise_pb2, enterprise_pb2_grpc
 from carbon_common.channels import service_channel
 from carbon_consent.domain import Scope, State
+from carbon_devkit.credentials import SERVICE_SECRET
 from grpc_status import rpc_status
 
 from tests.authz.world import BANK, ENTERPRISE, OTHER_BANK, UNKNOWN_ENTERPRISE, World, error_reason, rest_reason
-from tests.pricing.stack import SERVICE_SECRET
 from tests.pricing.support import uscc
 
 pytestmark = [pytest.mark.e2e]

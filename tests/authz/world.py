@@ -28,19 +28,19 @@ from carbon.v1 import (
     rating_pb2,
     rating_pb2_grpc,
 )
-from carbon_common.channels import service_channel
 from carbon_common.consent_gate import period_span
 from carbon_consent import domain
 from carbon_consent.domain import Scope, State
 from carbon_consent.projection import MAX_STALENESS_SECONDS
+from carbon_devkit.checkout import copy_policy_bundle
+from carbon_devkit.seed import ConsentClient, Seeder
+from carbon_devkit.stack import Stack, start_pricing_stack
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
 
-from tests.pricing.stack import CONSENT_ADMIN, SERVICE_SECRET, ConsentClient, Stack, copy_bundle, start_stack
 from tests.pricing.support import uscc
 from tests.support import fresh
-from tests.support.seed import Seeder
 
 BANK = "authz-bank"
 OTHER_BANK = "authz-other-bank"
@@ -345,17 +345,11 @@ class World:
 
 
 def start_world(root: Path) -> World:
-    stack = start_stack(root, peers=PEERS, bundle_dir=copy_bundle(root / "bundle"))
+    stack = start_pricing_stack(root, peers=PEERS, bundle_dir=copy_policy_bundle(root / "bundle"))
     try:
         consent = ConsentClient(stack.processes["consent"].target)
         keys = {bank: consent.create_bank(bank) for bank in (BANK, OTHER_BANK)}
-        seeder = Seeder(
-            stack.processes["consent"].target,
-            stack.processes["ingest-tax"].target,
-            stack.processes["accounting"].target,
-            admin_token=CONSENT_ADMIN,
-            service_secret=SERVICE_SECRET,
-        )
+        seeder = Seeder.for_stack(stack)
         try:
             seeder.account(ENTERPRISE, "2023", tco2="400", value_added="2000000", region="330802")
             seeder.account(ENTERPRISE, "2024", tco2="300", value_added="2000000", region="330802")
@@ -373,8 +367,8 @@ def start_world(root: Path) -> World:
 
 def wait_until_seeded(world: World, timeout: float = 60) -> None:
     """The platform itself sees exactly the stored periods and rates both years (event consumers settled)."""
-    channel = service_channel(world.stack.processes["accounting"].target, "operator", SERVICE_SECRET)
-    rating_channel = service_channel(world.stack.processes["rating"].target, "operator", SERVICE_SECRET)
+    channel = world.stack.channel("accounting")
+    rating_channel = world.stack.channel("rating")
     accounts = accounting_pb2_grpc.AccountingServiceStub(channel)
     ratings = rating_pb2_grpc.RatingServiceStub(rating_channel)
     deadline = time.monotonic() + timeout

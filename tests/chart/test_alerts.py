@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from carbon_devkit.checkout import tool
 
 from tests.chart.test_chart import (
     CHART,
@@ -28,7 +29,6 @@ from tests.chart.test_chart import (
     run,
     selects,
 )
-from tests.support.tools import tool
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ broken manifests must be denied by the policies, and bad values must be
 refused by values.schema.json with a readable message.
 
 Binaries come from $CARBON_TOOLS_BIN (default <repo>/tools/bin); a missing
-one FAILS the test with "run `make tools`" (tests.support.tools.tool).
+one FAILS the test with "run `make tools`" (carbon_devkit.checkout.tool).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 import yaml
 from carbon_common import catalog
+from carbon_devkit.checkout import tool
 
 from tests.chart.kubeschemas import materialize
-from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "carbon-platform"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from carbon_devkit.checkout import tool
 
 from tests.chart.test_chart import (
     CHART,
@@ -32,7 +33,6 @@ from tests.chart.test_chart import (
     rendered_text,
     run,
 )
-from tests.support.tools import tool
 
 ALLOWLIST = HERE / "hygiene-allowlist.yaml"
 KUBE_SCORE_KUBERNETES = "v1.30"

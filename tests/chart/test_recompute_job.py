@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import yaml
+from carbon_devkit.checkout import tool
 
 from tests.chart.kubeschemas import materialize
 from tests.chart.test_chart import (
@@ -24,7 +25,6 @@ from tests.chart.test_chart import (
     profile_file,
     run,
 )
-from tests.support.tools import tool
 
 ENABLED = [
     "-f",

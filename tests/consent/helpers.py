@@ -13,14 +13,14 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2, enterprise_pb2_grpc
+from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2_grpc
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, sign_service_token
 from carbon_common.names import USCC_ALPHABET, uscc_check_char
 from carbon_consent.app import build
 from carbon_consent.auth import Principal
 from carbon_consent.settings import ConsentSettings
-
-from tests.support.processes import ServiceProcess, start_service
+from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.seed import register_enterprise
 
 SERVICE_SECRET = "test-service-secret"
 ADMIN_TOKEN = "test-admin-token"
@@ -141,18 +141,7 @@ def consent_process(redis_server: str, tmp_path_factory: pytest.TempPathFactory)
 def seed(edge: Edge, rng: random.Random | None = None) -> dict[str, str]:
     """An enterprise and two banks (a, b) with their API keys."""
     uscc = make_uscc(rng)
-    edge.enterprises.CreateEnterprise(
-        enterprise_pb2.CreateEnterpriseRequest(
-            enterprise=enterprise_pb2.Enterprise(
-                uscc=uscc,
-                display_name="衢州示例化工有限公司",
-                industry_code="C2611",
-                province_code="330000",
-                region_code="330800",
-            )
-        ),
-        metadata=admin_md(),
-    )
+    register_enterprise(edge.enterprises, admin_md(), uscc, region="330800", display_name="衢州示例化工有限公司")
     out = {"uscc": uscc}
     suffix = uscc[-6:].lower()
     for tag in ("a", "b"):

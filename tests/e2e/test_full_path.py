@@ -37,11 +37,13 @@ from carbon.v1 import (
 from carbon_common import events
 from carbon_common.errors import from_rpc_error
 from carbon_common.telemetry import read_span_file
+from carbon_devkit.credentials import ADMIN_TOKEN
+from carbon_devkit.stack import Stack as Platform
+from carbon_devkit.stack import start_platform
 from carbon_synth import make_uscc
 from google.type import decimal_pb2
 
 from tests.support import fresh
-from tests.support.platform import ADMIN_TOKEN, Platform, start_platform
 
 pytestmark = pytest.mark.e2e
 

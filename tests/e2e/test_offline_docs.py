@@ -7,9 +7,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from carbon_devkit.stack import ORDER, start_platform
+from carbon_devkit.stack import Stack as Platform
 
 from tests.support.axe import audit
-from tests.support.platform import ORDER, Platform, start_platform
 
 pytestmark = pytest.mark.browser
 

@@ -21,10 +21,10 @@ import carbon.v1
 import pytest
 import yaml
 from carbon_common import catalog
+from carbon_devkit import local as local_stack
+from carbon_devkit import processes
+from carbon_devkit.checkout import tool
 from carbonctl import local as carbonctl_local
-
-from tests.support import processes
-from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "carbon-platform"
@@ -94,17 +94,25 @@ def test_catalog_is_consistent_with_the_proto_contracts() -> None:
 # --------------------------------------------------------------------------- the code's calls
 
 
+SHARED = {"carbon_common": COMMON, "carbon_ingest": REPO / "libs" / "carbon-ingest" / "src" / "carbon_ingest"}
+
+
 def _sources(entry: catalog.ServiceEntry) -> list[Path]:
-    """The service's package plus the carbon_common modules it imports (the consent gate, bank auth)."""
+    """The service's package plus the shared-library modules it imports, transitively (the consent gate,
+    bank auth, the ingestion services' common wiring)."""
     package = REPO / "services" / entry.directory / "src" / entry.package
     files = sorted(package.rglob("*.py"))
-    used = {
-        m
-        for f in files
-        for m in re.findall(r"carbon_common\.(\w+) import|from carbon_common import (\w+)", f.read_text())
-    }
-    modules = {name for pair in used for name in pair if name}
-    files += [COMMON / f"{name}.py" for name in sorted(modules) if (COMMON / f"{name}.py").is_file()]
+    pending, seen = list(files), set(files)
+    while pending:
+        text = pending.pop().read_text()
+        for library, root in SHARED.items():
+            used = re.findall(rf"{library}\.(\w+) import|from {library} import ([\w, ]+)", text)
+            for name in {n.strip() for pair in used for names in pair for n in names.split(",") if n.strip()}:
+                module = root / f"{name}.py"
+                if module.is_file() and module not in seen:
+                    seen.add(module)
+                    files.append(module)
+                    pending.append(module)
     return files
 
 
@@ -144,12 +152,10 @@ def test_settings_declare_their_peers_targets_with_local_defaults(name: str) -> 
 
 
 def test_make_run_launchers_and_carbonctl_read_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts import run_stack
-
-    assert {e.name: (e.local.grpc, e.local.http) for e in catalog.SERVICES} == run_stack.PORTS
-    assert run_stack.PACKAGES == processes.SERVICE_PACKAGES == {e.name: e.package for e in catalog.SERVICES}
+    assert {e.name: (e.local.grpc, e.local.http) for e in catalog.SERVICES} == local_stack.PORTS
+    assert local_stack.PACKAGES == processes.SERVICE_PACKAGES == {e.name: e.package for e in catalog.SERVICES}
     assert {e.name: e.target_variable for e in catalog.SERVICES} == processes.TARGET_VARS
-    env = run_stack.stack_env()
+    env = local_stack.stack_env()
     for entry in catalog.SERVICES:
         assert env[entry.target_variable] == f"127.0.0.1:{entry.local.grpc}"
     for entry in catalog.SERVICES:

@@ -9,9 +9,9 @@ import pytest
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
 from carbon_common import names, redis_conn
 from carbon_common.errors import ServiceError, from_rpc_error, invalid_argument
-from carbon_common.redis_server import free_port
 from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
+from carbon_devkit.ports import free_port
 from carbon_synth import make_uscc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc

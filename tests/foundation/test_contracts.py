@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.tools import tool
+from carbon_devkit.checkout import tool
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = REPO / "libs" / "carbon-proto" / "src" / "carbon"

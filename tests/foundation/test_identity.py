@@ -17,7 +17,7 @@ from carbon_common import identity
 from carbon_common.channels import service_channel
 from carbon_common.errors import ServiceError, from_rpc_error
 from carbon_common.identity import RETRY_MAX_ATTEMPTS, RequireServiceInterceptor, ServiceVerifier, sign_service_token
-from carbon_common.redis_server import free_port
+from carbon_devkit.ports import free_port
 
 SECRET = "identity-test-secret"
 NOW = 1_900_000_000.0

@@ -17,9 +17,9 @@ from carbon_common import limits, names
 from carbon_common.errors import from_rpc_error, invalid_argument, quote
 from carbon_common.limits import LimitError, LimitSettings
 from carbon_common.logging import JsonFormatter
-from carbon_common.redis_server import free_port
 from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
+from carbon_devkit.ports import free_port
 from google.protobuf import timestamp_pb2
 from grpc_status import rpc_status
 

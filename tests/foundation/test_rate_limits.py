@@ -18,13 +18,12 @@ import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_common.channels import service_channel
 from carbon_common.ratelimit import KEY_PREFIX, RateLimiter, bucket_key, peer_address
-from carbon_common.redis_server import free_port
-from carbon_common.redis_server import start as start_redis
 from carbon_common.settings import Rate
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import start_service
+from carbon_devkit.redis_server import start as start_redis
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-
-from tests.support.processes import start_service
 
 SLOW = {"rate": 0.001, "burst": 2}  # two requests, then one more per 1000 s
 ADMIN = "ratelimit-admin-token"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from carbon_common import redis_server as helper
+from carbon_devkit import redis_server as helper
 
 
 def test_the_session_server_is_a_maintained_redis(redis_server: str) -> None:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from carbon_common.http import EXAMPLE_USCC
-
-from tests.support.processes import start_service
+from carbon_devkit.processes import start_service
 
 ADMIN = "rest-edges-admin-token"
 

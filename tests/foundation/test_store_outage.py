@@ -8,11 +8,10 @@ import grpc
 import httpx
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
 from carbon_common.errors import from_rpc_error
-from carbon_common.redis_server import free_port
-from carbon_common.redis_server import start as start_redis
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import start_service
+from carbon_devkit.redis_server import start as start_redis
 from carbon_synth import make_uscc
-
-from tests.support.processes import start_service
 
 ADMIN = "outage-admin-token"
 

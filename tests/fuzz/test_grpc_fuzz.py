@@ -39,6 +39,10 @@ from carbon.v1 import (
     rating_pb2,  # noqa: F401
 )
 from carbon_common.limits import current as current_limits
+from carbon_devkit import stack as devkit_stack
+from carbon_devkit.credentials import ADMIN_TOKEN
+from carbon_devkit.seed import Seeder, make_uscc
+from carbon_devkit.stack import ORDER, start_platform
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
@@ -48,9 +52,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.support.platform import ADMIN_TOKEN, ORDER, SERVICE_SECRET, Platform, start_platform
-from tests.support.seed import Seeder, make_uscc
 
 EXAMPLES = int(os.environ.get("CARBON_FUZZ_EXAMPLES", "40"))
 # Well below gRPC's default 8 KiB metadata limit: a status that echoed its input would not fit.
@@ -82,7 +83,7 @@ calls: Counter[tuple[str, str]] = Counter()
 class Stack:
     """The running platform, seeded so that generated names can hit real resources."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: devkit_stack.Stack) -> None:
         self.platform = platform
         self.channels = {name: grpc.insecure_channel(platform.services[name].target) for name in ORDER}
         # Platform service identity as the services themselves send it.
@@ -91,7 +92,7 @@ class Stack:
         self.names: list[str] = []
 
     def seed(self) -> None:
-        seeder = Seeder.for_services(self.platform.services, admin_token=ADMIN_TOKEN, service_secret=SERVICE_SECRET)
+        seeder = Seeder.for_stack(self.platform)
         try:
             seeder.enterprise(USCC)
         finally:

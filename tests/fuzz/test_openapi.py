@@ -27,28 +27,27 @@ from typing import Any
 
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
-
-from tests.support.platform import (
+from carbon_devkit.checkout import REPO, tool
+from carbon_devkit.credentials import (
     ADMIN_TOKEN,
+    GOV_APPROVER_TOKEN,
+    GOV_DRAFTER_TOKEN,
     PRICING_ADMIN_TOKEN,
     SERVICE_SECRET,
-    Platform,
-    start_platform,
 )
-from tests.support.processes import REPO
-from tests.support.tools import tool
+from carbon_devkit.stack import Stack, start_platform
+from jsonschema import Draft202012Validator
 
 HERE = Path(__file__).parent
 SERVICES = ("consent", "ingest-tax", "ingest-energy", "accounting", "rating", "loan-pricing")
 MAX_EXAMPLES = 12
-GOV_DRAFTER, GOV_APPROVER = "platform-test-drafter", "platform-test-approver"
+GOV_DRAFTER, GOV_APPROVER = GOV_DRAFTER_TOKEN, GOV_APPROVER_TOKEN
 CALLS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    # The platform's rate limits are generous (tests/support/platform.py): fuzzing is not a load test.
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The platform's rate limits are generous (carbon_devkit.stack): fuzzing is not a load test.
     running = start_platform(tmp_path_factory.mktemp("openapi"), {"CARBON_LOG_LEVEL": "WARNING"}, wait=180)
     yield running
     running.stop()
@@ -56,7 +55,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="module")
-def bank_key(platform: Platform) -> str:
+def bank_key(platform: Stack) -> str:
     created = httpx.post(
         f"{platform.http('consent')}/v1/banks",
         json={"bankId": "fuzz-bank", "displayName": "Fuzz bank"},
@@ -67,7 +66,7 @@ def bank_key(platform: Platform) -> str:
     return str(created.json()["apiKey"])
 
 
-def _document(platform: Platform, service: str) -> dict[str, Any]:
+def _document(platform: Stack, service: str) -> dict[str, Any]:
     response = httpx.get(f"{platform.http(service)}/openapi.json", timeout=10)
     assert response.status_code == 200, f"{service}: {response.status_code}"
     return dict(response.json())
@@ -78,7 +77,7 @@ def service(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_spectral_finds_no_errors(platform: Platform, service: str, tmp_path: Path) -> None:
+def test_spectral_finds_no_errors(platform: Stack, service: str, tmp_path: Path) -> None:
     document = tmp_path / f"{service}.json"
     document.write_text(json.dumps(_document(platform, service)))
     ruleset = tmp_path / ".spectral.yaml"
@@ -96,7 +95,7 @@ def test_spectral_finds_no_errors(platform: Platform, service: str, tmp_path: Pa
     assert errors == [], json.dumps(errors, indent=1, ensure_ascii=False)[:4000]
 
 
-def test_examples_pass_their_own_schemas(platform: Platform, service: str) -> None:
+def test_examples_pass_their_own_schemas(platform: Stack, service: str) -> None:
     """Every example in the document (schemas and request bodies) validates against its schema."""
     document = _document(platform, service)
     components = document.get("components", {})
@@ -123,7 +122,7 @@ def test_examples_pass_their_own_schemas(platform: Platform, service: str) -> No
         assert checked, f"{service}: the request bodies carry examples"
 
 
-def test_schemathesis_finds_nothing(platform: Platform, bank_key: str, service: str, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(platform: Stack, bank_key: str, service: str, tmp_path: Path) -> None:
     base = platform.http(service)
     env = {
         **os.environ,

@@ -29,12 +29,24 @@ from pathlib import Path
 from typing import Protocol
 
 import redis as redis_lib
+from carbon_devkit import stack as devkit_stack
+from carbon_devkit.stack import Stack
 from carbon_ingest import rawdata
-
-from tests.ingest.stack import Stack
 
 MOMENTS = ("before-send", "after-intent", "after-write", "after-commit")
 SAFETY_SECONDS = 180.0  # only ever reached when something is broken
+# How long a (re)started process may take to report SERVING: a safety bound only (the wait
+# ends on SERVING); generous because the kill tests restart services on a loaded machine.
+START_SECONDS = 180.0
+
+
+def start_stack(root: Path, *, data_root: str = "", storage_env: dict[str, str] | None = None) -> Stack:
+    """Redis (AOF fsync always) and consent; the test starts its ingestion service with `stack.start`.
+    `data_root`: CARBON_DATA_DIR (root/data unless set, e.g. s3://bucket/prefix with `storage_env` AWS_*)."""
+    env = {"CARBON_LOG_LEVEL": "WARNING", **(storage_env or {})}
+    if data_root:
+        env["CARBON_DATA_DIR"] = data_root
+    return devkit_stack.start_stack(root, ["consent"], env=env, appendfsync="always", wait=START_SECONDS)
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = SAFETY_SECONDS) -> None:

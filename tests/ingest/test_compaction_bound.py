@@ -9,7 +9,7 @@ from pathlib import Path
 
 from carbon_accounting import activity
 from carbon_ingest.common import compaction_worker
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.grpc_api import EnergyServicer
 
 from tests.ingest.helpers import winning_readings
 from tests.ingest.test_energy import T0, Q, batch, meter, stream, svc  # noqa: F401  (fixture)
@@ -24,7 +24,7 @@ def month_files(tmp_path: Path) -> list[str]:
     return activity.month_files(tmp_path, "readings", "2024-03")
 
 
-def test_files_per_month_stay_bounded_while_windows_arrive(svc: EnergyIngestion, tmp_path: Path) -> None:  # noqa: F811
+def test_files_per_month_stay_bounded_while_windows_arrive(svc: EnergyServicer, tmp_path: Path) -> None:  # noqa: F811
     name = meter(svc)
     # a month already holding a large file (a bulk load or an earlier tier)
     stream(svc, batch(name, "bulk", [T0 + i * Q for i in range(LARGE_ROWS)], [7] * LARGE_ROWS))
@@ -37,7 +37,7 @@ def test_files_per_month_stay_bounded_while_windows_arrive(svc: EnergyIngestion,
         ts = T0 + (LARGE_ROWS + w) * Q if w % 10 else T0 + w * Q
         stream(svc, batch(name, f"live-{w}", [ts], [100 + w]))
         assert len(month_files(tmp_path)) <= bound + 1  # + the window just written
-        svc.store.compact(MIN_FILES, LARGE_ROWS)  # a compaction tick, as the worker runs it
+        svc.core.store.compact(MIN_FILES, LARGE_ROWS)  # a compaction tick, as the worker runs it
         most = max(most, len(month_files(tmp_path)))
         assert most <= bound, month_files(tmp_path)
     assert most == bound  # the bound was reached (and held), not trivially met
@@ -53,11 +53,11 @@ def test_files_per_month_stay_bounded_while_windows_arrive(svc: EnergyIngestion,
     assert totals["wh"].to_list() == [sum(expected.values())]
 
 
-def test_the_compaction_worker_triggers_under_a_feed(svc: EnergyIngestion, tmp_path: Path) -> None:  # noqa: F811
+def test_the_compaction_worker_triggers_under_a_feed(svc: EnergyServicer, tmp_path: Path) -> None:  # noqa: F811
     name = meter(svc)
     stopping = threading.Event()
     worker = threading.Thread(
-        target=compaction_worker(lambda: svc.store.compact(MIN_FILES, LARGE_ROWS), 0.05, "compaction"),
+        target=compaction_worker(lambda: svc.core.store.compact(MIN_FILES, LARGE_ROWS), 0.05, "compaction"),
         args=(stopping,),
     )
     worker.start()

@@ -23,13 +23,14 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_energy_pb2_grpc as pb_grpc
 from carbon_common.channels import service_channel
+from carbon_devkit.credentials import SERVICE_SECRET as SECRET
+from carbon_devkit.s3 import RAW_BUCKET
+from carbon_devkit.seed import grant_platform
 from carbon_ingest import rawdata
 from carbon_ingest_energy.store import batch_key, intent_key
 
 from tests.ingest import kill9
 from tests.ingest.helpers import make_uscc
-from tests.ingest.stack import SECRET, start_stack
-from tests.support.s3 import RAW_BUCKET
 
 pytestmark = pytest.mark.e2e
 
@@ -116,9 +117,9 @@ def test_kill9_loses_nothing_acknowledged_and_doubles_nothing(
     if backend == "s3":  # raw data on SeaweedFS: a kill between PUT and commit leaves an object to clean
         server = request.getfixturevalue("s3_env")  # AWS_* set in this process too (listing, reading back)
         data_root, storage_env = f"s3://{RAW_BUCKET}/{uuid.uuid4().hex}", server.environ()
-    stack = start_stack(tmp_path, appendfsync="always", data_root=data_root, storage_env=storage_env)
+    stack = kill9.start_stack(tmp_path, data_root=data_root, storage_env=storage_env)
     try:
-        stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
+        grant_platform(stack.consent.target, USCC, [consent_pb2.CONSENT_SCOPE_ENERGY_METERING])
         service = stack.start("ingest-energy")
         with service_channel(service.target, "meter-feed", SECRET) as channel:
             stub = pb_grpc.EnergyIngestionServiceStub(channel)

@@ -32,12 +32,13 @@ from carbon.v1 import ingest_tax_pb2 as pb
 from carbon.v1 import ingest_tax_pb2_grpc as pb_grpc
 from carbon_common.channels import service_channel
 from carbon_common.events import ACTIVITY
+from carbon_devkit.credentials import SERVICE_SECRET as SECRET
+from carbon_devkit.seed import grant_platform
 from carbon_ingest import parquet_io
-from carbon_ingest_tax.ingest import P
+from carbon_ingest_tax.store import P
 
 from tests.ingest import kill9
 from tests.ingest.helpers import make_uscc
-from tests.ingest.stack import SECRET, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -211,9 +212,9 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
     rng = random.Random(seed)
     context = f"victim={victim} seed={seed}"
     requests, expected, batch_months = make_batches()
-    stack = start_stack(tmp_path, appendfsync="always")
+    stack = kill9.start_stack(tmp_path)
     try:
-        stack.grant(USCC, [consent_pb2.CONSENT_SCOPE_TAX_INVOICES])
+        grant_platform(stack.consent.target, USCC, [consent_pb2.CONSENT_SCOPE_TAX_INVOICES])
         service = stack.start("ingest-tax")
         plan = kill9.choose_kills(rng, BATCHES, KILLS)
         gates = kill9.Gates(kill9.gate_calls(plan))

@@ -17,15 +17,17 @@ from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_common.redis_conn import connect
+from carbon_devkit.s3 import RAW_BUCKET, S3Server
 from carbon_ingest import parquet_io, rawdata
 from carbon_ingest_energy.app import build as build_energy
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.store import TaxStore
 
 from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
-from tests.support.s3 import RAW_BUCKET, S3Server
 
 USCC = make_uscc(61)
 OTHER = make_uscc(62)
@@ -40,12 +42,14 @@ def root(s3_env: S3Server) -> Path:
 
 
 @pytest.fixture
-def svc(redis_url: str, root: Path) -> EnergyIngestion:
+def svc(redis_url: str, root: Path) -> EnergyServicer:
     settings = EnergySettings(redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, max_power_kw=1000)
-    return EnergyIngestion(settings, ReadingStore(connect(redis_url), root), AllowList((USCC, SCOPE), (OTHER, SCOPE)))
+    return EnergyServicer(
+        EnergyCore(settings, ReadingStore(connect(redis_url), root), AllowList((USCC, SCOPE), (OTHER, SCOPE)))
+    )
 
 
-def meter(svc: EnergyIngestion, uscc: str, meter_id: str) -> str:
+def meter(svc: EnergyServicer, uscc: str, meter_id: str) -> str:
     request = pb.CreateMeterRequest(
         parent=f"enterprises/{uscc}", meter_id=meter_id, meter=pb.Meter(energy_type=1, reading_kind=1)
     )
@@ -60,11 +64,11 @@ def objects(root: Path) -> list[str]:
     return sorted(rawdata.iter_files(root, rawdata.READINGS))
 
 
-def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyIngestion, root: Path) -> None:
+def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyServicer, root: Path) -> None:
     m1, m2, m3 = meter(svc, USCC, "m1"), meter(svc, USCC, "m2"), meter(svc, USCC, "m3")
     a, b, c = batch(m1, "a", [T0, T0 + Q], [1, 2]), batch(m2, "b", [T0], [3]), batch(m3, "c", [T0 + Q], [4])
-    crashed = [svc._stage(svc.validate(x)) for x in (a, b)]
-    svc.store.write_window(crashed)  # the PUT completed, then the process died before the commit
+    crashed = [svc.core._stage(svc.core.validate(x)) for x in (a, b)]
+    svc.core.store.write_window(crashed)  # the PUT completed, then the process died before the commit
     (orphan,) = objects(root)
     assert orphan.startswith(f"s3://{RAW_BUCKET}/{root.name}/readings/month=2024-03/b-")
     assert raw_readings(root).height == 3
@@ -75,26 +79,26 @@ def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyIngestion
     raw = raw_readings(root)
     assert raw.height == 4 and raw.select("meter_id", "ts").n_unique() == 4
     assert svc.StreamReadings(iter([a, b, c]), None).readings_stored == 0
-    assert not list(redis.Redis.from_url(svc.settings.redis_url).scan_iter("carbon:ingest-energy:intent:*"))
+    assert not list(redis.Redis.from_url(svc.core.settings.redis_url).scan_iter("carbon:ingest-energy:intent:*"))
     # every object carries the footer index, read back from the object's footer
     for url in objects(root):
         index = rawdata.read_index(url)
         assert index is not None and int(index["rows"].sum()) == rawdata.row_count(url)
 
 
-def test_compaction_and_erasure_on_objects(svc: EnergyIngestion, root: Path) -> None:
+def test_compaction_and_erasure_on_objects(svc: EnergyServicer, root: Path) -> None:
     mine, theirs = meter(svc, USCC, "m1"), meter(svc, OTHER, "m1")
     svc.StreamReadings(iter([batch(mine, "a", [T0 + Q, T0], [2, 1]), batch(theirs, "b", [T0], [7])]), None)
     svc.StreamReadings(iter([batch(mine, "c", [T0], [5])]), None)  # a correction in a second object
     before = winning_readings(root)
     assert len(objects(root)) == 2
-    assert svc.store.compact() == 2
+    assert svc.core.store.compact() == 2
     (compact,) = objects(root)
     assert compact.rsplit("/", 1)[1].startswith("compact-")
     index = rawdata.decode_index(rawdata.read_footer(compact))
     assert index is not None and rawdata.read_index(compact) is not None
     assert winning_readings(root).drop("seq").equals(before.drop("seq"))
-    counts = svc.store.erase(USCC)
+    counts = svc.core.store.erase(USCC)
     assert counts["rows_deleted"] == 2 and counts["files_rewritten"] == 1
     assert set(raw_readings(root)["uscc"]) == {OTHER}
     assert parquet_io.months(root / "readings") == ["2024-03"]
@@ -103,7 +107,7 @@ def test_compaction_and_erasure_on_objects(svc: EnergyIngestion, root: Path) -> 
 def test_a_tax_batch_moved_to_other_months_leaves_no_stale_object(redis_url: str, root: Path) -> None:
     """A crashed first attempt wrote March; the retry's lines all fall in April (another issue time
     after a client fix is a different request; here the same request's intent still names March)."""
-    ingestor = TaxIngestor(connect(redis_url), root, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    ingestor = TaxCore(TaxStore(connect(redis_url), root), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
     name = parquet_io.batch_file_name("invoices", USCC, "r1")
     stale = root / "invoices" / "month=2024-03" / name
     frame = pl.DataFrame(

@@ -13,10 +13,12 @@ from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_common.redis_conn import connect
 from carbon_ingest import rawdata
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.store import TaxStore
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -64,10 +66,12 @@ def run_energy(
     sequence: list[int],
 ) -> pl.DataFrame:
     redis.Redis.from_url(redis_url).flushall()
-    svc = EnergyIngestion(
-        EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
-        ReadingStore(connect(redis_url), data),
-        AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    svc = EnergyServicer(
+        EnergyCore(
+            EnergySettings(redis_url=redis_url, data_dir=data, max_power_kw=1000),
+            ReadingStore(connect(redis_url), data),
+            AllowList((USCC, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+        )
     )
     for meter_id, kind, rmax in (("i", 1, 0), ("r", 2, 9999)):
         svc.CreateMeter(
@@ -154,7 +158,7 @@ def run_tax(
     redis_url: str, data: Path, batches: list[list[int]], order: list[int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     redis.Redis.from_url(redis_url).flushall()
-    ingestor = TaxIngestor(connect(redis_url), data, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    ingestor = TaxCore(TaxStore(connect(redis_url), data), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
     for index in order:
         ingestor.ingest(f"enterprises/{USCC}", f"b{index}", [tax_invoice(i) for i in batches[index]])
     # A reversal that arrived before its original was held (ORIGINAL_INVOICE_UNKNOWN); the

@@ -4,6 +4,7 @@ the contract's schemas and are read by accounting's reader; drift is caught."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,10 +16,13 @@ from carbon.v1 import consent_pb2
 from carbon_accounting import activity
 from carbon_common.redis_conn import connect
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest_energy.servicer import EnergyIngestion
+from carbon_ingest_energy.core import EnergyCore
+from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.domain import InvoiceRow
+from carbon_ingest_tax.store import TaxStore
 from carbon_synth import bulk
 
 from tests.accounting import parquet_data
@@ -37,10 +41,12 @@ MONTH = "2024-03"
 
 def energy_writer(redis_url: str, root: Path) -> None:
     settings = EnergySettings(redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, max_power_kw=1000)
-    svc = EnergyIngestion(
-        settings,
-        ReadingStore(connect(redis_url), root),
-        AllowList((METERED, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+    svc = EnergyServicer(
+        EnergyCore(
+            settings,
+            ReadingStore(connect(redis_url), root),
+            AllowList((METERED, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)),
+        )
     )
     name = meter(svc)
     stream(svc, batch(name, "r1", [T0, T0 + 900], [1000, 2000]))
@@ -48,7 +54,7 @@ def energy_writer(redis_url: str, root: Path) -> None:
 
 
 def tax_writer(redis_url: str, root: Path) -> None:
-    ingestor = TaxIngestor(connect(redis_url), root, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+    ingestor = TaxCore(TaxStore(connect(redis_url), root), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
     t = T0 + 86_400
     elec = line(1, "1100101020000000000", "*供电*电费", "千瓦时", "3", "1.95", "0.00")
     service = "3040203000000000000"
@@ -222,3 +228,10 @@ def test_the_footer_key_and_schemas_are_spelt_in_one_module() -> None:
         check=False,
     ).stdout.split()
     assert hits == ["libs/carbon-ingest/src/carbon_ingest/rawdata.py"]
+
+
+def test_the_tax_row_type_is_the_contract_in_column_order() -> None:
+    """ingest-tax builds its frames from InvoiceRow.values(): fields and values in the contract's order."""
+    assert [f.name for f in dataclasses.fields(InvoiceRow)] == list(rawdata.INVOICES_SCHEMA)
+    row = InvoiceRow(*(f"v{i}" for i in range(len(rawdata.INVOICES_SCHEMA))))  # type: ignore[arg-type]
+    assert row.values() == tuple(getattr(row, f.name) for f in dataclasses.fields(InvoiceRow))

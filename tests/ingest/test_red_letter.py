@@ -18,7 +18,8 @@ from carbon_accounting import factors as fx
 from carbon_accounting.compute import Enterprise, PeriodInputs, Rules, compute_account
 from carbon_common.redis_conn import connect
 from carbon_ingest import rawdata
-from carbon_ingest_tax.ingest import TaxIngestor
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.store import TaxStore
 
 from tests.ingest.helpers import AllowList, make_uscc
 from tests.ingest.test_tax import invoice, line
@@ -37,8 +38,8 @@ HEBEI = Enterprise(USCC, "C2611", "130000", "130100")
 
 
 @pytest.fixture
-def ingestor(redis_url: str, tmp_path: Path) -> TaxIngestor:
-    return TaxIngestor(connect(redis_url), tmp_path, AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
+def ingestor(redis_url: str, tmp_path: Path) -> TaxCore:
+    return TaxCore(TaxStore(connect(redis_url), tmp_path), AllowList((USCC, consent_pb2.CONSENT_SCOPE_TAX_INVOICES)))
 
 
 def num(i: int) -> str:
@@ -65,7 +66,7 @@ def activity_months(redis_url: str) -> list[str]:
 
 
 def test_a_february_reversal_of_a_january_invoice_reduces_january(
-    ingestor: TaxIngestor, tmp_path: Path, redis_url: str
+    ingestor: TaxCore, tmp_path: Path, redis_url: str
 ) -> None:
     parent = f"enterprises/{USCC}"
     ingestor.ingest(parent, "jan", [electricity(num(1), "1000", "650.00", JAN_20)])
@@ -89,7 +90,7 @@ def test_a_february_reversal_of_a_january_invoice_reduces_january(
     assert activity_months(redis_url) == ["2022-01", "2022-02", "2022-01"]
 
 
-def test_the_period_is_the_originals_month_in_asia_shanghai(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_the_period_is_the_originals_month_in_asia_shanghai(ingestor: TaxCore, tmp_path: Path) -> None:
     parent = f"enterprises/{USCC}"
     ingestor.ingest(parent, "jan", [electricity(num(1), "100", "65.00", JAN_31_LATE)])  # 2022-01-31 15:30 UTC
     ingestor.ingest(parent, "red", [electricity(num(2), "-100", "-65.00", FEB_03, red_of=num(1))])
@@ -99,7 +100,7 @@ def test_the_period_is_the_originals_month_in_asia_shanghai(ingestor: TaxIngesto
 
 
 def test_a_reversal_of_an_unknown_invoice_is_quarantined_then_accepted_when_resubmitted(
-    ingestor: TaxIngestor, tmp_path: Path, redis_url: str
+    ingestor: TaxCore, tmp_path: Path, redis_url: str
 ) -> None:
     parent = f"enterprises/{USCC}"
     red = electricity(num(3), "-300", "-195.00", FEB_03, red_of=num(1))
@@ -121,7 +122,7 @@ def test_a_reversal_of_an_unknown_invoice_is_quarantined_then_accepted_when_resu
     assert ingestor.list_quarantined(parent, 10, "").lines == []
 
 
-def test_original_and_reversal_in_one_batch_in_any_order(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_original_and_reversal_in_one_batch_in_any_order(ingestor: TaxCore, tmp_path: Path) -> None:
     red = electricity(num(2), "-1000", "-650.00", FEB_03, red_of=num(1))
     response = ingestor.ingest(f"enterprises/{USCC}", "both", [red, electricity(num(1), "1000", "650.00", JAN_20)])
     assert response.energy_lines == 2 and not response.quarantined
@@ -130,7 +131,7 @@ def test_original_and_reversal_in_one_batch_in_any_order(ingestor: TaxIngestor, 
     assert rawdata.months(tmp_path, rawdata.INVOICES) == ["2022-01"]
 
 
-def test_a_reversal_naming_another_reversal_is_not_guessed(ingestor: TaxIngestor) -> None:
+def test_a_reversal_naming_another_reversal_is_not_guessed(ingestor: TaxCore) -> None:
     parent = f"enterprises/{USCC}"
     ingestor.ingest(parent, "jan", [electricity(num(1), "1000", "650.00", JAN_20)])
     ingestor.ingest(parent, "red", [electricity(num(2), "-100", "-65.00", FEB_03, red_of=num(1))])
@@ -139,7 +140,7 @@ def test_a_reversal_naming_another_reversal_is_not_guessed(ingestor: TaxIngestor
 
 
 def test_periods_of_invoices_stored_before_periods_existed_are_backfilled(
-    ingestor: TaxIngestor, tmp_path: Path, redis_url: str
+    ingestor: TaxCore, tmp_path: Path, redis_url: str
 ) -> None:
     parent = f"enterprises/{USCC}"
     ingestor.ingest(parent, "jan", [electricity(num(1), "1000", "650.00", JAN_20)])

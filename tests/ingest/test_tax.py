@@ -21,11 +21,12 @@ from carbon_common.redis_conn import connect
 from carbon_common.server import Service
 from carbon_ingest import rawdata
 from carbon_ingest.common import ERASURE_STREAM, handle_erasure
+from carbon_ingest_tax.app import create_http_app
 from carbon_ingest_tax.classify import Tables
-from carbon_ingest_tax.ingest import TaxIngestor
-from carbon_ingest_tax.servicer import TaxIngestion, register
+from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.grpc_api import register
 from carbon_ingest_tax.settings import TaxSettings
-from carbon_ingest_tax.upload import build_app
+from carbon_ingest_tax.store import TaxStore
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -47,8 +48,8 @@ T = int(datetime(2024, 3, 5, 2, 0, tzinfo=UTC).timestamp())  # 2024-03-05 10:00 
 
 
 @pytest.fixture
-def ingestor(redis_url: str, tmp_path: Path) -> TaxIngestor:
-    return TaxIngestor(connect(redis_url), tmp_path, AllowList((USCC, SCOPE)))
+def ingestor(redis_url: str, tmp_path: Path) -> TaxCore:
+    return TaxCore(TaxStore(connect(redis_url), tmp_path), AllowList((USCC, SCOPE)))
 
 
 def line(
@@ -111,7 +112,7 @@ def energy(tmp_path: Path) -> dict[str, Decimal]:
     ],
 )
 def test_energy_purchases_are_classified_and_normalised(
-    ingestor: TaxIngestor,
+    ingestor: TaxCore,
     tmp_path: Path,
     code: str,
     name: str,
@@ -131,7 +132,7 @@ def test_energy_purchases_are_classified_and_normalised(
     assert row["direction"] == "purchase" and row["amount_cny"] == Decimal("100.00") and row["seq"] > 0
 
 
-def test_parquet_schema_is_the_contract(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_parquet_schema_is_the_contract(ingestor: TaxCore, tmp_path: Path) -> None:
     ingestor.ingest(f"enterprises/{USCC}", "r1", [invoice(num(1), line(1, ELEC, "*供电*电费", "千瓦时", "1"))])
     files = list((tmp_path / "invoices").glob("month=*/*.parquet"))
     assert [f.parent.name for f in files] == ["month=2024-03"]
@@ -153,7 +154,7 @@ def test_parquet_schema_is_the_contract(ingestor: TaxIngestor, tmp_path: Path) -
     ],
 )
 def test_unknown_codes_and_units_are_quarantined_never_guessed(
-    ingestor: TaxIngestor, tmp_path: Path, code: str, name: str, unit: str, qty: str, reason: str
+    ingestor: TaxCore, tmp_path: Path, code: str, name: str, unit: str, qty: str, reason: str
 ) -> None:
     response = ingestor.ingest(f"enterprises/{USCC}", "r1", [invoice(num(1), line(1, code, name, unit, qty))])
     assert [q.reason for q in response.quarantined] == [reason]
@@ -163,13 +164,13 @@ def test_unknown_codes_and_units_are_quarantined_never_guessed(
     assert [(q.invoice_number, q.line_number, q.reason) for q in listed.lines] == [(num(1), 1, reason)]
 
 
-def test_quarantined_line_is_released_when_accepted_later(ingestor: TaxIngestor) -> None:
+def test_quarantined_line_is_released_when_accepted_later(ingestor: TaxCore) -> None:
     ingestor.ingest(f"enterprises/{USCC}", "r1", [invoice(num(1), line(1, ELEC, "*供电*电费", "桶", "3"))])
     ingestor.ingest(f"enterprises/{USCC}", "r2", [invoice(num(1), line(1, ELEC, "*供电*电费", "千瓦时", "3"))])
     assert not ingestor.list_quarantined(f"enterprises/{USCC}", 0, "").lines
 
 
-def test_sales_give_revenue_and_non_energy_purchases_are_only_summed(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_sales_give_revenue_and_non_energy_purchases_are_only_summed(ingestor: TaxCore, tmp_path: Path) -> None:
     response = ingestor.ingest(
         f"enterprises/{USCC}",
         "r1",
@@ -199,7 +200,7 @@ def test_sales_give_revenue_and_non_energy_purchases_are_only_summed(ingestor: T
     assert sale["energy_type"] is None and sale["quantity"] is None and sale["amount_cny"] == Decimal("9000.00")
 
 
-def test_red_letter_invoice_reverses_the_referenced_lines(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_red_letter_invoice_reverses_the_referenced_lines(ingestor: TaxCore, tmp_path: Path) -> None:
     blue = invoice(
         num(1),
         line(1, ELEC, "*供电*电费", "千瓦时", "1000", "800.00", "104.00"),
@@ -215,7 +216,7 @@ def test_red_letter_invoice_reverses_the_referenced_lines(ingestor: TaxIngestor,
     assert frame["amount_cny"].sum() == Decimal("-800.00")
 
 
-def test_red_letter_signs_and_reference_are_validated(ingestor: TaxIngestor) -> None:
+def test_red_letter_signs_and_reference_are_validated(ingestor: TaxCore) -> None:
     red = invoice(num(2), line(1, ELEC, "*供电*电费", "千瓦时", "1000", "800.00", "104.00"), red_of=num(1))
     red.original_invoice_number = ""
     with pytest.raises(ServiceError) as error:
@@ -228,7 +229,7 @@ def test_red_letter_signs_and_reference_are_validated(ingestor: TaxIngestor) -> 
     ]
 
 
-def test_retries_and_overlapping_batches_never_double_count(ingestor: TaxIngestor, tmp_path: Path) -> None:
+def test_retries_and_overlapping_batches_never_double_count(ingestor: TaxCore, tmp_path: Path) -> None:
     inv = invoice(num(1), line(1, ELEC, "*供电*电费", "千瓦时", "10"), line(2, SERVICE, "*服务*咨询"))
     first = ingestor.ingest(f"enterprises/{USCC}", "r1", [inv])
     again = ingestor.ingest(f"enterprises/{USCC}", "r1", [inv])
@@ -247,7 +248,7 @@ def test_retries_and_overlapping_batches_never_double_count(ingestor: TaxIngesto
     assert error.value.reason == "REQUEST_ID_REUSED"
 
 
-def test_every_field_is_validated_and_named(ingestor: TaxIngestor) -> None:
+def test_every_field_is_validated_and_named(ingestor: TaxCore) -> None:
     bad = invoice("12", line(0, "123", "", "x" * 30, "abc", "1.001", "2"), seller=STRANGER, buyer=SUPPLIER, t=5)
     bad.lines.append(line(0, ELEC, "*供电*电费", "千瓦时", "-1"))
     bad.kind = pb.Invoice.KIND_UNSPECIFIED
@@ -274,9 +275,9 @@ def test_every_field_is_validated_and_named(ingestor: TaxIngestor) -> None:
         assert error.value.field_violations[0][0] == field
 
 
-def test_over_grpc_consent_refusal_and_drain(ingestor: TaxIngestor, tmp_path: Path, redis_url: str) -> None:
+def test_over_grpc_consent_refusal_and_drain(ingestor: TaxCore, tmp_path: Path, redis_url: str) -> None:
     settings = TaxSettings(redis_url=redis_url, data_dir=tmp_path, grpc_port=0, http_port=0)
-    service = Service("ingest-tax", settings, lambda server: register(server, TaxIngestion(ingestor)))
+    service = Service("ingest-tax", settings, register(ingestor))
     with in_process(service) as channel:
         stub = pb_grpc.TaxIngestionServiceStub(channel)
         request = pb.IngestInvoicesRequest(
@@ -311,8 +312,10 @@ def csv_file(*lines: str) -> bytes:
     return (CSV_HEADER + "".join(x + "\n" for x in lines)).encode("utf-8-sig")
 
 
-def portal_app(ingestor: TaxIngestor) -> FastAPI:
-    return build_app(ingestor, 1 << 20, "Asia/Shanghai", ServiceVerifier("ingest-tax", UPLOAD_SECRET, ingestor.redis))
+def portal_app(ingestor: TaxCore) -> FastAPI:
+    return create_http_app(
+        ingestor, 1 << 20, "Asia/Shanghai", ServiceVerifier("ingest-tax", UPLOAD_SECRET, ingestor.store.redis)
+    )
 
 
 def portal_identity(secret: str = UPLOAD_SECRET) -> dict[str, str]:
@@ -321,13 +324,13 @@ def portal_identity(secret: str = UPLOAD_SECRET) -> dict[str, str]:
 
 
 @pytest.fixture
-def http(ingestor: TaxIngestor) -> TestClient:
+def http(ingestor: TaxCore) -> TestClient:
     client = TestClient(portal_app(ingestor))
     client.event_hooks = {"request": [lambda request: request.headers.update(portal_identity())], "response": []}
     return client
 
 
-def test_rest_upload_requires_the_platform_portal_identity(ingestor: TaxIngestor) -> None:
+def test_rest_upload_requires_the_platform_portal_identity(ingestor: TaxCore) -> None:
     anonymous = TestClient(portal_app(ingestor))
     files = {"file": ("invoices.csv", csv_file(), "text/csv")}
     response = anonymous.post(f"/v1/enterprises/{USCC}/invoiceUploads", files=files, headers={"Idempotency-Key": "a"})
@@ -431,7 +434,7 @@ def test_rest_xlsx_upload_and_errors_name_the_cell(http: TestClient, tmp_path: P
     assert refused.status_code in (400, 403)
 
 
-def test_erasure_and_compaction(ingestor: TaxIngestor, tmp_path: Path, redis_url: str) -> None:
+def test_erasure_and_compaction(ingestor: TaxCore, tmp_path: Path, redis_url: str) -> None:
     ingestor.gate = AllowList((USCC, SCOPE), (CUSTOMER, SCOPE))
     ingestor.ingest(f"enterprises/{USCC}", "a", [invoice(num(1), line(1, ELEC, "*供电*电费", "千瓦时", "1"))])
     ingestor.ingest(
@@ -457,5 +460,5 @@ def test_erasure_and_compaction(ingestor: TaxIngestor, tmp_path: Path, redis_url
 
 def test_mapping_table_rows_all_have_sources() -> None:
     tables = Tables()
-    assert all(row["source"] for row in tables.rows)
+    assert all(row.source for row in tables.rows)
     assert tables.units.density("diesel", "tax") is not None

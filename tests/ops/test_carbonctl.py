@@ -16,9 +16,12 @@ import redis
 from carbon.v1 import enterprise_pb2_grpc, ingest_energy_pb2, ingest_energy_pb2_grpc
 from carbon_common.channels import service_channel
 from carbon_common.errors import from_rpc_error
-from carbon_common.redis_server import free_port, start
 from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
+from carbon_devkit.checkout import REPO
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import start_service
+from carbon_devkit.redis_server import start
 from carbon_synth import make_uscc
 from carbonctl import cli, cluster, ingestion, local
 from grpc_health.v1 import health_pb2
@@ -33,8 +36,6 @@ from kubernetes.client import (
     V1StatefulSetSpec,
     V1StatefulSetStatus,
 )
-
-from tests.support.processes import REPO, start_service
 
 TARGET_VARS = [variable for _, variable in local.SERVICES]
 

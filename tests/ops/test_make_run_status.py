@@ -1,4 +1,4 @@
-"""`carbonctl status` with no flags against a real `make run` stack (scripts/run_stack.py).
+"""`carbonctl status` with no flags against a real `make run` stack (`python -m carbon_devkit.local`).
 
 The stack listens on the catalog's fixed local ports (that is the point: no
 flags); its secrets, logs and data go to a temporary directory.
@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 
 from carbon_common import catalog
+from carbon_devkit import local
+from carbon_devkit.checkout import REPO
 
-from tests.support.processes import REPO
-
-READY_LINE = "run `make demo`"
-REDIS_PORT = 6390  # run_stack's and carbonctl's default
+READY_LINE = local.READY_LINE
+REDIS_PORT = 6390  # make run's and carbonctl's default
 
 
 def _busy(port: int) -> bool:
@@ -37,7 +37,7 @@ def test_carbonctl_status_reports_a_make_run_stack_healthy_without_flags(tmp_pat
     }
     env |= {"CARBON_LOCAL_RUN_DIR": str(tmp_path / "run"), "CARBON_LOCAL_VAR_DIR": str(tmp_path / "var")}
     stack = subprocess.Popen(
-        [sys.executable, "scripts/run_stack.py"],
+        [sys.executable, "-m", "carbon_devkit.local"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -58,7 +58,7 @@ def test_carbonctl_status_reports_a_make_run_stack_healthy_without_flags(tmp_pat
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        # run_stack itself gives up after 60 s of not SERVING.
+        # The launcher itself gives up after 60 s of not SERVING.
         assert ready.wait(180) and stack.poll() is None, "".join(output)
         status = subprocess.run(
             [sys.executable, "-m", "carbonctl", "status", "--json"],

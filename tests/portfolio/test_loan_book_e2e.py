@@ -14,11 +14,12 @@ import httpx
 import pytest
 from carbon.v1 import consent_pb2, portfolio_pb2, portfolio_pb2_grpc
 from carbon_common.consent_gate import PERIOD_ZONE
+from carbon_devkit.seed import ConsentClient, Seeder
+from carbon_devkit.stack import Stack, start_pricing_stack
 
-from tests.pricing.stack import CONSENT_ADMIN, SERVICE_SECRET, ConsentClient, Stack, access_audited, start_stack
+from tests.pricing.audit import access_audited
 from tests.pricing.support import uscc
 from tests.support import fresh
-from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
 
@@ -36,7 +37,9 @@ CSV = "\n".join(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting", "rating"))
+    running = start_pricing_stack(
+        tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting", "rating")
+    )
     try:
         yield running
     finally:
@@ -66,13 +69,7 @@ def _grant_2023_only(consent: ConsentClient, enterprise: str, key: str) -> None:
 def test_financed_emissions_over_real_services(stack: Stack) -> None:
     consent = ConsentClient(stack.processes["consent"].target)
     keys = {BANK: consent.create_bank(BANK), OTHER: consent.create_bank(OTHER)}
-    seeder = Seeder(
-        stack.processes["consent"].target,
-        stack.processes["ingest-tax"].target,
-        stack.processes["accounting"].target,
-        admin_token=CONSENT_ADMIN,
-        service_secret=SERVICE_SECRET,
-    )
+    seeder = Seeder.for_stack(stack)
     try:
         for e in (E1, E2, E3):
             seeder.account(e, 2024, tco2="1000", value_added="5000000", revenue="8000000")

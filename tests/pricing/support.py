@@ -4,7 +4,6 @@ protocols). The end-to-end suite (test_service_e2e.py) uses real processes."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from carbon_common.errors import unauthenticated
 from carbon_common.names import period_span, uscc_check_char
+from carbon_devkit.checkout import copy_policy_bundle as copy_bundle  # noqa: F401  (the pricing tests' name)
 from carbon_pricing.sources import AccessDecision, AccountFacts, RatingFacts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,13 +28,6 @@ SCHEMES = {
 def uscc(serial: int) -> str:
     first17 = f"91330800MA2{serial:06d}"
     return first17 + uscc_check_char(first17)
-
-
-def copy_bundle(target: Path) -> Path:
-    shutil.copytree(BUNDLE, target, ignore=shutil.ignore_patterns("*_test.rego"))
-    if not (target / ".manifest").exists():
-        (target / ".manifest").write_text('{"revision": "test"}')
-    return target
 
 
 @dataclass

@@ -25,12 +25,15 @@ from typing import Any
 import pytest
 import redis
 from carbon_common import events, hashchain
-from carbon_common.redis_server import start as start_redis
 from carbon_consent.projection import MAX_STALENESS_SECONDS
+from carbon_devkit.checkout import copy_policy_bundle as copy_bundle
+from carbon_devkit.seed import ConsentClient
+from carbon_devkit.stack import Stack
+from carbon_devkit.stack import start_pricing_stack as start_stack
 from carbon_pricing import decision_log
 
 from tests.pricing.load import QuoteLoad, wait_for
-from tests.pricing.stack import ConsentClient, Stack, access_audited, copy_bundle, start_stack
+from tests.pricing.audit import access_audited
 from tests.pricing.support import uscc
 
 pytestmark = [pytest.mark.e2e]
@@ -87,7 +90,7 @@ def publish_ratings(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def seeded(stack: Stack) -> dict[str, Any]:
     """A bank with a RATING consent of every enterprise (its window covers the rated year 2025)."""
-    consent = ConsentClient(stack.processes["consent"].target)
+    consent = ConsentClient(stack.consent.target)
     key = consent.create_bank(BANK)
     consents = {}
     for e in ENTERPRISES:
@@ -160,11 +163,10 @@ def test_kill9_of_redis_mid_load(stack: Stack, seeded: dict[str, Any]) -> None:
     try:
         wait_for(lambda: running.acked >= 30, "quotes acknowledged before the kill")
         failed = running.failed()
-        port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
-        stack.redis_process.kill()
-        stack.redis_process.wait()
+        assert stack.redis is not None
+        stack.redis.kill9()
         wait_for(lambda: running.failed() > failed, "clients see Redis gone")
-        stack.redis_process = start_redis(stack.root / "redis", port, appendfsync="always")
+        stack.redis.start()  # same port, data directory and appendfsync
         acked = running.acked
         wait_for(lambda: running.acked >= acked + 30, "quotes acknowledged after Redis came back")
     finally:

@@ -27,6 +27,12 @@ import pytest
 import redis
 from carbon.v1 import pricing_pb2, pricing_pb2_grpc
 from carbon_common import events, hashchain
+from carbon_devkit.checkout import copy_policy_bundle as copy_bundle
+from carbon_devkit.credentials import PRICING_ADMIN_TOKEN as PRICING_ADMIN
+from carbon_devkit.processes import start_service
+from carbon_devkit.seed import ConsentClient, Seeder
+from carbon_devkit.stack import Stack
+from carbon_devkit.stack import start_pricing_stack as start_stack
 from carbon_pricing import decision_log
 from carbon_pricing.store import decision_log_chain
 from carbon_pricing.workers import usable_cores
@@ -34,20 +40,9 @@ from google.rpc import error_details_pb2
 from google.type import decimal_pb2
 from grpc_status import rpc_status
 
-from tests.pricing.stack import (
-    CONSENT_ADMIN,
-    PRICING_ADMIN,
-    SERVICE_SECRET,
-    ConsentClient,
-    Stack,
-    access_audited,
-    copy_bundle,
-    start_stack,
-)
+from tests.pricing.audit import access_audited
 from tests.pricing.support import uscc
 from tests.support import fresh
-from tests.support.processes import start_service
-from tests.support.seed import Seeder
 
 pytestmark = [pytest.mark.e2e]
 
@@ -327,13 +322,7 @@ def test_a_cached_rating_keeps_its_rate_time_and_the_stale_rule_applies(stack: S
     maximum age set below that age (policy data, activated in the running process) the quote refers as
     RATING_STALE, and with the shipped 90 days it does not."""
     e = uscc(950)
-    seeder = Seeder(
-        stack.processes["consent"].target,
-        stack.processes["ingest-tax"].target,
-        stack.processes["accounting"].target,
-        admin_token=CONSENT_ADMIN,
-        service_secret=SERVICE_SECRET,
-    )
+    seeder = Seeder.for_stack(stack)
     try:
         account = seeder.account(e, "2025", tco2="300", value_added="2000000", region="330802")
     finally:

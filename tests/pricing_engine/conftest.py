@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from carbon_devkit.checkout import tool
 from carbon_pricing.engine import EmbeddedEngine, OpaServerEngine, PolicyBundle
 
 from tests.pricing_engine.support import BUNDLE_DIR, OpaServer
-from tests.support.tools import tool
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+from carbon_devkit.checkout import tool
+
 from tests.pricing_engine.support import BUNDLE_DIR, REPO
-from tests.support.tools import tool
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

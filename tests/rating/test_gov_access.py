@@ -16,10 +16,9 @@ import httpx
 import pytest
 from carbon.v1 import rating_pb2, rating_pb2_grpc
 from carbon_common.channels import service_channel
-from carbon_common.redis_server import free_port
-from carbon_common.redis_server import start as start_redis
-
-from tests.support.processes import ServiceProcess, start_service
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.redis_server import start as start_redis
 
 SECRET = "gov-access-service-secret"
 DRAFTER = "alice-access-token-0123456789"

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from carbon_devkit.processes import ServiceProcess, start_service
 from carbon_rating.population import store_frame
 from carbon_rating.synthetic import population
 
 from tests.support.axe import assert_accessible
-from tests.support.processes import ServiceProcess, start_service
 
 pytestmark = pytest.mark.browser
 DRAFTER = "alice-browser-token-0123456789"

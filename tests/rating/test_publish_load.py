@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 from carbon.v1 import rating_pb2
+from carbon_devkit.processes import ServiceProcess
+from carbon_devkit.seed import make_uscc
 
 from tests.rating.test_service import APPROVER, DRAFTER, Stack, rating_stub, start_stack, stop_stack
-from tests.support.processes import ServiceProcess
-from tests.support.seed import make_uscc
 
 
 @pytest.fixture

@@ -15,14 +15,15 @@ import redis
 from carbon.v1 import accounting_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import events
 from carbon_common.channels import service_channel
-from carbon_common.redis_server import free_port
+from carbon_devkit.credentials import SERVICE_SECRET
+from carbon_devkit.ports import free_port
+from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.seed import Seeder, make_uscc
+from carbon_devkit.stack import start_data_services, stop_services
 from carbon_rating.population import store_frame
 from carbon_rating.synthetic import population
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-
-from tests.support.processes import ServiceProcess, start_service
-from tests.support.seed import SERVICE_SECRET, Seeder, make_uscc, start_data_services, stop_services
 
 DRAFTER = "alice-token-0123456789abcdef"
 APPROVER = "bob-token-0123456789abcdefgh"

@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 from carbon_common import telemetry
-from carbon_common.redis_server import free_port
 from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
+from carbon_devkit.ports import free_port
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -14,15 +14,14 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from carbon_devkit.seed import Seeder, make_uscc, year_invoices
+from carbon_devkit.stack import ORDER, Stack, start_platform
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.platform import ADMIN_TOKEN, ORDER, SERVICE_SECRET, Platform, start_platform
-from tests.support.seed import Seeder, make_uscc, year_invoices
-
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_platform(
         tmp_path_factory.mktemp("metrics-stack"),
         {
@@ -38,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     running.stop()
 
 
-def scrape(platform: Platform, name: str) -> dict[str, Any]:
+def scrape(platform: Stack, name: str) -> dict[str, Any]:
     response = httpx.get(f"{platform.http(name)}/metrics", timeout=10)
     assert response.status_code == 200, f"{name}: {response.status_code} {response.text[:200]}"
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -53,7 +52,7 @@ def samples(family: Any, suffix: str, **labels: str) -> list[Any]:
     ]
 
 
-def test_every_service_exposes_rpc_and_rest_histograms(stack: Platform) -> None:
+def test_every_service_exposes_rpc_and_rest_histograms(stack: Stack) -> None:
     for name in ORDER:
         with grpc.insecure_channel(stack.services[name].target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -82,7 +81,7 @@ def test_every_service_exposes_rpc_and_rest_histograms(stack: Platform) -> None:
         assert families["target_info"].samples[0].labels["service_name"] == name
 
 
-def test_business_metric_from_a_service_worker(stack: Platform) -> None:
+def test_business_metric_from_a_service_worker(stack: Stack) -> None:
     deadline = time.monotonic() + 30
     while True:
         checks = scrape(stack, "loan-pricing").get("carbon_integrity_checks")
@@ -95,7 +94,7 @@ def test_business_metric_from_a_service_worker(stack: Platform) -> None:
     assert not samples(checks, "_total", log="decision_log", result="failed")
 
 
-def wait_for_sample(platform: Platform, service: str, family: str, suffix: str, **labels: str) -> float:
+def wait_for_sample(platform: Stack, service: str, family: str, suffix: str, **labels: str) -> float:
     """The value of a sample once the service exports it with a value >= 1 (30 s at most)."""
     deadline = time.monotonic() + 30
     while True:
@@ -107,9 +106,9 @@ def wait_for_sample(platform: Platform, service: str, family: str, suffix: str, 
         time.sleep(0.2)
 
 
-def test_business_metrics_follow_an_ingested_year(stack: Platform) -> None:
+def test_business_metrics_follow_an_ingested_year(stack: Stack) -> None:
     """Invoices through ingest-tax (consent checked, audited) reach accounting's event consumer."""
-    seeder = Seeder.for_services(stack.services, admin_token=ADMIN_TOKEN, service_secret=SERVICE_SECRET)
+    seeder = Seeder.for_stack(stack)
     try:
         uscc = make_uscc(4242)
         seeder.enterprise(uscc)
@@ -131,7 +130,7 @@ def test_business_metrics_follow_an_ingested_year(stack: Platform) -> None:
     assert wait_for_sample(stack, "consent", "carbon_audit_lag_seconds", "_count", log="consent") >= 1
 
 
-def test_metrics_are_not_in_the_openapi_documents(stack: Platform) -> None:
+def test_metrics_are_not_in_the_openapi_documents(stack: Stack) -> None:
     for name in ORDER:
         response = httpx.get(f"{stack.http(name)}/openapi.json", timeout=10)
         if response.status_code == 200:

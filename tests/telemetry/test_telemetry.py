@@ -22,8 +22,8 @@ from carbon_common import metrics, telemetry
 from carbon_common.channels import plain_channel
 from carbon_common.errors import invalid_argument
 from carbon_common.logging import JsonFormatter
-from carbon_common.redis_server import free_port
 from carbon_common.server import Running
+from carbon_devkit.ports import free_port
 from opentelemetry import trace
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc

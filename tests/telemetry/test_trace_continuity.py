@@ -4,7 +4,7 @@ In-process: real gRPC servers (the shared bootstrap, so the real interceptors)
 and real channels from carbon_common.channels; the in-memory exporter shows the
 parent chain and the W3C `traceparent` the downstream server received.
 
-Across processes: real service processes (tests.support.processes) with
+Across processes: real service processes (carbon_devkit.processes) with
 CARBON_TELEMETRY_SPAN_FILE set per process; the downstream process's spans
 must carry the upstream trace id and descend from the upstream span.
 """
@@ -28,14 +28,15 @@ from carbon_common.channels import plain_channel, service_channel
 from carbon_common.errors import permission_denied
 from carbon_common.server import Running
 from carbon_common.settings import DEV_SERVICE_SECRET
+from carbon_devkit.checkout import REPO
+from carbon_devkit.credentials import ADMIN_TOKEN as CONSENT_ADMIN
+from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.seed import ConsentClient
 from carbon_synth import make_uscc
 from google.type import decimal_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
-
-from tests.pricing.stack import CONSENT_ADMIN, ConsentClient
-from tests.support.processes import REPO, ServiceProcess, start_service
 
 from .conftest import Otel
 

@@ -3,7 +3,7 @@ that renders one (accounting's carbon account report, loan-pricing's financed-em
 
 Chinese is the default language, English on request (`?lang=en` or `Accept-Language`, see `choose_language`).
 Charts are drawn server-side as SVG with an accessible title, a value axis and a unit. The PDF embeds a CJK
-TrueType font (Debian's fonts-wqy-zenhei, installed by `make chromium`), so Chinese names render everywhere;
+TrueType font (Debian's fonts-wqy-zenhei, installed by `make cjk-font`), so Chinese names render everywhere;
 ReportLab (open source) cannot write a PDF structure tree, so the PDFs carry /Lang, title, subject and
 extractable text but are not tagged. ReportLab is imported only by the PDF helpers (extra `reports`).
 """
@@ -22,7 +22,7 @@ PALETTE = ["#2e7d32", "#1565c0", "#b26a00", "#6a1b9a", "#c62828", "#00838f", "#4
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
-# A TrueType CJK font embedded (subset) in the PDF; the Debian package is installed by `make chromium`.
+# A TrueType CJK font embedded (subset) in the PDF; the Debian package is installed by `make cjk-font`.
 CJK_FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),)
 CJK_FONT = "WenQuanYiZenHei"
 
@@ -229,7 +229,7 @@ def cjk_font() -> str:
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
         path = next((p for p in CJK_FONT_FILES if p.exists()), None)
         if path is None:
-            raise RuntimeError(f"no CJK font for the PDF report: install fonts-wqy-zenhei (`make chromium`): {path}")
+            raise RuntimeError(f"no CJK font for the PDF report: install fonts-wqy-zenhei (`make cjk-font`): {path}")
         pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
     return CJK_FONT
 

@@ -23,7 +23,7 @@ Months: a row's partition is the *accounting period* it belongs to. Readings: th
 of ``ts`` in the meter's time zone (Asia/Shanghai by default). Invoices: the month of
 ``issue_time`` in Asia/Shanghai, except red-letter lines, which are filed under the month
 of the invoice they reverse (``issue_time`` keeps the reversal's own date for audit; see
-carbon_ingest_tax.ingest).
+carbon_ingest_tax.domain).
 
 Readings footer index (``INDEX_KEY``, JSON, version 1): the file's rows are sorted by
 (uscc, meter_id, energy_type, ts, seq) and cut into *segments* (runs of one key whose

@@ -2,7 +2,7 @@
 
 Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
 contract with accounting), one file per month per *window* (the batches of a
-stream that are written and committed together, see servicer.py), named by a
+stream that are written and committed together, see core.py), named by a
 hash of the window's batches, each file sorted by (uscc, meter_id,
 energy_type, ts) with the readings footer index (raw-data contract: carbon_ingest.rawdata);
 compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
@@ -28,11 +28,11 @@ import polars as pl
 import redis
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon_common import events
-from carbon_common.redis_conn import as_bytes
+from carbon_common.redis_conn import as_bytes, as_text, members
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import redis_errors
+from carbon_ingest.common import DRAIN_KEY, redis_errors
 
-from carbon_ingest_energy.readings import (
+from carbon_ingest_energy.domain import (
     FLAG_NAMES,
     FLAG_NEGATIVE,
     FLAG_NONE,
@@ -123,7 +123,45 @@ class ReadingStore:
         self.root = data_dir / "readings"
         self.ttl_seconds = ttl_days * 86400
 
+    # ------------------------------------------------------------ meters
+
+    def meter_key(self, uscc: str, meter_id: str) -> str:
+        return f"{P}meter:{uscc}:{meter_id}"
+
+    def add_meter(self, uscc: str, meter_id: str, meter: pb.Meter) -> pb.Meter | None:
+        """Store a new meter; the one already registered under that id instead, if any."""
+        key = self.meter_key(uscc, meter_id)
+        with redis_errors():
+            if not self.redis.set(key, meter.SerializeToString(), nx=True):
+                return pb.Meter.FromString(self.redis.get(key) or b"")
+            self.redis.zadd(f"{P}meters:{uscc}", {meter_id: 0})
+        return None
+
+    def meter(self, uscc: str, meter_id: str) -> pb.Meter | None:
+        with redis_errors():
+            raw = self.redis.get(self.meter_key(uscc, meter_id))
+        return None if raw is None else pb.Meter.FromString(raw)
+
+    def meter_ids_after(self, uscc: str, after: str, count: int) -> list[str]:
+        """At most `count` meter ids of the enterprise after `after` (all from the first when empty), in order."""
+        start = f"({after}" if after else "-"
+        with redis_errors():
+            return [as_text(m) for m in self.redis.zrangebylex(f"{P}meters:{uscc}", start, "+", start=0, num=count)]
+
+    def meter_ids(self, uscc: str) -> list[str]:
+        with redis_errors():
+            return members(self.redis.zrange(f"{P}meters:{uscc}", 0, -1))
+
     # ------------------------------------------------------------ idempotency
+
+    def drain_and_record(self, uscc: str, request_id: str) -> tuple[bool, tuple[str, pb.BatchResult] | None]:
+        """Whether ingestion is drained, and the batch's idempotency record: one round trip."""
+        with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(DRAIN_KEY)
+            pipe.hmget(batch_key(uscc, request_id), ["fp", "result"])
+            drain, record = pipe.execute()
+        return drain is not None and drain.strip() in (b"1", b"true"), self.decode_record(record)
 
     def lookup_many(self, keys: list[tuple[str, str]]) -> list[tuple[str, pb.BatchResult] | None]:
         """Idempotency records of (uscc, request_id) pairs, one round trip."""

@@ -30,6 +30,16 @@ class Quarantine:
     message: str
 
 
+@dataclass(frozen=True)
+class MappingRow:
+    """One row of the mapping table: codes starting with the prefix are this energy type."""
+
+    tax_code_prefix: str
+    energy_type: str
+    abbreviations: frozenset[str]  # the 简称 that may accompany it (empty: any)
+    source: str
+
+
 class Tables:
     """The mapping table and the shared units/densities table."""
 
@@ -37,10 +47,21 @@ class Tables:
         mapping = _load(data_dir / "tax_code_mapping.yaml")
         self.units = units or unit_table.default_table()
         self.version = f"{mapping['version']}/{self.units.version}"
-        self.rows = sorted(mapping["rows"], key=lambda r: -len(str(r["tax_code_prefix"])))
-        for row in self.rows:
+        for row in mapping["rows"]:
             if not row.get("source"):
                 raise ValueError(f"mapping row {row} has no source")
+        self.rows = sorted(
+            (
+                MappingRow(
+                    tax_code_prefix=str(row["tax_code_prefix"]),
+                    energy_type=str(row["energy_type"]),
+                    abbreviations=frozenset(row.get("abbreviations") or ()),
+                    source=str(row["source"]),
+                )
+                for row in mapping["rows"]
+            ),
+            key=lambda row: -len(row.tax_code_prefix),
+        )
         self.families = [str(f["prefix"]) for f in mapping["energy_families"]]
         self.top_level = {str(c["digit"]) for c in mapping["top_level_categories"]}
         self.energy_abbreviations = set(mapping["energy_abbreviations"])
@@ -50,17 +71,17 @@ class Tables:
         match = _ABBREVIATION.match(item_name.strip())
         abbreviation = match.group(1).strip() if match else ""
         for row in self.rows:
-            if tax_code.startswith(str(row["tax_code_prefix"])):
-                allowed = set(row.get("abbreviations") or [])
+            if tax_code.startswith(row.tax_code_prefix):
+                allowed = row.abbreviations
                 if abbreviation in self.energy_abbreviations and allowed and abbreviation not in allowed:
                     return Quarantine(
                         "TAX_CODE_NAME_MISMATCH",
-                        f"税收分类编码 {tax_code} 对应 {row['energy_type']}，"
+                        f"税收分类编码 {tax_code} 对应 {row.energy_type}，"
                         f"但品名简称为“{abbreviation}”，无法确定能源类型 / "
-                        f"tax code {tax_code} means {row['energy_type']} but the item abbreviation is "
+                        f"tax code {tax_code} means {row.energy_type} but the item abbreviation is "
                         f"'{abbreviation}'; please check the invoice",
                     )
-                return str(row["energy_type"])
+                return row.energy_type
         if any(tax_code.startswith(f) for f in self.families):
             return Quarantine(
                 "UNKNOWN_TAX_CODE",

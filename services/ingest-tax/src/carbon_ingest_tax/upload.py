@@ -42,26 +42,8 @@ from zoneinfo import ZoneInfo
 
 from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common import limits
-from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, quote
-from carbon_common.http import (
-    PLATFORM_SERVICE,
-    UsccPath,
-    error_responses,
-    install_error_handlers,
-    require_service,
-    security,
-)
-from carbon_common.identity import ServiceVerifier
 from carbon_common.limits import LimitError
-from carbon_common.names import validate_uscc
-from fastapi import Depends, FastAPI, File, Header, UploadFile
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from google.protobuf.json_format import MessageToDict
-from pydantic import BaseModel, Field
-
-from carbon_ingest_tax.ingest import TaxIngestor
 
 ALIASES = {
     "发票号码": ["发票号码", "数电票号码", "数电发票号码"],
@@ -337,71 +319,3 @@ def to_file_fields(error: ServiceError, parsed: Parsed) -> ServiceError:
     converted = invalid_arguments(mapped)
     converted.code, converted.reason = error.code, error.reason
     return converted
-
-
-class QuarantinedLine(BaseModel):
-    invoice_number: str = ""
-    line_number: int = 0
-    reason: str = Field(default="", description="e.g. UNKNOWN_TAX_CODE, UNKNOWN_UNIT, MISSING_QUANTITY")
-    message: str = Field(default="", description="For the enterprise, in Chinese and English")
-
-
-class UploadResult(BaseModel):
-    """carbon.v1.IngestInvoicesResponse (proto field names) and the void rows skipped."""
-
-    batch: str = Field(description="enterprises/{uscc}/invoiceBatches/{request_id}")
-    invoices: int
-    energy_lines: int
-    revenue_lines: int
-    non_energy_lines: int
-    quarantined: list[QuarantinedLine]
-    replayed: bool = Field(description="True when this Idempotency-Key had already been stored")
-    duplicate_lines: int
-    skipped_void_rows: int
-
-
-def build_app(ingestor: TaxIngestor, max_bytes: int, tz: str, services: ServiceVerifier) -> FastAPI:
-    app = FastAPI(title="ingest-tax", version="v1", description=__doc__, docs_url=None, redoc_url=None)
-    # The file plus its multipart framing; the file alone is checked against max_bytes below.
-    install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
-    install_offline_docs(app)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    # The upload portal authenticates the enterprise and forwards as a platform service.
-    @app.post(
-        "/v1/enterprises/{uscc}/invoiceUploads",
-        dependencies=[Depends(require_service(services))],
-        response_model=UploadResult,
-        responses=error_responses(409),
-        openapi_extra=security(PLATFORM_SERVICE),
-        tags=["uploads"],
-        summary="Upload an invoice list (CSV or .xlsx) for the enterprise",
-    )
-    async def upload(
-        uscc: UsccPath,
-        file: UploadFile = File(..., description="The invoice list: .csv (UTF-8) or .xlsx"),  # noqa: B008
-        idempotency_key: str = Header(
-            alias="Idempotency-Key", min_length=1, max_length=128, description="The batch's idempotency key"
-        ),
-    ) -> JSONResponse:
-        validate_uscc(uscc, "uscc")
-        content = await file.read(max_bytes + 1)
-        if len(content) > max_bytes:
-            raise invalid_argument("file", f"larger than {max_bytes} bytes")
-        table = read_table(file.filename or "", content)
-        parsed = parse_rows(table, tz)
-        try:
-            response = await run_in_threadpool(ingestor.ingest, f"enterprises/{uscc}", idempotency_key, parsed.invoices)
-        except ServiceError as error:
-            if error.field_violations and error.field_violations[0][0] == "request_id":
-                error.field_violations = [("Idempotency-Key", d) for _, d in error.field_violations]
-                raise error from None
-            raise to_file_fields(error, parsed) from None
-        body = MessageToDict(response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-        body["skipped_void_rows"] = parsed.skipped_void
-        return JSONResponse(body)
-
-    return app

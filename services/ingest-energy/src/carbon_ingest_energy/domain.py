@@ -1,5 +1,5 @@
-"""Pure reading logic: validation, interval normalisation, register -> interval
-conversion (rollover, meter replacement), flags, month partitions.
+"""Domain (pure): reading validation, interval normalisation, register -> interval
+conversion (rollover, meter replacement), flags, month partitions, coverage bitmaps.
 
 Everything here is deterministic and vectorised where it is on the hot path
 (interval meters); register meters are rarer and converted point by point.
@@ -7,7 +7,8 @@ Everything here is deterministic and vectorised where it is on the hot path
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
@@ -289,8 +290,22 @@ def split_months(ts_sorted: np.ndarray, tz: str) -> list[MonthSlice]:
     return result
 
 
-@dataclass
-class BatchOutcome:
-    rows: Rows
-    months: list[MonthSlice] = field(default_factory=list)
-    flagged: int = 0
+# ------------------------------------------------------------ coverage bitmaps
+
+
+def bits(raw: bytes, slots: int) -> np.ndarray:
+    """A coverage bitmap (one bit per slot, big-endian bytes) as `slots` booleans (missing bytes: 0)."""
+    unpacked = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:slots]
+    if unpacked.shape[0] < slots:
+        unpacked = np.concatenate([unpacked, np.zeros(slots - unpacked.shape[0], dtype=np.uint8)])
+    return unpacked.astype(bool)
+
+
+def runs(mask: np.ndarray) -> Iterator[tuple[int, int]]:
+    """[lo, hi) runs where mask is true."""
+    if not mask.any():
+        return
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+        yield int(lo), int(hi)

@@ -1,4 +1,5 @@
-"""`make run`: Redis and every service as local processes, on embedded defaults.
+"""`make run` (`python -m carbon_devkit.local`): Redis and every service as local processes,
+on the catalog's local ports and embedded defaults.
 
 Secrets for this machine are generated once into .run/secrets.env (mode 0600)
 and handed to the services through the environment; nothing secret is printed.
@@ -10,16 +11,15 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from carbon_common import catalog
-from carbon_common.healthcheck import check
-from carbon_common.redis_server import start as start_redis
 
-REPO = Path(__file__).resolve().parents[1]
+from carbon_devkit.checkout import REPO
+from carbon_devkit.processes import SERVICE_PACKAGES, NotServing, ServiceProcess, launch, stop_all, wait_serving
+from carbon_devkit.redis_server import RedisServer
 
 # Secrets/logs and data; the defaults are git-ignored directories of the checkout.
 RUN_DIR = Path(os.environ.get("CARBON_LOCAL_RUN_DIR") or REPO / ".run")
@@ -28,8 +28,10 @@ REDIS_PORT = int(os.environ.get("CARBON_LOCAL_REDIS_PORT", "6390"))
 # Ports from the service catalog: below Linux's ephemeral range (32768-60999),
 # where a port can be held by the source side of any outgoing connection.
 PORTS = {entry.name: (entry.local.grpc, entry.local.http) for entry in catalog.SERVICES}
-PACKAGES = {entry.name: entry.package for entry in catalog.SERVICES}
+PACKAGES = SERVICE_PACKAGES
 SECRET_NAMES = ("CARBON_SERVICE_SECRET", "CARBON_ADMIN_TOKEN", "CARBON_LINK_SECRET")
+START_SECONDS = 60.0
+READY_LINE = "run `make demo` in another terminal; Ctrl-C stops everything."
 
 
 def local_secrets() -> dict[str, str]:
@@ -44,23 +46,20 @@ def local_secrets() -> dict[str, str]:
     if missing:
         for name in missing:
             values[name] = secrets.token_urlsafe(32)
-        RUN_DIR.mkdir(exist_ok=True)
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         path.chmod(0o600)
     return values
 
 
 def stack_env() -> dict[str, str]:
-    env = {
-        **os.environ,
+    """What every service of the local stack gets on top of the launcher's environment."""
+    return {
         **local_secrets(),
-        "CARBON_DEV_MODE": "true",
         "CARBON_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
         "CARBON_DATA_DIR": str(VAR_DIR / "data"),
-        "PYTHONUNBUFFERED": "1",
+        **catalog.local_targets(),
     }
-    env.update(catalog.local_targets())
-    return env
 
 
 def main() -> int:
@@ -74,59 +73,38 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    redis = start_redis(VAR_DIR / "redis", REDIS_PORT, log=logs / "redis.log")
+    redis = RedisServer(VAR_DIR / "redis", REDIS_PORT, log=logs / "redis.log").start()
     env = stack_env()
-    processes: dict[str, subprocess.Popen[bytes]] = {}
+    services: dict[str, ServiceProcess] = {}
     try:
-        for name, (grpc_port, http_port) in PORTS.items():
-            service_env = {**env, "CARBON_GRPC_PORT": str(grpc_port), "CARBON_HTTP_PORT": str(http_port)}
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", PACKAGES[name]],
-                env=service_env,
-                stdout=open(logs / f"{name}.log", "ab"),  # noqa: SIM115 - child keeps writing
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                start_new_session=True,  # Ctrl-C reaches us only; we stop them in order
-            )
-        deadline = time.monotonic() + 60
-        pending = set(PORTS)
-        while pending and time.monotonic() < deadline and not stop["requested"]:
-            for name in list(pending):
-                if processes[name].poll() is not None:
-                    print(f"{name} exited; see {logs / (name + '.log')}", file=sys.stderr)
-                    return 1
-                if check(f"127.0.0.1:{PORTS[name][0]}", timeout=0.5) == "SERVING":
-                    pending.discard(name)
-            time.sleep(0.2)
-        if pending:
-            print(f"not serving after 60 s: {', '.join(sorted(pending))}", file=sys.stderr)
+        # All at once (each reaches its peers lazily), then wait for every one: a faster start.
+        for name, ports in PORTS.items():
+            services[name] = launch(name, env, logs, ports=ports, new_session=True)
+        try:
+            wait_serving(services.values(), START_SECONDS, stop_waiting=lambda: stop["requested"])
+        except NotServing as error:
+            print(str(error).split("\n", 1)[0], f"(logs in {logs})", file=sys.stderr)
             return 1
+        if stop["requested"]:
+            return 0
         print(f"\n{'service':<14} {'gRPC':<17} HTTP")
         print(f"{'redis':<14} 127.0.0.1:{REDIS_PORT:<7} (AOF in {VAR_DIR / 'redis'})")
         for name, (grpc_port, http_port) in PORTS.items():
             print(f"{name:<14} 127.0.0.1:{grpc_port:<7} http://127.0.0.1:{http_port}/docs")
         print(f"\nlogs: {logs}/   secrets: {RUN_DIR / 'secrets.env'}")
-        print("run `make demo` in another terminal; Ctrl-C stops everything.\n", flush=True)
+        print(READY_LINE + "\n", flush=True)
         while not stop["requested"]:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
+            for name, service in services.items():
+                if service.process.poll() is not None:
+                    print(f"{name} exited with {service.process.returncode}; stopping", file=sys.stderr)
                     stop["requested"] = True
             time.sleep(0.5)
         return 0
     finally:
         print("stopping services ...", flush=True)
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in processes.items():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop in 20 s; killing", file=sys.stderr)
-                process.kill()
-        redis.terminate()
-        redis.wait(10)
+        for name in stop_all(services.values(), timeout=20):
+            print(f"{name} did not stop in 20 s; killed", file=sys.stderr)
+        redis.stop()
         print("stopped.")
 
 

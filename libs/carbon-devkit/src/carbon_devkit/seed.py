@@ -18,19 +18,22 @@ Invoice figures are chosen so the account comes out at the intended values:
 - value added = sales - every purchase (energy and non-energy), revenue =
   sales, tax = output VAT on sales (13 %).
 
-    services = start_data_services(redis_url, root)      # consent, ingest-tax, accounting
-    seeder = Seeder.for_services(services)
+    stack = start_stack(root, ["consent", "ingest-tax", "accounting"])
+    seeder = Seeder.for_stack(stack)
     account = seeder.account(uscc, "2023", tco2="150", value_added="1000000")
+
+Also the consent service's own seeding for banks (`ConsentClient`: banks, bank consents, revocation)
+and the platform's collection consent alone (`grant_platform`, for the ingestion tests and benchmark).
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,12 +51,11 @@ from carbon.v1 import ingest_tax_pb2_grpc as tax_pb2_grpc
 from carbon_accounting import factors as fx
 from carbon_common.channels import service_channel
 from carbon_common.names import uscc_check_char
-from carbon_common.redis_server import free_port
 
-from tests.support.processes import ServiceProcess, start_service
+from carbon_devkit.credentials import ADMIN_TOKEN, SERVICE_SECRET
+from carbon_devkit.processes import ServiceProcess
+from carbon_devkit.stack import Stack
 
-SERVICE_SECRET = "seed-service-secret"
-ADMIN_TOKEN = "seed-consent-admin-token"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # 税收分类编码 + item names ingest-tax classifies (see carbon_ingest_tax/data).
@@ -66,7 +68,14 @@ MICRO = Decimal("0.000001")
 
 
 def register_enterprise(
-    stub: Any, metadata: tuple[tuple[str, str], ...], uscc: str, industry: str, province: str, region: str
+    stub: Any,
+    metadata: tuple[tuple[str, str], ...],
+    uscc: str,
+    industry: str = "C2611",
+    province: str = "330000",
+    region: str = "330502",
+    *,
+    display_name: str | None = None,
 ) -> None:
     """EnterpriseService.CreateEnterprise through the real consent service; ALREADY_EXISTS is fine."""
     try:
@@ -74,7 +83,7 @@ def register_enterprise(
             enterprise_pb2.CreateEnterpriseRequest(
                 enterprise=enterprise_pb2.Enterprise(
                     uscc=uscc,
-                    display_name=f"测试企业 {uscc[-6:]}",
+                    display_name=display_name or f"测试企业 {uscc[-6:]}",
                     industry_code=industry,
                     province_code=province,
                     region_code=region,
@@ -86,6 +95,62 @@ def register_enterprise(
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
+
+
+COLLECTION_SCOPES = (consent_pb2.CONSENT_SCOPE_TAX_INVOICES, consent_pb2.CONSENT_SCOPE_ENERGY_METERING)
+
+
+def consent_request(
+    uscc: str,
+    grantee: str,
+    scopes: Sequence[int],
+    purpose: int,
+    *,
+    window: tuple[datetime, datetime],
+    expire_time: datetime,
+) -> consent_pb2.CreateConsentRequest:
+    """CreateConsent for `grantee` over the data `window` [start, end), with a fresh request id."""
+    consent = consent_pb2.Consent(grantee=grantee, scopes=list(scopes), purpose=purpose)
+    consent.data_window.start_time.FromDatetime(window[0])
+    consent.data_window.end_time.FromDatetime(window[1])
+    consent.expire_time.FromDatetime(expire_time)
+    return consent_pb2.CreateConsentRequest(parent=f"enterprises/{uscc}", consent=consent, request_id=uuid.uuid4().hex)
+
+
+def authorise_platform(
+    consents: consent_pb2_grpc.ConsentServiceStub,
+    admin: tuple[tuple[str, str], ...],
+    uscc: str,
+    scopes: Sequence[int] = COLLECTION_SCOPES,
+) -> str:
+    """The platform's collection consent (CARBON_ACCOUNTING purpose) created and authorised by the admin for
+    the enterprise. The data window reaches back as far as the consent service allows for collection
+    (~6 years)."""
+    now = datetime.now(UTC)
+    created = consents.CreateConsent(
+        consent_request(
+            uscc,
+            "platform",
+            scopes,
+            consent_pb2.CONSENT_PURPOSE_CARBON_ACCOUNTING,
+            window=(now - timedelta(days=2150), now + timedelta(days=1)),
+            expire_time=now + timedelta(days=365),
+        ),
+        metadata=admin,
+        timeout=10,
+    )
+    consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=admin, timeout=10)
+    return str(created.name)
+
+
+def grant_platform(
+    consent_target: str, uscc: str, scopes: Sequence[int] = COLLECTION_SCOPES, admin_token: str = ADMIN_TOKEN
+) -> str:
+    """Register `uscc` in the consent service at `consent_target` and authorise the platform's collection."""
+    admin = (("authorization", f"Bearer {admin_token}"),)
+    with grpc.insecure_channel(consent_target) as channel:
+        register_enterprise(enterprise_pb2_grpc.EnterpriseServiceStub(channel), admin, uscc)
+        return authorise_platform(consent_pb2_grpc.ConsentServiceStub(channel), admin, uscc, scopes)
 
 
 def make_uscc(serial: int, prefix: str = "91330500MA") -> str:
@@ -192,8 +257,15 @@ class Seeder:
         self.admin = (("authorization", f"Bearer {self.admin_token}"),)
 
     @classmethod
-    def for_services(cls, services: dict[str, ServiceProcess], **kwargs: object) -> Seeder:
-        return cls(services["consent"].target, services["ingest-tax"].target, services["accounting"].target, **kwargs)  # type: ignore[arg-type]
+    def for_services(cls, services: Mapping[str, ServiceProcess], caller: str = "operator") -> Seeder:
+        """A seeder for stack-started services (the dev-kit credentials)."""
+        return cls(
+            services["consent"].target, services["ingest-tax"].target, services["accounting"].target, caller=caller
+        )
+
+    @classmethod
+    def for_stack(cls, stack: Stack, caller: str = "operator") -> Seeder:
+        return cls.for_services(stack.services, caller)
 
     def close(self) -> None:
         for channel in (self._consent_channel, self._tax_channel, self._accounting_channel):
@@ -204,33 +276,11 @@ class Seeder:
         """CreateEnterprise with the admin identity (ALREADY_EXISTS is fine)."""
         register_enterprise(self.enterprises, self.admin, uscc, industry, province, region)
 
-    def grant_platform(
-        self,
-        uscc: str,
-        scopes: tuple[int, ...] = (consent_pb2.CONSENT_SCOPE_TAX_INVOICES, consent_pb2.CONSENT_SCOPE_ENERGY_METERING),
-    ) -> str:
-        """The platform's collection consent (CARBON_ACCOUNTING purpose), authorised by the admin for the enterprise.
-
-        The data window reaches back as far as the consent service allows for collection (~6 years)."""
-        now = datetime.now(UTC)
-        consent = consent_pb2.Consent(
-            grantee="platform", scopes=list(scopes), purpose=consent_pb2.CONSENT_PURPOSE_CARBON_ACCOUNTING
-        )
-        consent.data_window.start_time.FromDatetime(now - timedelta(days=2150))
-        consent.data_window.end_time.FromDatetime(now + timedelta(days=1))
-        consent.expire_time.FromDatetime(now + timedelta(days=365))
-        created = self.consents.CreateConsent(
-            consent_pb2.CreateConsentRequest(
-                parent=f"enterprises/{uscc}", consent=consent, request_id=uuid.uuid4().hex
-            ),
-            metadata=self.admin,
-            timeout=10,
-        )
-        self.consents.AuthorizeConsent(
-            consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=self.admin, timeout=10
-        )
+    def grant_platform(self, uscc: str, scopes: Sequence[int] = COLLECTION_SCOPES) -> str:
+        """The platform's collection consent (CARBON_ACCOUNTING purpose), authorised by the admin for the enterprise."""
+        name = authorise_platform(self.consents, self.admin, uscc, scopes)
         self._granted.add(uscc)
-        return created.name
+        return name
 
     def enterprise(
         self, uscc: str, *, industry: str = "C2611", province: str = "330000", region: str = "330502"
@@ -303,36 +353,54 @@ class Seeder:
         return account
 
 
-def start_data_services(
-    redis_url: str,
-    root: Path,
-    *,
-    extra_env: dict[str, str] | None = None,
-    rating_target: str | None = None,
-) -> dict[str, ServiceProcess]:
-    """consent, ingest-tax and accounting as real processes on `redis_url`, sharing `root/data`."""
-    env = {
-        "CARBON_REDIS_URL": redis_url,
-        "CARBON_SERVICE_SECRET": SERVICE_SECRET,
-        "CARBON_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CARBON_DATA_DIR": str(root / "data"),
-        "CARBON_LOG_LEVEL": "WARNING",
-        "CARBON_EVENTS_BLOCK_MS": "200",
-        "CARBON_RATING_TARGET": rating_target or f"127.0.0.1:{free_port()}",
-        **(extra_env or {}),
-    }
-    services: dict[str, ServiceProcess] = {}
-    try:
-        services["consent"] = start_service("consent", env, root / "logs")
-        env["CARBON_CONSENT_TARGET"] = services["consent"].target
-        services["ingest-tax"] = start_service("ingest-tax", env, root / "logs")
-        services["accounting"] = start_service("accounting", env, root / "logs")
-    except BaseException:
-        stop_services(services)
-        raise
-    return services
+class ConsentClient:
+    """Seeds and operates the consent service through its real gRPC API: banks, their consents."""
 
+    def __init__(self, target: str, admin_token: str = ADMIN_TOKEN) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.banks = consent_pb2_grpc.BankServiceStub(self.channel)
+        self.consents = consent_pb2_grpc.ConsentServiceStub(self.channel)
+        self.enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(self.channel)
+        self.admin = (("authorization", f"Bearer {admin_token}"),)
 
-def stop_services(services: dict[str, ServiceProcess]) -> None:
-    for service in reversed(list(services.values())):
-        service.stop()
+    def create_bank(self, bank_id: str) -> str:
+        """CreateBank; the bank's API key."""
+        response = self.banks.CreateBank(
+            consent_pb2.CreateBankRequest(bank_id=bank_id, bank=consent_pb2.Bank(display_name=bank_id)),
+            metadata=self.admin,
+        )
+        return str(response.api_key)
+
+    def create_enterprise(
+        self, uscc: str, industry: str = "C3011", province: str = "330000", region: str = "330800"
+    ) -> None:
+        register_enterprise(self.enterprises, self.admin, uscc, industry, province, region)
+
+    def grant(
+        self,
+        uscc: str,
+        bank_id: str,
+        api_key: str,
+        *,
+        authorize: bool = True,
+        scopes: tuple[int, ...] = (consent_pb2.CONSENT_SCOPE_RATING,),
+    ) -> str:
+        """The bank requests an access consent; the enterprise (admin acting for it) authorises it."""
+        now = datetime.now(UTC)
+        created = self.consents.CreateConsent(
+            consent_request(
+                uscc,
+                f"banks/{bank_id}",
+                scopes,
+                consent_pb2.CONSENT_PURPOSE_CREDIT_ASSESSMENT,
+                window=(now - timedelta(days=3 * 365), now + timedelta(days=30)),
+                expire_time=now + timedelta(days=90),
+            ),
+            metadata=(("authorization", f"Bearer {api_key}"),),
+        )
+        if authorize:
+            self.consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=self.admin)
+        return str(created.name)
+
+    def revoke(self, name: str) -> None:
+        self.consents.RevokeConsent(consent_pb2.RevokeConsentRequest(name=name, reason="test"), metadata=self.admin)

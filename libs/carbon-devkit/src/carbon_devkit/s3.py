@@ -1,4 +1,4 @@
-"""A real S3-compatible server for the object-storage tests: SeaweedFS (`weed`, built into tools/bin by
+"""A real S3-compatible server for the object-storage tests and benchmarks: SeaweedFS (`weed`, built into tools/bin by
 `make seaweedfs`), one process (`weed server -filer -s3`: master, volume, filer and S3 gateway) on free
 ports in a temporary directory, with an S3 identity from a `-s3.config` file. Used by tests and benchmarks."""
 
@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from carbon_common.redis_server import free_port
-
-from tests.support.tools import tool
+from carbon_devkit.checkout import tool
+from carbon_devkit.ports import free_port
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
@@ -69,7 +68,8 @@ class S3Server:
         listing = subprocess.run(
             [*self.bucket_creator], input=b"s3.bucket.list\nexit\n", capture_output=True, timeout=120, check=False
         )
-        assert bucket in listing.stdout.decode(), (result.stdout[-1000:], result.stderr[-1000:])
+        if bucket not in listing.stdout.decode():
+            raise RuntimeError(f"bucket {bucket} not created: {result.stdout[-1000:]!r} {result.stderr[-1000:]!r}")
 
 
 def _wait_until_ready(server: S3Server, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:

@@ -1,0 +1,1 @@
+"""HTTP edge: one router per resource. Readings arrive over gRPC only; HTTP serves probes and docs."""
