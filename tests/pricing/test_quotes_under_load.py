@@ -32,8 +32,8 @@ from carbon_devkit.stack import Stack
 from carbon_devkit.stack import start_pricing_stack as start_stack
 from carbon_pricing import decision_log
 
-from tests.pricing.load import QuoteLoad, wait_for
 from tests.pricing.audit import access_audited
+from tests.pricing.load import QuoteLoad, wait_for
 from tests.pricing.support import uscc
 
 pytestmark = [pytest.mark.e2e]
