@@ -29,15 +29,18 @@ def _project(pyproject: Path) -> dict[str, object]:
     return tomllib.loads(pyproject.read_text())["project"]  # type: ignore[no-any-return]
 
 
+# Local distributions an image may need: the libraries, and a service whose pure domain another service
+# applies itself (loan-pricing projects consent's decision rule: the same code, carbon_consent.domain).
 LOCAL_LIBS = {
     str(_project(path / "pyproject.toml")["name"]): path
-    for path in sorted((REPO / "libs").iterdir())
+    for parent in ("libs", "services")
+    for path in sorted((REPO / parent).iterdir())
     if (path / "pyproject.toml").is_file()
 }
 
 
 def local_dependencies(pyproject: Path) -> list[str]:
-    """libs/<dir> paths the distribution needs, transitively, dependencies first."""
+    """libs/<dir> (or services/<dir>) paths the distribution needs, transitively, dependencies first."""
     needed: list[str] = []
 
     def visit(path: Path) -> None:
@@ -45,7 +48,7 @@ def local_dependencies(pyproject: Path) -> list[str]:
             name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower()
             if name in LOCAL_LIBS:
                 visit(LOCAL_LIBS[name] / "pyproject.toml")
-                lib = f"libs/{LOCAL_LIBS[name].name}"
+                lib = f"{LOCAL_LIBS[name].parent.name}/{LOCAL_LIBS[name].name}"
                 if lib not in needed:
                     needed.append(lib)
 
@@ -99,7 +102,7 @@ def test_dockerfile(service: str) -> None:
     assert len(installs) == 1
     expected = " ".join(["-c constraints.txt", *(f"./{lib}" for lib in libs), f"./services/{service}"])
     assert expected in installs[0]
-    assert f"import {package}, carbon_common.healthcheck" in installs[0]
+    assert f"import {package}, carbon_common.healthcheck" in installs[0]  # (then any other package it uses)
     assert (REPO / "services" / service / "src" / package).is_dir()
 
     runtime_keywords = [keyword for keyword, _ in runtime]
