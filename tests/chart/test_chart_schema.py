@@ -55,7 +55,7 @@ def test_a_value_without_param_fails_the_generation(tmp_path: Path) -> None:
 def test_a_param_without_value_fails_the_generation(tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     text = (CHART / "values.yaml").read_text(encoding="utf-8")
-    values.write_text(text.replace("  imageRegistry: \"\"\n", "", 1), encoding="utf-8")
+    values.write_text(text.replace('  imageRegistry: ""\n', "", 1), encoding="utf-8")
     result = generate(tmp_path / "out", "--values", str(values))
     assert result.returncode != 0
     assert "Metadata provided for non existing key: global.imageRegistry" in result.stderr
@@ -64,7 +64,7 @@ def test_a_param_without_value_fails_the_generation(tmp_path: Path) -> None:
 def test_a_constraint_on_an_unknown_value_is_refused() -> None:
     gen = script()
     tree = {"type": "object", "properties": {"port": {"type": "number", "default": 1}}}
-    with pytest.raises(gen.SchemaError, match="constraint for prot, which values.yaml does not have"):
+    with pytest.raises(gen.SchemaError, match=r"constraint for prot, which values\.yaml does not have"):
         gen.overlay(tree, {"properties": {"prot": {"minimum": 1}}}, "", {})
 
 

@@ -15,7 +15,7 @@ Every service's HTTP edge calls `install_error_handlers(app)`, which
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,8 +34,10 @@ from carbon_common.errors import (
     store_unavailable,
     unauthenticated,
 )
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier, bearer_token
 from carbon_common.names import uscc_check_char
+
+_Credential = TypeVar("_Credential")
 
 # ---------------------------------------------------------------- path parameters
 
@@ -327,6 +329,24 @@ def _short(text: str, limit: int = 200) -> str:
 def _field_path(location: Any) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
     return _short(".".join(parts), 120) or "request"
+
+
+def refuse_anonymous(credential: _Credential | None, reason: str, message: str) -> _Credential:
+    """The REST edges' credential rule: no credential, 401 UNAUTHENTICATED with this reason, before
+    the request's input is validated (so an anonymous caller learns nothing about the input rules)."""
+    if not credential:
+        raise unauthenticated(reason, message)
+    return credential
+
+
+def bank_api_key(request: Request) -> str:
+    """FastAPI dependency: the bank's API key (`Authorization: Bearer <api key>`); checked against the
+    bank registry by the core."""
+    return refuse_anonymous(
+        bearer_token(request.headers.get("authorization", "")),
+        "UNAUTHENTICATED_BANK",
+        "missing bank API key (authorization: Bearer <api key>)",
+    )
 
 
 def require_service(verifier: ServiceVerifier) -> Callable[[Request], Caller]:

@@ -15,29 +15,22 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from carbon_common import limits
-from carbon_common.errors import invalid_argument, unauthenticated
-from carbon_common.http import IdPath, error_responses, security
-from carbon_common.identity import bearer_token
+from carbon_common.errors import invalid_argument
+from carbon_common.http import IdPath, bank_api_key, error_responses, security
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv
 from carbon_pricing.portfolio.core import LoanBookCore, financed_doc, positions_csv
+from carbon_pricing.portfolio.domain import EstimateReason, Method
 
 BANK = "bankApiKey"
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
-def _api_key(request: Request) -> str:
-    key = bearer_token(request.headers.get("authorization", ""))
-    if not key:
-        raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
-    return key
-
-
-Key = Annotated[str, Depends(_api_key)]
+Key = Annotated[str, Depends(bank_api_key)]
 SnapshotId = Annotated[
     str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
 ]
@@ -79,7 +72,9 @@ class SnapshotOut(BaseModel):  # JSON names as the proto's JSON names
     outstandingCny: str
     digest: str
     createTime: str
-    positions: list[dict[str, Any]] | None = None
+    positions: list[PositionIn] | None = Field(
+        default=None, description="The stored rows as sent (snake_case field names, as in the request)"
+    )
 
 
 class Bucket(BaseModel):
@@ -95,9 +90,9 @@ class PositionOut(BaseModel):
     enterprise: str
     attributionFactor: str | None
     attributionCapped: bool
-    method: str
+    method: Method
     estimated: bool
-    estimateReason: str
+    estimateReason: EstimateReason
     consentReason: str
     consent: str
     pcafOption: str
