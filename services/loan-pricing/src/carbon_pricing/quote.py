@@ -67,9 +67,10 @@ class Quote(BaseModel):
     decision_log_hash: str = Field(
         default="", description="Hash of this quote's entry in the hash-chained decision log"
     )
-    product_version: str = Field(description="Version of the bank product's policy that priced the quote")
+    # Defaults only so that quotes stored before these fields existed still read.
+    product_version: str = Field(default="", description="Version of the bank product's policy that priced the quote")
     rating_age_days: int | None = Field(
-        description="Days between the rating and the quote (a policy input); null without a dated rating"
+        default=None, description="Days between the rating and the quote (a policy input); null without a dated rating"
     )
     decision_log_seq: int = Field(default=0, description="Position of that entry in the decision log")
 
