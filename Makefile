@@ -95,7 +95,7 @@ catalog: venv ## Regenerate the chart catalog and docs tables from carbon_common
 	$(PY) scripts/gen_catalog.py
 
 .PHONY: run
-run: setup ## Redis and every service as local processes (Ctrl-C stops all)
+run: venv redis-server ## Redis and every service as local processes (Ctrl-C stops all; no browser or node tools needed)
 	$(PY) scripts/run_stack.py
 
 .PHONY: demo
