@@ -120,3 +120,10 @@ def test_every_documented_value_has_a_description() -> None:
         return found
 
     assert missing(schema, "") == []
+
+
+def test_every_parameter_row_of_the_readme_has_three_cells() -> None:
+    """A `|` in a @param description would split its README row."""
+    rows = [line for line in (CHART / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    assert rows
+    assert [row[:60] for row in rows if row.count("|") != 4] == []
