@@ -67,12 +67,7 @@ FACES = [
     # consent (proto JSON via json_format, camelCase)
     Face(consent_rest.Enterprise, enterprise_pb2.Enterprise.DESCRIPTOR, CAMEL),
     Face(consent_rest.EnterpriseList, enterprise_pb2.ListEnterprisesResponse.DESCRIPTOR, CAMEL),
-    Face(
-        consent_rest.EnterpriseFields,
-        enterprise_pb2.Enterprise.DESCRIPTOR,
-        CAMEL,
-        INPUT,
-    ),
+    Face(consent_rest.EnterpriseFields, enterprise_pb2.Enterprise.DESCRIPTOR, CAMEL, INPUT),
     Face(consent_rest.Bank, consent_pb2.Bank.DESCRIPTOR, CAMEL),
     Face(consent_rest.BankFields, consent_pb2.Bank.DESCRIPTOR, CAMEL, INPUT),
     Face(consent_rest.BankCreated, consent_pb2.CreateBankResponse.DESCRIPTOR, CAMEL),
@@ -82,12 +77,7 @@ FACES = [
     Face(consent_rest.Consent, consent_pb2.Consent.DESCRIPTOR, CAMEL),
     Face(consent_rest.ConsentFields, consent_pb2.Consent.DESCRIPTOR, CAMEL, INPUT),
     Face(consent_rest.ConsentList, consent_pb2.ListConsentsResponse.DESCRIPTOR, CAMEL),
-    Face(
-        consent_rest.CheckAccessBody,
-        consent_pb2.CheckAccessRequest.DESCRIPTOR,
-        CAMEL,
-        INPUT,
-    ),
+    Face(consent_rest.CheckAccessBody, consent_pb2.CheckAccessRequest.DESCRIPTOR, CAMEL, INPUT),
     Face(consent_rest.AccessDecision, consent_pb2.CheckAccessResponse.DESCRIPTOR, CAMEL),
     # loan-pricing quotes (snake_case)
     Face(pricing_quote.Quote, Q, SNAKE),
