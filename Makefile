@@ -18,6 +18,8 @@ SPECTRAL_VERSION := 6.16.3  # @stoplight/spectral-cli from the npm registry
 # promtool of Prometheus 3.x (the Go module is versioned v0.3xx.y for Prometheus 3.xx.y)
 PROMTOOL_VERSION := v0.316.0
 KUBE_SCORE_VERSION := v1.20.0
+# open-model HTTP load generator: the pricing benchmark cross-checks its REST figure with it
+VEGETA_VERSION := v12.13.0
 
 CHART := charts/carbon-platform
 CHART_POLICY_DIR := $(CHART)/files/policies
@@ -44,7 +46,7 @@ $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAG
 venv: $(VENV)/.installed
 
 .PHONY: tools
-tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf $(TOOLS)/spectral $(TOOLS)/promtool $(TOOLS)/kube-score ## Build opa, helm, kubeconform, regal, buf, spectral, promtool, kube-score into tools/bin (checkov is a dev dependency)
+tools: $(TOOLS)/opa $(TOOLS)/helm $(TOOLS)/kubeconform $(TOOLS)/regal $(TOOLS)/buf $(TOOLS)/spectral $(TOOLS)/promtool $(TOOLS)/kube-score $(TOOLS)/vegeta ## Build opa, helm, kubeconform, regal, buf, spectral, promtool, kube-score, vegeta into tools/bin (checkov is a dev dependency)
 
 $(TOOLS)/opa:
 	GOBIN=$(TOOLS) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -70,6 +72,10 @@ $(TOOLS)/promtool:
 	GOBIN=$(TOOLS) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 $(TOOLS)/kube-score:
 	GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+.PHONY: vegeta
+vegeta: $(TOOLS)/vegeta ## Build vegeta (the pricing benchmark's REST cross-check) into tools/bin
+$(TOOLS)/vegeta:
+	GOBIN=$(TOOLS) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
 .PHONY: chromium
 chromium: ## Debian's chromium, a CJK font (browser tests, PDF report) and poppler-utils (pdftotext for the report tests)
@@ -130,7 +136,7 @@ chart-test: venv tools ## Chart: opa test of policies/cluster, then helm lint/te
 	$(PY) -m pytest tests/chart
 
 .PHONY: bench
-bench: venv ## Benchmarks; each prints one JSON object on its last line
+bench: venv $(TOOLS)/vegeta ## Benchmarks; each prints one JSON object on its last line
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 .PHONY: images

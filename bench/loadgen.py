@@ -3,8 +3,13 @@
 Requests are *scheduled* at start + i / rate regardless of how earlier ones
 fare; latency is measured from the scheduled time, so a stalled server is
 charged for the queueing it causes (no coordinated omission). HTTP/1.1 with
-keep-alive over raw asyncio streams (a new connection is opened whenever no
-idle one is free), and gRPC through grpc.aio.
+keep-alive over raw asyncio streams, and gRPC through grpc.aio.
+
+Several connections, used in turn: a server of N processes sharing a port (SO_REUSEPORT) has the
+kernel spread *connections*, not requests, over its processes. At 500 requests/s and millisecond
+latencies one keep-alive connection (or one gRPC channel) would carry everything to one process,
+so the HTTP pool opens `connections` up front and hands out the least recently used idle one, and
+`grpc_channels` opens channels that do not share a TCP connection.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,22 +92,29 @@ class StaleConnection(ConnectionError):
 
 
 class HttpPool:
-    """Minimal keep-alive HTTP/1.1 client for one host (Content-Length responses)."""
+    """Minimal keep-alive HTTP/1.1 client for one host (Content-Length responses). Idle connections
+    are reused least recently used first, so requests rotate over every open connection."""
 
     def __init__(self, host: str, port: int, max_connections: int = 256) -> None:
         self.host = host
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
         self.opened = 0
         # At most this many requests in flight (= open connections); later ones wait here, and
         # since latency runs from the scheduled time, the wait is charged to the server. Without
         # a cap an overloaded server makes the client open sockets until it runs out of fds.
         self._slots = asyncio.Semaphore(max_connections)
 
+    async def open(self, connections: int) -> None:
+        """Open `connections` keep-alive connections now (they are then used in turn)."""
+        for _ in range(connections):
+            self.opened += 1
+            self.idle.append(await asyncio.open_connection(self.host, self.port))
+
     async def _connection(self, reuse: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """(reader, writer, pooled): an idle keep-alive connection when reuse allows, else a new one."""
+        """(reader, writer, pooled): the least recently used idle connection when reuse allows, else a new one."""
         if reuse and self.idle:
-            return (*self.idle.pop(), True)
+            return (*self.idle.popleft(), True)
         self.opened += 1
         return (*await asyncio.open_connection(self.host, self.port), False)
 
@@ -160,3 +173,11 @@ class HttpPool:
 
 def now_ms() -> float:
     return time.perf_counter() * 1000
+
+
+def grpc_channels(target: str, count: int) -> list[Any]:
+    """`count` grpc.aio channels with a TCP connection each (a local subchannel pool per channel: by
+    default channels to one target share their connection)."""
+    import grpc
+
+    return [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(count)]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from carbon.v1 import accounting_pb2, common_pb2
-from carbon_accounting.report import ReportContext, build_content, choose_language, render_html, render_pdf
+from carbon_accounting.report import ReportContext, build_content, render_html, render_pdf
+from carbon_common.reports import choose_language
 from google.type import decimal_pb2
 
 from tests.support.axe import assert_accessible

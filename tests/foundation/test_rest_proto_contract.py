@@ -9,8 +9,8 @@ OUTPUT_ONLY / IDENTIFIER).
 Type rules: string <-> str; int32/int64 <-> int; bool <-> bool; google.type.Decimal and
 google.protobuf.Timestamp <-> str (decimal string, RFC 3339); an enum <-> a Literal (or StrEnum) of
 its value names, with or without the enum's prefix, UNSPECIFIED left out (or ""); a message <-> a model
-declared as its face here (checked in its own right); repeated <-> list[...]. A closed set in REST
-over a proto string is a disagreement (the proto must be an enum too).
+declared as its face here (checked in its own right); repeated <-> list[...]; map<K, V> <-> dict[K, V].
+A closed set in REST over a proto string is a disagreement (the proto must be an enum too).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from carbon_ingest_tax import upload as tax_upload
 from carbon_pricing import quote as pricing_quote
 from carbon_pricing import rest as pricing_rest
 from carbon_pricing.portfolio import rest as portfolio_rest
+from carbon_pricing.portfolio import runs_rest
 from carbon_rating.gov import models as rating_gov
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -97,6 +98,27 @@ FACES = [
     Face(portfolio_rest.PositionOut, portfolio_pb2.PositionEmissions.DESCRIPTOR, CAMEL),
     Face(portfolio_rest.YearOnYearOut, portfolio_pb2.YearOnYear.DESCRIPTOR, CAMEL),
     Face(portfolio_rest.FinancedOut, portfolio_pb2.FinancedEmissions.DESCRIPTOR, CAMEL),
+    Face(portfolio_rest.GradeBreakdownOut, portfolio_pb2.GradeBreakdown.DESCRIPTOR, CAMEL),
+    # loan-pricing re-pricing runs (camelCase)
+    Face(runs_rest.RunIn, portfolio_pb2.RepricingRun.DESCRIPTOR, CAMEL, INPUT),
+    Face(
+        runs_rest.RunOut,
+        portfolio_pb2.RepricingRun.DESCRIPTOR,
+        CAMEL,
+        rest_only={"simulation": "always true: tells a reader of the JSON a run is no credit decision"},
+    ),
+    Face(runs_rest.RateAdjustmentOut, portfolio_pb2.RateAdjustmentBucket.DESCRIPTOR, CAMEL),
+    Face(runs_rest.RunList, portfolio_pb2.ListRepricingRunsResponse.DESCRIPTOR, CAMEL),
+    Face(
+        pricing_quote.SimulatedQuote,
+        Q,
+        SNAKE,
+        rest_only={
+            "simulation": "always true: a re-pricing run's result, stored in the run (served as CSV), no quote",
+            "run": "the re-pricing run the result belongs to (RepricingRun.name)",
+            "position_id": "the book position priced (BookPosition.position_id)",
+        },
+    ),
     # ingest-tax upload (proto field names)
     Face(tax_upload.QuarantinedLine, ingest_tax_pb2.QuarantinedLine.DESCRIPTOR, SNAKE),
     Face(
@@ -135,6 +157,7 @@ EDGE_MODULES = (
     pricing_quote,
     pricing_rest,
     portfolio_rest,
+    runs_rest,
     tax_upload,
     rating_gov,
     energy_app,
@@ -214,6 +237,12 @@ AS_STRING = {"google.type.Decimal", "google.protobuf.Timestamp"}
 def disagreement(f: FieldDescriptor, annotation: Any) -> str | None:
     """Why `annotation` is not a faithful REST type for proto field `f`, or None."""
     annotation = _strip_optional(annotation)
+    if f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.GetOptions().map_entry:
+        if typing.get_origin(annotation) is not dict:
+            return f"map in proto, {annotation} in REST"
+        key, value = typing.get_args(annotation)
+        fields = f.message_type.fields_by_name
+        return disagreement(fields["key"], key) or disagreement(fields["value"], value)
     if f.is_repeated:
         if typing.get_origin(annotation) is not list:
             return f"repeated in proto, {annotation} in REST"
@@ -292,6 +321,11 @@ def test_the_rules_catch_disagreements() -> None:
     assert disagreement(quote["amount_cny"], float) is not None  # Decimal is a decimal string
     assert disagreement(quote["reasons"], list[dict[str, Any]]) is not None  # untyped message
     assert disagreement(quote["tenor_months"], str) is not None
+    run = {f.name: f for f in portfolio_pb2.RepricingRun.DESCRIPTOR.fields}
+    assert disagreement(run["not_priced"], dict[str, int]) is None
+    assert disagreement(run["not_priced"], dict[str, str]) is not None  # map<string, int32>
+    assert disagreement(run["not_priced"], list[str]) is not None
+    assert disagreement(run["state"], str) is not None  # enum vs open string
     camel = Face(consent_rest.Bank, consent_pb2.Bank.DESCRIPTOR, SNAKE)
     assert set(rest_fields(camel.model)) != set(expected_fields(camel))  # displayName vs display_name
 

@@ -90,3 +90,28 @@ def test_random_books_match_domain(seed):
                 rng.random() < 0.1,
             )
     _compare(positions, access, accounts)
+
+
+def test_grade_totals_match_domain():
+    """By grade (covered positions, UNRATED without a visible grade) and high-carbon exposure, as the domain."""
+    from tests.portfolio.test_domain_golden import GRADES
+
+    access = {p.uscc: _access(p.uscc) for p in POSITIONS}
+    expected = book_emissions(POSITIONS, access, ACCOUNTS, BENCH, PCAF, GRADES)
+    high = {"huzhou": frozenset({"4", "5"})}
+    figures = portfolio("2024", expected, schemes=["huzhou"], high_carbon=high)
+    rows = frames.financed(*_frames(POSITIONS, access, ACCOUNTS), BENCH, PCAF)
+    graded = pl.DataFrame(
+        [{"uscc": u, "scheme_id": s, "grade": g} for u, by in GRADES.items() for s, g in by.items()],
+        schema=frames.GRADE_SCHEMA,
+    )
+    got = frames.grade_totals(rows, graded, high)
+    assert got.by_grade == {
+        s: {b.key: (b.positions, b.outstanding_fen, b.financed_micro) for b in buckets}
+        for s, buckets in figures.by_grade.items()
+    }
+    assert (got.high_carbon_outstanding_fen, got.high_carbon_financed_micro) == (
+        figures.high_carbon_outstanding_fen,
+        figures.high_carbon_financed_micro,
+    )
+    assert got.high_carbon_outstanding_fen > 0 and "UNRATED" in got.by_grade["huzhou"]

@@ -9,158 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal as D
-from pathlib import Path
 
 import grpc
-import polars as pl
 import pytest
-import redis
 from carbon.v1 import portfolio_pb2, portfolio_pb2_grpc
-from carbon_common.consent_gate import PERIOD_ZONE, period_span
-from carbon_common.errors import unauthenticated
-from carbon_common.http import install_error_handlers
-from carbon_common.server import Running, Service
-from carbon_consent import domain as consent
-from carbon_pricing.portfolio import frames, rest, servicer
-from carbon_pricing.portfolio.core import LoanBookCore
-from carbon_pricing.portfolio.domain import Access, Benchmarks, BorrowerAccount, IndustryIntensity
-from carbon_pricing.portfolio.store import BookStore
-from carbon_pricing.settings import PricingSettings
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.rpc import error_details_pb2, status_pb2
 
-from tests.pricing.support import uscc
-
-NOW = datetime(2025, 3, 1, tzinfo=UTC)
-KEYS = {"ck_b1": "b1", "ck_b2": "b2"}
-E1, E2, E3 = uscc(1), uscc(2), uscc(3)
-BENCH = Benchmarks("test-bench-v1", "test", {"C3011": IndustryIntensity(D("1900"), D("900"))})
-
-
-def _consent(enterprise: str, grantee: str, start_year: int, end_year: int) -> consent.Consent:
-    return consent.Consent(
-        id=f"c-{grantee[-2:]}-{enterprise[-3:]}",
-        enterprise=enterprise,
-        grantee=grantee,
-        scopes=(consent.Scope.CARBON_ACCOUNT,),
-        purpose=consent.Purpose.CREDIT_ASSESSMENT,
-        data_start=datetime(start_year, 1, 1, tzinfo=PERIOD_ZONE),
-        data_end=datetime(end_year, 1, 1, tzinfo=PERIOD_ZONE),
-        expire_time=datetime(2025, 12, 31, tzinfo=UTC),
-        state=consent.State.AUTHORIZED,
-        create_time=datetime(2025, 1, 1, tzinfo=UTC),
-        update_time=datetime(2025, 1, 1, tzinfo=UTC),
-    )
-
-
-class Directory:
-    """Banks by API key, consent decisions by the consent rule, accounts with a read log."""
-
-    def __init__(self) -> None:
-        self.consents = [
-            _consent(E1, "banks/b1", 2024, 2025),  # covers 2024
-            _consent(E2, "banks/b1", 2023, 2024),  # 2023 only: misses 2024
-            _consent(E3, "banks/b2", 2024, 2025),  # another bank's consent
-        ]
-        self.accounts = {
-            u: BorrowerAccount(u, "2024", D("1000"), f"sha256:{u[-3:]}", "cn-2024.1", D("50")) for u in (E1, E2, E3)
-        }
-        self.read: list[str] = []
-
-    def authenticate(self, api_key: str) -> str:
-        if api_key not in KEYS:
-            raise unauthenticated("UNAUTHENTICATED_BANK", "unknown or revoked bank API key")
-        return KEYS[api_key]
-
-    def decisions(self, grantee: str, usccs: Sequence[str], period: str) -> dict[str, Access]:
-        start, end = period_span(period)
-        out = {}
-        for u in usccs:
-            d = consent.decide(
-                self.consents,
-                enterprise=u,
-                grantee=grantee,
-                scope=consent.Scope.CARBON_ACCOUNT,
-                period=consent.DataPeriod(start, end),
-                now=NOW,
-            )
-            out[u] = Access(d.allowed, d.consent, d.reason)
-        return out
-
-    def accounts_for(self, usccs: Sequence[str], period: str) -> dict[str, BorrowerAccount]:
-        self.read.extend(usccs)
-        return {u: self.accounts[u] for u in usccs if u in self.accounts}
-
-
-class _Accounts:
-    def __init__(self, directory: Directory) -> None:
-        self.directory = directory
-
-    def frame(self, usccs: Sequence[str], period: str) -> pl.DataFrame:
-        return frames.accounts_frame(self.directory.accounts_for(usccs, period).values())
-
-
-HEADER = (
-    "position_id,enterprise,product,outstanding_cny,equity_plus_debt_cny,listed,evic_cny,revenue_cny,"
-    "industry_code,region_code"
-)
-GOOD_CSV = "\n".join(
-    [
-        HEADER,
-        f"L1,enterprises/{E1},loan,2000000.00,50000000.00,false,,,C3011,330000",
-        f"L2,{E2},loan,500000.00,10000000.00,false,,,C3011,330000",
-        f"L3,{E3},loan,1000000.00,4000000.00,true,8000000.00,30000000.00,C3011,510000",
-    ]
-).encode()
-
-
-@pytest.fixture
-def directory() -> Directory:
-    return Directory()
-
-
-@pytest.fixture
-def core(redis_url: str, directory: Directory) -> LoanBookCore:
-    client = redis.Redis.from_url(redis_url)
-    return LoanBookCore(BookStore(client), directory, directory, _Accounts(directory), benchmarks=BENCH)
-
-
-@pytest.fixture
-def http(core: LoanBookCore) -> TestClient:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(rest.router(core))
-    return TestClient(app)
-
-
-@pytest.fixture
-def stub(core: LoanBookCore, redis_url: str, tmp_path: Path) -> Iterator[portfolio_pb2_grpc.LoanBookServiceStub]:
-    settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=0, data_dir=tmp_path, dev_mode=True)
-    running = Running(Service("loan-pricing", settings, lambda server: servicer.register(core, server)))
-    running.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
-    try:
-        yield portfolio_pb2_grpc.LoanBookServiceStub(channel)
-    finally:
-        channel.close()
-        running.stop()
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def upload(http: TestClient, data: bytes, bank: str = "b1", key: str = "ck_b1", snapshot: str = "2024-12-31"):
-    return http.post(
-        f"/v1/banks/{bank}/books/main/snapshots:upload",
-        params={"snapshotId": snapshot},
-        content=data,
-        headers={**auth(key), "Content-Type": "text/csv"},
-    )
+from tests.portfolio.world import E1, E2, GOOD_CSV, HEADER, Directory, auth, upload
 
 
 def test_csv_upload_and_financed_emissions_follow_consent(http: TestClient, directory: Directory):
@@ -304,6 +160,10 @@ def test_grpc_snapshot_financed_emissions_and_isolation(stub: portfolio_pb2_grpc
         "450.000000",
     )
     assert result.financed_tco2.value == "700.000000"
+    # grades only with RATING consent: E1 (grade 5) yes, E2 no -> UNRATED; high-carbon = G1 only
+    (grades,) = result.by_grade
+    assert {b.key: b.financed_tco2.value for b in grades.buckets} == {"5": "250.000000", "UNRATED": "450.000000"}
+    assert result.high_carbon_outstanding_cny.value == "1000000.00"
 
     for call, request in (
         (stub.GetBookSnapshot, portfolio_pb2.GetBookSnapshotRequest(name=created.name)),

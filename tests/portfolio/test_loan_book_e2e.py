@@ -36,7 +36,7 @@ CSV = "\n".join(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting"))
+    running = start_stack(tmp_path_factory.mktemp("books-e2e"), peers=("consent", "ingest-tax", "accounting", "rating"))
     try:
         yield running
     finally:
@@ -78,7 +78,10 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
             seeder.account(e, 2024, tco2="1000", value_added="5000000", revenue="8000000")
     finally:
         seeder.close()
-    consent.grant(E1, BANK, keys[BANK], scopes=(consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT,))  # window covers 2024
+    # E1: window covers 2024; RATING too (the re-pricing run below may quote it)
+    consent.grant(
+        E1, BANK, keys[BANK], scopes=(consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT, consent_pb2.CONSENT_SCOPE_RATING)
+    )
     _grant_2023_only(consent, E2, keys[BANK])
     consent.grant(E3, OTHER, keys[OTHER], scopes=(consent_pb2.CONSENT_SCOPE_CARBON_ACCOUNT,))  # another bank's
     fresh.after_consent_change(time.monotonic())  # pricing decides on its projection of consent's events
@@ -150,3 +153,48 @@ def test_financed_emissions_over_real_services(stack: Stack) -> None:
     assert any(b["enterprise"] == f"enterprises/{E2}" and b["reason"] == "CONSENT_DATA_WINDOW" for b in audited)
     ids = [b["decision_id"] for b in audited]
     assert len(ids) == len(set(ids))
+
+    # The disclosure report and its annex from the real process (CJK PDF font, openpyxl).
+    report = fresh.rest(
+        lambda: httpx.get(
+            f"{url.rsplit(':', 1)[0]}:disclosureReport", params={"reportingPeriod": "2024"}, headers=auth, timeout=60
+        )
+    )
+    assert report.status_code == 200 and "投融资活动的环境影响" in report.text
+    pdf = fresh.rest(
+        lambda: httpx.get(
+            f"{url.rsplit(':', 1)[0]}:disclosureReport",
+            params={"reportingPeriod": "2024", "format": "pdf", "lang": "en"},
+            headers=auth,
+            timeout=60,
+        )
+    )
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+    # A re-pricing run executed by the service's worker: polled until it is done.
+    runs = f"{stack.pricing.http_base}/v1/banks/{BANK}/repricingRuns"
+    started = fresh.rest(
+        lambda: httpx.post(
+            runs,
+            json={"snapshot": name, "product": "quzhou_tanrongyi", "referenceRatePct": "3.45"},
+            headers=auth,
+            timeout=30,
+        )
+    )
+    assert started.status_code == 201, started.text
+    run_url = f"{stack.pricing.http_base}/v1/{started.json()['name']}"
+    deadline = time.monotonic() + 120
+    while True:
+        run = fresh.rest(lambda: httpx.get(run_url, headers=auth, timeout=30)).json()
+        if run["state"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert run["state"] == "SUCCEEDED", (run["state"], run["error"])
+    # E1 (RATING consent) is quoted; E2's consent to this bank lacks the RATING scope; E3 has none with it
+    assert (run["positionsDone"], run["priced"], run["notPriced"]) == (
+        3,
+        1,
+        {"CONSENT_REQUIRED": 1, "CONSENT_SCOPE": 1},
+    )
+    other_run = fresh.rest(lambda: httpx.get(run_url, headers={"Authorization": f"Bearer {keys[OTHER]}"}))
+    assert other_run.status_code == 403

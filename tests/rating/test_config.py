@@ -204,9 +204,7 @@ def test_future_effective_time_and_snapshots(redis_url: str) -> None:
     tomorrow = datetime.now(UTC) + timedelta(days=1, minutes=1)
     assert replica.active("zhejiang-carbon-efficiency", tomorrow).version == draft.version  # type: ignore[union-attr]
     with pytest.raises(ServiceError) as caught:
-        store.update_draft(
-            "zhejiang-carbon-efficiency", draft.version, document("zhejiang-carbon-efficiency"), "alice"
-        )
+        store.update_draft("zhejiang-carbon-efficiency", draft.version, document("zhejiang-carbon-efficiency"), "alice")
     assert caught.value.reason == "VERSION_IMMUTABLE"
 
 

@@ -124,6 +124,10 @@ def test_business_metrics_follow_an_ingested_year(stack: Platform) -> None:
     assert wait_for_sample(stack, "ingest-tax", "carbon_ingestion_readings", "_total", source="tax") == accepted
     assert wait_for_sample(stack, "ingest-tax", "carbon_ingestion_lag_seconds", "_count", source="tax") >= 1
     assert wait_for_sample(stack, "accounting", "carbon_ingestion_lag_seconds", "_count", source="accounting") >= 1
+    # the consumer's micro-batches and the accounts they recomputed (the year and its months)
+    assert wait_for_sample(stack, "accounting", "carbon_microbatch_events", "_count", consumer="accounting") >= 1
+    assert wait_for_sample(stack, "accounting", "carbon_accounting_recomputes", "_total", period="year") >= 1
+    assert wait_for_sample(stack, "accounting", "carbon_accounting_recomputes", "_total", period="month") >= 1
     assert wait_for_sample(stack, "consent", "carbon_audit_lag_seconds", "_count", log="consent") >= 1
 
 

@@ -74,7 +74,7 @@ pricing:
   targetEnv: CARBON_PRICING_TARGET
   data: false
   state: true
-  public: ["/v1"]
+  public: ["/v1", "/bank"]
 {{- end -}}
 
 {{/* Values keys of the services, in flow order. */}}

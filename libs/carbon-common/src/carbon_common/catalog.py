@@ -187,7 +187,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
             Call("accounting", ("AccountingService/GetAccount",)),
         ),
         state_dir=True,
-        public_routes=("/v1",),
+        public_routes=("/v1", "/bank"),  # /bank: the bank's portfolio page and its login
     ),
 )
 

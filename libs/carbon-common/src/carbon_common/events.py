@@ -197,7 +197,7 @@ ACTIVITY: Stream[ActivityRecorded] = Stream(
 )
 
 
-# ---------------------------------------------------------------- erasure (consent -> ingestion)
+# ---------------------------------------------------------------- erasure (consent -> ingestion, accounting)
 
 
 class ErasureRequested(Event):
@@ -211,7 +211,7 @@ ERASURE: Stream[ErasureRequested] = Stream(
     "carbon:events:erasure",
     (ErasureRequested,),
     maxlen=None,  # an erasure must never be trimmed away before every service has done it
-    description="consent -> ingest-tax, ingest-energy (one consumer group per service)",
+    description="consent -> ingest-tax, ingest-energy, accounting (one consumer group per service)",
 )
 
 

@@ -414,6 +414,30 @@ class ChainWriter:
 
             return self._compare_and_set(build, guards, plan, attempts)[0]
 
+    def append_many_with(
+        self,
+        items: Sequence[tuple[str, Mapping[str, Any]]],
+        time: datetime | str,
+        writes: Callable[[list[Entry]], Sequence[Write]],
+        attempts: int = 50,
+    ) -> list[Entry]:
+        """Append several entries in order and apply `writes(entries)` atomically with them (one
+        compare-and-set: a batch job's records and their entries). Raises ChainBusy."""
+        with self.lock:
+            plan: dict[str, Sequence[Write]] = {}
+
+            def build(head: Head) -> list[Entry]:
+                seq, prev = head
+                built = []
+                for kind, body in items:
+                    entry = make_entry(self.chain, seq + 1, prev, time, kind, body)
+                    built.append(entry)
+                    seq, prev = entry.seq, entry.hash
+                plan["writes"] = writes(built)
+                return built
+
+            return self._compare_and_set(build, (), plan, attempts) if items else []
+
     def _build(self, head: Head, *, batch: list[_Pending]) -> list[Entry]:
         seq, prev = head
         built = []

@@ -14,6 +14,7 @@ Every service's HTTP edge calls `install_error_handlers(app)`, which
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -160,6 +161,12 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "carbon_gov_token",
         "description": "The government page session cookie set by POST /login",
     },
+    "bankCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "carbon_bank_key",
+        "description": "The bank page's login cookie (the API key; HttpOnly, SameSite=Strict), set by POST /bank/login",
+    },
     "reportLink": {
         "type": "apiKey",
         "in": "query",
@@ -225,19 +232,25 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 class BodyLimitMiddleware:
-    """413 in the error shape for request bodies over `max_bytes` (declared or streamed)."""
+    """413 in the error shape for request bodies over `max_bytes` (declared or streamed); the routes whose
+    path matches a pattern of `route_limits` (upload routes) have that bound instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, route_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.route_limits = [(re.compile(pattern), bound) for pattern, bound in (route_limits or {}).items()]
+
+    def bound(self, path: str) -> int:
+        return next((bound for pattern, bound in self.route_limits if pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.bound(str(scope.get("path", "")))
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(scope, receive, send, max_bytes)
             return
         if declared:  # the server holds the body to its declared length
             await self.app(scope, receive, send)
@@ -251,8 +264,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if received > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -262,13 +275,17 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_json(413, f"request body larger than {self.max_bytes} bytes", "BODY_TOO_LARGE")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        body = error_json(413, f"request body larger than {max_bytes} bytes", "BODY_TOO_LARGE")
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES) -> None:
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+def install_error_handlers(
+    app: FastAPI, max_body_bytes: int = MAX_BODY_BYTES, route_body_limits: Mapping[str, int] | None = None
+) -> None:
+    """`route_body_limits`: path regex (full match) -> a larger bound for that route's body (uploads);
+    the route states it in its OpenAPI request body."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, route_limits=route_body_limits)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
@@ -339,14 +356,28 @@ def refuse_anonymous(credential: _Credential | None, reason: str, message: str) 
     return credential
 
 
-def bank_api_key(request: Request) -> str:
-    """FastAPI dependency: the bank's API key (`Authorization: Bearer <api key>`); checked against the
-    bank registry by the core."""
+def _bank_key(request: Request, cookie: str) -> str:
     return refuse_anonymous(
-        bearer_token(request.headers.get("authorization", "")),
+        bearer_token(request.headers.get("authorization", "")) or (request.cookies.get(cookie, "") if cookie else ""),
         "UNAUTHENTICATED_BANK",
         "missing bank API key (authorization: Bearer <api key>)",
     )
+
+
+def bank_api_key(request: Request) -> str:
+    """FastAPI dependency: the bank's API key (`Authorization: Bearer <api key>`); checked against the
+    bank registry by the core."""
+    return _bank_key(request, "")
+
+
+def bank_api_key_or_cookie(cookie: str) -> Callable[[Request], str]:
+    """FastAPI dependency for reads a bank page links to: the API key from the header, or else from the
+    page's login `cookie`. Writes take bank_api_key alone, so no other site can make a logged-in browser write."""
+
+    def dependency(request: Request) -> str:
+        return _bank_key(request, cookie)
+
+    return dependency
 
 
 def require_service(verifier: ServiceVerifier) -> Callable[[Request], Caller]:

@@ -16,6 +16,9 @@ bank id or quote id in them.
 
     # accounting, per consumed stream entry (lag between emit and processing):
     metrics.ingestion_lag(seconds, source="accounting")
+    # accounting, once per account recomputed (stored or found unchanged) and per micro-batch:
+    metrics.account_recomputed(period="month")                # carbon.accounting.recomputes{period}
+    metrics.micro_batch(events=120, consumer="accounting")    # carbon.microbatch.events{consumer}
 
     # rating, once per rating computed:
     metrics.rating_issued(scheme="national-2025", grade="AA")  # carbon.ratings{scheme,grade}
@@ -37,13 +40,15 @@ bank id or quote id in them.
 | `carbon.quotes` | counter | `{quote}` | `decision` |
 | `carbon.ratings` | counter | `{rating}` | `scheme`, `grade` |
 | `carbon.audit.lag_seconds` | histogram | `s` | `log` (consent) |
+| `carbon.accounting.recomputes` | counter | `{account}` | `period` (month, year) |
+| `carbon.microbatch.events` | histogram | `{event}` | `consumer` (accounting, rating) |
 | `carbon.integrity.checks` | counter | `{check}` | `log` (decision_log), `result` (ok, failed) |
 
 Prometheus names (GET /metrics, see `carbon_common.telemetry`): dots become
 underscores, counters end in `_total`, units are suffixes:
 `carbon_ingestion_readings_total`, `carbon_ingestion_lag_seconds_bucket`,
 `carbon_quotes_total`, `carbon_ratings_total`, `carbon_audit_lag_seconds_bucket`,
-`carbon_integrity_checks_total`.
+`carbon_integrity_checks_total`, `carbon_accounting_recomputes_total`, `carbon_microbatch_events_bucket`.
 
 `lag_from(timestamp)` turns a data timestamp (datetime or epoch seconds) into
 the lag in seconds for `ingestion_lag`.
@@ -66,6 +71,8 @@ QUOTES = "carbon.quotes"
 RATINGS = "carbon.ratings"
 AUDIT_LAG = "carbon.audit.lag_seconds"
 INTEGRITY_CHECKS = "carbon.integrity.checks"
+ACCOUNT_RECOMPUTES = "carbon.accounting.recomputes"
+MICRO_BATCH_EVENTS = "carbon.microbatch.events"
 
 # Lags span milliseconds (an audit group commit) to days (an invoice uploaded late):
 # explicit buckets instead of the SDK's default 0..10000 ones.
@@ -73,6 +80,9 @@ LAG_BUCKETS_SECONDS = (
     *(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
     *(60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0),
 )
+
+# Stream entries per consumer micro-batch (bounded by the consumers' batch caps).
+MICRO_BATCH_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -111,6 +121,17 @@ def _instrument(name: str) -> Any:
                 instrument = meter.create_counter(
                     name, unit="{rating}", description="Ratings issued by scheme and grade"
                 )
+            elif name == ACCOUNT_RECOMPUTES:
+                instrument = meter.create_counter(
+                    name, unit="{account}", description="Accounts recomputed by the event consumer, by period kind"
+                )
+            elif name == MICRO_BATCH_EVENTS:
+                instrument = meter.create_histogram(
+                    name,
+                    unit="{event}",
+                    description="Stream entries read together in one consumer micro-batch",
+                    explicit_bucket_boundaries_advisory=MICRO_BATCH_BUCKETS,
+                )
             else:  # pragma: no cover - programming error
                 raise KeyError(name)
             _instruments[name] = instrument
@@ -148,6 +169,17 @@ def audit_lag(seconds: float, log: str) -> None:
 def integrity_checked(log: str, ok: bool) -> None:
     """One verification of `log`'s hash chain finished: intact (`ok`) or not."""
     _instrument(INTEGRITY_CHECKS).add(1, {"log": log, "result": "ok" if ok else "failed"})
+
+
+def account_recomputed(period: str, count: int = 1) -> None:
+    """`count` accounts of a `period` kind ("month" or "year") recomputed by the event consumer."""
+    if count:
+        _instrument(ACCOUNT_RECOMPUTES).add(count, {"period": period})
+
+
+def micro_batch(events: int, consumer: str) -> None:
+    """One micro-batch of `events` stream entries read together by `consumer`."""
+    _instrument(MICRO_BATCH_EVENTS).record(max(0, int(events)), {"consumer": consumer})
 
 
 def lag_from(timestamp: datetime | float | int, now: float | None = None) -> float:

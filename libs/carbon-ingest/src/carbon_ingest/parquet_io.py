@@ -263,6 +263,7 @@ def compact_month(
     min_files: int = 2,
     *,
     index: bool = False,
+    files: Sequence[Path] | None = None,
 ) -> int:
     """Rewrite a month into one compact file deduplicated to the winning seq.
 
@@ -272,8 +273,10 @@ def compact_month(
     marked deduped (no (key, ts) twice, so readers need no dedup for it).
     The compact file is durable before any old file is removed; a crash in
     between leaves duplicates with equal seq, which readers deduplicate anyway.
+    `files`: merge only these of the month's files (tiered compaction leaves large ones alone;
+    duplicates across the output and the others are resolved by readers, as across any files).
     """
-    files = data_files(directory)
+    files = data_files(directory) if files is None else sorted(files)
     if len(files) < min_files:
         return 0
     frame = pl.concat([read_file(f) for f in files], how="vertical")

@@ -26,16 +26,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from carbon.v1 import consent_pb2, rating_pb2
 from carbon_common.errors import ServiceError
 from carbon_common.names import validate_uscc
+from carbon_common.reports import LANGUAGES, html_page
 
-from carbon_accounting.report import (
-    LANGUAGES,
-    ReportContext,
-    account_sections,
-    build_content,
-    html_page,
-    identity_list,
-    language_switch,
-)
+from carbon_accounting.report import ReportContext, account_sections, build_content, identity_list, language_switch
 from carbon_accounting.settings import AccountingSettings
 
 PAGE_TEXT: dict[str, tuple[str, str]] = {
@@ -82,6 +75,13 @@ STATE_TEXT = {
     consent_pb2.Consent.STATE_EXPIRED: ("已过期", "Expired"),
 }
 CHINA = timezone(timedelta(hours=8))
+# The page's own pieces over the report's style (carbon_common.reports.PAGE_STYLE): grade cards, consents.
+PAGE_STYLE = """
+.grade-card,li.consent{border:1px solid #ccc;border-radius:6px;padding:4px 12px;margin:8px 0}
+.grade-card h3{font-size:1.05rem;margin:.4em 0}ul.consents{list-style:none;padding:0}
+#manage-consents{display:inline-block;min-height:44px;padding:10px 8px}
+button{min-height:44px;padding:8px 16px;font-size:1rem;border-radius:4px;border:1px solid #b71c1c;
+background:#b71c1c;color:#fff;cursor:pointer}"""
 LINK_DAYS = 30
 
 
@@ -177,7 +177,7 @@ def render_account_page(page: AccountPage) -> str:
         body = (
             f"<h1>{e(t('title'))}</h1><p>{e(name)}</p><p>{e(page.uscc)}</p><p id='no-account'>{e(t('no_account'))}</p>"
         )
-        return html_page(lang, f"{t('title')} · {name}", body)
+        return html_page(lang, f"{t('title')} · {name}", body, PAGE_STYLE)
     content = build_content(page.selected)
     selected_period = page.selected.account.period
     current = ' aria-current="page"'
@@ -200,7 +200,7 @@ def render_account_page(page: AccountPage) -> str:
         + consents_html(page.consents, i)
         + reports
     )
-    return html_page(lang, f"{t('title')} · {name} · {selected_period}", body)
+    return html_page(lang, f"{t('title')} · {name} · {selected_period}", body, PAGE_STYLE)
 
 
 def grades_html(grades: Sequence[SchemeGrade], i: int) -> str:

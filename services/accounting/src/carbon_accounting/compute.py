@@ -23,6 +23,7 @@ Rules (documented in services/accounting/README.md):
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -109,6 +110,11 @@ class PeriodInputs:
     invoices: tuple[InvoiceAgg, ...] = ()
     economics: tuple[Economics, ...] = ()
     declared: dict[str, str] = field(default_factory=dict)  # revenue_cny, value_added_cny, tax_cny
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """inputs_digest, once per object (the fields are never changed after construction)."""
+        return _inputs_digest(self)
 
     def canonical(self) -> dict[str, Any]:
         return {
@@ -238,7 +244,12 @@ def month_part(inputs: PeriodInputs, month: str) -> PeriodInputs:
 
 def inputs_digest(inputs: PeriodInputs) -> str:
     """SHA-256 of a period's own inputs. A year's is chained over its months' digests, so a
-    year account is provably derived from the month records it was summed from."""
+    year account is provably derived from the month records it was summed from. Computed once
+    per (immutable) inputs object: an account, its store and its dependents' baselines reuse it."""
+    return inputs.digest
+
+
+def _inputs_digest(inputs: PeriodInputs) -> str:
     if len(inputs.period) == 7:
         return hashlib.sha256(canonical_json(inputs.canonical())).hexdigest()
     canonical = inputs.canonical()

@@ -27,6 +27,7 @@ from carbon_common.errors import ServiceError, not_found, unauthenticated
 from carbon_common.http import PeriodPath, UsccPath, error_responses, install_error_handlers, security
 from carbon_common.identity import bearer_token
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
+from carbon_common.reports import HTML_LANG, choose_language
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
@@ -41,7 +42,7 @@ from carbon_accounting.account_page import (
     scheme_grade,
     sign_account_page_link,
 )
-from carbon_accounting.report import HTML_LANG, ReportContext, choose_language, render_html, render_pdf
+from carbon_accounting.report import ReportContext, render_html, render_pdf
 from carbon_accounting.service import Access, Accountant
 
 

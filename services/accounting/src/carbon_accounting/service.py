@@ -48,9 +48,10 @@ from carbon_accounting.compute import (
     period_months,
 )
 from carbon_accounting.settings import AccountingSettings
-from carbon_accounting.store import AccountStore
+from carbon_accounting.store import AccountStore, StoreView
 
 ACTIVITY_STREAM = events.ACTIVITY.name
+READ_ATTEMPTS = 5  # listings of a month partition tried when compaction removes a listed file
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,37 @@ class Accountant:
         ent = self._registered(uscc)
         return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
 
+    def enterprises_of(self, usccs: Sequence[str]) -> dict[str, Enterprise]:
+        """Several enterprises' attributes, asked of the registry concurrently; unknown ones are
+        left out. A registry outage raises (the caller retries)."""
+        calls = [
+            (
+                uscc,
+                self.enterprises.GetEnterprise.future(
+                    enterprise_pb2.GetEnterpriseRequest(name=f"enterprises/{uscc}"),
+                    timeout=self.settings.peer_timeout_seconds,
+                ),
+            )
+            for uscc in usccs
+        ]
+        out: dict[str, Enterprise] = {}
+        for uscc, call in calls:
+            try:
+                ent = call.result()
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    continue
+                for _uscc, other in calls:
+                    other.cancel()
+                raise self._registry_error(error) from None
+            out[uscc] = Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
+        return out
+
+    def _registry_error(self, error: grpc.RpcError) -> ServiceError:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return unavailable("CONSENT_SERVICE_UNAVAILABLE", "enterprise registry unavailable")
+        return from_rpc_error(error)
+
     def enterprise_display_name(self, uscc: str) -> str:
         """The registered name, shown on reports."""
         return str(self._registered(uscc).display_name)
@@ -91,9 +123,7 @@ class Accountant:
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 raise not_found(f"enterprises/{uscc}") from None
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise unavailable("CONSENT_SERVICE_UNAVAILABLE", "enterprise registry unavailable") from None
-            raise from_rpc_error(error) from None
+            raise self._registry_error(error) from None
         return ent
 
     def read_month(self, ent: Enterprise, month: str) -> PeriodInputs:
@@ -105,15 +135,25 @@ class Accountant:
         (one scan of the month's partition for all of them)."""
         data_dir = self.settings.data_dir
         usccs = [ent.uscc for ent in ents]
-        meters = activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds)
-        invoices = activity.month_invoices(data_dir, usccs, month)
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                meters = activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds)
+                invoices = activity.month_invoices(data_dir, usccs, month)
+                break
+            except FileNotFoundError:
+                # compaction replaced files between the listing and the read (its output is durable
+                # before the inputs go): list the partition again
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
         out: dict[str, PeriodInputs] = {}
         for ent in ents:
             lines, economics = invoices.get(ent.uscc, ([], []))
             out[ent.uscc] = PeriodInputs(ent, month, tuple(meters.get(ent.uscc, [])), tuple(lines), tuple(economics))
         return out
 
-    def record_months(self, touched: dict[str, set[str]], ents: dict[str, Enterprise]) -> None:
+    def record_months(
+        self, touched: dict[str, set[str]], ents: dict[str, Enterprise], store: AccountStore | None = None
+    ) -> None:
         """Read the touched months of a micro-batch's enterprises from the raw data, one scan per
         month for all of them, and record them (before their accounts are recomputed)."""
         by_month: dict[str, list[Enterprise]] = {}
@@ -127,12 +167,31 @@ class Accountant:
                 records.setdefault(uscc, {})[month] = encode_month(inputs)
         for uscc in sorted(records):
             with self._lock(uscc):
-                self.store.put_months(uscc, records[uscc])
+                (store or self.store).put_months(uscc, records[uscc])
 
-    def month_inputs(self, ent: Enterprise, months: list[str], fresh: set[str]) -> dict[str, PeriodInputs]:
+    def unrecorded_months(self, touched: dict[str, set[str]], store: AccountStore) -> dict[str, set[str]]:
+        """The months the touched accounts' recompute reads (every month of their years and base
+        years) that have no record yet (bulk-loaded data, an enterprise's first event): read with
+        the touched months, one scan per month for the whole micro-batch, instead of one
+        enterprise and month at a time."""
+        out: dict[str, set[str]] = {}
+        for uscc, months in touched.items():
+            years = {month[:4] for month in months}
+            years |= {base_period_of(year, self.settings.base_year) for year in years}
+            wanted = [month for year in sorted(years) for month in period_months(year)]
+            recorded = store.month_records(uscc, wanted)
+            missing = {month for month in wanted if month not in recorded}
+            if missing:
+                out[uscc] = missing
+        return out
+
+    def month_inputs(
+        self, ent: Enterprise, months: list[str], fresh: set[str], store: AccountStore | None = None
+    ) -> dict[str, PeriodInputs]:
         """Each month's inputs: the stored month record, or read from the raw data (and recorded)
         for the `fresh` months and those never recorded."""
-        stored = self.store.month_records(ent.uscc, [m for m in months if m not in fresh])
+        store = store or self.store
+        stored = store.month_records(ent.uscc, [m for m in months if m not in fresh])
         out: dict[str, PeriodInputs] = {}
         recorded: dict[str, bytes] = {}
         for month in months:
@@ -145,52 +204,70 @@ class Accountant:
                     log.warning("month record unreadable; reading raw data", extra={"error": str(error)[:200]})
             out[month] = self.read_month(ent, month)
             recorded[month] = encode_month(out[month])
-        self.store.put_months(ent.uscc, recorded)
+        store.put_months(ent.uscc, recorded)
         return out
 
-    def inputs(self, ent: Enterprise, period: str, fresh: set[str] | None = None) -> PeriodInputs:
+    def inputs(
+        self, ent: Enterprise, period: str, fresh: set[str] | None = None, store: AccountStore | None = None
+    ) -> PeriodInputs:
         """A month from its record; a year summed from its twelve month records (plus declared
         economics). `fresh=None` reads every month from the raw data again."""
         months = period_months(period)
-        parts = self.month_inputs(ent, months, set(months) if fresh is None else fresh)
+        store = store or self.store
+        parts = self.month_inputs(ent, months, set(months) if fresh is None else fresh, store)
         if len(period) == 7:
             return parts[period]
-        return combine(ent, period, [parts[m] for m in months], self.store.declared(ent.uscc, period))
+        return combine(ent, period, [parts[m] for m in months], store.declared(ent.uscc, period))
 
-    def baseline(self, ent: Enterprise, period: str, fresh: set[str] | None) -> Baseline | None:
+    def baseline(
+        self, ent: Enterprise, period: str, fresh: set[str] | None, store: AccountStore | None = None
+    ) -> Baseline | None:
         """The base period's total: the stored base account's when it was computed from the same
         inputs and versions, else computed from the month records. None without base activity."""
-        base = self.inputs(ent, period, fresh)
+        store = store or self.store
+        base = self.inputs(ent, period, fresh, store)
         if not (base.meters or base.invoices):
             return None
         digest = own_digest(base, self.factors, self.selection, self.rules)
-        stored = self.store.baseline(ent.uscc, period)
+        stored = store.baseline(ent.uscc, period)
         if stored is not None and stored[0] == digest:
             return Baseline(period, stored[1], digest)
         return baseline(base, self.factors, self.selection, self.rules)
 
     def compute(
-        self, uscc: str, period: str, ent: Enterprise | None = None, fresh: set[str] | None = None
+        self,
+        uscc: str,
+        period: str,
+        ent: Enterprise | None = None,
+        fresh: set[str] | None = None,
+        store: AccountStore | None = None,
     ) -> accounting_pb2.Account:
         """Recompute and store; an unchanged input digest keeps the stored account as it is.
         `fresh=None` (a full recompute) reads the period's and its base period's raw data again;
         otherwise only the `fresh` months are read, the others come from their month records."""
         ent = ent or self.enterprise(uscc)
         name = f"enterprises/{uscc}/accounts/{period}"
+        store = store or self.store
         with self._lock(uscc):
-            current = self.inputs(ent, period, fresh)
+            current = self.inputs(ent, period, fresh, store)
             base_period = base_period_of(period, self.settings.base_year)
-            base = self.baseline(ent, base_period, fresh) if base_period != period else None
+            base = self.baseline(ent, base_period, fresh, store) if base_period != period else None
             account = compute_account(current, self.factors, self.selection, self.rules, base)
-            stored = self.store.get(name)
+            stored = store.get(name)
             if stored is not None and stored.input_digest == account.input_digest:
                 return stored
             account.compute_time.GetCurrentTime()
-            self.store.put(account, uscc, own_digest(current, self.factors, self.selection, self.rules))
+            store.put(account, uscc, own_digest(current, self.factors, self.selection, self.rules))
             return account
 
     def recompute_months(
-        self, uscc: str, months: Iterable[str], ent: Enterprise | None = None, *, recorded: bool = False
+        self,
+        uscc: str,
+        months: Iterable[str],
+        ent: Enterprise | None = None,
+        *,
+        recorded: bool = False,
+        store: AccountStore | None = None,
     ) -> list[str]:
         """Accounts affected by new activity in `months`: those months, their years, and
         stored accounts that use them as the base period. The months are read from the raw
@@ -203,17 +280,38 @@ class Accountant:
             names.parse_period(month, "months")
             touched.add(month)
             periods.update({month, month[:4]})
-        stored = set(self.store.periods(uscc))
+        store = store or self.store
+        stored = set(store.periods(uscc))
         for period in sorted(stored):
             if base_period_of(period, self.settings.base_year) in periods:
                 periods.add(period)
         with self._lock(uscc):
             if not recorded:
-                self.month_inputs(ent, sorted(touched), touched)
+                self.month_inputs(ent, sorted(touched), touched, store)
             # chronological: a base period's account is stored before the accounts reduced against it
             for period in sorted(periods):
-                self.compute(uscc, period, ent, set())
+                self.compute(uscc, period, ent, set(), store)
         return sorted(periods)
+
+    def batch_view(self, touched: dict[str, set[str]]) -> StoreView:
+        """The store prefetched for recomputing these enterprises' touched months (and their
+        years, reductions and base years); writes kept until its flush()."""
+        accounts = {uscc: sorted({*months, *(m[:4] for m in months)}) for uscc, months in touched.items()}
+        years = {p[:4] for periods in accounts.values() for p in periods}
+        years |= {base_period_of(year, self.settings.base_year) for year in years}
+        return StoreView(self.store.redis, sorted(touched), accounts, years)
+
+    def erase(self, uscc: str, leases: Leases | None = None) -> dict[str, int]:
+        """Delete the enterprise's accounts, month records and baselines (ingestion erases its raw
+        data); activity announced before now is ignored from now on. Waits (at most one lease
+        period) for a replica recomputing the enterprise, so its accounts are not stored after."""
+        held = leases is not None and leases.wait(uscc, self.settings.lease_ms / 1000)
+        try:
+            with self._lock(uscc):
+                return self.store.erase(uscc)
+        finally:
+            if held and leases is not None:
+                leases.release(uscc)
 
     def _lock(self, uscc: str) -> threading.RLock:
         """One enterprise's month records and accounts are recomputed by one thread at a time."""
@@ -275,9 +373,10 @@ class Access:
 
 
 class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
-    def __init__(self, accountant: Accountant, access: Access) -> None:
+    def __init__(self, accountant: Accountant, access: Access, leases: Leases | None = None) -> None:
         self.accountant = accountant
         self.access = access
+        self.leases = leases  # ComputeAccount takes the enterprise's lease the consumers take
 
     def GetAccount(
         self, request: accounting_pb2.GetAccountRequest, context: grpc.ServicerContext
@@ -324,7 +423,18 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
             raise unauthenticated("UNAUTHENTICATED_SERVICE", "ComputeAccount is only for platform services")
         uscc, period = names.parse_child(request.name, "accounts")
         names.parse_period(period, "name")
-        return self.accountant.compute(uscc, period)
+        return self.compute_leased(uscc, period)
+
+    def compute_leased(self, uscc: str, period: str) -> accounting_pb2.Account:
+        """A full recompute under the enterprise's lease: never alongside another replica's."""
+        if self.leases is None:
+            return self.accountant.compute(uscc, period)
+        if not self.leases.wait(uscc, self.accountant.settings.lease_wait_seconds):
+            raise unavailable("ENTERPRISE_BEING_RECOMPUTED", f"enterprises/{uscc} is being recomputed; retry later")
+        try:
+            return self.accountant.compute(uscc, period)
+        finally:
+            self.leases.release(uscc)
 
 
 # ---- events ---------------------------------------------------------------------------
@@ -332,6 +442,11 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry_ms(entry_id: bytes | str) -> int:
+    """The ms part of a stream entry id (when Redis added it)."""
+    return int(_text(entry_id).partition("-")[0])
 
 
 @dataclass
@@ -396,6 +511,7 @@ class Leases:
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
     def __init__(self, client: redis.Redis, owner: str, ttl_ms: int) -> None:
+        self.client = client
         self.token = owner
         self.ttl_ms = ttl_ms
         self._acquire = client.register_script(self._ACQUIRE)
@@ -411,6 +527,33 @@ class Leases:
     def release(self, uscc: str) -> None:
         self._release(keys=[self.key(uscc)], args=[self.token])
 
+    def acquire_many(self, usccs: Sequence[str]) -> list[str]:
+        """The enterprises whose lease this holder got, in one round trip."""
+        if not usccs:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for uscc in usccs:
+            self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms], client=pipe)
+        return [uscc for uscc, got in zip(usccs, pipe.execute(), strict=True) if got]
+
+    def release_many(self, usccs: Sequence[str]) -> None:
+        if usccs:
+            pipe = self.client.pipeline(transaction=False)
+            for uscc in usccs:
+                self._release(keys=[self.key(uscc)], args=[self.token], client=pipe)
+            pipe.execute()
+
+    def wait(self, uscc: str, seconds: float) -> bool:
+        """Acquire, waiting up to `seconds` while another holder has it."""
+        deadline = time.monotonic() + seconds
+        pause = 0.01
+        while not self.acquire(uscc):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)
+        return True
+
 
 def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | None = None) -> BatchResult:
     """Recompute each touched enterprise's accounts once: the touched months of all of them are
@@ -422,34 +565,47 @@ def process_batch(accountant: Accountant, batch: MicroBatch, leases: Leases | No
     ents: dict[str, Enterprise] = {}
     held: list[str] = []
     try:
+        erased = accountant.store.erased_at(sorted(batch.months))
+        wanted = []
         for uscc in sorted(batch.months):
-            try:
-                ent = accountant.enterprise(uscc)
-            except ServiceError as error:
-                if error.reason != "NOT_FOUND":
-                    raise
+            if uscc in erased and all(_entry_ms(e) <= erased[uscc] for e in batch.entries[uscc]):
+                log.info("activity announced before the enterprise's erasure: ignored", extra={"uscc": uscc})
+                result.done.extend(batch.entries[uscc])
+            else:
+                wanted.append(uscc)
+        registered = accountant.enterprises_of(wanted)
+        for uscc in wanted:
+            if uscc not in registered:
                 log.warning("activity for unknown enterprise", extra={"uscc": uscc})
                 result.done.extend(batch.entries[uscc])
-                continue
-            if leases is not None:
-                if not leases.acquire(uscc):
-                    result.deferred.append(uscc)
-                    continue
-                held.append(uscc)
-            ents[uscc] = ent
-        accountant.record_months(batch.months, ents)
-        for uscc in sorted(ents):
-            result.recomputed[uscc] = accountant.recompute_months(
-                uscc, sorted(batch.months[uscc]), ents[uscc], recorded=True
-            )
-            result.done.extend(batch.entries[uscc])
+        known = [uscc for uscc in wanted if uscc in registered]
+        if leases is not None:
+            held = leases.acquire_many(known)
+            result.deferred = sorted(set(known) - set(held))
+        ents = {uscc: registered[uscc] for uscc in (held if leases is not None else known)}
+        touched = {uscc: batch.months[uscc] for uscc in ents}
+        view = accountant.batch_view(touched)
+        unrecorded = accountant.unrecorded_months(touched, view)
+        accountant.record_months({u: m | unrecorded.get(u, set()) for u, m in touched.items()}, ents, view)
+        try:
+            for uscc in sorted(ents):
+                periods = accountant.recompute_months(
+                    uscc, sorted(batch.months[uscc]), ents[uscc], recorded=True, store=view
+                )
+                result.recomputed[uscc] = periods
+        finally:  # the accounts of the enterprises done so far, in one transaction; acknowledged after
+            view.flush(set(result.recomputed))
+            for uscc, periods in result.recomputed.items():
+                result.done.extend(batch.entries[uscc])
+                months = sum(1 for period in periods if len(period) == 7)
+                metrics.account_recomputed("month", months)
+                metrics.account_recomputed("year", len(periods) - months)
     except Exception as error:
         log.warning("events not processed; will retry", extra={"error": str(error)[:200]}, exc_info=True)
         result.failed = True
     finally:
         if leases is not None:
-            for uscc in held:
-                leases.release(uscc)
+            leases.release_many(held)
     return result
 
 
@@ -482,6 +638,31 @@ def read_batch(
     return batch
 
 
+def claim_orphans(client: redis.Redis, settings: AccountingSettings) -> int:
+    """XAUTOCLAIM the group's entries pending longer than claim_idle_ms at any consumer (one that
+    died and whose name never comes back: a Deployment's new pod has a new name) into this
+    consumer; they are then processed as its own pending entries. The idle bound is above the
+    lease, so a live consumer's entries are not taken while it works on them (its pending walk
+    re-reads deferred ones, which resets their idle time). Returns how many were claimed."""
+    claimed, start = 0, "0-0"
+    while True:
+        reply = client.xautoclaim(
+            ACTIVITY_STREAM,
+            settings.consumer_group,
+            settings.consumer_name,
+            settings.effective_claim_idle_ms(),
+            start_id=start,
+            count=settings.events_batch_max,
+        )  # [next cursor, claimed entries, deleted ids] (with JUSTID redis-py drops the cursor)
+        start = _text(reply[0])
+        claimed += len(reply[1])
+        if start == "0-0":
+            break
+    if claimed:
+        log.info("claimed entries of departed consumers", extra={"entries": claimed})
+    return claimed
+
+
 def consume_events(accountant: Accountant, client: redis.Redis, stopping: threading.Event) -> None:
     """XREADGROUP loop in micro-batches: this consumer's pending entries first (crash recovery),
     then new ones; XACK after the touched accounts are stored."""
@@ -490,6 +671,7 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
     leases = Leases(client, settings.consumer_name, settings.lease_ms)
     revisit: float | None = None  # when to walk the pending entries again (deferred ones)
     cursor = "0"  # "0"...: walking this consumer's pending entries; ">": new entries
+    next_claim = 0.0  # when to look for entries orphaned by departed consumers
     while not stopping.is_set():
         try:
             try:
@@ -500,17 +682,21 @@ def consume_events(accountant: Accountant, client: redis.Redis, stopping: thread
             while not stopping.is_set():
                 if cursor == ">" and revisit is not None and time.monotonic() >= revisit:
                     cursor, revisit = "0", None
+                if cursor == ">" and time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + settings.claim_interval_ms / 1000
+                    if claim_orphans(client, settings):
+                        cursor = "0"  # now this consumer's own pending entries: walk them
                 entries = read_batch(client, settings, cursor, stopping)
                 if not entries:
                     cursor = ">"  # pending walked (or nothing new within the block time)
                     continue
                 batch = MicroBatch.of(entries)
+                metrics.micro_batch(batch.size, consumer="accounting")
                 result = process_batch(accountant, batch, leases)
                 if result.done:
                     client.xack(ACTIVITY_STREAM, group, *result.done)
                     for entry_id in result.done:  # emit -> processed lag, from the stream entry id
-                        emitted = int(_text(entry_id).partition("-")[0]) / 1000.0
-                        metrics.ingestion_lag(metrics.lag_from(emitted), source="accounting")
+                        metrics.ingestion_lag(metrics.lag_from(_entry_ms(entry_id) / 1000.0), source="accounting")
                 log.info(
                     "micro-batch processed",
                     extra={

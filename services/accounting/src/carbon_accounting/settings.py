@@ -51,6 +51,13 @@ class AccountingSettings(BaseServiceSettings):
     # Replicas sharing the consumer group never recompute one enterprise at the same time: a
     # per-enterprise lease (expires if its holder dies mid-batch).
     lease_ms: int = Field(default=60_000, ge=100, le=3_600_000)
+    # Entries left pending by a consumer that never came back (a Deployment's pod gets a new
+    # name) are claimed (XAUTOCLAIM) once idle this long; 0 = twice lease_ms, so a live holder's
+    # lease has expired first.
+    claim_idle_ms: int = Field(default=0, ge=0, le=86_400_000)
+    claim_interval_ms: int = Field(default=10_000, ge=100, le=3_600_000)
+    # ComputeAccount waits this long for an enterprise another replica is recomputing.
+    lease_wait_seconds: float = Field(default=10.0, ge=0, le=300)
     # Report: rating scheme whose grade is shown when the rating service answers.
     report_rating_scheme: str = ""
     peer_timeout_seconds: float = 2.0
@@ -68,6 +75,9 @@ class AccountingSettings(BaseServiceSettings):
         if value not in {"location", "market"}:
             raise ValueError("must be location or market")
         return value
+
+    def effective_claim_idle_ms(self) -> int:
+        return self.claim_idle_ms or 2 * self.lease_ms
 
     def selection(self) -> fx.Selection:
         levels = tuple(p.strip() for p in self.geography_levels.split(",") if p.strip())

@@ -119,7 +119,9 @@ class ConsentCore:
         self.link_ttl = link_ttl_seconds
         self.manage_link_ttl = manage_link_ttl_seconds
         self.audit_checks = audit_checks
-        self.erasure_services = erasure_services if erasure_services is not None else ["ingest-tax", "ingest-energy"]
+        self.erasure_services = (
+            erasure_services if erasure_services is not None else ["ingest-tax", "ingest-energy", "accounting"]
+        )
         self.clock = clock
 
     # ------------------------------------------------------------ helpers

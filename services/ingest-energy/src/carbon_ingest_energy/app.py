@@ -64,7 +64,9 @@ def build(settings: EnergySettings | None = None) -> Service:
         workers=[
             erasure_worker(lambda: connect(settings.redis_url), settings.service_name, erase),
             compaction_worker(
-                lambda: store.compact(settings.compact_min_files), settings.compact_interval_seconds, "compaction"
+                lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
+                settings.compact_interval_seconds,
+                "compaction",
             ),
         ],
         on_stop=[channel.close],

@@ -29,7 +29,7 @@ import redis
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest.common import redis_errors
 
 from carbon_ingest_energy.readings import (
@@ -280,15 +280,25 @@ class ReadingStore:
 
     # ------------------------------------------------------------ maintenance
 
-    def compact(self, min_files: int = 2) -> int:
+    def compact(self, min_files: int = 2, large_rows: int | None = None) -> int:
+        """Merge a month's files once it has min_files of them. With `large_rows`, tiered: only
+        files below that many rows are merged (a live feed's window files and the small file
+        earlier compactions made of them), so a big month is never rewritten for a few new
+        readings, and the files a recompute opens stay bounded by
+        large files + min_files + the windows written between two compactions."""
         replaced = 0
         for month in parquet_io.months(self.root):
+            directory = parquet_io.month_dir(self.root, month)
+            files = parquet_io.data_files(directory)
+            if large_rows is not None and len(files) >= min_files:
+                files = [f for f in files if rawdata.row_count(str(f)) < large_rows]
             replaced += parquet_io.compact_month(
-                parquet_io.month_dir(self.root, month),
+                directory,
                 keys=["uscc", "meter_id", "ts"],
                 sort=["uscc", "meter_id", "ts"],
                 min_files=min_files,
                 index=True,
+                files=files,
             )
         return replaced
 

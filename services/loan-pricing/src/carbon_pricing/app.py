@@ -31,6 +31,7 @@ class Built:
     core: PricingCore
     consent: ProjectedConsent  # also the loan book's access decisions
     projections: list[StreamProjection[Any]]  # their tails run as workers
+    ratings: RatingProjection  # also the loan book's grades
 
 
 def build_core(settings: PricingSettings) -> Built:
@@ -57,7 +58,7 @@ def build_core(settings: PricingSettings) -> Built:
         ratings=ratings,
         accounts=ratings,
     )
-    return Built(core, consent, [consents, ratings])
+    return Built(core, consent, [consents, ratings], ratings)
 
 
 def build_service(settings: PricingSettings | None = None) -> Service:
@@ -66,12 +67,12 @@ def build_service(settings: PricingSettings | None = None) -> Service:
     core = built.core
     # Banks call both edges directly: per API key and per address.
     limiter = RateLimiter.from_settings(redis_conn.connect(settings.redis_url), settings)
-    books = build_loan_books(settings, core, built.consent)
+    books = build_loan_books(settings, core, built.consent, built.ratings.published)
     return Service(
         name=settings.service_name,
         settings=settings,
         register=books.register(register(core)),
-        http_app=books.mount(create_app(core, settings, limiter)),
+        http_app=books.mount(create_app(core, settings, limiter, books.body_limits())),
         interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME, BOOKS_SERVICE_NAME})],
         workers=[
             core.policies.poll_worker,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,7 +41,7 @@ from carbon_common.hashchain import canonical_json
 
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
 from carbon_pricing.lifecycle import PolicyManager
-from carbon_pricing.quote import CreditLineEffect, Decision, Quote, Reason
+from carbon_pricing.quote import CreditLineEffect, Decision, Quote, Reason, SimulatedQuote
 from carbon_pricing.sources import (
     AccessDecision,
     AccountFacts,
@@ -50,7 +51,7 @@ from carbon_pricing.sources import (
     RatingFacts,
     RatingSource,
 )
-from carbon_pricing.store import QuoteStore, new_quote_id
+from carbon_pricing.store import QuoteStore, new_quote_id, run_results_key
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,25 @@ class ValidQuote:
     def fingerprint(self) -> str:
         body = {"product": self.product, "enterprise": self.uscc, **self.request_doc()}
         return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+@dataclass(frozen=True)
+class SimulationItem:
+    """One position of a book re-pricing run, quoted as a quote of this amount and tenor would be."""
+
+    position_id: str
+    uscc: str
+    amount_cny: Decimal
+    tenor_months: int
+
+
+@dataclass(frozen=True)
+class Priced:
+    """An evaluated quote: its record, its decision-log entry body (given the stored record) and the dry-run input."""
+
+    record: Quote
+    body: Callable[[dict[str, Any]], dict[str, Any]]
+    dry_run_input: dict[str, Any]
 
 
 def _plain(value: Decimal) -> str:
@@ -273,6 +293,32 @@ class PricingCore:
             rating = self.ratings.rating(valid.uscc, product.scheme_id)
             accesses.append(self._require_consent(valid.uscc, f"banks/{bank}", rating))
         access = accesses[-1]
+        priced = self._evaluate(
+            engine, bundle_version, product.scheme_id, bank, request_id, valid, access, rating, now, new_quote_id()
+        )
+        record, body, dry_run_input = priced.record, priced.body, priced.dry_run_input
+        stored = self.store.commit(
+            bank, request_id, token, fingerprint, record.unchained(), body, dry_run_input, access.event(record.name)
+        )
+        metrics.quote_decided(decision=record.decision.value)
+        return Quote.model_validate(stored)
+
+    def _evaluate(
+        self,
+        engine: Any,
+        bundle_version: str,
+        scheme_id: str,
+        bank: str,
+        request_id: str,
+        valid: ValidQuote,
+        access: AccessDecision,
+        rating: RatingFacts | None,
+        now: datetime,
+        name: str,
+    ) -> Priced:
+        """The policy evaluation of one quote (single quotes and book re-pricing alike): the account the
+        rating was computed from, the policy input, the product's Rego policy, the quote record named
+        `name` (a quote id, or a full resource name) and its decision-log entry body."""
         consent = access.consent
         account: AccountFacts | None = None
         if rating is not None and rating.account:
@@ -296,9 +342,8 @@ class PricingCore:
         bp = int(output["rate_adjustment_bp"])
         effect = output.get("credit_line_effect") or {}
         final_rate = valid.reference_rate_pct + Decimal(bp) / Decimal(100)
-        quote_id = new_quote_id()
         record = Quote(
-            name=f"banks/{bank}/quotes/{quote_id}",
+            name=name if "/" in name else f"banks/{bank}/quotes/{name}",
             product=valid.product,
             enterprise=f"enterprises/{valid.uscc}",
             amount_cny=format(valid.amount_cny, "f"),
@@ -315,7 +360,7 @@ class PricingCore:
                 for r in output.get("reasons", [])
             ],
             grade=rating.grade if rating else "",
-            scheme_id=rating.scheme_id if rating else product.scheme_id,
+            scheme_id=rating.scheme_id if rating else scheme_id,
             scheme_version=rating.scheme_version if rating else "",
             account_period=(account.period if account else (rating.period if rating else "")),
             factor_set_version=(
@@ -369,11 +414,61 @@ class PricingCore:
             },
             "bundle_version": bundle_version,
         }
-        stored = self.store.commit(
-            bank, request_id, token, fingerprint, record.unchained(), body, dry_run_input, access.event(record.name)
-        )
-        metrics.quote_decided(decision=record.decision.value)
-        return Quote.model_validate(stored)
+        return Priced(record, body, dry_run_input)
+
+    def simulate(
+        self, bank: str, run: str, product: str, reference_rate_pct: Decimal, items: Sequence[SimulationItem]
+    ) -> list[dict[str, Any]]:
+        """Book re-pricing (carbon_pricing.portfolio.repricing): each item quoted exactly as a quote of `bank`
+        would be — validation, rating under the product's scheme, RATING consent for the rating's period,
+        the product's policy — but recorded as a simulation: a SIMULATION decision-log entry per priced
+        item, its record stored in the run's results with the entry (no quote, no idempotency claim).
+        Items that cannot be quoted come back as {"position_id", "not_priced": reason}."""
+        engine, products, bundle_version = self.policies.snapshot()
+        chosen = products.get(product)
+        if chosen is None:
+            raise invalid_argument("repricing_run.product", "unknown product", reason="UNKNOWN_PRODUCT")
+        now = self._clock()
+        run_id = run.rsplit("/", 1)[-1]
+        results: list[dict[str, Any]] = []
+        priced: list[tuple[SimulatedQuote, Priced, AccessDecision]] = []
+        for item in items:
+            quote = QuoteInput(
+                product, item.uscc, format(item.amount_cny, "f"), item.tenor_months, _plain(reference_rate_pct)
+            )
+            try:
+                valid = self.validate(quote, f"run-{run_id}", "")
+                rating = self.ratings.rating(valid.uscc, chosen.scheme_id)
+                access = self._require_consent(valid.uscc, f"banks/{bank}", rating)  # a denial is audited
+            except ServiceError as error:
+                if error.code == grpc.StatusCode.UNAVAILABLE:
+                    raise  # a peer is down: the run fails and says so, it does not report it per position
+                results.append({"position_id": item.position_id, "not_priced": error.reason or error.code.name})
+                continue
+            evaluated = self._evaluate(
+                engine,
+                bundle_version,
+                chosen.scheme_id,
+                bank,
+                f"run-{run_id}",
+                valid,
+                access,
+                rating,
+                now,
+                f"{run}/positions/{item.position_id}",
+            )
+            simulated = SimulatedQuote(**evaluated.record.model_dump(), run=run, position_id=item.position_id)
+            priced.append((simulated, evaluated, access))
+        try:
+            stored = self.store.commit_simulations(
+                run_results_key(run),
+                [(s.position_id, s.unchained(), p.body, a.event(s.name)) for s, p, a in priced],
+            )
+        except BaseException:
+            for _, _, made in priced:  # audited alone: no simulation carries them
+                self.consent.record(made)
+            raise
+        return results + stored
 
     @staticmethod
     def policy_input(

@@ -21,7 +21,7 @@ import redis
 from carbon_common import hashchain, metrics
 
 from carbon_pricing.quote import CHAIN_FIELDS
-from carbon_pricing.store import DECISION_LOG, quote_key_from_name
+from carbon_pricing.store import DECISION_LOG, quote_key_from_name, run_result_from_name
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,19 @@ def quote_without_chain(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_entry(client: redis.Redis, entry: hashchain.Entry) -> list[hashchain.Problem]:
-    """The stored quote an entry logged is still there, unaltered, and links back to the entry."""
+    """The stored quote an entry logged is still there, unaltered, and links back to the entry (a
+    SIMULATION entry's record: in its re-pricing run's results)."""
     seq = entry.seq
     outputs = entry.body.get("outputs")
     quote = outputs.get("quote") if isinstance(outputs, dict) else None
     name = quote.get("name") if isinstance(quote, dict) else None
     if not isinstance(quote, dict) or not name:
         return [hashchain.Problem(seq, "QUOTE_MISSING_IN_ENTRY", f"seq {seq}: the entry names no quote")]
-    stored_raw = client.get(quote_key_from_name(str(name)))
+    if entry.kind == "SIMULATION":
+        where = run_result_from_name(str(name))
+        stored_raw = client.hget(*where) if where is not None else None
+    else:
+        stored_raw = client.get(quote_key_from_name(str(name)))
     if stored_raw is None:
         return [hashchain.Problem(seq, "QUOTE_DELETED", f"seq {seq}: quote {name} is gone")]
     stored = json.loads(stored_raw)

@@ -8,7 +8,7 @@ tests/foundation/test_rest_proto_contract.py compares the fields with the proto 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from carbon.v1 import pricing_pb2
 from google.protobuf import timestamp_pb2
@@ -115,3 +115,13 @@ class Quote(BaseModel):
         stamp.FromJsonString(self.create_time)
         quote.create_time.CopyFrom(stamp)
         return quote
+
+
+class SimulatedQuote(Quote):
+    """A position of a book re-pricing run priced as a quote would be (carbon_pricing.portfolio.repricing):
+    stored in the run's results, logged as a SIMULATION decision-log entry; never a quote of the bank.
+    `name` is {run}/positions/{position_id}."""
+
+    simulation: Literal[True] = True
+    run: str = Field(description="banks/{bank}/repricingRuns/{run}")
+    position_id: str

@@ -79,6 +79,12 @@ class RatingProjection(StreamProjection[events.RatingChanged]):
         self.misses += 1
         return self.fallback_ratings.rating(uscc, scheme_id)
 
+    def published(self, uscc: str, scheme_id: str) -> RatingFacts | None:
+        """The projected rating only (no fallback call): a loan book's grades for its whole book."""
+        with self.lock:
+            found = self._ratings.get(f"enterprises/{uscc}/ratings/{scheme_id}")
+        return None if found is None else rating_facts(found)
+
     def account(self, name: str, digest_hint: str = "") -> AccountFacts | None:
         with self.lock:
             found = self._accounts.get(name)

@@ -15,7 +15,7 @@ platform's JSON shape {"error": {"code", "status", "message", "details"}}.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -145,7 +145,14 @@ class ActivateRequest(DraftBundle):
     )
 
 
-def create_app(core: PricingCore, settings: PricingSettings, limiter: RateLimiter | None = None) -> FastAPI:
+def create_app(
+    core: PricingCore,
+    settings: PricingSettings,
+    limiter: RateLimiter | None = None,
+    route_body_limits: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """`route_body_limits`: larger body bounds of mounted upload routes (path regex -> bytes)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
@@ -163,10 +170,12 @@ def create_app(core: PricingCore, settings: PricingSettings, limiter: RateLimite
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, route_body_limits=route_body_limits)
     install_offline_docs(app)
     if limiter is not None:
-        install_rest_limits(app, limiter, prefix_rule({"/v1/": "address"}))
+        install_rest_limits(
+            app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"})
+        )  # /bank/: the bank page, its login
 
     def admin(authorization: str = Header(default="", include_in_schema=False)) -> None:
         token = bearer_token(authorization)

@@ -51,6 +51,20 @@ def request_key(bank: str, request_id: str) -> str:
     return f"{PREFIX}request:{bank}:{request_id}"
 
 
+def run_results_key(run: str) -> str:
+    """HASH position_id -> simulated quote of a re-pricing run banks/{bank}/repricingRuns/{run}."""
+    parts = run.split("/")
+    return f"{PREFIX}run:{parts[1]}:{parts[3]}:results"
+
+
+def run_result_from_name(name: str) -> tuple[str, str] | None:
+    """banks/{bank}/repricingRuns/{run}/positions/{position} -> (results hash key, position id)."""
+    parts = name.split("/", 5)
+    if len(parts) != 6 or parts[0] != "banks" or parts[2] != "repricingRuns" or parts[4] != "positions":
+        return None
+    return run_results_key("/".join(parts[:4])), parts[5]
+
+
 def new_quote_id() -> str:
     """Time-ordered, lower-case, URL-safe: 12 hex digits of ms since epoch + 8 random."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
@@ -157,6 +171,40 @@ class QuoteStore:
                 f"request_id {request_id!r} claim expired while the quote was being made; retry",
                 reason="REQUEST_CLAIM_LOST",
             ) from None
+        except hashchain.ChainBusy:
+            raise ServiceError(
+                grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION"
+            ) from None
+        return stored
+
+    def commit_simulations(
+        self,
+        results_key: str,
+        priced: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]], events.AccessDecided]],
+    ) -> list[dict[str, Any]]:
+        """Append a SIMULATION decision-log entry per (position, record, body, access decision), store each
+        record, linked to its entry, in the run's results hash and queue its access decision for consent's
+        audit — in one atomic step. Returns the stored records."""
+        if not priced:
+            return []
+        stored: list[dict[str, Any]] = []
+
+        def writes(entries: list[hashchain.Entry]) -> list[hashchain.Write]:
+            stored.clear()
+            out = []
+            for (position, record, _body, access), entry in zip(priced, entries, strict=True):
+                linked = {**record, "decision_log_hash": entry.hash, "decision_log_seq": entry.seq}
+                stored.append(linked)
+                out.append(hashchain.Write("HSET", results_key, (position, hashchain.canonical_json(linked))))
+                out.append(access_write(access))
+            return out
+
+        try:
+            self.decision_log.append_many_with(
+                [("SIMULATION", body(record)) for _position, record, body, _access in priced],
+                priced[0][1]["create_time"],
+                writes,
+            )
         except hashchain.ChainBusy:
             raise ServiceError(
                 grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION"

@@ -226,12 +226,14 @@ def list_accounts(
 
 
 def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
-    """The account an accounts-stream event names (None for a malformed event)."""
+    """The annual account an accounts-stream event names (None for a malformed event, and for
+    a month's account: only annual accounts are rated, so months are not fetched)."""
     try:
-        return events.ACCOUNTS.decode(fields).account
+        stored = events.ACCOUNTS.decode(fields)
     except events.EventDecodeError as error:
         log.warning("malformed accounts event", extra={"error": str(error)[:200]})
         return None
+    return stored.account if len(stored.period) == 4 else None
 
 
 def apply_accounts_batch(
@@ -254,9 +256,14 @@ def apply_accounts_batch(
         else:
             by_name.setdefault(name, []).append(entry_id)
     rows, retry = [], False
-    for name, ids in by_name.items():
+    # fetched concurrently: one round trip's latency for the micro-batch, not one per account
+    calls = [
+        (name, ids, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+        for name, ids in by_name.items()
+    ]
+    for name, ids, call in calls:
         try:
-            rows.append(row_from_account(stub.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5)))
+            rows.append(row_from_account(call.result()))
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("cannot fetch account from event", extra={"account": name, "code": error.code().name})

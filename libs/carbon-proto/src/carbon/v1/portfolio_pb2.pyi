@@ -180,7 +180,7 @@ class PortfolioBucket(_message.Message):
     def __init__(self, key: _Optional[str] = ..., positions: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class FinancedEmissions(_message.Message):
-    __slots__ = ("snapshot", "reporting_period", "positions", "covered", "from_accounts", "estimated", "outstanding_cny", "financed_tco2", "economic_intensity", "weighted_data_quality_score", "attributable_reduction_tco2", "by_industry", "by_region", "position_emissions", "pcaf_table_version", "benchmark_version", "benchmark_illustrative", "year_on_year")
+    __slots__ = ("snapshot", "reporting_period", "positions", "covered", "from_accounts", "estimated", "outstanding_cny", "financed_tco2", "economic_intensity", "weighted_data_quality_score", "attributable_reduction_tco2", "by_industry", "by_region", "position_emissions", "pcaf_table_version", "benchmark_version", "benchmark_illustrative", "year_on_year", "by_grade", "high_carbon_outstanding_cny", "high_carbon_financed_tco2", "high_carbon_grades_version")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     REPORTING_PERIOD_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,10 @@ class FinancedEmissions(_message.Message):
     BENCHMARK_VERSION_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_ILLUSTRATIVE_FIELD_NUMBER: _ClassVar[int]
     YEAR_ON_YEAR_FIELD_NUMBER: _ClassVar[int]
+    BY_GRADE_FIELD_NUMBER: _ClassVar[int]
+    HIGH_CARBON_OUTSTANDING_CNY_FIELD_NUMBER: _ClassVar[int]
+    HIGH_CARBON_FINANCED_TCO2_FIELD_NUMBER: _ClassVar[int]
+    HIGH_CARBON_GRADES_VERSION_FIELD_NUMBER: _ClassVar[int]
     snapshot: str
     reporting_period: str
     positions: int
@@ -217,4 +221,126 @@ class FinancedEmissions(_message.Message):
     benchmark_version: str
     benchmark_illustrative: bool
     year_on_year: YearOnYear
-    def __init__(self, snapshot: _Optional[str] = ..., reporting_period: _Optional[str] = ..., positions: _Optional[int] = ..., covered: _Optional[int] = ..., from_accounts: _Optional[int] = ..., estimated: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., weighted_data_quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., attributable_reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., by_industry: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., by_region: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., position_emissions: _Optional[_Iterable[_Union[PositionEmissions, _Mapping]]] = ..., pcaf_table_version: _Optional[str] = ..., benchmark_version: _Optional[str] = ..., benchmark_illustrative: _Optional[bool] = ..., year_on_year: _Optional[_Union[YearOnYear, _Mapping]] = ...) -> None: ...
+    by_grade: _containers.RepeatedCompositeFieldContainer[GradeBreakdown]
+    high_carbon_outstanding_cny: _decimal_pb2.Decimal
+    high_carbon_financed_tco2: _decimal_pb2.Decimal
+    high_carbon_grades_version: str
+    def __init__(self, snapshot: _Optional[str] = ..., reporting_period: _Optional[str] = ..., positions: _Optional[int] = ..., covered: _Optional[int] = ..., from_accounts: _Optional[int] = ..., estimated: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., economic_intensity: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., weighted_data_quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., attributable_reduction_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., by_industry: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., by_region: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ..., position_emissions: _Optional[_Iterable[_Union[PositionEmissions, _Mapping]]] = ..., pcaf_table_version: _Optional[str] = ..., benchmark_version: _Optional[str] = ..., benchmark_illustrative: _Optional[bool] = ..., year_on_year: _Optional[_Union[YearOnYear, _Mapping]] = ..., by_grade: _Optional[_Iterable[_Union[GradeBreakdown, _Mapping]]] = ..., high_carbon_outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., high_carbon_financed_tco2: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., high_carbon_grades_version: _Optional[str] = ...) -> None: ...
+
+class GradeBreakdown(_message.Message):
+    __slots__ = ("scheme_id", "buckets")
+    SCHEME_ID_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    scheme_id: str
+    buckets: _containers.RepeatedCompositeFieldContainer[PortfolioBucket]
+    def __init__(self, scheme_id: _Optional[str] = ..., buckets: _Optional[_Iterable[_Union[PortfolioBucket, _Mapping]]] = ...) -> None: ...
+
+class RepricingRun(_message.Message):
+    __slots__ = ("name", "snapshot", "product", "reference_rate_pct", "default_tenor_months", "state", "positions_total", "positions_done", "priced", "not_priced", "decisions", "rate_adjustments", "priced_outstanding_cny", "annual_interest_effect_cny", "policy_bundle_version", "create_time", "update_time", "error")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[RepricingRun.State]
+        STATE_PENDING: _ClassVar[RepricingRun.State]
+        STATE_RUNNING: _ClassVar[RepricingRun.State]
+        STATE_SUCCEEDED: _ClassVar[RepricingRun.State]
+        STATE_FAILED: _ClassVar[RepricingRun.State]
+    STATE_UNSPECIFIED: RepricingRun.State
+    STATE_PENDING: RepricingRun.State
+    STATE_RUNNING: RepricingRun.State
+    STATE_SUCCEEDED: RepricingRun.State
+    STATE_FAILED: RepricingRun.State
+    class NotPricedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DecisionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_RATE_PCT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TENOR_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_DONE_FIELD_NUMBER: _ClassVar[int]
+    PRICED_FIELD_NUMBER: _ClassVar[int]
+    NOT_PRICED_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    RATE_ADJUSTMENTS_FIELD_NUMBER: _ClassVar[int]
+    PRICED_OUTSTANDING_CNY_FIELD_NUMBER: _ClassVar[int]
+    ANNUAL_INTEREST_EFFECT_CNY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    snapshot: str
+    product: str
+    reference_rate_pct: _decimal_pb2.Decimal
+    default_tenor_months: int
+    state: RepricingRun.State
+    positions_total: int
+    positions_done: int
+    priced: int
+    not_priced: _containers.ScalarMap[str, int]
+    decisions: _containers.ScalarMap[str, int]
+    rate_adjustments: _containers.RepeatedCompositeFieldContainer[RateAdjustmentBucket]
+    priced_outstanding_cny: _decimal_pb2.Decimal
+    annual_interest_effect_cny: _decimal_pb2.Decimal
+    policy_bundle_version: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    error: str
+    def __init__(self, name: _Optional[str] = ..., snapshot: _Optional[str] = ..., product: _Optional[str] = ..., reference_rate_pct: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., default_tenor_months: _Optional[int] = ..., state: _Optional[_Union[RepricingRun.State, str]] = ..., positions_total: _Optional[int] = ..., positions_done: _Optional[int] = ..., priced: _Optional[int] = ..., not_priced: _Optional[_Mapping[str, int]] = ..., decisions: _Optional[_Mapping[str, int]] = ..., rate_adjustments: _Optional[_Iterable[_Union[RateAdjustmentBucket, _Mapping]]] = ..., priced_outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., annual_interest_effect_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., policy_bundle_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class RateAdjustmentBucket(_message.Message):
+    __slots__ = ("rate_adjustment_bp", "positions", "outstanding_cny", "annual_interest_effect_cny")
+    RATE_ADJUSTMENT_BP_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_CNY_FIELD_NUMBER: _ClassVar[int]
+    ANNUAL_INTEREST_EFFECT_CNY_FIELD_NUMBER: _ClassVar[int]
+    rate_adjustment_bp: int
+    positions: int
+    outstanding_cny: _decimal_pb2.Decimal
+    annual_interest_effect_cny: _decimal_pb2.Decimal
+    def __init__(self, rate_adjustment_bp: _Optional[int] = ..., positions: _Optional[int] = ..., outstanding_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., annual_interest_effect_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ...) -> None: ...
+
+class CreateRepricingRunRequest(_message.Message):
+    __slots__ = ("parent", "repricing_run")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    REPRICING_RUN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    repricing_run: RepricingRun
+    def __init__(self, parent: _Optional[str] = ..., repricing_run: _Optional[_Union[RepricingRun, _Mapping]] = ...) -> None: ...
+
+class GetRepricingRunRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListRepricingRunsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRepricingRunsResponse(_message.Message):
+    __slots__ = ("repricing_runs", "next_page_token")
+    REPRICING_RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    repricing_runs: _containers.RepeatedCompositeFieldContainer[RepricingRun]
+    next_page_token: str
+    def __init__(self, repricing_runs: _Optional[_Iterable[_Union[RepricingRun, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -51,6 +51,21 @@ class LoanBookServiceStub:
                 request_serializer=carbon_dot_v1_dot_portfolio__pb2.ComputeFinancedEmissionsRequest.SerializeToString,
                 response_deserializer=carbon_dot_v1_dot_portfolio__pb2.FinancedEmissions.FromString,
                 _registered_method=True)
+        self.CreateRepricingRun = channel.unary_unary(
+                '/carbon.v1.LoanBookService/CreateRepricingRun',
+                request_serializer=carbon_dot_v1_dot_portfolio__pb2.CreateRepricingRunRequest.SerializeToString,
+                response_deserializer=carbon_dot_v1_dot_portfolio__pb2.RepricingRun.FromString,
+                _registered_method=True)
+        self.GetRepricingRun = channel.unary_unary(
+                '/carbon.v1.LoanBookService/GetRepricingRun',
+                request_serializer=carbon_dot_v1_dot_portfolio__pb2.GetRepricingRunRequest.SerializeToString,
+                response_deserializer=carbon_dot_v1_dot_portfolio__pb2.RepricingRun.FromString,
+                _registered_method=True)
+        self.ListRepricingRuns = channel.unary_unary(
+                '/carbon.v1.LoanBookService/ListRepricingRuns',
+                request_serializer=carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsRequest.SerializeToString,
+                response_deserializer=carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsResponse.FromString,
+                _registered_method=True)
 
 
 class LoanBookServiceServicer:
@@ -79,6 +94,26 @@ class LoanBookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRepricingRun(self, request, context):
+        """Starts re-pricing every position of a snapshot through a product's policy: a simulation recorded
+        in the decision log, never a credit decision. Poll the run for its state and progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRepricingRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRepricingRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoanBookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +131,21 @@ def add_LoanBookServiceServicer_to_server(servicer, server):
                     servicer.ComputeFinancedEmissions,
                     request_deserializer=carbon_dot_v1_dot_portfolio__pb2.ComputeFinancedEmissionsRequest.FromString,
                     response_serializer=carbon_dot_v1_dot_portfolio__pb2.FinancedEmissions.SerializeToString,
+            ),
+            'CreateRepricingRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRepricingRun,
+                    request_deserializer=carbon_dot_v1_dot_portfolio__pb2.CreateRepricingRunRequest.FromString,
+                    response_serializer=carbon_dot_v1_dot_portfolio__pb2.RepricingRun.SerializeToString,
+            ),
+            'GetRepricingRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRepricingRun,
+                    request_deserializer=carbon_dot_v1_dot_portfolio__pb2.GetRepricingRunRequest.FromString,
+                    response_serializer=carbon_dot_v1_dot_portfolio__pb2.RepricingRun.SerializeToString,
+            ),
+            'ListRepricingRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRepricingRuns,
+                    request_deserializer=carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsRequest.FromString,
+                    response_serializer=carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +231,87 @@ class LoanBookService:
             '/carbon.v1.LoanBookService/ComputeFinancedEmissions',
             carbon_dot_v1_dot_portfolio__pb2.ComputeFinancedEmissionsRequest.SerializeToString,
             carbon_dot_v1_dot_portfolio__pb2.FinancedEmissions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRepricingRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.v1.LoanBookService/CreateRepricingRun',
+            carbon_dot_v1_dot_portfolio__pb2.CreateRepricingRunRequest.SerializeToString,
+            carbon_dot_v1_dot_portfolio__pb2.RepricingRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRepricingRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.v1.LoanBookService/GetRepricingRun',
+            carbon_dot_v1_dot_portfolio__pb2.GetRepricingRunRequest.SerializeToString,
+            carbon_dot_v1_dot_portfolio__pb2.RepricingRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRepricingRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.v1.LoanBookService/ListRepricingRuns',
+            carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsRequest.SerializeToString,
+            carbon_dot_v1_dot_portfolio__pb2.ListRepricingRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

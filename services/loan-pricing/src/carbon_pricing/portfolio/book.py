@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from carbon_common import limits, names
@@ -213,8 +214,7 @@ def validate_rows(rows: Iterable[Mapping[str, str]], field: str = "positions") -
 def parse_csv(data: bytes) -> list[BookRow]:
     """A CSV upload (UTF-8, header row with COLUMNS) -> validated rows; errors name `row N: column`."""
     lim = limits.current()
-    if len(data) > lim.max_upload_bytes:
-        raise invalid_argument("file", f"larger than {lim.max_upload_bytes} bytes", reason="UPLOAD_TOO_LARGE")
+    _check_size(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -226,13 +226,9 @@ def parse_csv(data: bytes) -> list[BookRow]:
         raise invalid_argument("file", "is empty (a header row is required)", reason="INVALID_BOOK") from None
     except csv.Error as error:
         raise invalid_argument("file", f"is not valid CSV ({str(error)[:80]})", reason="INVALID_BOOK") from None
-    unknown = [h for h in header if h not in COLUMNS]
-    missing = sorted(REQUIRED - set(header))
-    if unknown or missing:
-        problems = [("file", f"unknown column {limits.quote(h)}") for h in unknown[:5]]
-        problems += [("file", f"missing column {m}") for m in missing]
-        raise invalid_arguments(problems)
+    _check_header(header)
     rows: list[dict[str, str]] = []
+    numbers: list[int] = []
     try:
         for record in reader:
             if not any(cell.strip() for cell in record):
@@ -245,22 +241,114 @@ def parse_csv(data: bytes) -> list[BookRow]:
                     reason="INVALID_BOOK",
                 )
             rows.append(dict(zip(header, record, strict=True)))
+            numbers.append(reader.line_num)
     except csv.Error as error:
         raise invalid_argument(
             f"row {reader.line_num}", f"is not valid CSV ({str(error)[:80]})", reason="INVALID_BOOK"
         ) from None
+    return _validate_numbered(rows, numbers)
+
+
+XLSX_MAX_COLUMNS = 64  # cells read per sheet row: a wide hostile sheet costs no more than this
+
+
+def parse_xlsx(data: bytes) -> list[BookRow]:
+    """An Excel upload (.xlsx, first sheet, header row with COLUMNS) -> validated rows; errors name
+    `row N: column` with N the sheet's own row number. Read streaming (openpyxl read-only), rows counted
+    while reading, at most XLSX_MAX_COLUMNS cells a row; numbers become exact decimal text."""
+    from openpyxl import load_workbook
+
+    lim = limits.current()
+    _check_size(data)
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        cells = sheet.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True)
+        first = next(cells, None)
+    except Exception:  # zip, XML or workbook structure: the client's file, never a 500
+        raise invalid_argument("file", "is not a readable .xlsx workbook", reason="INVALID_BOOK") from None
+    try:
+        rows, numbers = _sheet_rows(first, cells, lim.max_upload_rows)
+    finally:
+        book.close()
+    return _validate_numbered(rows, numbers)
+
+
+def _sheet_rows(
+    first: Sequence[object] | None, cells: Iterable[Sequence[object]], max_rows: int
+) -> tuple[list[dict[str, str]], list[int]]:
+    if first is None:
+        raise invalid_argument("file", "is empty (a header row is required)", reason="INVALID_BOOK")
+    header = [_cell_text(v) for v in first]
+    while header and not header[-1]:
+        header.pop()
+    _check_header(header)
+    rows: list[dict[str, str]] = []
+    numbers: list[int] = []
+    try:
+        for number, record in enumerate(cells, start=2):
+            texts = [_cell_text(v) for v in record]
+            if not any(texts):
+                continue
+            limits.check_count(len(rows) + 1, "file", max_rows)
+            if any(texts[len(header) :]):
+                raise invalid_argument(f"row {number}", "has cells beyond the header's columns", reason="INVALID_BOOK")
+            rows.append(dict(zip(header, texts[: len(header)], strict=False)))
+            numbers.append(number)
+    except ServiceError:
+        raise
+    except Exception:  # a broken sheet XML part discovered while streaming
+        raise invalid_argument("file", "is not a readable .xlsx workbook", reason="INVALID_BOOK") from None
+    return rows, numbers
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text a CSV would hold: exact decimals for numbers (shortest float repr), ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _check_size(data: bytes) -> None:
+    lim = limits.current()
+    if len(data) > lim.max_upload_bytes:
+        raise invalid_argument("file", f"larger than {lim.max_upload_bytes} bytes", reason="UPLOAD_TOO_LARGE")
+
+
+def _check_header(header: Sequence[str]) -> None:
+    unknown = [h for h in header if h not in COLUMNS]
+    missing = sorted(REQUIRED - set(header))
+    if unknown or missing:
+        problems = [("file", f"unknown column {limits.quote(h)}") for h in unknown[:5]]
+        problems += [("file", f"missing column {m}") for m in missing]
+        raise invalid_arguments(problems)
+
+
+def _validate_numbered(rows: list[dict[str, str]], numbers: list[int]) -> list[BookRow]:
     try:
         return validate_rows(rows)
     except ServiceError as error:
-        raise _as_csv_rows(error) from None
+        raise _as_file_rows(error, numbers) from None
 
 
-def _as_csv_rows(error: ServiceError) -> ServiceError:
-    """positions[i].column -> row i+2: column (the header is row 1)."""
+def _as_file_rows(error: ServiceError, numbers: Sequence[int]) -> ServiceError:
+    """positions[i].column -> row N: column, N the row's number in the file (the header is row 1)."""
 
     def rename(field: str) -> str:
         match = re.match(r"^positions\[(\d+)\]\.(.+)$", field)
-        return f"row {int(match.group(1)) + 2}: {match.group(2)}" if match else field
+        if not match or int(match.group(1)) >= len(numbers):
+            return field
+        return f"row {numbers[int(match.group(1))]}: {match.group(2)}"
 
     violations = [(rename(f), d) for f, d in error.field_violations]
     if not violations:

@@ -23,12 +23,14 @@ from carbon_pricing.portfolio import frames
 from carbon_pricing.portfolio.book import BookRow, digest, validate_rows
 from carbon_pricing.portfolio.domain import (
     Benchmarks,
+    HighCarbonGrades,
     PcafTable,
     Position,
     change_between,
     cny,
     economic_intensity_micro,
 )
+from carbon_pricing.portfolio.grades import GradeSource
 from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
 from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.sources import BankDirectory
@@ -45,6 +47,12 @@ class SnapshotName:
     def __str__(self) -> str:
         return f"banks/{self.bank}/books/{self.book}/snapshots/{self.snapshot}"
 
+    @classmethod
+    def parse(cls, name: str) -> SnapshotName:
+        """A stored (already validated) snapshot name."""
+        parts = name.split("/")
+        return cls(parts[1], parts[3], parts[5])
+
 
 @dataclass(frozen=True)
 class Financed:
@@ -55,7 +63,11 @@ class Financed:
     pcaf_version: str
     benchmark_version: str
     benchmark_illustrative: bool
-    previous: Financed | None = None  # the compared (earlier) snapshot, year on year
+    previous: Financed | None = None
+    snapshot_digest: str = ""  # sha256 of the snapshot's positions (what the figures are reproduced from)
+    snapshot_create_time: str = ""
+    grades: frames.GradeTotals | None = None  # when the core has a grade source
+    high_carbon_version: str = ""  # the compared (earlier) snapshot, year on year
 
 
 def _snapshot_id(value: str, field: str) -> str:
@@ -79,6 +91,8 @@ class LoanBookCore:
         benchmarks: Benchmarks | None = None,
         pcaf: PcafTable | None = None,
         clock: Any = None,
+        grades: GradeSource | None = None,
+        high_carbon: HighCarbonGrades | None = None,
     ) -> None:
         self.store = store
         self.banks = banks
@@ -86,6 +100,8 @@ class LoanBookCore:
         self.accounts = accounts
         self.benchmarks = benchmarks or Benchmarks.load()
         self.pcaf = pcaf or PcafTable.load()
+        self.grades = grades
+        self.high_carbon = high_carbon or HighCarbonGrades.load()
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- names and tenancy --------------------------------------------------
@@ -99,6 +115,10 @@ class LoanBookCore:
                 requested=limits.quote(name),
             )
         return bank
+
+    def own_bank(self, api_key: str, requested_bank: str, name: str) -> str:
+        """The authenticated bank, which must be `requested_bank` (else CROSS_TENANT)."""
+        return self._bank(api_key, requested_bank, name)
 
     def _parent(self, api_key: str, parent: str) -> tuple[str, str]:
         limits.check_name(parent, "parent")
@@ -154,6 +174,11 @@ class LoanBookCore:
             raise already_exists(name, f"{name} already exists with other positions (snapshots are immutable)")
         return existing, False
 
+    def list_snapshots(self, api_key: str) -> tuple[str, list[tuple[str, str]]]:
+        """The calling bank and its (book, snapshot) pairs."""
+        bank = self.banks.authenticate(api_key)
+        return bank, self.store.snapshots(bank)
+
     def get_snapshot(self, api_key: str, name: str) -> dict[str, Any]:
         parsed = self.parse_name(api_key, name)
         doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
@@ -199,6 +224,10 @@ class LoanBookCore:
             self.benchmarks,
             self.pcaf,
         )
+        grade_totals = None
+        if self.grades is not None:
+            graded = self.grades.frame(f"banks/{parsed.bank}", usccs)
+            grade_totals = frames.grade_totals(rows, graded, self.high_carbon.schemes)
         return Financed(
             snapshot=str(parsed),
             period=period,
@@ -207,6 +236,10 @@ class LoanBookCore:
             pcaf_version=self.pcaf.version,
             benchmark_version=self.benchmarks.version,
             benchmark_illustrative=self.benchmarks.status == "illustrative",
+            snapshot_digest=str(doc.get("digest", "")),
+            snapshot_create_time=str(doc.get("create_time", "")),
+            grades=grade_totals,
+            high_carbon_version=self.high_carbon.version if grade_totals is not None else "",
         )
 
 
@@ -270,6 +303,15 @@ def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, 
         "benchmarkVersion": result.benchmark_version,
         "benchmarkIllustrative": result.benchmark_illustrative,
     }
+    if result.grades is not None:
+        g = result.grades
+        doc["byGrade"] = [
+            {"schemeId": scheme, "buckets": [bucket(k, v) for k, v in sorted(buckets.items())]}
+            for scheme, buckets in sorted(g.by_grade.items())
+        ]
+        doc["highCarbonOutstandingCny"] = format(cny(g.high_carbon_outstanding_fen), "f")
+        doc["highCarbonFinancedTco2"] = _micro_text(g.high_carbon_financed_micro)
+        doc["highCarbonGradesVersion"] = result.high_carbon_version
     if result.previous is not None:
         before = result.previous.totals
         change = change_between(t.financed_micro, before.financed_micro, t.intensity_micro, before.intensity_micro)
@@ -307,69 +349,3 @@ def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, 
             for r in result.rows.iter_rows(named=True)
         ]
     return doc
-
-
-EXPORT_COLUMNS = (
-    "position_id",
-    "enterprise",
-    "product",
-    "industry",
-    "region",
-    "outstanding_cny",
-    "attribution_denominator_cny",
-    "attribution_factor",
-    "attribution_capped",
-    "method",
-    "estimated",
-    "estimate_reason",
-    "consent",
-    "consent_reason",
-    "pcaf_option",
-    "data_quality_score",
-    "borrower_scope12_tco2",
-    "financed_tco2",
-    "attributable_reduction_tco2",
-    "account_digest",
-    "factor_set_version",
-    "benchmark_version",
-)
-
-
-def positions_csv(result: Financed) -> str:
-    """Every position's calculation (inputs, method, versions) as CSV, for the disclosure annex."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, "reporting_period", "pcaf_table_version"])
-    for r in result.rows.iter_rows(named=True):
-        writer.writerow(
-            [
-                r["position_id"],
-                f"enterprises/{r['uscc']}",
-                r["product"],
-                r["industry"],
-                r["region"],
-                format(cny(r["outstanding_fen"]), "f"),
-                format(cny(r["denominator_fen"]), "f"),
-                _micro_text(r["attribution_micro"]),
-                str(r["attribution_capped"]).lower(),
-                r["method"],
-                str(r["estimated"]).lower(),
-                r["estimate_reason"],
-                r["consent"],
-                r["consent_reason"],
-                r["pcaf_option"],
-                "" if r["data_quality_score"] is None else r["data_quality_score"],
-                _micro_text(r["borrower_micro"]) or "",
-                _micro_text(r["financed_micro"]) or "",
-                _micro_text(r["reduction_micro"]) or "",
-                r["account_digest"],
-                r["factor_set_version"],
-                r["benchmark_version"],
-                result.period,
-                result.pcaf_version,
-            ]
-        )
-    return out.getvalue()

@@ -102,6 +102,8 @@ class PcafTable:
     version: str
     source: str
     scores: Mapping[str, int]
+    basis: Mapping[str, str] = field(default_factory=dict)  # option -> what the option computes from
+    note: str = ""  # how far the table has been checked (printed with it)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PcafTable:
@@ -110,6 +112,8 @@ class PcafTable:
             version=str(doc["version"]),
             source=str(doc["source"]),
             scores={str(k): int(v["score"]) for k, v in doc["options"].items()},
+            basis={str(k): str(v.get("basis", "")) for k, v in doc["options"].items()},
+            note=str(doc.get("note", "")),
         )
 
 
@@ -126,6 +130,7 @@ class Benchmarks:
     version: str
     status: str
     industries: Mapping[str, IndustryIntensity]
+    source: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None) -> Benchmarks:
@@ -133,10 +138,29 @@ class Benchmarks:
         return cls(
             version=str(doc["version"]),
             status=str(doc.get("status", "")),
+            source=str(doc.get("source", "")),
             industries={
                 str(code): IndustryIntensity(Decimal(str(v["revenue"])), Decimal(str(v["assets"])))
                 for code, v in doc["industries"].items()
             },
+        )
+
+
+@dataclass(frozen=True)
+class HighCarbonGrades:
+    """Grades counted as high-carbon exposure, per scheme (data/high_carbon_grades.yaml, with its source)."""
+
+    version: str
+    status: str
+    schemes: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> HighCarbonGrades:
+        doc = yaml.safe_load((path or DATA_DIR / "high_carbon_grades.yaml").read_text(encoding="utf-8"))
+        return cls(
+            version=str(doc["version"]),
+            status=str(doc.get("status", "")),
+            schemes={str(k): frozenset(str(g) for g in v) for k, v in doc["schemes"].items()},
         )
 
 

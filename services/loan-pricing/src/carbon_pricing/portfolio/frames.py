@@ -57,6 +57,8 @@ ACCOUNT_SCHEMA = {
     "verified": pl.Boolean,
 }
 ACCESS_SCHEMA = {"uscc": pl.String, "allowed": pl.Boolean, "consent": pl.String, "reason": pl.String}
+# Grades the bank may see (RATING consent), one row per (enterprise, scheme).
+GRADE_SCHEMA = {"uscc": pl.String, "scheme_id": pl.String, "grade": pl.String}
 
 # One row per position: who it is, then the calculation (the domain's PositionEmissions fields).
 POSITION_KEYS = ("position_id", "uscc", "product", "industry", "region")
@@ -290,4 +292,48 @@ def totals(rows: pl.DataFrame) -> FrameTotals:
         attributable_reduction_micro=int(rows["reduction_micro"].sum() or 0),
         by_industry=buckets("industry"),
         by_region=buckets("region"),
+    )
+
+
+@dataclass(frozen=True)
+class GradeTotals:
+    by_grade: Mapping[str, Mapping[str, tuple[int, int, int]]]  # scheme -> grade -> (positions, fen, micro-t)
+    high_carbon_outstanding_fen: int
+    high_carbon_financed_micro: int
+
+
+def grade_totals(rows: pl.DataFrame, grades: pl.DataFrame, high_carbon: Mapping[str, frozenset[str]]) -> GradeTotals:
+    """As `domain.portfolio`: by grade under each scheme present in `grades` (covered positions; UNRATED
+    for a borrower without a grade the bank may see), and high-carbon exposure over every position graded
+    in `high_carbon[scheme]` under any scheme (each position counted once)."""
+    from carbon_pricing.portfolio.domain import UNRATED
+
+    covered = rows.filter(pl.col("financed_micro").is_not_null()).select("uscc", "outstanding_fen", "financed_micro")
+    by_grade: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for scheme in sorted(set(grades["scheme_id"].unique().to_list())):
+        graded = grades.filter(pl.col("scheme_id") == scheme).select("uscc", "grade").unique("uscc")
+        grouped = (
+            covered.join(graded, on="uscc", how="left")
+            .with_columns(pl.col("grade").fill_null(UNRATED))
+            .group_by("grade")
+            .agg(pl.len().alias("n"), pl.col("outstanding_fen").sum(), pl.col("financed_micro").sum())
+        )
+        by_grade[scheme] = {g: (int(n), int(o), int(f)) for g, n, o, f in grouped.iter_rows()}
+    hot_pairs = [(s, g) for s, gs in high_carbon.items() for g in gs]
+    hot_usccs = (
+        grades.join(
+            pl.DataFrame(hot_pairs, schema={"scheme_id": pl.String, "grade": pl.String}, orient="row"),
+            on=["scheme_id", "grade"],
+            how="inner",
+        )["uscc"]
+        .unique()
+        .to_list()
+        if hot_pairs
+        else []
+    )
+    hot = rows.filter(pl.col("uscc").is_in(hot_usccs))
+    return GradeTotals(
+        by_grade=by_grade,
+        high_carbon_outstanding_fen=int(hot["outstanding_fen"].cast(BIG).sum() or 0),
+        high_carbon_financed_micro=int(hot["financed_micro"].sum() or 0),
     )

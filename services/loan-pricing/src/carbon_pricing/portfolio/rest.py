@@ -4,6 +4,8 @@
     POST /v1/banks/{bank}/books/{book}/snapshots:upload?snapshotId=YYYY-MM-DD   CSV body (text/csv)
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:financedEmissions?reportingPeriod=YYYY
+    GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:disclosureReport?reportingPeriod=YYYY&format=html|pdf
+    GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:exportPositions?reportingPeriod=YYYY&format=csv|xlsx
 
 Bank API key as `Authorization: Bearer`, checked before any input is validated; errors in the
 platform's JSON shape. Request bodies are bounded by the service's body limit (carbon_common.http).
@@ -11,18 +13,21 @@ platform's JSON shape. Request bodies are bounded by the service's body limit (c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from carbon_common import limits
 from carbon_common.errors import invalid_argument
-from carbon_common.http import IdPath, bank_api_key, error_responses, security
+from carbon_common.http import IdPath, bank_api_key, bank_api_key_or_cookie, error_responses, security
+from carbon_common.reports import HTML_LANG, choose_language
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbon_pricing.portfolio.book import COLUMNS, parse_csv
-from carbon_pricing.portfolio.core import LoanBookCore, financed_doc, positions_csv
+from carbon_pricing.portfolio import disclosure
+from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
+from carbon_pricing.portfolio.core import Financed, LoanBookCore, financed_doc
 from carbon_pricing.portfolio.domain import EstimateReason, Method
 
 BANK = "bankApiKey"
@@ -30,7 +35,13 @@ ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
+COOKIE = "carbon_bank_key"  # set by the bank page's login (page.py)
+
+# Reads also take the bank page's login cookie (the page links to reports and annexes); writes take
+# only the Authorization header, so no other site can make a logged-in browser write.
 Key = Annotated[str, Depends(bank_api_key)]
+ReadKey = Annotated[str, Depends(bank_api_key_or_cookie(COOKIE))]
+READ_SECURITY = security(BANK, "bankCookie")
 SnapshotId = Annotated[
     str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
 ]
@@ -41,6 +52,8 @@ CompareName = Annotated[
     str, Query(alias="compareSnapshot", max_length=256, description="An earlier snapshot of the bank (year on year)")
 ]
 CompareYear = Annotated[str, Query(alias="comparePeriod", max_length=4, pattern=r"^([0-9]{4})?$")]
+Lang = Annotated[Literal["zh", "en"] | None, Query(description="zh (default) or en; else Accept-Language")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class PositionIn(BaseModel):
@@ -116,6 +129,11 @@ class YearOnYearOut(BaseModel):
     economicIntensityChangeRatio: str | None
 
 
+class GradeBreakdownOut(BaseModel):
+    schemeId: str
+    buckets: list[Bucket]
+
+
 class FinancedOut(BaseModel):
     snapshot: str
     reportingPeriod: str
@@ -135,6 +153,12 @@ class FinancedOut(BaseModel):
     benchmarkIllustrative: bool
     positionEmissions: list[PositionOut] | None = None
     yearOnYear: YearOnYearOut | None = None
+    byGrade: list[GradeBreakdownOut] | None = Field(
+        default=None, description="Grades only of borrowers whose RATING consent to the bank allows it (else UNRATED)"
+    )
+    highCarbonOutstandingCny: str | None = None
+    highCarbonFinancedTco2: str | None = None
+    highCarbonGradesVersion: str | None = None
 
 
 def _rows(body: SnapshotIn) -> list[dict[str, str]]:
@@ -164,28 +188,44 @@ def router(core: LoanBookCore) -> APIRouter:
         doc, created = core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, _rows(body))
         return _snapshot_response(doc, created)
 
+    upload_bound = limits.current().max_upload_bytes
+
     @api.post(
         "/snapshots:upload",
         status_code=201,
         response_model=SnapshotOut,
         responses=CREATED,
-        summary="Create a book snapshot from a CSV upload (errors by row and column; all or none)",
+        summary="Create a book snapshot from a CSV or Excel (.xlsx) upload (errors by row and column; all or none)",
+        description=(
+            f"The body is the file itself: `text/csv` (UTF-8, header row) or `{XLSX}` (first sheet, header row). "
+            f"Bodies up to {upload_bound} bytes are accepted on this route (CARBON_LIMIT_MAX_UPLOAD_BYTES; other "
+            f"requests of this service: 1 MiB); larger ones are refused with 413 before they are read. At most "
+            f"{limits.current().max_upload_rows} positions. Columns: {', '.join(COLUMNS)}."
+        ),
         openapi_extra={
-            "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/csv": {"schema": {"type": "string", "maxLength": upload_bound}},
+                    XLSX: {"schema": {"type": "string", "format": "binary", "maxLength": upload_bound}},
+                },
+            },
             **security(BANK),
         },
     )
     async def upload(request: Request, bank: IdPath, book: IdPath, key: Key, snapshot_id: SnapshotId) -> JSONResponse:
-        cap = limits.current().max_upload_bytes
         data = bytearray()
         async for chunk in request.stream():
             data.extend(chunk)
-            if len(data) > cap:
-                raise invalid_argument("file", f"larger than {cap} bytes", reason="UPLOAD_TOO_LARGE")
+            if len(data) > upload_bound:
+                raise invalid_argument("file", f"larger than {upload_bound} bytes", reason="UPLOAD_TOO_LARGE")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        excel = media == XLSX or bytes(data[:4]) == b"PK\x03\x04"
 
         def work() -> tuple[dict[str, Any], bool]:
             core.check_parent(key, f"banks/{bank}/books/{book}")  # authenticate and scope before parsing
-            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, parse_csv(bytes(data)))
+            rows = parse_xlsx(bytes(data)) if excel else parse_csv(bytes(data))
+            return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, rows)
 
         doc, created = await anyio.to_thread.run_sync(work)
         return _snapshot_response(doc, created)
@@ -196,13 +236,13 @@ def router(core: LoanBookCore) -> APIRouter:
         response_model=FinancedOut,
         responses=ERRORS,
         summary="Financed emissions (PCAF Part A) of the snapshot for a reporting year",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def financed(
         bank: IdPath,
         book: IdPath,
         snapshot: SnapshotPath,
-        key: Key,
+        key: ReadKey,
         period: Year,
         include_positions: Flag = True,
         compare_snapshot: CompareName = "",
@@ -218,32 +258,111 @@ def router(core: LoanBookCore) -> APIRouter:
         responses={
             **ERRORS,
             200: {
-                "description": "Every position's calculation as CSV",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "Every position's calculation: CSV (format=csv) or an Excel workbook (format=xlsx)",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    XLSX: {"schema": {"type": "string", "format": "binary"}},
+                },
             },
         },
-        summary="Every position's financed-emissions calculation as CSV (disclosure annex)",
-        openapi_extra=security(BANK),
+        summary="Every position's financed-emissions calculation as CSV or XLSX (disclosure annex)",
+        openapi_extra=READ_SECURITY,
     )
-    def export(bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, period: Year) -> Response:
+    def export(
+        bank: IdPath,
+        book: IdPath,
+        snapshot: SnapshotPath,
+        key: ReadKey,
+        period: Year,
+        format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+    ) -> Response:
         name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
-        text = positions_csv(core.financed_emissions(key, name, period))
-        return Response(text, media_type="text/csv; charset=utf-8")
+        result = core.financed_emissions(key, name, period)
+        if format == "xlsx":
+            content = disclosure.build_content(result, core.pcaf, core.benchmarks, "en")
+            return Response(
+                disclosure.positions_xlsx(result, content),
+                media_type=XLSX,
+                headers={"content-disposition": f'attachment; filename="{_file_name(result, "xlsx")}"'},
+            )
+        return Response(
+            disclosure.positions_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{_file_name(result, "csv")}"'},
+        )
+
+    @api.get(
+        "/snapshots/{snapshot}:disclosureReport",
+        response_class=Response,
+        responses={
+            **ERRORS,
+            200: {
+                "description": "The financed-emissions section of a JR/T 0227-2021 disclosure, HTML or PDF",
+                "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+        },
+        summary="Disclosure report (financed emissions, JR/T 0227-2021 layout), Chinese or English, HTML or PDF",
+        openapi_extra=READ_SECURITY,
+    )
+    def report(
+        request: Request,
+        bank: IdPath,
+        book: IdPath,
+        snapshot: SnapshotPath,
+        key: ReadKey,
+        period: Year,
+        format: Annotated[Literal["html", "pdf"], Query()] = "html",
+        lang: Lang = None,
+        compare_snapshot: CompareName = "",
+        compare_period: CompareYear = "",
+    ) -> Response:
+        name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
+        result = core.financed_emissions(key, name, period, compare_snapshot, compare_period)
+        chosen = choose_language(lang, request.headers.get("accept-language", ""))
+        base = f"/v1/{name}"
+        annex = tuple(
+            f"{base}:exportPositions?{urlencode({'reportingPeriod': period, 'format': f})}" for f in ("csv", "xlsx")
+        )
+        content = disclosure.build_content(result, core.pcaf, core.benchmarks, chosen, (annex[0], annex[1]))
+        headers = {"content-language": HTML_LANG[chosen], "vary": "accept-language", "cache-control": "no-store"}
+        if format == "pdf":
+            headers["content-disposition"] = f'inline; filename="{_file_name(result, "pdf")}"'
+            return Response(disclosure.render_pdf(content), media_type="application/pdf", headers=headers)
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        other = f"{base}:disclosureReport?{urlencode({**query, 'lang': 'en' if chosen == 'zh' else 'zh'})}"
+        page = disclosure.render_html(content, other, (annex[0], annex[1]))
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
     @api.get(
         "/snapshots/{snapshot}",
         response_model=SnapshotOut,
         responses=ERRORS,
         summary="A book snapshot (positions on request)",
-        openapi_extra=security(BANK),
+        openapi_extra=READ_SECURITY,
     )
     def get(
-        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: Key, include_positions: Flag = False
+        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: ReadKey, include_positions: Flag = False
     ) -> JSONResponse:
         doc = core.get_snapshot(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}")
         return JSONResponse(_public(doc, include_positions))
 
     return api
+
+
+UPLOAD_PATH = r"/v1/banks/[^/]+/books/[^/]+/snapshots:upload"
+
+
+def body_limits() -> dict[str, int]:
+    """The upload route's body bound for the service's body-limit middleware (carbon_common.http)."""
+    return {UPLOAD_PATH: limits.current().max_upload_bytes}
+
+
+def _file_name(result: Financed, extension: str) -> str:
+    parts = result.snapshot.split("/")
+    return f"financed-emissions-{parts[1]}-{parts[3]}-{parts[5]}-{result.period}.{extension}"
 
 
 def _public(doc: dict[str, Any], include_positions: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from google.type import decimal_pb2
 
 from carbon_pricing.portfolio.book import COLUMNS
 from carbon_pricing.portfolio.core import LoanBookCore, financed_doc
+from carbon_pricing.portfolio.repricing import RepricingCore
 
 SERVICE_NAME = portfolio_pb2.DESCRIPTOR.services_by_name["LoanBookService"].full_name
 _METHOD = portfolio_pb2.PositionEmissions.Method
@@ -118,6 +119,14 @@ def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
                 economic_intensity_change_ratio=_dec(y["economicIntensityChangeRatio"]),
             )
         )
+    for g in doc.get("byGrade", []):
+        out.by_grade.append(
+            portfolio_pb2.GradeBreakdown(scheme_id=g["schemeId"], buckets=[_bucket(b) for b in g["buckets"]])
+        )
+    if "highCarbonOutstandingCny" in doc:
+        out.high_carbon_outstanding_cny.CopyFrom(_dec(doc["highCarbonOutstandingCny"]))
+        out.high_carbon_financed_tco2.CopyFrom(_dec(doc["highCarbonFinancedTco2"]))
+        out.high_carbon_grades_version = doc["highCarbonGradesVersion"]
     for p in doc.get("positionEmissions", []):
         out.position_emissions.append(
             portfolio_pb2.PositionEmissions(
@@ -145,9 +154,80 @@ def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
     return out
 
 
+_STATE = portfolio_pb2.RepricingRun.State
+
+
+def run_to_proto(doc: dict[str, Any]) -> portfolio_pb2.RepricingRun:
+    out = portfolio_pb2.RepricingRun(
+        name=doc["name"],
+        snapshot=doc["snapshot"],
+        product=doc["product"],
+        reference_rate_pct=_dec(doc["reference_rate_pct"]),
+        default_tenor_months=int(doc["default_tenor_months"]),
+        state=_STATE.Value(f"STATE_{doc['state']}"),
+        positions_total=int(doc["positions_total"]),
+        positions_done=int(doc["positions_done"]),
+        priced=int(doc.get("priced", 0)),
+        not_priced=dict(doc.get("not_priced", {})),
+        decisions=dict(doc.get("decisions", {})),
+        rate_adjustments=[
+            portfolio_pb2.RateAdjustmentBucket(
+                rate_adjustment_bp=b["rate_adjustment_bp"],
+                positions=b["positions"],
+                outstanding_cny=_dec(b["outstanding_cny"]),
+                annual_interest_effect_cny=_dec(b["annual_interest_effect_cny"]),
+            )
+            for b in doc.get("rate_adjustments", [])
+        ],
+        priced_outstanding_cny=_dec(doc.get("priced_outstanding_cny")),
+        annual_interest_effect_cny=_dec(doc.get("annual_interest_effect_cny")),
+        policy_bundle_version=doc.get("policy_bundle_version", ""),
+        error=doc.get("error", ""),
+    )
+    for field in ("create_time", "update_time"):
+        getattr(out, field).FromJsonString(doc[field])
+    return out
+
+
 class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
-    def __init__(self, core: LoanBookCore) -> None:
+    def __init__(self, core: LoanBookCore, runs: RepricingCore | None = None) -> None:
         self.core = core
+        self.runs = runs
+
+    def _runs(self, context: grpc.ServicerContext) -> RepricingCore:
+        if self.runs is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "re-pricing runs are not served here")
+        assert self.runs is not None
+        return self.runs
+
+    def CreateRepricingRun(
+        self, request: portfolio_pb2.CreateRepricingRunRequest, context: grpc.ServicerContext
+    ) -> portfolio_pb2.RepricingRun:
+        run = request.repricing_run
+        doc = self._runs(context).create_run(
+            _api_key(context),
+            request.parent,
+            run.snapshot,
+            run.product,
+            run.reference_rate_pct.value,
+            run.default_tenor_months,
+        )
+        return run_to_proto(doc)
+
+    def GetRepricingRun(
+        self, request: portfolio_pb2.GetRepricingRunRequest, context: grpc.ServicerContext
+    ) -> portfolio_pb2.RepricingRun:
+        return run_to_proto(self._runs(context).get_run(_api_key(context), request.name))
+
+    def ListRepricingRuns(
+        self, request: portfolio_pb2.ListRepricingRunsRequest, context: grpc.ServicerContext
+    ) -> portfolio_pb2.ListRepricingRunsResponse:
+        docs, token = self._runs(context).list_runs(
+            _api_key(context), request.parent, request.page_size, request.page_token
+        )
+        return portfolio_pb2.ListRepricingRunsResponse(
+            repricing_runs=[run_to_proto(d) for d in docs], next_page_token=token
+        )
 
     def CreateBookSnapshot(
         self, request: portfolio_pb2.CreateBookSnapshotRequest, context: grpc.ServicerContext
@@ -173,6 +253,6 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
         return financed_to_proto(financed_doc(result))
 
 
-def register(core: LoanBookCore, server: grpc.Server) -> list[str]:
-    portfolio_pb2_grpc.add_LoanBookServiceServicer_to_server(LoanBookServicer(core), server)
+def register(core: LoanBookCore, server: grpc.Server, runs: RepricingCore | None = None) -> list[str]:
+    portfolio_pb2_grpc.add_LoanBookServiceServicer_to_server(LoanBookServicer(core, runs), server)
     return [SERVICE_NAME]
