@@ -97,7 +97,7 @@ redis-server: ## Debian's redis-server (security-maintained) for `make run`, the
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 .PHONY: node-tools
-node-tools: node_modules/.installed ## axe-core (npm, pinned in package-lock.json) into node_modules/ for the browser tests
+node-tools: node_modules/.installed ## axe-core (browser tests) and readme-generator-for-helm (chart schema) from npm, pinned in package-lock.json, into node_modules/
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --silent
@@ -130,6 +130,10 @@ lint: venv $(TOOLS)/buf $(TOOLS)/regal ## ruff, strict mypy (every package), buf
 	$(VENV)/bin/mypy $(MYPY_SOURCES)
 	$(PY) scripts/gen_proto.py --out build/proto-lint >/dev/null && cd proto && $(TOOLS)/buf lint
 	$(TOOLS)/regal lint policies
+
+.PHONY: chart-schema
+chart-schema: venv node-tools ## The chart's values.schema.json and README parameter tables from values.yaml's @param annotations (+ values.schema.constraints.yaml)
+	$(PY) scripts/gen_chart_schema.py
 
 .PHONY: chart-policies
 chart-policies: ## Copy the pricing policy bundle (policies/products, no *_test.rego) into the chart

@@ -123,8 +123,8 @@ def test_the_gate_cache_keeps_periods_and_instants_apart(world: World) -> None:
         last = Y2024[1] - timedelta(microseconds=1)
         assert gate.check(ENTERPRISE, grantee, scope, last).allowed
         assert not gate.check(ENTERPRISE, grantee, scope, Y2024[1]).allowed
-        assert gate.check(ENTERPRISE, grantee, scope, period=Y2024).allowed
-        assert not gate.check(ENTERPRISE, grantee, scope, period=(Y2024[0], Y2024[1] + timedelta(days=1))).allowed
+        assert gate.check(ENTERPRISE, grantee, scope, Y2024).allowed
+        assert not gate.check(ENTERPRISE, grantee, scope, (Y2024[0], Y2024[1] + timedelta(days=1))).allowed
         assert gate.require_period(ENTERPRISE, grantee, scope, "2024-06") == grant.name
         assert gate.allows_period(ENTERPRISE, grantee, scope, "2023").reason == "CONSENT_DATA_WINDOW"
     finally:

@@ -380,6 +380,12 @@ def message(desc: Descriptor, plausible: Plausible, depth: int = 0) -> st.Search
         return st.builds(lambda v: cls(value=v), st.one_of(likely, likely, likely, st.sampled_from(DECIMALS)))
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for fd in desc.fields:
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            key, value = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
+            if value.message_type is not None:
+                continue  # no map of messages in a request yet
+            fields[fd.name] = st.dictionaries(scalar(key, plausible), scalar(value, plausible), max_size=4)
+            continue
         if fd.message_type is not None:
             if depth >= 3:
                 continue
@@ -400,7 +406,9 @@ def build(cls: Callable[[], Message], desc: Descriptor, values: dict[str, Any]) 
     for name, value in values.items():
         fd = desc.fields_by_name[name]
         target = getattr(msg, name) if fd.is_repeated or fd.message_type is not None else None
-        if fd.is_repeated:
+        if isinstance(value, dict):  # a map<scalar, scalar>
+            target.update(value)
+        elif fd.is_repeated:
             if value is None:  # a repeated scalar one past the limit
                 value = [0 if fd.type != FieldDescriptor.TYPE_STRING else ""] * (
                     current_limits().max_repeated_items + 1

@@ -24,6 +24,7 @@ from carbon_pricing.portfolio import runs_rest, servicer
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore, summarize, summary_doc, tenor_months
 from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.quote import SimulatedQuote
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.store import QuoteStore, decision_log_chain
 from fastapi import FastAPI
@@ -190,12 +191,13 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
     client = redis.Redis.from_url(redis_url)
     assert client.zcard("carbon:pricing:quotes:b1") == 0  # a simulation creates no quote
     for pid, record in simulated.items():
-        quote, _ = pricing.create_quote(
+        created_quote, _ = pricing.create_quote(
             "ck_b1",
             "banks/b1",
             f"cmp-{pid}",
             QuoteInput(PRODUCT, record["enterprise"], record["amount_cny"], record["tenor_months"], "3.45"),
         )
+        quote = created_quote.to_json()
         same = (
             "decision",
             "rate_adjustment_bp",
@@ -208,6 +210,8 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
         )
         assert {k: quote[k] for k in same} == {k: record[k] for k in same}, pid
         assert record["simulation"] is True and record["name"] == f"{created['name']}/positions/{pid}"
+        typed = SimulatedQuote.model_validate(record)  # the stored result is the typed record's JSON, no more
+        assert typed.to_json() == record and (typed.run, typed.position_id) == (created["name"], pid)
     # the bank's decision log holds a SIMULATION entry per priced position, verified with the records they link
     report = decision_log.verify(client)
     assert report.ok and report.entries == 4 + 4  # 4 simulations + the 4 comparison quotes

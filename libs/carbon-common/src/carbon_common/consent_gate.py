@@ -5,9 +5,9 @@ bite within a second everywhere), with an optional very short cache.
 Every read names the period of the data it reads: `require_period(...,
 "2024")` for an account period (YYYY or YYYY-MM, calendar periods in China
 time, as ingestion assigns readings and invoices to months), or
-`require(..., period=(start, end))` for a half-open span [start, end). The
+`require(..., (start, end))` for a half-open span [start, end). The
 consent service allows it only if the whole period lies inside the consent's
-data window. Ingestion passes one instant (`data_time`).
+data window. Ingestion passes one instant (a datetime).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ CLIENT_ERRORS = (
     grpc.StatusCode.UNAUTHENTICATED,
 )
 
+# What a check is about: one instant of data, a span of it, or (None) the instant now.
+When = datetime | Span | None
+
 
 def _micros(moment: datetime) -> int:
     """Exact instant on the microsecond grid (cache keys must not merge distinct instants)."""
@@ -50,22 +53,12 @@ class ConsentGate:
         self._cache: dict[tuple[str, str, int, str, int, int], tuple[float, consent_pb2.CheckAccessResponse]] = {}
         self._lock = threading.Lock()
 
-    def check(
-        self,
-        uscc: str,
-        grantee: str,
-        scope: int,
-        data_time: datetime | None = None,
-        *,
-        period: Span | None = None,
-    ) -> consent_pb2.CheckAccessResponse:
-        """CheckAccess for one instant (`data_time`), a span (`period`), or neither (the instant now)."""
-        if period is not None and data_time is not None:
-            raise ValueError("pass data_time or period, not both")
-        if period is not None:
-            key = (uscc, grantee, scope, "period", _micros(period[0]), _micros(period[1]))
-        elif data_time is not None:
-            key = (uscc, grantee, scope, "instant", _micros(data_time), 0)
+    def check(self, uscc: str, grantee: str, scope: int, when: When = None) -> consent_pb2.CheckAccessResponse:
+        """CheckAccess for one instant, a span [start, end), or (None) the instant now."""
+        if isinstance(when, tuple):
+            key = (uscc, grantee, scope, "period", _micros(when[0]), _micros(when[1]))
+        elif when is not None:
+            key = (uscc, grantee, scope, "instant", _micros(when), 0)
         else:
             key = (uscc, grantee, scope, "now", 0, 0)
         now = time.monotonic()
@@ -75,11 +68,11 @@ class ConsentGate:
             if hit and now - hit[0] < self._cache_seconds:
                 return hit[1]
         request = consent_pb2.CheckAccessRequest(enterprise=f"enterprises/{uscc}", grantee=grantee, scope=scope)
-        if period is not None:
-            request.data_period.start_time.FromDatetime(period[0])
-            request.data_period.end_time.FromDatetime(period[1])
-        elif data_time is not None:
-            request.data_time.FromDatetime(data_time)
+        if isinstance(when, tuple):
+            request.data_period.start_time.FromDatetime(when[0])
+            request.data_period.end_time.FromDatetime(when[1])
+        elif when is not None:
+            request.data_time.FromDatetime(when)
         try:
             response: consent_pb2.CheckAccessResponse = self._stub.CheckAccess(request, timeout=self._timeout)
         except grpc.RpcError as error:
@@ -94,18 +87,10 @@ class ConsentGate:
                 self._cache[key] = (now, response)
         return response
 
-    def require(
-        self,
-        uscc: str,
-        grantee: str,
-        scope: int,
-        data_time: datetime | None = None,
-        *,
-        period: Span | None = None,
-    ) -> str:
+    def require(self, uscc: str, grantee: str, scope: int, when: When = None) -> str:
         """Raise PERMISSION_DENIED (ErrorInfo reason from the consent service) unless allowed;
         returns the name of the consent that allowed the access."""
-        response = self.check(uscc, grantee, scope, data_time, period=period)
+        response = self.check(uscc, grantee, scope, when)
         if not response.allowed:
             raise permission_denied(
                 response.reason or "CONSENT_REQUIRED",
@@ -119,8 +104,8 @@ class ConsentGate:
 
     def require_period(self, uscc: str, grantee: str, scope: int, period: str) -> str:
         """`require` for the account period "YYYY" / "YYYY-MM" (see `period_span`)."""
-        return self.require(uscc, grantee, scope, period=period_span(period))
+        return self.require(uscc, grantee, scope, period_span(period))
 
     def allows_period(self, uscc: str, grantee: str, scope: int, period: str) -> consent_pb2.CheckAccessResponse:
         """The decision for an account period, without raising (for filtering lists)."""
-        return self.check(uscc, grantee, scope, period=period_span(period))
+        return self.check(uscc, grantee, scope, period_span(period))

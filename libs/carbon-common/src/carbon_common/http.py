@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,8 +35,10 @@ from carbon_common.errors import (
     store_unavailable,
     unauthenticated,
 )
-from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier
+from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier, bearer_token
 from carbon_common.names import uscc_check_char
+
+_Credential = TypeVar("_Credential")
 
 # ---------------------------------------------------------------- path parameters
 
@@ -344,6 +346,38 @@ def _short(text: str, limit: int = 200) -> str:
 def _field_path(location: Any) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
     return _short(".".join(parts), 120) or "request"
+
+
+def refuse_anonymous(credential: _Credential | None, reason: str, message: str) -> _Credential:
+    """The REST edges' credential rule: no credential, 401 UNAUTHENTICATED with this reason, before
+    the request's input is validated (so an anonymous caller learns nothing about the input rules)."""
+    if not credential:
+        raise unauthenticated(reason, message)
+    return credential
+
+
+def _bank_key(request: Request, cookie: str) -> str:
+    return refuse_anonymous(
+        bearer_token(request.headers.get("authorization", "")) or (request.cookies.get(cookie, "") if cookie else ""),
+        "UNAUTHENTICATED_BANK",
+        "missing bank API key (authorization: Bearer <api key>)",
+    )
+
+
+def bank_api_key(request: Request) -> str:
+    """FastAPI dependency: the bank's API key (`Authorization: Bearer <api key>`); checked against the
+    bank registry by the core."""
+    return _bank_key(request, "")
+
+
+def bank_api_key_or_cookie(cookie: str) -> Callable[[Request], str]:
+    """FastAPI dependency for reads a bank page links to: the API key from the header, or else from the
+    page's login `cookie`. Writes take bank_api_key alone, so no other site can make a logged-in browser write."""
+
+    def dependency(request: Request) -> str:
+        return _bank_key(request, cookie)
+
+    return dependency
 
 
 def require_service(verifier: ServiceVerifier) -> Callable[[Request], Caller]:

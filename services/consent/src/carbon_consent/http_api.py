@@ -21,6 +21,7 @@ from carbon_common.http import (
     UsccPath,
     error_responses,
     install_error_handlers,
+    refuse_anonymous,
     security,
 )
 from carbon_common.names import parse_bank, validate_uscc
@@ -46,9 +47,7 @@ StateFilter = Annotated[str, Query(max_length=32, description="Only consents in 
 def _authenticated(request: Request) -> Principal:
     """Every REST operation needs a credential: checked before the request is validated."""
     p: Principal = request.app.state.auth.from_headers(request.headers)
-    if p.kind == "anonymous":
-        raise unauthenticated("UNAUTHENTICATED", "credentials are required")
-    return p
+    return refuse_anonymous(p if p.kind != "anonymous" else None, "UNAUTHENTICATED", "credentials are required")
 
 
 Caller = Annotated[Principal, Depends(_authenticated)]

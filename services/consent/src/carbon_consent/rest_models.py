@@ -36,6 +36,23 @@ PurposeName = Literal[
     "CONSENT_PURPOSE_CARBON_ACCOUNTING",
     "CONSENT_PURPOSE_CREDIT_ASSESSMENT",
 ]
+# Responses carry the proto enum value names (json_format).
+ScopeValue = Literal[
+    "CONSENT_SCOPE_TAX_INVOICES",
+    "CONSENT_SCOPE_ENERGY_METERING",
+    "CONSENT_SCOPE_CARBON_ACCOUNT",
+    "CONSENT_SCOPE_RATING",
+    "CONSENT_SCOPE_REPORT",
+]
+PurposeValue = Literal["CONSENT_PURPOSE_CARBON_ACCOUNTING", "CONSENT_PURPOSE_CREDIT_ASSESSMENT"]
+StateValue = Literal[
+    "STATE_REQUESTED",
+    "STATE_AUTHORIZED",
+    "STATE_REJECTED",
+    "STATE_REVOKED",
+    "STATE_TERMINATED",
+    "STATE_EXPIRED",
+]
 
 
 def _alias(*names: str) -> Any:
@@ -232,8 +249,8 @@ class DataWindow(Output):
 
 
 class Transition(Output):
-    fromState: str | None = None
-    toState: str | None = None
+    fromState: StateValue | None = None
+    toState: StateValue | None = None
     actor: str | None = None
     time: str | None = None
     reason: str | None = None
@@ -242,11 +259,11 @@ class Transition(Output):
 class Consent(Output):
     name: str | None = None
     grantee: str | None = None
-    scopes: list[str] | None = None
-    purpose: str | None = None
+    scopes: list[ScopeValue] | None = None
+    purpose: PurposeValue | None = None
     dataWindow: DataWindow | None = None
     expireTime: str | None = None
-    state: str | None = None
+    state: StateValue | None = None
     createTime: str | None = None
     updateTime: str | None = None
     authorizationUri: str | None = None

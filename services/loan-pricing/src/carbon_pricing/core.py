@@ -41,6 +41,7 @@ from carbon_common.hashchain import canonical_json
 
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
 from carbon_pricing.lifecycle import PolicyManager
+from carbon_pricing.quote import CreditLineEffect, Decision, Quote, Reason, SimulatedQuote
 from carbon_pricing.sources import (
     AccessDecision,
     AccountFacts,
@@ -105,7 +106,7 @@ class SimulationItem:
 class Priced:
     """An evaluated quote: its record, its decision-log entry body (given the stored record) and the dry-run input."""
 
-    record: dict[str, Any]
+    record: Quote
     body: Callable[[dict[str, Any]], dict[str, Any]]
     dry_run_input: dict[str, Any]
 
@@ -230,7 +231,7 @@ class PricingCore:
     # -- use cases ----------------------------------------------------------
     def create_quote(
         self, api_key: str, parent: str, request_id: str, quote: QuoteInput, *, prefix: str = "quote."
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Quote, bool]:
         """Returns (stored quote, created?) — created is False for a replay."""
         bank = self._own_bank(api_key, parent, "parent")
         valid = self.validate(quote, request_id, prefix)
@@ -246,7 +247,7 @@ class PricingCore:
             raise
         if claim.existing is not None:
             self.consent.record(access)  # a replay: audited, no new quote carries it
-            return claim.existing, False
+            return Quote.model_validate(claim.existing), False
         accesses = [access]  # every decision this attempt takes; the stored quote carries the last
         try:
             record = self._price(bank, request_id, valid, accesses, claim.token, fingerprint, rating)
@@ -280,7 +281,7 @@ class PricingCore:
         token: str,
         fingerprint: str,
         rating: RatingFacts | None,
-    ) -> dict[str, Any]:
+    ) -> Quote:
         engine, products, bundle_version = self.policies.snapshot()
         product = products.get(valid.product)
         if product is None:  # bundle changed since validation
@@ -297,10 +298,10 @@ class PricingCore:
         )
         record, body, dry_run_input = priced.record, priced.body, priced.dry_run_input
         stored = self.store.commit(
-            bank, request_id, token, fingerprint, record, body, dry_run_input, access.event(record["name"])
+            bank, request_id, token, fingerprint, record.unchained(), body, dry_run_input, access.event(record.name)
         )
-        metrics.quote_decided(decision=str(record["decision"]))
-        return stored
+        metrics.quote_decided(decision=record.decision.value)
+        return Quote.model_validate(stored)
 
     def _evaluate(
         self,
@@ -341,38 +342,38 @@ class PricingCore:
         bp = int(output["rate_adjustment_bp"])
         effect = output.get("credit_line_effect") or {}
         final_rate = valid.reference_rate_pct + Decimal(bp) / Decimal(100)
-        record: dict[str, Any] = {
-            "name": name if "/" in name else f"banks/{bank}/quotes/{name}",
-            "product": valid.product,
-            "enterprise": f"enterprises/{valid.uscc}",
-            "amount_cny": format(valid.amount_cny, "f"),
-            "tenor_months": valid.tenor_months,
-            "reference_rate_pct": format(valid.reference_rate_pct, "f"),
-            "decision": output["decision"],
-            "rate_adjustment_bp": bp,
-            "final_rate_pct": format(final_rate, "f"),
-            "credit_line_effect": str(effect.get("kind", "NONE")),
-            "credit_line_change_cny": str(effect.get("amount_cny", "0.00")),
-            "tenor_effect_months": int(output.get("tenor_effect_months", 0)),
-            "reasons": [
-                {"code": str(r.get("code", "")), "message": str(r.get("message", ""))}
+        record = Quote(
+            name=name if "/" in name else f"banks/{bank}/quotes/{name}",
+            product=valid.product,
+            enterprise=f"enterprises/{valid.uscc}",
+            amount_cny=format(valid.amount_cny, "f"),
+            tenor_months=valid.tenor_months,
+            reference_rate_pct=format(valid.reference_rate_pct, "f"),
+            decision=Decision(output["decision"]),
+            rate_adjustment_bp=bp,
+            final_rate_pct=format(final_rate, "f"),
+            credit_line_effect=CreditLineEffect(str(effect.get("kind", "NONE"))),
+            credit_line_change_cny=str(effect.get("amount_cny", "0.00")),
+            tenor_effect_months=int(output.get("tenor_effect_months", 0)),
+            reasons=[
+                Reason(code=str(r.get("code", "")), message=str(r.get("message", "")))
                 for r in output.get("reasons", [])
             ],
-            "grade": rating.grade if rating else "",
-            "scheme_id": rating.scheme_id if rating else scheme_id,
-            "scheme_version": rating.scheme_version if rating else "",
-            "account_period": (account.period if account else (rating.period if rating else "")),
-            "factor_set_version": (
+            grade=rating.grade if rating else "",
+            scheme_id=rating.scheme_id if rating else scheme_id,
+            scheme_version=rating.scheme_version if rating else "",
+            account_period=(account.period if account else (rating.period if rating else "")),
+            factor_set_version=(
                 account.factor_set_version
                 if account and account.factor_set_version
                 else (rating.factor_set_version if rating else "")
             ),
-            "rating_age_days": policy_input["rating"]["age_days"] if policy_input["rating"] else None,
-            "policy_bundle_version": bundle_version,
-            "product_version": str(output.get("product_version", "")),
-            "create_time": _iso(now),
-            "request_id": request_id,
-        }
+            rating_age_days=policy_input["rating"]["age_days"] if policy_input["rating"] else None,
+            policy_bundle_version=bundle_version,
+            product_version=str(output.get("product_version", "")),
+            create_time=_iso(now),
+            request_id=request_id,
+        )
 
         def body(stored: dict[str, Any]) -> dict[str, Any]:
             return {
@@ -403,14 +404,14 @@ class PricingCore:
             }
 
         dry_run_input = {
-            "quote": record["name"],
+            "quote": record.name,
             "product": valid.product,
             "input": policy_input,
             "output": {
-                "decision": record["decision"],
+                "decision": record.decision.value,
                 "rate_adjustment_bp": bp,
                 "credit_line_effect": effect,
-                "tenor_effect_months": record["tenor_effect_months"],
+                "tenor_effect_months": record.tenor_effect_months,
             },
             "bundle_version": bundle_version,
         }
@@ -431,7 +432,7 @@ class PricingCore:
         now = self._clock()
         run_id = run.rsplit("/", 1)[-1]
         results: list[dict[str, Any]] = []
-        priced: list[tuple[Priced, AccessDecision]] = []
+        priced: list[tuple[SimulatedQuote, Priced, AccessDecision]] = []
         for item in items:
             quote = QuoteInput(
                 product, item.uscc, format(item.amount_cny, "f"), item.tenor_months, _plain(reference_rate_pct)
@@ -457,16 +458,16 @@ class PricingCore:
                 now,
                 f"{run}/positions/{item.position_id}",
             )
-            evaluated.record.update(simulation=True, run=run, position_id=item.position_id)
-            priced.append((evaluated, access))
+            simulated = SimulatedQuote(**evaluated.record.model_dump(), run=run, position_id=item.position_id)
+            priced.append((simulated, evaluated, access))
         try:
             stored = self.store.commit_simulations(
                 bank,
                 run_results_key(run),
-                [(p.record["position_id"], p.record, p.body, a.event(p.record["name"])) for p, a in priced],
+                [(s.position_id, s.unchained(), p.body, a.event(s.name)) for s, p, a in priced],
             )
         except BaseException:
-            for _, made in priced:  # audited alone: no simulation carries them
+            for _, _, made in priced:  # audited alone: no simulation carries them
                 self.consent.record(made)
             raise
         return results + stored
@@ -510,7 +511,7 @@ class PricingCore:
             "account": account_doc,
         }
 
-    def get_quote(self, api_key: str, name: str) -> dict[str, Any]:
+    def get_quote(self, api_key: str, name: str) -> Quote:
         caller = self.authenticate(api_key)  # before any field is read
         parts = name.split("/")
         if len(parts) != 4 or parts[0] != "banks" or parts[2] != "quotes" or not parts[3]:
@@ -519,13 +520,12 @@ class PricingCore:
         record = self.store.get(bank, parts[3])
         if record is None:
             raise not_found(name)
-        return record
+        return Quote.model_validate(record)
 
-    def list_quotes(
-        self, api_key: str, parent: str, page_size: int, page_token: str
-    ) -> tuple[list[dict[str, Any]], str]:
+    def list_quotes(self, api_key: str, parent: str, page_size: int, page_token: str) -> tuple[list[Quote], str]:
         bank = self._own_bank(api_key, parent, "parent")
         if page_size < 0:
             raise invalid_argument("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        return self.store.list(bank, size, page_token)
+        records, token = self.store.list(bank, size, page_token)
+        return [Quote.model_validate(r) for r in records], token

@@ -22,12 +22,13 @@ from typing import Any
 import redis
 from carbon_common import hashchain, metrics
 
+from carbon_pricing.quote import CHAIN_FIELDS
 from carbon_pricing.store import DECISION_LOG, quote_key_from_name, run_result_from_name
 
 log = logging.getLogger(__name__)
 
 # Fields of a stored quote that are added after hashing its log entry.
-POST_HASH_FIELDS = ("decision_log_hash", "decision_log_seq")
+POST_HASH_FIELDS = CHAIN_FIELDS
 
 
 def quote_without_chain(record: dict[str, Any]) -> dict[str, Any]:

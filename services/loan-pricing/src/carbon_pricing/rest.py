@@ -17,12 +17,19 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
 from carbon_common.docs import install_offline_docs
 from carbon_common.errors import permission_denied, unauthenticated
-from carbon_common.http import EXAMPLE_USCC, IdPath, error_response, install_error_handlers, security
+from carbon_common.http import (
+    EXAMPLE_USCC,
+    IdPath,
+    bank_api_key,
+    error_response,
+    install_error_handlers,
+    security,
+)
 from carbon_common.identity import bearer_token
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -31,6 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbon_pricing.core import PricingCore, QuoteInput
+from carbon_pricing.quote import Quote
 from carbon_pricing.settings import PricingSettings
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -73,39 +81,6 @@ class QuoteCreate(BaseModel):
     reference_rate_pct: str = Field(
         max_length=16, description="LPR plus the bank's spread, percent per year, decimal string"
     )
-
-
-class Reason(BaseModel):
-    code: str
-    message: str
-
-
-class Quote(BaseModel):
-    name: str = Field(description="banks/{bank}/quotes/{quote}")
-    product: str
-    enterprise: str
-    amount_cny: str
-    tenor_months: int
-    reference_rate_pct: str
-    decision: Literal["APPROVE", "REFER", "DECLINE_NEW_CREDIT"]
-    rate_adjustment_bp: int = Field(description="Basis points added to the reference rate (negative = discount)")
-    final_rate_pct: str = Field(description="reference_rate_pct + rate_adjustment_bp / 100, exact decimal")
-    credit_line_effect: Literal["NONE", "FREEZE", "INCREASE", "NO_NEW_CREDIT"]
-    credit_line_change_cny: str
-    tenor_effect_months: int
-    reasons: list[Reason]
-    grade: str = Field(description="Grade used; empty when the enterprise has no rating")
-    scheme_id: str
-    scheme_version: str
-    account_period: str
-    factor_set_version: str
-    rating_age_days: int | None
-    policy_bundle_version: str
-    product_version: str
-    create_time: str
-    request_id: str
-    decision_log_hash: str = Field(description="Hash of this quote's entry in the hash-chained decision log")
-    decision_log_seq: int
 
 
 class QuoteList(BaseModel):
@@ -202,13 +177,6 @@ def create_app(
             app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"})
         )  # /bank/: the bank page, its login
 
-    def api_key(request: Request) -> str:
-        """The bearer credential; an anonymous caller is refused before its input is validated."""
-        key = bearer_token(request.headers.get("authorization", ""))
-        if not key:
-            raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
-        return key
-
     def admin(authorization: str = Header(default="", include_in_schema=False)) -> None:
         token = bearer_token(authorization)
         if not settings.pricing_admin_token:
@@ -235,8 +203,7 @@ def create_app(
         # The hot path: the body is parsed by pydantic-core straight from bytes and the bearer key
         # read from the header, without FastAPI's per-request dependency solving; the blocking
         # use case (peer calls, Rego, Redis) runs on the worker threads like a sync endpoint.
-        if not bearer_token(request.headers.get("authorization", "")):
-            api_key(request)
+        key = bank_api_key(request)  # an anonymous caller is refused before its input is validated
         raw = await request.body()
         try:
             body = QuoteCreate.model_validate_json(raw)
@@ -244,7 +211,6 @@ def create_app(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors(include_url=False)]
             ) from None
-        key = bearer_token(request.headers.get("authorization", ""))
         record, created = await anyio.to_thread.run_sync(
             lambda: core.create_quote(
                 key,
@@ -254,7 +220,7 @@ def create_app(
                 prefix="",
             )
         )
-        return JSONResponse(record, headers={"X-Idempotent-Replay": "false" if created else "true"})
+        return JSONResponse(record.to_json(), headers={"X-Idempotent-Replay": "false" if created else "true"})
 
     @app.get(
         "/v1/banks/{bank}/quotes/{quote}",
@@ -264,8 +230,8 @@ def create_app(
         summary="Get one of the calling bank's quotes",
         openapi_extra=security(BANK),
     )
-    def get_quote(bank: IdPath, quote: IdPath, key: str = Depends(api_key)) -> JSONResponse:
-        return JSONResponse(core.get_quote(key, f"banks/{bank}/quotes/{quote}"))
+    def get_quote(bank: IdPath, quote: IdPath, key: str = Depends(bank_api_key)) -> JSONResponse:
+        return JSONResponse(core.get_quote(key, f"banks/{bank}/quotes/{quote}").to_json())
 
     @app.get(
         "/v1/banks/{bank}/quotes",
@@ -279,10 +245,10 @@ def create_app(
         bank: IdPath,
         page_size: int = Query(default=50, ge=0, le=1000),
         page_token: str = Query(default="", max_length=256),
-        key: str = Depends(api_key),
+        key: str = Depends(bank_api_key),
     ) -> JSONResponse:
         records, token = core.list_quotes(key, f"banks/{bank}", page_size, page_token)
-        return JSONResponse({"quotes": records, "next_page_token": token})
+        return JSONResponse({"quotes": [r.to_json() for r in records], "next_page_token": token})
 
     @app.get(
         "/v1/policies",
@@ -292,7 +258,7 @@ def create_app(
         responses={200: {"model": Policies, "description": "Successful Response"}, **ERROR_RESPONSES},
         openapi_extra=security(BANK, ADMIN),
     )
-    def policies(key: str = Depends(api_key)) -> dict[str, Any]:
+    def policies(key: str = Depends(bank_api_key)) -> dict[str, Any]:
         if not (
             settings.pricing_admin_token and hmac.compare_digest(key.encode(), settings.pricing_admin_token.encode())
         ):

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61rbon/v1/pricing.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\x82\x08\n\x05Quote\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07product\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nenterprise\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\namount_cny\x18\x04 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x02\x12\x1a\n\x0ctenor_months\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x36\n\x12reference_rate_pct\x18\x06 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x02\x12\x31\n\x08\x64\x65\x63ision\x18\x07 \x01(\x0e\x32\x19.carbon.v1.Quote.DecisionB\x04\xe2\x41\x01\x03\x12 \n\x12rate_adjustment_bp\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x32\n\x0e\x66inal_rate_pct\x18\t \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x03\x12 \n\x12\x63redit_line_effect\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x16\x63redit_line_change_cny\x18\x0b \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x03\x12!\n\x13tenor_effect_months\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12.\n\x07reasons\x18\r \x03(\x0b\x32\x17.carbon.v1.Quote.ReasonB\x04\xe2\x41\x01\x03\x12\x13\n\x05grade\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tscheme_id\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0escheme_version\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61\x63\x63ount_period\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03\x12 \n\x12\x66\x61\x63tor_set_version\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12#\n\x15policy_bundle_version\x18\x13 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x15 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x64\x65\x63ision_log_hash\x18\x16 \x01(\tB\x04\xe2\x41\x01\x03\x1a\'\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"o\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x12\n\x0e\x44\x45\x43ISION_REFER\x10\x02\x12\x1f\n\x1b\x44\x45\x43ISION_DECLINE_NEW_CREDIT\x10\x03:9\xea\x41\x36\n\x17\x63\x61rbon.example.cn/Quote\x12\x1b\x62\x61nks/{bank}/quotes/{quote}\"k\n\x12\x43reateQuoteRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12%\n\x05quote\x18\x02 \x01(\x0b\x32\x10.carbon.v1.QuoteB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fGetQuoteRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"P\n\x11ListQuotesRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListQuotesResponse\x12 \n\x06quotes\x18\x01 \x03(\x0b\x32\x10.carbon.v1.Quote\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd5\x01\n\x0ePricingService\x12>\n\x0b\x43reateQuote\x12\x1d.carbon.v1.CreateQuoteRequest\x1a\x10.carbon.v1.Quote\x12\x38\n\x08GetQuote\x12\x1a.carbon.v1.GetQuoteRequest\x1a\x10.carbon.v1.Quote\x12I\n\nListQuotes\x12\x1c.carbon.v1.ListQuotesRequest\x1a\x1d.carbon.v1.ListQuotesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61rbon/v1/pricing.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xde\n\n\x05Quote\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07product\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nenterprise\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\namount_cny\x18\x04 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x02\x12\x1a\n\x0ctenor_months\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x36\n\x12reference_rate_pct\x18\x06 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x02\x12\x31\n\x08\x64\x65\x63ision\x18\x07 \x01(\x0e\x32\x19.carbon.v1.Quote.DecisionB\x04\xe2\x41\x01\x03\x12 \n\x12rate_adjustment_bp\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x32\n\x0e\x66inal_rate_pct\x18\t \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x03\x12:\n\x16\x63redit_line_change_cny\x18\x0b \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x03\x12!\n\x13tenor_effect_months\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12.\n\x07reasons\x18\r \x03(\x0b\x32\x17.carbon.v1.Quote.ReasonB\x04\xe2\x41\x01\x03\x12\x13\n\x05grade\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tscheme_id\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0escheme_version\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61\x63\x63ount_period\x18\x11 \x01(\tB\x04\xe2\x41\x01\x03\x12 \n\x12\x66\x61\x63tor_set_version\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x12#\n\x15policy_bundle_version\x18\x13 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x15 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x64\x65\x63ision_log_hash\x18\x16 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fproduct_version\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x0frating_age_days\x18\x18 \x01(\x05\x42\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x1e\n\x10\x64\x65\x63ision_log_seq\x18\x19 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x43\n\x12\x63redit_line_effect\x18\x1a \x01(\x0e\x32!.carbon.v1.Quote.CreditLineEffectB\x04\xe2\x41\x01\x03\x1a\'\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"o\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x12\n\x0e\x44\x45\x43ISION_REFER\x10\x02\x12\x1f\n\x1b\x44\x45\x43ISION_DECLINE_NEW_CREDIT\x10\x03\"\xb9\x01\n\x10\x43reditLineEffect\x12\"\n\x1e\x43REDIT_LINE_EFFECT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43REDIT_LINE_EFFECT_NONE\x10\x01\x12\x1d\n\x19\x43REDIT_LINE_EFFECT_FREEZE\x10\x02\x12\x1f\n\x1b\x43REDIT_LINE_EFFECT_INCREASE\x10\x03\x12$\n CREDIT_LINE_EFFECT_NO_NEW_CREDIT\x10\x04:9\xea\x41\x36\n\x17\x63\x61rbon.example.cn/Quote\x12\x1b\x62\x61nks/{bank}/quotes/{quote}B\x12\n\x10_rating_age_daysJ\x04\x08\n\x10\x0b\"k\n\x12\x43reateQuoteRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12%\n\x05quote\x18\x02 \x01(\x0b\x32\x10.carbon.v1.QuoteB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fGetQuoteRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"P\n\x11ListQuotesRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListQuotesResponse\x12 \n\x06quotes\x18\x01 \x03(\x0b\x32\x10.carbon.v1.Quote\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd5\x01\n\x0ePricingService\x12>\n\x0b\x43reateQuote\x12\x1d.carbon.v1.CreateQuoteRequest\x1a\x10.carbon.v1.Quote\x12\x38\n\x08GetQuote\x12\x1a.carbon.v1.GetQuoteRequest\x1a\x10.carbon.v1.Quote\x12I\n\nListQuotes\x12\x1c.carbon.v1.ListQuotesRequest\x1a\x1d.carbon.v1.ListQuotesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,8 +53,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUOTE'].fields_by_name['rate_adjustment_bp']._serialized_options = b'\342A\001\003'
   _globals['_QUOTE'].fields_by_name['final_rate_pct']._loaded_options = None
   _globals['_QUOTE'].fields_by_name['final_rate_pct']._serialized_options = b'\342A\001\003'
-  _globals['_QUOTE'].fields_by_name['credit_line_effect']._loaded_options = None
-  _globals['_QUOTE'].fields_by_name['credit_line_effect']._serialized_options = b'\342A\001\003'
   _globals['_QUOTE'].fields_by_name['credit_line_change_cny']._loaded_options = None
   _globals['_QUOTE'].fields_by_name['credit_line_change_cny']._serialized_options = b'\342A\001\003'
   _globals['_QUOTE'].fields_by_name['tenor_effect_months']._loaded_options = None
@@ -79,6 +77,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUOTE'].fields_by_name['request_id']._serialized_options = b'\342A\001\003'
   _globals['_QUOTE'].fields_by_name['decision_log_hash']._loaded_options = None
   _globals['_QUOTE'].fields_by_name['decision_log_hash']._serialized_options = b'\342A\001\003'
+  _globals['_QUOTE'].fields_by_name['product_version']._loaded_options = None
+  _globals['_QUOTE'].fields_by_name['product_version']._serialized_options = b'\342A\001\003'
+  _globals['_QUOTE'].fields_by_name['rating_age_days']._loaded_options = None
+  _globals['_QUOTE'].fields_by_name['rating_age_days']._serialized_options = b'\342A\001\003'
+  _globals['_QUOTE'].fields_by_name['decision_log_seq']._loaded_options = None
+  _globals['_QUOTE'].fields_by_name['decision_log_seq']._serialized_options = b'\342A\001\003'
+  _globals['_QUOTE'].fields_by_name['credit_line_effect']._loaded_options = None
+  _globals['_QUOTE'].fields_by_name['credit_line_effect']._serialized_options = b'\342A\001\003'
   _globals['_QUOTE']._loaded_options = None
   _globals['_QUOTE']._serialized_options = b'\352A6\n\027carbon.example.cn/Quote\022\033banks/{bank}/quotes/{quote}'
   _globals['_CREATEQUOTEREQUEST'].fields_by_name['parent']._loaded_options = None
@@ -92,19 +98,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTQUOTESREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTQUOTESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_QUOTE']._serialized_start=159
-  _globals['_QUOTE']._serialized_end=1185
-  _globals['_QUOTE_REASON']._serialized_start=974
-  _globals['_QUOTE_REASON']._serialized_end=1013
-  _globals['_QUOTE_DECISION']._serialized_start=1015
-  _globals['_QUOTE_DECISION']._serialized_end=1126
-  _globals['_CREATEQUOTEREQUEST']._serialized_start=1187
-  _globals['_CREATEQUOTEREQUEST']._serialized_end=1294
-  _globals['_GETQUOTEREQUEST']._serialized_start=1296
-  _globals['_GETQUOTEREQUEST']._serialized_end=1333
-  _globals['_LISTQUOTESREQUEST']._serialized_start=1335
-  _globals['_LISTQUOTESREQUEST']._serialized_end=1415
-  _globals['_LISTQUOTESRESPONSE']._serialized_start=1417
-  _globals['_LISTQUOTESRESPONSE']._serialized_end=1496
-  _globals['_PRICINGSERVICE']._serialized_start=1499
-  _globals['_PRICINGSERVICE']._serialized_end=1712
+  _globals['_QUOTE']._serialized_end=1533
+  _globals['_QUOTE_REASON']._serialized_start=1108
+  _globals['_QUOTE_REASON']._serialized_end=1147
+  _globals['_QUOTE_DECISION']._serialized_start=1149
+  _globals['_QUOTE_DECISION']._serialized_end=1260
+  _globals['_QUOTE_CREDITLINEEFFECT']._serialized_start=1263
+  _globals['_QUOTE_CREDITLINEEFFECT']._serialized_end=1448
+  _globals['_CREATEQUOTEREQUEST']._serialized_start=1535
+  _globals['_CREATEQUOTEREQUEST']._serialized_end=1642
+  _globals['_GETQUOTEREQUEST']._serialized_start=1644
+  _globals['_GETQUOTEREQUEST']._serialized_end=1681
+  _globals['_LISTQUOTESREQUEST']._serialized_start=1683
+  _globals['_LISTQUOTESREQUEST']._serialized_end=1763
+  _globals['_LISTQUOTESRESPONSE']._serialized_start=1765
+  _globals['_LISTQUOTESRESPONSE']._serialized_end=1844
+  _globals['_PRICINGSERVICE']._serialized_start=1847
+  _globals['_PRICINGSERVICE']._serialized_end=2060
 # @@protoc_insertion_point(module_scope)

@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Quote(_message.Message):
-    __slots__ = ("name", "product", "enterprise", "amount_cny", "tenor_months", "reference_rate_pct", "decision", "rate_adjustment_bp", "final_rate_pct", "credit_line_effect", "credit_line_change_cny", "tenor_effect_months", "reasons", "grade", "scheme_id", "scheme_version", "account_period", "factor_set_version", "policy_bundle_version", "create_time", "request_id", "decision_log_hash")
+    __slots__ = ("name", "product", "enterprise", "amount_cny", "tenor_months", "reference_rate_pct", "decision", "rate_adjustment_bp", "final_rate_pct", "credit_line_change_cny", "tenor_effect_months", "reasons", "grade", "scheme_id", "scheme_version", "account_period", "factor_set_version", "policy_bundle_version", "create_time", "request_id", "decision_log_hash", "product_version", "rating_age_days", "decision_log_seq", "credit_line_effect")
     class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         DECISION_UNSPECIFIED: _ClassVar[Quote.Decision]
@@ -25,6 +25,18 @@ class Quote(_message.Message):
     DECISION_APPROVE: Quote.Decision
     DECISION_REFER: Quote.Decision
     DECISION_DECLINE_NEW_CREDIT: Quote.Decision
+    class CreditLineEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CREDIT_LINE_EFFECT_UNSPECIFIED: _ClassVar[Quote.CreditLineEffect]
+        CREDIT_LINE_EFFECT_NONE: _ClassVar[Quote.CreditLineEffect]
+        CREDIT_LINE_EFFECT_FREEZE: _ClassVar[Quote.CreditLineEffect]
+        CREDIT_LINE_EFFECT_INCREASE: _ClassVar[Quote.CreditLineEffect]
+        CREDIT_LINE_EFFECT_NO_NEW_CREDIT: _ClassVar[Quote.CreditLineEffect]
+    CREDIT_LINE_EFFECT_UNSPECIFIED: Quote.CreditLineEffect
+    CREDIT_LINE_EFFECT_NONE: Quote.CreditLineEffect
+    CREDIT_LINE_EFFECT_FREEZE: Quote.CreditLineEffect
+    CREDIT_LINE_EFFECT_INCREASE: Quote.CreditLineEffect
+    CREDIT_LINE_EFFECT_NO_NEW_CREDIT: Quote.CreditLineEffect
     class Reason(_message.Message):
         __slots__ = ("code", "message")
         CODE_FIELD_NUMBER: _ClassVar[int]
@@ -41,7 +53,6 @@ class Quote(_message.Message):
     DECISION_FIELD_NUMBER: _ClassVar[int]
     RATE_ADJUSTMENT_BP_FIELD_NUMBER: _ClassVar[int]
     FINAL_RATE_PCT_FIELD_NUMBER: _ClassVar[int]
-    CREDIT_LINE_EFFECT_FIELD_NUMBER: _ClassVar[int]
     CREDIT_LINE_CHANGE_CNY_FIELD_NUMBER: _ClassVar[int]
     TENOR_EFFECT_MONTHS_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +65,10 @@ class Quote(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_LOG_HASH_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RATING_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    DECISION_LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LINE_EFFECT_FIELD_NUMBER: _ClassVar[int]
     name: str
     product: str
     enterprise: str
@@ -63,7 +78,6 @@ class Quote(_message.Message):
     decision: Quote.Decision
     rate_adjustment_bp: int
     final_rate_pct: _decimal_pb2.Decimal
-    credit_line_effect: str
     credit_line_change_cny: _decimal_pb2.Decimal
     tenor_effect_months: int
     reasons: _containers.RepeatedCompositeFieldContainer[Quote.Reason]
@@ -76,7 +90,11 @@ class Quote(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     request_id: str
     decision_log_hash: str
-    def __init__(self, name: _Optional[str] = ..., product: _Optional[str] = ..., enterprise: _Optional[str] = ..., amount_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tenor_months: _Optional[int] = ..., reference_rate_pct: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., decision: _Optional[_Union[Quote.Decision, str]] = ..., rate_adjustment_bp: _Optional[int] = ..., final_rate_pct: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., credit_line_effect: _Optional[str] = ..., credit_line_change_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tenor_effect_months: _Optional[int] = ..., reasons: _Optional[_Iterable[_Union[Quote.Reason, _Mapping]]] = ..., grade: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account_period: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., policy_bundle_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., decision_log_hash: _Optional[str] = ...) -> None: ...
+    product_version: str
+    rating_age_days: int
+    decision_log_seq: int
+    credit_line_effect: Quote.CreditLineEffect
+    def __init__(self, name: _Optional[str] = ..., product: _Optional[str] = ..., enterprise: _Optional[str] = ..., amount_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tenor_months: _Optional[int] = ..., reference_rate_pct: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., decision: _Optional[_Union[Quote.Decision, str]] = ..., rate_adjustment_bp: _Optional[int] = ..., final_rate_pct: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., credit_line_change_cny: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., tenor_effect_months: _Optional[int] = ..., reasons: _Optional[_Iterable[_Union[Quote.Reason, _Mapping]]] = ..., grade: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account_period: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., policy_bundle_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., decision_log_hash: _Optional[str] = ..., product_version: _Optional[str] = ..., rating_age_days: _Optional[int] = ..., decision_log_seq: _Optional[int] = ..., credit_line_effect: _Optional[_Union[Quote.CreditLineEffect, str]] = ...) -> None: ...
 
 class CreateQuoteRequest(_message.Message):
     __slots__ = ("parent", "quote", "request_id")

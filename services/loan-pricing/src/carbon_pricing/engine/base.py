@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+from carbon_pricing.quote import CreditLineEffect, Decision
+
 from .bundle import PolicyBundle
 from .errors import PolicyEvaluationError
 
-DECISIONS = frozenset({"APPROVE", "REFER", "DECLINE_NEW_CREDIT"})
-CREDIT_LINE_KINDS = frozenset({"NONE", "FREEZE", "INCREASE", "NO_NEW_CREDIT"})
+# What a policy may answer: the quote's closed sets (carbon.v1.Quote enums).
+DECISIONS = frozenset(d.value for d in Decision)
+CREDIT_LINE_KINDS = frozenset(k.value for k in CreditLineEffect)
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import redis
 from carbon_common import limits
@@ -51,7 +51,7 @@ STALE_SECONDS = 60.0
 BP_PER_UNIT = 10_000  # basis points per 1 (100 %)
 DEFAULT_TENOR_MONTHS = 12
 MAX_TENOR_MONTHS = 600
-STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED")
+RunState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]  # carbon.v1.RepricingRun.State, unprefixed
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 
 

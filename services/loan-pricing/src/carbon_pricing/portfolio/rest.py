@@ -18,9 +18,8 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 from carbon_common import limits
-from carbon_common.errors import invalid_argument, unauthenticated
-from carbon_common.http import IdPath, error_responses, security
-from carbon_common.identity import bearer_token
+from carbon_common.errors import invalid_argument
+from carbon_common.http import IdPath, bank_api_key, bank_api_key_or_cookie, error_responses, security
 from carbon_common.reports import HTML_LANG, choose_language
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
 from carbon_pricing.portfolio.core import Financed, LoanBookCore, financed_doc
+from carbon_pricing.portfolio.domain import EstimateReason, Method
 
 BANK = "bankApiKey"
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
@@ -37,25 +37,10 @@ DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 COOKIE = "carbon_bank_key"  # set by the bank page's login (page.py)
 
-
-def _api_key(request: Request) -> str:
-    key = bearer_token(request.headers.get("authorization", ""))
-    if not key:
-        raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
-    return key
-
-
-def _reader_key(request: Request) -> str:
-    """Reads also take the bank page's login cookie (the page links to reports and annexes); writes take
-    only the Authorization header, so no other site can make a logged-in browser write."""
-    key = bearer_token(request.headers.get("authorization", "")) or request.cookies.get(COOKIE, "")
-    if not key:
-        raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
-    return key
-
-
-Key = Annotated[str, Depends(_api_key)]
-ReadKey = Annotated[str, Depends(_reader_key)]
+# Reads also take the bank page's login cookie (the page links to reports and annexes); writes take
+# only the Authorization header, so no other site can make a logged-in browser write.
+Key = Annotated[str, Depends(bank_api_key)]
+ReadKey = Annotated[str, Depends(bank_api_key_or_cookie(COOKIE))]
 READ_SECURITY = security(BANK, "bankCookie")
 SnapshotId = Annotated[
     str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
@@ -100,7 +85,9 @@ class SnapshotOut(BaseModel):  # JSON names as the proto's JSON names
     outstandingCny: str
     digest: str
     createTime: str
-    positions: list[dict[str, Any]] | None = None
+    positions: list[PositionIn] | None = Field(
+        default=None, description="The stored rows as sent (snake_case field names, as in the request)"
+    )
 
 
 class Bucket(BaseModel):
@@ -116,9 +103,9 @@ class PositionOut(BaseModel):
     enterprise: str
     attributionFactor: str | None
     attributionCapped: bool
-    method: str
+    method: Method
     estimated: bool
-    estimateReason: str
+    estimateReason: EstimateReason
     consentReason: str
     consent: str
     pcafOption: str

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.repricing import RepricingCore, RunState
 from carbon_pricing.portfolio.rest import ERRORS, READ_SECURITY, Key, ReadKey
 
 RunPath = Annotated[str, Path(min_length=20, max_length=20, pattern=r"^[0-9a-f]{20}$")]
@@ -47,7 +47,7 @@ class RunOut(BaseModel):
     product: str
     referenceRatePct: str
     defaultTenorMonths: int
-    state: str = Field(description="PENDING, RUNNING, SUCCEEDED or FAILED")
+    state: RunState
     positionsTotal: int
     positionsDone: int
     simulation: bool = Field(description="Always true: a run is a simulation, not a credit decision")
