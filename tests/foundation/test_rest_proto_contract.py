@@ -31,8 +31,8 @@ from carbon.v1 import (
     pricing_pb2,
 )
 from carbon_consent import rest_models as consent_rest
-from carbon_ingest_energy import app as energy_app
-from carbon_ingest_tax import upload as tax_upload
+from carbon_ingest_energy.rest import health as energy_app
+from carbon_ingest_tax.rest import uploads as tax_upload
 from carbon_pricing import quote as pricing_quote
 from carbon_pricing import rest as pricing_rest
 from carbon_pricing.portfolio import rest as portfolio_rest
