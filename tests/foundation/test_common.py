@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import grpc
 import pytest
@@ -13,6 +16,7 @@ from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
 from carbon_devkit.ports import free_port
 from carbon_synth import make_uscc
+from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import ValidationError
@@ -118,6 +122,36 @@ def test_health_is_not_serving_before_start() -> None:
         assert status == health_pb2.HealthCheckResponse.NOT_SERVING
     finally:
         running.grpc_server.stop(0).wait()
+
+
+def test_a_starting_service_never_answers_not_serving() -> None:
+    """Several processes may share one port (SO_REUSEPORT): one still starting must not fail a health
+    probe meant for the service. Its HTTP edge is held in startup here; a probe meanwhile waits (its
+    connection sits in the backlog) and, once the edge is up, gets SERVING — never NOT_SERVING."""
+    edge_may_start = threading.Event()
+
+    @asynccontextmanager
+    async def held(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(None, edge_may_start.wait)
+        yield
+
+    settings = BaseServiceSettings(grpc_port=free_port(), http_port=free_port(), shutdown_grace_seconds=0.5)
+    running = Running(Service("test", settings, lambda server: [], http_app=FastAPI(lifespan=held)))
+    starting = threading.Thread(target=running.start)
+    starting.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        assert caught.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+        edge_may_start.set()
+        status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30, wait_for_ready=True).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        edge_may_start.set()
+        starting.join(30)
+        running.stop()
 
 
 def test_group_entries_reads_one_stream_as_bytes(redis_url: str) -> None:

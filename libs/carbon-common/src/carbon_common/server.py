@@ -90,7 +90,6 @@ class Running:
 
     def start(self) -> None:
         settings = self.service.settings
-        self.grpc_server.start()
         for worker in self.service.workers:
             thread = threading.Thread(target=worker, args=(self.stopping,), name=worker.__name__, daemon=True)
             thread.start()
@@ -120,8 +119,12 @@ class Running:
                 time.sleep(0.01)
             if not self._uvicorn.started:
                 raise RuntimeError(f"HTTP edge did not start on {settings.bind_host}:{settings.http_port}")
+        # SERVING before the gRPC server accepts, so it never answers NOT_SERVING while starting: with
+        # several processes on one port (SO_REUSEPORT) a starting one must not fail a probe meant for all;
+        # a connection that reaches its listening socket earlier waits in the backlog instead.
         for name in ["", *self.service_names]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.grpc_server.start()
         log.info(
             "listening",
             extra={
