@@ -27,8 +27,10 @@ from typing import Any
 
 import pytest
 import yaml
+from carbon_accounting.settings import AccountingSettings
 from carbon_common import catalog
 from carbon_devkit.checkout import tool
+from pydantic_core import PydanticUndefined
 
 from tests.chart.kubeschemas import materialize
 
@@ -823,3 +825,28 @@ def test_policy_checksum_rolls_the_pods() -> None:
 def test_rendering_is_deterministic() -> None:
     first = helm_template("-f", profile_file("high-availability")).stdout
     assert first == helm_template("-f", profile_file("high-availability")).stdout
+
+
+ACCOUNTING_EVENT_VALUES = {  # values key under accounting.events -> AccountingSettings field
+    "batchMax": "events_batch_max",
+    "batchMs": "events_batch_ms",
+    "leaseMs": "lease_ms",
+    "claimIdleMs": "claim_idle_ms",
+}
+
+
+def test_accounting_consumer_values_are_the_settings_with_their_defaults_and_bounds() -> None:
+    """The chart's micro-batch and lease values set the settings of the same name: each value's default
+    equals the settings default, its schema bounds the field's bounds, and it renders as the variable
+    the settings read — so neither side can drift."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["accounting"]["events"]
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    bounds = schema["properties"]["accounting"]["properties"]["events"]["properties"]
+    env = env_of(main_container(find(manifests("defaults"), "Deployment", full("accounting"))))
+    assert set(values) == set(ACCOUNTING_EVENT_VALUES)
+    for key, field_name in ACCOUNTING_EVENT_VALUES.items():
+        field = AccountingSettings.model_fields[field_name]
+        assert field.default is not PydanticUndefined and values[key] == field.default, key
+        limits = {type(m).__name__: m for m in field.metadata}
+        assert bounds[key]["minimum"] == limits["Ge"].ge and bounds[key]["maximum"] == limits["Le"].le, key
+        assert env[f"CARBON_{field_name.upper()}"] == str(values[key]), key
