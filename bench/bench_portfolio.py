@@ -353,7 +353,8 @@ def repricing_run(positions: pl.DataFrame, n: int) -> dict[str, object]:
             )
             client.delete("carbon:pricing:runs:queue")  # executed here, not by a worker
             t0 = time.perf_counter()
-            done = runs.execute("bench-bank", run["name"].rsplit("/", 1)[1])
+            done = runs.execute("bench-bank", run.run_id)
+            assert done is not None
             seconds = time.perf_counter() - t0
             report = decision_log.verify(client, check_quotes=False)
             policies.engine.close()
@@ -361,9 +362,9 @@ def repricing_run(positions: pl.DataFrame, n: int) -> dict[str, object]:
                 "repricing_positions": n,
                 "repricing_seconds": round(seconds, 3),
                 "repricing_positions_per_second": round(n / seconds),
-                "repricing_priced": done["priced"],
-                "repricing_not_priced": done["not_priced"],
-                "repricing_annual_interest_effect_cny": done["annual_interest_effect_cny"],
+                "repricing_priced": done.priced,
+                "repricing_not_priced": done.not_priced,
+                "repricing_annual_interest_effect_cny": done.annual_interest_effect_cny,
                 "repricing_decision_log_entries": report.entries,
                 "repricing_decision_log_ok": report.ok,
             }

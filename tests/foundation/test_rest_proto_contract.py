@@ -33,10 +33,15 @@ from carbon.v1 import (
 from carbon_consent import rest_models as consent_rest
 from carbon_ingest_energy.rest import health as energy_app
 from carbon_ingest_tax.rest import uploads as tax_upload
+from carbon_pricing import domain as pricing_domain
+from carbon_pricing import lifecycle as pricing_policies
 from carbon_pricing import quote as pricing_quote
-from carbon_pricing import rest as pricing_rest
-from carbon_pricing.portfolio import rest as portfolio_rest
-from carbon_pricing.portfolio import runs_rest
+from carbon_pricing import store as pricing_store
+from carbon_pricing.portfolio import repricing as pricing_repricing
+from carbon_pricing.portfolio.rest import runs as runs_rest
+from carbon_pricing.portfolio.rest import snapshots as portfolio_rest
+from carbon_pricing.rest import policies as pricing_policy_api
+from carbon_pricing.rest import quotes as pricing_rest
 from carbon_rating.gov import models as rating_gov
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -139,23 +144,31 @@ REST_ONLY = {
     consent_rest.ReasonBody: "the reason of Authorize/Reject/Revoke/TerminateConsentRequest (name is the path)",
     consent_rest.Link: "the enterprise's signed one-click link: a page of the REST edge, not an RPC",
     consent_rest.Erasure: "erasure requests (PIPL art. 47) are REST-only: no RPC serves them",
-    pricing_rest.ProductInfo: "policy administration is REST-only",
-    pricing_rest.Policies: "policy administration is REST-only",
-    pricing_rest.DryRunSummary: "policy administration is REST-only",
-    pricing_rest.DryRunResult: "policy administration is REST-only",
-    pricing_rest.Activated: "policy administration is REST-only",
-    pricing_rest.DraftBundle: "policy administration is REST-only",
-    pricing_rest.DryRunRequest: "policy administration is REST-only",
-    pricing_rest.ActivateRequest: "policy administration is REST-only",
+    pricing_policies.ProductInfo: "policy administration is REST-only",
+    pricing_policies.Policies: "policy administration is REST-only",
+    pricing_policies.DryRunSummary: "policy administration is REST-only",
+    pricing_policies.DryRunResult: "policy administration is REST-only",
+    pricing_policies.Activated: "policy administration is REST-only",
+    pricing_policy_api.DraftBundle: "policy administration is REST-only",
+    pricing_policy_api.DryRunRequest: "policy administration is REST-only",
+    pricing_policy_api.ActivateRequest: "policy administration is REST-only",
     portfolio_rest.SnapshotIn: "CreateBookSnapshotRequest.snapshot.positions; parent and id are the path",
     energy_app.Health: "liveness of the HTTP edge",
 }
 # Whole modules of REST-only models.
 REST_ONLY_MODULES = {rating_gov: "government scheme administration (drafts, approvals, previews) has no RPC"}
+# Modules whose pydantic models are records a service keeps (Redis, logs), never a REST body, and why.
+RECORD_MODULES = {
+    pricing_domain: "the policy input/output, dry-run inputs and decision-log entries pricing stores and logs",
+    pricing_store: "the request-id claim pricing keeps in Redis",
+    pricing_repricing: "re-pricing run records in Redis (their REST face is runs.RunOut, compared above)",
+}
 EDGE_MODULES = (
     consent_rest,
     pricing_quote,
     pricing_rest,
+    pricing_policies,
+    pricing_policy_api,
     portfolio_rest,
     runs_rest,
     tax_upload,
@@ -386,7 +399,7 @@ def test_every_module_defining_models_in_a_service_is_checked() -> None:
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    checked = {module.__name__ for module in EDGE_MODULES}
+    checked = {module.__name__ for module in (*EDGE_MODULES, *RECORD_MODULES)}
     defining = set()
     for path in sorted(repo.glob("services/*/src/**/*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ import redis
 from carbon.v1 import portfolio_pb2_grpc
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
-from carbon_pricing.portfolio import page, rest, servicer
+from carbon_pricing.portfolio import grpc_api, page, rest
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.grades import ConsentedGrades
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
@@ -45,7 +45,7 @@ def runs(core: LoanBookCore) -> RepricingCore:
 def http(core: LoanBookCore, runs: RepricingCore) -> TestClient:
     app = FastAPI()
     install_error_handlers(app, route_body_limits=rest.body_limits())
-    app.include_router(rest.router(core))
+    rest.install(app, core)
     app.include_router(page.router(core, secure_cookies=False, runs=runs))
     return TestClient(app)
 
@@ -53,7 +53,7 @@ def http(core: LoanBookCore, runs: RepricingCore) -> TestClient:
 @pytest.fixture
 def stub(core: LoanBookCore, redis_url: str, tmp_path: Path) -> Iterator[portfolio_pb2_grpc.LoanBookServiceStub]:
     settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=0, data_dir=tmp_path, dev_mode=True)
-    running = Running(Service("loan-pricing", settings, lambda server: servicer.register(core, server)))
+    running = Running(Service("loan-pricing", settings, lambda server: grpc_api.register(core, server)))
     running.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
     try:

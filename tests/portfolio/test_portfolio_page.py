@@ -63,7 +63,7 @@ def test_login_then_figures_trend_and_working_links(http: TestClient, runs: Repr
     assert 'id="chart-grades-0"' in shown.text  # grade mix (E1's grade only: RATING consent)
     # the bank's re-pricing runs: state and progress, linked
     runs_part = shown.text.split('id="runs"', 1)[1]
-    assert run["name"].rsplit("/", 1)[1] in runs_part and "PENDING" in runs_part and "0 / 3" in runs_part
+    assert run.run_id in runs_part and "PENDING" in runs_part and "0 / 3" in runs_part
     links = re.findall(r'href="(/v1/[^"]+)"', shown.text)
     report = next(link for link in links if ":disclosureReport" in link and "pdf" not in link)
     annex = next(link for link in links if "format=xlsx" in link)
@@ -109,7 +109,7 @@ def _free_port() -> int:
 def served(core: LoanBookCore, runs: RepricingCore, redis_url: str, tmp_path: Path) -> Iterator[str]:
     app = FastAPI()
     install_error_handlers(app, route_body_limits=rest.body_limits())
-    app.include_router(rest.router(core))
+    rest.install(app, core)
     app.include_router(page.router(core, secure_cookies=False, runs=runs))
     for attempt in range(5):  # another process on the machine may take the free port first
         port = _free_port()

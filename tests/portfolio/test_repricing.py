@@ -19,12 +19,13 @@ from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
 from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore, QuoteInput
+from carbon_pricing.domain import NotPriced
 from carbon_pricing.lifecycle import PolicyManager
-from carbon_pricing.portfolio import runs_rest, servicer
+from carbon_pricing.portfolio import grpc_api, rest
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.repricing import RepricingCore, RunStore, summarize, summary_doc, tenor_months
 from carbon_pricing.portfolio.store import BookStore
-from carbon_pricing.quote import SimulatedQuote
+from carbon_pricing.quote import Decision, SimulatedQuote
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.store import QuoteStore, decision_log_chain
 from fastapi import FastAPI
@@ -34,8 +35,11 @@ from tests.portfolio.world import BENCH, Directory, _Accounts
 from tests.pricing.support import NOW, World, copy_bundle, uscc
 
 
-def _priced(pid: str, amount: str, bp: int, decision: str = "APPROVE") -> dict[str, object]:
-    return {"position_id": pid, "amount_cny": amount, "rate_adjustment_bp": bp, "decision": decision}
+def _priced(pid: str, amount: str, bp: int, decision: str = "APPROVE") -> SimulatedQuote:
+    """Only the fields the summary reads."""
+    return SimulatedQuote.model_construct(
+        position_id=pid, amount_cny=amount, rate_adjustment_bp=bp, decision=Decision(decision)
+    )
 
 
 def test_summary_golden() -> None:
@@ -43,31 +47,31 @@ def test_summary_golden() -> None:
         _priced("A", "1000000.00", -25),
         _priced("B", "333333.33", -25),
         _priced("C", "500000.00", 50, "REFER"),
-        {"position_id": "D", "not_priced": "CONSENT_REQUIRED"},
+        NotPriced(position_id="D", not_priced="CONSENT_REQUIRED"),
         _priced("E", "200000.01", 0),
     ]
     doc = summary_doc(summarize(results))
-    assert (doc["priced"], doc["not_priced"], doc["decisions"]) == (
+    assert (doc.priced, doc.not_priced, doc.decisions) == (
         4,
         {"CONSENT_REQUIRED": 1},
         {"APPROVE": 3, "REFER": 1},
     )
-    by_bp = {b["rate_adjustment_bp"]: b for b in doc["rate_adjustments"]}
+    by_bp = {b.rate_adjustment_bp: b for b in doc.rate_adjustments}
     assert list(by_bp) == [-25, 0, 50]
     # -25 bp: 1,000,000.00 + 333,333.33 = 1,333,333.33 CNY = 133,333,333 fen;
     # x -25 / 10,000 = -333,333.3325 fen -> -333,333 fen (half-even, once) = -3,333.33 CNY a year
-    assert (by_bp[-25]["positions"], by_bp[-25]["outstanding_cny"], by_bp[-25]["annual_interest_effect_cny"]) == (
+    assert (by_bp[-25].positions, by_bp[-25].outstanding_cny, by_bp[-25].annual_interest_effect_cny) == (
         2,
         "1333333.33",
         "-3333.33",
     )
     # +50 bp on 500,000.00 = 2,500.00 CNY a year; 0 bp: 0
-    assert by_bp[50]["annual_interest_effect_cny"] == "2500.00" and by_bp[0]["annual_interest_effect_cny"] == "0.00"
+    assert by_bp[50].annual_interest_effect_cny == "2500.00" and by_bp[0].annual_interest_effect_cny == "0.00"
     # total: (133,333,333 x -25 + 50,000,000 x 50) / 10,000 = -83,333.3325 fen -> -83,333 fen = -833.33 CNY
-    assert doc["annual_interest_effect_cny"] == "-833.33"
+    assert doc.annual_interest_effect_cny == "-833.33"
     # priced outstanding 1,333,333.33 + 500,000.00 + 200,000.01
-    assert doc["priced_outstanding_cny"] == "2033333.34"
-    assert D(doc["annual_interest_effect_cny"]) == D("-833.33")
+    assert doc.priced_outstanding_cny == "2033333.34"
+    assert D(doc.annual_interest_effect_cny) == D("-833.33")
 
 
 def test_tenor_from_the_position_dates() -> None:
@@ -147,7 +151,7 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
     pricing, books, runs = stack
     books.create_snapshot("ck_b1", "banks/b1/books/main", "2024-12-31", _rows())
     created = runs.create_run("ck_b1", "banks/b1", "banks/b1/books/main/snapshots/2024-12-31", PRODUCT, "3.45", 12)
-    assert (created["state"], created["positions_total"], created["positions_done"]) == ("PENDING", 5, 0)
+    assert (created.state, created.positions_total, created.positions_done) == ("PENDING", 5, 0)
     # the worker takes the queued run; progress is on the run while it works
     stopping, seen = threading.Event(), []
     done = threading.Event()
@@ -166,27 +170,27 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
     finally:
         stopping.set()
         worker.join(10)
-    run = runs.get_run("ck_b1", created["name"])
-    assert run["state"] == "SUCCEEDED" and run["positions_done"] == 5 and seen[-1] == (5, 5)
-    assert (run["priced"], run["not_priced"]) == (4, {"CONSENT_REQUIRED": 1})
-    assert run["decisions"] == {"APPROVE": 4}
-    by_bp = {b["rate_adjustment_bp"]: b for b in run["rate_adjustments"]}
+    run = runs.get_run("ck_b1", created.name)
+    assert run.state == "SUCCEEDED" and run.positions_done == 5 and seen[-1] == (5, 5)
+    assert (run.priced, run.not_priced) == (4, {"CONSENT_REQUIRED": 1})
+    assert run.decisions == {"APPROVE": 4}
+    by_bp = {b.rate_adjustment_bp: b for b in run.rate_adjustments}
     # -50 bp: 1,000,000.00 + 500,000.01 = 150,000,001 fen x -50 / 10,000 = -750,000.005 fen -> -750,000 fen (tie,
     # half-even) = -7,500.00 CNY; -30 bp: 33,333,333 fen x -30 / 10,000 = -99,999.999 fen -> -100,000 = -1,000.00
-    assert (by_bp[-50]["positions"], by_bp[-50]["outstanding_cny"], by_bp[-50]["annual_interest_effect_cny"]) == (
+    assert (by_bp[-50].positions, by_bp[-50].outstanding_cny, by_bp[-50].annual_interest_effect_cny) == (
         2,
         "1500000.01",
         "-7500.00",
     )
-    assert by_bp[-30]["annual_interest_effect_cny"] == "-1000.00" and by_bp[0]["annual_interest_effect_cny"] == "0.00"
+    assert by_bp[-30].annual_interest_effect_cny == "-1000.00" and by_bp[0].annual_interest_effect_cny == "0.00"
     # total: (150,000,001 x -50 + 33,333,333 x -30) / 10,000 = -850,000.004 fen -> -850,000 fen = -8,500.00 CNY
-    assert run["annual_interest_effect_cny"] == "-8500.00"
+    assert run.annual_interest_effect_cny == "-8500.00"
     # priced: 1,000,000.00 + 333,333.33 + 250,000.00 + 500,000.01 (P4 not priced)
-    assert run["priced_outstanding_cny"] == "2083333.34"
+    assert run.priced_outstanding_cny == "2083333.34"
 
     # the same evaluation as single quotes: each simulated record equals a real quote of the same inputs
-    _doc, results = runs.run_results("ck_b1", created["name"])
-    simulated = {r["position_id"]: r for r in results if not r.get("not_priced")}
+    _doc, results = runs.run_results("ck_b1", created.name)
+    simulated = {r.position_id: r.to_json() for r in results if isinstance(r, SimulatedQuote)}
     assert simulated["P1"]["tenor_months"] == 24 and simulated["P2"]["tenor_months"] == 12
     client = redis.Redis.from_url(redis_url)
     assert client.zcard("carbon:pricing:quotes:b1") == 0  # a simulation creates no quote
@@ -209,9 +213,9 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
             "product_version",
         )
         assert {k: quote[k] for k in same} == {k: record[k] for k in same}, pid
-        assert record["simulation"] is True and record["name"] == f"{created['name']}/positions/{pid}"
+        assert record["simulation"] is True and record["name"] == f"{created.name}/positions/{pid}"
         typed = SimulatedQuote.model_validate(record)  # the stored result is the typed record's JSON, no more
-        assert typed.to_json() == record and (typed.run, typed.position_id) == (created["name"], pid)
+        assert typed.to_json() == record and (typed.run, typed.position_id) == (created.name, pid)
     # the bank's decision log holds a SIMULATION entry per priced position, verified with the records they link
     report = decision_log.verify(client)
     assert report.ok and report.entries == 4 + 4  # 4 simulations + the 4 comparison quotes
@@ -221,7 +225,7 @@ def test_a_run_quotes_like_single_quotes_and_logs_simulations(stack, redis_url: 
     # the refusal (P4) alone
     audited = [events.ACCESS.decode(fields) for _id, fields in client.xrange(events.ACCESS.name)]
     simulated_names = {r["name"] for r in simulated.values()}
-    assert {a.quote for a in audited if a.quote.startswith(created["name"])} == simulated_names
+    assert {a.quote for a in audited if a.quote.startswith(created.name)} == simulated_names
     assert [(d.uscc, d.reason) for d in pricing.consent.recorded] == [(Q4, "CONSENT_REQUIRED")]
 
 
@@ -236,10 +240,10 @@ def test_runs_stay_inside_the_bank_over_rest_and_grpc(stack, redis_url: str, tmp
 
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(runs_rest.router(runs))
+    rest.install(app, books, runs)
     http = TestClient(app)
     b1, b2 = {"Authorization": "Bearer ck_b1"}, {"Authorization": "Bearer ck_b2"}
-    path = f"/v1/{created['name']}"
+    path = f"/v1/{created.name}"
     assert http.get(path, headers=b1).json()["state"] == "PENDING"
     assert http.get(f"{path}:results", headers=b1).status_code == 200
     for url in (path, f"{path}:results", "/v1/banks/b1/repricingRuns"):
@@ -257,20 +261,20 @@ def test_runs_stay_inside_the_bank_over_rest_and_grpc(stack, redis_url: str, tmp
     started = http.post("/v1/banks/b1/repricingRuns", json=body, headers=b1)
     assert started.status_code == 201 and started.json()["simulation"] is True
     listed = http.get("/v1/banks/b1/repricingRuns", headers=b1).json()["repricingRuns"]
-    assert [r["name"] for r in listed] == [started.json()["name"], created["name"]]  # newest first
+    assert [r["name"] for r in listed] == [started.json()["name"], created.name]  # newest first
 
     settings = PricingSettings(redis_url=redis_url, grpc_port=0, http_port=0, data_dir=tmp_path, dev_mode=True)
-    running = Running(Service("loan-pricing", settings, lambda server: servicer.register(books, server, runs)))
+    running = Running(Service("loan-pricing", settings, lambda server: grpc_api.register(books, server, runs)))
     running.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
     try:
         stub = portfolio_pb2_grpc.LoanBookServiceStub(channel)
         got = stub.GetRepricingRun(
-            portfolio_pb2.GetRepricingRunRequest(name=created["name"]), metadata=(("authorization", "Bearer ck_b1"),)
+            portfolio_pb2.GetRepricingRunRequest(name=created.name), metadata=(("authorization", "Bearer ck_b1"),)
         )
         assert got.state == portfolio_pb2.RepricingRun.STATE_PENDING and got.positions_total == 5
         for call, request in (
-            (stub.GetRepricingRun, portfolio_pb2.GetRepricingRunRequest(name=created["name"])),
+            (stub.GetRepricingRun, portfolio_pb2.GetRepricingRunRequest(name=created.name)),
             (stub.ListRepricingRuns, portfolio_pb2.ListRepricingRunsRequest(parent="banks/b1")),
             (
                 stub.CreateRepricingRun,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from carbon_pricing.app import create_http_app
 from carbon_pricing.core import PricingCore
 from carbon_pricing.lifecycle import PolicyManager
-from carbon_pricing.rest import create_app
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.store import QuoteStore
 from fastapi.testclient import TestClient
@@ -46,5 +46,5 @@ def core(settings: PricingSettings, world: World) -> Iterator[PricingCore]:
 
 @pytest.fixture
 def api(core: PricingCore, settings: PricingSettings) -> Iterator[TestClient]:
-    with TestClient(create_app(core, settings)) as client:
+    with TestClient(create_http_app(core, settings)) as client:
         yield client

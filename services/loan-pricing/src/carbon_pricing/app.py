@@ -1,26 +1,33 @@
-"""Wiring: settings -> Redis, peers, policy manager, core, edges."""
+"""Wiring: settings -> Redis, peers, policy manager, core, edges (gRPC, REST routers), workers."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
+from carbon_common.docs import install_offline_docs
+from carbon_common.http import install_error_handlers
 from carbon_common.projection import StreamProjection
-from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
+from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor, install_rest_limits, prefix_rule
 from carbon_common.server import Service
 from carbon_consent.projection import ConsentProjection
+from fastapi import FastAPI
 
 from carbon_pricing import decision_log
 from carbon_pricing.core import PricingCore
+from carbon_pricing.grpc_api import SERVICE_NAME, register
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.portfolio.app import build_loan_books
-from carbon_pricing.portfolio.servicer import SERVICE_NAME as BOOKS_SERVICE_NAME
+from carbon_pricing.portfolio.grpc_api import SERVICE_NAME as BOOKS_SERVICE_NAME
 from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.ratings import RatingProjection
-from carbon_pricing.rest import create_app
-from carbon_pricing.servicer import SERVICE_NAME, register
+from carbon_pricing.rest import health, policies, quotes
+from carbon_pricing.rest.deps import PricingEdge
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.sources import GrpcAccountSource, GrpcRatingSource
 from carbon_pricing.store import QuoteStore
@@ -61,6 +68,43 @@ def build_core(settings: PricingSettings) -> Built:
     return Built(core, consent, [consents, ratings], ratings)
 
 
+def create_http_app(
+    core: PricingCore,
+    settings: PricingSettings,
+    limiter: RateLimiter | None = None,
+    route_body_limits: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """The pricing REST edge. `route_body_limits`: larger body bounds of mounted upload routes (path regex -> bytes)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
+        yield
+
+    app = FastAPI(
+        title="Carbon loan pricing API",
+        version="v1",
+        description=(
+            "Prices bank loans from enterprise carbon ratings through each bank product's Rego policy. "
+            "Every quote needs an authorised CONSENT_SCOPE_RATING access consent from the enterprise to the bank, "
+            "is idempotent on its request_id and is recorded in a hash-chained decision log."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app, route_body_limits=route_body_limits)
+    install_offline_docs(app)
+    if limiter is not None:
+        # /bank/: the bank page and its login.
+        install_rest_limits(app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"}))
+    app.state.pricing = PricingEdge(core, settings.pricing_admin_token)
+    app.include_router(quotes.router)
+    app.include_router(policies.router)
+    app.include_router(health.router)
+    return app
+
+
 def build_service(settings: PricingSettings | None = None) -> Service:
     settings = settings or PricingSettings()
     built = build_core(settings)
@@ -72,7 +116,7 @@ def build_service(settings: PricingSettings | None = None) -> Service:
         name=settings.service_name,
         settings=settings,
         register=books.register(register(core)),
-        http_app=books.mount(create_app(core, settings, limiter, books.body_limits())),
+        http_app=books.mount(create_http_app(core, settings, limiter, books.body_limits())),
         interceptors=[RateLimitInterceptor(limiter, {SERVICE_NAME, BOOKS_SERVICE_NAME})],
         workers=[
             core.policies.poll_worker,

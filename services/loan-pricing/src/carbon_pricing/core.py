@@ -20,10 +20,9 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import grpc
 from carbon.v1 import consent_pb2
@@ -39,8 +38,25 @@ from carbon_common.errors import (
 )
 from carbon_common.hashchain import canonical_json
 
+from carbon_pricing.domain import (
+    AccountInput,
+    AccountRef,
+    CreditLineOutput,
+    DecisionEntry,
+    LoggedInputs,
+    LoggedOutputs,
+    NotPriced,
+    PolicyInput,
+    PositionResult,
+    RatingInput,
+    RatingRef,
+    RecentInput,
+    RecordedOutput,
+    RequestTerms,
+)
+from carbon_pricing.engine.base import PolicyEngine
 from carbon_pricing.engine.errors import PolicyEngineUnavailable, PolicyEvaluationError, UnknownProduct
-from carbon_pricing.lifecycle import PolicyManager
+from carbon_pricing.lifecycle import Activated, Draft, DryRunResult, Policies, PolicyManager
 from carbon_pricing.quote import CreditLineEffect, Decision, Quote, Reason, SimulatedQuote
 from carbon_pricing.sources import (
     AccessDecision,
@@ -51,7 +67,7 @@ from carbon_pricing.sources import (
     RatingFacts,
     RatingSource,
 )
-from carbon_pricing.store import QuoteStore, new_quote_id, run_results_key
+from carbon_pricing.store import QuoteStore, SimulationCommit, new_quote_id, run_results_key
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +96,15 @@ class ValidQuote:
     tenor_months: int
     reference_rate_pct: Decimal
 
-    def request_doc(self) -> dict[str, Any]:
-        return {
-            "amount_cny": format(self.amount_cny, "f"),
-            "tenor_months": self.tenor_months,
-            "reference_rate_pct": _plain(self.reference_rate_pct),
-        }
+    def terms(self) -> RequestTerms:
+        return RequestTerms(
+            amount_cny=format(self.amount_cny, "f"),
+            tenor_months=self.tenor_months,
+            reference_rate_pct=_plain(self.reference_rate_pct),
+        )
 
     def fingerprint(self) -> str:
-        body = {"product": self.product, "enterprise": self.uscc, **self.request_doc()}
+        body = {"product": self.product, "enterprise": self.uscc, **self.terms().model_dump()}
         return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
@@ -104,11 +120,11 @@ class SimulationItem:
 
 @dataclass(frozen=True)
 class Priced:
-    """An evaluated quote: its record, its decision-log entry body (given the stored record) and the dry-run input."""
+    """An evaluated quote: its record, its decision-log entry and its input kept for dry-runs."""
 
     record: Quote
-    body: Callable[[dict[str, Any]], dict[str, Any]]
-    dry_run_input: dict[str, Any]
+    entry: DecisionEntry
+    recent: RecentInput
 
 
 def _plain(value: Decimal) -> str:
@@ -145,7 +161,7 @@ class PricingCore:
         consent: ConsentChecker,
         ratings: RatingSource,
         accounts: AccountSource,
-        clock: Any = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
@@ -247,7 +263,7 @@ class PricingCore:
             raise
         if claim.existing is not None:
             self.consent.record(access)  # a replay: audited, no new quote carries it
-            return Quote.model_validate(claim.existing), False
+            return claim.existing, False
         accesses = [access]  # every decision this attempt takes; the stored quote carries the last
         try:
             record = self._price(bank, request_id, valid, accesses, claim.token, fingerprint, rating)
@@ -296,16 +312,16 @@ class PricingCore:
         priced = self._evaluate(
             engine, bundle_version, product.scheme_id, bank, request_id, valid, access, rating, now, new_quote_id()
         )
-        record, body, dry_run_input = priced.record, priced.body, priced.dry_run_input
+        record = priced.record
         stored = self.store.commit(
-            bank, request_id, token, fingerprint, record.unchained(), body, dry_run_input, access.event(record.name)
+            bank, request_id, token, fingerprint, record, priced.entry, priced.recent, access.event(record.name)
         )
         metrics.quote_decided(decision=record.decision.value)
-        return Quote.model_validate(stored)
+        return stored
 
     def _evaluate(
         self,
-        engine: Any,
+        engine: PolicyEngine,
         bundle_version: str,
         scheme_id: str,
         bank: str,
@@ -325,7 +341,7 @@ class PricingCore:
             account = self.accounts.account(rating.account, rating.input_digest)
         policy_input = self.policy_input(valid, rating, account, now)
         try:
-            output = engine.evaluate(valid.product, policy_input)
+            output = engine.evaluate(valid.product, policy_input.to_json())
         except UnknownProduct:
             raise invalid_argument(
                 "quote.product", f"{valid.product!r} is not in the active policy bundle", reason="UNKNOWN_PRODUCT"
@@ -340,7 +356,7 @@ class PricingCore:
             ) from None
 
         bp = int(output["rate_adjustment_bp"])
-        effect = output.get("credit_line_effect") or {}
+        effect = CreditLineOutput.model_validate(output["credit_line_effect"])  # engine.base.check_decision
         final_rate = valid.reference_rate_pct + Decimal(bp) / Decimal(100)
         record = Quote(
             name=name if "/" in name else f"banks/{bank}/quotes/{name}",
@@ -352,8 +368,8 @@ class PricingCore:
             decision=Decision(output["decision"]),
             rate_adjustment_bp=bp,
             final_rate_pct=format(final_rate, "f"),
-            credit_line_effect=CreditLineEffect(str(effect.get("kind", "NONE"))),
-            credit_line_change_cny=str(effect.get("amount_cny", "0.00")),
+            credit_line_effect=CreditLineEffect(effect.kind),
+            credit_line_change_cny=effect.amount_cny if effect.amount_cny is not None else "0.00",
             tenor_effect_months=int(output.get("tenor_effect_months", 0)),
             reasons=[
                 Reason(code=str(r.get("code", "")), message=str(r.get("message", "")))
@@ -368,70 +384,69 @@ class PricingCore:
                 if account and account.factor_set_version
                 else (rating.factor_set_version if rating else "")
             ),
-            rating_age_days=policy_input["rating"]["age_days"] if policy_input["rating"] else None,
+            rating_age_days=policy_input.rating.age_days if policy_input.rating else None,
             policy_bundle_version=bundle_version,
             product_version=str(output.get("product_version", "")),
             create_time=_iso(now),
             request_id=request_id,
         )
 
-        def body(stored: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "quote": stored["name"],
-                "bank": f"banks/{bank}",
-                "request_id": request_id,
-                "consent": consent,
-                "consent_position": access.position,
-                "rating_position": rating.position if rating else "",
-                "access_decision": access.decision_id,
-                "inputs": {
-                    "policy_input": policy_input,
-                    "rating": {
-                        "name": rating.name,
-                        "input_digest": rating.input_digest,
-                        "rate_time": _iso(rating.rate_time) if rating.rate_time else None,
-                    }
-                    if rating
-                    else None,
-                    "account": {"name": account.name, "input_digest": account.input_digest} if account else None,
-                },
-                "outputs": {
-                    "policy_output": output,
-                    "final_rate_pct": stored["final_rate_pct"],
-                    "policy_bundle_version": bundle_version,
-                    "quote": stored,
-                },
-            }
-
-        dry_run_input = {
-            "quote": record.name,
-            "product": valid.product,
-            "input": policy_input,
-            "output": {
-                "decision": record.decision.value,
-                "rate_adjustment_bp": bp,
-                "credit_line_effect": effect,
-                "tenor_effect_months": record.tenor_effect_months,
-            },
-            "bundle_version": bundle_version,
-        }
-        return Priced(record, body, dry_run_input)
+        logged = record.unchained()
+        entry = DecisionEntry(
+            quote=record.name,
+            bank=f"banks/{bank}",
+            request_id=request_id,
+            consent=consent,
+            consent_position=access.position,
+            rating_position=rating.position if rating else "",
+            access_decision=access.decision_id,
+            inputs=LoggedInputs(
+                policy_input=policy_input,
+                rating=RatingRef(
+                    name=rating.name,
+                    input_digest=rating.input_digest,
+                    rate_time=_iso(rating.rate_time) if rating.rate_time else None,
+                )
+                if rating
+                else None,
+                account=AccountRef(name=account.name, input_digest=account.input_digest) if account else None,
+            ),
+            outputs=LoggedOutputs(
+                policy_output=output,
+                final_rate_pct=record.final_rate_pct,
+                policy_bundle_version=bundle_version,
+                quote=logged,
+            ),
+        )
+        recent = RecentInput(
+            quote=record.name,
+            product=valid.product,
+            input=policy_input,
+            output=RecordedOutput(
+                decision=record.decision.value,
+                rate_adjustment_bp=bp,
+                credit_line_effect=effect,
+                tenor_effect_months=record.tenor_effect_months,
+            ),
+            bundle_version=bundle_version,
+        )
+        return Priced(record, entry, recent)
 
     def simulate(
         self, bank: str, run: str, product: str, reference_rate_pct: Decimal, items: Sequence[SimulationItem]
-    ) -> list[dict[str, Any]]:
+    ) -> list[PositionResult]:
         """Book re-pricing (carbon_pricing.portfolio.repricing): each item quoted exactly as a quote of `bank`
         would be — validation, rating under the product's scheme, RATING consent for the rating's period,
         the product's policy — but recorded as a simulation: a SIMULATION decision-log entry per priced
         item, its record stored in the run's results with the entry (no quote, no idempotency claim).
-        Items that cannot be quoted come back as {"position_id", "not_priced": reason}."""
+        Items that cannot be quoted come back as NotPriced (position and reason)."""
         engine, products, bundle_version = self.policies.snapshot()
         chosen = products.get(product)
         if chosen is None:
             raise invalid_argument("repricing_run.product", "unknown product", reason="UNKNOWN_PRODUCT")
         now = self._clock()
         run_id = run.rsplit("/", 1)[-1]
-        results: list[dict[str, Any]] = []
+        results: list[PositionResult] = []
         priced: list[tuple[SimulatedQuote, Priced, AccessDecision]] = []
         for item in items:
             quote = QuoteInput(
@@ -444,7 +459,7 @@ class PricingCore:
             except ServiceError as error:
                 if error.code == grpc.StatusCode.UNAVAILABLE:
                     raise  # a peer is down: the run fails and says so, it does not report it per position
-                results.append({"position_id": item.position_id, "not_priced": error.reason or error.code.name})
+                results.append(NotPriced(position_id=item.position_id, not_priced=error.reason or error.code.name))
                 continue
             evaluated = self._evaluate(
                 engine,
@@ -459,57 +474,73 @@ class PricingCore:
                 f"{run}/positions/{item.position_id}",
             )
             simulated = SimulatedQuote(**evaluated.record.model_dump(), run=run, position_id=item.position_id)
-            priced.append((simulated, evaluated, access))
+            # The entry logs the simulated record (with its run and position), not the plain quote.
+            entry = evaluated.entry.model_copy(
+                update={"outputs": evaluated.entry.outputs.model_copy(update={"quote": simulated.unchained()})}
+            )
+            priced.append((simulated, replace(evaluated, entry=entry), access))
         try:
             stored = self.store.commit_simulations(
                 bank,
                 run_results_key(run),
-                [(s.position_id, s.unchained(), p.body, a.event(s.name)) for s, p, a in priced],
+                [SimulationCommit(s, p.entry, a.event(s.name)) for s, p, a in priced],
             )
         except BaseException:
             for _, _, made in priced:  # audited alone: no simulation carries them
                 self.consent.record(made)
             raise
-        return results + stored
+        return [*results, *stored]
 
     @staticmethod
     def policy_input(
         valid: ValidQuote, rating: RatingFacts | None, account: AccountFacts | None, now: datetime
-    ) -> dict[str, Any]:
+    ) -> PolicyInput:
         rating_doc = None
         if rating is not None:
             age = None
             if rating.rate_time is not None:
                 rate_time = rating.rate_time if rating.rate_time.tzinfo else rating.rate_time.replace(tzinfo=UTC)
                 age = max(0, int((now - rate_time).total_seconds() // 86400))
-            rating_doc = {
-                "scheme_id": rating.scheme_id,
-                "scheme_version": rating.scheme_version,
-                "grade": rating.grade,
-                "score": _number(rating.score),
-                "age_days": age,
-                "period": rating.period,
-            }
+            rating_doc = RatingInput(
+                scheme_id=rating.scheme_id,
+                scheme_version=rating.scheme_version,
+                grade=rating.grade,
+                score=_number(rating.score),
+                age_days=age,
+                period=rating.period,
+            )
         account_doc = None
         if account is not None:
-            account_doc = {
-                "period": account.period,
-                "quality_score": _number(account.quality_score),
-                "reduction_tco2": _tco2_string(account.reduction_tco2),
-            }
+            account_doc = AccountInput(
+                period=account.period,
+                quality_score=_number(account.quality_score),
+                reduction_tco2=_tco2_string(account.reduction_tco2),
+            )
         elif rating is not None and rating.quality_score is not None and rating.account:
             # The account could not be read but the rating carries its quality.
-            account_doc = {
-                "period": rating.period,
-                "quality_score": _number(rating.quality_score),
-                "reduction_tco2": None,
-            }
-        return {
-            "product": valid.product,
-            "request": valid.request_doc(),
-            "rating": rating_doc,
-            "account": account_doc,
-        }
+            account_doc = AccountInput(
+                period=rating.period, quality_score=_number(rating.quality_score), reduction_tco2=None
+            )
+        return PolicyInput(product=valid.product, request=valid.terms(), rating=rating_doc, account=account_doc)
+
+    # -- policy administration (the REST edge's admin routes) -----------------
+    @property
+    def bundle_version(self) -> str:
+        """The policy bundle quotes are priced with now."""
+        return self.policies.bundle_version
+
+    def policies_in_force(self) -> Policies:
+        return self.policies.in_force()
+
+    def dry_run(self, draft: Draft, limit: int) -> DryRunResult:
+        """The draft bundle against the `limit` most recent stored quote inputs."""
+        recent = self.store.recent_inputs(limit)
+        with self.policies.draft(draft) as bundle:
+            return self.policies.dry_run(bundle, recent)
+
+    def activate(self, draft: Draft, expected_active_version: str | None) -> Activated:
+        with self.policies.draft(draft) as bundle:
+            return self.policies.activate(bundle, expected_active_version)
 
     def get_quote(self, api_key: str, name: str) -> Quote:
         caller = self.authenticate(api_key)  # before any field is read
@@ -520,12 +551,11 @@ class PricingCore:
         record = self.store.get(bank, parts[3])
         if record is None:
             raise not_found(name)
-        return Quote.model_validate(record)
+        return record
 
     def list_quotes(self, api_key: str, parent: str, page_size: int, page_token: str) -> tuple[list[Quote], str]:
         bank = self._own_bank(api_key, parent, "parent")
         if page_size < 0:
             raise invalid_argument("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        records, token = self.store.list(bank, size, page_token)
-        return [Quote.model_validate(r) for r in records], token
+        return self.store.list(bank, size, page_token)

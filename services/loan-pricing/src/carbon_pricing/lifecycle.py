@@ -28,12 +28,15 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated
 
 import redis
 from carbon_common.errors import ServiceError, failed_precondition, invalid_argument
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from carbon_pricing.domain import CreditLineOutput, RecentInput
 from carbon_pricing.engine import PolicyBundle, PolicyEngine, engine_from_settings
 from carbon_pricing.engine.errors import BundleLoadError, PolicyEngineError
 from carbon_pricing.products import Product, load_products
@@ -47,6 +50,95 @@ MAX_DRAFT_FILES = 200
 MAX_DRAFT_BYTES = 2 * 1024 * 1024
 _ALLOWED_SUFFIXES = (".rego", ".json")
 _ALLOWED_NAMES = (".manifest",)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A draft bundle: `files` (relative path -> text) or a directory `draft_path` under the drafts
+    directory; with `overlay` the files are laid over the active bundle; `revision` sets .manifest."""
+
+    files: Mapping[str, str] | None = None
+    draft_path: str | None = None
+    overlay: bool = False
+    revision: str | None = None
+
+
+class DryRunSummary(BaseModel):
+    changed: int
+    unchanged: int
+    errors: int
+    decision_changes: dict[str, int]
+    changes_by_product: dict[str, dict[str, int]]
+    total_bp_delta: int
+
+
+# The rows of a dry-run are dataclasses, not models: the OpenAPI document shows them as plain objects
+# (a draft policy's outputs are open JSON) and lists no schema for them.
+@dataclass(frozen=True)
+class RecordedDecision:
+    """What the active bundle decided when the quote was made."""
+
+    decision: str
+    rate_adjustment_bp: int
+    bundle_version: str
+
+
+@dataclass(frozen=True)
+class DraftDecision:
+    """What the draft bundle decides on the same input."""
+
+    decision: str
+    rate_adjustment_bp: int
+    credit_line_effect: CreditLineOutput
+    tenor_effect_months: int
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class DraftFailed:
+    error: str
+
+
+@dataclass(frozen=True)
+class DryRunRow:
+    quote: str
+    product: str
+    old: RecordedDecision
+    new: DraftDecision | DraftFailed
+    changed: bool
+
+
+class DryRunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    draft_version: str
+    active_version: str
+    evaluated: int
+    summary: DryRunSummary
+    results: Annotated[
+        list[DryRunRow], WithJsonSchema({"items": {"additionalProperties": True, "type": "object"}, "type": "array"})
+    ] = Field(description="One row per replayed quote input: old and new decision")
+
+
+class ProductInfo(BaseModel):
+    id: str
+    scheme_id: str
+    product_version: str
+    display_name: str
+
+
+class Policies(BaseModel):  # the bundle in force and its products
+    active_version: str
+    engine: str
+    products: list[ProductInfo]
+
+
+class Activated(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    active_version: str
+    previous_version: str
+    path: str
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -96,6 +188,17 @@ class PolicyManager:
     def snapshot(self) -> tuple[PolicyEngine, dict[str, Product], str]:
         products, version, _, _ = self._state
         return self.engine, products, self.engine.bundle_version or version
+
+    def in_force(self) -> Policies:
+        _engine, products, version = self.snapshot()
+        return Policies(
+            active_version=version,
+            engine=self.settings.policy_engine,
+            products=[
+                ProductInfo(id=p.id, scheme_id=p.scheme_id, product_version=p.version, display_name=p.display_name)
+                for p in products.values()
+            ],
+        )
 
     def _start_directory(self) -> Path:
         try:
@@ -188,20 +291,19 @@ class PolicyManager:
 
     # -- drafts ---------------------------------------------------------------------
     @contextmanager
-    def draft(self, spec: Mapping[str, Any]) -> Iterator[PolicyBundle]:
-        """A draft bundle from {"files": {path: text}} or {"draft_path": rel}; with
-        "overlay": true the files are laid over the active bundle."""
-        files = spec.get("files")
-        draft_path = spec.get("draft_path")
+    def draft(self, spec: Draft) -> Iterator[PolicyBundle]:
+        """The draft bundle of `spec`, in a temporary directory while the context lasts."""
+        files = spec.files
+        draft_path = spec.draft_path
         if files and draft_path:
             raise invalid_argument("bundle", "give files (path -> content) or draft_path, not both")
-        if not (files or draft_path or spec.get("overlay")):
+        if not (files or draft_path or spec.overlay):
             raise invalid_argument(
                 "bundle", "give files (path -> content), draft_path, or overlay on the active bundle"
             )
         with tempfile.TemporaryDirectory(prefix="carbon-pricing-draft-") as tmp:
             root = Path(tmp) / "bundle"
-            if spec.get("overlay"):
+            if spec.overlay:
                 shutil.copytree(self.active_dir, root, ignore=shutil.ignore_patterns("*_test.rego"))
             else:
                 root.mkdir()
@@ -210,7 +312,7 @@ class PolicyManager:
             elif draft_path:
                 source = self._resolve_draft_path(str(draft_path))
                 shutil.copytree(source, root, dirs_exist_ok=True)
-            revision = spec.get("revision")
+            revision = spec.revision
             if revision:
                 if not isinstance(revision, str) or len(revision) > 100:
                     raise invalid_argument("revision", "must be a string of at most 100 characters")
@@ -222,7 +324,7 @@ class PolicyManager:
             yield bundle
 
     @staticmethod
-    def _write_files(root: Path, files: Any) -> None:
+    def _write_files(root: Path, files: Mapping[str, str]) -> None:
         if not isinstance(files, Mapping) or len(files) > MAX_DRAFT_FILES:
             raise invalid_argument("files", f"must map at most {MAX_DRAFT_FILES} relative paths to text")
         total = 0
@@ -262,74 +364,75 @@ class PolicyManager:
         except PolicyEngineError as error:
             raise failed_precondition("BUNDLE_INVALID", f"draft bundle does not compile: {error}") from None
 
-    def dry_run(self, bundle: PolicyBundle, limit: int, recent: list[dict[str, Any]]) -> dict[str, Any]:
+    def dry_run(self, bundle: PolicyBundle, recent: list[RecentInput]) -> DryRunResult:
+        """The draft bundle on each recent quote input: per quote old vs new decision/bp, and a summary."""
         engine = self._draft_engine(bundle)
         try:
-            results = []
+            results: list[DryRunRow] = []
             decisions: Counter[str] = Counter()
             by_product: dict[str, Counter[str]] = {}
             changed = errors = 0
             bp_delta_total = 0
-            for item in recent[:limit]:
-                old = item.get("output", {})
-                product = item.get("product", "")
-                row: dict[str, Any] = {
-                    "quote": item.get("quote"),
-                    "product": product,
-                    "old": {
-                        "decision": old.get("decision"),
-                        "rate_adjustment_bp": old.get("rate_adjustment_bp"),
-                        "bundle_version": item.get("bundle_version"),
-                    },
-                }
+            for item in recent:
+                old = item.output
+                recorded = RecordedDecision(
+                    decision=old.decision, rate_adjustment_bp=old.rate_adjustment_bp, bundle_version=item.bundle_version
+                )
                 try:
-                    new = engine.evaluate(product, item["input"])
-                    row["new"] = {
-                        "decision": new["decision"],
-                        "rate_adjustment_bp": new["rate_adjustment_bp"],
-                        "credit_line_effect": new.get("credit_line_effect"),
-                        "tenor_effect_months": new.get("tenor_effect_months"),
-                        "reasons": [r.get("code") for r in new.get("reasons", [])],
-                    }
+                    output = engine.evaluate(item.product, item.input.to_json())
+                    new = DraftDecision(
+                        decision=output["decision"],
+                        rate_adjustment_bp=output["rate_adjustment_bp"],
+                        credit_line_effect=CreditLineOutput.model_validate(output["credit_line_effect"]),
+                        tenor_effect_months=int(output.get("tenor_effect_months", 0)),
+                        reasons=[str(r.get("code", "")) for r in output.get("reasons", [])],
+                    )
                 except PolicyEngineError as error:
-                    row["new"] = {"error": str(error)}
-                    row["changed"] = True
                     errors += 1
-                    results.append(row)
+                    results.append(
+                        DryRunRow(
+                            quote=item.quote,
+                            product=item.product,
+                            old=recorded,
+                            new=DraftFailed(error=str(error)),
+                            changed=True,
+                        )
+                    )
                     continue
                 differs = (
-                    new["decision"] != old.get("decision")
-                    or new["rate_adjustment_bp"] != old.get("rate_adjustment_bp")
-                    or new.get("credit_line_effect") != old.get("credit_line_effect")
-                    or new.get("tenor_effect_months") != old.get("tenor_effect_months")
+                    new.decision != old.decision
+                    or new.rate_adjustment_bp != old.rate_adjustment_bp
+                    or new.credit_line_effect != old.credit_line_effect
+                    or new.tenor_effect_months != old.tenor_effect_months
                 )
-                row["changed"] = differs
                 if differs:
                     changed += 1
-                    transition = f"{old.get('decision')}->{new['decision']}"
+                    transition = f"{old.decision}->{new.decision}"
                     decisions[transition] += 1
-                    by_product.setdefault(product, Counter())[transition] += 1
-                    bp_delta_total += int(new["rate_adjustment_bp"]) - int(old.get("rate_adjustment_bp") or 0)
-                results.append(row)
+                    by_product.setdefault(item.product, Counter())[transition] += 1
+                    bp_delta_total += new.rate_adjustment_bp - old.rate_adjustment_bp
+                results.append(
+                    DryRunRow(quote=item.quote, product=item.product, old=recorded, new=new, changed=differs)
+                )
             evaluated = len(results)
-            return {
-                "draft_version": bundle.version,
-                "active_version": self.engine.bundle_version,
-                "evaluated": evaluated,
-                "summary": {
-                    "changed": changed,
-                    "unchanged": evaluated - changed - errors,
-                    "errors": errors,
-                    "decision_changes": dict(decisions),
-                    "changes_by_product": {p: dict(c) for p, c in by_product.items()},
-                    "total_bp_delta": bp_delta_total,
-                },
-                "results": results,
-            }
+            return DryRunResult(
+                draft_version=bundle.version,
+                active_version=self.engine.bundle_version,
+                evaluated=evaluated,
+                summary=DryRunSummary(
+                    changed=changed,
+                    unchanged=evaluated - changed - errors,
+                    errors=errors,
+                    decision_changes=dict(decisions),
+                    changes_by_product={p: dict(c) for p, c in by_product.items()},
+                    total_bp_delta=bp_delta_total,
+                ),
+                results=results,
+            )
         finally:
             engine.close()
 
-    def activate(self, bundle: PolicyBundle, expected_active: str | None = None) -> dict[str, Any]:
+    def activate(self, bundle: PolicyBundle, expected_active: str | None = None) -> Activated:
         with self._lock:
             previous = self.engine.bundle_version
         if expected_active and expected_active != previous:
@@ -356,7 +459,7 @@ class PolicyManager:
         announcement = json.dumps({"path": str(target), "version": bundle.version})
         self.redis.set(ACTIVE_KEY, announcement)
         self.redis.publish(CHANNEL, announcement)
-        return {"active_version": bundle.version, "previous_version": previous, "path": str(target)}
+        return Activated(active_version=bundle.version, previous_version=previous, path=str(target))
 
 
 def _safe(revision: str) -> str:

@@ -20,18 +20,25 @@ from __future__ import annotations
 import base64
 import builtins
 import json
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import grpc
 import redis
 from carbon_common import events, hashchain
 from carbon_common.errors import ServiceError, invalid_argument
 from carbon_common.redis_conn import members
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from carbon_pricing.domain import DecisionEntry, RecentInput
+from carbon_pricing.quote import Quote, SimulatedQuote
+
+log = logging.getLogger(__name__)
 
 PREFIX = "carbon:pricing:"
 INPUTS_KEY = PREFIX + "inputs"
@@ -83,10 +90,29 @@ def new_quote_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
-@dataclass
+class RequestRecord(BaseModel):
+    """request:{bank}:{request_id}: the body's fingerprint, the claim's token and, once made, the quote id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    quote_id: str
+    token: str
+
+
+@dataclass(frozen=True)
 class Claim:
     token: str
-    existing: dict[str, Any] | None = None
+    existing: Quote | None = None
+
+
+@dataclass(frozen=True)
+class SimulationCommit:
+    """One simulated position to log (SIMULATION entry) and store in its run's results."""
+
+    record: SimulatedQuote
+    entry: DecisionEntry
+    access: events.AccessDecided
 
 
 class QuoteStore:
@@ -111,7 +137,7 @@ class QuoteStore:
         Same id with another body -> ALREADY_EXISTS (REQUEST_ID_REUSED)."""
         key = request_key(bank, request_id)
         token = secrets.token_hex(8)
-        pending = json.dumps({"fingerprint": fingerprint, "quote_id": "", "token": token})
+        pending = RequestRecord(fingerprint=fingerprint, quote_id="", token=token).model_dump_json()
         deadline = time.monotonic() + wait
         while True:
             if self.redis.set(key, pending, nx=True, ex=PENDING_SECONDS):
@@ -119,17 +145,17 @@ class QuoteStore:
             raw = self.redis.get(key)
             if raw is None:
                 continue  # expired between SET and GET
-            current = json.loads(raw)
-            if current["fingerprint"] != fingerprint:
+            current = RequestRecord.model_validate_json(raw)
+            if current.fingerprint != fingerprint:
                 raise ServiceError(
                     grpc.StatusCode.ALREADY_EXISTS,
                     f"request_id {request_id!r} was already used with a different request body; "
                     "use a new request_id for a different quote",
                     reason="REQUEST_ID_REUSED",
-                    metadata={"request_id": request_id, "existing_quote": _quote_name(bank, current["quote_id"])},
+                    metadata={"request_id": request_id, "existing_quote": _quote_name(bank, current.quote_id)},
                 )
-            if current["quote_id"]:
-                record = self.get(bank, current["quote_id"])
+            if current.quote_id:
+                record = self.get(bank, current.quote_id)
                 if record is not None:
                     return Claim("", existing=record)
             if time.monotonic() > deadline:
@@ -145,7 +171,10 @@ class QuoteStore:
         """Forget a claim whose quote failed, so the client may retry with the same id."""
         key = request_key(bank, request_id)
         raw = self.redis.get(key)
-        if raw is not None and json.loads(raw).get("token") == token and not json.loads(raw).get("quote_id"):
+        if raw is None:
+            return
+        current = RequestRecord.model_validate_json(raw)
+        if current.token == token and not current.quote_id:
             self.redis.delete(key)
 
     # -- commit -------------------------------------------------------------
@@ -155,26 +184,26 @@ class QuoteStore:
         request_id: str,
         token: str,
         fingerprint: str,
-        record: dict[str, Any],
-        build_body: Callable[[dict[str, Any]], dict[str, Any]],
-        dry_run_input: dict[str, Any],
+        record: Quote,
+        entry_body: DecisionEntry,
+        recent: RecentInput,
         access: events.AccessDecided | None = None,
-    ) -> dict[str, Any]:
+    ) -> Quote:
         """Append the decision-log entry, store the quote and queue its access decision for consent's
         audit (carbon:events:access) atomically; returns the record with decision_log_hash/seq set."""
-        quote_id = record["name"].rsplit("/", 1)[1]
-        final_request = json.dumps({"fingerprint": fingerprint, "quote_id": quote_id, "token": token})
+        quote_id = record.name.rsplit("/", 1)[1]
+        final_request = RequestRecord(fingerprint=fingerprint, quote_id=quote_id, token=token).model_dump_json()
         score = int(time.time() * 1000)
-        stored: dict[str, Any] = {}
+        stored: list[Quote] = []
 
         def writes(entry: hashchain.Entry) -> list[hashchain.Write]:
-            stored.clear()
-            stored.update(record, decision_log_hash=entry.hash, decision_log_seq=entry.seq)
+            linked = _linked(record, entry)
+            stored[:] = [linked]
             return [
-                hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(stored),)),
+                hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(linked.to_json()),)),
                 hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
                 hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
-                hashchain.Write("LPUSH", INPUTS_KEY, (json.dumps(dry_run_input, separators=(",", ":")),)),
+                hashchain.Write("LPUSH", INPUTS_KEY, (recent.model_dump_json(),)),
                 hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
                 *([access_write(access)] if access is not None else []),
             ]
@@ -182,8 +211,8 @@ class QuoteStore:
         try:
             self.decision_log(bank).append_with(
                 "QUOTE",
-                build_body(record),
-                record["create_time"],
+                entry_body.to_json(),
+                record.create_time,
                 writes,
                 guards=[hashchain.Guard(request_key(bank, request_id), token)],
             )
@@ -197,34 +226,32 @@ class QuoteStore:
             raise ServiceError(
                 grpc.StatusCode.ABORTED, "decision log busy; retry", reason="DECISION_LOG_CONTENTION"
             ) from None
-        return stored
+        return stored[0]
 
     def commit_simulations(
-        self,
-        bank: str,
-        results_key: str,
-        priced: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]], events.AccessDecided]],
-    ) -> list[dict[str, Any]]:
-        """Append a SIMULATION decision-log entry per (position, record, body, access decision), store each
-        record, linked to its entry, in the run's results hash and queue its access decision for consent's
-        audit — in one atomic step. Returns the stored records."""
+        self, bank: str, results_key: str, priced: Sequence[SimulationCommit]
+    ) -> list[SimulatedQuote]:
+        """Append a SIMULATION decision-log entry per position, store each record, linked to its entry, in
+        the run's results hash and queue its access decision for consent's audit — in one atomic step.
+        Returns the stored records."""
         if not priced:
             return []
-        stored: list[dict[str, Any]] = []
+        stored: list[SimulatedQuote] = []
 
         def writes(entries: list[hashchain.Entry]) -> list[hashchain.Write]:
             stored.clear()
             out = []
-            for (position, record, _body, access), entry in zip(priced, entries, strict=True):
-                linked = {**record, "decision_log_hash": entry.hash, "decision_log_seq": entry.seq}
+            for item, entry in zip(priced, entries, strict=True):
+                linked = _linked(item.record, entry)
                 stored.append(linked)
-                out.append(hashchain.Write("HSET", results_key, (position, hashchain.canonical_json(linked))))
-                out.append(access_write(access))
+                payload = hashchain.canonical_json(linked.to_json())
+                out.append(hashchain.Write("HSET", results_key, (item.record.position_id, payload)))
+                out.append(access_write(item.access))
             return out
 
         try:
             self.decision_log(bank).append_many_with(
-                [("SIMULATION", body(record), record["create_time"]) for _position, record, body, _access in priced],
+                [("SIMULATION", item.entry.to_json(), item.record.create_time) for item in priced],
                 writes,
             )
         except hashchain.ChainBusy:
@@ -234,11 +261,11 @@ class QuoteStore:
         return stored
 
     # -- reads --------------------------------------------------------------
-    def get(self, bank: str, quote_id: str) -> dict[str, Any] | None:
+    def get(self, bank: str, quote_id: str) -> Quote | None:
         raw = self.redis.get(quote_key(bank, quote_id))
-        return json.loads(raw) if raw is not None else None
+        return Quote.model_validate_json(raw) if raw is not None else None
 
-    def list(self, bank: str, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+    def list(self, bank: str, page_size: int, page_token: str) -> tuple[builtins.list[Quote], str]:
         offset = _decode_token(page_token) if page_token else 0
         ids = members(self.redis.zrevrange(index_key(bank), offset, offset + page_size))
         more = len(ids) > page_size
@@ -246,12 +273,27 @@ class QuoteStore:
         records = []
         if ids:
             raws = self.redis.mget([quote_key(bank, i) for i in ids])
-            records = [json.loads(r) for r in raws if r is not None]
+            records = [Quote.model_validate_json(r) for r in raws if r is not None]
         next_token = _encode_token(offset + page_size) if more else ""
         return records, next_token
 
-    def recent_inputs(self, limit: int) -> builtins.list[dict[str, Any]]:  # `list` is a method here
-        return [json.loads(r) for r in self.redis.lrange(INPUTS_KEY, 0, max(limit, 1) - 1)]
+    def recent_inputs(self, limit: int) -> builtins.list[RecentInput]:  # `list` is a method here
+        """The `limit` most recent quotes' policy inputs, newest first (entries of another shape are skipped)."""
+        recent = []
+        for raw in self.redis.lrange(INPUTS_KEY, 0, max(limit, 1) - 1):
+            try:
+                recent.append(RecentInput.model_validate_json(raw))
+            except ValidationError as error:
+                log.warning("skipping a stored quote input of another shape", extra={"errors": error.error_count()})
+        return recent
+
+
+LinkedQuote = TypeVar("LinkedQuote", Quote, SimulatedQuote)
+
+
+def _linked(record: LinkedQuote, entry: hashchain.Entry) -> LinkedQuote:
+    """The record as stored: linked to the decision-log entry that logged it."""
+    return record.model_copy(update={"decision_log_hash": entry.hash, "decision_log_seq": entry.seq})
 
 
 def access_write(access: events.AccessDecided) -> hashchain.Write:

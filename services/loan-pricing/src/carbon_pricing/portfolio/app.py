@@ -1,4 +1,4 @@
-"""Wiring of the loan book into the pricing service: its core, gRPC service and REST router."""
+"""Wiring of the loan book into the pricing service: its cores, gRPC service, REST routers and bank page."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from carbon_common.channels import service_channel
 from fastapi import FastAPI
 
 from carbon_pricing.core import RATING_SCOPE, PricingCore
-from carbon_pricing.portfolio import page, rest, runs_rest, servicer
+from carbon_pricing.portfolio import grpc_api, page, rest
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import HighCarbonGrades
@@ -36,7 +36,7 @@ class LoanBooks:
 
     def register(self, inner: Register) -> Register:
         def _register(server: grpc.Server) -> list[str]:
-            return [*inner(server), *servicer.register(self.core, server, self.runs)]
+            return [*inner(server), *grpc_api.register(self.core, server, self.runs)]
 
         return _register
 
@@ -46,10 +46,8 @@ class LoanBooks:
         return rest.body_limits()
 
     def mount(self, app: FastAPI) -> FastAPI:
-        app.include_router(rest.router(self.core))
+        rest.install(app, self.core, self.runs)
         app.include_router(page.router(self.core, self.secure_cookies, self.runs))
-        if self.runs is not None:
-            app.include_router(runs_rest.router(self.runs))
         return app
 
 

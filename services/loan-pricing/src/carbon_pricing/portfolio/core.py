@@ -116,6 +116,10 @@ class LoanBookCore:
             )
         return bank
 
+    def authenticate(self, api_key: str) -> str:
+        """API key -> bank id (UNAUTHENTICATED otherwise)."""
+        return self.banks.authenticate(api_key)
+
     def own_bank(self, api_key: str, requested_bank: str, name: str) -> str:
         """The authenticated bank, which must be `requested_bank` (else CROSS_TENANT)."""
         return self._bank(api_key, requested_bank, name)

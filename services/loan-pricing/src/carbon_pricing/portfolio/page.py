@@ -7,7 +7,7 @@ disclosure report, its annex and the re-pricing runs.
 
 Login as the government pages do: the cookie holds the bank's API key (HttpOnly, SameSite=Strict, Secure
 outside dev mode) and is checked like the Authorization header on every read, so the page shows only the
-logged-in bank's books; the REST reads it links to accept the same cookie (rest.py). Figures come from the
+logged-in bank's books; the REST reads it links to accept the same cookie (rest/deps.py). Figures come from the
 same use case as the API and the same content as the disclosure report (disclosure.build_content).
 """
 
@@ -41,7 +41,7 @@ from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import tco2
 from carbon_pricing.portfolio.repricing import RepricingCore
-from carbon_pricing.portfolio.rest import COOKIE
+from carbon_pricing.portfolio.rest.deps import COOKIE
 
 TREND_SNAPSHOTS = 6  # the trend chart covers the book's latest snapshots, each for its own year
 
@@ -130,7 +130,7 @@ def router(core: LoanBookCore, secure_cookies: bool = True, runs: RepricingCore 
         form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
         key = (form.get("api_key") or [""])[0].strip()[: limits.current().max_name_chars]
         try:
-            await anyio.to_thread.run_sync(lambda: core.banks.authenticate(key))
+            await anyio.to_thread.run_sync(lambda: core.authenticate(key))
         except ServiceError:
             return login_page(chosen, failed=True)
         response = RedirectResponse(f"/bank/portfolio?{urlencode({'lang': chosen})}", status_code=303)
@@ -243,21 +243,21 @@ def _runs_section(runs: RepricingCore | None, key: str, lang: str) -> str:
     if runs is None:
         return ""
     e = html.escape
-    bank = runs.books.banks.authenticate(key)
+    bank = runs.books.authenticate(key)
     docs, _ = runs.list_runs(key, f"banks/{bank}", 10, "")
     rows = [[_t(lang, k) for k in ("run", "snapshot", "product", "state", "progress", "effect")]]
     rows += [
         [
-            d["name"].rsplit("/", 1)[-1],
-            d["snapshot"].rsplit("/", 1)[-1],
-            d["product"],
-            d["state"],
-            f"{d['positions_done']:,} / {d['positions_total']:,}",
-            d.get("annual_interest_effect_cny") or "—",
+            d.run_id,
+            d.snapshot.rsplit("/", 1)[-1],
+            d.product,
+            d.state,
+            f"{d.positions_done:,} / {d.positions_total:,}",
+            d.annual_interest_effect_cny or "—",
         ]
         for d in docs
     ]
-    links = "".join(f'<li><a href="/v1/{e(d["name"])}">{e(d["name"].rsplit("/", 1)[-1])}</a></li>' for d in docs)
+    links = "".join(f'<li><a href="/v1/{e(d.name)}">{e(d.run_id)}</a></li>' for d in docs)
     note = _t(lang, "runs_note").replace("{bank}", bank)
     table = html_table(rows, _t(lang, "runs"), 4) if docs else ""
     return f"""<h2 id="runs">{e(_t(lang, "runs"))}</h2><p>{e(note)}</p>{table}<ul class="links">{links}</ul>"""

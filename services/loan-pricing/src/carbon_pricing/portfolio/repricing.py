@@ -11,7 +11,7 @@ and resumes after the positions already done. Money is exact: fen x basis points
 figure rounded once (half-even) to the fen.
 
 Redis (carbon:pricing:):
-  run:{bank}:{run}          JSON run document (state, progress, summary)
+  run:{bank}:{run}          JSON run record (RunRecord: state, progress, summary)
   run:{bank}:{run}:results  HASH position_id -> result JSON (a simulated quote, or {"not_priced": reason})
   runs:{bank}               ZSET run id by create time (ms)
   runs:queue / runs:taken   LISTs of "{bank}/{run}" waiting / being worked on
@@ -19,7 +19,6 @@ Redis (carbon:pricing:):
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -35,8 +34,10 @@ import redis
 from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, not_found
 from carbon_common.redis_conn import members
+from pydantic import BaseModel, ConfigDict
 
 from carbon_pricing.core import SimulationItem
+from carbon_pricing.domain import POSITION_RESULT, NotPriced, PositionResult
 from carbon_pricing.portfolio.core import LoanBookCore, SnapshotName
 from carbon_pricing.portfolio.domain import cny, div_half_even, fen
 from carbon_pricing.store import run_results_key
@@ -67,16 +68,74 @@ def index_key(bank: str) -> str:
     return f"{PREFIX}runs:{bank}"
 
 
+# ---------------------------------------------------------------- records
+
+
+class RateAdjustment(BaseModel):
+    """The positions priced with one rate adjustment, their outstanding and its annual interest effect."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rate_adjustment_bp: int
+    positions: int
+    outstanding_cny: str
+    annual_interest_effect_cny: str
+
+
+class RunSummary(BaseModel):
+    """A finished run's figures (every amount rounded once, half-even, to the fen)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    priced: int
+    not_priced: dict[str, int]  # reason -> positions
+    decisions: dict[str, int]  # decision -> positions
+    rate_adjustments: list[RateAdjustment]  # by bp
+    priced_outstanding_cny: str
+    annual_interest_effect_cny: str
+
+
+class RunRecord(BaseModel):
+    """A re-pricing run as stored (run:{bank}:{run}); the summary fields are set once it SUCCEEDED."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    snapshot: str
+    product: str
+    reference_rate_pct: str
+    default_tenor_months: int
+    state: RunState
+    positions_total: int
+    positions_done: int
+    simulation: Literal[True] = True
+    create_time: str
+    update_time: str
+    error: str = ""
+    heartbeat: float = 0.0  # time.time() of the working replica's last beat (STALE_SECONDS)
+    priced: int = 0
+    not_priced: dict[str, int] = {}
+    decisions: dict[str, int] = {}
+    rate_adjustments: list[RateAdjustment] = []
+    priced_outstanding_cny: str | None = None
+    annual_interest_effect_cny: str | None = None
+    policy_bundle_version: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+
 # ---------------------------------------------------------------- what a run quotes
 
 
 class SimulatedQuoter(Protocol):
     def simulate(
         self, bank: str, run: str, product: str, reference_rate_pct: Decimal, items: Sequence[SimulationItem]
-    ) -> list[dict[str, Any]]:
+    ) -> list[PositionResult]:
         """Quote each item through the product's policy as a quote would be; log every priced item in the
         decision log (kind SIMULATION) and store its result under `results_key` with the entry; return
-        one result per item: the simulated quote record, or {"position_id", "not_priced": reason}."""
+        one result per item: the simulated quote record, or NotPriced (position and reason)."""
 
 
 def tenor_months(drawn: str, maturity: str, default: int) -> int:
@@ -118,18 +177,18 @@ def annual_effect_fen(outstanding_fen_times_bp: int) -> int:
     return div_half_even(outstanding_fen_times_bp, BP_PER_UNIT)
 
 
-def summarize(results: Iterable[Mapping[str, Any]]) -> Summary:
+def summarize(results: Iterable[PositionResult]) -> Summary:
     """Distribution of rate adjustments (positions and outstanding per bp) and the annual interest effect:
     sum of outstanding x bp / 10,000 over priced positions; each figure rounded once from exact sums."""
     not_priced: dict[str, int] = {}
     decisions: dict[str, int] = {}
     by_bp: dict[int, list[int]] = {}
     for r in results:
-        if r.get("not_priced"):
-            not_priced[str(r["not_priced"])] = not_priced.get(str(r["not_priced"]), 0) + 1
+        if isinstance(r, NotPriced):
+            not_priced[r.not_priced] = not_priced.get(r.not_priced, 0) + 1
             continue
-        decisions[str(r["decision"])] = decisions.get(str(r["decision"]), 0) + 1
-        bp, amount = int(r["rate_adjustment_bp"]), fen(Decimal(str(r["amount_cny"])))
+        decisions[r.decision.value] = decisions.get(r.decision.value, 0) + 1
+        bp, amount = r.rate_adjustment_bp, fen(Decimal(r.amount_cny))
         row = by_bp.setdefault(bp, [0, 0])
         row[0] += 1
         row[1] += amount
@@ -144,26 +203,23 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> Summary:
     )
 
 
-def summary_doc(summary: Summary) -> dict[str, Any]:
+def summary_doc(summary: Summary) -> RunSummary:
     def money(amount_fen: int) -> str:
         return format(cny(amount_fen), "f")
 
-    return {
-        "priced": summary.priced,
-        "not_priced": dict(summary.not_priced),
-        "decisions": dict(summary.decisions),
-        "rate_adjustments": [
-            {
-                "rate_adjustment_bp": bp,
-                "positions": n,
-                "outstanding_cny": money(out),
-                "annual_interest_effect_cny": money(effect),
-            }
+    return RunSummary(
+        priced=summary.priced,
+        not_priced=dict(summary.not_priced),
+        decisions=dict(summary.decisions),
+        rate_adjustments=[
+            RateAdjustment(
+                rate_adjustment_bp=bp, positions=n, outstanding_cny=money(out), annual_interest_effect_cny=money(effect)
+            )
             for bp, n, out, effect in summary.buckets
         ],
-        "priced_outstanding_cny": money(summary.priced_outstanding_fen),
-        "annual_interest_effect_cny": money(summary.annual_effect_fen),
-    }
+        priced_outstanding_cny=money(summary.priced_outstanding_fen),
+        annual_interest_effect_cny=money(summary.annual_effect_fen),
+    )
 
 
 # ---------------------------------------------------------------- store
@@ -173,40 +229,41 @@ class RunStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def create(self, bank: str, run: str, doc: dict[str, Any]) -> None:
+    def create(self, bank: str, run: str, record: RunRecord) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.set(run_key(bank, run), json.dumps(doc, separators=(",", ":")))
+        pipe.set(run_key(bank, run), record.model_dump_json())
         pipe.zadd(index_key(bank), {run: int(time.time() * 1000)})
         pipe.lpush(QUEUE, f"{bank}/{run}")
         pipe.execute()
 
-    def get(self, bank: str, run: str) -> dict[str, Any] | None:
+    def get(self, bank: str, run: str) -> RunRecord | None:
         raw = self.redis.get(run_key(bank, run))
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else RunRecord.model_validate_json(raw)
 
-    def update(self, bank: str, run: str, **fields: Any) -> dict[str, Any]:
-        doc = self.get(bank, run) or {}
-        doc.update(fields)
-        self.redis.set(run_key(bank, run), json.dumps(doc, separators=(",", ":")))
-        return doc
+    def update(self, bank: str, run: str, record: RunRecord, **fields: object) -> RunRecord:
+        """`record` with `fields` changed (validated), stored over the run's record."""
+        updated = RunRecord.model_validate({**record.model_dump(), **fields})
+        self.redis.set(run_key(bank, run), updated.model_dump_json())
+        return updated
 
-    def page(self, bank: str, offset: int, size: int) -> tuple[list[dict[str, Any]], bool]:
+    def page(self, bank: str, offset: int, size: int) -> tuple[list[RunRecord], bool]:
         ids = members(self.redis.zrevrange(index_key(bank), offset, offset + size))
-        docs = [json.loads(r) for r in self.redis.mget([run_key(bank, i) for i in ids[:size]]) if r] if ids else []
-        return docs, len(ids) > size
+        raws = self.redis.mget([run_key(bank, i) for i in ids[:size]]) if ids else []
+        return [RunRecord.model_validate_json(r) for r in raws if r], len(ids) > size
 
     def done(self, bank: str, run: str) -> set[str]:
         return {k.decode() if isinstance(k, bytes) else str(k) for k in self.redis.hkeys(results_key(bank, run))}
 
-    def results(self, bank: str, run: str) -> list[dict[str, Any]]:
-        return [json.loads(v) for v in self.redis.hvals(results_key(bank, run))]
+    def results(self, bank: str, run: str) -> list[PositionResult]:
+        return [POSITION_RESULT.validate_json(v) for v in self.redis.hvals(results_key(bank, run))]
 
-    def store_unpriced(self, bank: str, run: str, results: Sequence[Mapping[str, Any]]) -> None:
-        unpriced = [r for r in results if r.get("not_priced")]
+    def store_unpriced(self, bank: str, run: str, results: Sequence[PositionResult]) -> None:
+        """The positions that could not be quoted (the simulated ones are stored with their log entries)."""
+        unpriced = [r for r in results if isinstance(r, NotPriced)]
         if unpriced:
             pipe = self.redis.pipeline(transaction=False)
             for r in unpriced:
-                pipe.hset(results_key(bank, run), str(r["position_id"]), json.dumps(dict(r)))
+                pipe.hset(results_key(bank, run), r.position_id, r.model_dump_json())
             pipe.execute()
 
     def take(self) -> tuple[str, str] | None:
@@ -225,10 +282,10 @@ class RunStore:
         for raw in self.redis.lrange(TAKEN, 0, -1):
             item = raw.decode() if isinstance(raw, bytes) else str(raw)
             bank, _, run = item.partition("/")
-            doc = self.get(bank, run)
-            if doc is None or doc.get("state") in ("SUCCEEDED", "FAILED"):
+            record = self.get(bank, run)
+            if record is None or record.state in ("SUCCEEDED", "FAILED"):
                 self.redis.lrem(TAKEN, 0, item)
-            elif now - float(doc.get("heartbeat", 0)) > STALE_SECONDS and self.redis.lrem(TAKEN, 1, item):
+            elif now - record.heartbeat > STALE_SECONDS and self.redis.lrem(TAKEN, 1, item):
                 self.redis.lpush(QUEUE, item)
                 moved += 1
         return moved
@@ -273,7 +330,7 @@ class RepricingCore:
 
     def create_run(
         self, api_key: str, parent: str, snapshot: str, product: str, reference_rate_pct: str, default_tenor: int
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         bank = self._bank(api_key, parent)
         parsed = self.books.parse_name(api_key, snapshot, "repricing_run.snapshot")
         violations: list[tuple[str, str]] = []
@@ -299,22 +356,20 @@ class RepricingCore:
             raise not_found(str(parsed))
         run = new_run_id()
         now = _iso(self._clock())
-        doc = {
-            "name": f"banks/{bank}/repricingRuns/{run}",
-            "snapshot": str(parsed),
-            "product": product,
-            "reference_rate_pct": format(rate, "f"),
-            "default_tenor_months": tenor,
-            "state": "PENDING",
-            "positions_total": int(doc_snapshot["position_count"]),
-            "positions_done": 0,
-            "simulation": True,
-            "create_time": now,
-            "update_time": now,
-            "error": "",
-        }
-        self.store.create(bank, run, doc)
-        return doc
+        record = RunRecord(
+            name=f"banks/{bank}/repricingRuns/{run}",
+            snapshot=str(parsed),
+            product=product,
+            reference_rate_pct=format(rate, "f"),
+            default_tenor_months=tenor,
+            state="PENDING",
+            positions_total=int(doc_snapshot["position_count"]),
+            positions_done=0,
+            create_time=now,
+            update_time=now,
+        )
+        self.store.create(bank, run, record)
+        return record
 
     def _run(self, api_key: str, name: str) -> tuple[str, str]:
         limits.check_name(name, "name")
@@ -327,21 +382,21 @@ class RepricingCore:
             raise not_found(name)
         return bank, parts[3]
 
-    def get_run(self, api_key: str, name: str) -> dict[str, Any]:
+    def get_run(self, api_key: str, name: str) -> RunRecord:
         bank, run = self._run(api_key, name)
         doc = self.store.get(bank, run)
         if doc is None:
             raise not_found(name)
         return doc
 
-    def run_results(self, api_key: str, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def run_results(self, api_key: str, name: str) -> tuple[RunRecord, list[PositionResult]]:
         bank, run = self._run(api_key, name)
         doc = self.store.get(bank, run)
         if doc is None:
             raise not_found(name)
-        return doc, sorted(self.store.results(bank, run), key=lambda r: str(r.get("position_id", "")))
+        return doc, sorted(self.store.results(bank, run), key=lambda r: r.position_id)
 
-    def list_runs(self, api_key: str, parent: str, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+    def list_runs(self, api_key: str, parent: str, page_size: int, page_token: str) -> tuple[list[RunRecord], str]:
         bank = self._bank(api_key, parent)
         try:
             offset = int(page_token) if page_token else 0
@@ -354,42 +409,51 @@ class RepricingCore:
         return docs, str(offset + size) if more else ""
 
     # -- the worker ---------------------------------------------------------
-    def execute(self, bank: str, run: str, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Quote the run's remaining positions chunk by chunk, then store the summary."""
-        doc = self.store.get(bank, run)
-        if doc is None:
-            return {}
-        snapshot = SnapshotName.parse(doc["snapshot"])
+    def execute(self, bank: str, run: str, progress: Callable[[int, int], None] | None = None) -> RunRecord | None:
+        """Quote the run's remaining positions chunk by chunk, then store the summary (None: no such run)."""
+        record = self.store.get(bank, run)
+        if record is None:
+            return None
+        snapshot = SnapshotName.parse(record.snapshot)
         book = self.books.store.get(snapshot.bank, snapshot.book, snapshot.snapshot)
         if book is None:
-            return self.store.update(bank, run, state="FAILED", error="snapshot gone", update_time=_iso(self._clock()))
+            return self.store.update(
+                bank, run, record, state="FAILED", error="snapshot gone", update_time=_iso(self._clock())
+            )
         done = self.store.done(bank, run)
-        items = [i for i in items_of(book["positions"], int(doc["default_tenor_months"])) if i.position_id not in done]
-        total = int(doc["positions_total"])
-        self.store.update(bank, run, state="RUNNING", heartbeat=time.time(), update_time=_iso(self._clock()))
-        rate = Decimal(doc["reference_rate_pct"])
-        name = doc["name"]
+        items = [i for i in items_of(book["positions"], record.default_tenor_months) if i.position_id not in done]
+        total = record.positions_total
+        record = self.store.update(
+            bank, run, record, state="RUNNING", heartbeat=time.time(), update_time=_iso(self._clock())
+        )
+        rate = Decimal(record.reference_rate_pct)
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
-            results = self.quoter.simulate(bank, name, doc["product"], rate, chunk)
+            results = self.quoter.simulate(bank, record.name, record.product, rate, chunk)
             self.store.store_unpriced(bank, run, results)
             finished = total - len(items) + start + len(chunk)
-            self.store.update(
-                bank, run, positions_done=finished, heartbeat=time.time(), update_time=_iso(self._clock())
+            record = self.store.update(
+                bank, run, record, positions_done=finished, heartbeat=time.time(), update_time=_iso(self._clock())
             )
             if progress is not None:
                 progress(finished, total)
-        results = self.store.results(bank, run)
-        versions = sorted({str(r["policy_bundle_version"]) for r in results if r.get("policy_bundle_version")})
+        stored = self.store.results(bank, run)
+        versions = sorted({r.policy_bundle_version for r in stored if not isinstance(r, NotPriced)} - {""})
         return self.store.update(
             bank,
             run,
+            record,
             state="SUCCEEDED",
-            positions_done=len(results),
+            positions_done=len(stored),
             policy_bundle_version=", ".join(versions),
             update_time=_iso(self._clock()),
-            **summary_doc(summarize(results)),
+            **summary_doc(summarize(stored)).model_dump(),
         )
+
+    def _fail(self, bank: str, run: str, error: str) -> None:
+        record = self.store.get(bank, run)
+        if record is not None:
+            self.store.update(bank, run, record, state="FAILED", error=error)
 
     def worker(self, poll_seconds: float = 0.2) -> Callable[[threading.Event], None]:
         def repricing_worker(stopping: threading.Event) -> None:
@@ -404,12 +468,12 @@ class RepricingCore:
                     try:
                         self.execute(bank, run)
                     except ServiceError as error:  # a peer or the policy engine: the run says why
-                        self.store.update(bank, run, state="FAILED", error=error.message[:200])
+                        self._fail(bank, run, error.message[:200])
                     except redis.RedisError:
                         raise
                     except Exception as error:  # never leave a run RUNNING without a worker
                         log.exception("re-pricing run failed", extra={"run": run})
-                        self.store.update(bank, run, state="FAILED", error=type(error).__name__)
+                        self._fail(bank, run, type(error).__name__)
                     self.store.release(bank, run)
                 except redis.RedisError as error:  # store down: try again later; a taken run is requeued
                     log.warning("re-pricing worker: store unavailable", extra={"error": type(error).__name__})

@@ -1,4 +1,4 @@
-"""REST edge of the loan book (one router):
+"""Book snapshots of the calling bank and what is computed from them:
 
     POST /v1/banks/{bank}/books/{book}/snapshots?snapshotId=YYYY-MM-DD          JSON positions
     POST /v1/banks/{bank}/books/{book}/snapshots:upload?snapshotId=YYYY-MM-DD   CSV body (text/csv)
@@ -7,8 +7,8 @@
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:disclosureReport?reportingPeriod=YYYY&format=html|pdf
     GET  /v1/banks/{bank}/books/{book}/snapshots/{snapshot}:exportPositions?reportingPeriod=YYYY&format=csv|xlsx
 
-Bank API key as `Authorization: Bearer`, checked before any input is validated; errors in the
-platform's JSON shape. Request bodies are bounded by the service's body limit (carbon_common.http).
+Request bodies are bounded by the service's body limit (carbon_common.http); the upload route's own
+bound is `body_limits()`.
 """
 
 from __future__ import annotations
@@ -19,29 +19,19 @@ from urllib.parse import urlencode
 import anyio.to_thread
 from carbon_common import limits
 from carbon_common.errors import invalid_argument
-from carbon_common.http import IdPath, bank_api_key, bank_api_key_or_cookie, error_responses, security
+from carbon_common.http import IdPath, security
 from carbon_common.reports import HTML_LANG, choose_language
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
-from carbon_pricing.portfolio.core import Financed, LoanBookCore, financed_doc
+from carbon_pricing.portfolio.core import Financed, financed_doc
 from carbon_pricing.portfolio.domain import EstimateReason, Method
+from carbon_pricing.portfolio.rest.deps import BANK, ERRORS, READ_SECURITY, Books, Key, ReadKey
 
-BANK = "bankApiKey"
-ERRORS = error_responses(400, 401, 403, 404, 409, 413, 429, 503)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-
-
-COOKIE = "carbon_bank_key"  # set by the bank page's login (page.py)
-
-# Reads also take the bank page's login cookie (the page links to reports and annexes); writes take
-# only the Authorization header, so no other site can make a logged-in browser write.
-Key = Annotated[str, Depends(bank_api_key)]
-ReadKey = Annotated[str, Depends(bank_api_key_or_cookie(COOKIE))]
-READ_SECURITY = security(BANK, "bankCookie")
 SnapshotId = Annotated[
     str, Query(alias="snapshotId", min_length=10, max_length=10, pattern=DATE_PATTERN, description="YYYY-MM-DD")
 ]
@@ -173,7 +163,8 @@ def _rows(body: SnapshotIn) -> list[dict[str, str]]:
 CREATED = {**ERRORS, 200: {"model": SnapshotOut, "description": "The same rows again: the stored snapshot"}}
 
 
-def router(core: LoanBookCore) -> APIRouter:
+def router() -> APIRouter:
+    """Built when the app is (the upload route documents and enforces the process's upload bound)."""
     api = APIRouter(prefix="/v1/banks/{bank}/books/{book}", tags=["loan books"])
 
     @api.post(
@@ -184,7 +175,9 @@ def router(core: LoanBookCore) -> APIRouter:
         summary="Create a book snapshot from JSON positions (all or none)",
         openapi_extra=security(BANK),
     )
-    def create(bank: IdPath, book: IdPath, key: Key, body: SnapshotIn, snapshot_id: SnapshotId) -> JSONResponse:
+    def create(
+        bank: IdPath, book: IdPath, key: Key, core: Books, body: SnapshotIn, snapshot_id: SnapshotId
+    ) -> JSONResponse:
         doc, created = core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, _rows(body))
         return _snapshot_response(doc, created)
 
@@ -213,7 +206,9 @@ def router(core: LoanBookCore) -> APIRouter:
             **security(BANK),
         },
     )
-    async def upload(request: Request, bank: IdPath, book: IdPath, key: Key, snapshot_id: SnapshotId) -> JSONResponse:
+    async def upload(
+        request: Request, bank: IdPath, book: IdPath, key: Key, core: Books, snapshot_id: SnapshotId
+    ) -> JSONResponse:
         data = bytearray()
         async for chunk in request.stream():
             data.extend(chunk)
@@ -243,6 +238,7 @@ def router(core: LoanBookCore) -> APIRouter:
         book: IdPath,
         snapshot: SnapshotPath,
         key: ReadKey,
+        core: Books,
         period: Year,
         include_positions: Flag = True,
         compare_snapshot: CompareName = "",
@@ -273,6 +269,7 @@ def router(core: LoanBookCore) -> APIRouter:
         book: IdPath,
         snapshot: SnapshotPath,
         key: ReadKey,
+        core: Books,
         period: Year,
         format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
     ) -> Response:
@@ -313,6 +310,7 @@ def router(core: LoanBookCore) -> APIRouter:
         book: IdPath,
         snapshot: SnapshotPath,
         key: ReadKey,
+        core: Books,
         period: Year,
         format: Annotated[Literal["html", "pdf"], Query()] = "html",
         lang: Lang = None,
@@ -344,7 +342,7 @@ def router(core: LoanBookCore) -> APIRouter:
         openapi_extra=READ_SECURITY,
     )
     def get(
-        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: ReadKey, include_positions: Flag = False
+        bank: IdPath, book: IdPath, snapshot: SnapshotPath, key: ReadKey, core: Books, include_positions: Flag = False
     ) -> JSONResponse:
         doc = core.get_snapshot(key, f"banks/{bank}/books/{book}/snapshots/{snapshot}")
         return JSONResponse(_public(doc, include_positions))

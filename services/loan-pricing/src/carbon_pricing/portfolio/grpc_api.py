@@ -12,7 +12,7 @@ from google.type import decimal_pb2
 
 from carbon_pricing.portfolio.book import COLUMNS
 from carbon_pricing.portfolio.core import LoanBookCore, financed_doc
-from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.repricing import RepricingCore, RunRecord
 
 SERVICE_NAME = portfolio_pb2.DESCRIPTOR.services_by_name["LoanBookService"].full_name
 _METHOD = portfolio_pb2.PositionEmissions.Method
@@ -157,35 +157,35 @@ def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
 _STATE = portfolio_pb2.RepricingRun.State
 
 
-def run_to_proto(doc: dict[str, Any]) -> portfolio_pb2.RepricingRun:
+def run_to_proto(record: RunRecord) -> portfolio_pb2.RepricingRun:
     out = portfolio_pb2.RepricingRun(
-        name=doc["name"],
-        snapshot=doc["snapshot"],
-        product=doc["product"],
-        reference_rate_pct=_dec(doc["reference_rate_pct"]),
-        default_tenor_months=int(doc["default_tenor_months"]),
-        state=_STATE.Value(f"STATE_{doc['state']}"),
-        positions_total=int(doc["positions_total"]),
-        positions_done=int(doc["positions_done"]),
-        priced=int(doc.get("priced", 0)),
-        not_priced=dict(doc.get("not_priced", {})),
-        decisions=dict(doc.get("decisions", {})),
+        name=record.name,
+        snapshot=record.snapshot,
+        product=record.product,
+        reference_rate_pct=_dec(record.reference_rate_pct),
+        default_tenor_months=record.default_tenor_months,
+        state=_STATE.Value(f"STATE_{record.state}"),
+        positions_total=record.positions_total,
+        positions_done=record.positions_done,
+        priced=record.priced,
+        not_priced=record.not_priced,
+        decisions=record.decisions,
         rate_adjustments=[
             portfolio_pb2.RateAdjustmentBucket(
-                rate_adjustment_bp=b["rate_adjustment_bp"],
-                positions=b["positions"],
-                outstanding_cny=_dec(b["outstanding_cny"]),
-                annual_interest_effect_cny=_dec(b["annual_interest_effect_cny"]),
+                rate_adjustment_bp=b.rate_adjustment_bp,
+                positions=b.positions,
+                outstanding_cny=_dec(b.outstanding_cny),
+                annual_interest_effect_cny=_dec(b.annual_interest_effect_cny),
             )
-            for b in doc.get("rate_adjustments", [])
+            for b in record.rate_adjustments
         ],
-        priced_outstanding_cny=_dec(doc.get("priced_outstanding_cny")),
-        annual_interest_effect_cny=_dec(doc.get("annual_interest_effect_cny")),
-        policy_bundle_version=doc.get("policy_bundle_version", ""),
-        error=doc.get("error", ""),
+        priced_outstanding_cny=_dec(record.priced_outstanding_cny),
+        annual_interest_effect_cny=_dec(record.annual_interest_effect_cny),
+        policy_bundle_version=record.policy_bundle_version,
+        error=record.error,
     )
-    for field in ("create_time", "update_time"):
-        getattr(out, field).FromJsonString(doc[field])
+    out.create_time.FromJsonString(record.create_time)
+    out.update_time.FromJsonString(record.update_time)
     return out
 
 
@@ -204,7 +204,7 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
         self, request: portfolio_pb2.CreateRepricingRunRequest, context: grpc.ServicerContext
     ) -> portfolio_pb2.RepricingRun:
         run = request.repricing_run
-        doc = self._runs(context).create_run(
+        record = self._runs(context).create_run(
             _api_key(context),
             request.parent,
             run.snapshot,
@@ -212,7 +212,7 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
             run.reference_rate_pct.value,
             run.default_tenor_months,
         )
-        return run_to_proto(doc)
+        return run_to_proto(record)
 
     def GetRepricingRun(
         self, request: portfolio_pb2.GetRepricingRunRequest, context: grpc.ServicerContext
@@ -222,11 +222,11 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
     def ListRepricingRuns(
         self, request: portfolio_pb2.ListRepricingRunsRequest, context: grpc.ServicerContext
     ) -> portfolio_pb2.ListRepricingRunsResponse:
-        docs, token = self._runs(context).list_runs(
+        records, token = self._runs(context).list_runs(
             _api_key(context), request.parent, request.page_size, request.page_token
         )
         return portfolio_pb2.ListRepricingRunsResponse(
-            repricing_runs=[run_to_proto(d) for d in docs], next_page_token=token
+            repricing_runs=[run_to_proto(r) for r in records], next_page_token=token
         )
 
     def CreateBookSnapshot(
