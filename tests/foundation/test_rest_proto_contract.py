@@ -37,7 +37,9 @@ from carbon_pricing import domain as pricing_domain
 from carbon_pricing import lifecycle as pricing_policies
 from carbon_pricing import quote as pricing_quote
 from carbon_pricing import store as pricing_store
+from carbon_pricing.portfolio import figures as portfolio_figures
 from carbon_pricing.portfolio import repricing as pricing_repricing
+from carbon_pricing.portfolio import store as portfolio_store
 from carbon_pricing.portfolio.rest import runs as runs_rest
 from carbon_pricing.portfolio.rest import snapshots as portfolio_rest
 from carbon_pricing.rest import policies as pricing_policy_api
@@ -99,11 +101,11 @@ FACES = [
     # loan-pricing portfolio (requests snake_case, responses camelCase)
     Face(portfolio_rest.PositionIn, portfolio_pb2.BookPosition.DESCRIPTOR, SNAKE, INPUT),
     Face(portfolio_rest.SnapshotOut, portfolio_pb2.BookSnapshot.DESCRIPTOR, CAMEL),
-    Face(portfolio_rest.Bucket, portfolio_pb2.PortfolioBucket.DESCRIPTOR, CAMEL),
-    Face(portfolio_rest.PositionOut, portfolio_pb2.PositionEmissions.DESCRIPTOR, CAMEL),
-    Face(portfolio_rest.YearOnYearOut, portfolio_pb2.YearOnYear.DESCRIPTOR, CAMEL),
-    Face(portfolio_rest.FinancedOut, portfolio_pb2.FinancedEmissions.DESCRIPTOR, CAMEL),
-    Face(portfolio_rest.GradeBreakdownOut, portfolio_pb2.GradeBreakdown.DESCRIPTOR, CAMEL),
+    Face(portfolio_figures.Bucket, portfolio_pb2.PortfolioBucket.DESCRIPTOR, CAMEL),
+    Face(portfolio_figures.PositionOut, portfolio_pb2.PositionEmissions.DESCRIPTOR, CAMEL),
+    Face(portfolio_figures.YearOnYearOut, portfolio_pb2.YearOnYear.DESCRIPTOR, CAMEL),
+    Face(portfolio_figures.FinancedOut, portfolio_pb2.FinancedEmissions.DESCRIPTOR, CAMEL),
+    Face(portfolio_figures.GradeBreakdownOut, portfolio_pb2.GradeBreakdown.DESCRIPTOR, CAMEL),
     # loan-pricing re-pricing runs (camelCase)
     Face(runs_rest.RunIn, portfolio_pb2.RepricingRun.DESCRIPTOR, CAMEL, INPUT),
     Face(
@@ -162,6 +164,7 @@ RECORD_MODULES = {
     pricing_domain: "the policy input/output, dry-run inputs and decision-log entries pricing stores and logs",
     pricing_store: "the request-id claim pricing keeps in Redis",
     pricing_repricing: "re-pricing run records in Redis (their REST face is runs.RunOut, compared above)",
+    portfolio_store: "book snapshots as stored (their REST face is snapshots.SnapshotOut, compared above)",
 }
 EDGE_MODULES = (
     consent_rest,
@@ -170,6 +173,7 @@ EDGE_MODULES = (
     pricing_policies,
     pricing_policy_api,
     portfolio_rest,
+    portfolio_figures,
     runs_rest,
     tax_upload,
     rating_gov,

@@ -10,10 +10,10 @@ book (sources), accounts only of enterprises whose decision allowed it, and comp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import polars as pl
 from carbon_common import limits, names
@@ -26,13 +26,10 @@ from carbon_pricing.portfolio.domain import (
     HighCarbonGrades,
     PcafTable,
     Position,
-    change_between,
-    cny,
-    economic_intensity_micro,
 )
 from carbon_pricing.portfolio.grades import GradeSource
 from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
-from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.portfolio.store import BookStore, PositionRecord, StoredSnapshot
 from carbon_pricing.sources import BankDirectory
 
 _SNAPSHOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -90,7 +87,7 @@ class LoanBookCore:
         accounts: AccountFacts,
         benchmarks: Benchmarks | None = None,
         pcaf: PcafTable | None = None,
-        clock: Any = None,
+        clock: Callable[[], datetime] | None = None,
         grades: GradeSource | None = None,
         high_carbon: HighCarbonGrades | None = None,
     ) -> None:
@@ -155,26 +152,26 @@ class LoanBookCore:
     # -- use cases ----------------------------------------------------------
     def create_snapshot(
         self, api_key: str, parent: str, snapshot_id: str, raw_rows: list[dict[str, str]] | list[BookRow]
-    ) -> tuple[dict[str, Any], bool]:
-        """Stores a snapshot (all rows or none); returns (document, created). The same rows again
+    ) -> tuple[StoredSnapshot, bool]:
+        """Stores a snapshot (all rows or none); returns (record, created). The same rows again
         return the stored snapshot; other rows under an existing id are ALREADY_EXISTS."""
         bank, book = self._parent(api_key, parent)
         snapshot = _snapshot_id(snapshot_id, "snapshot_id")
         limits.check_count(len(raw_rows), "positions", limits.current().max_upload_rows)
         rows = raw_rows if raw_rows and isinstance(raw_rows[0], BookRow) else validate_rows(raw_rows)  # type: ignore[arg-type]
         name = str(SnapshotName(bank, book, snapshot))
-        doc = {
-            "name": name,
-            "digest": digest(rows),
-            "position_count": len(rows),
-            "outstanding_cny": format(sum(r.position.outstanding_cny for r in rows), "f"),
-            "create_time": self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "positions": [r.doc() for r in rows],
-        }
-        existing = self.store.create(bank, book, snapshot, doc)
+        record = StoredSnapshot(
+            name=name,
+            digest=digest(rows),
+            position_count=len(rows),
+            outstanding_cny=format(sum(r.position.outstanding_cny for r in rows), "f"),
+            create_time=self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            positions=[PositionRecord.model_validate(r.doc()) for r in rows],
+        )
+        existing = self.store.create(bank, book, snapshot, record)
         if existing is None:
-            return doc, True
-        if existing.get("digest") != doc["digest"]:
+            return record, True
+        if existing.digest != record.digest:
             raise already_exists(name, f"{name} already exists with other positions (snapshots are immutable)")
         return existing, False
 
@@ -183,7 +180,7 @@ class LoanBookCore:
         bank = self.banks.authenticate(api_key)
         return bank, self.store.snapshots(bank)
 
-    def get_snapshot(self, api_key: str, name: str) -> dict[str, Any]:
+    def get_snapshot(self, api_key: str, name: str) -> StoredSnapshot:
         parsed = self.parse_name(api_key, name)
         doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
         if doc is None:
@@ -210,7 +207,7 @@ class LoanBookCore:
         doc = self.store.get(parsed.bank, parsed.book, parsed.snapshot)
         if doc is None:
             raise not_found(str(parsed))
-        positions = [_position(p) for p in doc["positions"]]
+        positions = [_position(p) for p in doc.positions]
         usccs = [p.uscc for p in positions]
         decisions = self.access.decisions(f"banks/{parsed.bank}", usccs, period)
         allowed = [u for u, a in decisions.items() if a.allowed]
@@ -240,8 +237,8 @@ class LoanBookCore:
             pcaf_version=self.pcaf.version,
             benchmark_version=self.benchmarks.version,
             benchmark_illustrative=self.benchmarks.status == "illustrative",
-            snapshot_digest=str(doc.get("digest", "")),
-            snapshot_create_time=str(doc.get("create_time", "")),
+            snapshot_digest=doc.digest,
+            snapshot_create_time=doc.create_time,
             grades=grade_totals,
             high_carbon_version=self.high_carbon.version if grade_totals is not None else "",
         )
@@ -255,101 +252,16 @@ def _year(period: str, field: str) -> str:
     return period
 
 
-def _position(doc: dict[str, Any]) -> Position:
+def _position(p: PositionRecord) -> Position:
     return Position(
-        position_id=doc["position_id"],
-        uscc=doc["enterprise"].split("/", 1)[1],
-        product=doc["product"],
-        outstanding_cny=Decimal(doc["outstanding_cny"]),
-        equity_plus_debt_cny=Decimal(doc["equity_plus_debt_cny"]),
-        industry=doc["industry_code"],
-        region=doc["region_code"],
-        listed=bool(doc["listed"]),
-        evic_cny=Decimal(doc["evic_cny"]) if doc["evic_cny"] else None,
-        revenue_cny=Decimal(doc["revenue_cny"]) if doc["revenue_cny"] else None,
+        position_id=p.position_id,
+        uscc=p.enterprise.split("/", 1)[1],
+        product=p.product,
+        outstanding_cny=Decimal(p.outstanding_cny),
+        equity_plus_debt_cny=Decimal(p.equity_plus_debt_cny),
+        industry=p.industry_code,
+        region=p.region_code,
+        listed=p.listed,
+        evic_cny=Decimal(p.evic_cny) if p.evic_cny else None,
+        revenue_cny=Decimal(p.revenue_cny) if p.revenue_cny else None,
     )
-
-
-def _micro_text(value: int | None) -> str | None:
-    return None if value is None else format(Decimal(value).scaleb(-6), "f")
-
-
-def financed_doc(result: Financed, include_positions: bool = True) -> dict[str, Any]:
-    """The REST/JSON form (field names as the proto's JSON names)."""
-    t = result.totals
-
-    def bucket(key: str, v: tuple[int, int, int]) -> dict[str, Any]:
-        return {
-            "key": key,
-            "positions": v[0],
-            "outstandingCny": format(cny(v[1]), "f"),
-            "financedTco2": _micro_text(v[2]),
-            "intensity": _micro_text(economic_intensity_micro(v[2], v[1])),
-        }
-
-    doc: dict[str, Any] = {
-        "snapshot": result.snapshot,
-        "reportingPeriod": result.period,
-        "positions": t.positions,
-        "covered": t.covered,
-        "fromAccounts": int(result.rows.filter(pl.col("method") == "ACCOUNT").height),
-        "estimated": int(result.rows.filter(pl.col("estimated") & pl.col("financed_micro").is_not_null()).height),
-        "outstandingCny": format(cny(t.outstanding_fen), "f"),
-        "financedTco2": _micro_text(t.financed_micro),
-        "economicIntensity": _micro_text(t.intensity_micro),
-        "weightedDataQualityScore": None
-        if t.weighted_score_centi is None
-        else format(cny(t.weighted_score_centi), "f"),
-        "attributableReductionTco2": _micro_text(t.attributable_reduction_micro),
-        "byIndustry": [bucket(k, v) for k, v in sorted(t.by_industry.items())],
-        "byRegion": [bucket(k, v) for k, v in sorted(t.by_region.items())],
-        "pcafTableVersion": result.pcaf_version,
-        "benchmarkVersion": result.benchmark_version,
-        "benchmarkIllustrative": result.benchmark_illustrative,
-    }
-    if result.grades is not None:
-        g = result.grades
-        doc["byGrade"] = [
-            {"schemeId": scheme, "buckets": [bucket(k, v) for k, v in sorted(buckets.items())]}
-            for scheme, buckets in sorted(g.by_grade.items())
-        ]
-        doc["highCarbonOutstandingCny"] = format(cny(g.high_carbon_outstanding_fen), "f")
-        doc["highCarbonFinancedTco2"] = _micro_text(g.high_carbon_financed_micro)
-        doc["highCarbonGradesVersion"] = result.high_carbon_version
-    if result.previous is not None:
-        before = result.previous.totals
-        change = change_between(t.financed_micro, before.financed_micro, t.intensity_micro, before.intensity_micro)
-        doc["yearOnYear"] = {
-            "previousSnapshot": result.previous.snapshot,
-            "previousPeriod": result.previous.period,
-            "previousFinancedTco2": _micro_text(before.financed_micro),
-            "previousEconomicIntensity": _micro_text(before.intensity_micro),
-            "financedChangeTco2": _micro_text(change.financed_change_micro),
-            "financedChangeRatio": _micro_text(change.financed_change_ratio_micro),
-            "economicIntensityChange": _micro_text(change.intensity_change_micro),
-            "economicIntensityChangeRatio": _micro_text(change.intensity_change_ratio_micro),
-        }
-    if include_positions:
-        doc["positionEmissions"] = [
-            {
-                "positionId": r["position_id"],
-                "enterprise": f"enterprises/{r['uscc']}",
-                "attributionFactor": _micro_text(r["attribution_micro"]),
-                "attributionCapped": r["attribution_capped"],
-                "method": r["method"],
-                "estimated": r["estimated"],
-                "estimateReason": r["estimate_reason"],
-                "consentReason": r["consent_reason"],
-                "consent": r["consent"],
-                "pcafOption": r["pcaf_option"],
-                "dataQualityScore": r["data_quality_score"],
-                "borrowerScope12Tco2": _micro_text(r["borrower_micro"]),
-                "financedTco2": _micro_text(r["financed_micro"]),
-                "attributableReductionTco2": _micro_text(r["reduction_micro"]),
-                "accountDigest": r["account_digest"],
-                "factorSetVersion": r["factor_set_version"],
-                "benchmarkVersion": r["benchmark_version"],
-            }
-            for r in result.rows.iter_rows(named=True)
-        ]
-    return doc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 from carbon.v1 import portfolio_pb2, portfolio_pb2_grpc
 from carbon_common.identity import bearer_token, metadata_value
@@ -11,8 +9,10 @@ from google.protobuf import timestamp_pb2
 from google.type import decimal_pb2
 
 from carbon_pricing.portfolio.book import COLUMNS
-from carbon_pricing.portfolio.core import LoanBookCore, financed_doc
+from carbon_pricing.portfolio.core import LoanBookCore
+from carbon_pricing.portfolio.figures import Bucket, FinancedOut, financed_out
 from carbon_pricing.portfolio.repricing import RepricingCore, RunRecord
+from carbon_pricing.portfolio.store import StoredSnapshot
 
 SERVICE_NAME = portfolio_pb2.DESCRIPTOR.services_by_name["LoanBookService"].full_name
 _METHOD = portfolio_pb2.PositionEmissions.Method
@@ -45,110 +45,108 @@ def _row(p: portfolio_pb2.BookPosition) -> dict[str, str]:
     return {k: doc[k] for k in COLUMNS}
 
 
-def snapshot_to_proto(doc: dict[str, Any], include_positions: bool) -> portfolio_pb2.BookSnapshot:
+def snapshot_to_proto(record: StoredSnapshot, include_positions: bool) -> portfolio_pb2.BookSnapshot:
     out = portfolio_pb2.BookSnapshot(
-        name=doc["name"],
-        position_count=doc["position_count"],
-        outstanding_cny=decimal_pb2.Decimal(value=doc["outstanding_cny"]),
-        digest=doc["digest"],
+        name=record.name,
+        position_count=record.position_count,
+        outstanding_cny=decimal_pb2.Decimal(value=record.outstanding_cny),
+        digest=record.digest,
     )
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromJsonString(doc["create_time"])
+    stamp.FromJsonString(record.create_time)
     out.create_time.CopyFrom(stamp)
     if include_positions:
-        for p in doc["positions"]:
+        for p in record.positions:
             out.positions.append(
                 portfolio_pb2.BookPosition(
-                    position_id=p["position_id"],
-                    enterprise=p["enterprise"],
-                    product=p["product"],
-                    outstanding_cny=_dec(p["outstanding_cny"]),
-                    drawn_date=p["drawn_date"],
-                    maturity_date=p["maturity_date"],
-                    equity_plus_debt_cny=_dec(p["equity_plus_debt_cny"]),
-                    listed=p["listed"],
-                    evic_cny=_dec(p["evic_cny"]),
-                    revenue_cny=_dec(p["revenue_cny"]),
-                    industry_code=p["industry_code"],
-                    region_code=p["region_code"],
+                    position_id=p.position_id,
+                    enterprise=p.enterprise,
+                    product=p.product,
+                    outstanding_cny=_dec(p.outstanding_cny),
+                    drawn_date=p.drawn_date,
+                    maturity_date=p.maturity_date,
+                    equity_plus_debt_cny=_dec(p.equity_plus_debt_cny),
+                    listed=p.listed,
+                    evic_cny=_dec(p.evic_cny),
+                    revenue_cny=_dec(p.revenue_cny),
+                    industry_code=p.industry_code,
+                    region_code=p.region_code,
                 )
             )
     return out
 
 
-def _bucket(b: dict[str, Any]) -> portfolio_pb2.PortfolioBucket:
+def _bucket(b: Bucket) -> portfolio_pb2.PortfolioBucket:
     return portfolio_pb2.PortfolioBucket(
-        key=b["key"],
-        positions=b["positions"],
-        outstanding_cny=_dec(b["outstandingCny"]),
-        financed_tco2=_dec(b["financedTco2"]),
-        intensity=_dec(b["intensity"]),
+        key=b.key,
+        positions=b.positions,
+        outstanding_cny=_dec(b.outstandingCny),
+        financed_tco2=_dec(b.financedTco2),
+        intensity=_dec(b.intensity),
     )
 
 
-def financed_to_proto(doc: dict[str, Any]) -> portfolio_pb2.FinancedEmissions:
+def financed_to_proto(doc: FinancedOut) -> portfolio_pb2.FinancedEmissions:
     out = portfolio_pb2.FinancedEmissions(
-        snapshot=doc["snapshot"],
-        reporting_period=doc["reportingPeriod"],
-        positions=doc["positions"],
-        covered=doc["covered"],
-        from_accounts=doc["fromAccounts"],
-        estimated=doc["estimated"],
-        outstanding_cny=_dec(doc["outstandingCny"]),
-        financed_tco2=_dec(doc["financedTco2"]),
-        economic_intensity=_dec(doc["economicIntensity"]),
-        weighted_data_quality_score=_dec(doc["weightedDataQualityScore"]),
-        attributable_reduction_tco2=_dec(doc["attributableReductionTco2"]),
-        by_industry=[_bucket(b) for b in doc["byIndustry"]],
-        by_region=[_bucket(b) for b in doc["byRegion"]],
-        pcaf_table_version=doc["pcafTableVersion"],
-        benchmark_version=doc["benchmarkVersion"],
-        benchmark_illustrative=doc["benchmarkIllustrative"],
+        snapshot=doc.snapshot,
+        reporting_period=doc.reportingPeriod,
+        positions=doc.positions,
+        covered=doc.covered,
+        from_accounts=doc.fromAccounts,
+        estimated=doc.estimated,
+        outstanding_cny=_dec(doc.outstandingCny),
+        financed_tco2=_dec(doc.financedTco2),
+        economic_intensity=_dec(doc.economicIntensity),
+        weighted_data_quality_score=_dec(doc.weightedDataQualityScore),
+        attributable_reduction_tco2=_dec(doc.attributableReductionTco2),
+        by_industry=[_bucket(b) for b in doc.byIndustry],
+        by_region=[_bucket(b) for b in doc.byRegion],
+        pcaf_table_version=doc.pcafTableVersion,
+        benchmark_version=doc.benchmarkVersion,
+        benchmark_illustrative=doc.benchmarkIllustrative,
     )
-    if "yearOnYear" in doc:
-        y = doc["yearOnYear"]
+    if doc.yearOnYear is not None:
+        y = doc.yearOnYear
         out.year_on_year.CopyFrom(
             portfolio_pb2.YearOnYear(
-                previous_snapshot=y["previousSnapshot"],
-                previous_period=y["previousPeriod"],
-                previous_financed_tco2=_dec(y["previousFinancedTco2"]),
-                previous_economic_intensity=_dec(y["previousEconomicIntensity"]),
-                financed_change_tco2=_dec(y["financedChangeTco2"]),
-                financed_change_ratio=_dec(y["financedChangeRatio"]),
-                economic_intensity_change=_dec(y["economicIntensityChange"]),
-                economic_intensity_change_ratio=_dec(y["economicIntensityChangeRatio"]),
+                previous_snapshot=y.previousSnapshot,
+                previous_period=y.previousPeriod,
+                previous_financed_tco2=_dec(y.previousFinancedTco2),
+                previous_economic_intensity=_dec(y.previousEconomicIntensity),
+                financed_change_tco2=_dec(y.financedChangeTco2),
+                financed_change_ratio=_dec(y.financedChangeRatio),
+                economic_intensity_change=_dec(y.economicIntensityChange),
+                economic_intensity_change_ratio=_dec(y.economicIntensityChangeRatio),
             )
         )
-    for g in doc.get("byGrade", []):
-        out.by_grade.append(
-            portfolio_pb2.GradeBreakdown(scheme_id=g["schemeId"], buckets=[_bucket(b) for b in g["buckets"]])
-        )
-    if "highCarbonOutstandingCny" in doc:
-        out.high_carbon_outstanding_cny.CopyFrom(_dec(doc["highCarbonOutstandingCny"]))
-        out.high_carbon_financed_tco2.CopyFrom(_dec(doc["highCarbonFinancedTco2"]))
-        out.high_carbon_grades_version = doc["highCarbonGradesVersion"]
-    for p in doc.get("positionEmissions", []):
+    for g in doc.byGrade or []:
+        out.by_grade.append(portfolio_pb2.GradeBreakdown(scheme_id=g.schemeId, buckets=[_bucket(b) for b in g.buckets]))
+    if doc.highCarbonOutstandingCny is not None:
+        out.high_carbon_outstanding_cny.CopyFrom(_dec(doc.highCarbonOutstandingCny))
+        out.high_carbon_financed_tco2.CopyFrom(_dec(doc.highCarbonFinancedTco2))
+        out.high_carbon_grades_version = doc.highCarbonGradesVersion or ""
+    for p in doc.positionEmissions or []:
         out.position_emissions.append(
             portfolio_pb2.PositionEmissions(
-                position_id=p["positionId"],
-                enterprise=p["enterprise"],
-                attribution_factor=_dec(p["attributionFactor"]),
-                attribution_capped=p["attributionCapped"],
-                method=_METHOD.Value(f"METHOD_{p['method']}"),
-                estimated=p["estimated"],
-                estimate_reason=_REASON.Value(f"ESTIMATE_REASON_{p['estimateReason']}")
-                if p["estimateReason"]
+                position_id=p.positionId,
+                enterprise=p.enterprise,
+                attribution_factor=_dec(p.attributionFactor),
+                attribution_capped=p.attributionCapped,
+                method=_METHOD.Value(f"METHOD_{p.method.value}"),
+                estimated=p.estimated,
+                estimate_reason=_REASON.Value(f"ESTIMATE_REASON_{p.estimateReason.value}")
+                if p.estimateReason
                 else _REASON.ESTIMATE_REASON_UNSPECIFIED,
-                consent_reason=p["consentReason"],
-                consent=p["consent"],
-                pcaf_option=p["pcafOption"],
-                data_quality_score=p["dataQualityScore"] or 0,
-                borrower_scope12_tco2=_dec(p["borrowerScope12Tco2"]),
-                financed_tco2=_dec(p["financedTco2"]),
-                attributable_reduction_tco2=_dec(p["attributableReductionTco2"]),
-                account_digest=p["accountDigest"],
-                factor_set_version=p["factorSetVersion"],
-                benchmark_version=p["benchmarkVersion"],
+                consent_reason=p.consentReason,
+                consent=p.consent,
+                pcaf_option=p.pcafOption,
+                data_quality_score=p.dataQualityScore or 0,
+                borrower_scope12_tco2=_dec(p.borrowerScope12Tco2),
+                financed_tco2=_dec(p.financedTco2),
+                attributable_reduction_tco2=_dec(p.attributableReductionTco2),
+                account_digest=p.accountDigest,
+                factor_set_version=p.factorSetVersion,
+                benchmark_version=p.benchmarkVersion,
             )
         )
     return out
@@ -234,10 +232,10 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
     ) -> portfolio_pb2.BookSnapshot:
         key = _api_key(context)
         self.core.check_parent(key, request.parent)
-        doc, _created = self.core.create_snapshot(
+        record, _created = self.core.create_snapshot(
             key, request.parent, request.snapshot_id, [_row(p) for p in request.snapshot.positions]
         )
-        return snapshot_to_proto(doc, False)
+        return snapshot_to_proto(record, False)
 
     def GetBookSnapshot(
         self, request: portfolio_pb2.GetBookSnapshotRequest, context: grpc.ServicerContext
@@ -250,7 +248,7 @@ class LoanBookServicer(portfolio_pb2_grpc.LoanBookServiceServicer):
         result = self.core.financed_emissions(
             _api_key(context), request.name, request.reporting_period, request.compare_snapshot, request.compare_period
         )
-        return financed_to_proto(financed_doc(result))
+        return financed_to_proto(financed_out(result))
 
 
 def register(core: LoanBookCore, server: grpc.Server, runs: RepricingCore | None = None) -> list[str]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import redis
 from carbon_common import limits
@@ -40,6 +40,7 @@ from carbon_pricing.core import SimulationItem
 from carbon_pricing.domain import POSITION_RESULT, NotPriced, PositionResult
 from carbon_pricing.portfolio.core import LoanBookCore, SnapshotName
 from carbon_pricing.portfolio.domain import cny, div_half_even, fen
+from carbon_pricing.portfolio.store import PositionRecord
 from carbon_pricing.store import run_results_key
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,13 @@ def tenor_months(drawn: str, maturity: str, default: int) -> int:
     return min(max(months, 1), MAX_TENOR_MONTHS)
 
 
-def items_of(positions: Iterable[Mapping[str, Any]], default_tenor: int) -> list[SimulationItem]:
+def items_of(positions: Iterable[PositionRecord], default_tenor: int) -> list[SimulationItem]:
     return [
         SimulationItem(
-            position_id=str(p["position_id"]),
-            uscc=str(p["enterprise"]).split("/", 1)[1],
-            amount_cny=Decimal(str(p["outstanding_cny"])),
-            tenor_months=tenor_months(str(p.get("drawn_date", "")), str(p.get("maturity_date", "")), default_tenor),
+            position_id=p.position_id,
+            uscc=p.enterprise.split("/", 1)[1],
+            amount_cny=Decimal(p.outstanding_cny),
+            tenor_months=tenor_months(p.drawn_date, p.maturity_date, default_tenor),
         )
         for p in positions
     ]
@@ -363,7 +364,7 @@ class RepricingCore:
             reference_rate_pct=format(rate, "f"),
             default_tenor_months=tenor,
             state="PENDING",
-            positions_total=int(doc_snapshot["position_count"]),
+            positions_total=doc_snapshot.position_count,
             positions_done=0,
             create_time=now,
             update_time=now,
@@ -421,7 +422,7 @@ class RepricingCore:
                 bank, run, record, state="FAILED", error="snapshot gone", update_time=_iso(self._clock())
             )
         done = self.store.done(bank, run)
-        items = [i for i in items_of(book["positions"], record.default_tenor_months) if i.position_id not in done]
+        items = [i for i in items_of(book.positions, record.default_tenor_months) if i.position_id not in done]
         total = record.positions_total
         record = self.store.update(
             bank, run, record, state="RUNNING", heartbeat=time.time(), update_time=_iso(self._clock())

@@ -1,11 +1,39 @@
-"""Redis storage of book snapshots: one immutable JSON document per snapshot, written once (SET NX)."""
+"""Redis storage of book snapshots: one immutable JSON record per snapshot, written once (SET NX)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import redis
+from pydantic import BaseModel, ConfigDict
+
+
+class PositionRecord(BaseModel):
+    """A stored position: the bank's row as validated (book.BookRow.doc(), what the digest covers)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    position_id: str
+    enterprise: str  # enterprises/{uscc}
+    product: str
+    outstanding_cny: str
+    drawn_date: str
+    maturity_date: str
+    equity_plus_debt_cny: str
+    listed: bool
+    evic_cny: str  # "": not given
+    revenue_cny: str  # "": not given
+    industry_code: str
+    region_code: str
+
+
+class StoredSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # banks/{bank}/books/{book}/snapshots/{date}
+    digest: str  # sha256 of the positions (book.digest)
+    position_count: int
+    outstanding_cny: str
+    create_time: str
+    positions: list[PositionRecord]
 
 
 def snapshot_key(bank: str, book: str, snapshot: str) -> str:
@@ -21,11 +49,11 @@ class BookStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def create(self, bank: str, book: str, snapshot: str, doc: dict[str, Any]) -> dict[str, Any] | None:
-        """Stores `doc` unless the snapshot exists; returns the existing document then (None when stored)."""
+    def create(self, bank: str, book: str, snapshot: str, record: StoredSnapshot) -> StoredSnapshot | None:
+        """Stores `record` unless the snapshot exists; returns the existing record then (None when stored)."""
         key = snapshot_key(bank, book, snapshot)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.set(key, json.dumps(doc, separators=(",", ":")), nx=True)
+        pipe.set(key, record.model_dump_json(), nx=True)
         pipe.zadd(index_key(bank), {f"{book}/{snapshot}": 0})  # idempotent: also when it already existed
         stored, _ = pipe.execute()
         if stored:
@@ -38,6 +66,6 @@ class BookStore:
         pairs = [(m.decode() if isinstance(m, bytes) else str(m)).split("/", 1) for m in members]
         return [(p[0], p[1]) for p in pairs if len(p) == 2]
 
-    def get(self, bank: str, book: str, snapshot: str) -> dict[str, Any] | None:
+    def get(self, bank: str, book: str, snapshot: str) -> StoredSnapshot | None:
         raw = self.redis.get(snapshot_key(bank, book, snapshot))
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else StoredSnapshot.model_validate_json(raw)

@@ -13,7 +13,7 @@ bound is `body_limits()`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import anyio.to_thread
@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
-from carbon_pricing.portfolio.core import Financed, financed_doc
-from carbon_pricing.portfolio.domain import EstimateReason, Method
+from carbon_pricing.portfolio.core import Financed
+from carbon_pricing.portfolio.figures import FinancedOut, financed_out
 from carbon_pricing.portfolio.rest.deps import BANK, ERRORS, READ_SECURITY, Books, Key, ReadKey
+from carbon_pricing.portfolio.store import StoredSnapshot
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 SnapshotId = Annotated[
@@ -78,77 +79,6 @@ class SnapshotOut(BaseModel):  # JSON names as the proto's JSON names
     positions: list[PositionIn] | None = Field(
         default=None, description="The stored rows as sent (snake_case field names, as in the request)"
     )
-
-
-class Bucket(BaseModel):
-    key: str
-    positions: int
-    outstandingCny: str
-    financedTco2: str | None
-    intensity: str | None
-
-
-class PositionOut(BaseModel):
-    positionId: str
-    enterprise: str
-    attributionFactor: str | None
-    attributionCapped: bool
-    method: Method
-    estimated: bool
-    estimateReason: EstimateReason
-    consentReason: str
-    consent: str
-    pcafOption: str
-    dataQualityScore: int | None
-    borrowerScope12Tco2: str | None
-    financedTco2: str | None
-    attributableReductionTco2: str | None
-    accountDigest: str
-    factorSetVersion: str
-    benchmarkVersion: str
-
-
-class YearOnYearOut(BaseModel):
-    previousSnapshot: str
-    previousPeriod: str
-    previousFinancedTco2: str | None
-    previousEconomicIntensity: str | None
-    financedChangeTco2: str | None
-    financedChangeRatio: str | None
-    economicIntensityChange: str | None
-    economicIntensityChangeRatio: str | None
-
-
-class GradeBreakdownOut(BaseModel):
-    schemeId: str
-    buckets: list[Bucket]
-
-
-class FinancedOut(BaseModel):
-    snapshot: str
-    reportingPeriod: str
-    positions: int
-    covered: int
-    fromAccounts: int
-    estimated: int
-    outstandingCny: str
-    financedTco2: str | None
-    economicIntensity: str | None
-    weightedDataQualityScore: str | None
-    attributableReductionTco2: str | None
-    byIndustry: list[Bucket]
-    byRegion: list[Bucket]
-    pcafTableVersion: str
-    benchmarkVersion: str
-    benchmarkIllustrative: bool
-    positionEmissions: list[PositionOut] | None = None
-    yearOnYear: YearOnYearOut | None = None
-    byGrade: list[GradeBreakdownOut] | None = Field(
-        default=None, description="Grades only of borrowers whose RATING consent to the bank allows it (else UNRATED)"
-    )
-    highCarbonOutstandingCny: str | None = None
-    highCarbonFinancedTco2: str | None = None
-    highCarbonGradesVersion: str | None = None
 
 
 def _rows(body: SnapshotIn) -> list[dict[str, str]]:
@@ -217,7 +147,7 @@ def router() -> APIRouter:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         excel = media == XLSX or bytes(data[:4]) == b"PK\x03\x04"
 
-        def work() -> tuple[dict[str, Any], bool]:
+        def work() -> tuple[StoredSnapshot, bool]:
             core.check_parent(key, f"banks/{bank}/books/{book}")  # authenticate and scope before parsing
             rows = parse_xlsx(bytes(data)) if excel else parse_csv(bytes(data))
             return core.create_snapshot(key, f"banks/{bank}/books/{book}", snapshot_id, rows)
@@ -246,7 +176,7 @@ def router() -> APIRouter:
     ) -> JSONResponse:
         name = f"banks/{bank}/books/{book}/snapshots/{snapshot}"
         result = core.financed_emissions(key, name, period, compare_snapshot, compare_period)
-        return JSONResponse(financed_doc(result, include_positions))
+        return JSONResponse(financed_out(result, include_positions).model_dump(mode="json", exclude_unset=True))
 
     @api.get(
         "/snapshots/{snapshot}:exportPositions",
@@ -363,22 +293,23 @@ def _file_name(result: Financed, extension: str) -> str:
     return f"financed-emissions-{parts[1]}-{parts[3]}-{parts[5]}-{result.period}.{extension}"
 
 
-def _public(doc: dict[str, Any], include_positions: bool) -> dict[str, Any]:
-    out = {
-        "name": doc["name"],
-        "positionCount": doc["position_count"],
-        "outstandingCny": doc["outstanding_cny"],
-        "digest": doc["digest"],
-        "createTime": doc["create_time"],
+def _public(record: StoredSnapshot, include_positions: bool) -> dict[str, object]:
+    """The snapshot's REST JSON (SnapshotOut; the positions as stored, snake_case)."""
+    out: dict[str, object] = {
+        "name": record.name,
+        "positionCount": record.position_count,
+        "outstandingCny": record.outstanding_cny,
+        "digest": record.digest,
+        "createTime": record.create_time,
     }
     if include_positions:
-        out["positions"] = doc["positions"]
+        out["positions"] = [p.model_dump() for p in record.positions]
     return out
 
 
-def _snapshot_response(doc: dict[str, Any], created: bool) -> JSONResponse:
+def _snapshot_response(record: StoredSnapshot, created: bool) -> JSONResponse:
     return JSONResponse(
-        _public(doc, False),
+        _public(record, False),
         status_code=201 if created else 200,
         headers={"X-Idempotent-Replay": "false" if created else "true"},
     )
