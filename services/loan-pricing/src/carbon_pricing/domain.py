@@ -67,7 +67,8 @@ class PolicyInput(BaseModel):
 class CreditLineOutput(BaseModel):
     """decision.credit_line_effect of a policy; a draft policy may add keys, which are kept (and compared)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    # A number for amount_cny is read as its text, as the service always did (str(...)).
+    model_config = ConfigDict(frozen=True, extra="allow", coerce_numbers_to_str=True)
 
     kind: str
     amount_cny: str | None = None
