@@ -195,18 +195,20 @@ class QuoteStore:
         final_request = RequestRecord(fingerprint=fingerprint, quote_id=quote_id, token=token).model_dump_json()
         score = int(time.time() * 1000)
         stored: list[Quote] = []
+        # What does not depend on the entry is encoded once, not again when the head moved under us.
+        unlinked = [
+            hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
+            hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
+            hashchain.Write("LPUSH", INPUTS_KEY, (recent.model_dump_json(),)),
+            hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
+            *([access_write(access)] if access is not None else []),
+        ]
 
         def writes(entry: hashchain.Entry) -> list[hashchain.Write]:
             linked = _linked(record, entry)
             stored[:] = [linked]
-            return [
-                hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(linked.to_json()),)),
-                hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
-                hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
-                hashchain.Write("LPUSH", INPUTS_KEY, (recent.model_dump_json(),)),
-                hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
-                *([access_write(access)] if access is not None else []),
-            ]
+            quote = hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(linked.to_json()),))
+            return [quote, *unlinked]
 
         try:
             self.decision_log(bank).append_with(

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -489,7 +488,7 @@ def change_between(
     )
 
 
-def position_doc(p: PositionEmissions) -> dict[str, Any]:
+def position_doc(p: PositionEmissions) -> dict[str, str | int | bool | None]:
     """A position's calculation as plain text fields (CSV export, API records)."""
     return {
         "position_id": p.position_id,
