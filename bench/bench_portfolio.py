@@ -304,8 +304,8 @@ def repricing_run(positions: pl.DataFrame, n: int) -> dict[str, object]:
     from carbon_pricing.core import PricingCore
     from carbon_pricing.lifecycle import PolicyManager
     from carbon_pricing.portfolio.core import LoanBookCore
-    from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
-    from carbon_pricing.portfolio.store import BookStore
+    from carbon_pricing.portfolio.repricing import RepricingCore
+    from carbon_pricing.portfolio.store import BookStore, RunStore
     from carbon_pricing.settings import PricingSettings
     from carbon_pricing.store import QuoteStore
 

@@ -38,7 +38,6 @@ from carbon_pricing import lifecycle as pricing_policies
 from carbon_pricing import quote as pricing_quote
 from carbon_pricing import store as pricing_store
 from carbon_pricing.portfolio import figures as portfolio_figures
-from carbon_pricing.portfolio import repricing as pricing_repricing
 from carbon_pricing.portfolio import store as portfolio_store
 from carbon_pricing.portfolio.rest import runs as runs_rest
 from carbon_pricing.portfolio.rest import snapshots as portfolio_rest
@@ -163,8 +162,7 @@ REST_ONLY_MODULES = {rating_gov: "government scheme administration (drafts, appr
 RECORD_MODULES = {
     pricing_domain: "the policy input/output, dry-run inputs and decision-log entries pricing stores and logs",
     pricing_store: "the request-id claim pricing keeps in Redis",
-    pricing_repricing: "re-pricing run records in Redis (their REST face is runs.RunOut, compared above)",
-    portfolio_store: "book snapshots as stored (their REST face is snapshots.SnapshotOut, compared above)",
+    portfolio_store: "book snapshots and re-pricing runs as stored (REST faces: SnapshotOut, RunOut, compared above)",
 }
 EDGE_MODULES = (
     consent_rest,

@@ -14,8 +14,8 @@ from carbon_common.server import Running, Service
 from carbon_pricing.portfolio import grpc_api, page, rest
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.grades import ConsentedGrades
-from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
-from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.store import BookStore, RunStore
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

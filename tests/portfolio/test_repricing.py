@@ -23,8 +23,8 @@ from carbon_pricing.domain import NotPriced
 from carbon_pricing.lifecycle import PolicyManager
 from carbon_pricing.portfolio import grpc_api, rest
 from carbon_pricing.portfolio.core import LoanBookCore
-from carbon_pricing.portfolio.repricing import RepricingCore, RunStore, summarize, summary_doc, tenor_months
-from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.portfolio.repricing import RepricingCore, summarize, summary_doc, tenor_months
+from carbon_pricing.portfolio.store import BookStore, RunStore
 from carbon_pricing.quote import Decision, SimulatedQuote
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.store import QuoteStore, decision_log_chain

@@ -17,9 +17,9 @@ from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import HighCarbonGrades
 from carbon_pricing.portfolio.grades import AllowedMany, ConsentedGrades
-from carbon_pricing.portfolio.repricing import RepricingCore, RunStore
+from carbon_pricing.portfolio.repricing import RepricingCore
 from carbon_pricing.portfolio.sources import GrpcAccountFacts, ProjectedDecisions
-from carbon_pricing.portfolio.store import BookStore
+from carbon_pricing.portfolio.store import BookStore, RunStore
 from carbon_pricing.projected import ProjectedConsent
 from carbon_pricing.settings import PricingSettings
 from carbon_pricing.sources import RatingFacts

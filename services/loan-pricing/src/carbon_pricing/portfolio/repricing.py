@@ -10,11 +10,7 @@ state and positions done; a run whose worker died (heartbeat older than STALE_SE
 and resumes after the positions already done. Money is exact: fen x basis points as integers, each
 figure rounded once (half-even) to the fen.
 
-Redis (carbon:pricing:):
-  run:{bank}:{run}          JSON run record (RunRecord: state, progress, summary)
-  run:{bank}:{run}:results  HASH position_id -> result JSON (a simulated quote, or {"not_priced": reason})
-  runs:{bank}               ZSET run id by create time (ms)
-  runs:queue / runs:taken   LISTs of "{bank}/{run}" waiting / being worked on
+Records and Redis layout: portfolio/store.py (RunRecord, RunStore).
 """
 
 from __future__ import annotations
@@ -28,103 +24,31 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Protocol
 
 import redis
 from carbon_common import limits
 from carbon_common.errors import ServiceError, invalid_argument, invalid_arguments, not_found
-from carbon_common.redis_conn import members
-from pydantic import BaseModel, ConfigDict
 
 from carbon_pricing.core import SimulationItem
-from carbon_pricing.domain import POSITION_RESULT, NotPriced, PositionResult
+from carbon_pricing.domain import NotPriced, PositionResult
 from carbon_pricing.portfolio.core import LoanBookCore, SnapshotName
 from carbon_pricing.portfolio.domain import cny, div_half_even, fen
-from carbon_pricing.portfolio.store import PositionRecord
-from carbon_pricing.store import run_results_key
+from carbon_pricing.portfolio.store import (
+    PositionRecord,
+    RateAdjustment,
+    RunRecord,
+    RunStore,
+    RunSummary,
+)
 
 log = logging.getLogger(__name__)
 
-PREFIX = "carbon:pricing:"
-QUEUE = PREFIX + "runs:queue"
-TAKEN = PREFIX + "runs:taken"
 CHUNK = 100  # positions quoted per decision-log append
-STALE_SECONDS = 60.0
 BP_PER_UNIT = 10_000  # basis points per 1 (100 %)
 DEFAULT_TENOR_MONTHS = 12
 MAX_TENOR_MONTHS = 600
-RunState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]  # carbon.v1.RepricingRun.State, unprefixed
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
-
-
-def run_key(bank: str, run: str) -> str:
-    return f"{PREFIX}run:{bank}:{run}"
-
-
-def results_key(bank: str, run: str) -> str:
-    return run_results_key(f"banks/{bank}/repricingRuns/{run}")
-
-
-def index_key(bank: str) -> str:
-    return f"{PREFIX}runs:{bank}"
-
-
-# ---------------------------------------------------------------- records
-
-
-class RateAdjustment(BaseModel):
-    """The positions priced with one rate adjustment, their outstanding and its annual interest effect."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rate_adjustment_bp: int
-    positions: int
-    outstanding_cny: str
-    annual_interest_effect_cny: str
-
-
-class RunSummary(BaseModel):
-    """A finished run's figures (every amount rounded once, half-even, to the fen)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    priced: int
-    not_priced: dict[str, int]  # reason -> positions
-    decisions: dict[str, int]  # decision -> positions
-    rate_adjustments: list[RateAdjustment]  # by bp
-    priced_outstanding_cny: str
-    annual_interest_effect_cny: str
-
-
-class RunRecord(BaseModel):
-    """A re-pricing run as stored (run:{bank}:{run}); the summary fields are set once it SUCCEEDED."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    snapshot: str
-    product: str
-    reference_rate_pct: str
-    default_tenor_months: int
-    state: RunState
-    positions_total: int
-    positions_done: int
-    simulation: Literal[True] = True
-    create_time: str
-    update_time: str
-    error: str = ""
-    heartbeat: float = 0.0  # time.time() of the working replica's last beat (STALE_SECONDS)
-    priced: int = 0
-    not_priced: dict[str, int] = {}
-    decisions: dict[str, int] = {}
-    rate_adjustments: list[RateAdjustment] = []
-    priced_outstanding_cny: str | None = None
-    annual_interest_effect_cny: str | None = None
-    policy_bundle_version: str = ""
-
-    @property
-    def run_id(self) -> str:
-        return self.name.rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------- what a run quotes
@@ -221,75 +145,6 @@ def summary_doc(summary: Summary) -> RunSummary:
         priced_outstanding_cny=money(summary.priced_outstanding_fen),
         annual_interest_effect_cny=money(summary.annual_effect_fen),
     )
-
-
-# ---------------------------------------------------------------- store
-
-
-class RunStore:
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
-
-    def create(self, bank: str, run: str, record: RunRecord) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(run_key(bank, run), record.model_dump_json())
-        pipe.zadd(index_key(bank), {run: int(time.time() * 1000)})
-        pipe.lpush(QUEUE, f"{bank}/{run}")
-        pipe.execute()
-
-    def get(self, bank: str, run: str) -> RunRecord | None:
-        raw = self.redis.get(run_key(bank, run))
-        return None if raw is None else RunRecord.model_validate_json(raw)
-
-    def update(self, bank: str, run: str, record: RunRecord, **fields: object) -> RunRecord:
-        """`record` with `fields` changed (validated), stored over the run's record."""
-        updated = RunRecord.model_validate({**record.model_dump(), **fields})
-        self.redis.set(run_key(bank, run), updated.model_dump_json())
-        return updated
-
-    def page(self, bank: str, offset: int, size: int) -> tuple[list[RunRecord], bool]:
-        ids = members(self.redis.zrevrange(index_key(bank), offset, offset + size))
-        raws = self.redis.mget([run_key(bank, i) for i in ids[:size]]) if ids else []
-        return [RunRecord.model_validate_json(r) for r in raws if r], len(ids) > size
-
-    def done(self, bank: str, run: str) -> set[str]:
-        return {k.decode() if isinstance(k, bytes) else str(k) for k in self.redis.hkeys(results_key(bank, run))}
-
-    def results(self, bank: str, run: str) -> list[PositionResult]:
-        return [POSITION_RESULT.validate_json(v) for v in self.redis.hvals(results_key(bank, run))]
-
-    def store_unpriced(self, bank: str, run: str, results: Sequence[PositionResult]) -> None:
-        """The positions that could not be quoted (the simulated ones are stored with their log entries)."""
-        unpriced = [r for r in results if isinstance(r, NotPriced)]
-        if unpriced:
-            pipe = self.redis.pipeline(transaction=False)
-            for r in unpriced:
-                pipe.hset(results_key(bank, run), r.position_id, r.model_dump_json())
-            pipe.execute()
-
-    def take(self) -> tuple[str, str] | None:
-        raw = self.redis.lmove(QUEUE, TAKEN, "RIGHT", "LEFT")
-        if raw is None:
-            return None
-        bank, _, run = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition("/")
-        return bank, run
-
-    def release(self, bank: str, run: str) -> None:
-        self.redis.lrem(TAKEN, 0, f"{bank}/{run}")
-
-    def requeue_stale(self, now: float) -> int:
-        """Runs taken by a worker that stopped beating (a dead replica) go back to the queue."""
-        moved = 0
-        for raw in self.redis.lrange(TAKEN, 0, -1):
-            item = raw.decode() if isinstance(raw, bytes) else str(raw)
-            bank, _, run = item.partition("/")
-            record = self.get(bank, run)
-            if record is None or record.state in ("SUCCEEDED", "FAILED"):
-                self.redis.lrem(TAKEN, 0, item)
-            elif now - record.heartbeat > STALE_SECONDS and self.redis.lrem(TAKEN, 1, item):
-                self.redis.lpush(QUEUE, item)
-                moved += 1
-        return moved
 
 
 # ---------------------------------------------------------------- use cases
