@@ -37,8 +37,8 @@ from carbon_pricing import domain as pricing_domain
 from carbon_pricing import lifecycle as pricing_policies
 from carbon_pricing import quote as pricing_quote
 from carbon_pricing import store as pricing_store
+from carbon_pricing.portfolio import domain as portfolio_domain
 from carbon_pricing.portfolio import figures as portfolio_figures
-from carbon_pricing.portfolio import store as portfolio_store
 from carbon_pricing.portfolio.rest import runs as runs_rest
 from carbon_pricing.portfolio.rest import snapshots as portfolio_rest
 from carbon_pricing.rest import policies as pricing_policy_api
@@ -162,7 +162,7 @@ REST_ONLY_MODULES = {rating_gov: "government scheme administration (drafts, appr
 RECORD_MODULES = {
     pricing_domain: "the policy input/output, dry-run inputs and decision-log entries pricing stores and logs",
     pricing_store: "the request-id claim pricing keeps in Redis",
-    portfolio_store: "book snapshots and re-pricing runs as stored (REST faces: SnapshotOut, RunOut, compared above)",
+    portfolio_domain: "book snapshots and re-pricing runs as stored (REST faces: SnapshotOut, RunOut, compared above)",
 }
 EDGE_MODULES = (
     consent_rest,

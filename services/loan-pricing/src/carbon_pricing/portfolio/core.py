@@ -26,10 +26,12 @@ from carbon_pricing.portfolio.domain import (
     HighCarbonGrades,
     PcafTable,
     Position,
+    PositionRecord,
+    StoredSnapshot,
 )
 from carbon_pricing.portfolio.grades import GradeSource
 from carbon_pricing.portfolio.sources import AccessDecisions, AccountFacts
-from carbon_pricing.portfolio.store import BookStore, PositionRecord, StoredSnapshot
+from carbon_pricing.portfolio.store import BookStore
 from carbon_pricing.sources import BankDirectory
 
 _SNAPSHOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")

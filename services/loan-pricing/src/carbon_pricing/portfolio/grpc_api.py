@@ -10,9 +10,9 @@ from google.type import decimal_pb2
 
 from carbon_pricing.portfolio.book import COLUMNS
 from carbon_pricing.portfolio.core import LoanBookCore
+from carbon_pricing.portfolio.domain import RunRecord, StoredSnapshot
 from carbon_pricing.portfolio.figures import Bucket, FinancedOut, financed_out
 from carbon_pricing.portfolio.repricing import RepricingCore
-from carbon_pricing.portfolio.store import RunRecord, StoredSnapshot
 
 SERVICE_NAME = portfolio_pb2.DESCRIPTOR.services_by_name["LoanBookService"].full_name
 _METHOD = portfolio_pb2.PositionEmissions.Method

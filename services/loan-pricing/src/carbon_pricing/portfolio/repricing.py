@@ -33,14 +33,16 @@ from carbon_common.errors import ServiceError, invalid_argument, invalid_argumen
 from carbon_pricing.core import SimulationItem
 from carbon_pricing.domain import NotPriced, PositionResult
 from carbon_pricing.portfolio.core import LoanBookCore, SnapshotName
-from carbon_pricing.portfolio.domain import cny, div_half_even, fen
-from carbon_pricing.portfolio.store import (
+from carbon_pricing.portfolio.domain import (
     PositionRecord,
     RateAdjustment,
     RunRecord,
-    RunStore,
     RunSummary,
+    cny,
+    div_half_even,
+    fen,
 )
+from carbon_pricing.portfolio.store import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -12,50 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Literal
 
 import redis
 from carbon_common.redis_conn import members
-from pydantic import BaseModel, ConfigDict
 
 from carbon_pricing.domain import POSITION_RESULT, NotPriced, PositionResult
+from carbon_pricing.portfolio.domain import RunRecord, StoredSnapshot
 from carbon_pricing.store import run_results_key
 
 PREFIX = "carbon:pricing:"
 QUEUE = PREFIX + "runs:queue"
 TAKEN = PREFIX + "runs:taken"
 STALE_SECONDS = 60.0  # a taken run whose worker has not beaten for this long goes back to the queue
-RunState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]  # carbon.v1.RepricingRun.State, unprefixed
-
-
-class PositionRecord(BaseModel):
-    """A stored position: the bank's row as validated (book.BookRow.doc(), what the digest covers)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    position_id: str
-    enterprise: str  # enterprises/{uscc}
-    product: str
-    outstanding_cny: str
-    drawn_date: str
-    maturity_date: str
-    equity_plus_debt_cny: str
-    listed: bool
-    evic_cny: str  # "": not given
-    revenue_cny: str  # "": not given
-    industry_code: str
-    region_code: str
-
-
-class StoredSnapshot(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str  # banks/{bank}/books/{book}/snapshots/{date}
-    digest: str  # sha256 of the positions (book.digest)
-    position_count: int
-    outstanding_cny: str
-    create_time: str
-    positions: list[PositionRecord]
 
 
 def snapshot_key(bank: str, book: str, snapshot: str) -> str:
@@ -103,61 +71,6 @@ class BookStore:
     def get(self, bank: str, book: str, snapshot: str) -> StoredSnapshot | None:
         raw = self.redis.get(snapshot_key(bank, book, snapshot))
         return None if raw is None else StoredSnapshot.model_validate_json(raw)
-
-
-class RateAdjustment(BaseModel):
-    """The positions priced with one rate adjustment, their outstanding and its annual interest effect."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rate_adjustment_bp: int
-    positions: int
-    outstanding_cny: str
-    annual_interest_effect_cny: str
-
-
-class RunSummary(BaseModel):
-    """A finished run's figures (every amount rounded once, half-even, to the fen)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    priced: int
-    not_priced: dict[str, int]  # reason -> positions
-    decisions: dict[str, int]  # decision -> positions
-    rate_adjustments: list[RateAdjustment]  # by bp
-    priced_outstanding_cny: str
-    annual_interest_effect_cny: str
-
-
-class RunRecord(BaseModel):
-    """A re-pricing run as stored (run:{bank}:{run}); the summary fields are set once it SUCCEEDED."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    snapshot: str
-    product: str
-    reference_rate_pct: str
-    default_tenor_months: int
-    state: RunState
-    positions_total: int
-    positions_done: int
-    simulation: Literal[True] = True
-    create_time: str
-    update_time: str
-    error: str = ""
-    heartbeat: float = 0.0  # time.time() of the working replica's last beat (STALE_SECONDS)
-    priced: int = 0
-    not_priced: dict[str, int] = {}
-    decisions: dict[str, int] = {}
-    rate_adjustments: list[RateAdjustment] = []
-    priced_outstanding_cny: str | None = None
-    annual_interest_effect_cny: str | None = None
-    policy_bundle_version: str = ""
-
-    @property
-    def run_id(self) -> str:
-        return self.name.rsplit("/", 1)[-1]
 
 
 class RunStore:

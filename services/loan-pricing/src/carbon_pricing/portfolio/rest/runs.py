@@ -19,8 +19,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbon_pricing.portfolio.domain import RunRecord, RunState
 from carbon_pricing.portfolio.rest.deps import BANK, ERRORS, READ_SECURITY, Key, ReadKey, Runs
-from carbon_pricing.portfolio.store import RunRecord, RunState
 
 RunPath = Annotated[str, Path(min_length=20, max_length=20, pattern=r"^[0-9a-f]{20}$")]
 

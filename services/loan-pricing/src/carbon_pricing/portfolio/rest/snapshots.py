@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from carbon_pricing.portfolio import disclosure
 from carbon_pricing.portfolio.book import COLUMNS, parse_csv, parse_xlsx
 from carbon_pricing.portfolio.core import Financed
+from carbon_pricing.portfolio.domain import StoredSnapshot
 from carbon_pricing.portfolio.figures import FinancedOut, financed_out
 from carbon_pricing.portfolio.rest.deps import BANK, ERRORS, READ_SECURITY, Books, Key, ReadKey
-from carbon_pricing.portfolio.store import StoredSnapshot
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 SnapshotId = Annotated[
