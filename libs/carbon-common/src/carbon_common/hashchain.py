@@ -106,6 +106,8 @@ class Entry:
     prev_hash: str
     hash: str
     version: int = VERSION
+    # The stored JSON, when make_entry composed it (it is then not encoded a second time).
+    stored: bytes | None = field(default=None, compare=False, repr=False)
 
     def fields(self) -> dict[str, Any]:
         """The stored (version 2) JSON object."""
@@ -121,20 +123,45 @@ class Entry:
         }
 
     def to_json(self) -> bytes:
-        return canonical_json(self.fields())
+        return self.stored if self.stored is not None else canonical_json(self.fields())
 
 
 def make_entry(chain: str, seq: int, prev_hash: str, time: datetime | str, kind: str, body: Mapping[str, Any]) -> Entry:
-    fields: dict[str, Any] = {
-        "v": VERSION,
-        "chain": chain,
-        "seq": seq,
-        "time": _time_text(time),
-        "kind": kind,
-        "body": dict(body),
-        "prev_hash": prev_hash,
-    }
-    return Entry(chain, seq, fields["time"], kind, fields["body"], prev_hash, digest(fields))
+    """A version-2 entry. The body (nearly all of an entry's bytes) is encoded once: the canonical JSON
+    of the hashed fields and of the stored ones are composed around it (`_compose`, the same bytes as
+    canonical_json of those objects; test_hashchain compares them)."""
+    text = _time_text(time)
+    body = dict(body)
+    body_json = canonical_json(body)
+    hashed = hashlib.sha256(_compose(body_json, chain, None, kind, prev_hash, seq, text)).hexdigest()
+    stored = _compose(body_json, chain, hashed, kind, prev_hash, seq, text)
+    return Entry(chain, seq, text, kind, body, prev_hash, hashed, VERSION, stored)
+
+
+def _compose(body_json: bytes, chain: str, hash: str | None, kind: str, prev_hash: str, seq: int, time: str) -> bytes:
+    """canonical_json of a version-2 entry's fields (without "hash" when it is None), given its body's
+    canonical JSON: the keys in sorted order, no spaces, like json.dumps(sort_keys=True) writes them."""
+
+    def text(value: Any) -> bytes:
+        return canonical_json(value)
+
+    parts = [b'{"body":', body_json, b',"chain":', text(chain)]
+    if hash is not None:
+        parts += [b',"hash":', text(hash)]
+    parts += [
+        b',"kind":',
+        text(kind),
+        b',"prev_hash":',
+        text(prev_hash),
+        b',"seq":',
+        text(seq),
+        b',"time":',
+        text(time),
+        b',"v":',
+        text(VERSION),
+        b"}",
+    ]
+    return b"".join(parts)
 
 
 class MalformedEntry(ValueError):
@@ -296,7 +323,10 @@ end
 return {'OK'}
 """
 
-WRITE_COMMANDS = frozenset({"SET", "DEL", "ZADD", "ZREM", "HSET", "SADD", "LPUSH", "RPUSH", "LTRIM", "EXPIRE", "XADD"})
+# XACK: a consumer acknowledges the stream entries it appended in the same step (consent's access audit).
+WRITE_COMMANDS = frozenset(
+    {"SET", "DEL", "ZADD", "ZREM", "HSET", "SADD", "LPUSH", "RPUSH", "LTRIM", "EXPIRE", "XADD", "XACK"}
+)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ separate processes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -430,8 +431,7 @@ class CarbonClientTelemetry(
         service, name = _split_method(method)
         if method.startswith("/grpc.health.v1.Health/"):
             return continuation(details, request)
-        tracer = trace.get_tracer(INSTRUMENTATION_NAME)
-        span = tracer.start_span(
+        span = _tracer().start_span(
             method,
             kind=SpanKind.CLIENT,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
@@ -511,9 +511,15 @@ def consumer_span(name: str, traceparent: str | None, attributes: dict[str, Any]
     """A CONSUMER span (not made current) for handling one event, child of the producer's span named
     by the event's `traceparent` (a new trace without one). The caller ends it once the event is handled."""
     parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
-    return trace.get_tracer(INSTRUMENTATION_NAME).start_span(
-        name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    )
+    return _tracer().start_span(name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
+
+
+@functools.cache
+def _tracer() -> trace.Tracer:
+    """This module's tracer, made once: get_tracer builds a new Tracer on every call (a measurable share
+    of consent's audit CPU, one span per decision). Before configure() it is a proxy that follows the
+    provider installed later."""
+    return trace.get_tracer(INSTRUMENTATION_NAME)
 
 
 # ---------------------------------------------------------------- FastAPI
