@@ -130,12 +130,25 @@ def make_entry(chain: str, seq: int, prev_hash: str, time: datetime | str, kind:
     """A version-2 entry. The body (nearly all of an entry's bytes) is encoded once: the canonical JSON
     of the hashed fields and of the stored ones are composed around it (`_compose`, the same bytes as
     canonical_json of those objects; test_hashchain compares them)."""
-    text = _time_text(time)
-    body = dict(body)
-    body_json = canonical_json(body)
-    hashed = hashlib.sha256(_compose(body_json, chain, None, kind, prev_hash, seq, text)).hexdigest()
-    stored = _compose(body_json, chain, hashed, kind, prev_hash, seq, text)
-    return Entry(chain, seq, text, kind, body, prev_hash, hashed, VERSION, stored)
+    return _Draft(kind, body, time).entry(chain, seq, prev_hash)
+
+
+class _Draft:
+    """An entry's kind, body and time, its body encoded once: built on one head after another (a
+    compare-and-set that finds the head moved rebuilds on the new one), only the hash is computed again."""
+
+    __slots__ = ("body", "body_json", "kind", "time")
+
+    def __init__(self, kind: str, body: Mapping[str, Any], time: datetime | str) -> None:
+        self.kind = kind
+        self.body = dict(body)
+        self.body_json = canonical_json(self.body)
+        self.time = _time_text(time)
+
+    def entry(self, chain: str, seq: int, prev_hash: str) -> Entry:
+        hashed = hashlib.sha256(_compose(self.body_json, chain, None, self.kind, prev_hash, seq, self.time)).hexdigest()
+        stored = _compose(self.body_json, chain, hashed, self.kind, prev_hash, seq, self.time)
+        return Entry(chain, seq, self.time, self.kind, self.body, prev_hash, hashed, VERSION, stored)
 
 
 def _compose(body_json: bytes, chain: str, hash: str | None, kind: str, prev_hash: str, seq: int, time: str) -> bytes:
@@ -364,9 +377,7 @@ class ChainBusy(Exception):
 
 @dataclass(eq=False)  # identity: two equal entries queued at once are still two appends
 class _Pending:
-    kind: str
-    body: Mapping[str, Any]
-    time: datetime | str
+    draft: _Draft
     entry: Entry | None = None
     error: BaseException | None = None
 
@@ -396,7 +407,7 @@ class ChainWriter:
         Concurrent callers queue their entry; whoever holds the lock appends every queued entry in one
         compare-and-set, so under load many entries share one Redis write and nobody returns before
         their own entry is stored."""
-        item = _Pending(kind, body, time)
+        item = _Pending(_Draft(kind, body, time))  # encoded here: a body that cannot be fails only its caller
         with self._queue_lock:
             self._queue.append(item)
         while item.entry is None and item.error is None:
@@ -406,7 +417,8 @@ class ChainWriter:
                 with self._queue_lock:
                     batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
                 try:
-                    built = self._compare_and_set(functools.partial(self._build, batch=batch), (), {})
+                    drafts = [pending.draft for pending in batch]
+                    built = self._compare_and_set(functools.partial(self._entries_after, items=drafts), (), {})
                 except BaseException as error:
                     for pending in batch:
                         pending.error = error
@@ -450,27 +462,25 @@ class ChainWriter:
         Raises GuardFailed naming the first guard that failed (nothing written) or ChainBusy."""
         if not 0 < len(items) <= MAX_GROUP:
             raise ValueError(f"between 1 and {MAX_GROUP} entries per append, not {len(items)}")
+        drafts = [_Draft(kind, body, time) for kind, body, time in items]  # encoded before taking the lock
         with self.lock:
             plan: dict[str, Sequence[Write]] = {}
 
             def build(head: Head) -> list[Entry]:
-                built = self._entries_after(head, items)
+                built = self._entries_after(head, drafts)
                 plan["writes"] = writes(built)
                 return built
 
             return self._compare_and_set(build, guards, plan, attempts)
 
-    def _entries_after(self, head: Head, items: Sequence[tuple[str, Mapping[str, Any], datetime | str]]) -> list[Entry]:
+    def _entries_after(self, head: Head, items: Sequence[_Draft]) -> list[Entry]:
         seq, prev = head
         built = []
-        for kind, body, time in items:
-            entry = make_entry(self.chain, seq + 1, prev, time, kind, body)
+        for draft in items:
+            entry = draft.entry(self.chain, seq + 1, prev)
             built.append(entry)
             seq, prev = entry.seq, entry.hash
         return built
-
-    def _build(self, head: Head, *, batch: list[_Pending]) -> list[Entry]:
-        return self._entries_after(head, [(item.kind, item.body, item.time) for item in batch])
 
     def _compare_and_set(
         self,

@@ -167,17 +167,19 @@ class QuoteStore:
         score = int(time.time() * 1000)
         stored: dict[str, Any] = {}
 
+        # What does not depend on the entry is encoded once, not again when the head moved under us.
+        unlinked = [
+            hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
+            hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
+            hashchain.Write("LPUSH", INPUTS_KEY, (json.dumps(dry_run_input, separators=(",", ":")),)),
+            hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
+            *([access_write(access)] if access is not None else []),
+        ]
+
         def writes(entry: hashchain.Entry) -> list[hashchain.Write]:
             stored.clear()
             stored.update(record, decision_log_hash=entry.hash, decision_log_seq=entry.seq)
-            return [
-                hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(stored),)),
-                hashchain.Write("ZADD", index_key(bank), (score, quote_id)),
-                hashchain.Write("SET", request_key(bank, request_id), (final_request,)),
-                hashchain.Write("LPUSH", INPUTS_KEY, (json.dumps(dry_run_input, separators=(",", ":")),)),
-                hashchain.Write("LTRIM", INPUTS_KEY, (0, self.inputs_kept - 1)),
-                *([access_write(access)] if access is not None else []),
-            ]
+            return [hashchain.Write("SET", quote_key(bank, quote_id), (hashchain.canonical_json(stored),)), *unlinked]
 
         try:
             self.decision_log(bank).append_with(
