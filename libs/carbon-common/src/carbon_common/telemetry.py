@@ -148,8 +148,25 @@ def configure(
                 readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
             else:
                 log.warning("unsupported OTEL_METRICS_EXPORTER", extra={"exporter": kind})
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers, views=_dropped_views()))
     return True
+
+
+# Recorded by the FastAPI (ASGI) instrumentation on every request (five measurements each) but read by
+# nothing here (no alert rule, dashboard or test): each measurement costs an attribute hash and an
+# aggregation, a measurable share of a REST request's CPU (issue 14). http.server.duration stays.
+HTTP_INSTRUMENTATION_METERS = ("opentelemetry.instrumentation.fastapi", "opentelemetry.instrumentation.asgi")
+UNREAD_INSTRUMENTS = ("http.server.request.size", "http.server.response.size", "http.server.active_requests")
+
+
+def _dropped_views() -> list[Any]:
+    from opentelemetry.sdk.metrics.view import DropAggregation, View
+
+    return [
+        View(meter_name=meter, instrument_name=name, aggregation=DropAggregation(), attribute_keys=set())
+        for meter in HTTP_INSTRUMENTATION_METERS
+        for name in UNREAD_INSTRUMENTS
+    ]
 
 
 def is_configured() -> bool:
