@@ -23,7 +23,8 @@ revocation delay = acknowledgement -> first refused quote answered; quotes still
 acknowledgement are counted too. CPU per quote is read from /proc for every process (each pricing
 worker, consent, rating, accounting, redis; the load generator listed but not summed). Each phase's
 report carries the machine's load average and busy share: on a shared machine, read them first.
---banks N spreads the load over N banks (each quote as bank i mod N; each bank has its own decision-log
+Per phase also Redis commands per quote (INFO commandstats, every client, those run inside Lua scripts
+included). --banks N spreads the load over N banks (each quote as bank i mod N; each bank has its own decision-log
 chain, so N > 1 removes the one chain head every worker compare-and-sets on).
 
     python bench/bench_pricing.py [--rate 500] [--duration 60] [--connections 16] [--banks 1]
@@ -151,6 +152,7 @@ class Seeded:
     ids: list[str]  # the load's enterprises
     targets: list[Target]  # revocation targets, used once each
     banks: list[tuple[str, str]] = field(default_factory=list)  # (bank id, API key): the load goes round them
+    redis_url: str = ""  # the stack's Redis (commands per quote)
 
 
 def bank_ids(n: int) -> list[str]:
@@ -184,7 +186,7 @@ def seed(stack: Stack, enterprises: int, targets: int, banks: int = 1) -> Seeded
         else:
             revocable.append(Target(uscc, name))
     consent.channel.close()
-    return Seeded(key, ids, revocable, keys)
+    return Seeded(key, ids, revocable, keys, stack.redis_url)
 
 
 def service_pids(stack: Stack) -> dict[str, int]:
@@ -458,6 +460,20 @@ async def warm(client_factory: Callable[[], Awaitable[QuoteClient]], targets: li
     return outcomes
 
 
+def command_calls(redis_url: str) -> dict[str, int]:
+    """Redis's own count of each command executed so far (INFO commandstats; every client)."""
+    stats: Any = redis.Redis.from_url(redis_url).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def commands_per_quote(before: dict[str, int], after: dict[str, int], quotes: int) -> dict[str, float]:
+    """Commands per quote over a phase, every process's (pricing, consent's auditor and heartbeat, the
+    projections' tails...), those a Lua script runs included (EVALSHA counts once, its redis.call()s too)."""
+    used = {name: after[name] - before.get(name, 0) for name in after}
+    per = {name: round(n / max(1, quotes), 2) for name, n in sorted(used.items(), key=lambda kv: -kv[1]) if n}
+    return {name: value for name, value in per.items() if value >= 0.01}
+
+
 def summarise(
     phase: Phase, meter: CpuMeter, load_before: list[float], extra_quotes: int = 0, extra_cpu: float = 0.0
 ) -> dict[str, Any]:
@@ -489,6 +505,7 @@ def run_phase(
         profiled = {n: pid for n, pid in pids.items() if n.startswith("loan-pricing/") or n in ("consent", "rating")}
         samplers = record_profiles(profiled, duration, args.py_spy / name.lower())
     load_before = load_average()
+    calls_before = command_calls(seeded.redis_url) if seeded.redis_url else {}
     meter = CpuMeter(pids)
     phase = asyncio.run(
         drive(
@@ -503,6 +520,9 @@ def run_phase(
     )
     probes = sum(r.probes - r.probe_errors for r in phase.revocations)
     summary = summarise(phase, meter, load_before, extra_quotes=probes)
+    if seeded.redis_url:
+        quotes = summary["cpu_ms_per_quote"]["quotes"]
+        summary["redis_commands_per_quote"] = commands_per_quote(calls_before, command_calls(seeded.redis_url), quotes)
     print(name, json.dumps(summary), flush=True)
     for sampler in samplers:
         sampler.wait(60)
