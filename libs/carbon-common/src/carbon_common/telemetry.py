@@ -315,8 +315,46 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
     """
     from opentelemetry.instrumentation.grpc import filters, server_interceptor
 
-    tracing = server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
+    tracing = server_interceptor(
+        tracer_provider=_AbortQuietTracerProvider(), filter_=filters.negate(filters.health_check())
+    )  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
     return [tracing, RpcServerMetricsInterceptor()]
+
+
+class _AbortQuietTracer(trace.Tracer):
+    """The global tracer, except that a span made current with start_as_current_span records no exception
+    event when the call ends in one. The gRPC server instrumentation's span ends with the exception that
+    `context.abort` raises for every refused call (a client's mistake, a denial): formatting its traceback
+    cost more CPU than the refusal itself. Its status still says how the call ended
+    (RpcServerMetricsInterceptor); an unexpected exception is logged with its traceback by ErrorInterceptor
+    (and answered INTERNAL)."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer.start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["record_exception"] = False
+        return self._tracer.start_as_current_span(*args, **kwargs)
+
+
+class _AbortQuietTracerProvider(trace.TracerProvider):
+    """Hands out _AbortQuietTracer over the global provider's tracers (a proxy until configure() runs)."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        return _AbortQuietTracer(
+            trace.get_tracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url=schema_url, attributes=attributes
+            )
+        )
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
