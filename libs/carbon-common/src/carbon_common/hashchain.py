@@ -63,9 +63,13 @@ MAX_GROUP = 256
 MAX_PROBLEMS = 100
 
 
+# json.dumps with these options would build a new encoder on every call (a dozen calls per logged quote).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """The one canonical JSON of the platform: sorted keys, no spaces, UTF-8, no NaN/Infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def digest(fields: Mapping[str, Any]) -> str:
