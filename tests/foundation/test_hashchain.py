@@ -152,8 +152,8 @@ def test_an_absent_guard_records_an_event_once(redis_url: str) -> None:
     "body",
     [
         {},
-        {"i": 1, "text": "碳账户", "nested": {"b": [1, 2.5, None, True], "a": "\"quoted\"\n\u2028"}},
-        {"score": 0.95, "big": 10**20, "tiny": 1e-07, "kind": "not the top-level kind", ",\"kind\":": "x"},
+        {"i": 1, "text": "碳账户", "nested": {"b": [1, 2.5, None, True], "a": '"quoted"\n\u2028'}},
+        {"score": 0.95, "big": 10**20, "tiny": 1e-07, "kind": "not the top-level kind", ',"kind":': "x"},
     ],
 )
 def test_an_entry_is_stored_as_the_canonical_json_of_its_fields(body: dict[str, Any]) -> None:
