@@ -23,8 +23,11 @@ revocation delay = acknowledgement -> first refused quote answered; quotes still
 acknowledgement are counted too. CPU per quote is read from /proc for every process (each pricing
 worker, consent, rating, accounting, redis; the load generator listed but not summed). Each phase's
 report carries the machine's load average and busy share: on a shared machine, read them first.
+Per phase also Redis commands per quote (INFO commandstats, every client, those run inside Lua scripts
+included). --banks N spreads the load over N banks (each quote as bank i mod N; each bank has its own decision-log
+chain, so N > 1 removes the one chain head every worker compare-and-sets on).
 
-    python bench/bench_pricing.py [--rate 500] [--duration 60] [--connections 16]
+    python bench/bench_pricing.py [--rate 500] [--duration 60] [--connections 16] [--banks 1]
     python bench/bench_pricing.py --quick          # seconds, for smoke tests
 
 Goal (issue 14): REST and gRPC p99 <= 10 ms at 500 quotes/s for 60 s, zero errors, <= 2 ms of CPU
@@ -76,7 +79,7 @@ from pyspy import summary as profile_summary  # noqa: E402
 
 PRODUCTS = ("quzhou_tanrongyi", "shenzhen_jiangtandai", "wuyi_jiantandai")
 INDUSTRIES = ("C2611", "C3011", "C1713")
-BANK = "bench-bank"
+BANK = "bench-bank"  # the first bank; with --banks N the others are bench-bank-1 ... bench-bank-{N-1}
 VEGETA = REPO / "tools" / "bin" / "vegeta"
 LOAD_GENERATOR = "load-generator"
 PROBE_EVERY = 0.01  # seconds between revocation probes
@@ -145,14 +148,24 @@ class Target:
 
 @dataclass
 class Seeded:
-    key: str
+    key: str  # the first bank's API key (revocation targets consent to that bank only)
     ids: list[str]  # the load's enterprises
     targets: list[Target]  # revocation targets, used once each
+    banks: list[tuple[str, str]] = field(default_factory=list)  # (bank id, API key): the load goes round them
+    redis_url: str = ""  # the stack's Redis (commands per quote)
 
 
-def seed(stack: Stack, enterprises: int, targets: int) -> Seeded:
+def bank_ids(n: int) -> list[str]:
+    return [BANK, *(f"{BANK}-{k}" for k in range(1, n))]
+
+
+def seed(stack: Stack, enterprises: int, targets: int, banks: int = 1) -> Seeded:
+    """`banks` banks, each with a consent from every enterprise of the load (the first bank also from
+    the revocation targets): each bank has its own decision-log chain, so the load spread over several
+    measures the quote path without one chain's compare-and-set shared by every worker."""
     consent = ConsentClient(stack.processes["consent"].target)
-    key = consent.create_bank(BANK)
+    keys = [(bank, consent.create_bank(bank)) for bank in bank_ids(max(1, banks))]
+    key = keys[0][1]
     client = redis.Redis.from_url(stack.redis_url)
     from carbon_accounting.store import AccountStore  # the accounting service's own store layout
 
@@ -163,6 +176,9 @@ def seed(stack: Stack, enterprises: int, targets: int) -> Seeded:
         uscc = make_uscc(index + 1)
         consent.create_enterprise(uscc, industry=INDUSTRIES[index % len(INDUSTRIES)])
         name = consent.grant(uscc, BANK, key)
+        if index < enterprises:
+            for other, other_key in keys[1:]:
+                consent.grant(uscc, other, other_key)
         for period in ("2024", "2025"):
             store.put(account(uscc, period, index + (0 if period == "2025" else 11)), uscc)
         if index < enterprises:
@@ -170,7 +186,7 @@ def seed(stack: Stack, enterprises: int, targets: int) -> Seeded:
         else:
             revocable.append(Target(uscc, name))
     consent.channel.close()
-    return Seeded(key, ids, revocable)
+    return Seeded(key, ids, revocable, keys, stack.redis_url)
 
 
 def service_pids(stack: Stack) -> dict[str, int]:
@@ -193,7 +209,10 @@ class Outcome:
 
 
 class QuoteClient(Protocol):
-    async def quote(self, uscc: str, i: int) -> Outcome: ...
+    async def quote(self, uscc: str, i: int, bank: int | None = None) -> Outcome:
+        """Quote i for `uscc` as bank number `bank` (None: the load's turn, i modulo the banks)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -209,21 +228,24 @@ def body(uscc: str, i: int) -> dict[str, Any]:
 
 
 class RestClient:
-    def __init__(self, port: int, key: str) -> None:
+    def __init__(self, port: int, banks: list[tuple[str, str]]) -> None:
         self.pool = HttpPool("127.0.0.1", port)
-        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-        self.path = f"/v1/banks/{BANK}/quotes"
+        self.banks = [
+            (f"/v1/banks/{bank}/quotes", {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            for bank, key in banks
+        ]
 
     @classmethod
-    async def open(cls, port: int, key: str, connections: int) -> RestClient:
-        client = cls(port, key)
+    async def open(cls, port: int, banks: list[tuple[str, str]], connections: int) -> RestClient:
+        client = cls(port, banks)
         await client.pool.open(connections)
         return client
 
-    async def quote(self, uscc: str, i: int) -> Outcome:
+    async def quote(self, uscc: str, i: int, bank: int | None = None) -> Outcome:
+        path, headers = self.banks[i % len(self.banks) if bank is None else bank]
         try:
             status, payload = await asyncio.wait_for(
-                self.pool.request("POST", self.path, json.dumps(body(uscc, i)).encode(), self.headers),
+                self.pool.request("POST", path, json.dumps(body(uscc, i)).encode(), headers),
                 REQUEST_TIMEOUT,
             )
         except Exception as error:
@@ -247,23 +269,24 @@ def _rest_reason(payload: bytes) -> str:
 
 
 class GrpcClient:
-    def __init__(self, target: str, key: str, channels: int) -> None:
+    def __init__(self, target: str, banks: list[tuple[str, str]], channels: int) -> None:
         self.channels = grpc_channels(target, channels)
         self.stubs = [pricing_pb2_grpc.PricingServiceStub(channel) for channel in self.channels]
-        self.metadata = (("authorization", f"Bearer {key}"),)
+        self.banks = [(f"banks/{bank}", (("authorization", f"Bearer {key}"),)) for bank, key in banks]
         self.turn = 0
 
     @classmethod
-    async def open(cls, target: str, key: str, channels: int) -> GrpcClient:
-        client = cls(target, key, channels)
+    async def open(cls, target: str, banks: list[tuple[str, str]], channels: int) -> GrpcClient:
+        client = cls(target, banks, channels)
         await asyncio.gather(*(channel.channel_ready() for channel in client.channels))
         return client
 
-    async def quote(self, uscc: str, i: int) -> Outcome:
+    async def quote(self, uscc: str, i: int, bank: int | None = None) -> Outcome:
         self.turn += 1
         stub = self.stubs[self.turn % len(self.stubs)]
+        parent, metadata = self.banks[i % len(self.banks) if bank is None else bank]
         request = pricing_pb2.CreateQuoteRequest(
-            parent=f"banks/{BANK}",
+            parent=parent,
             request_id=uuid.uuid4().hex,
             quote=pricing_pb2.Quote(
                 product=PRODUCTS[i % 3],
@@ -274,7 +297,7 @@ class GrpcClient:
             ),
         )
         try:
-            response = await stub.CreateQuote(request, metadata=self.metadata, timeout=REQUEST_TIMEOUT)
+            response = await stub.CreateQuote(request, metadata=metadata, timeout=REQUEST_TIMEOUT)
         except grpc.aio.AioRpcError as error:
             code = error.code()
             kind = "refused" if code == grpc.StatusCode.PERMISSION_DENIED else "error"
@@ -310,7 +333,7 @@ async def revoke_and_probe(client: QuoteClient, consent: ConsentClient, target: 
 
     async def probe(i: int, sent: float) -> None:
         nonlocal first_refused, last_allowed, allowed, errors
-        outcome = await client.quote(target.uscc, i)
+        outcome = await client.quote(target.uscc, i, bank=0)  # the targets consent to the first bank
         answered = time.perf_counter()
         if outcome.kind == "refused":
             first_refused = answered if first_refused is None else min(first_refused, answered)
@@ -430,11 +453,25 @@ async def warm(client_factory: Callable[[], Awaitable[QuoteClient]], targets: li
     outcomes: dict[str, int] = {}
     try:
         for i, target in enumerate(targets):
-            outcome = await client.quote(target.uscc, i)
+            outcome = await client.quote(target.uscc, i, bank=0)
             outcomes[outcome.kind] = outcomes.get(outcome.kind, 0) + 1
     finally:
         await client.close()
     return outcomes
+
+
+def command_calls(redis_url: str) -> dict[str, int]:
+    """Redis's own count of each command executed so far (INFO commandstats; every client)."""
+    stats: Any = redis.Redis.from_url(redis_url).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def commands_per_quote(before: dict[str, int], after: dict[str, int], quotes: int) -> dict[str, float]:
+    """Commands per quote over a phase, every process's (pricing, consent's auditor and heartbeat, the
+    projections' tails...), those a Lua script runs included (EVALSHA counts once, its redis.call()s too)."""
+    used = {name: after[name] - before.get(name, 0) for name in after}
+    per = {name: round(n / max(1, quotes), 2) for name, n in sorted(used.items(), key=lambda kv: -kv[1]) if n}
+    return {name: value for name, value in per.items() if value >= 0.01}
 
 
 def summarise(
@@ -468,6 +505,7 @@ def run_phase(
         profiled = {n: pid for n, pid in pids.items() if n.startswith("loan-pricing/") or n in ("consent", "rating")}
         samplers = record_profiles(profiled, duration, args.py_spy / name.lower())
     load_before = load_average()
+    calls_before = command_calls(seeded.redis_url) if seeded.redis_url else {}
     meter = CpuMeter(pids)
     phase = asyncio.run(
         drive(
@@ -482,6 +520,9 @@ def run_phase(
     )
     probes = sum(r.probes - r.probe_errors for r in phase.revocations)
     summary = summarise(phase, meter, load_before, extra_quotes=probes)
+    if seeded.redis_url:
+        quotes = summary["cpu_ms_per_quote"]["quotes"]
+        summary["redis_commands_per_quote"] = commands_per_quote(calls_before, command_calls(seeded.redis_url), quotes)
     print(name, json.dumps(summary), flush=True)
     for sampler in samplers:
         sampler.wait(60)
@@ -504,8 +545,13 @@ def vegeta_phase(
     workdir = root / "vegeta"
     workdir.mkdir(exist_ok=True)
     per_process = math.ceil(args.rate * args.vegeta_duration / n)
-    url = f"http://127.0.0.1:{port}/v1/banks/{BANK}/quotes"
-    header = {"Content-Type": ["application/json"], "Authorization": [f"Bearer {seeded.key}"]}
+    banks = [
+        (
+            f"http://127.0.0.1:{port}/v1/banks/{bank}/quotes",
+            {"Content-Type": ["application/json"], "Authorization": [f"Bearer {key}"]},
+        )
+        for bank, key in seeded.banks
+    ]
     commands = []
     for k in range(n):
         targets = workdir / f"targets-{k}.json"
@@ -513,6 +559,7 @@ def vegeta_phase(
             for j in range(per_process):
                 i = k * per_process + j
                 payload = json.dumps(body(seeded.ids[i % len(seeded.ids)], i)).encode()
+                url, header = banks[i % len(banks)]
                 target = {"method": "POST", "url": url, "header": header, "body": base64.b64encode(payload).decode()}
                 out.write(json.dumps(target) + "\n")
         commands.append(
@@ -606,7 +653,7 @@ def floor_phase(
         pids |= {"redis": stack.redis_process.pid, LOAD_GENERATOR: os.getpid()}
 
         async def open_client() -> QuoteClient:
-            return await RestClient.open(port, seeded.key, args.connections)
+            return await RestClient.open(port, seeded.banks, args.connections)
 
         if args.warmup:
             asyncio.run(drive(open_client, seeded.ids, args.rate, args.warmup))
@@ -636,6 +683,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None, help="seconds of unmeasured load first (default 5)")
     parser.add_argument("--enterprises", type=int, default=None, help="enterprises the load quotes (default 60)")
     parser.add_argument("--connections", type=int, default=16, help="HTTP connections / gRPC channels")
+    parser.add_argument(
+        "--banks", type=int, default=1, help="banks the load goes round (each its own decision-log chain)"
+    )
     parser.add_argument("--vegeta-processes", type=int, default=4, help="vegeta attackers (each its own connections)")
     parser.add_argument("--revoke-every", type=float, default=None, help="seconds between revocations (default 2)")
     parser.add_argument("--pricing-workers", type=int, default=0, help="CARBON_PRICING_WORKERS (0 = one per core)")
@@ -692,17 +742,17 @@ def main() -> int:
     started = time.time()
     stack = start_patiently(root, env)
     try:
-        seeded = seed(stack, args.enterprises, rest_targets + grpc_targets)
+        seeded = seed(stack, args.enterprises, rest_targets + grpc_targets, args.banks)
         print(f"seeded {len(seeded.ids)} enterprises + {len(seeded.targets)} to revoke", flush=True)
         pids = service_pids(stack) | {LOAD_GENERATOR: os.getpid()}
         workers = sum(1 for name in pids if name.startswith("loan-pricing/worker"))
-        port, target, key = stack.pricing.http_port, stack.pricing.target, seeded.key
+        port, target, banks = stack.pricing.http_port, stack.pricing.target, seeded.banks
 
         async def rest_client() -> QuoteClient:
-            return await RestClient.open(port, key, args.connections)
+            return await RestClient.open(port, banks, args.connections)
 
         async def grpc_client() -> QuoteClient:
-            return await GrpcClient.open(target, key, args.connections)
+            return await GrpcClient.open(target, banks, args.connections)
 
         warmed = asyncio.run(warm(rest_client, seeded.targets))
         if args.warmup:
@@ -746,6 +796,7 @@ def main() -> int:
                 "rate_rps": args.rate,
                 "duration_s": args.duration,
                 "connections": args.connections,
+                "banks": len(seeded.banks),
                 "pricing_workers": workers,
                 **report,
                 "warm_up_targets": warmed,

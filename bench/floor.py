@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path
@@ -47,8 +48,12 @@ class QuoteWrites:
 
 def measure(client: Any, bank: str) -> QuoteWrites:
     """The sizes of the newest quote's writes, read back from the stack's Redis (carbon_pricing.store's
-    layout; the decision log may be one chain or one per bank)."""
-    from carbon_common import events
+    layout; the decision log may be one chain or one per bank).
+
+    The access decision is rebuilt from that quote's decision-log entry, which records what it carried
+    (decision id, bank, consent, positions, the rating's period): consent's auditor trims
+    carbon:events:access once it has audited an entry, so the stream itself is usually empty by now."""
+    from carbon_common import events, hashchain
     from carbon_pricing import store
 
     def newest_string(pattern: str) -> bytes:
@@ -61,19 +66,43 @@ def measure(client: Any, bank: str) -> QuoteWrites:
     if not logs:
         raise RuntimeError("no decision log in Redis: measure after some quotes")
     log = max(logs, key=lambda key: client.llen(key))
-    # the newest decision a quote carried (denials, e.g. revocation probes, are written alone)
-    recent = client.xrevrange(events.ACCESS.name, count=1000)
-    newest = [(key, fields) for key, fields in recent if fields.get(b"quote")][:1]
-    if not newest:
-        raise RuntimeError(f"no quote's decision on {events.ACCESS.name}: measure after some quotes")
+    raw_entry = client.lindex(log, -1)
+    entry = hashchain.parse_entry(log.decode().removeprefix(hashchain.KEY_PREFIX), raw_entry)
     return QuoteWrites(
         request=len(newest_string(f"{store.PREFIX}request:{bank}:*")),
         # quote ids are time-ordered: the greatest key is the newest quote
         quote=len(newest_string(f"{store.PREFIX}quote:{bank}:*")),
-        entry=len(client.lindex(log, -1)),
+        entry=len(raw_entry),
         head=len(client.get(log + b":head") or b""),
         dry_run_input=len(client.lindex(store.INPUTS_KEY, 0) or b""),
-        access={key.decode(): len(value) for key, value in newest[0][1].items()},
+        access={key: len(value.encode()) for key, value in events.ACCESS.encode(_access_of(entry)).items()},
+    )
+
+
+def _access_of(entry: Any) -> Any:
+    """The access decision a quote's decision-log entry says it carried (carbon_pricing.sources.AccessDecision
+    .event: allowed, reason "", the rating period's span, a W3C traceparent of the deciding request)."""
+    from carbon_common import events
+    from carbon_common.names import period_span
+
+    body = entry.body
+    quote = body["outputs"]["quote"]
+    rating = (body["inputs"].get("policy_input") or {}).get("rating") or {}
+    span = period_span(rating["period"]) if rating.get("period") else None
+    return events.AccessDecided.create(
+        decision_id=body["access_decision"],
+        bank=body["bank"],
+        enterprise=quote["enterprise"],
+        scope="RATING",
+        data_start=span[0] if span else None,
+        data_end=span[1] if span else None,
+        consent=body["consent"],
+        allowed=True,
+        reason="",
+        quote=quote["name"],
+        consent_position=body.get("consent_position", ""),
+        time=datetime.fromisoformat(entry.time.replace("Z", "+00:00")),
+        traceparent=f"00-{'0' * 31}1-{'0' * 15}1-01",
     )
 
 

@@ -148,6 +148,24 @@ def test_an_absent_guard_records_an_event_once(redis_url: str) -> None:
     assert verify(writer.client, CHAIN).entries == 3
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"i": 1, "text": "碳账户", "nested": {"b": [1, 2.5, None, True], "a": '"quoted"\n\u2028'}},
+        {"score": 0.95, "big": 10**20, "tiny": 1e-07, "kind": "not the top-level kind", ',"kind":': "x"},
+    ],
+)
+def test_an_entry_is_stored_as_the_canonical_json_of_its_fields(body: dict[str, Any]) -> None:
+    """make_entry composes the stored JSON around the body's own encoding: the same bytes, and the same
+    hash, as encoding the whole entry (the format every verifier recomputes)."""
+    entry = hashchain.make_entry("test:chain:ü", 7, "ab" * 32, NOW, "KIND", body)
+    fields = entry.fields()
+    assert entry.to_json() == hashchain.canonical_json(fields)
+    assert entry.hash == hashchain.digest(fields)
+    assert hashchain.parse_entry("test:chain:ü", entry.to_json()) == entry
+
+
 def test_writes_are_limited_to_known_commands() -> None:
     with pytest.raises(ValueError, match="not an allowed write"):
         Write("FLUSHALL", "x")

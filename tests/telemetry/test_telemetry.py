@@ -41,6 +41,8 @@ class Enterprises(enterprise_pb2_grpc.EnterpriseServiceServicer):
         self.log.info("handling", extra={"resource": request.name})
         if request.name == "bad":
             raise invalid_argument("name", "is bad")
+        if request.name == "crash":
+            raise RuntimeError("a bug")
         return enterprise_pb2.Enterprise(name=request.name)
 
 
@@ -88,6 +90,25 @@ def test_rpc_server_duration_per_method_and_status(otel: Otel, grpc_servers: Cal
         for m in sm.metrics
     }
     assert unit["rpc.server.duration"] == "ms"
+
+
+def test_a_refused_call_is_an_error_span_without_a_formatted_traceback(
+    otel: Otel, grpc_servers: Callable[..., Running]
+) -> None:
+    """A refusal (context.abort raises) marks the server span ERROR without an exception event (its
+    traceback formatting cost more than the refusal); a crash is INTERNAL, its traceback in the log."""
+    server = grpc_servers("refusals", register(Enterprises()))
+    stub = enterprise_pb2_grpc.EnterpriseServiceStub(plain_channel(f"127.0.0.1:{server.grpc_port}"))
+    for name in ("bad", "crash"):
+        with pytest.raises(grpc.RpcError):
+            stub.GetEnterprise(enterprise_pb2.GetEnterpriseRequest(name=name), timeout=5)
+    servers = [s for s in otel.spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    refused, crashed = servers[-2:]
+    assert refused.status.status_code == trace.StatusCode.ERROR
+    assert refused.attributes is not None and refused.attributes["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
+    assert not [e for e in refused.events if e.name == "exception"]
+    assert crashed.status.status_code == trace.StatusCode.ERROR
+    assert crashed.attributes is not None and crashed.attributes["rpc.grpc.status_code"] == 13  # INTERNAL
 
 
 # ---------------------------------------------------------------- business metrics

@@ -63,9 +63,13 @@ MAX_GROUP = 256
 MAX_PROBLEMS = 100
 
 
+# json.dumps with these options would build a new encoder on every call (a dozen calls per logged quote).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """The one canonical JSON of the platform: sorted keys, no spaces, UTF-8, no NaN/Infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def digest(fields: Mapping[str, Any]) -> str:
@@ -106,6 +110,8 @@ class Entry:
     prev_hash: str
     hash: str
     version: int = VERSION
+    # The stored JSON, when make_entry composed it (it is then not encoded a second time).
+    stored: bytes | None = field(default=None, compare=False, repr=False)
 
     def fields(self) -> dict[str, Any]:
         """The stored (version 2) JSON object."""
@@ -121,20 +127,58 @@ class Entry:
         }
 
     def to_json(self) -> bytes:
-        return canonical_json(self.fields())
+        return self.stored if self.stored is not None else canonical_json(self.fields())
 
 
 def make_entry(chain: str, seq: int, prev_hash: str, time: datetime | str, kind: str, body: Mapping[str, Any]) -> Entry:
-    fields: dict[str, Any] = {
-        "v": VERSION,
-        "chain": chain,
-        "seq": seq,
-        "time": _time_text(time),
-        "kind": kind,
-        "body": dict(body),
-        "prev_hash": prev_hash,
-    }
-    return Entry(chain, seq, fields["time"], kind, fields["body"], prev_hash, digest(fields))
+    """A version-2 entry. The body (nearly all of an entry's bytes) is encoded once: the canonical JSON
+    of the hashed fields and of the stored ones are composed around it (`_compose`, the same bytes as
+    canonical_json of those objects; test_hashchain compares them)."""
+    return _Draft(kind, body, time).entry(chain, seq, prev_hash)
+
+
+class _Draft:
+    """An entry's kind, body and time, its body encoded once: built on one head after another (a
+    compare-and-set that finds the head moved rebuilds on the new one), only the hash is computed again."""
+
+    __slots__ = ("body", "body_json", "kind", "time")
+
+    def __init__(self, kind: str, body: Mapping[str, Any], time: datetime | str) -> None:
+        self.kind = kind
+        self.body = dict(body)
+        self.body_json = canonical_json(self.body)
+        self.time = _time_text(time)
+
+    def entry(self, chain: str, seq: int, prev_hash: str) -> Entry:
+        hashed = hashlib.sha256(_compose(self.body_json, chain, None, self.kind, prev_hash, seq, self.time)).hexdigest()
+        stored = _compose(self.body_json, chain, hashed, self.kind, prev_hash, seq, self.time)
+        return Entry(chain, seq, self.time, self.kind, self.body, prev_hash, hashed, VERSION, stored)
+
+
+def _compose(body_json: bytes, chain: str, hash: str | None, kind: str, prev_hash: str, seq: int, time: str) -> bytes:
+    """canonical_json of a version-2 entry's fields (without "hash" when it is None), given its body's
+    canonical JSON: the keys in sorted order, no spaces, like json.dumps(sort_keys=True) writes them."""
+
+    def text(value: Any) -> bytes:
+        return canonical_json(value)
+
+    parts = [b'{"body":', body_json, b',"chain":', text(chain)]
+    if hash is not None:
+        parts += [b',"hash":', text(hash)]
+    parts += [
+        b',"kind":',
+        text(kind),
+        b',"prev_hash":',
+        text(prev_hash),
+        b',"seq":',
+        text(seq),
+        b',"time":',
+        text(time),
+        b',"v":',
+        text(VERSION),
+        b"}",
+    ]
+    return b"".join(parts)
 
 
 class MalformedEntry(ValueError):
@@ -296,7 +340,10 @@ end
 return {'OK'}
 """
 
-WRITE_COMMANDS = frozenset({"SET", "DEL", "ZADD", "ZREM", "HSET", "SADD", "LPUSH", "RPUSH", "LTRIM", "EXPIRE", "XADD"})
+# XACK: a consumer acknowledges the stream entries it appended in the same step (consent's access audit).
+WRITE_COMMANDS = frozenset(
+    {"SET", "DEL", "ZADD", "ZREM", "HSET", "SADD", "LPUSH", "RPUSH", "LTRIM", "EXPIRE", "XADD", "XACK"}
+)
 
 
 @dataclass(frozen=True)
@@ -334,9 +381,7 @@ class ChainBusy(Exception):
 
 @dataclass(eq=False)  # identity: two equal entries queued at once are still two appends
 class _Pending:
-    kind: str
-    body: Mapping[str, Any]
-    time: datetime | str
+    draft: _Draft
     entry: Entry | None = None
     error: BaseException | None = None
 
@@ -366,7 +411,7 @@ class ChainWriter:
         Concurrent callers queue their entry; whoever holds the lock appends every queued entry in one
         compare-and-set, so under load many entries share one Redis write and nobody returns before
         their own entry is stored."""
-        item = _Pending(kind, body, time)
+        item = _Pending(_Draft(kind, body, time))  # encoded here: a body that cannot be fails only its caller
         with self._queue_lock:
             self._queue.append(item)
         while item.entry is None and item.error is None:
@@ -376,7 +421,8 @@ class ChainWriter:
                 with self._queue_lock:
                     batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
                 try:
-                    built = self._compare_and_set(functools.partial(self._build, batch=batch), (), {})
+                    drafts = [pending.draft for pending in batch]
+                    built = self._compare_and_set(functools.partial(self._entries_after, items=drafts), (), {})
                 except BaseException as error:
                     for pending in batch:
                         pending.error = error
@@ -420,27 +466,25 @@ class ChainWriter:
         Raises GuardFailed naming the first guard that failed (nothing written) or ChainBusy."""
         if not 0 < len(items) <= MAX_GROUP:
             raise ValueError(f"between 1 and {MAX_GROUP} entries per append, not {len(items)}")
+        drafts = [_Draft(kind, body, time) for kind, body, time in items]  # encoded before taking the lock
         with self.lock:
             plan: dict[str, Sequence[Write]] = {}
 
             def build(head: Head) -> list[Entry]:
-                built = self._entries_after(head, items)
+                built = self._entries_after(head, drafts)
                 plan["writes"] = writes(built)
                 return built
 
             return self._compare_and_set(build, guards, plan, attempts)
 
-    def _entries_after(self, head: Head, items: Sequence[tuple[str, Mapping[str, Any], datetime | str]]) -> list[Entry]:
+    def _entries_after(self, head: Head, items: Sequence[_Draft]) -> list[Entry]:
         seq, prev = head
         built = []
-        for kind, body, time in items:
-            entry = make_entry(self.chain, seq + 1, prev, time, kind, body)
+        for draft in items:
+            entry = draft.entry(self.chain, seq + 1, prev)
             built.append(entry)
             seq, prev = entry.seq, entry.hash
         return built
-
-    def _build(self, head: Head, *, batch: list[_Pending]) -> list[Entry]:
-        return self._entries_after(head, [(item.kind, item.body, item.time) for item in batch])
 
     def _compare_and_set(
         self,

@@ -225,7 +225,7 @@ class RateLimitMiddleware:
         self.rule = rule
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self.limiter.enabled:  # disabled: no thread hop, no header parsing
             kind = self.rule(scope["path"])
             if kind is not None:
                 refusal = await run_in_threadpool(self._refusal, scope, kind)
@@ -294,7 +294,7 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         method: str = handler_call_details.method or ""
-        if handler is None or method.lstrip("/").split("/", 1)[0] not in self.services:
+        if handler is None or not self.limiter.enabled or method.lstrip("/").split("/", 1)[0] not in self.services:
             return handler
         metadata = handler_call_details.invocation_metadata
 

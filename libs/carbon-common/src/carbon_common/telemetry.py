@@ -52,6 +52,7 @@ separate processes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -147,8 +148,25 @@ def configure(
                 readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
             else:
                 log.warning("unsupported OTEL_METRICS_EXPORTER", extra={"exporter": kind})
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers, views=_dropped_views()))
     return True
+
+
+# Recorded by the FastAPI (ASGI) instrumentation on every request (five measurements each) but read by
+# nothing here (no alert rule, dashboard or test): each measurement costs an attribute hash and an
+# aggregation, a measurable share of a REST request's CPU (issue 14). http.server.duration stays.
+HTTP_INSTRUMENTATION_METERS = ("opentelemetry.instrumentation.fastapi", "opentelemetry.instrumentation.asgi")
+UNREAD_INSTRUMENTS = ("http.server.request.size", "http.server.response.size", "http.server.active_requests")
+
+
+def _dropped_views() -> list[Any]:
+    from opentelemetry.sdk.metrics.view import DropAggregation, View
+
+    return [
+        View(meter_name=meter, instrument_name=name, aggregation=DropAggregation(), attribute_keys=set())
+        for meter in HTTP_INSTRUMENTATION_METERS
+        for name in UNREAD_INSTRUMENTS
+    ]
 
 
 def is_configured() -> bool:
@@ -297,8 +315,46 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
     """
     from opentelemetry.instrumentation.grpc import filters, server_interceptor
 
-    tracing = server_interceptor(filter_=filters.negate(filters.health_check()))  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
+    tracing = server_interceptor(
+        tracer_provider=_AbortQuietTracerProvider(), filter_=filters.negate(filters.health_check())
+    )  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
     return [tracing, RpcServerMetricsInterceptor()]
+
+
+class _AbortQuietTracer(trace.Tracer):
+    """The global tracer, except that a span made current with start_as_current_span records no exception
+    event when the call ends in one. The gRPC server instrumentation's span ends with the exception that
+    `context.abort` raises for every refused call (a client's mistake, a denial): formatting its traceback
+    cost more CPU than the refusal itself. Its status still says how the call ended
+    (RpcServerMetricsInterceptor); an unexpected exception is logged with its traceback by ErrorInterceptor
+    (and answered INTERNAL)."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer.start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["record_exception"] = False
+        return self._tracer.start_as_current_span(*args, **kwargs)
+
+
+class _AbortQuietTracerProvider(trace.TracerProvider):
+    """Hands out _AbortQuietTracer over the global provider's tracers (a proxy until configure() runs)."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        return _AbortQuietTracer(
+            trace.get_tracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url=schema_url, attributes=attributes
+            )
+        )
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -430,8 +486,7 @@ class CarbonClientTelemetry(
         service, name = _split_method(method)
         if method.startswith("/grpc.health.v1.Health/"):
             return continuation(details, request)
-        tracer = trace.get_tracer(INSTRUMENTATION_NAME)
-        span = tracer.start_span(
+        span = _tracer().start_span(
             method,
             kind=SpanKind.CLIENT,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
@@ -511,9 +566,15 @@ def consumer_span(name: str, traceparent: str | None, attributes: dict[str, Any]
     """A CONSUMER span (not made current) for handling one event, child of the producer's span named
     by the event's `traceparent` (a new trace without one). The caller ends it once the event is handled."""
     parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
-    return trace.get_tracer(INSTRUMENTATION_NAME).start_span(
-        name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    )
+    return _tracer().start_span(name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
+
+
+@functools.cache
+def _tracer() -> trace.Tracer:
+    """This module's tracer, made once: get_tracer builds a new Tracer on every call (a measurable share
+    of consent's audit CPU, one span per decision). Before configure() it is a proxy that follows the
+    provider installed later."""
+    return trace.get_tracer(INSTRUMENTATION_NAME)
 
 
 # ---------------------------------------------------------------- FastAPI

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +99,11 @@ def create_http_app(
     if limiter is not None:
         # /bank/: the bank page and its login.
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"}))
-    app.state.pricing = PricingEdge(core, settings.pricing_admin_token)
+    app.state.pricing = PricingEdge(
+        core,
+        settings.pricing_admin_token,
+        ThreadPoolExecutor(max_workers=settings.http_threads, thread_name_prefix="quote"),
+    )
     app.include_router(quotes.router)
     app.include_router(policies.router)
     app.include_router(health.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -29,6 +30,9 @@ BANK, ADMIN = "bankApiKey", "adminToken"
 class PricingEdge:
     core: PricingCore
     admin_token: str  # CARBON_PRICING_ADMIN_TOKEN; "" disables policy administration
+    # The quote's own threads: an executor hand-off costs about half of anyio.to_thread's (its
+    # queue.Queue and capacity limiter were a visible share of a REST worker's profile).
+    quote_threads: ThreadPoolExecutor
 
     def is_admin(self, token: str) -> bool:
         return bool(self.admin_token) and hmac.compare_digest(token.encode(), self.admin_token.encode())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from typing import Annotated
 
-import anyio.to_thread
 from carbon_common.http import EXAMPLE_USCC, IdPath, bank_api_key, security
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,8 +72,9 @@ _QUOTE_BODY_SCHEMA = QuoteCreate.model_json_schema(ref_template="#/components/sc
 async def create_quote(request: Request, bank: IdPath) -> JSONResponse:
     # The hot path: the body is parsed by pydantic-core straight from bytes and the bearer key
     # read from the header, without FastAPI's per-request dependency solving (so no Edge
-    # dependency either); the blocking use case (peer calls, Rego, Redis) runs on the worker
-    # threads like a sync endpoint.
+    # dependency either); the blocking use case (peer calls, Rego, Redis) runs on the quote
+    # threads, in the request's context (its span is the parent of what the core does and the
+    # traceparent its access decision carries).
     key = bank_api_key(request)  # an anonymous caller is refused before its input is validated
     edge: PricingEdge = request.app.state.pricing
     raw = await request.body()
@@ -82,14 +84,16 @@ async def create_quote(request: Request, bank: IdPath) -> JSONResponse:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors(include_url=False)]
         ) from None
-    record, created = await anyio.to_thread.run_sync(
+    record, created = await asyncio.get_running_loop().run_in_executor(
+        edge.quote_threads,
+        contextvars.copy_context().run,
         lambda: edge.core.create_quote(
             key,
             f"banks/{bank}",
             body.request_id,
             QuoteInput(body.product, body.enterprise, body.amount_cny, body.tenor_months, body.reference_rate_pct),
             prefix="",
-        )
+        ),
     )
     return JSONResponse(record.to_json(), headers={"X-Idempotent-Replay": "false" if created else "true"})
 
