@@ -16,6 +16,8 @@ import redis
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
+from carbon_accounting.__main__ import build as build_accounting
+from carbon_accounting.shard import main as recompute_shard
 from carbon_common.redis_conn import connect
 from carbon_devkit.s3 import RAW_BUCKET, S3Server
 from carbon_ingest import parquet_io, rawdata
@@ -24,7 +26,9 @@ from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
+from carbon_ingest_tax.app import build as build_tax
 from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.store import TaxStore
 
 from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
@@ -139,3 +143,23 @@ def test_a_tax_batch_moved_to_other_months_leaves_no_stale_object(redis_url: str
 def test_a_data_root_that_is_not_a_directory_or_s3_stops_the_service_at_start(redis_url: str) -> None:
     with pytest.raises(rawdata.UnsupportedLocation, match="local directory or s3://bucket/prefix"):
         build_energy(EnergySettings(redis_url=redis_url, data_dir=Path("gs://bucket/raw")))
+
+
+def test_a_missing_bucket_stops_every_service_that_reads_raw_data_at_start(
+    redis_url: str, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One LIST at start: a bucket that does not exist (or cannot be listed with these credentials)
+    is a clear error before any request is served, not a failure on the first batch."""
+    rawdata.check_root(Path(f"s3://{RAW_BUCKET}/{uuid.uuid4().hex}"))  # the existing bucket (an empty prefix) is fine
+    missing = Path(f"s3://carbon-missing-{uuid.uuid4().hex[:8]}/raw")
+    message = r"bucket 'carbon-missing-\w+' does not exist or cannot be listed .*create it or fix AWS_ENDPOINT_URL"
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_energy(EnergySettings(redis_url=redis_url, data_dir=missing))
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_tax(TaxSettings(redis_url=redis_url, data_dir=missing))
+    monkeypatch.setenv("CARBON_REDIS_URL", redis_url)
+    monkeypatch.setenv("CARBON_DATA_DIR", f"s3://{missing.parts[1]}/raw")
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_accounting()  # reads its settings from the environment
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        recompute_shard(["--shards", "2", "--index", "0", "--period", "2024"])
