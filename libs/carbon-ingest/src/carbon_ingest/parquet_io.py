@@ -163,35 +163,19 @@ class Part(NamedTuple):
     runs: Sequence[int] | None = None
 
 
-def write_many(
-    items: Sequence[tuple[pl.DataFrame, Path] | Part],
-    root: Path,
-    *,
-    index: bool = False,
-    remove: Sequence[Path] = (),
-) -> None:
-    """Atomically and durably write several files (a batch's month partitions).
+def write_many(items: Sequence[tuple[pl.DataFrame, Path] | Part], root: Path, *, index: bool = False) -> None:
+    """Atomically and durably write several new files (a batch's month partitions).
 
-    `remove`: files of an earlier attempt that never committed, unlinked first.
     All temporary files are written, made durable with one syncfs (falling
-    back to an fsync per file), renamed into place, and the renames and
-    removals made durable with a second syncfs (or an fsync per directory).
-    A crash leaves each file either absent/old or complete; none is visible
-    half-written.
+    back to an fsync per file), renamed into place, and the renames made
+    durable with a second syncfs (or an fsync per directory). A crash leaves
+    each file either absent or complete; none is visible half-written.
+    On object storage each file is one PUT.
     """
     parts = [Part(*item) for item in items]
-    if rawdata.object_root(root) is not None:
-        remove_files(remove)
+    if rawdata.object_root(root) is not None or _SYNCFS is None or len(parts) == 1:
         for part in parts:
             write_atomic(part.frame, part.path, index=index, runs=part.runs)
-        return
-    for path in remove:
-        path.unlink(missing_ok=True)
-    if _SYNCFS is None or (len(parts) == 1 and not remove):
-        for part in parts:
-            write_atomic(part.frame, part.path, index=index, runs=part.runs)
-        for directory in {path.parent for path in remove if path.parent.exists()}:
-            fsync_dir(directory)
         return
     root.mkdir(parents=True, exist_ok=True)
     pending = []
@@ -208,7 +192,7 @@ def write_many(
     for tmp, path in pending:
         os.replace(tmp, path)
     if not sync_filesystem(root):
-        for directory in {path.parent for _, path in pending} | {p.parent for p in remove if p.parent.exists()}:
+        for directory in {path.parent for _, path in pending}:
             fsync_dir(directory)
 
 
