@@ -24,7 +24,7 @@ from carbon_ingest_energy.store import ReadingStore
 from carbon_ingest_tax.core import TaxCore
 from carbon_ingest_tax.store import TaxStore
 
-from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows
+from tests.ingest.helpers import AllowList, batch, create_meter, make_uscc, raw_readings, raw_rows
 
 USCC = make_uscc(71)
 SCOPE = consent_pb2.CONSENT_SCOPE_ENERGY_METERING
@@ -42,17 +42,6 @@ def root(new_data_root: Callable[[], Path]) -> Path:
 def svc(redis_url: str, root: Path) -> EnergyServicer:
     settings = EnergySettings(redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, max_power_kw=1000)
     return EnergyServicer(EnergyCore(settings, ReadingStore(connect(redis_url), root), AllowList((USCC, SCOPE))))
-
-
-def meter(svc: EnergyServicer, meter_id: str) -> str:
-    request = pb.CreateMeterRequest(
-        parent=f"enterprises/{USCC}", meter_id=meter_id, meter=pb.Meter(energy_type=1, reading_kind=1)
-    )
-    return svc.CreateMeter(request, None).name
-
-
-def batch(name: str, rid: str, ts: list[int], values: list[int]) -> pb.ReadingBatch:
-    return pb.ReadingBatch(meter=name, request_id=rid, timestamps=ts, values=values)
 
 
 def listed(root: Path) -> list[str]:
@@ -80,7 +69,7 @@ def test_a_crash_between_put_and_commit_leaves_no_visible_object_and_the_sweep_r
     svc: EnergyServicer, root: Path, redis_url: str
 ) -> None:
     client = connect(redis_url)
-    a, b = meter(svc, "m1"), meter(svc, "m2")
+    a, b = create_meter(svc, USCC, "m1"), create_meter(svc, USCC, "m2")
     orphan = crash_after_put(svc, batch(a, "a", [T0, T0 + Q], [1, 2]))
     assert listed(root) == [orphan] and len(pending(client)) == 1
     assert visible(root, client) == []  # accounting, the shard job, compaction and erasure read this
@@ -113,7 +102,7 @@ def test_every_attempt_writes_a_new_object_and_the_retry_deletes_the_uncommitted
     svc: EnergyServicer, root: Path, redis_url: str
 ) -> None:
     client = connect(redis_url)
-    a = meter(svc, "m1")
+    a = create_meter(svc, USCC, "m1")
     first = crash_after_put(svc, batch(a, "a", [T0], [1]))
     second = crash_after_put(svc, batch(a, "a", [T0], [1]))  # the identical retry: a new name, not an overwrite
     assert first != second and first.rsplit("-", 1)[0] == second.rsplit("-", 1)[0]  # same window, new attempt

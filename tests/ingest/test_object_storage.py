@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 import redis
 from carbon.v1 import consent_pb2
-from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_accounting.__main__ import build as build_accounting
 from carbon_accounting.shard import main as recompute_shard
@@ -31,7 +30,7 @@ from carbon_ingest_tax.core import TaxCore
 from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.store import TaxStore
 
-from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
+from tests.ingest.helpers import AllowList, batch, create_meter, make_uscc, raw_readings, raw_rows, winning_readings
 
 USCC = make_uscc(61)
 OTHER = make_uscc(62)
@@ -53,23 +52,12 @@ def svc(redis_url: str, root: Path) -> EnergyServicer:
     )
 
 
-def meter(svc: EnergyServicer, uscc: str, meter_id: str) -> str:
-    request = pb.CreateMeterRequest(
-        parent=f"enterprises/{uscc}", meter_id=meter_id, meter=pb.Meter(energy_type=1, reading_kind=1)
-    )
-    return svc.CreateMeter(request, None).name
-
-
-def batch(name: str, rid: str, ts: list[int], values: list[int]) -> pb.ReadingBatch:
-    return pb.ReadingBatch(meter=name, request_id=rid, timestamps=ts, values=values)
-
-
 def objects(root: Path) -> list[str]:
     return sorted(rawdata.iter_files(root, rawdata.READINGS))
 
 
 def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyServicer, root: Path) -> None:
-    m1, m2, m3 = meter(svc, USCC, "m1"), meter(svc, USCC, "m2"), meter(svc, USCC, "m3")
+    m1, m2, m3 = create_meter(svc, USCC, "m1"), create_meter(svc, USCC, "m2"), create_meter(svc, USCC, "m3")
     a, b, c = batch(m1, "a", [T0, T0 + Q], [1, 2]), batch(m2, "b", [T0], [3]), batch(m3, "c", [T0 + Q], [4])
     crashed = [svc.core._stage(svc.core.validate(x)) for x in (a, b)]
     svc.core.store.write_window(crashed)  # the PUT completed, then the process died before the commit
@@ -91,7 +79,7 @@ def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyServicer,
 
 
 def test_compaction_and_erasure_on_objects(svc: EnergyServicer, root: Path) -> None:
-    mine, theirs = meter(svc, USCC, "m1"), meter(svc, OTHER, "m1")
+    mine, theirs = create_meter(svc, USCC, "m1"), create_meter(svc, OTHER, "m1")
     svc.StreamReadings(iter([batch(mine, "a", [T0 + Q, T0], [2, 1]), batch(theirs, "b", [T0], [7])]), None)
     svc.StreamReadings(iter([batch(mine, "c", [T0], [5])]), None)  # a correction in a second object
     before = winning_readings(root)

@@ -28,7 +28,8 @@ adds its names before the PUT and removes them in the same MULTI that acknowledg
 a reader that sees the root through `Committed` skips pending names, so a crash between the
 PUT and the commit leaves nothing visible, and the writer's retry (or the sweep of announced
 objects older than a lease) deletes the orphan before forgetting its name. Files written
-without the record (the synthetic generator, tests) are simply never pending.
+without the record (the synthetic generator, tests) are simply never pending. Names are
+relative to the root, so one Redis serves one data root (as one deployment has).
 
 Months: a row's partition is the *accounting period* it belongs to. Readings: the month
 of ``ts`` in the meter's time zone (Asia/Shanghai by default). Invoices: the month of
