@@ -9,18 +9,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
 import redis
 from carbon.v1 import consent_pb2
 from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_accounting import activity
+from carbon_common.errors import ServiceError
 from carbon_common.redis_conn import connect
 from carbon_ingest import rawdata
 from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
-from carbon_ingest_energy.store import ReadingStore
+from carbon_ingest_energy.store import ReadingStore, Staged
 from carbon_ingest_tax.core import TaxCore
 from carbon_ingest_tax.store import TaxStore
 
@@ -57,10 +59,14 @@ def pending(client: redis.Redis) -> list[bytes]:
     return list(client.zrange(rawdata.PENDING_KEY, 0, -1))
 
 
+def stage(svc: EnergyServicer, *batches: pb.ReadingBatch) -> list[Staged]:
+    """Batches validated and staged as the service does before writing their window."""
+    return [svc.core._stage(svc.core.validate(b)) for b in batches]
+
+
 def crash_after_put(svc: EnergyServicer, *batches: pb.ReadingBatch) -> str:
     """Write a window durably and 'die' before its commit; the orphan's location."""
-    staged = [svc.core._stage(svc.core.validate(b)) for b in batches]
-    _, _, files = svc.core.store.write_window(staged)
+    _, _, files = svc.core.store.write_window(stage(svc, *batches))
     (orphan,) = [f for f in listed(svc.core.store.root.parent) if f.endswith(files[0].name)]
     return orphan
 
@@ -143,3 +149,39 @@ def test_a_tax_batch_that_crashed_before_its_commit_is_invisible_until_its_retry
     assert stored != orphan and rawdata.month_files(root, rawdata.INVOICES, MONTH) == [stored]
     assert raw_rows(root, rawdata.INVOICES).height == 1 and pending(client) == []
     assert USCC in activity.month_invoices(rawdata.Committed(root, client), [USCC], MONTH)
+
+
+def test_two_replicas_storing_the_same_batch_at_once_publish_it_once(
+    svc: EnergyServicer, root: Path, redis_url: str
+) -> None:
+    """A client retry that reaches another replica while the first attempt still runs: the intent
+    fences them, so whichever attempt is superseded answers UNAVAILABLE (the client retries and
+    gets the stored result) and never makes its files visible or deletes committed ones."""
+    client = connect(redis_url)
+    replica = EnergyServicer(
+        EnergyCore(svc.core.settings, ReadingStore(connect(redis_url), root), AllowList((USCC, SCOPE)))
+    )
+    a = batch(create_meter(svc, USCC, "m1"), "a", [T0, T0 + Q], [1, 2])
+    first, second = svc.core.store, replica.core.store
+
+    # the retry writes after the first attempt wrote (and deletes its uncommitted object): the
+    # first attempt's commit is refused, the retry's goes through
+    window_1, _, files_1 = first.write_window(stage(svc, a))
+    window_2, _, files_2 = second.write_window(stage(replica, a))
+    with pytest.raises(ServiceError) as refused:
+        first.commit(window_1, [{}], files_1)
+    assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.UNAVAILABLE, "CONCURRENT_ATTEMPT")
+    second.commit(window_2, [{}], files_2)
+    (stored,) = visible(root, client)
+    assert listed(root) == [stored] and stored.endswith(files_2[0].name)
+
+    # the first attempt commits before the retry writes: the retry stops before writing anything
+    b = batch(create_meter(svc, USCC, "m2"), "b", [T0], [3])
+    late = stage(replica, b)  # looked up the idempotency record before the first attempt committed
+    window_1, _, files_1 = first.write_window(stage(svc, b))
+    first.commit(window_1, [{}], files_1)
+    with pytest.raises(ServiceError, match="another attempt of the same batch"):
+        second.write_window(late)
+    assert sorted(listed(root)) == sorted(visible(root, client)) and len(listed(root)) == 2
+    assert raw_readings(root).height == 3 and pending(client) == []
+    assert replica.StreamReadings(iter([b]), None).batches[0].replayed  # the client's retry: the stored result

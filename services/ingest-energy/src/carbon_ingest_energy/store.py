@@ -32,7 +32,7 @@ from carbon.v1 import ingest_energy_pb2 as pb
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text, members
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import DRAIN_KEY, redis_errors
+from carbon_ingest.common import DRAIN_KEY, concurrent_attempt, fenced, redis_errors
 
 from carbon_ingest_energy.domain import (
     FLAG_NAMES,
@@ -100,6 +100,7 @@ class Staged:
     points: dict[int, Point] | None = None
     changed_points: set[int] | None = None
     result: pb.BatchResult = field(default_factory=pb.BatchResult)
+    intent_size: int = 0  # entries of its intent once this attempt recorded its files (the commit checks it)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -208,26 +209,32 @@ class ReadingStore:
             return f"month={month}/{name}"
 
         months = sorted({month for s in window for month in s.months})
-        members_at: list[int] = []
+        intents = [intent_key(s.meter.uscc, s.request_id) for s in window]
         bitmaps_at: list[int | None] = []
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=False)
-            for s in window:
-                # added to, never replaced: an entry is dropped only by the commit (or expiry)
-                key = intent_key(s.meter.uscc, s.request_id)
-                members_at.append(len(pipe))
-                pipe.smembers(key)
-                if s.slices:
-                    pipe.sadd(key, *[file(month) for month in s.months])
-                    pipe.expire(key, self.ttl_seconds)
-            self.ledger.announce(pipe, [self.root / file(month) for month in months])
+        with fenced(self.redis, intents) as fence:
+            reads = self.redis.pipeline(transaction=False)
+            for key in intents:
+                reads.smembers(key)
+            reads.exists(*[batch_key(s.meter.uscc, s.request_id) for s in window])
             for s in window:
                 cov_keys = [k for piece in s.slices for k in self.cov_keys(s.meter.uscc, s.meter.meter_id, piece.month)]
-                bitmaps_at.append(len(pipe) if cov_keys else None)
+                bitmaps_at.append(len(reads) if cov_keys else None)
                 if cov_keys:
-                    pipe.mget(cov_keys)
-            replies = pipe.execute()
-        earlier = {entry.decode() for at in members_at for entry in replies[at]}
+                    reads.mget(cov_keys)
+            replies = reads.execute()
+            if replies[len(intents)]:  # committed by another attempt since the caller looked
+                raise concurrent_attempt()
+            fence.multi()
+            for i, (s, key) in enumerate(zip(window, intents, strict=True)):
+                # added to, never replaced: an entry is dropped only by the commit (or expiry)
+                own = {file(month) for month in s.months}
+                s.intent_size = len({entry.decode() for entry in replies[i]} | own)
+                if own:
+                    fence.sadd(key, *own)
+                    fence.expire(key, self.ttl_seconds)
+            self.ledger.announce(fence, [self.root / file(month) for month in months])
+            fence.execute()
+        earlier = {entry.decode() for at in range(len(intents)) for entry in replies[at]}
         current = [replies[at] if at is not None else [] for at in bitmaps_at]
         frames = [rows_frame(s.meter, s.rows, s.seq) for s in window]
         parts: list[parquet_io.Part] = []
@@ -303,9 +310,16 @@ class ReadingStore:
         self, window: list[Staged], bitmaps: list[dict[str, bytes]], files: list[Path], event_source: str = "readings"
     ) -> None:
         """Every batch's idempotency record, hot state and activity event, and the window's files
-        made visible, in one MULTI/EXEC."""
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=True)
+        made visible, in one MULTI/EXEC. Fenced: it runs only if no other attempt of these
+        batches recorded files since this one did (see carbon_ingest.common.fenced)."""
+        intents = [intent_key(s.meter.uscc, s.request_id) for s in window]
+        with fenced(self.redis, intents) as pipe:
+            sizes = self.redis.pipeline(transaction=False)
+            for key in intents:
+                sizes.scard(key)
+            if sizes.execute() != [s.intent_size for s in window]:
+                raise concurrent_attempt()
+            pipe.multi()
             self.ledger.commit(pipe, files)
             for staged, updates in zip(window, bitmaps, strict=True):
                 key = batch_key(staged.meter.uscc, staged.request_id)

@@ -26,7 +26,7 @@ from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import redis_errors
+from carbon_ingest.common import concurrent_attempt, fenced, redis_errors
 
 from carbon_ingest_tax.classify import NON_ENERGY
 from carbon_ingest_tax.domain import PeriodRow, invoice_key
@@ -46,6 +46,7 @@ class BatchCommit:
     response: pb.IngestInvoicesResponse
     months: list[str]
     files: list[Path] = field(default_factory=list)  # written, made visible by the commit
+    intent_size: int = 0  # entries of the intent once this attempt recorded its files (the commit checks it)
     new_lines: dict[str, str] = field(default_factory=dict)  # line key -> digest|request_id
     new_periods: dict[str, str] = field(default_factory=dict)  # invoice key -> YYYY-MM
     quarantined: dict[str, bytes] = field(default_factory=dict)  # {invoice}:{line} -> QuarantinedLine
@@ -79,10 +80,18 @@ class TaxStore:
             raw = self.redis.hmget(f"{P}periods:{uscc}", list(invoice_keys)) if invoice_keys else []
         return {key: as_text(value) for key, value in zip(invoice_keys, raw, strict=True) if value is not None}
 
+    @staticmethod
+    def intent_key(commit: BatchCommit) -> str:
+        return f"{P}intent:{commit.uscc}:{commit.request_id}"
+
     def commit(self, commit: BatchCommit) -> None:
+        """Everything the batch records, and its files made visible, in one MULTI/EXEC. Fenced:
+        it runs only if no other attempt of the batch recorded files since this one did."""
         uscc = commit.uscc
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=True)
+        with fenced(self.redis, [self.intent_key(commit)]) as pipe:
+            if self.redis.scard(self.intent_key(commit)) != commit.intent_size:
+                raise concurrent_attempt()
+            pipe.multi()
             self.ledger.commit(pipe, commit.files)
             key = f"{P}batch:{uscc}:{commit.request_id}"
             pipe.hset(key, mapping={"fp": commit.fp, "result": commit.response.SerializeToString()})
@@ -95,7 +104,7 @@ class TaxStore:
                 pipe.hset(f"{P}quarantine:{uscc}", mapping=commit.quarantined)  # type: ignore[arg-type]  # redis-py's mapping key type is invariant; str keys are fields
             if commit.accepted:
                 pipe.hdel(f"{P}quarantine:{uscc}", *commit.accepted)
-            pipe.delete(f"{P}intent:{uscc}:{commit.request_id}")
+            pipe.delete(self.intent_key(commit))
             if commit.months:
                 events.ACTIVITY.add(pipe, events.ActivityRecorded.now(uscc, "invoices", commit.months, commit.batch))
             pipe.execute()
@@ -119,15 +128,24 @@ class TaxStore:
             by_month.setdefault(entry.period, []).append(entry.row.values())
         commit.months = sorted(by_month)
         commit.files = [parquet_io.month_dir(self.root, month) / name for month in commit.months]
-        intent = f"{P}intent:{commit.uscc}:{commit.request_id}"
+        intent = self.intent_key(commit)
+        own = {f"{path.parent.name}/{path.name}" for path in commit.files}
+        with fenced(self.redis, [intent]) as fence:
+            reads = self.redis.pipeline(transaction=False)
+            reads.smembers(intent)
+            reads.exists(f"{P}batch:{commit.uscc}:{commit.request_id}")
+            members, committed = reads.execute()
+            if committed:  # stored by another attempt since the caller looked
+                raise concurrent_attempt()
+            earlier = sorted(as_text(entry) for entry in members)
+            commit.intent_size = len(set(earlier) | own)
+            fence.multi()
+            if own:
+                fence.sadd(intent, *own)
+                fence.expire(intent, self.ttl)
+            self.ledger.announce(fence, commit.files)
+            fence.execute()
         with redis_errors():
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.smembers(intent)
-            if commit.files:
-                pipe.sadd(intent, *[f"{path.parent.name}/{path.name}" for path in commit.files])
-                pipe.expire(intent, self.ttl)
-            self.ledger.announce(pipe, commit.files)
-            earlier = sorted(as_text(entry) for entry in pipe.execute()[0])
             self.ledger.discard(
                 [
                     self.root / entry if "/" in entry else parquet_io.month_dir(self.root, entry) / base
