@@ -5,11 +5,13 @@ it; and only the acknowledging MULTI makes an object visible."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+import polars as pl
 import pytest
 import redis
 from carbon.v1 import consent_pb2
@@ -18,7 +20,9 @@ from carbon.v1 import ingest_tax_pb2 as tax_pb
 from carbon_accounting import activity
 from carbon_common.errors import ServiceError
 from carbon_common.redis_conn import connect
-from carbon_ingest import rawdata
+from carbon_devkit.credentials import SERVICE_SECRET as SECRET
+from carbon_ingest import parquet_io, rawdata
+from carbon_ingest_energy.app import build as build_energy
 from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
@@ -26,7 +30,7 @@ from carbon_ingest_energy.store import ReadingStore, Staged
 from carbon_ingest_tax.core import TaxCore
 from carbon_ingest_tax.store import TaxStore
 
-from tests.ingest.helpers import AllowList, batch, create_meter, make_uscc, raw_readings, raw_rows
+from tests.ingest.helpers import AllowList, batch, create_meter, in_process, make_uscc, raw_readings, raw_rows
 
 USCC = make_uscc(71)
 SCOPE = consent_pb2.CONSENT_SCOPE_ENERGY_METERING
@@ -185,3 +189,28 @@ def test_two_replicas_storing_the_same_batch_at_once_publish_it_once(
     assert sorted(listed(root)) == sorted(visible(root, client)) and len(listed(root)) == 2
     assert raw_readings(root).height == 3 and pending(client) == []
     assert replica.StreamReadings(iter([b]), None).batches[0].replayed  # the client's retry: the stored result
+
+
+def test_a_started_service_sweeps_orphans_announced_longer_ago_than_the_lease(redis_url: str, root: Path) -> None:
+    """Recovery: objects of a writer that died between its PUT and its commit an hour ago, whose
+    client never retried, are deleted by the service's start-up sweep; a fresh announcement (maybe
+    a write in progress on another replica) is left alone."""
+    client = connect(redis_url)
+    ledger = parquet_io.Ledger(client, root / rawdata.READINGS)
+    directory = root / rawdata.READINGS / rawdata.month_dirname(MONTH)
+    frame = pl.DataFrame([(USCC, "m1", "electricity", T0, 1, 1, None)], schema=rawdata.READINGS_SCHEMA, orient="row")
+    old, fresh = directory / rawdata.attempt_name("b-old.parquet"), directory / rawdata.attempt_name("b-new.parquet")
+    for path, announced in ((old, time.time() - 3600), (fresh, time.time())):
+        client.zadd(rawdata.PENDING_KEY, {ledger.name(path): announced})
+        parquet_io.write_atomic(frame, path, index=True)
+    assert len(listed(root)) == 2 and visible(root, client) == []
+
+    settings = EnergySettings(
+        redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, service_secret=SECRET, pending_lease_seconds=600
+    )
+    with in_process(build_energy(settings)):
+        deadline = time.monotonic() + 60
+        while len(listed(root)) == 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the sweep runs in the service's background worker
+    assert [f.rsplit("/", 1)[1] for f in listed(root)] == [fresh.name]
+    assert [n.decode() for n in pending(client)] == [ledger.name(fresh)] and visible(root, client) == []
