@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import polars as pl
 from carbon.v1 import consent_pb2
+from carbon.v1 import ingest_energy_pb2 as energy_pb
 from carbon_common.errors import ServiceError, from_rpc_error, permission_denied
 from carbon_common.names import uscc_check_char
 from carbon_common.server import Running, Service
@@ -41,6 +42,18 @@ class AllowList:
                 scope=consent_pb2.ConsentScope.Name(scope),
             )
         return f"enterprises/{uscc}/consents/test"
+
+
+def create_meter(servicer: Any, uscc: str, meter_id: str) -> str:
+    """Register an interval electricity meter through an in-process EnergyServicer; its name."""
+    request = energy_pb.CreateMeterRequest(
+        parent=f"enterprises/{uscc}", meter_id=meter_id, meter=energy_pb.Meter(energy_type=1, reading_kind=1)
+    )
+    return str(servicer.CreateMeter(request, None).name)
+
+
+def batch(name: str, rid: str, ts: list[int], values: list[int]) -> energy_pb.ReadingBatch:
+    return energy_pb.ReadingBatch(meter=name, request_id=rid, timestamps=ts, values=values)
 
 
 def winning_readings(data_dir: Path) -> pl.DataFrame:

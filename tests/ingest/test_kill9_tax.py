@@ -34,7 +34,7 @@ from carbon_common.channels import service_channel
 from carbon_common.events import ACTIVITY
 from carbon_devkit.credentials import SERVICE_SECRET as SECRET
 from carbon_devkit.seed import grant_platform
-from carbon_ingest import parquet_io
+from carbon_ingest import parquet_io, rawdata
 from carbon_ingest_tax.store import P
 
 from tests.ingest import kill9
@@ -264,6 +264,10 @@ def test_kill9_tax_loses_nothing_acknowledged_and_doubles_nothing(tmp_path: Path
             assert not quarantined.lines
 
         raw = stored_lines(tmp_path / "data")
+        # no orphan: every object left is committed (the retries deleted their uncommitted attempts)
+        data_root = tmp_path / "data"
+        committed = sorted(rawdata.iter_files(rawdata.Committed(data_root, hot), rawdata.INVOICES))
+        assert committed == sorted(rawdata.iter_files(data_root, rawdata.INVOICES)), context
         # no doubles: every line stored exactly once, not merely deduplicable
         per_key = raw.group_by("uscc", "invoice_number", "line_number").len()
         assert per_key["len"].max() == 1, per_key.filter(pl.col("len") > 1)

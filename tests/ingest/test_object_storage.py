@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 import redis
 from carbon.v1 import consent_pb2
-from carbon.v1 import ingest_energy_pb2 as pb
 from carbon.v1 import ingest_tax_pb2 as tax_pb
+from carbon_accounting.__main__ import build as build_accounting
+from carbon_accounting.shard import main as recompute_shard
 from carbon_common.redis_conn import connect
 from carbon_devkit.s3 import RAW_BUCKET, S3Server
 from carbon_ingest import parquet_io, rawdata
@@ -24,10 +25,12 @@ from carbon_ingest_energy.core import EnergyCore
 from carbon_ingest_energy.grpc_api import EnergyServicer
 from carbon_ingest_energy.settings import EnergySettings
 from carbon_ingest_energy.store import ReadingStore
+from carbon_ingest_tax.app import build as build_tax
 from carbon_ingest_tax.core import TaxCore
+from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.store import TaxStore
 
-from tests.ingest.helpers import AllowList, make_uscc, raw_readings, raw_rows, winning_readings
+from tests.ingest.helpers import AllowList, batch, create_meter, make_uscc, raw_readings, raw_rows, winning_readings
 
 USCC = make_uscc(61)
 OTHER = make_uscc(62)
@@ -49,23 +52,12 @@ def svc(redis_url: str, root: Path) -> EnergyServicer:
     )
 
 
-def meter(svc: EnergyServicer, uscc: str, meter_id: str) -> str:
-    request = pb.CreateMeterRequest(
-        parent=f"enterprises/{uscc}", meter_id=meter_id, meter=pb.Meter(energy_type=1, reading_kind=1)
-    )
-    return svc.CreateMeter(request, None).name
-
-
-def batch(name: str, rid: str, ts: list[int], values: list[int]) -> pb.ReadingBatch:
-    return pb.ReadingBatch(meter=name, request_id=rid, timestamps=ts, values=values)
-
-
 def objects(root: Path) -> list[str]:
     return sorted(rawdata.iter_files(root, rawdata.READINGS))
 
 
 def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyServicer, root: Path) -> None:
-    m1, m2, m3 = meter(svc, USCC, "m1"), meter(svc, USCC, "m2"), meter(svc, USCC, "m3")
+    m1, m2, m3 = create_meter(svc, USCC, "m1"), create_meter(svc, USCC, "m2"), create_meter(svc, USCC, "m3")
     a, b, c = batch(m1, "a", [T0, T0 + Q], [1, 2]), batch(m2, "b", [T0], [3]), batch(m3, "c", [T0 + Q], [4])
     crashed = [svc.core._stage(svc.core.validate(x)) for x in (a, b)]
     svc.core.store.write_window(crashed)  # the PUT completed, then the process died before the commit
@@ -87,7 +79,7 @@ def test_an_orphaned_window_is_removed_by_a_regrouped_retry(svc: EnergyServicer,
 
 
 def test_compaction_and_erasure_on_objects(svc: EnergyServicer, root: Path) -> None:
-    mine, theirs = meter(svc, USCC, "m1"), meter(svc, OTHER, "m1")
+    mine, theirs = create_meter(svc, USCC, "m1"), create_meter(svc, OTHER, "m1")
     svc.StreamReadings(iter([batch(mine, "a", [T0 + Q, T0], [2, 1]), batch(theirs, "b", [T0], [7])]), None)
     svc.StreamReadings(iter([batch(mine, "c", [T0], [5])]), None)  # a correction in a second object
     before = winning_readings(root)
@@ -139,3 +131,23 @@ def test_a_tax_batch_moved_to_other_months_leaves_no_stale_object(redis_url: str
 def test_a_data_root_that_is_not_a_directory_or_s3_stops_the_service_at_start(redis_url: str) -> None:
     with pytest.raises(rawdata.UnsupportedLocation, match="local directory or s3://bucket/prefix"):
         build_energy(EnergySettings(redis_url=redis_url, data_dir=Path("gs://bucket/raw")))
+
+
+def test_a_missing_bucket_stops_every_service_that_reads_raw_data_at_start(
+    redis_url: str, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One LIST at start: a bucket that does not exist (or cannot be listed with these credentials)
+    is a clear error before any request is served, not a failure on the first batch."""
+    rawdata.check_root(Path(f"s3://{RAW_BUCKET}/{uuid.uuid4().hex}"))  # the existing bucket (an empty prefix) is fine
+    missing = Path(f"s3://carbon-missing-{uuid.uuid4().hex[:8]}/raw")
+    message = r"bucket 'carbon-missing-\w+' does not exist or cannot be listed .*create it or fix AWS_ENDPOINT_URL"
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_energy(EnergySettings(redis_url=redis_url, data_dir=missing))
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_tax(TaxSettings(redis_url=redis_url, data_dir=missing))
+    monkeypatch.setenv("CARBON_REDIS_URL", redis_url)
+    monkeypatch.setenv("CARBON_DATA_DIR", f"s3://{missing.parts[1]}/raw")
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        build_accounting()  # reads its settings from the environment
+    with pytest.raises(rawdata.UnreachableLocation, match=message):
+        recompute_shard(["--shards", "2", "--index", "0", "--period", "2024"])

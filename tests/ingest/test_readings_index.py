@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 from carbon_accounting import activity
+from carbon_common.redis_conn import connect
 from carbon_ingest import parquet_io, rawdata
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +48,8 @@ def test_index_describes_the_sorted_rows(tmp_path: Path) -> None:
     assert activity.aggregate_month_files([str(path)]).equals(plan_free([path]))
 
 
-def test_compaction_and_erasure_keep_the_index(tmp_path: Path) -> None:
+def test_compaction_and_erasure_keep_the_index(tmp_path: Path, redis_url: str) -> None:
+    ledger = parquet_io.Ledger(connect(redis_url), tmp_path)
     directory = tmp_path / "month=2024-03"
     batches = [
         [("U1", "m1", "electricity", T0 + i * 900, 100, 1, None) for i in range(96)],
@@ -67,7 +69,7 @@ def test_compaction_and_erasure_keep_the_index(tmp_path: Path) -> None:
 
     assert (
         parquet_io.compact_month(
-            directory, keys=["uscc", "meter_id", "ts"], sort=["uscc", "meter_id", "ts"], index=True
+            ledger, directory, keys=["uscc", "meter_id", "ts"], sort=["uscc", "meter_id", "ts"], index=True
         )
         == 4
     )
@@ -78,8 +80,9 @@ def test_compaction_and_erasure_keep_the_index(tmp_path: Path) -> None:
     assert after.drop("duplicates").equals(before.drop("duplicates"))
     assert after["duplicates"].sum() == 0
 
-    counts = parquet_io.erase_enterprise(tmp_path, "U2")
+    counts = parquet_io.erase_enterprise(ledger, "U2")
     assert counts.rows_deleted == 10 and counts.files_rewritten == 1
+    (compact,) = parquet_io.data_files(directory)  # rewritten under a new name: files are immutable
     index = index_of(compact)
     assert index["segments"]["uscc"] == ["U1"] and index["rows"] == 96
     assert activity.aggregate_month_files([str(compact)]).equals(plan_free([compact]))

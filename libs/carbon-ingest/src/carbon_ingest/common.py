@@ -48,6 +48,26 @@ def redis_errors() -> Iterator[None]:
         raise
 
 
+def concurrent_attempt() -> Exception:
+    return unavailable("CONCURRENT_ATTEMPT", "another attempt of the same batch is being stored; retry")
+
+
+@contextmanager
+def fenced(client: redis.Redis, intents: list[str]) -> Iterator[redis.client.Pipeline]:
+    """A MULTI (call `.multi()` on the yielded pipeline, queue, `.execute()`) that runs only if
+    none of the batches' intent keys changed since entering (WATCH). Another attempt of the same
+    batch (a client retry reaching another replica) records its files in the intent and its
+    commit deletes it, so a change means that attempt may delete or supersede this one's files:
+    this one stops with UNAVAILABLE and the client's retry gets the stored result (a replay).
+    Reads meant to be checked under the fence go through another connection, after entering."""
+    with redis_errors(), client.pipeline(transaction=True) as pipe:
+        pipe.watch(*intents)  # type: ignore[no-untyped-call]  # redis-py leaves watch() unannotated
+        try:
+            yield pipe
+        except redis.WatchError:
+            raise concurrent_attempt() from None
+
+
 def require_not_drained(client: redis.Redis) -> None:
     with redis_errors():
         value = client.get(DRAIN_KEY)

@@ -2,9 +2,10 @@
 
 A file is written to `<name>.tmp-<pid>`, flushed and fsync'd, renamed over its
 final name, and the directory is fsync'd: a reader sees either nothing or the
-whole file, and after the call returns the file survives a crash. Batch files
-have deterministic names, so a retried batch replaces (never doubles) a file
-left behind by a crash between the write and the idempotency record.
+whole file, and after the call returns the file survives a crash. Files are
+immutable: every write attempt uses a fresh name (rawdata.attempt_name) and the commit
+record in Redis (`Ledger`, rawdata's PENDING_KEY) hides a file from readers until the MULTI
+that acknowledges it; a retry deletes the files of its uncommitted earlier attempts.
 
 Readings files (`index=True`) are sorted and carry the footer index of the raw-data
 contract (carbon_ingest.rawdata: schemas, layout, index codec — defined there, not here).
@@ -13,10 +14,9 @@ Erasure rewrites keep (recompute) the index.
 Object storage (a root ``s3://bucket/prefix``, see carbon_ingest.rawdata; paths here may be
 the ``s3:/bucket/…`` form a Path collapses it to): a file is one PUT of the whole encoded
 file — an S3 PUT is atomic (readers see no object or the whole object) and durable when it
-completes, so it replaces tmp + fsync + rename. The names, the intents of the callers and
-the order of writes and removals are the same as on disk: a retried batch overwrites its own
-deterministic object or removes the objects of an uncommitted earlier attempt; nothing
-temporary is ever left behind.
+completes, so it replaces tmp + fsync + rename. The names, the commit record and the order
+of writes and removals are the same as on disk (one code path); nothing temporary is ever
+left behind.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import polars as pl
+import redis
 
 from carbon_ingest import rawdata
 
@@ -161,35 +163,19 @@ class Part(NamedTuple):
     runs: Sequence[int] | None = None
 
 
-def write_many(
-    items: Sequence[tuple[pl.DataFrame, Path] | Part],
-    root: Path,
-    *,
-    index: bool = False,
-    remove: Sequence[Path] = (),
-) -> None:
-    """Atomically and durably write several files (a batch's month partitions).
+def write_many(items: Sequence[tuple[pl.DataFrame, Path] | Part], root: Path, *, index: bool = False) -> None:
+    """Atomically and durably write several new files (a batch's month partitions).
 
-    `remove`: files of an earlier attempt that never committed, unlinked first.
     All temporary files are written, made durable with one syncfs (falling
-    back to an fsync per file), renamed into place, and the renames and
-    removals made durable with a second syncfs (or an fsync per directory).
-    A crash leaves each file either absent/old or complete; none is visible
-    half-written.
+    back to an fsync per file), renamed into place, and the renames made
+    durable with a second syncfs (or an fsync per directory). A crash leaves
+    each file either absent or complete; none is visible half-written.
+    On object storage each file is one PUT.
     """
     parts = [Part(*item) for item in items]
-    if rawdata.object_root(root) is not None:
-        remove_files(remove)
+    if rawdata.object_root(root) is not None or _SYNCFS is None or len(parts) == 1:
         for part in parts:
             write_atomic(part.frame, part.path, index=index, runs=part.runs)
-        return
-    for path in remove:
-        path.unlink(missing_ok=True)
-    if _SYNCFS is None or (len(parts) == 1 and not remove):
-        for part in parts:
-            write_atomic(part.frame, part.path, index=index, runs=part.runs)
-        for directory in {path.parent for path in remove if path.parent.exists()}:
-            fsync_dir(directory)
         return
     root.mkdir(parents=True, exist_ok=True)
     pending = []
@@ -206,7 +192,7 @@ def write_many(
     for tmp, path in pending:
         os.replace(tmp, path)
     if not sync_filesystem(root):
-        for directory in {path.parent for _, path in pending} | {p.parent for p in remove if p.parent.exists()}:
+        for directory in {path.parent for _, path in pending}:
             fsync_dir(directory)
 
 
@@ -222,6 +208,93 @@ def data_files(directory: Path) -> list[Path]:
     if not directory.exists():
         return []
     return sorted(p for p in directory.iterdir() if rawdata.is_data_file(p.name))
+
+
+class Ledger:
+    """The writer's side of the commit record (rawdata.PENDING_KEY) for one kind's root
+    (``{data_dir}/readings`` or ``{data_dir}/invoices``): announce names before writing, commit
+    them in the acknowledging MULTI, discard uncommitted ones (delete, then forget)."""
+
+    def __init__(self, client: redis.Redis, root: Path) -> None:
+        self.redis = client
+        self.root = root
+        self.kind = root.name
+
+    def name(self, path: Path) -> str:
+        return f"{self.kind}/{path.parent.name}/{path.name}"
+
+    def path(self, name: str) -> Path:
+        return self.root / name.removeprefix(f"{self.kind}/")
+
+    def announce(self, pipe: Any, paths: Iterable[Path]) -> None:
+        """Queue: these files may be written from now on and are invisible until committed."""
+        now = time.time()
+        mapping = {self.name(p): now for p in paths}
+        if mapping:
+            pipe.zadd(rawdata.PENDING_KEY, mapping)
+
+    def commit(self, pipe: Any, paths: Iterable[Path]) -> None:
+        """Queue (inside the acknowledging MULTI): these files become visible."""
+        names = [self.name(p) for p in paths]
+        if names:
+            pipe.zrem(rawdata.PENDING_KEY, *names)
+
+    def discard(self, paths: Sequence[Path]) -> None:
+        """Delete uncommitted files, then forget their names (a crash in between leaves a
+        name without a file: harmless, swept later)."""
+        if not paths:
+            return
+        remove_files(paths)
+        self.redis.zrem(rawdata.PENDING_KEY, *[self.name(p) for p in paths])
+
+    def write(self, parts: Sequence[Part], *, index: bool = False, deduped: bool = False) -> None:
+        """Announce, then durably write new files; they stay invisible until `commit`."""
+        if not parts:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        self.announce(pipe, [part.path for part in parts])
+        pipe.execute()
+        if deduped:
+            for part in parts:
+                write_atomic(part.frame, part.path, index=index, deduped=True, runs=part.runs)
+        else:
+            write_many(parts, self.root, index=index)
+
+    def replace(self, old: Sequence[Path], new: Sequence[Part], *, index: bool = False, deduped: bool = False) -> None:
+        """Swap committed files for new ones (compaction, erasure): the new ones are written
+        invisible, one MULTI makes them visible and the old ones invisible, then the old ones
+        are deleted. Readers see the old rows or the new ones, never both or neither."""
+        self.write(new, index=index, deduped=deduped)
+        pipe = self.redis.pipeline(transaction=True)
+        self.commit(pipe, [part.path for part in new])
+        self.announce(pipe, old)
+        pipe.execute()
+        self.discard(old)
+
+    def pending(self, directory: Path) -> frozenset[str]:
+        return rawdata.Committed(self.root.parent, self.redis).pending(self.kind, directory.name.removeprefix("month="))
+
+    def committed_files(self, directory: Path) -> list[Path]:
+        """The month's data files readers see (pending ones left out)."""
+        files = data_files(directory)
+        if not files:
+            return files
+        pending = self.pending(directory)
+        return [f for f in files if f.name not in pending]
+
+    def sweep(self, older_than_seconds: float) -> int:
+        """Delete this kind's files announced more than `older_than_seconds` ago and never
+        committed (a writer that died between its PUT and its commit, whose client never
+        retried). The lease must exceed any write's duration. Returns the files removed."""
+        cutoff = time.time() - older_than_seconds
+        prefix = f"{self.kind}/"
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in self.redis.zrangebyscore(rawdata.PENDING_KEY, "-inf", cutoff)
+        ]
+        stale = [self.path(n) for n in names if n.startswith(prefix)]
+        self.discard(stale)
+        return len(stale)
 
 
 def months(root: Path) -> list[str]:
@@ -256,6 +329,7 @@ def read_all(root: Path) -> pl.DataFrame | None:
 
 
 def compact_month(
+    ledger: Ledger,
     directory: Path,
     keys: Sequence[str],
     sort: Sequence[str],
@@ -265,18 +339,18 @@ def compact_month(
     index: bool = False,
     files: Sequence[Path] | None = None,
 ) -> int:
-    """Rewrite a month into one compact file deduplicated to the winning seq.
+    """Rewrite a month's committed files into one compact file deduplicated to the winning seq.
 
     Rows where `keep_all` is true are kept as they are (aggregates that have no
     natural key). Returns the number of files replaced (0 if nothing to do).
     index=True (readings): the file is written with the readings index and
     marked deduped (no (key, ts) twice, so readers need no dedup for it).
-    The compact file is durable before any old file is removed; a crash in
-    between leaves duplicates with equal seq, which readers deduplicate anyway.
-    `files`: merge only these of the month's files (tiered compaction leaves large ones alone;
-    duplicates across the output and the others are resolved by readers, as across any files).
+    The compact file is swapped in by the commit record (Ledger.replace): readers see the
+    inputs or the output, never both; uncommitted files of in-flight writes are not touched.
+    `files`: merge only these of the month's committed files (tiered compaction leaves large
+    ones alone; duplicates across the output and the others are resolved by readers, as across any files).
     """
-    files = data_files(directory) if files is None else sorted(files)
+    files = ledger.committed_files(directory) if files is None else sorted(files)
     if len(files) < min_files:
         return 0
     frame = pl.concat([read_file(f) for f in files], how="vertical")
@@ -288,9 +362,8 @@ def compact_month(
     winners = rest.sort("seq").unique(subset=list(keys), keep="last", maintain_order=False)
     result = pl.concat([winners, kept], how="vertical").sort([*sort, "seq"])
     max_seq = int(frame["seq"].max() or 0)  # type: ignore[arg-type]  # seq is an integer column (rawdata schema)
-    target = directory / f"compact-{max_seq:020d}.parquet"
-    write_atomic(result, target, index=index, deduped=index and keep_all is None)
-    remove_files([old for old in files if old != target])
+    target = directory / rawdata.attempt_name(f"compact-{max_seq:020d}.parquet")
+    ledger.replace(files, [Part(result, target)], index=index, deduped=index and keep_all is None)
     return len(files)
 
 
@@ -308,12 +381,13 @@ class ErasureCounts:
         }
 
 
-def erase_enterprise(root: Path, uscc: str) -> ErasureCounts:
-    """Rewrite every partition without the enterprise's rows."""
+def erase_enterprise(ledger: Ledger, uscc: str) -> ErasureCounts:
+    """Rewrite every committed file holding the enterprise's rows without them (under a new
+    name, swapped in by the commit record)."""
     counts = ErasureCounts()
-    for month in months(root):
-        directory = month_dir(root, month)
-        for path in data_files(directory):
+    for month in months(ledger.root):
+        directory = month_dir(ledger.root, month)
+        for path in ledger.committed_files(directory):
             frame = read_file(path)
             hit = int((frame["uscc"] == uscc).sum())
             if not hit:
@@ -321,10 +395,11 @@ def erase_enterprise(root: Path, uscc: str) -> ErasureCounts:
             counts.rows_deleted += hit
             remaining = frame.filter(pl.col("uscc") != uscc)
             if remaining.height == 0:
-                remove_files([path])
+                ledger.replace([path], [])
                 counts.files_deleted += 1
             else:
                 # a file that carried the readings index keeps one (recomputed for the remaining rows)
-                write_atomic(remaining, path, index=has_readings_index(path))
+                rewritten = Part(remaining, directory / rawdata.attempt_name(path.name))
+                ledger.replace([path], [rewritten], index=has_readings_index(path))
                 counts.files_rewritten += 1
     return counts

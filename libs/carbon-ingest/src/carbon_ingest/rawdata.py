@@ -17,7 +17,19 @@ server) with endpoint and credentials from the standard variables (`AWS_ENDPOINT
 `AWS_ALLOW_HTTP`). Any other URL fails with `UnsupportedLocation` (services call
 `check_root` at start). A ``pathlib.Path`` collapses ``s3://b/p`` to ``s3:/b/p``; both
 spellings mean the same object root, so settings may keep their Path type. Objects are
-listed and written with obstore and read by polars' own object-store reader.
+listed and written with obstore and read by polars' own object-store reader. `check_root`
+also lists the bucket once, so a missing bucket or bad credentials stop a service at start.
+
+Commit record (both backends, one code path): objects are immutable — every write attempt
+writes under a fresh name (`attempt_name`), never over an existing one. Redis holds the
+objects written but not yet committed (`PENDING_KEY`, a sorted set of names relative to the
+root, ``{kind}/month=YYYY-MM/<name>``, scored by when the writer announced them). A writer
+adds its names before the PUT and removes them in the same MULTI that acknowledges the data;
+a reader that sees the root through `Committed` skips pending names, so a crash between the
+PUT and the commit leaves nothing visible, and the writer's retry (or the sweep of announced
+objects older than a lease) deletes the orphan before forgetting its name. Files written
+without the record (the synthetic generator, tests) are simply never pending. Names are
+relative to the root, so one Redis serves one data root (as one deployment has).
 
 Months: a row's partition is the *accounting period* it belongs to. Readings: the month
 of ``ts`` in the meter's time zone (Asia/Shanghai by default). Invoices: the month of
@@ -49,6 +61,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +71,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
+    import redis
     from obstore.store import S3Store
 
 READINGS = "readings"
@@ -106,6 +120,9 @@ INVOICE_COLUMNS = [
     "seq",
 ]
 
+PENDING_KEY = "carbon:rawdata:pending"  # see "Commit record" above
+_ATTEMPT = re.compile(r"-[0-9a-f]{16}$")
+
 INDEX_KEY = "carbon.readings.index"
 INDEX_VERSION = 1
 INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
@@ -142,6 +159,10 @@ AWS_VARIABLES = {
 
 class UnsupportedLocation(ValueError):
     """A data root this build cannot use (a URL other than s3://bucket[/prefix])."""
+
+
+class UnreachableLocation(RuntimeError):
+    """An s3:// data root whose bucket does not exist or cannot be listed with these credentials."""
 
 
 def storage_options(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -202,10 +223,23 @@ def object_root(root: Root) -> ObjectRoot | None:
 
 
 def check_root(root: Root) -> None:
-    """Fail at start on a data root this build cannot use (services call this in build())."""
+    """Fail at start on a data root this build cannot use (services call this in build()): a URL
+    other than s3://bucket/prefix, or a bucket that is missing or not listable (one LIST)."""
     obj = object_root(root)
-    if obj is not None and not obj.bucket:
+    if obj is None:
+        return
+    if not obj.bucket:
         raise UnsupportedLocation("data root s3:// needs a bucket: s3://bucket/prefix")
+    import obstore
+
+    try:
+        obstore.list_with_delimiter(obj.store, obj.join() + "/" if obj.prefix else None)
+    except Exception as error:  # obstore raises its own error classes (NotFound, PermissionDenied, Generic…)
+        reason = type(error).__name__
+        raise UnreachableLocation(
+            f"data root s3://{obj.bucket}/{obj.prefix}: bucket {obj.bucket!r} does not exist or cannot be "
+            f"listed ({reason}); create it or fix AWS_ENDPOINT_URL / credentials"
+        ) from None
 
 
 def read_options(files: Sequence[str]) -> dict[str, Any]:
@@ -215,22 +249,67 @@ def read_options(files: Sequence[str]) -> dict[str, Any]:
     return {}
 
 
+# ---- commit record: unique names per attempt, pending names invisible ------------------
+
+
+def attempt_name(name: str) -> str:
+    """A fresh name for one write attempt of `name` (``<stem>-<16 hex>.parquet``; an attempt
+    suffix already on `name` is replaced, so rewrites do not grow the name)."""
+    stem = _ATTEMPT.sub("", name.removesuffix(".parquet"))
+    return f"{stem}-{secrets.token_hex(8)}.parquet"
+
+
+def relative_name(kind: str, month: str, name: str) -> str:
+    """An object's name in the commit record: relative to the root."""
+    return f"{kind}/{month_dirname(month)}/{name}"
+
+
+class Committed(os.PathLike[str]):
+    """A data root read through the commit record: objects still pending in Redis are invisible.
+    Pass it wherever a root is taken (it is path-like); only listings change."""
+
+    def __init__(self, root: Root, client: redis.Redis) -> None:
+        self.root = root
+        self.redis = client
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+    def __repr__(self) -> str:
+        return f"Committed({os.fspath(self.root)!r})"
+
+    def pending(self, kind: str, month: str) -> frozenset[str]:
+        """File names of the partition written but not committed."""
+        prefix = relative_name(kind, month, "")
+        names = (n.decode() if isinstance(n, bytes) else str(n) for n in self.redis.zrange(PENDING_KEY, 0, -1))
+        return frozenset(n.removeprefix(prefix) for n in names if n.startswith(prefix))
+
+
 # ---- locations: the one place a root becomes files ----------------------------------
 
 
 class _Location:
-    """A data root: a local directory or an object-storage prefix."""
+    """A data root: a local directory or an object-storage prefix (seen through the commit
+    record when it is `Committed`)."""
 
     def __init__(self, root: Root) -> None:
         self.object = object_root(root)
         self.path = Path(os.fspath(root))
+        self.committed = root if isinstance(root, Committed) else None
+
+    def files(self, kind: str, month: str) -> list[str]:
+        files = self._listed(kind, month)
+        if self.committed is None or not files:
+            return files
+        pending = self.committed.pending(kind, month)
+        return [f for f in files if f.rsplit("/", 1)[-1] not in pending]
 
     def partition(self, kind: str, month: str) -> Path:
         if kind not in KINDS:
             raise ValueError(f"unknown raw-data kind {kind!r}")
         return self.path / kind / month_dirname(month)
 
-    def files(self, kind: str, month: str) -> list[str]:
+    def _listed(self, kind: str, month: str) -> list[str]:
         if self.object is not None:
             if kind not in KINDS:
                 raise ValueError(f"unknown raw-data kind {kind!r}")

@@ -18,8 +18,8 @@ from carbon_common.redis_conn import connect
 from carbon_common.settings import BaseServiceSettings
 from pydantic import Field
 
-from carbon_ingest import rawdata
-from carbon_ingest.common import compaction_worker, erasure_worker
+from carbon_ingest import parquet_io, rawdata
+from carbon_ingest.common import compaction_worker, erasure_worker, one_off_worker
 
 
 class IngestSettings(BaseServiceSettings):
@@ -31,6 +31,9 @@ class IngestSettings(BaseServiceSettings):
     consent_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
     compact_interval_seconds: float = Field(default=600.0, ge=1)
     compact_min_files: int = Field(default=32, ge=2)
+    # Raw files announced but not committed for this long are orphans of a writer that died
+    # between its write and its commit (and whose client never retried): swept. Far above any write.
+    pending_lease_seconds: float = Field(default=3600.0, ge=60)
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,25 @@ def connect_platform(settings: IngestSettings) -> Platform:
 
 
 def maintenance_workers(
-    settings: IngestSettings, erase: Callable[[str], dict[str, int]], compact: Callable[[], int]
+    settings: IngestSettings,
+    ledger: parquet_io.Ledger,
+    erase: Callable[[str], dict[str, int]],
+    compact: Callable[[], int],
 ) -> list[Callable[[threading.Event], None]]:
-    """Erasure on the erasure stream, and `compact()` every compact_interval_seconds."""
+    """Erasure on the erasure stream; the sweep of orphaned uncommitted files once at start (in
+    the background: it retries until Redis answers) and with every compaction, which runs every
+    compact_interval_seconds. A crash's temporary files are removed right away."""
+    parquet_io.cleanup_tmp(ledger.root)
+
+    def sweep() -> int:
+        return ledger.sweep(settings.pending_lease_seconds)
+
+    def sweep_and_compact() -> int:
+        sweep()
+        return compact()
+
     return [
         erasure_worker(lambda: connect(settings.redis_url), settings.service_name, erase),
-        compaction_worker(compact, settings.compact_interval_seconds, "compaction"),
+        one_off_worker(sweep, "pending-sweep"),
+        compaction_worker(sweep_and_compact, settings.compact_interval_seconds, "compaction"),
     ]

@@ -27,7 +27,6 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -416,7 +415,7 @@ def aggregate_month_files(
 
 
 def aggregate_month(
-    data_dir: Path, month: str, interval_seconds: int = 900, *, with_meter_ids: bool = True
+    data_dir: rawdata.Root, month: str, interval_seconds: int = 900, *, with_meter_ids: bool = True
 ) -> pl.DataFrame | None:
     files = month_files(data_dir, "readings", month)
     if not files:
@@ -425,7 +424,7 @@ def aggregate_month(
 
 
 def month_meters(
-    data_dir: Path, usccs: Iterable[str], month: str, interval_seconds: int = 900
+    data_dir: rawdata.Root, usccs: Iterable[str], month: str, interval_seconds: int = 900
 ) -> dict[str, list[MeterAgg]]:
     """One month's meter aggregates of several enterprises, computed together from their indexed
     segments (the per-enterprise path is this with one enterprise)."""
@@ -449,7 +448,9 @@ def month_meters(
     return result
 
 
-def enterprise_meters(data_dir: Path, uscc: str, months: Iterable[str], interval_seconds: int = 900) -> list[MeterAgg]:
+def enterprise_meters(
+    data_dir: rawdata.Root, uscc: str, months: Iterable[str], interval_seconds: int = 900
+) -> list[MeterAgg]:
     return [agg for month in months for agg in month_meters(data_dir, [uscc], month, interval_seconds).get(uscc, [])]
 
 
@@ -494,7 +495,7 @@ def _dec(value: object) -> Decimal:
 
 
 def month_invoices(
-    data_dir: Path, usccs: Iterable[str], month: str
+    data_dir: rawdata.Root, usccs: Iterable[str], month: str
 ) -> dict[str, tuple[list[InvoiceAgg], list[Economics]]]:
     """One month's invoice aggregates and economics of several enterprises, computed together."""
     lf = scan_month(data_dir, "invoices", month, INVOICE_COLUMNS)
@@ -522,7 +523,9 @@ def month_invoices(
     return result
 
 
-def enterprise_invoices(data_dir: Path, uscc: str, months: Iterable[str]) -> tuple[list[InvoiceAgg], list[Economics]]:
+def enterprise_invoices(
+    data_dir: rawdata.Root, uscc: str, months: Iterable[str]
+) -> tuple[list[InvoiceAgg], list[Economics]]:
     invoices: list[InvoiceAgg] = []
     economics: list[Economics] = []
     for month in months:

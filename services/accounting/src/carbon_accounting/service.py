@@ -31,6 +31,7 @@ from carbon_common.errors import (
 )
 from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
 from carbon_common.redis_conn import group_entries
+from carbon_ingest import rawdata
 
 from carbon_accounting import activity
 from carbon_accounting import factors as fx
@@ -133,7 +134,7 @@ class Accountant:
     def read_months(self, ents: Sequence[Enterprise], month: str) -> dict[str, PeriodInputs]:
         """One month's inputs of several enterprises, aggregated together by the columnar engine
         (one scan of the month's partition for all of them)."""
-        data_dir = self.settings.data_dir
+        data_dir = rawdata.Committed(self.settings.data_dir, self.store.redis)  # uncommitted writes unseen
         usccs = [ent.uscc for ent in ents]
         for attempt in range(READ_ATTEMPTS):
             try:

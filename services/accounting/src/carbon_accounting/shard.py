@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     consent = service_channel(settings.consent_target, settings.service_name, settings.effective_service_secret())
     try:
         accountant = Accountant(settings, AccountStore(redis_conn.connect(settings.redis_url)), consent)
-        summary = run_shard(accountant, settings.data_dir, periods, args.shards, args.index)
+        root = rawdata.Committed(settings.data_dir, accountant.store.redis)  # committed objects only
+        summary = run_shard(accountant, root, periods, args.shards, args.index)
     finally:
         consent.close()
     print(json.dumps(summary, sort_keys=True))

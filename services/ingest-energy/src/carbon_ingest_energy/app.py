@@ -6,7 +6,7 @@ from carbon_common.docs import install_offline_docs
 from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor
 from carbon_common.server import Service
-from carbon_ingest import parquet_io, wiring
+from carbon_ingest import wiring
 from fastapi import FastAPI
 
 from carbon_ingest_energy import grpc_api
@@ -34,7 +34,6 @@ def build(settings: EnergySettings | None = None) -> Service:
     settings = settings or EnergySettings()
     platform = wiring.connect_platform(settings)
     store = ReadingStore(platform.redis, settings.data_dir, settings.idempotency_ttl_days)
-    parquet_io.cleanup_tmp(store.root)
     core = EnergyCore(settings, store, platform.gate)
     return Service(
         name=settings.service_name,
@@ -44,7 +43,10 @@ def build(settings: EnergySettings | None = None) -> Service:
         interceptors=[RequireServiceInterceptor(platform.services, {"carbon.v1.EnergyIngestionService"})],
         http_app=create_http_app(),
         workers=wiring.maintenance_workers(
-            settings, core.erase, lambda: store.compact(settings.compact_min_files, settings.compact_large_rows)
+            settings,
+            store.ledger,
+            core.erase,
+            lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
         ),
         on_stop=[platform.consent_channel.close],
     )

@@ -211,9 +211,9 @@ class EnergyCore:
                     staged.append(self._stage(batch))
             if not staged:
                 return
-            staged, current = self.store.write_window(staged)
+            staged, current, files = self.store.write_window(staged)
             bitmaps = [self.store.coverage_updates(s, c) for s, c in zip(staged, current, strict=True)]
-            self.store.commit(staged, bitmaps)
+            self.store.commit(staged, bitmaps, files)
 
     def _stage(self, batch: Batch) -> Staged:
         meter = batch.meter

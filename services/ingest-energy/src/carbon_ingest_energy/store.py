@@ -1,11 +1,13 @@
 """Durable storage of readings and the hot state in Redis.
 
-Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>.parquet (the
+Raw rows: $CARBON_DATA_DIR/readings/month=YYYY-MM/b-<hash>-<attempt>.parquet (the
 contract with accounting), one file per month per *window* (the batches of a
 stream that are written and committed together, see core.py), named by a
-hash of the window's batches, each file sorted by (uscc, meter_id,
-energy_type, ts) with the readings footer index (raw-data contract: carbon_ingest.rawdata);
-compaction writes compact-<maxseq>.parquet the same way, marked deduped. Redis (prefix carbon:ingest-energy:):
+hash of the window's batches plus a fresh attempt id (files are immutable), each file sorted
+by (uscc, meter_id, energy_type, ts) with the readings footer index (raw-data contract:
+carbon_ingest.rawdata); compaction writes compact-<maxseq>-<attempt>.parquet the same way,
+marked deduped. A file is invisible to readers until the window's commit (the commit record,
+carbon_ingest.rawdata.PENDING_KEY). Redis (prefix carbon:ingest-energy:):
   meter:{uscc}:{meter}            Meter (protobuf bytes)
   meters:{uscc}                   zset of meter ids
   batch:{uscc}:{request_id}       idempotency record: fp, result (BatchResult bytes)
@@ -30,7 +32,7 @@ from carbon.v1 import ingest_energy_pb2 as pb
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text, members
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import DRAIN_KEY, redis_errors
+from carbon_ingest.common import DRAIN_KEY, concurrent_attempt, fenced, redis_errors
 
 from carbon_ingest_energy.domain import (
     FLAG_NAMES,
@@ -98,6 +100,7 @@ class Staged:
     points: dict[int, Point] | None = None
     changed_points: set[int] | None = None
     result: pb.BatchResult = field(default_factory=pb.BatchResult)
+    intent_size: int = 0  # entries of its intent once this attempt recorded its files (the commit checks it)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -121,6 +124,7 @@ class ReadingStore:
     def __init__(self, client: redis.Redis, data_dir: Path, ttl_days: int = 400) -> None:
         self.redis = client
         self.root = data_dir / "readings"
+        self.ledger = parquet_io.Ledger(client, self.root)
         self.ttl_seconds = ttl_days * 86400
 
     # ------------------------------------------------------------ meters
@@ -181,20 +185,23 @@ class ReadingStore:
 
     @staticmethod
     def window_file_name(window: list[Staged]) -> str:
-        """Deterministic per window content: an identical retried window replaces its own files."""
-        return parquet_io.batch_file_name(
-            "readings", *[f"{s.meter.uscc}/{s.meter.meter_id}/{s.request_id}/{s.fp}" for s in window]
+        """The window's content hash plus a fresh attempt id: every attempt writes new files."""
+        return rawdata.attempt_name(
+            parquet_io.batch_file_name(
+                "readings", *[f"{s.meter.uscc}/{s.meter.meter_id}/{s.request_id}/{s.fp}" for s in window]
+            )
         )
 
-    def write_window(self, window: list[Staged]) -> tuple[list[Staged], list[list[bytes | None]]]:
+    def write_window(self, window: list[Staged]) -> tuple[list[Staged], list[list[bytes | None]], list[Path]]:
         """Durably write the window's rows, one file per month holding every batch's rows of
-        that month in key order; remove the files of earlier attempts of these batches that
-        never committed. Returns the window in key order and each batch's current coverage
-        bitmaps (fetched in the same round trip).
+        that month in key order, invisible until `commit`; delete the files of earlier attempts
+        of these batches that never committed. Returns the window in key order, each batch's
+        current coverage bitmaps (fetched in the same round trip) and the files written.
 
         Intent first: before any file exists, each batch's intent names the files it may have
-        written, so a retry after a crash finds and removes them (they hold only uncommitted
-        batches: a window commits all its batches, and deletes their intents, in one MULTI)."""
+        written and the commit record announces them, so a retry after a crash finds and deletes
+        them (they hold only uncommitted batches: a window commits all its batches, makes its
+        files visible and deletes their intents in one MULTI)."""
         window = sorted(window, key=lambda s: s.key)
         name = self.window_file_name(window)
 
@@ -202,25 +209,32 @@ class ReadingStore:
             return f"month={month}/{name}"
 
         months = sorted({month for s in window for month in s.months})
-        members_at: list[int] = []
+        intents = [intent_key(s.meter.uscc, s.request_id) for s in window]
         bitmaps_at: list[int | None] = []
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=False)
-            for s in window:
-                # added to, never replaced: an entry is dropped only by the commit (or expiry)
-                key = intent_key(s.meter.uscc, s.request_id)
-                members_at.append(len(pipe))
-                pipe.smembers(key)
-                if s.slices:
-                    pipe.sadd(key, *[file(month) for month in s.months])
-                    pipe.expire(key, self.ttl_seconds)
+        with fenced(self.redis, intents) as fence:
+            reads = self.redis.pipeline(transaction=False)
+            for key in intents:
+                reads.smembers(key)
+            reads.exists(*[batch_key(s.meter.uscc, s.request_id) for s in window])
             for s in window:
                 cov_keys = [k for piece in s.slices for k in self.cov_keys(s.meter.uscc, s.meter.meter_id, piece.month)]
-                bitmaps_at.append(len(pipe) if cov_keys else None)
+                bitmaps_at.append(len(reads) if cov_keys else None)
                 if cov_keys:
-                    pipe.mget(cov_keys)
-            replies = pipe.execute()
-        earlier = {entry.decode() for at in members_at for entry in replies[at]}
+                    reads.mget(cov_keys)
+            replies = reads.execute()
+            if replies[len(intents)]:  # committed by another attempt since the caller looked
+                raise concurrent_attempt()
+            fence.multi()
+            for i, (s, key) in enumerate(zip(window, intents, strict=True)):
+                # added to, never replaced: an entry is dropped only by the commit (or expiry)
+                own = {file(month) for month in s.months}
+                s.intent_size = len({entry.decode() for entry in replies[i]} | own)
+                if own:
+                    fence.sadd(key, *own)
+                    fence.expire(key, self.ttl_seconds)
+            self.ledger.announce(fence, [self.root / file(month) for month in months])
+            fence.execute()
+        earlier = {entry.decode() for at in range(len(intents)) for entry in replies[at]}
         current = [replies[at] if at is not None else [] for at in bitmaps_at]
         frames = [rows_frame(s.meter, s.rows, s.seq) for s in window]
         parts: list[parquet_io.Part] = []
@@ -233,13 +247,11 @@ class ReadingStore:
                     [p.hi - p.lo for _, p in pieces],
                 )
             )
-        parquet_io.write_many(
-            parts,
-            self.root,
-            index=True,  # sorted per meter + footer index (see parquet_io): accounting dedups from metadata
-            remove=[self.root / f for f in sorted(earlier - {file(month) for month in months})],
-        )
-        return window, current
+        with redis_errors():
+            self.ledger.discard([self.root / f for f in sorted(earlier)])
+        # sorted per meter + footer index (see parquet_io): accounting dedups from metadata
+        parquet_io.write_many(parts, self.root, index=True)
+        return window, current, [part.path for part in parts]
 
     # ------------------------------------------------------------ coverage
 
@@ -294,10 +306,21 @@ class ReadingStore:
 
     # ------------------------------------------------------------ commit
 
-    def commit(self, window: list[Staged], bitmaps: list[dict[str, bytes]], event_source: str = "readings") -> None:
-        """Every batch's idempotency record, hot state and activity event in one MULTI/EXEC."""
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=True)
+    def commit(
+        self, window: list[Staged], bitmaps: list[dict[str, bytes]], files: list[Path], event_source: str = "readings"
+    ) -> None:
+        """Every batch's idempotency record, hot state and activity event, and the window's files
+        made visible, in one MULTI/EXEC. Fenced: it runs only if no other attempt of these
+        batches recorded files since this one did (see carbon_ingest.common.fenced)."""
+        intents = [intent_key(s.meter.uscc, s.request_id) for s in window]
+        with fenced(self.redis, intents) as pipe:
+            sizes = self.redis.pipeline(transaction=False)
+            for key in intents:
+                sizes.scard(key)
+            if sizes.execute() != [s.intent_size for s in window]:
+                raise concurrent_attempt()
+            pipe.multi()
+            self.ledger.commit(pipe, files)
             for staged, updates in zip(window, bitmaps, strict=True):
                 key = batch_key(staged.meter.uscc, staged.request_id)
                 pipe.hset(key, mapping={"fp": staged.fp, "result": staged.result.SerializeToString()})
@@ -327,10 +350,11 @@ class ReadingStore:
         replaced = 0
         for month in parquet_io.months(self.root):
             directory = parquet_io.month_dir(self.root, month)
-            files = parquet_io.data_files(directory)
+            files = self.ledger.committed_files(directory)
             if large_rows is not None and len(files) >= min_files:
-                files = [f for f in files if rawdata.row_count(str(f)) < large_rows]
+                files = [f for f in files if rawdata.row_count(parquet_io.location(f)) < large_rows]
             replaced += parquet_io.compact_month(
+                self.ledger,
                 directory,
                 keys=["uscc", "meter_id", "ts"],
                 sort=["uscc", "meter_id", "ts"],
@@ -341,7 +365,7 @@ class ReadingStore:
         return replaced
 
     def erase(self, uscc: str) -> dict[str, int]:
-        counts = parquet_io.erase_enterprise(self.root, uscc).as_dict()
+        counts = parquet_io.erase_enterprise(self.ledger, uscc).as_dict()
         keys = 0
         with redis_errors():
             for pattern in (f"{P}*:{uscc}:*", f"{P}meters:{uscc}"):

@@ -7,7 +7,7 @@ from carbon_common.docs import install_offline_docs
 from carbon_common.http import install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.server import Service
-from carbon_ingest import parquet_io, wiring
+from carbon_ingest import wiring
 from carbon_ingest.common import one_off_worker
 from fastapi import FastAPI
 
@@ -34,7 +34,6 @@ def build(settings: TaxSettings | None = None) -> Service:
     platform = wiring.connect_platform(settings)
     store = TaxStore(platform.redis, settings.data_dir, ttl_days=settings.idempotency_ttl_days)
     core = TaxCore(store, platform.gate, tz=settings.time_zone, max_invoices=settings.max_invoices_per_batch)
-    parquet_io.cleanup_tmp(store.root)
     return Service(
         name=settings.service_name,
         settings=settings,
@@ -43,7 +42,9 @@ def build(settings: TaxSettings | None = None) -> Service:
         interceptors=[RequireServiceInterceptor(platform.services, {"carbon.v1.TaxIngestionService"})],
         http_app=create_http_app(core, limits.current().max_upload_bytes, settings.time_zone, platform.services),
         workers=[
-            *wiring.maintenance_workers(settings, core.erase, lambda: core.compact(settings.compact_min_files)),
+            *wiring.maintenance_workers(
+                settings, store.ledger, core.erase, lambda: core.compact(settings.compact_min_files)
+            ),
             one_off_worker(core.backfill_periods, "periods-backfill"),
         ],
         on_stop=[platform.consent_channel.close],

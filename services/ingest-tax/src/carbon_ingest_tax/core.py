@@ -139,7 +139,7 @@ class TaxCore:
             filing.rows.append(
                 PeriodRow(month, InvoiceRow.non_energy_total(uscc, month, total.amount, total.tax, seq, self.tz))
             )
-        filing.commit.months = self.store.write_rows(uscc, request_id, filing.rows)
+        self.store.write_rows(filing.commit, filing.rows)
         self.store.commit(filing.commit)
         return filing.response
 

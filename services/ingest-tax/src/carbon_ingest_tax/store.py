@@ -1,10 +1,13 @@
 """Storage of tax ingestion: the raw invoice partitions and the hot state in Redis.
 
-Raw rows: $CARBON_DATA_DIR/invoices/month=YYYY-MM/b-<hash>.parquet (raw-data contract,
-carbon_ingest.rawdata), filed under their accounting period (domain.py).
+Raw rows: $CARBON_DATA_DIR/invoices/month=YYYY-MM/b-<hash>-<attempt>.parquet (raw-data
+contract, carbon_ingest.rawdata), filed under their accounting period (domain.py); every
+attempt writes new files, invisible to readers until the batch's commit (the commit record,
+carbon_ingest.rawdata.PENDING_KEY).
 Redis (prefix carbon:ingest-tax:):
   batch:{uscc}:{request_id}    idempotency record: fp, result
-  intent:{uscc}:{request_id}   months a not-yet-committed batch may have written
+  intent:{uscc}:{request_id}   files (month=YYYY-MM/<name>) a not-yet-committed batch may have
+                               written (a bare YYYY-MM: an older release's deterministic name)
   lines:{uscc}                 {direction}:{invoice}:{line} -> digest|request_id of the batch that stored it
   periods:{uscc}               {direction}:{invoice} -> YYYY-MM, the period of each accepted blue invoice
   quarantine:{uscc}            {invoice}:{line} -> QuarantinedLine
@@ -23,7 +26,7 @@ from carbon.v1 import ingest_tax_pb2 as pb
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text
 from carbon_ingest import parquet_io, rawdata
-from carbon_ingest.common import redis_errors
+from carbon_ingest.common import concurrent_attempt, fenced, redis_errors
 
 from carbon_ingest_tax.classify import NON_ENERGY
 from carbon_ingest_tax.domain import PeriodRow, invoice_key
@@ -42,6 +45,8 @@ class BatchCommit:
     batch: str  # enterprises/{uscc}/invoiceBatches/{request_id}
     response: pb.IngestInvoicesResponse
     months: list[str]
+    files: list[Path] = field(default_factory=list)  # written, made visible by the commit
+    intent_size: int = 0  # entries of the intent once this attempt recorded its files (the commit checks it)
     new_lines: dict[str, str] = field(default_factory=dict)  # line key -> digest|request_id
     new_periods: dict[str, str] = field(default_factory=dict)  # invoice key -> YYYY-MM
     quarantined: dict[str, bytes] = field(default_factory=dict)  # {invoice}:{line} -> QuarantinedLine
@@ -52,6 +57,7 @@ class TaxStore:
     def __init__(self, client: redis.Redis, data_dir: Path, ttl_days: int = 400) -> None:
         self.redis = client
         self.root = data_dir / "invoices"
+        self.ledger = parquet_io.Ledger(client, self.root)
         self.ttl = ttl_days * 86400
 
     # ------------------------------------------------------------ idempotency and line records
@@ -74,10 +80,19 @@ class TaxStore:
             raw = self.redis.hmget(f"{P}periods:{uscc}", list(invoice_keys)) if invoice_keys else []
         return {key: as_text(value) for key, value in zip(invoice_keys, raw, strict=True) if value is not None}
 
+    @staticmethod
+    def intent_key(commit: BatchCommit) -> str:
+        return f"{P}intent:{commit.uscc}:{commit.request_id}"
+
     def commit(self, commit: BatchCommit) -> None:
+        """Everything the batch records, and its files made visible, in one MULTI/EXEC. Fenced:
+        it runs only if no other attempt of the batch recorded files since this one did."""
         uscc = commit.uscc
-        with redis_errors():
-            pipe = self.redis.pipeline(transaction=True)
+        with fenced(self.redis, [self.intent_key(commit)]) as pipe:
+            if self.redis.scard(self.intent_key(commit)) != commit.intent_size:
+                raise concurrent_attempt()
+            pipe.multi()
+            self.ledger.commit(pipe, commit.files)
             key = f"{P}batch:{uscc}:{commit.request_id}"
             pipe.hset(key, mapping={"fp": commit.fp, "result": commit.response.SerializeToString()})
             pipe.expire(key, self.ttl)
@@ -89,7 +104,7 @@ class TaxStore:
                 pipe.hset(f"{P}quarantine:{uscc}", mapping=commit.quarantined)  # type: ignore[arg-type]  # redis-py's mapping key type is invariant; str keys are fields
             if commit.accepted:
                 pipe.hdel(f"{P}quarantine:{uscc}", *commit.accepted)
-            pipe.delete(f"{P}intent:{uscc}:{commit.request_id}")
+            pipe.delete(self.intent_key(commit))
             if commit.months:
                 events.ACTIVITY.add(pipe, events.ActivityRecorded.now(uscc, "invoices", commit.months, commit.batch))
             pipe.execute()
@@ -102,25 +117,48 @@ class TaxStore:
 
     # ------------------------------------------------------------ files
 
-    def write_rows(self, uscc: str, request_id: str, rows: Sequence[PeriodRow]) -> list[str]:
-        """Rows into their period's partition (not necessarily the month of their issue_time); the months."""
-        name = parquet_io.batch_file_name("invoices", uscc, request_id)
+    def write_rows(self, commit: BatchCommit, rows: Sequence[PeriodRow]) -> None:
+        """Rows into their period's partition (not necessarily the month of their issue_time),
+        durable and invisible until `commit`; sets the commit's months and files. The files of
+        the batch's uncommitted earlier attempts are deleted (its intent names them)."""
+        base = parquet_io.batch_file_name("invoices", commit.uscc, commit.request_id)
+        name = rawdata.attempt_name(base)
         by_month: dict[str, list[tuple[object, ...]]] = {}
         for entry in rows:
             by_month.setdefault(entry.period, []).append(entry.row.values())
-        intent = f"{P}intent:{uscc}:{request_id}"
+        commit.months = sorted(by_month)
+        commit.files = [parquet_io.month_dir(self.root, month) / name for month in commit.months]
+        intent = self.intent_key(commit)
+        own = {f"{path.parent.name}/{path.name}" for path in commit.files}
+        with fenced(self.redis, [intent]) as fence:
+            reads = self.redis.pipeline(transaction=False)
+            reads.smembers(intent)
+            reads.exists(f"{P}batch:{commit.uscc}:{commit.request_id}")
+            members, committed = reads.execute()
+            if committed:  # stored by another attempt since the caller looked
+                raise concurrent_attempt()
+            earlier = sorted(as_text(entry) for entry in members)
+            commit.intent_size = len(set(earlier) | own)
+            fence.multi()
+            if own:
+                fence.sadd(intent, *own)
+                fence.expire(intent, self.ttl)
+            self.ledger.announce(fence, commit.files)
+            fence.execute()
         with redis_errors():
-            previous = {as_text(m) for m in self.redis.smembers(intent)}
-            if set(by_month) - previous:
-                self.redis.sadd(intent, *by_month)
-                self.redis.expire(intent, self.ttl)
-        for month, month_rows in sorted(by_month.items()):
-            frame = pl.DataFrame(month_rows, schema=rawdata.INVOICES_SCHEMA, orient="row")
-            parquet_io.write_atomic(frame, parquet_io.month_dir(self.root, month) / name)
-        parquet_io.remove_files(
-            [parquet_io.month_dir(self.root, stale) / name for stale in sorted(previous - set(by_month))]
+            self.ledger.discard(
+                [
+                    self.root / entry if "/" in entry else parquet_io.month_dir(self.root, entry) / base
+                    for entry in earlier
+                ]
+            )
+        parquet_io.write_many(
+            [
+                parquet_io.Part(pl.DataFrame(by_month[month], schema=rawdata.INVOICES_SCHEMA, orient="row"), path)
+                for month, path in zip(commit.months, commit.files, strict=True)
+            ],
+            self.root,
         )
-        return sorted(by_month)
 
     # ------------------------------------------------------------ maintenance
 
@@ -132,7 +170,7 @@ class TaxStore:
         with redis_errors():
             if self.redis.exists(PERIODS_MIGRATED):
                 return 0
-        data_dir = self.root.parent
+        data_dir = rawdata.Committed(self.root.parent, self.redis)
         recorded = 0
         for month in rawdata.months(data_dir, rawdata.INVOICES):
             scan = rawdata.scan_month(
@@ -160,6 +198,7 @@ class TaxStore:
         replaced = 0
         for month in parquet_io.months(self.root):
             replaced += parquet_io.compact_month(
+                self.ledger,
                 parquet_io.month_dir(self.root, month),
                 keys=["uscc", "direction", "invoice_number", "line_number"],
                 sort=["uscc", "issue_time", "invoice_number", "line_number"],
@@ -169,7 +208,7 @@ class TaxStore:
         return replaced
 
     def erase(self, uscc: str) -> dict[str, int]:
-        counts = parquet_io.erase_enterprise(self.root, uscc).as_dict()
+        counts = parquet_io.erase_enterprise(self.ledger, uscc).as_dict()
         deleted = 0
         with redis_errors():
             keys = [
