@@ -40,7 +40,7 @@ setup: run-deps test-deps ## Everything: what `make run` needs and what `make te
 # Running the stack needs the venv, Debian's redis-server and the CJK font of the PDF report; the test
 # judges (tool binaries, Chromium, node tools) come with `make test` only.
 .PHONY: run-deps test-deps
-run-deps: venv redis-server cjk-font
+run-deps: venv redis-server cjk-font pango
 test-deps: run-deps tools $(TOOLS)/weed chromium node-tools
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
@@ -87,6 +87,10 @@ $(TOOLS)/vegeta:
 .PHONY: cjk-font
 cjk-font: ## Debian's fonts-wqy-zenhei: the CJK font accounting embeds in the PDF report (running and tests)
 	@fc-list :lang=zh 2>/dev/null | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fontconfig fonts-wqy-zenhei >/dev/null; }
+
+.PHONY: pango
+pango: ## Debian's pango (and harfbuzz's subsetter): WeasyPrint lays out the tagged PDF reports with it (running and tests)
+	@ldconfig -p | grep -q 'libpangoft2-1.0.so.0' && ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; }
 
 .PHONY: chromium
 chromium: cjk-font ## Debian's chromium (browser tests) and poppler-utils (pdftotext for the report tests)
