@@ -41,7 +41,7 @@ setup: run-deps test-deps ## Everything: what `make run` needs and what `make te
 # judges (tool binaries, Chromium, node tools) come with `make test` only.
 .PHONY: run-deps test-deps
 run-deps: venv redis-server cjk-font pango
-test-deps: run-deps tools $(TOOLS)/weed chromium node-tools
+test-deps: run-deps tools $(TOOLS)/weed $(TOOLS)/verapdf chromium node-tools
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -165,6 +165,16 @@ images: ## Container images, where a container engine runs
 SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
 .PHONY: seaweedfs
 seaweedfs: $(TOOLS)/weed ## Build SeaweedFS (weed, the S3 server of the object-storage tests) into tools/bin
+# veraPDF (the PDF/UA-1 judge of the report PDFs) from Maven Central, run by Debian's Java; pinned in its pom.
+.PHONY: verapdf
+verapdf: $(TOOLS)/verapdf
+$(TOOLS)/verapdf: scripts/verapdf/pom.xml
+	@command -v java >/dev/null && command -v mvn >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven >/dev/null; }
+	rm -rf $(TOOLS)/verapdf-lib
+	mvn -q -B -f scripts/verapdf/pom.xml dependency:copy-dependencies -DoutputDirectory=$(TOOLS)/verapdf-lib
+	printf '#!/bin/sh\nexec java -cp "$$(dirname "$$0")/verapdf-lib/*" org.verapdf.apps.GreenfieldCliWrapper "$$@"\n' > $@
+	chmod +x $@
+
 $(TOOLS)/weed:
 	go mod download github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION)
 	src=$$(mktemp -d) && trap 'chmod -R u+w "$$src"; rm -rf "$$src"' EXIT && \

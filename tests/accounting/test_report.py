@@ -19,7 +19,7 @@ from carbon_common.reports import choose_language
 from google.type import decimal_pb2
 
 from tests.support.axe import assert_accessible
-from tests.support.pdf import assert_tagged
+from tests.support.pdf import assert_tagged, verapdf_ua1
 
 USCC = "91330100MA2B3C4D5E"
 NAME = "浙江示例纺织有限公司"
@@ -310,3 +310,13 @@ def test_account_page_link_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     wrong = EXAMPLE_USCC[:-1] + ("0" if EXAMPLE_USCC[-1] != "0" else "1")  # wrong check character
     with pytest.raises(SystemExit):
         main([wrong, "--base-url", "https://x"])
+
+
+def test_the_pdf_judge_rejects_the_same_page_untagged(tmp_path: Path) -> None:
+    """veraPDF is no rubber stamp: the very same page printed without tags fails PDF/UA-1."""
+    import weasyprint
+
+    path = tmp_path / "untagged.pdf"
+    path.write_bytes(weasyprint.HTML(string=render_html(context())).write_pdf())
+    with pytest.raises(AssertionError, match="Content shall be marked as Artifact or tagged"):
+        verapdf_ua1(path)

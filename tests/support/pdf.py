@@ -1,10 +1,11 @@
-"""What a screen reader or an accessibility checker needs from a report PDF, read with pikepdf (qpdf) and
-poppler's pdfinfo/pdffonts: a tagged PDF/UA-1 file with a structure tree, /Lang, a displayed title, headings,
-tables and figures tagged, every figure with Alt text, and every font embedded."""
+"""What a screen reader or an accessibility checker needs from a report PDF: veraPDF's PDF/UA-1 verdict (the
+judge: `make verapdf`), and, read with pikepdf (qpdf) and poppler's pdfinfo/pdffonts, a structure tree, /Lang, a
+displayed title, headings, tables and figures tagged, every figure with Alt text, every font embedded."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pikepdf
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools" / "bin"
 
 
 @dataclass
@@ -68,10 +71,29 @@ def assert_tagged(pdf: bytes, lang: str, tmp_path: Path) -> Structure:
     fonts = subprocess.run([_tool("pdffonts"), str(path)], capture_output=True, text=True, check=True).stdout
     rows = [re.search(r"\s(yes|no)\s+(yes|no)\s+(yes|no)\s+\d+\s+\d+$", line) for line in fonts.splitlines()[2:]]
     assert "WenQuanYi" in fonts and rows and all(r and r.group(1) == "yes" for r in rows), fonts  # all embedded
+    verapdf_ua1(path)
     return found
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    assert found, f"{name} is missing: run `make chromium` (installs poppler-utils)"
+def verapdf_ua1(path: Path) -> None:
+    """veraPDF's PDF/UA-1 (ISO 14289-1) validation passes; else the failed rules, each with its clause."""
+    run = subprocess.run(
+        [_tool("verapdf", "make verapdf"), "--flavour", "ua1", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(run.stdout)
+    (result,) = report["report"]["jobs"][0]["validationResult"]
+    failed = [
+        f"{rule['clause']}-{rule['testNumber']} {rule['description']} ({rule['failedChecks']}x)"
+        for rule in result["details"]["ruleSummaries"]
+        if rule["status"] == "failed"
+    ]
+    assert result["compliant"] is True and not failed, failed
+
+
+def _tool(name: str, installer: str = "make chromium") -> str:
+    found = shutil.which(name) or next((str(p) for p in (TOOLS / name,) if p.exists()), None)
+    assert found, f"{name} is missing: run `{installer}`"
     return found
