@@ -228,6 +228,7 @@ def account_page(lang: str = "zh") -> str:
             ("K > 1.2",),
             "42.5",
             ("升至2级：K <= 0.8（当前1.25，需降低0.45）。", "To reach grade 2: K <= 0.8 (now 1.25, lower it by 0.45)."),
+            colour="#fdd835",  # the scheme's colour of grade 3
         )
     ]
     consents = Consents(
