@@ -154,6 +154,10 @@ def _new_scheme_by_form(alice, base: str) -> None:  # type: ignore[no-untyped-de
     alice.goto(base + "/new?view=yaml")  # the YAML stays as the advanced tab
     assert "scheme_id: my-new-scheme" in alice.input_value("#document")
     assert_accessible(alice, "gov new scheme (YAML)")
+    alice.fill("#document", "scheme_id: yaml-only\n")  # the same checks on the advanced tab
+    alice.click("#save")
+    assert "Validation failed" in alice.inner_text("#errors") and "display_name" in alice.inner_text("#errors")
+    assert alice.get_attribute("#tab-yaml", "aria-current") == "page"
 
 
 def test_edit_by_form_live_preview_and_four_eyes_publish(rating_service: ServiceProcess, browser) -> None:  # type: ignore[no-untyped-def]

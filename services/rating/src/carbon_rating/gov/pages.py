@@ -1,7 +1,8 @@
 """Government pages (server-rendered HTML; one small local script for the live preview, no CDN).
 
-The scheme editor is a form over every part of a scheme version, its fields named by document path so the
-JSON Schema's errors land beside them; the YAML view stays as an advanced tab. The preview (distribution
+The scheme editor is a form over every part of a scheme version (a draft, or a brand-new scheme at /new), its
+fields named by document path so the JSON Schema's errors land beside them; the YAML view stays as an
+advanced tab. The preview (distribution
 of the charted indicator with the thresholds on it, and the transition matrix) is rendered here and
 refreshed by static/editor.js from /live as the form changes, without saving.
 """
