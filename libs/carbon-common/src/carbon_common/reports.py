@@ -190,7 +190,7 @@ table{border-collapse:collapse}caption{text-align:left;font-weight:600;padding:4
 td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}td.n{text-align:right}h2{margin-top:1.4em}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}nav a{display:inline-block;min-height:44px;padding:10px 8px}
-.scroll{max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
+.scroll{max-width:100%;overflow:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
 @media (max-width:480px){dl{grid-template-columns:1fr}dd{margin-bottom:6px}}"""
 
 
