@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -219,6 +220,7 @@ def definition_list(pairs: list[tuple[str, str]], element_id: str = "identity") 
     return f'<dl id="{element_id}">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
+_PDF_LOCK = threading.Lock()
 PDF_STYLE = """@page{size:A4;margin:16mm 14mm}
 body{font-family:"WenQuanYi Zen Hei",sans-serif;max-width:none;padding:0;font-size:10.5pt}
 svg text{font-family:"WenQuanYi Zen Hei",sans-serif}
@@ -243,6 +245,9 @@ def html_to_pdf(page_html: str) -> bytes:
     import weasyprint  # imported here: only the services that print PDFs depend on it
 
     cjk_font_file()  # found by fontconfig under its family name (an @font-face over the .ttc is 20x slower)
-    document = weasyprint.HTML(string=page_html, base_url=None)
-    pdf: bytes = document.write_pdf(stylesheets=[weasyprint.CSS(string=PDF_STYLE)], pdf_variant="pdf/ua-1")
+    # one layout at a time per process: pango/fontconfig under concurrent threads has crashed WeasyPrint
+    # elsewhere, and a report takes well under a second, so requests queue briefly instead
+    with _PDF_LOCK:
+        document = weasyprint.HTML(string=page_html, base_url=None)
+        pdf: bytes = document.write_pdf(stylesheets=[weasyprint.CSS(string=PDF_STYLE)], pdf_variant="pdf/ua-1")
     return pdf
