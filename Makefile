@@ -40,8 +40,8 @@ setup: run-deps test-deps ## Everything: what `make run` needs and what `make te
 # Running the stack needs the venv, Debian's redis-server and the CJK font of the PDF report; the test
 # judges (tool binaries, Chromium, node tools) come with `make test` only.
 .PHONY: run-deps test-deps
-run-deps: venv redis-server cjk-font
-test-deps: run-deps tools $(TOOLS)/weed chromium node-tools
+run-deps: venv redis-server cjk-font pango
+test-deps: run-deps tools $(TOOLS)/weed $(TOOLS)/verapdf chromium node-tools
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach p,$(PY_PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ $(TOOLS)/vegeta:
 .PHONY: cjk-font
 cjk-font: ## Debian's fonts-wqy-zenhei: the CJK font accounting embeds in the PDF report (running and tests)
 	@fc-list :lang=zh 2>/dev/null | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fontconfig fonts-wqy-zenhei >/dev/null; }
+
+.PHONY: pango
+pango: ## Debian's pango (and harfbuzz's subsetter): WeasyPrint lays out the tagged PDF reports with it (running and tests)
+	@ldconfig -p | grep -q 'libpangoft2-1.0.so.0' && ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; }
 
 .PHONY: chromium
 chromium: cjk-font ## Debian's chromium (browser tests) and poppler-utils (pdftotext for the report tests)
@@ -161,6 +165,16 @@ images: ## Container images, where a container engine runs
 SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
 .PHONY: seaweedfs
 seaweedfs: $(TOOLS)/weed ## Build SeaweedFS (weed, the S3 server of the object-storage tests) into tools/bin
+# veraPDF (the PDF/UA-1 judge of the report PDFs) from Maven Central, run by Debian's Java; pinned in its pom.
+.PHONY: verapdf
+verapdf: $(TOOLS)/verapdf
+$(TOOLS)/verapdf: scripts/verapdf/pom.xml
+	@command -v java >/dev/null && command -v mvn >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven >/dev/null; }
+	rm -rf $(TOOLS)/verapdf-lib
+	mvn -q -B -f scripts/verapdf/pom.xml dependency:copy-dependencies -DoutputDirectory=$(TOOLS)/verapdf-lib
+	printf '#!/bin/sh\nexec java -cp "$$(dirname "$$0")/verapdf-lib/*" org.verapdf.apps.GreenfieldCliWrapper "$$@"\n' > $@
+	chmod +x $@
+
 $(TOOLS)/weed:
 	go mod download github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION)
 	src=$$(mktemp -d) && trap 'chmod -R u+w "$$src"; rm -rf "$$src"' EXIT && \

@@ -8,7 +8,9 @@ The book is test_loan_book_api's GOOD_CSV (reporting period 2024, bank b1):
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from openpyxl import load_workbook
 from tests.accounting.test_report import pdf_text, squash, visible_text
 from tests.portfolio.world import GOOD_CSV, auth, upload
 from tests.support.axe import assert_accessible
+from tests.support.pdf import assert_tagged
 
 NAME = "/v1/banks/b1/books/main/snapshots/2024-12-31"
 
@@ -108,6 +111,10 @@ def test_report_pdf_says_the_same(http: TestClient, tmp_path: Path) -> None:
         assert squash(title) in text
         for figure in GOLDEN:
             assert figure in text, (lang, figure)
+        # tagged PDF/UA-1 like the carbon account report: the HTML's charts are figures with their titles as Alt
+        tagged = assert_tagged(response.content, "zh-CN" if lang == "zh" else "en", tmp_path)
+        html_titles = re.findall(r'<title id="chart-[\w-]+-title">([^<]+)</title>', _report(http, lang=lang).text)
+        assert html_titles and tagged.figure_alts == [html.unescape(t) for t in html_titles]
 
 
 def test_annex_xlsx_matches_the_csv(http: TestClient) -> None:

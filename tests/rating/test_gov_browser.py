@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 DRAFTER = "alice-browser-token-0123456789"
 APPROVER = "bob-browser-token-0123456789ab"
 SCHEME = "zhejiang-carbon-efficiency"
+NEW_SCHEME = "huzhou-pilot"
 THRESHOLD = "#f-grading-bands-2-value"  # the grade-3 band: K <= 1.2
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
@@ -83,6 +84,82 @@ def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
         page.set_viewport_size(original)
 
 
+def _new_scheme_by_form(alice, base: str) -> None:  # type: ignore[no-untyped-def]
+    """A brand-new scheme through the same form: live errors beside the field from the API's JSON Schema,
+    an id already taken refused, a row added, then created as draft v1 exactly as the API stores it."""
+    alice.goto(base + "/new")
+    assert alice.get_attribute("#tab-form", "aria-current") == "page"
+    assert alice.get_attribute("#f-scheme_id", "readonly") is None  # a new scheme names itself
+    assert alice.locator(THRESHOLD).count() == 1 and alice.locator("#distribution-chart").count() == 1
+    # nothing of a new scheme is in force: grade counts under it, no transition matrix
+    counts = alice.eval_on_selector_all("#grade-counts td[data-after]", "cs => cs.map(c => Number(c.textContent))")
+    assert sum(counts) == int(alice.inner_text("#total-count")) == 2000
+    assert alice.locator("#transition-matrix").count() == 0
+    assert int(alice.inner_text("#moved-count")) == 2000 - counts[-1] > 0  # graded = all but the ungraded
+    assert_accessible(alice, "gov new scheme (form)")
+    _shoot(alice, "gov-new-form")
+
+    seen = _sequence(alice)
+    alice.fill("#f-scheme_id", SCHEME)  # taken: a new version of it is drafted from its own page
+    _wait_fresh(alice, seen)
+    assert "already exists" in alice.inner_text("#e-scheme_id")
+    seen = _sequence(alice)
+    alice.fill("#f-scheme_id", "Huzhou pilot!")  # the JSON Schema's id pattern, as the API enforces it
+    _wait_fresh(alice, seen)
+    assert "does not match" in alice.inner_text("#e-scheme_id")
+    assert alice.get_attribute("#f-scheme_id", "aria-invalid") == "true"
+    alice.fill("#f-scheme_id", NEW_SCHEME)
+    alice.fill("#f-display_name-zh", "湖州试点碳效码")
+    alice.fill("#f-display_name-en", "Huzhou pilot carbon efficiency")
+    alice.fill(THRESHOLD, "1.1")
+    # several fills may each get an answer on a loaded machine: wait for the one that saw the last fill
+    alice.wait_for_selector("#distribution-chart line.threshold.after[data-value='1.1']", state="attached")
+    _wait_fresh(alice, _sequence(alice) - 1)
+    assert alice.inner_text("#e-scheme_id") == ""
+    # grade colours are data: each grade's own colour, checked by the same JSON Schema
+    fills = "rs => [...new Set(rs.map(r => r.getAttribute('fill')))]"
+    assert alice.input_value("#f-grades-0-colour") == "#1b5e20"
+    seen = _sequence(alice)
+    alice.fill("#f-grades-0-colour", "green")
+    _wait_fresh(alice, seen)
+    assert "does not match" in alice.inner_text("#e-grades-0-colour")
+    seen = _sequence(alice)
+    alice.fill("#f-grades-0-colour", "#00695C")
+    _wait_fresh(alice, seen)
+    assert "#00695c" in alice.eval_on_selector_all("#distribution-chart rect.bin", fills)
+    assert "#1b5e20" not in alice.eval_on_selector_all("#distribution-chart rect.bin", fills)
+
+    # a structural edit (one more official benchmark row) keeps every unsaved field
+    alice.click("button[value='add:benchmark.official']")
+    assert "Not saved yet" in alice.inner_text("#notice")
+    assert alice.input_value("#f-scheme_id") == NEW_SCHEME and alice.input_value(THRESHOLD) == "1.1"
+    assert alice.locator("#f-benchmark-official-0-value").count() == 1
+    # without the live script's help: saving with the new row's value empty answers 400, the error beside it
+    alice.fill("#f-benchmark-official-0-period", "2024")
+    alice.fill("#f-benchmark-official-0-source", "湖州市经信局 illustrative")
+    alice.click("#save")
+    assert "Validation failed" in alice.inner_text("#errors")
+    assert alice.inner_text("#e-benchmark-official-0-value") != ""
+    alice.fill("#f-benchmark-official-0-value", "0.9")
+    assert_accessible(alice, "gov new scheme (errors)")
+    alice.click("#save")
+    assert re.search(rf"/schemes/{NEW_SCHEME}/versions/1$", alice.url), alice.url
+    assert "draft" in alice.inner_text("#status")
+    with httpx.Client(base_url=base, headers={"authorization": f"Bearer {DRAFTER}"}) as api:
+        stored = api.get(f"/v1/schemes/{NEW_SCHEME}/versions/1").json()["document"]
+    assert stored["display_name"]["zh"] == "湖州试点碳效码"
+    assert stored["grading"]["bands"][2]["value"] == "1.1"
+    assert stored["benchmark"]["official"][0]["value"] == "0.9"
+    assert stored["grades"][0]["colour"] == "#00695C"
+    alice.goto(base + "/new?view=yaml")  # the YAML stays as the advanced tab
+    assert "scheme_id: my-new-scheme" in alice.input_value("#document")
+    assert_accessible(alice, "gov new scheme (YAML)")
+    alice.fill("#document", "scheme_id: yaml-only\n")  # the same checks on the advanced tab
+    alice.click("#save")
+    assert "Validation failed" in alice.inner_text("#errors") and "display_name" in alice.inner_text("#errors")
+    assert alice.get_attribute("#tab-yaml", "aria-current") == "page"
+
+
 def test_edit_by_form_live_preview_and_four_eyes_publish(rating_service: ServiceProcess, browser) -> None:  # type: ignore[no-untyped-def]
     base = rating_service.http_base
     alice = browser.new_context().new_page()
@@ -96,8 +173,7 @@ def test_edit_by_form_live_preview_and_four_eyes_publish(rating_service: Service
     (cookie,) = alice.context.cookies()
     assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (False, True, "Strict")
     assert_accessible(alice, "gov home")
-    alice.goto(base + "/new")
-    assert_accessible(alice, "gov new scheme")
+    _new_scheme_by_form(alice, base)
     alice.goto(base + "/schemes/no-such-scheme")
     assert_accessible(alice, "gov error")
     alice.goto(base + "/")

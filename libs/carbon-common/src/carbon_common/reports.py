@@ -2,29 +2,27 @@
 that renders one (accounting's carbon account report, loan-pricing's financed-emissions disclosure).
 
 Chinese is the default language, English on request (`?lang=en` or `Accept-Language`, see `choose_language`).
-Charts are drawn server-side as SVG with an accessible title, a value axis and a unit. The PDF embeds a CJK
-TrueType font (Debian's fonts-wqy-zenhei, installed by `make cjk-font`), so Chinese names render everywhere;
-ReportLab (open source) cannot write a PDF structure tree, so the PDFs carry /Lang, title, subject and
-extractable text but are not tagged. ReportLab is imported only by the PDF helpers (extra `reports`).
+Charts are drawn server-side as SVG with an accessible title, a value axis and a unit. The PDF is the same
+HTML page laid out by WeasyPrint as tagged PDF/UA-1 (structure tree, /Lang, title, figures with Alt text), with
+a CJK TrueType font embedded (Debian's fonts-wqy-zenhei, `make cjk-font`), so Chinese names render and can be
+extracted everywhere. WeasyPrint (which needs pango) is imported only by `html_to_pdf`.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import math
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 PALETTE = ["#2e7d32", "#1565c0", "#b26a00", "#6a1b9a", "#c62828", "#00838f", "#4e342e", "#ef6c00", "#546e7a"]
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
-# A TrueType CJK font embedded (subset) in the PDF; the Debian package is installed by `make cjk-font`.
+# The CJK TrueType font embedded (subset) in the PDFs; the Debian package is installed by `make cjk-font`.
 CJK_FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),)
-CJK_FONT = "WenQuanYiZenHei"
 
 
 def choose_language(requested: str | None, accept_language: str = "") -> str:
@@ -193,7 +191,7 @@ table{border-collapse:collapse}caption{text-align:left;font-weight:600;padding:4
 td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}td.n{text-align:right}h2{margin-top:1.4em}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dt{font-weight:600}
 dd{margin:0;overflow-wrap:anywhere}nav a{display:inline-block;min-height:44px;padding:10px 8px}
-.scroll{max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
+.scroll{max-width:100%;overflow:auto}svg{max-width:100%;height:auto}.lang{text-align:right}
 @media (max-width:480px){dl{grid-template-columns:1fr}dd{margin-bottom:6px}}"""
 
 
@@ -222,125 +220,34 @@ def definition_list(pairs: list[tuple[str, str]], element_id: str = "identity") 
     return f'<dl id="{element_id}">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
-def cjk_font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        path = next((p for p in CJK_FONT_FILES if p.exists()), None)
-        if path is None:
-            raise RuntimeError(f"no CJK font for the PDF report: install fonts-wqy-zenhei (`make cjk-font`): {path}")
-        pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
-    return CJK_FONT
+_PDF_LOCK = threading.Lock()
+PDF_STYLE = """@page{size:A4;margin:16mm 14mm}
+body{font-family:"WenQuanYi Zen Hei",sans-serif;max-width:none;padding:0;font-size:10.5pt}
+svg text{font-family:"WenQuanYi Zen Hei",sans-serif}
+h1{font-size:18pt}h2{font-size:13pt;break-after:avoid}
+.scroll{overflow:visible;break-inside:avoid}table{width:100%}tr,figure,svg{break-inside:avoid}
+td,th{font-size:8pt}td.n{white-space:nowrap}"""
 
 
-@dataclass(frozen=True)
-class PdfKit:
-    """ReportLab pieces in one language and the embedded CJK font: paragraph styles, tables, charts."""
+def cjk_font_file() -> Path:
+    """The CJK font every PDF embeds (checked, so a missing package fails loudly rather than printing boxes)."""
+    path = next((p for p in CJK_FONT_FILES if p.exists()), None)
+    if path is None:
+        raise RuntimeError("no CJK font for the PDF reports: install fonts-wqy-zenhei (`make cjk-font`)")
+    return path
 
-    font: str
-    styles: dict[str, Any]
 
-    @classmethod
-    def create(cls) -> PdfKit:
-        from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+def html_to_pdf(page_html: str) -> bytes:
+    """The HTML page as a tagged PDF (PDF/UA-1, by WeasyPrint): the same content as the page, with a structure
+    tree (headings, lists, tables, figures with the charts' titles as Alt text), /Lang from <html lang>, the
+    title from <title>, and the CJK font embedded (subset). Interactive pieces (the language link) are the
+    caller's to leave out. WeasyPrint needs pango (Debian's libpango-1.0-0, `make pdf-deps`)."""
+    import weasyprint  # imported here: only the services that print PDFs depend on it
 
-        font = cjk_font()
-        base = getSampleStyleSheet()
-        styles = {
-            name: ParagraphStyle(f"cjk-{name}", parent=base[name], fontName=font, wordWrap="CJK")
-            for name in ("Title", "Heading2", "Normal")
-        }
-        styles["cell"] = ParagraphStyle("cjk-cell", parent=styles["Normal"], fontSize=8, leading=10)
-        return cls(font, styles)
-
-    def document(self, buffer: io.BytesIO, lang: str, title: str, subject: str) -> Any:
-        from reportlab.lib.pagesizes import A4
-        from reportlab.platypus import SimpleDocTemplate
-
-        return SimpleDocTemplate(
-            buffer,
-            pagesize=A4,
-            title=title,
-            subject=subject,
-            author="carbon platform",
-            lang=HTML_LANG[lang],
-            invariant=1,
-            initialFontName=self.font,  # else every page also references Helvetica (not embedded)
-        )
-
-    def para(self, text: str, style: str = "Normal") -> Any:
-        from reportlab.platypus import Paragraph
-
-        return Paragraph(html.escape(text), self.styles[style])
-
-    def table(self, rows: list[list[str]]) -> Any:
-        from reportlab.lib import colors
-        from reportlab.platypus import Paragraph, Table, TableStyle
-
-        t = Table([[Paragraph(html.escape(v), self.styles["cell"]) for v in r] for r in rows], repeatRows=1)
-        t.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-                    ("FONTNAME", (0, 0), (-1, -1), self.font),
-                ]
-            )
-        )
-        return t
-
-    def _caption(self, drawing: Any, chart: Chart, x: float, y: float) -> None:
-        from reportlab.graphics.shapes import String
-
-        drawing.add(String(x, y, f"{chart.title} ({chart.unit})", fontName=self.font, fontSize=10))
-
-    def columns(self, chart: Chart) -> Any | None:
-        """Stacked columns with a value axis, a caption naming the unit and a legend."""
-        if not chart.categories:
-            return None
-        from reportlab.graphics.charts.barcharts import VerticalBarChart
-        from reportlab.graphics.shapes import Drawing, Rect, String
-        from reportlab.lib import colors
-
-        drawing = Drawing(480, 200, initialFontName=self.font)
-        plot = VerticalBarChart()
-        plot.x, plot.y, plot.width, plot.height = 50, 40, 410, 130
-        plot.data = [[float(v) for v in values] for _, _, values in chart.series]
-        plot.categoryAxis.categoryNames = chart.categories
-        plot.categoryAxis.style = "stacked"
-        plot.categoryAxis.labels.fontName = self.font
-        plot.valueAxis.valueMin = 0
-        plot.valueAxis.labels.fontName = self.font
-        for k, (_, colour, _) in enumerate(chart.series):
-            plot.bars[k].fillColor = colors.HexColor(colour)
-        drawing.add(plot)
-        self._caption(drawing, chart, 50, 185)
-        legend_x = 50.0
-        for name, colour, _ in chart.series:
-            drawing.add(Rect(legend_x, 8, 8, 8, fillColor=colors.HexColor(colour), strokeColor=None))
-            drawing.add(String(legend_x + 12, 8, name, fontName=self.font, fontSize=9))
-            legend_x += 90
-        return drawing
-
-    def bars(self, chart: Chart) -> Any | None:
-        """Horizontal bars with a value axis and a caption naming the unit."""
-        if not chart.categories:
-            return None
-        from reportlab.graphics.charts.barcharts import HorizontalBarChart
-        from reportlab.graphics.shapes import Drawing
-        from reportlab.lib import colors
-
-        rows = len(chart.categories)
-        drawing = Drawing(480, 40 + 24 * rows, initialFontName=self.font)
-        plot = HorizontalBarChart()
-        plot.x, plot.y, plot.width, plot.height = 140, 20, 320, 24 * rows
-        plot.data = [[float(v) for v in chart.series[0][2]]]
-        plot.categoryAxis.categoryNames = chart.categories
-        plot.categoryAxis.labels.fontName = self.font
-        plot.valueAxis.valueMin = 0
-        plot.valueAxis.labels.fontName = self.font
-        plot.bars[0].fillColor = colors.HexColor(chart.series[0][1])
-        drawing.add(plot)
-        self._caption(drawing, chart, 140, 24 * rows + 26)
-        return drawing
+    cjk_font_file()  # found by fontconfig under its family name (an @font-face over the .ttc is 20x slower)
+    # one layout at a time per process: pango/fontconfig under concurrent threads has crashed WeasyPrint
+    # elsewhere, and a report takes well under a second, so requests queue briefly instead
+    with _PDF_LOCK:
+        document = weasyprint.HTML(string=page_html, base_url=None)
+        pdf: bytes = document.write_pdf(stylesheets=[weasyprint.CSS(string=PDF_STYLE)], pdf_variant="pdf/ua-1")
+    return pdf

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import hmac
 import html
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -79,10 +80,12 @@ CHINA = timezone(timedelta(hours=8))
 PAGE_STYLE = """
 .grade-card,li.consent{border:1px solid #ccc;border-radius:6px;padding:4px 12px;margin:8px 0}
 .grade-card h3{font-size:1.05rem;margin:.4em 0}ul.consents{list-style:none;padding:0}
+.swatch{display:inline-block;width:14px;height:14px;margin:0 6px 0 2px;vertical-align:-2px;border:1px solid #555}
 #manage-consents{display:inline-block;min-height:44px;padding:10px 8px}
 button{min-height:44px;padding:8px 16px;font-size:1rem;border-radius:4px;border:1px solid #b71c1c;
 background:#b71c1c;color:#fff;cursor:pointer}"""
 LINK_DAYS = 30
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # only a colour reaches the style attribute
 
 
 def sign_account_page_link(secret: str, uscc: str, expires: int) -> str:
@@ -99,6 +102,7 @@ class SchemeGrade:
     thresholds: tuple[str, ...]
     percentile: str  # "" when the scheme has none
     next_grade: tuple[str, str] = ("", "")  # (zh, en) what would move it up; empty at the best grade
+    colour: str = ""  # "#rrggbb" of the grade, from the scheme (Rating.grade_colour); "" when none
 
 
 def scheme_grade(scheme_name: str, rating: rating_pb2.Rating) -> SchemeGrade:
@@ -111,6 +115,7 @@ def scheme_grade(scheme_name: str, rating: rating_pb2.Rating) -> SchemeGrade:
         tuple(rating.deciding_thresholds),
         rating.national_percentile.value,
         (step.explanation_zh or step.explanation, step.explanation) if step is not None else ("", ""),
+        rating.grade_colour if HEX_COLOUR.fullmatch(rating.grade_colour) else "",
     )
 
 
@@ -221,9 +226,12 @@ def grades_html(grades: Sequence[SchemeGrade], i: int) -> str:
         items = "".join(
             f"<dt>{e(t(k))}</dt><dd{' class=next-grade' if k == 'next' else ''}>{e(v)}</dd>" for k, v in rows
         )
+        # the grade in its scheme's colour (Quzhou's dark green ... red): the card's edge and a swatch by the label
+        edge = f' style="border-left:10px solid {g.colour}"' if g.colour else ""
+        swatch = f'<span class="swatch" style="background:{g.colour}"></span>' if g.colour else ""
         cards.append(
-            f'<section class="grade-card" data-scheme="{e(g.scheme)}" aria-label="{e(g.scheme)}">'
-            f'<h3>{e(g.scheme)}：<span class="grade">{e(g.grade[i])}</span></h3><dl>{items}</dl></section>'
+            f'<section class="grade-card" data-scheme="{e(g.scheme)}" aria-label="{e(g.scheme)}"{edge}>'
+            f'<h3>{e(g.scheme)}：{swatch}<span class="grade">{e(g.grade[i])}</span></h3><dl>{items}</dl></section>'
         )
     return f'<div id="grades">{"".join(cards)}</div>'
 

@@ -1,15 +1,15 @@
-"""Carbon account report: HTML with server-side inline SVG charts, and PDF (reportlab), in Chinese or English.
+"""Carbon account report: HTML with server-side inline SVG charts, and PDF, in Chinese or English.
 
-Both formats carry the same content, built once as a `ReportContent` (labels, rows, sentences) and then laid
-out as HTML or PDF. Chinese is the default language; English on request (`?lang=en` or `Accept-Language`).
+The content is built once as a `ReportContent` (labels, rows, sentences) and laid out as HTML; the PDF is that
+HTML page printed as tagged PDF/UA (carbon_common.reports.html_to_pdf), so both formats say the same.
+Chinese is the default language; English on request (`?lang=en` or `Accept-Language`).
 Language choice, charts, page shell and PDF pieces are the platform's (carbon_common.reports).
 """
 
 from __future__ import annotations
 
 import html
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from carbon.v1 import accounting_pb2, common_pb2
@@ -18,10 +18,10 @@ from carbon_common.reports import (
     LANGUAGES,
     PALETTE,
     Chart,
-    PdfKit,
     definition_list,
     html_page,
     html_table,
+    html_to_pdf,
     language_link,
     svg_bars,
     svg_columns,
@@ -330,30 +330,8 @@ def render_html(ctx: ReportContext) -> str:
 
 
 def render_pdf(ctx: ReportContext) -> bytes:
-    from reportlab.platypus import Spacer
-
-    c = build_content(ctx)
-    h = c.headings
-    kit = PdfKit.create()
-    buffer = io.BytesIO()
-    uscc = c.identity[1][1]
-    doc = kit.document(buffer, c.lang, f"{c.title} · {c.identity[0][1]} · {uscc} · {c.identity[2][1]}", c.title)
-    story: list[object] = [kit.para(c.title, "Title"), kit.table([[k, v] for k, v in c.identity]), Spacer(1, 8)]
-    story += [kit.para(h["by_scope"], "Heading2"), kit.table(c.scope_table)]
-    if c.monthly.categories:
-        story += [kit.para(h["by_month"], "Heading2"), kit.columns(c.monthly)]
-    story.append(kit.para(h["structure"], "Heading2"))
-    story += [d for d in (kit.bars(c.structure),) if d is not None]
-    story.append(kit.table(c.structure_table))
-    story.append(kit.para(h["intensity"], "Heading2"))
-    story += [d for d in (kit.bars(c.intensity),) if d is not None]
-    story += [kit.para(s) for s in c.intensity_sentences]
-    story += [kit.para(h["reduction"], "Heading2"), kit.para(c.reduction_sentence)]
-    story += [kit.para(h["grade"], "Heading2"), kit.para(c.grade)]
-    story += [kit.para(h["activities"], "Heading2"), kit.table(c.activities_table)]
-    story += [kit.para(h["quality"], "Heading2"), kit.para(c.quality_sentence)]
-    doc.build(story)
-    return buffer.getvalue()
+    """The HTML report itself as tagged PDF (the same content; no language link on paper)."""
+    return html_to_pdf(render_html(replace(ctx, other_language_href="")))
 
 
 def energy_name(value: int) -> str:

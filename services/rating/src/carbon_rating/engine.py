@@ -75,6 +75,7 @@ def to_message(result: RatingResult, rate_time: datetime | None = None) -> ratin
         grade=outcome.grade or "",
         grade_label=outcome.label.en if outcome.label else "",
         grade_label_zh=outcome.label.zh if outcome.label else "",
+        grade_colour=result.scheme.grade_colours.get(outcome.grade or "", ""),
         deciding_thresholds=list(outcome.deciding),
         explanation=outcome.explanation.en,
         explanation_zh=outcome.explanation.zh,

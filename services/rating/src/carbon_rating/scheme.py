@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -180,6 +181,8 @@ class SchemeVersion:
     # plugin
     plugin: str = ""
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # display: grade id -> #rrggbb (the document's own colours, else by rank)
+    grade_colours: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def has_score(self) -> bool:
@@ -190,6 +193,44 @@ class SchemeVersion:
             if spec.id == indicator_id:
                 return spec
         raise KeyError(indicator_id)
+
+
+# --------------------------------------------------------------------------- grade colours
+
+# Best to worst, for grades without a `colour` of their own (Quzhou's four: dark green, light green, yellow, red).
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")  # as the JSON Schema's pattern
+RANK_STOPS = ("#1b5e20", "#66bb6a", "#fdd835", "#fb8c00", "#c62828")
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    ca = [int(a[i : i + 2], 16) for i in (1, 3, 5)]
+    cb = [int(b[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb, strict=True))
+
+
+def rank_colours(count: int) -> list[str]:
+    """`count` colours from dark green (best) to red (worst): 4 grades are dark green, light green, yellow, red."""
+    if count <= 1:
+        return [RANK_STOPS[0]] * count
+    if count == 4:
+        return [RANK_STOPS[0], RANK_STOPS[1], RANK_STOPS[2], RANK_STOPS[4]]
+    out = []
+    for i in range(count):
+        position = i * (len(RANK_STOPS) - 1) / (count - 1)
+        low = min(int(position), len(RANK_STOPS) - 2)
+        out.append(_mix(RANK_STOPS[low], RANK_STOPS[low + 1], position - low))
+    return out
+
+
+def grade_colours(grades: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Grade id -> display colour (#rrggbb, lower case): the grade's `colour` in the document, else by rank."""
+    by_rank = rank_colours(len(grades))
+    out = {}
+    for grade, fallback in zip(grades, by_rank, strict=True):
+        colour = grade.get("colour")
+        valid = isinstance(colour, str) and HEX_COLOUR.fullmatch(colour)
+        out[str(grade.get("id", ""))] = colour.lower() if valid else fallback  # type: ignore[union-attr]
+    return out
 
 
 # --------------------------------------------------------------------------- validation
@@ -404,6 +445,7 @@ def compile_scheme(document: Mapping[str, Any], plugins: Mapping[str, Any] | Non
         ),
         grades=tuple(g["id"] for g in doc["grades"]),
         grade_labels={g["id"]: _text(g["label"]) for g in doc["grades"]},
+        grade_colours=grade_colours(doc["grades"]),
         method=grading["method"],
         benchmark=benchmark,
         document=doc,

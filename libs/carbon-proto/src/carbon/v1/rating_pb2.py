@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61rbon/v1/rating.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\x8b\t\n\x06Rating\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\tscheme_id\x18\x02 \x01(\t\x12\x16\n\x0escheme_version\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\r\n\x05grade\x18\x06 \x01(\t\x12\x13\n\x0bgrade_label\x18\x07 \x01(\t\x12#\n\x05score\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12/\n\nindicators\x18\t \x03(\x0b\x32\x1b.carbon.v1.Rating.Indicator\x12\x1b\n\x13\x64\x65\x63iding_thresholds\x18\n \x03(\t\x12\x31\n\x13national_percentile\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12\x13\n\x0b\x65xplanation\x18\x0c \x01(\t\x12\x1a\n\x12\x66\x61\x63tor_set_version\x18\r \x01(\t\x12+\n\rquality_score\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12\x33\n\trate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x0cinput_digest\x18\x10 \x01(\t\x12\x16\n\x0e\x65xplanation_zh\x18\x11 \x01(\t\x12\x16\n\x0egrade_label_zh\x18\x12 \x01(\t\x12\x1b\n\x13national_peer_class\x18\x13 \x01(\t\x12/\n\nnext_grade\x18\x14 \x01(\x0b\x32\x1b.carbon.v1.Rating.NextGrade\x1a\xae\x01\n\tIndicator\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12#\n\x05value\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\'\n\tbenchmark\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05score\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x1a\x98\x01\n\x03Gap\x12\x11\n\tindicator\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\'\n\tthreshold\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05value\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x06\x63hange\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x1a\x99\x01\n\tNextGrade\x12\r\n\x05grade\x18\x01 \x01(\t\x12\x13\n\x0bgrade_label\x18\x02 \x01(\t\x12\x16\n\x0egrade_label_zh\x18\x03 \x01(\t\x12#\n\x04gaps\x18\x04 \x03(\x0b\x32\x15.carbon.v1.Rating.Gap\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x16\n\x0e\x65xplanation_zh\x18\x06 \x01(\t:H\xea\x41\x45\n\x18\x63\x61rbon.example.cn/Rating\x12)enterprises/{enterprise}/ratings/{scheme}\"S\n\x10GetRatingRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x63\x61rbon.example.cn/Rating\x12\x0e\n\x06period\x18\x02 \x01(\t\"\xbf\x01\n\x06Scheme\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63tive_version\x18\x03 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06grades\x18\x05 \x03(\t:/\xea\x41,\n\x18\x63\x61rbon.example.cn/Scheme\x12\x10schemes/{scheme}\";\n\x12ListSchemesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x13ListSchemesResponse\x12\"\n\x07schemes\x18\x01 \x03(\x0b\x32\x11.carbon.v1.Scheme\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x9a\x01\n\rRatingService\x12;\n\tGetRating\x12\x1b.carbon.v1.GetRatingRequest\x1a\x11.carbon.v1.Rating\x12L\n\x0bListSchemes\x12\x1d.carbon.v1.ListSchemesRequest\x1a\x1e.carbon.v1.ListSchemesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61rbon/v1/rating.proto\x12\tcarbon.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19google/type/decimal.proto\"\xa1\t\n\x06Rating\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\tscheme_id\x18\x02 \x01(\t\x12\x16\n\x0escheme_version\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\r\n\x05grade\x18\x06 \x01(\t\x12\x13\n\x0bgrade_label\x18\x07 \x01(\t\x12#\n\x05score\x18\x08 \x01(\x0b\x32\x14.google.type.Decimal\x12/\n\nindicators\x18\t \x03(\x0b\x32\x1b.carbon.v1.Rating.Indicator\x12\x1b\n\x13\x64\x65\x63iding_thresholds\x18\n \x03(\t\x12\x31\n\x13national_percentile\x18\x0b \x01(\x0b\x32\x14.google.type.Decimal\x12\x13\n\x0b\x65xplanation\x18\x0c \x01(\t\x12\x1a\n\x12\x66\x61\x63tor_set_version\x18\r \x01(\t\x12+\n\rquality_score\x18\x0e \x01(\x0b\x32\x14.google.type.Decimal\x12\x33\n\trate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x0cinput_digest\x18\x10 \x01(\t\x12\x16\n\x0e\x65xplanation_zh\x18\x11 \x01(\t\x12\x16\n\x0egrade_label_zh\x18\x12 \x01(\t\x12\x1b\n\x13national_peer_class\x18\x13 \x01(\t\x12/\n\nnext_grade\x18\x14 \x01(\x0b\x32\x1b.carbon.v1.Rating.NextGrade\x12\x14\n\x0cgrade_colour\x18\x15 \x01(\t\x1a\xae\x01\n\tIndicator\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12#\n\x05value\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\'\n\tbenchmark\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05score\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x1a\x98\x01\n\x03Gap\x12\x11\n\tindicator\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\'\n\tthreshold\x18\x03 \x01(\x0b\x32\x14.google.type.Decimal\x12#\n\x05value\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12$\n\x06\x63hange\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x1a\x99\x01\n\tNextGrade\x12\r\n\x05grade\x18\x01 \x01(\t\x12\x13\n\x0bgrade_label\x18\x02 \x01(\t\x12\x16\n\x0egrade_label_zh\x18\x03 \x01(\t\x12#\n\x04gaps\x18\x04 \x03(\x0b\x32\x15.carbon.v1.Rating.Gap\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x16\n\x0e\x65xplanation_zh\x18\x06 \x01(\t:H\xea\x41\x45\n\x18\x63\x61rbon.example.cn/Rating\x12)enterprises/{enterprise}/ratings/{scheme}\"S\n\x10GetRatingRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x63\x61rbon.example.cn/Rating\x12\x0e\n\x06period\x18\x02 \x01(\t\"\xbf\x01\n\x06Scheme\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63tive_version\x18\x03 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06grades\x18\x05 \x03(\t:/\xea\x41,\n\x18\x63\x61rbon.example.cn/Scheme\x12\x10schemes/{scheme}\";\n\x12ListSchemesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x13ListSchemesResponse\x12\"\n\x07schemes\x18\x01 \x03(\x0b\x32\x11.carbon.v1.Scheme\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x9a\x01\n\rRatingService\x12;\n\tGetRating\x12\x1b.carbon.v1.GetRatingRequest\x1a\x11.carbon.v1.Rating\x12L\n\x0bListSchemes\x12\x1d.carbon.v1.ListSchemesRequest\x1a\x1e.carbon.v1.ListSchemesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,21 +48,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEME']._loaded_options = None
   _globals['_SCHEME']._serialized_options = b'\352A,\n\030carbon.example.cn/Scheme\022\020schemes/{scheme}'
   _globals['_RATING']._serialized_start=158
-  _globals['_RATING']._serialized_end=1321
-  _globals['_RATING_INDICATOR']._serialized_start=762
-  _globals['_RATING_INDICATOR']._serialized_end=936
-  _globals['_RATING_GAP']._serialized_start=939
-  _globals['_RATING_GAP']._serialized_end=1091
-  _globals['_RATING_NEXTGRADE']._serialized_start=1094
-  _globals['_RATING_NEXTGRADE']._serialized_end=1247
-  _globals['_GETRATINGREQUEST']._serialized_start=1323
-  _globals['_GETRATINGREQUEST']._serialized_end=1406
-  _globals['_SCHEME']._serialized_start=1409
-  _globals['_SCHEME']._serialized_end=1600
-  _globals['_LISTSCHEMESREQUEST']._serialized_start=1602
-  _globals['_LISTSCHEMESREQUEST']._serialized_end=1661
-  _globals['_LISTSCHEMESRESPONSE']._serialized_start=1663
-  _globals['_LISTSCHEMESRESPONSE']._serialized_end=1745
-  _globals['_RATINGSERVICE']._serialized_start=1748
-  _globals['_RATINGSERVICE']._serialized_end=1902
+  _globals['_RATING']._serialized_end=1343
+  _globals['_RATING_INDICATOR']._serialized_start=784
+  _globals['_RATING_INDICATOR']._serialized_end=958
+  _globals['_RATING_GAP']._serialized_start=961
+  _globals['_RATING_GAP']._serialized_end=1113
+  _globals['_RATING_NEXTGRADE']._serialized_start=1116
+  _globals['_RATING_NEXTGRADE']._serialized_end=1269
+  _globals['_GETRATINGREQUEST']._serialized_start=1345
+  _globals['_GETRATINGREQUEST']._serialized_end=1428
+  _globals['_SCHEME']._serialized_start=1431
+  _globals['_SCHEME']._serialized_end=1622
+  _globals['_LISTSCHEMESREQUEST']._serialized_start=1624
+  _globals['_LISTSCHEMESREQUEST']._serialized_end=1683
+  _globals['_LISTSCHEMESRESPONSE']._serialized_start=1685
+  _globals['_LISTSCHEMESRESPONSE']._serialized_end=1767
+  _globals['_RATINGSERVICE']._serialized_start=1770
+  _globals['_RATINGSERVICE']._serialized_end=1924
 # @@protoc_insertion_point(module_scope)

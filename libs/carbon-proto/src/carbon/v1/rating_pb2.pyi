@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Rating(_message.Message):
-    __slots__ = ("name", "scheme_id", "scheme_version", "account", "period", "grade", "grade_label", "score", "indicators", "deciding_thresholds", "national_percentile", "explanation", "factor_set_version", "quality_score", "rate_time", "input_digest", "explanation_zh", "grade_label_zh", "national_peer_class", "next_grade")
+    __slots__ = ("name", "scheme_id", "scheme_version", "account", "period", "grade", "grade_label", "score", "indicators", "deciding_thresholds", "national_percentile", "explanation", "factor_set_version", "quality_score", "rate_time", "input_digest", "explanation_zh", "grade_label_zh", "national_peer_class", "next_grade", "grade_colour")
     class Indicator(_message.Message):
         __slots__ = ("id", "display_name", "value", "unit", "benchmark", "score")
         ID_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class Rating(_message.Message):
     GRADE_LABEL_ZH_FIELD_NUMBER: _ClassVar[int]
     NATIONAL_PEER_CLASS_FIELD_NUMBER: _ClassVar[int]
     NEXT_GRADE_FIELD_NUMBER: _ClassVar[int]
+    GRADE_COLOUR_FIELD_NUMBER: _ClassVar[int]
     name: str
     scheme_id: str
     scheme_version: str
@@ -97,7 +98,8 @@ class Rating(_message.Message):
     grade_label_zh: str
     national_peer_class: str
     next_grade: Rating.NextGrade
-    def __init__(self, name: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account: _Optional[str] = ..., period: _Optional[str] = ..., grade: _Optional[str] = ..., grade_label: _Optional[str] = ..., score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., indicators: _Optional[_Iterable[_Union[Rating.Indicator, _Mapping]]] = ..., deciding_thresholds: _Optional[_Iterable[str]] = ..., national_percentile: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., explanation: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_digest: _Optional[str] = ..., explanation_zh: _Optional[str] = ..., grade_label_zh: _Optional[str] = ..., national_peer_class: _Optional[str] = ..., next_grade: _Optional[_Union[Rating.NextGrade, _Mapping]] = ...) -> None: ...
+    grade_colour: str
+    def __init__(self, name: _Optional[str] = ..., scheme_id: _Optional[str] = ..., scheme_version: _Optional[str] = ..., account: _Optional[str] = ..., period: _Optional[str] = ..., grade: _Optional[str] = ..., grade_label: _Optional[str] = ..., score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., indicators: _Optional[_Iterable[_Union[Rating.Indicator, _Mapping]]] = ..., deciding_thresholds: _Optional[_Iterable[str]] = ..., national_percentile: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., explanation: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., quality_score: _Optional[_Union[_decimal_pb2.Decimal, _Mapping]] = ..., rate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_digest: _Optional[str] = ..., explanation_zh: _Optional[str] = ..., grade_label_zh: _Optional[str] = ..., national_peer_class: _Optional[str] = ..., next_grade: _Optional[_Union[Rating.NextGrade, _Mapping]] = ..., grade_colour: _Optional[str] = ...) -> None: ...
 
 class GetRatingRequest(_message.Message):
     __slots__ = ("name", "period")

@@ -24,10 +24,10 @@ from carbon_common.reports import (
     LANGUAGES,
     PALETTE,
     Chart,
-    PdfKit,
     definition_list,
     html_page,
     html_table,
+    html_to_pdf,
     language_link,
     svg_bars,
     svg_columns,
@@ -428,35 +428,8 @@ def grades_html(c: DisclosureContent) -> str:
 
 
 def render_pdf(c: DisclosureContent) -> bytes:
-    from reportlab.platypus import Spacer
-
-    h = c.headings
-    kit = PdfKit.create()
-    buffer = io.BytesIO()
-    doc = kit.document(buffer, c.lang, f"{c.title} · {c.identity[0][1]} · {c.identity[2][1]}", c.title)
-    story: list[object] = [kit.para(c.title, "Title"), kit.para(c.standard)]
-    story += [kit.table([[k, v] for k, v in c.identity]), Spacer(1, 8)]
-    story += [kit.para(h["overview"], "Heading2"), kit.table(c.overview)]
-    story.append(kit.para(h["by_industry"], "Heading2"))
-    story += [d for d in (kit.bars(c.intensity_chart),) if d is not None]
-    story.append(kit.table(c.by_industry))
-    story += [kit.para(h["by_region"], "Heading2"), kit.table(c.by_region)]
-    if c.grade_sentences:
-        story.append(kit.para(h["by_grade"], "Heading2"))
-        for chart, (caption, rows) in zip(c.grade_charts, c.grade_tables, strict=True):
-            story += [d for d in (kit.columns(chart),) if d is not None]
-            story += [kit.para(caption), kit.table(rows)]
-        story += [kit.para(sentence) for sentence in c.grade_sentences]
-    story.append(kit.para(h["quality"], "Heading2"))
-    story += [d for d in (kit.columns(c.quality_chart),) if d is not None]
-    story.append(kit.table(c.quality_table))
-    story += [kit.para(h["reduction"], "Heading2"), kit.para(c.reduction_sentence)]
-    if c.yoy_sentence:
-        story += [kit.para(h["yoy"], "Heading2"), kit.para(c.yoy_sentence)]
-    story += [kit.para(h["method"], "Heading2"), *(kit.para(s) for s in c.method)]
-    story += [kit.para(h["versions"], "Heading2"), kit.table([[k, v] for k, v in c.versions]), kit.para(c.reproduce)]
-    doc.build(story)
-    return buffer.getvalue()
+    """The HTML report itself as tagged PDF (the same content; no language or annex links on paper)."""
+    return html_to_pdf(render_html(c))
 
 
 # ---------------------------------------------------------------- annex: every position's calculation

@@ -1,6 +1,7 @@
 """Server-rendered SVG of where the population lies on one indicator, with the thresholds on it (pure).
 
-Bars are stacked by the grade each enterprise gets under the edited version, in the grade's colour;
+Bars are stacked by the grade each enterprise gets under the edited version, in the grade's colour (the
+scheme's own, else by rank: scheme.grade_colours);
 the edited version's thresholds are solid lines, the version in force's dashed.
 """
 
@@ -14,35 +15,13 @@ from html import escape
 from carbon_rating import scheme as sc
 from carbon_rating.vectorised import UNGRADED, Distribution
 
-# Best to worst; a scheme's grades take colours by rank (Quzhou's four: dark green, light green, yellow, red).
-_STOPS = ("#1b5e20", "#66bb6a", "#fdd835", "#fb8c00", "#c62828")
 UNGRADED_COLOUR = "#9e9e9e"
 
 
-def _mix(a: str, b: str, t: float) -> str:
-    ca = [int(a[i : i + 2], 16) for i in (1, 3, 5)]
-    cb = [int(b[i : i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb, strict=True))
-
-
-def rank_colours(count: int) -> list[str]:
-    """`count` colours from dark green (best) to red (worst): 4 grades are dark green, light green, yellow, red."""
-    if count <= 1:
-        return [_STOPS[0]] * count
-    if count == 4:
-        return [_STOPS[0], _STOPS[1], _STOPS[2], _STOPS[4]]
-    out = []
-    for i in range(count):
-        position = i * (len(_STOPS) - 1) / (count - 1)
-        low = min(int(position), len(_STOPS) - 2)
-        out.append(_mix(_STOPS[low], _STOPS[low + 1], position - low))
-    return out
-
-
 def grade_colours(document: Mapping[str, object]) -> dict[str, str]:
+    """Grade id -> colour: each grade's own `colour` from the scheme, else by rank; ungraded grey."""
     grades = [g for g in document.get("grades", []) if isinstance(g, Mapping)]  # type: ignore[attr-defined]
-    colours = rank_colours(len(grades))
-    out = {str(g.get("id", "")): c for g, c in zip(grades, colours, strict=True)}
+    out = sc.grade_colours(grades)
     out[UNGRADED] = UNGRADED_COLOUR
     return out
 

@@ -27,7 +27,8 @@ INTEGER_FIELDS = re.compile(r"^(benchmark\.min_sample|indicators\[\d+\]\.window)
 BOOLEAN_FIELDS = re.compile(r"\.if_missing$")
 # Optional fields an empty input removes (a band without op/value is the "otherwise" band).
 OPTIONAL_FIELDS = re.compile(
-    r"(^description$|\.unit$|\.window$|\.missing_score$|\.if_missing$|bands\[\d+\]\.(op|value|grade|id|score)$"
+    r"(^description$|\.unit$|\.window$|\.missing_score$|\.if_missing$|^grades\[\d+\]\.colour$"
+    r"|bands\[\d+\]\.(op|value|grade|id|score)$"
     r"|cutoffs\[\d+\]\.(op|value)$|^benchmark\.min_sample$)"
 )
 SOURCES_FIELD = "sources"  # a textarea, one "field path: source" per line

@@ -1,7 +1,8 @@
 """Government pages (server-rendered HTML; one small local script for the live preview, no CDN).
 
-The scheme editor is a form over every part of a scheme version, its fields named by document path so the
-JSON Schema's errors land beside them; the YAML view stays as an advanced tab. The preview (distribution
+The scheme editor is a form over every part of a scheme version (a draft, or a brand-new scheme at /new), its
+fields named by document path so the JSON Schema's errors land beside them; the YAML view stays as an
+advanced tab. The preview (distribution
 of the charted indicator with the thresholds on it, and the transition matrix) is rendered here and
 refreshed by static/editor.js from /live as the form changes, without saving.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -143,10 +145,6 @@ def _value(document: Any, path: str) -> Any:
 
 
 def editor_context(document: dict[str, Any], errors: list[tuple[str, str]]) -> dict[str, Any]:
-    by_field: dict[str, list[str]] = {}
-    for field, message in errors:
-        by_field.setdefault(field.removeprefix("document."), []).append(message)
-
     def value(path: str) -> str:
         found = _value(document, path)
         if found is None:
@@ -158,12 +156,13 @@ def editor_context(document: dict[str, Any], errors: list[tuple[str, str]]) -> d
     return {
         "doc": document,
         "value": value,
-        "field_errors": by_field,
+        "field_errors": by_field(errors),
         "ops": OPS,
         "methods": list(METHODS),
         "metrics": sorted(sc.METRICS),
         "official_metrics": sorted(BASES),
         "grade_ids": [str(g.get("id", "")) for g in document.get("grades", []) if isinstance(g, dict)],
+        "colours": chart.grade_colours(document),
         "indicator_ids": [str(i.get("id", "")) for i in document.get("indicators", []) if isinstance(i, dict)],
         "sources": sources_text(document),
         "params": to_yaml(document.get("grading", {}).get("params") or {}) if document.get("grading") else "",
@@ -171,9 +170,12 @@ def editor_context(document: dict[str, Any], errors: list[tuple[str, str]]) -> d
     }
 
 
-def form_document(record: VersionRecord, form: FormData) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
-    """(working document, problems the form could not apply, structural edit) from a posted editor form."""
-    base: dict[str, Any] = record.document
+def form_document(base: Mapping[str, Any], form: FormData) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
+    """(working document, problems the form could not apply, structural edit) from a posted editor form.
+
+    The form carries the document it was rendered from (`base_document`), so unsaved structural edits (a row
+    added, the method switched) survive the round trip; `base` stands in when it is missing or unreadable.
+    """
     raw = form.get("base_document")
     if isinstance(raw, str) and raw:
         try:
@@ -186,6 +188,39 @@ def form_document(record: VersionRecord, form: FormData) -> tuple[dict[str, Any]
     edit = form.get("edit")
     result = apply_form(base, fields, edit if isinstance(edit, str) else "")
     return result.document, list(result.problems), edit if isinstance(edit, str) else ""
+
+
+def by_field(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Errors keyed by the form field they belong beside (the document path)."""
+    out: dict[str, list[str]] = {}
+    for field, message in errors:
+        out.setdefault(field.removeprefix("document."), []).append(message)
+    return out
+
+
+def preview_for(core: Core, scheme_id: str, document: dict[str, Any], indicator: str) -> tuple[str, int | None, str]:
+    """(preview panel HTML, enterprises moved, why there is no preview) for a document."""
+    try:
+        outcome = core.preview(scheme_id, document, indicator=indicator)
+    except sc.InvalidScheme as error:
+        return "", None, "; ".join(f"{f}: {m}" for f, m in error.violations[:5])
+    except LookupError as error:
+        return "", None, str(error)[:300]
+    return preview_html(outcome, document, indicator), outcome.result.moved, ""
+
+
+def live_answer(
+    core: Core, scheme_id: str, document: dict[str, Any], errors: list[tuple[str, str]], indicator: str
+) -> JSONResponse:
+    """The editor's live answer: the preview panel and the errors by field (nothing is stored)."""
+    html, moved = "", None
+    if not errors:
+        html, moved, problem = preview_for(core, scheme_id, document, indicator)
+        if problem:
+            errors = [("document", problem)]
+    return JSONResponse(
+        {"html": html, "moved": moved, "errors": by_field(errors)}, headers={"Cache-Control": "no-store"}
+    )
 
 
 def version_page(
@@ -208,18 +243,11 @@ def version_page(
     elif text is None:
         text = to_yaml(working)
     errors = errors or []
-    preview, preview_error, moved = "", "", None
     candidate = working
     if text is not None and document is None and view == "yaml" and not errors:
         with contextlib.suppress(ServiceError):
             candidate = document_from(text)
-    try:
-        outcome = core.preview(record.scheme_id, candidate, indicator=indicator)
-        preview, moved = preview_html(outcome, candidate, indicator), outcome.result.moved
-    except sc.InvalidScheme as error:
-        preview_error = "; ".join(f"{f}: {m}" for f, m in error.violations[:5])
-    except LookupError as error:
-        preview_error = str(error)
+    preview, moved, preview_error = preview_for(core, record.scheme_id, candidate, indicator)
     editable = record.status == Status.DRAFT and user.role == "drafter" and user.name == record.drafter
     return page(
         "version.html",
@@ -236,6 +264,8 @@ def version_page(
         editable=editable,
         active=core.active_version(record.scheme_id),
         now_local=datetime.now(CHINA).strftime("%Y-%m-%dT%H:%M"),
+        form_action=f"/schemes/{record.scheme_id}/versions/{record.version}",
+        new_scheme=False,
         **editor_context(working, errors),
     )
 
@@ -314,22 +344,109 @@ def diff_page(
     return page("diff.html", request, scheme_id=scheme_id, versions=versions, older=older, newer=newer, changes=changes)
 
 
+def new_scheme_problems(core: Core, document: dict[str, Any], problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The JSON Schema's errors (as the API's), and an id already taken: a new version of an existing scheme is
+    drafted from that scheme's page, never by accident here."""
+    errors = problems or sc.validate(document, core.store.plugins)
+    scheme_id = document.get("scheme_id")
+    if isinstance(scheme_id, str) and scheme_id in core.store.scheme_ids():
+        errors = [*errors, ("scheme_id", f"方案 {scheme_id} 已存在 already exists: draft a new version from its page")]
+    return errors
+
+
+def new_scheme_page(
+    request: Request,
+    core: Core,
+    document: dict[str, Any],
+    *,
+    text: str | None = None,
+    errors: list[tuple[str, str]] | None = None,
+    notice: str = "",
+    view: str = "form",
+    indicator: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    """A brand-new scheme in the same form as a draft (the YAML stays as the advanced tab); the preview grades
+    the current population under it (nothing is in force for a new scheme, so nobody "moves")."""
+    errors = errors or []
+    preview, moved, preview_error = "", None, ""
+    if view == "form":
+        preview, moved, preview_error = preview_for(core, str(document.get("scheme_id", "")), document, indicator)
+    return page(
+        "new.html",
+        request,
+        status,
+        text=text if text is not None else to_yaml(document),
+        errors=errors,
+        preview=preview,
+        preview_error=preview_error,
+        moved=moved,
+        notice=notice,
+        view=view,
+        editable=True,
+        form_action="/new",
+        new_scheme=True,
+        **editor_context(document, errors),
+    )
+
+
 @router.get("/new", response_class=HTMLResponse)
-def new_scheme_form(request: Request, core: Core, user: SignedIn) -> HTMLResponse:
+def new_scheme_form(
+    request: Request, core: Core, user: SignedIn, view: Annotated[str, Query(max_length=8)] = "form"
+) -> HTMLResponse:
     _require_role(user, "drafter")
-    return page("new.html", request, text=to_yaml(core.template_document()), errors=[])
+    return new_scheme_page(request, core, core.template_document(), view="yaml" if view == "yaml" else "form")
 
 
 @router.post("/new", response_class=HTMLResponse)
-def new_scheme(request: Request, core: Core, user: SignedIn, document: Annotated[str, Form()]) -> Response:
+async def new_scheme(request: Request, core: Core, user: SignedIn) -> Response:
     drafter = _require_role(user, "drafter")
+    form = await request.form()
+    if form.get("editor") == "yaml":
+        text = str(form.get("document") or "")
+        try:
+            record = core.create(drafter, text)
+        except ServiceError as error:
+            if error.field_violations:
+                return new_scheme_page(
+                    request,
+                    core,
+                    core.template_document(),
+                    text=text,
+                    errors=error.field_violations,
+                    view="yaml",
+                    status=400,
+                )
+            raise
+        return RedirectResponse(f"/schemes/{record.scheme_id}/versions/{record.version}", status_code=303)
+    document, problems, edit = form_document(core.template_document(), form)
+    indicator = str(form.get("chart_indicator") or "")
+    errors = new_scheme_problems(core, document, problems)
+    if edit:  # add/remove a row or switch the method: show the result, create later
+        notice = "尚未保存 Not saved yet: fill in the new fields, then save."
+        return new_scheme_page(request, core, document, errors=errors, notice=notice, indicator=indicator)
+    if errors:
+        return new_scheme_page(request, core, document, errors=errors, indicator=indicator, status=400)
     try:
         record = core.create(drafter, document)
     except ServiceError as error:
         if error.field_violations:
-            return page("new.html", request, 400, text=document, errors=error.field_violations)
+            return new_scheme_page(
+                request, core, document, errors=error.field_violations, indicator=indicator, status=400
+            )
         raise
     return RedirectResponse(f"/schemes/{record.scheme_id}/versions/{record.version}", status_code=303)
+
+
+@router.post("/new/live")
+async def new_scheme_live(request: Request, core: Core, user: SignedIn) -> JSONResponse:
+    """The new-scheme form, unsaved -> the preview panel and the errors by field (nothing is stored)."""
+    _require_role(user, "drafter")
+    form = await request.form()
+    document, problems, _ = form_document(core.template_document(), form)
+    errors = new_scheme_problems(core, document, problems)
+    scheme_id = str(document.get("scheme_id", ""))
+    return live_answer(core, scheme_id, document, errors, str(form.get("chart_indicator") or ""))
 
 
 @router.get("/schemes/{scheme_id}/versions/{version}", response_class=HTMLResponse)
@@ -365,7 +482,7 @@ async def save_version(scheme_id: str, version: str, request: Request, core: Cor
                 )
             raise
         return version_page(request, core, user, saved, notice="已校验并保存 Saved and validated.", view="yaml")
-    document, problems, edit = form_document(record, form)
+    document, problems, edit = form_document(record.document, form)
     if edit:  # add/remove a row or switch the method: show the result, save later
         errors = problems or sc.validate(document, core.store.plugins)
         notice = "尚未保存 Not saved yet: fill in the new fields, then save."
@@ -397,20 +514,9 @@ async def live_preview(scheme_id: str, version: str, request: Request, core: Cor
     """The editor's unsaved form -> the preview panel and the field errors (nothing is stored)."""
     record = core.version(user, scheme_id, version)
     form = await request.form()
-    document, problems, _ = form_document(record, form)
+    document, problems, _ = form_document(record.document, form)
     errors = problems or sc.validate(document, core.store.plugins)
-    indicator = str(form.get("chart_indicator") or "")
-    html, moved = "", None
-    if not errors:
-        try:
-            outcome = core.preview(scheme_id, document, indicator=indicator)
-            html, moved = preview_html(outcome, document, indicator), outcome.result.moved
-        except (sc.InvalidScheme, LookupError) as error:
-            errors = [("document", str(error)[:300])]
-    by_field: dict[str, list[str]] = {}
-    for field, message in errors:
-        by_field.setdefault(field.removeprefix("document."), []).append(message)
-    return JSONResponse({"html": html, "moved": moved, "errors": by_field}, headers={"Cache-Control": "no-store"})
+    return live_answer(core, scheme_id, document, errors, str(form.get("chart_indicator") or ""))
 
 
 @router.post("/schemes/{scheme_id}/versions/{version}/approve")
