@@ -18,8 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
@@ -191,6 +192,17 @@ def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
     return {"security": requirements}
 
 
+# ---------------------------------------------------------------- liveness
+
+health = APIRouter()
+
+
+@health.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    """Liveness of the HTTP edge (a probe, not in the OpenAPI document)."""
+    return {"status": "ok"}
+
+
 # ---------------------------------------------------------------- handlers
 
 
@@ -325,9 +337,10 @@ def install_error_handlers(
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
+    """Every method some route serves on this path (Starlette names only the first route's), routes
+    of included routers (one per resource) as well as the app's own."""
     methods: set[str] = set()
-    for route in app.router.routes:
+    for route in iter_route_contexts(app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())

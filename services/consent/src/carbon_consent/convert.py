@@ -61,11 +61,11 @@ def check_access_period(request: consent_pb2.CheckAccessRequest) -> DataPeriod |
     )
 
 
-def rfc3339(value: Any, field: str) -> datetime | None:
+def rfc3339(value: str | None, field: str) -> datetime | None:
     """An RFC 3339 timestamp from JSON (None when absent or empty); naive values are UTC."""
     if value is None or value == "":
         return None
-    text = str(value)[:64]
+    text = value[:64]
     try:
         parsed = domain.utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
     except (ValueError, OverflowError):
@@ -73,17 +73,12 @@ def rfc3339(value: Any, field: str) -> datetime | None:
     return limits.check_datetime(parsed, field)
 
 
-def check_access_period_json(body: dict[str, Any]) -> DataPeriod | None:
-    """REST checkAccess: `dataPeriod: {startTime, endTime}` (or start/end) and/or `dataTime`."""
-    instant = rfc3339(body.get("dataTime", body.get("data_time")), "dataTime")
-    window = body.get("dataPeriod", body.get("data_period"))
-    if window is None:
-        return data_period(None, None, instant, "dataPeriod")
-    if not isinstance(window, dict):
-        raise invalid_argument("dataPeriod", "must be an object {startTime, endTime}")
-    start = rfc3339(window.get("startTime", window.get("start_time", window.get("start"))), "dataPeriod.startTime")
-    end = rfc3339(window.get("endTime", window.get("end_time", window.get("end"))), "dataPeriod.endTime")
-    return data_period(start, end, instant, "dataPeriod")
+def check_access_period_rest(data_time: str | None, start: str | None, end: str | None) -> DataPeriod | None:
+    """REST checkAccess: `dataPeriod: {startTime, endTime}` and/or `dataTime` (RFC 3339 text)."""
+    instant = rfc3339(data_time, "dataTime")
+    return data_period(
+        rfc3339(start, "dataPeriod.startTime"), rfc3339(end, "dataPeriod.endTime"), instant, "dataPeriod"
+    )
 
 
 def consent_to_proto(c: Consent, authorization_uri: str = "") -> consent_pb2.Consent:

@@ -19,11 +19,12 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import redis
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text, members
+from pydantic import JsonValue
 
 from carbon_consent import changes, domain
 from carbon_consent.audit import AuditLog
@@ -91,7 +92,18 @@ def consent_from_json(raw: bytes | str) -> Consent:
     )
 
 
-def consent_event_payload(c: Consent) -> dict[str, Any]:
+class AuditEvent(NamedTuple):
+    """One entry of the consent audit chain: what happened (CONSENT_AUTHORIZED, ...) and its facts."""
+
+    kind: str
+    body: dict[str, JsonValue]
+
+
+# build(pipe) of a commit: (result, queue_writes(pipe), the audit entries of the change)
+Build = Callable[[Any], tuple[Any, Callable[[Any], None], list[AuditEvent]]]
+
+
+def consent_event_payload(c: Consent) -> dict[str, JsonValue]:
     last = c.history[-1]
     return {
         "consent": c.name,
@@ -183,7 +195,7 @@ class Store:
     def _commit(
         self,
         watch: list[str],
-        build: Callable[[Any], tuple[Any, Callable[[Any], None], list[tuple[str, dict[str, Any]]]]],
+        build: Build,
         now: datetime,
     ) -> Any:
         """WATCH `watch` and the audit head; `build(pipe)` reads (immediate mode) and returns
@@ -203,8 +215,12 @@ class Store:
                 p.set(key, e.to_json())
                 p.zadd(f"{P}enterprises", {e.uscc: 0})
 
-            payload = {"enterprise": f"enterprises/{e.uscc}", "actor": actor, "display_name": e.display_name}
-            return e, writes, [("ENTERPRISE_CREATED", payload)]
+            payload: dict[str, JsonValue] = {
+                "enterprise": f"enterprises/{e.uscc}",
+                "actor": actor,
+                "display_name": e.display_name,
+            }
+            return e, writes, [AuditEvent("ENTERPRISE_CREATED", payload)]
 
         result: Enterprise = self._commit([key], build, now)
         return result
@@ -238,7 +254,7 @@ class Store:
             return (
                 bank,
                 writes,
-                [("BANK_CREATED", {"bank": bank.name, "actor": actor, "display_name": bank.display_name})],
+                [AuditEvent("BANK_CREATED", {"bank": bank.name, "actor": actor, "display_name": bank.display_name})],
             )
 
         result: Bank = self._commit([key], build, now)
@@ -292,7 +308,7 @@ class Store:
         return writes
 
     def create_consent(
-        self, c: Consent, idempotency_key: str, events: list[tuple[str, dict[str, Any]]], now: datetime
+        self, c: Consent, idempotency_key: str, events: list[AuditEvent], now: datetime
     ) -> tuple[Consent, bool]:
         """Store a new consent with its audit events (creation, and any transition already applied).
         Returns (consent, created); with a known idempotency key, the earlier consent."""
@@ -345,12 +361,16 @@ class Store:
                 if expired is None:
                     raise
                 pending_error.append(error)
-                return expired, self._consent_writes(expired), [("CONSENT_EXPIRED", consent_event_payload(expired))]
-            events: list[tuple[str, dict[str, Any]]] = []
+                return (
+                    expired,
+                    self._consent_writes(expired),
+                    [AuditEvent("CONSENT_EXPIRED", consent_event_payload(expired))],
+                )
+            events: list[AuditEvent] = []
             if expired is not None:
-                events.append(("CONSENT_EXPIRED", consent_event_payload(expired)))
+                events.append(AuditEvent("CONSENT_EXPIRED", consent_event_payload(expired)))
             if updated.history != (expired or current).history:
-                events.append((event, consent_event_payload(updated)))
+                events.append(AuditEvent(event, consent_event_payload(updated)))
             return updated, self._consent_writes(updated), events
 
         result: Consent = self._commit([hash_key], build, now)
@@ -366,8 +386,8 @@ class Store:
 
     # ------------------------------------------------------------ CheckAccess audit
 
-    def audit_event(self, event: str, payload: dict[str, Any], now: datetime) -> None:
-        self.audit.append(event, payload, now)
+    def audit_event(self, event: AuditEvent, now: datetime) -> None:
+        self.audit.append(event.kind, event.body, now)
 
     # ------------------------------------------------------------ erasure
 
@@ -380,13 +400,13 @@ class Store:
                 p.zadd(f"{P}erasures:{req.uscc}", {req.id: now.timestamp()})
                 events.ERASURE.add(p, events.ErasureRequested.create(uscc=req.uscc, request_id=req.id))
 
-            payload = {
+            payload: dict[str, JsonValue] = {
                 "enterprise": f"enterprises/{req.uscc}",
                 "request_id": req.id,
                 "actor": req.actor,
                 "reason": req.reason,
             }
-            return req, writes, [("ERASURE_REQUESTED", payload)]
+            return req, writes, [AuditEvent("ERASURE_REQUESTED", payload)]
 
         result: ErasureRequest = self._commit([key], build, now)
         return result
