@@ -31,6 +31,7 @@ from typing import Any
 import redis
 from carbon_common import events, hashchain, metrics, telemetry
 from carbon_common.redis_conn import as_text
+from pydantic import JsonValue
 
 from carbon_consent.audit import AuditLog
 
@@ -45,8 +46,8 @@ BATCH = 100  # stream entries per read, and at most this many chain entries per 
 LINGER_MS = 50  # after a read that did not fill a batch, wait this long before the next one
 
 
-def audit_body(stream_id: str, access: events.AccessDecided) -> dict[str, Any]:
-    period = None
+def audit_body(stream_id: str, access: events.AccessDecided) -> dict[str, JsonValue]:
+    period: list[JsonValue] | None = None
     if access.data_start is not None and access.data_end is not None:
         period = [access.data_start.isoformat(), access.data_end.isoformat()]
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from carbon.v1 import consent_pb2, enterprise_pb2
 from carbon_common import limits
 from carbon_common.errors import clip, invalid_argument
 from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
+from pydantic import JsonValue
 
 from carbon_consent import domain
 from carbon_consent.core import ConsentRequest
@@ -151,24 +154,25 @@ def bank_to_proto(b: Bank) -> consent_pb2.Bank:
     return consent_pb2.Bank(name=b.name, display_name=b.display_name, create_time=ts(b.create_time))
 
 
-def to_json(message: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=False)
+def to_json(message: Message) -> dict[str, JsonValue]:
+    """A message as the REST edge's proto JSON (camelCase)."""
+    document: dict[str, JsonValue] = json_format.MessageToDict(message, preserving_proto_field_name=False)
     return document
 
 
 _ENUM_PREFIX = {"scopes": "CONSENT_SCOPE_", "purpose": "CONSENT_PURPOSE_", "state": "STATE_"}
 
 
-def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
+def consent_from_json(body: Mapping[str, JsonValue]) -> consent_pb2.Consent:
     """REST body -> Consent; enum values may be short ("RATING") or full ("CONSENT_SCOPE_RATING")."""
     data = dict(body)
-    if isinstance(data.get("scopes"), list):
-        data["scopes"] = [_full("scopes", v) for v in data["scopes"]]
-    if isinstance(data.get("purpose"), str):
-        data["purpose"] = _full("purpose", data["purpose"])
+    if isinstance(scopes := data.get("scopes"), list):
+        data["scopes"] = [_full("scopes", v) for v in scopes]
+    if isinstance(purpose := data.get("purpose"), str):
+        data["purpose"] = _full("purpose", purpose)
     for window_key in ("data_window", "dataWindow"):
-        if isinstance(data.get(window_key), dict):
-            window = dict(data[window_key])
+        if isinstance(given := data.get(window_key), dict):
+            window = dict(given)
             for short, full in (("start", "startTime"), ("end", "endTime")):
                 if short in window:
                     window[full] = window.pop(short)
@@ -182,7 +186,7 @@ def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
     return message
 
 
-def _full(kind: str, value: Any) -> Any:
+def _full(kind: str, value: JsonValue) -> JsonValue:
     if isinstance(value, str) and not value.startswith(_ENUM_PREFIX[kind]):
         return _ENUM_PREFIX[kind] + value.upper()
     return value
