@@ -28,7 +28,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 
 from carbon_common.hashchain import canonical_json
 
@@ -91,7 +100,7 @@ class Event(BaseModel):
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Self:
-        values: dict[str, Any] = {}
+        values: dict[str, JsonValue] = {}  # the stream fields, structured ones parsed
         structured = _structured_fields(cls)
         for name, text in fields.items():
             if name in structured and text[:1] in ("[", "{"):

@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -123,7 +123,7 @@ class ErrorResponse(BaseModel):
 
 # Every credential a platform HTTP edge accepts. Operations name theirs with
 # `openapi_extra=security(...)`; each document lists only the schemes it uses.
-SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {  # OpenAPI Security Scheme Objects
     "bankApiKey": {
         "type": "http",
         "scheme": "bearer",
@@ -180,7 +180,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 PLATFORM_SERVICE: dict[str, list[str]] = {"serviceName": [], "serviceToken": []}
 
 
-def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
+def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, list[dict[str, list[str]]]]:
     """`openapi_extra` naming the credentials an operation accepts (any one alternative)."""
     requirements: list[dict[str, list[str]]] = [
         {alt: []} if isinstance(alt, str) else dict(alt) for alt in alternatives
@@ -220,7 +220,7 @@ _HTTP_STATUS_NAMES = {
 }
 
 
-def error_json(status: int, message: str, reason: str) -> dict[str, Any]:
+def error_json(status: int, message: str, reason: str) -> dict[str, JsonValue]:
     """The error body for answers that do not come from a ServiceError (routing, crashes)."""
     return {
         "error": {
