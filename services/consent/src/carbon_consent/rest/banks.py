@@ -20,6 +20,8 @@ from carbon_consent.rest.common import (
     PageSize,
     PageToken,
     alias,
+    message_json,
+    page_json,
 )
 from carbon_consent.rest.consents import ConsentList
 
@@ -76,7 +78,7 @@ def create_bank(p: Caller, core: Core, body: CreateBankBody) -> JSONResponse:
 )
 def get_bank(p: Caller, core: Core, bank_id: IdPath) -> JSONResponse:
     parse_bank(f"banks/{bank_id}", "name")
-    return JSONResponse(convert.to_json(convert.bank_to_proto(core.get_bank(p, bank_id))))
+    return message_json(convert.bank_to_proto(core.get_bank(p, bank_id)))
 
 
 @router.get(
@@ -94,6 +96,4 @@ def bank_consents(
 ) -> JSONResponse:
     parse_bank(f"banks/{bank_id}", "parent")
     items, token = core.list_bank_consents(p, bank_id, pageSize, pageToken)
-    return JSONResponse(
-        {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
-    )
+    return page_json("consents", map(convert.consent_to_proto, items), token)

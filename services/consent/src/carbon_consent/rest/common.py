@@ -9,13 +9,17 @@ optional.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from carbon_common.http import refuse_anonymous
 from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
+from google.protobuf.message import Message
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue
 
+from carbon_consent import convert
 from carbon_consent.auth import Authenticator, Principal
 from carbon_consent.core import ConsentCore
 
@@ -61,6 +65,16 @@ PageToken = Annotated[str, Query(max_length=256, description="nextPageToken of t
 
 def alias(*names: str) -> Any:
     return AliasChoices(*names)
+
+
+def message_json(message: Message, status_code: int = 200) -> JSONResponse:
+    """A carbon.v1 message as the REST answer (proto JSON, camelCase)."""
+    return JSONResponse(convert.to_json(message), status_code=status_code)
+
+
+def page_json(field: str, messages: Iterable[Message], token: str) -> JSONResponse:
+    """One page of a List*Response: the items under `field`, and nextPageToken (always present)."""
+    return JSONResponse({field: [convert.to_json(m) for m in messages], "nextPageToken": token})
 
 
 class Input(BaseModel):

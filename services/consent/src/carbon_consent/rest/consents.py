@@ -33,6 +33,8 @@ from carbon_consent.rest.common import (
     PageToken,
     ReasonBody,
     alias,
+    message_json,
+    page_json,
 )
 
 ScopeName = Literal[
@@ -214,7 +216,7 @@ def _create(
     message = convert.consent_from_json(body.consent_fields())
     req = convert.consent_request_from_proto(message, body.reason)
     consent, uri = core.create_consent(p, uscc, req, request_id or body.requestId, authorize=authorize)
-    return JSONResponse(convert.to_json(convert.consent_to_proto(consent, uri)), status_code=201)
+    return message_json(convert.consent_to_proto(consent, uri), status_code=201)
 
 
 @router.post(
@@ -268,9 +270,7 @@ def list_consents(
             raise invalid_argument("state", f"unknown state {state[:40]!r}")
         state_value = State[key]
     items, token = core.list_consents(p, uscc, state_value, pageSize, pageToken)
-    return JSONResponse(
-        {"consents": [convert.to_json(convert.consent_to_proto(c)) for c in items], "nextPageToken": token}
-    )
+    return page_json("consents", map(convert.consent_to_proto, items), token)
 
 
 @router.get(
@@ -282,7 +282,7 @@ def list_consents(
 )
 def get_consent(p: Caller, core: Core, uscc: UsccPath, consent_id: IdPath) -> JSONResponse:
     validate_uscc(uscc, "name")
-    return JSONResponse(convert.to_json(convert.consent_to_proto(core.get_consent(p, uscc, consent_id))))
+    return message_json(convert.consent_to_proto(core.get_consent(p, uscc, consent_id)))
 
 
 @router.post(
@@ -306,7 +306,7 @@ def consent_action(
         return JSONResponse({"uri": core.authorization_link(p, uscc, consent_id)})
     reason = body.reason if body is not None else ""
     consent = core.transition(p, uscc, consent_id, Action(action), reason)
-    return JSONResponse(convert.to_json(convert.consent_to_proto(consent)))
+    return message_json(convert.consent_to_proto(consent))
 
 
 @router.post(

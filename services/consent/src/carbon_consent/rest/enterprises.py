@@ -23,6 +23,8 @@ from carbon_consent.rest.common import (
     PageSize,
     PageToken,
     alias,
+    message_json,
+    page_json,
 )
 
 
@@ -90,7 +92,7 @@ router = APIRouter(tags=["enterprises"])
 def create_enterprise(p: Caller, core: Core, body: CreateEnterpriseBody) -> JSONResponse:
     e = body.values()
     created = core.create_enterprise(p, e.uscc, e.displayName, e.industryCode, e.provinceCode, e.regionCode)
-    return JSONResponse(convert.to_json(convert.enterprise_to_proto(created)), status_code=201)
+    return message_json(convert.enterprise_to_proto(created), status_code=201)
 
 
 @router.get(
@@ -101,9 +103,7 @@ def create_enterprise(p: Caller, core: Core, body: CreateEnterpriseBody) -> JSON
 )
 def list_enterprises(p: Caller, core: Core, pageSize: PageSize = 0, pageToken: PageToken = "") -> JSONResponse:
     items, token = core.list_enterprises(p, pageSize, pageToken)
-    return JSONResponse(
-        {"enterprises": [convert.to_json(convert.enterprise_to_proto(e)) for e in items], "nextPageToken": token}
-    )
+    return page_json("enterprises", map(convert.enterprise_to_proto, items), token)
 
 
 @router.get(
@@ -115,7 +115,7 @@ def list_enterprises(p: Caller, core: Core, pageSize: PageSize = 0, pageToken: P
 )
 def get_enterprise(p: Caller, core: Core, uscc: UsccPath) -> JSONResponse:
     validate_uscc(uscc, "name")
-    return JSONResponse(convert.to_json(convert.enterprise_to_proto(core.get_enterprise(p, uscc))))
+    return message_json(convert.enterprise_to_proto(core.get_enterprise(p, uscc)))
 
 
 @router.post(
