@@ -21,12 +21,21 @@ from carbon_consent.auth import Principal
 from carbon_consent.settings import ConsentSettings
 from carbon_devkit.processes import ServiceProcess, start_service
 from carbon_devkit.seed import register_enterprise
+from hypothesis import HealthCheck, settings
 
 SERVICE_SECRET = "test-service-secret"
 ADMIN_TOKEN = "test-admin-token"
 LINK_SECRET = "test-link-secret"
 
 ADMIN = Principal("admin", "admin")
+
+# State machines driving the real store on Redis: fewer, shorter runs than the pure domain's.
+REDIS_MACHINE_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 SERVICE = Principal("service", "tester")
 
 
