@@ -120,11 +120,7 @@ def erasure_worker(
         pending_first = True
         while not stopping.is_set():
             try:
-                try:
-                    client.xgroup_create(ERASURE_STREAM, service, id="0", mkstream=True)
-                except redis.ResponseError as error:
-                    if "BUSYGROUP" not in str(error):
-                        raise
+                events.ERASURE.ensure_group(client, service)
                 start = "0" if pending_first else ">"
                 got = group_entries(
                     client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)

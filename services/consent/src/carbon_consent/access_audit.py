@@ -94,11 +94,7 @@ class AccessAuditor:
         self._pending_cursor = "0"  # where the walk of this consumer's own pending entries stands
 
     def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(events.ACCESS.name, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        events.ACCESS.ensure_group(self.client, GROUP)
 
     def record(self, stream_id: str, fields: Any) -> None:
         """Append one decision to the audit chain once, then acknowledge it."""
