@@ -144,9 +144,14 @@ class ConsentCore:
     # ------------------------------------------------------------ helpers
 
     @staticmethod
-    def _require(p: Principal, *kinds: str) -> None:
+    def _identified(p: Principal) -> None:
+        """Every use case needs a caller with credentials."""
         if p.kind == "anonymous":
             raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+
+    @classmethod
+    def _require(cls, p: Principal, *kinds: str) -> None:
+        cls._identified(p)
         if p.kind not in kinds:
             raise permission_denied("PERMISSION_DENIED", f"{p.actor} may not call this method")
 
@@ -204,8 +209,7 @@ class ConsentCore:
         itself; a bank only one that it has a consent (any state: requested, authorised or
         ended) with. Everyone else gets the same PERMISSION_DENIED whether or not the
         enterprise exists, so the answer never discloses who uses the platform."""
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if not self._may_look_up(p, uscc):
             raise self._registry_denied(p, f"enterprises/{uscc}")
         return self._enterprise_or_404(uscc)
@@ -231,8 +235,7 @@ class ConsentCore:
 
     def list_enterprises(self, p: Principal, page_size: int, page_token: str) -> tuple[list[Enterprise], str]:
         """Listing the registry is for platform services and the admin only."""
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if not p.is_("admin", "service"):
             raise self._registry_denied(p, "enterprises")
         size = _page_size(page_size)
@@ -305,8 +308,7 @@ class ConsentCore:
         Returns (consent, authorization_uri); the URI is empty when authorised at once
         and for requesters other than the platform (see authorization_link).
         """
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         grantee = req.grantee
         if p.kind == "bank":
             own = f"banks/{p.id}"
@@ -377,8 +379,7 @@ class ConsentCore:
     def _load(self, p: Principal, uscc: str, consent_id: str) -> Consent:
         consent = self.store.get_consent(uscc, consent_id)
         if consent is None:
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise not_found(f"enterprises/{uscc}/consents/{consent_id}")
         if not self._may_see(p, consent):
             raise self._deny_tenant(p, consent)
@@ -408,8 +409,7 @@ class ConsentCore:
     def list_consents(
         self, p: Principal, uscc: str, state: State | None, page_size: int, page_token: str
     ) -> tuple[list[Consent], str]:
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if p.kind == "enterprise" and (p.id != uscc or p.consent):
             raise permission_denied("PERMISSION_DENIED", f"{p.actor} may not list consents of enterprises/{uscc}")
         size, offset = _page_size(page_size), _page_offset(page_token)
@@ -544,8 +544,7 @@ class ConsentCore:
 
     def request_erasure(self, p: Principal, uscc: str, reason: str) -> ErasureRequest:
         if not (p.kind == "admin" or (p.kind == "enterprise" and p.id == uscc and not p.consent)):
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise permission_denied("NOT_THE_ENTERPRISE", f"only enterprises/{uscc} may request erasure of its data")
         self._enterprise_or_404(uscc)
         req = ErasureRequest(uuid.uuid4().hex, uscc, p.actor, reason[:500], self.clock())
@@ -553,8 +552,7 @@ class ConsentCore:
 
     def get_erasure(self, p: Principal, uscc: str, request_id: str) -> ErasureStatus:
         if not (p.is_("admin", "service") or (p.kind == "enterprise" and p.id == uscc and not p.consent)):
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise permission_denied("NOT_THE_ENTERPRISE", f"only enterprises/{uscc} may read its erasure requests")
         req, reports = self.store.get_erasure(request_id)
         if req is None or req.uscc != uscc:
