@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from carbon_common.http import refuse_anonymous
 from fastapi import Depends, Query, Request
@@ -63,7 +63,7 @@ PageSize = Annotated[int, Query(ge=0, le=1000, description="At most this many it
 PageToken = Annotated[str, Query(max_length=256, description="nextPageToken of the previous page")]
 
 
-def alias(*names: str) -> Any:
+def alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
