@@ -8,14 +8,17 @@ no-store and no-referrer so the token does not leak into caches or other sites.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from carbon_common.errors import ServiceError, invalid_argument, permission_denied, unauthenticated
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from carbon_consent import domain
@@ -162,24 +165,36 @@ def _redirect(path: str, token: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'token': token, 'done': done})}", status_code=303)
 
 
-router = APIRouter(include_in_schema=False)
+class _PageRoute(APIRoute):
+    """A page's refusal is a page too: the enterprise sees an explanation, never the API's JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as error:
+                return error_page(error)
+
+        return route
+
+
+router = APIRouter(include_in_schema=False, route_class=_PageRoute)
 
 
 @router.get("/consents/authorize", response_class=HTMLResponse)
 def authorize_page(edge: Edge, core: Core, token: str = "", done: str = "") -> Response:
-    try:
-        p = _link_holder(token, edge)
-        if not p.consent:
-            return RedirectResponse(f"/consents/manage?{urlencode({'token': token})}", status_code=303)
-        consent_id = _consent_id(p, p.consent)
-        state = core.link_state(p, p.id, consent_id)
-        if state != State.REQUESTED:
-            # Used, revoked or expired: the link shows the outcome only.
-            return page("link_status.html", state=state.name, label=STATE_LABELS[state], done=DONE_LABELS.get(done))
-        consent = core.get_consent(p, p.id, consent_id)
-        enterprise = core.link_enterprise(p)
-    except ServiceError as error:
-        return error_page(error)
+    p = _link_holder(token, edge)
+    if not p.consent:
+        return RedirectResponse(f"/consents/manage?{urlencode({'token': token})}", status_code=303)
+    consent_id = _consent_id(p, p.consent)
+    state = core.link_state(p, p.id, consent_id)
+    if state != State.REQUESTED:
+        # Used, revoked or expired: the link shows the outcome only.
+        return page("link_status.html", state=state.name, label=STATE_LABELS[state], done=DONE_LABELS.get(done))
+    consent = core.get_consent(p, p.id, consent_id)
+    enterprise = core.link_enterprise(p)
     return page(
         "authorize.html",
         token=token,
@@ -191,31 +206,25 @@ def authorize_page(edge: Edge, core: Core, token: str = "", done: str = "") -> R
 
 @router.post("/consents/authorize")
 def authorize_submit(edge: Edge, core: Core, token: str = Form(""), decision: str = Form("")) -> Response:
-    try:
-        p = _link_holder(token, edge)
-        if decision not in ("authorize", "reject") or not p.consent:
-            raise invalid_argument("decision", "must be authorize or reject")
-        core.transition(
-            p,
-            p.id,
-            _consent_id(p, p.consent),
-            Action(decision),
-            "authorised on the one-click page" if decision == "authorize" else "rejected on the one-click page",
-        )
-    except ServiceError as error:
-        return error_page(error)
+    p = _link_holder(token, edge)
+    if decision not in ("authorize", "reject") or not p.consent:
+        raise invalid_argument("decision", "must be authorize or reject")
+    core.transition(
+        p,
+        p.id,
+        _consent_id(p, p.consent),
+        Action(decision),
+        "authorised on the one-click page" if decision == "authorize" else "rejected on the one-click page",
+    )
     return _redirect("/consents/authorize", token, decision)
 
 
 @router.get("/consents/manage", response_class=HTMLResponse)
 def manage_page(edge: Edge, core: Core, token: str = "", done: str = "") -> Response:
-    try:
-        p = _manager(_link_holder(token, edge))
-        consents, _ = core.list_consents(p, p.id, None, 500, "")
-        enterprise = core.link_enterprise(p)
-        erasures = core.recent_erasures(p, p.id)
-    except ServiceError as error:
-        return error_page(error)
+    p = _manager(_link_holder(token, edge))
+    consents, _ = core.list_consents(p, p.id, None, 500, "")
+    enterprise = core.link_enterprise(p)
+    erasures = core.recent_erasures(p, p.id)
     views = [ConsentView.of(c, core) for c in sorted(consents, key=lambda c: c.update_time, reverse=True)]
     return page(
         "manage.html",
@@ -234,21 +243,15 @@ def manage_page(edge: Edge, core: Core, token: str = "", done: str = "") -> Resp
 def manage_action(
     edge: Edge, core: Core, token: str = Form(""), consent: str = Form(""), action: str = Form("")
 ) -> Response:
-    try:
-        p = _manager(_link_holder(token, edge))
-        if action not in ("authorize", "reject", "revoke"):
-            raise invalid_argument("action", "must be authorize, reject or revoke")
-        core.transition(p, p.id, _consent_id(p, consent), Action(action), f"{action} on the management page")
-    except ServiceError as error:
-        return error_page(error)
+    p = _manager(_link_holder(token, edge))
+    if action not in ("authorize", "reject", "revoke"):
+        raise invalid_argument("action", "must be authorize, reject or revoke")
+    core.transition(p, p.id, _consent_id(p, consent), Action(action), f"{action} on the management page")
     return _redirect("/consents/manage", token, action)
 
 
 @router.post("/consents/manage/erasure")
 def manage_erasure(edge: Edge, core: Core, token: str = Form("")) -> Response:
-    try:
-        p = _link_holder(token, edge)
-        core.request_erasure(p, p.id, "requested on the management page")
-    except ServiceError as error:
-        return error_page(error)
+    p = _link_holder(token, edge)
+    core.request_erasure(p, p.id, "requested on the management page")
     return _redirect("/consents/manage", token, "erasure")
