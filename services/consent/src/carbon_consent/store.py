@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, TypeVar
 
 import redis
 from carbon_common import events
@@ -99,8 +99,10 @@ class AuditEvent(NamedTuple):
     body: dict[str, JsonValue]
 
 
-# build(pipe) of a commit: (result, queue_writes(pipe), the audit entries of the change)
-Build = Callable[[Any], tuple[Any, Callable[[Any], None], list[AuditEvent]]]
+T = TypeVar("T")
+Writes = Callable[[Any], None]  # queues a change's writes on the MULTI pipeline
+# build(pipe) of a commit: (result, its writes, the audit entries of the change)
+Build = Callable[[Any], tuple[T, Writes, list[AuditEvent]]]
 
 
 def consent_event_payload(c: Consent) -> dict[str, JsonValue]:
@@ -192,12 +194,7 @@ class Store:
 
     # ------------------------------------------------------------ atomic commit
 
-    def _commit(
-        self,
-        watch: list[str],
-        build: Build,
-        now: datetime,
-    ) -> Any:
+    def _commit(self, watch: list[str], build: Build[T], now: datetime) -> T:
         """WATCH `watch` and the audit head; `build(pipe)` reads (immediate mode) and returns
         (result, queue_writes(pipe), audit events). Writes and audit entries commit in one MULTI."""
         return self.audit.transact(watch, build, now)
@@ -207,7 +204,7 @@ class Store:
     def create_enterprise(self, e: Enterprise, actor: str, now: datetime) -> Enterprise:
         key = f"{P}enterprise:{e.uscc}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Enterprise, Writes, list[AuditEvent]]:
             if pipe.exists(key):
                 raise Conflict(f"enterprises/{e.uscc}")
 
@@ -222,8 +219,7 @@ class Store:
             }
             return e, writes, [AuditEvent("ENTERPRISE_CREATED", payload)]
 
-        result: Enterprise = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_enterprise(self, uscc: str) -> Enterprise | None:
         raw = self.r.get(f"{P}enterprise:{uscc}")
@@ -242,7 +238,7 @@ class Store:
     def create_bank(self, bank: Bank, key_hash: str, actor: str, now: datetime) -> Bank:
         key = f"{P}bank:{bank.id}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Bank, Writes, list[AuditEvent]]:
             if pipe.exists(key):
                 raise Conflict(bank.name)
 
@@ -257,8 +253,7 @@ class Store:
                 [AuditEvent("BANK_CREATED", {"bank": bank.name, "actor": actor, "display_name": bank.display_name})],
             )
 
-        result: Bank = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_bank(self, bank_id: str) -> Bank | None:
         raw = self.r.get(f"{P}bank:{bank_id}")
@@ -296,7 +291,7 @@ class Store:
     def bank_consent_names(self, bank_id: str, offset: int, limit: int) -> list[str]:
         return members(self.r.zrange(f"{P}bank_consents:{bank_id}", offset, offset + limit - 1))
 
-    def _consent_writes(self, c: Consent) -> Callable[[Any], None]:
+    def _consent_writes(self, c: Consent) -> Writes:
         def writes(p: Any) -> None:
             p.hset(f"{P}consents:{c.enterprise}", c.id, consent_to_json(c))
             if c.state in domain.LIVE:
@@ -316,7 +311,7 @@ class Store:
         idem = f"{P}idem:{idempotency_key}" if idempotency_key else ""
         watch = [hash_key] + ([idem] if idem else [])
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[tuple[Consent, bool], Writes, list[AuditEvent]]:
             if idem:
                 earlier = pipe.get(idem)
                 if earlier:
@@ -334,8 +329,7 @@ class Store:
 
             return (c, True), writes, list(events)
 
-        result: tuple[Consent, bool] = self._commit(watch, build, now)
-        return result
+        return self._commit(watch, build, now)
 
     def update_consent(
         self, uscc: str, consent_id: str, change: Callable[[Consent], Consent], event: str, now: datetime
@@ -348,7 +342,7 @@ class Store:
         hash_key = f"{P}consents:{uscc}"
         pending_error: list[domain.DomainError] = []
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Consent, Writes, list[AuditEvent]]:
             pending_error.clear()
             raw = pipe.hget(hash_key, consent_id)
             if raw is None:
@@ -373,7 +367,7 @@ class Store:
                 events.append(AuditEvent(event, consent_event_payload(updated)))
             return updated, self._consent_writes(updated), events
 
-        result: Consent = self._commit([hash_key], build, now)
+        result = self._commit([hash_key], build, now)
         if pending_error:
             raise pending_error[0]
         return result
@@ -394,7 +388,7 @@ class Store:
     def create_erasure(self, req: ErasureRequest, now: datetime) -> ErasureRequest:
         key = f"{P}erasure:{req.id}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[ErasureRequest, Writes, list[AuditEvent]]:
             def writes(p: Any) -> None:
                 p.set(key, req.to_json())
                 p.zadd(f"{P}erasures:{req.uscc}", {req.id: now.timestamp()})
@@ -408,8 +402,7 @@ class Store:
             }
             return req, writes, [AuditEvent("ERASURE_REQUESTED", payload)]
 
-        result: ErasureRequest = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_erasure(self, request_id: str) -> tuple[ErasureRequest | None, dict[str, str]]:
         raw = self.r.get(f"{P}erasure:{request_id}")
