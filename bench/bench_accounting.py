@@ -48,6 +48,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,16 +65,21 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
+def readings_by_month(root: str | Path, months: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """(month, its readings files) for the months that have any."""
+    for month in months:
+        files = activity.month_files(root, "readings", month)
+        if files:
+            yield month, files
+
+
 def polars_batch(
     root: str | Path, months: list[str], workers: int | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, float, dict[str, int]]:
     started = time.perf_counter()
     frames = []
     stats = {"windows": 0, "window_rows_estimate": 0, "unindexed_files": 0, "fallback_months": 0}
-    for month in months:
-        files = activity.month_files(root, "readings", month)
-        if not files:
-            continue
+    for month, files in readings_by_month(root, months):
         plan = activity.plan_readings(files)
         stats["windows"] += plan.windows.height
         stats["window_rows_estimate"] += plan.dirty_rows
@@ -205,10 +211,7 @@ def duckdb_batch(root: Path, months: list[str]) -> tuple[pl.DataFrame, float]:
     scratch = Path(tempfile.mkdtemp(prefix="duck-windows-"))
     started = time.perf_counter()
     rows = []
-    for month in months:
-        files = activity.month_files(root, "readings", month)
-        if not files:
-            continue
+    for month, files in readings_by_month(root, months):
         plan = activity.plan_readings(files)
         windows = scratch / f"{month}.parquet"
         plan.windows.write_parquet(windows)
@@ -226,10 +229,7 @@ def duckdb_plan_free(root: Path, months: list[str]) -> tuple[pl.DataFrame, float
     con = duck_connect()
     started = time.perf_counter()
     rows = []
-    for month in months:
-        files = activity.month_files(root, "readings", month)
-        if not files:
-            continue
+    for month, files in readings_by_month(root, months):
         con.execute(DUCK_GROUPS, {"files": files})
         for row in con.execute(DUCK_EXACT, {"files": files}).fetchall():
             rows.append((row[0], month, *row[1:]))

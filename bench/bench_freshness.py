@@ -50,7 +50,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,6 @@ from carbon.v1 import (  # noqa: E402
     accounting_pb2,
     accounting_pb2_grpc,
     common_pb2,
-    consent_pb2,
     consent_pb2_grpc,
     enterprise_pb2,
     enterprise_pb2_grpc,
@@ -80,6 +79,7 @@ from carbon_accounting.store import AccountStore  # noqa: E402
 from carbon_common import events  # noqa: E402
 from carbon_common.redis_conn import as_text, group_entries  # noqa: E402
 from carbon_devkit.credentials import ADMIN_TOKEN  # noqa: E402
+from carbon_devkit.seed import authorise_platform  # noqa: E402
 from carbon_devkit.stack import Stack as Platform  # noqa: E402
 from carbon_devkit.stack import start_platform  # noqa: E402
 from carbon_synth.bulk import BulkParams, generate  # noqa: E402
@@ -427,7 +427,6 @@ def register(platform: Platform, master: pl.DataFrame, threads: int = 8) -> dict
     consents = consent_pb2_grpc.ConsentServiceStub(consent)
     energy = platform.channel("ingest-energy", "meter-feed")
     meters = energy_grpc.EnergyIngestionServiceStub(energy)
-    now = datetime.now(UTC)
 
     def one(row: dict[str, Any]) -> tuple[str, str]:
         uscc = row["uscc"]
@@ -444,20 +443,7 @@ def register(platform: Platform, master: pl.DataFrame, threads: int = 8) -> dict
             metadata=admin,
             timeout=60,
         )
-        grant = consent_pb2.Consent(
-            grantee="platform",
-            scopes=[consent_pb2.CONSENT_SCOPE_TAX_INVOICES, consent_pb2.CONSENT_SCOPE_ENERGY_METERING],
-            purpose=consent_pb2.CONSENT_PURPOSE_CARBON_ACCOUNTING,
-        )
-        grant.data_window.start_time.FromDatetime(now - timedelta(days=2150))
-        grant.data_window.end_time.FromDatetime(now + timedelta(days=1))
-        grant.expire_time.FromDatetime(now + timedelta(days=365))
-        created = consents.CreateConsent(
-            consent_pb2.CreateConsentRequest(parent=f"enterprises/{uscc}", consent=grant, request_id=f"bench-{uscc}"),
-            metadata=admin,
-            timeout=60,
-        )
-        consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=admin, timeout=60)
+        authorise_platform(consents, admin, uscc, timeout=60)
         meter = meters.CreateMeter(
             energy_pb2.CreateMeterRequest(
                 parent=f"enterprises/{uscc}",

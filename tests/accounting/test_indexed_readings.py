@@ -235,9 +235,9 @@ def test_bulk_generator_writes_the_ingest_index(tmp_path: Path) -> None:
     frame, segments, fixes, _kwh = bulk._readings_chunk(rng, master, "2024-02", params)
     ordered, index = rawdata.readings_index(frame)
     assert ordered.equals(frame)  # generated in index order already
-    assert pl.DataFrame(index["segments"]).equals(segments.select(pl.DataFrame(index["segments"]).columns))
+    assert pl.DataFrame(index.segments).equals(segments.select(pl.DataFrame(index.segments).columns))
     assert fixes is not None
     fixes_sorted, fix_segments = bulk.sorted_segments(fixes)
     ordered, index = rawdata.readings_index(fixes)
     assert ordered.equals(fixes_sorted)
-    assert pl.DataFrame(index["segments"]).equals(fix_segments)
+    assert pl.DataFrame(index.segments).equals(fix_segments)

@@ -33,7 +33,7 @@ from carbon_consent import domain
 from carbon_consent.domain import Scope, State
 from carbon_consent.projection import MAX_STALENESS_SECONDS
 from carbon_devkit.checkout import copy_policy_bundle
-from carbon_devkit.seed import ConsentClient, Seeder
+from carbon_devkit.seed import ConsentClient, Seeder, consent_request
 from carbon_devkit.stack import Stack, start_pricing_stack
 from google.rpc import error_details_pb2
 from google.type import decimal_pb2
@@ -174,18 +174,16 @@ class World:
     ) -> Grant:
         """The bank requests (gRPC, its own key); the admin acts for the enterprise to reach `state`."""
         expire = datetime.now(UTC) + validity
-        message = consent_pb2.Consent(
-            grantee=f"banks/{BANK}",
-            scopes=[int(s) for s in sorted(scopes)],
-            purpose=consent_pb2.CONSENT_PURPOSE_CREDIT_ASSESSMENT,
+        request = consent_request(
+            ENTERPRISE,
+            f"banks/{BANK}",
+            [int(s) for s in sorted(scopes)],
+            consent_pb2.CONSENT_PURPOSE_CREDIT_ASSESSMENT,
+            window=(start, end),
+            expire_time=expire,
         )
-        message.data_window.start_time.FromDatetime(start)
-        message.data_window.end_time.FromDatetime(end)
-        message.expire_time.FromDatetime(expire)
         created = self.consent.consents.CreateConsent(
-            consent_pb2.CreateConsentRequest(
-                parent=f"enterprises/{ENTERPRISE}", consent=message, request_id=uuid.uuid4().hex
-            ),
+            request,
             metadata=self.bank_metadata(BANK),
             timeout=10,
         )

@@ -4,14 +4,12 @@ and the real `python -m carbon_consent` process."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 from carbon.v1 import consent_pb2, consent_pb2_grpc, enterprise_pb2_grpc
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, sign_service_token
@@ -19,14 +17,23 @@ from carbon_common.names import USCC_ALPHABET, uscc_check_char
 from carbon_consent.app import build
 from carbon_consent.auth import Principal
 from carbon_consent.settings import ConsentSettings
-from carbon_devkit.processes import ServiceProcess, start_service
+from carbon_devkit.processes import ServiceProcess, start_service, wait_http
 from carbon_devkit.seed import register_enterprise
+from hypothesis import HealthCheck, settings
 
 SERVICE_SECRET = "test-service-secret"
 ADMIN_TOKEN = "test-admin-token"
 LINK_SECRET = "test-link-secret"
 
 ADMIN = Principal("admin", "admin")
+
+# State machines driving the real store on Redis: fewer, shorter runs than the pure domain's.
+REDIS_MACHINE_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 SERVICE = Principal("service", "tester")
 
 
@@ -117,18 +124,11 @@ def consent_process(redis_server: str, tmp_path_factory: pytest.TempPathFactory)
         },
         log_dir,
     )
-    # gRPC health turns SERVING before uvicorn has bound its port; wait for the HTTP edge too.
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{process.http_base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.stop()
-            raise RuntimeError(f"consent HTTP edge not up:\n{process.logs()}")
-        time.sleep(0.05)
+    try:
+        wait_http(process)
+    except Exception:
+        process.stop()
+        raise
     channel = grpc.insecure_channel(process.target)
     try:
         yield Edge(process, channel)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from carbon_consent import http_api
+from carbon_consent.app import create_http_app
 from carbon_consent.core import ConsentRequest
 from carbon_consent.domain import Action, Purpose, Scope
 from fastapi.testclient import TestClient
@@ -40,7 +40,7 @@ def setup(components, clock: MovableClock):  # type: ignore[no-untyped-def]
     uscc = make_uscc()
     core.create_enterprise(ADMIN, uscc, ENTERPRISE_NAME, "C2611", "330000", "330800")
     core.create_bank(ADMIN, f"bank-{uscc[-6:].lower()}", BANK_NAME)
-    client = TestClient(http_api.create_app(core, components.auth))
+    client = TestClient(create_http_app(core, components.auth))
     return core, uscc, f"banks/bank-{uscc[-6:].lower()}", client
 
 

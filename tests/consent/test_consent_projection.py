@@ -16,11 +16,10 @@ from carbon_consent.changes import Heartbeat
 from carbon_consent.core import ConsentRequest
 from carbon_consent.domain import Action, Purpose, Scope
 from carbon_consent.projection import ConsentProjection, ProjectionStale
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule, run_state_machine_as_test
 
-from tests.consent.helpers import ADMIN, SERVICE, MovableClock, build_components, make_uscc
+from tests.consent.helpers import ADMIN, REDIS_MACHINE_SETTINGS, SERVICE, MovableClock, build_components, make_uscc
 from tests.consent.test_consent_properties import GRANTEES, StoreMachine, as_period
 
 
@@ -88,12 +87,7 @@ def test_projection_equals_consent(redis_url: str) -> None:
     ProjectionMachine.redis_url = redis_url
     run_state_machine_as_test(
         ProjectionMachine,
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
+        settings=REDIS_MACHINE_SETTINGS,
     )
 
 

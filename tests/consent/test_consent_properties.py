@@ -19,7 +19,7 @@ from carbon_consent import domain
 from carbon_consent.audit import verify
 from carbon_consent.core import ConsentRequest
 from carbon_consent.domain import Action, Consent, DomainError, Limits, Purpose, Scope, State
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,7 +30,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.consent.helpers import ADMIN, SERVICE, MovableClock, build_components, make_uscc
+from tests.consent.helpers import ADMIN, REDIS_MACHINE_SETTINGS, SERVICE, MovableClock, build_components, make_uscc
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ENTERPRISES = ["91330802MA2DHT2W4Y", "91330802000000000X"]
@@ -436,10 +436,5 @@ def test_store_machine(redis_url: str) -> None:
     StoreMachine.redis_url = redis_url
     run_state_machine_as_test(
         StoreMachine,
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
+        settings=REDIS_MACHINE_SETTINGS,
     )

@@ -124,8 +124,8 @@ def test_presorted_windows_get_the_index_the_sorting_path_builds(meters: list) -
     ordered, index = rawdata.readings_index(window, runs=runs)
     assert ordered is window  # no sort: the rows are written as built
     expected_rows, expected = sort_path_index(window)
-    assert ordered.equals(expected_rows) and index["segments"] == expected
-    assert index["rows"] == window.height and all(index["segments"]["unique"])
+    assert ordered.equals(expected_rows) and index.segments == expected
+    assert index.rows == window.height and all(index.segments["unique"])
 
     # not presorted: the fast path declines and the general path sorts
     shuffled = window.sample(fraction=1.0, shuffle=True, seed=1)
@@ -133,7 +133,7 @@ def test_presorted_windows_get_the_index_the_sorting_path_builds(meters: list) -
         assert rawdata.presorted_segments(shuffled, runs) is None or shuffled.equals(expected_rows)
     repeated = pl.concat([window, window.head(1)])
     assert rawdata.presorted_segments(repeated, [*runs[:-1], runs[-1] + 1]) is None
-    assert rawdata.readings_index(repeated)[1]["segments"] == sort_path_index(repeated)[1]
+    assert rawdata.readings_index(repeated)[1].segments == sort_path_index(repeated)[1]
     if len(runs) > 1:
         assert rawdata.presorted_segments(window, [window.height]) is None  # one run, several keys
         assert rawdata.presorted_segments(window.reverse(), None) is None

@@ -10,13 +10,13 @@ working everywhere within a second.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 
 import grpc
 from carbon.v1 import consent_pb2, consent_pb2_grpc
 
 from carbon_common.errors import from_rpc_error, unauthenticated, unavailable
+from carbon_common.ttlcache import TtlCache
 
 _REJECTED = (
     grpc.StatusCode.UNAUTHENTICATED,
@@ -30,22 +30,18 @@ _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 class BankAuthenticator:
     def __init__(self, consent_channel: grpc.Channel, cache_seconds: float = 0.0, timeout: float = 2.0) -> None:
         self._stub = consent_pb2_grpc.BankServiceStub(consent_channel)
-        self._ttl = min(cache_seconds, 1.0)
+        self._cache: TtlCache[str, str] = TtlCache(min(cache_seconds, 1.0))
         self._timeout = timeout
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
 
     def authenticate(self, api_key: str) -> str:
         """The bank id (without the `banks/` prefix) owning `api_key`."""
         if not api_key:
             raise unauthenticated("UNAUTHENTICATED_BANK", "missing bank API key (authorization: Bearer <api key>)")
         digest = hashlib.sha256(api_key.encode()).hexdigest()
-        now = time.monotonic()
-        if self._ttl:
-            with self._lock:
-                hit = self._cache.get(digest)
-            if hit and now - hit[0] < self._ttl:
-                return hit[1]
+        asked = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
         try:
             bank = self._stub.AuthenticateBank(
                 consent_pb2.AuthenticateBankRequest(api_key=api_key), timeout=self._timeout
@@ -59,11 +55,7 @@ class BankAuthenticator:
                 ) from None
             raise from_rpc_error(error) from None
         bank_id = str(bank.name).removeprefix("banks/")
-        if self._ttl:
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[digest] = (now, bank_id)
+        self._cache.put(digest, bank_id, asked)
         return bank_id
 
     def principal(self, api_key: str) -> str:

@@ -12,7 +12,6 @@ data window. Ingestion passes one instant (a datetime).
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 
@@ -25,6 +24,7 @@ from carbon_common.errors import from_rpc_error, permission_denied, unavailable
 from carbon_common.names import PERIOD_ZONE as PERIOD_ZONE
 from carbon_common.names import Span as Span
 from carbon_common.names import period_span as period_span
+from carbon_common.ttlcache import TtlCache
 
 Scope = consent_pb2.ConsentScope
 # Answers about the request itself; anything else means the consent service
@@ -48,10 +48,10 @@ def _micros(moment: datetime) -> int:
 class ConsentGate:
     def __init__(self, channel: grpc.Channel, cache_seconds: float = 0.0, timeout: float = 2.0) -> None:
         self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        self._cache_seconds = cache_seconds
+        self._cache: TtlCache[tuple[str, str, int, str, int, int], consent_pb2.CheckAccessResponse] = TtlCache(
+            cache_seconds
+        )
         self._timeout = timeout
-        self._cache: dict[tuple[str, str, int, str, int, int], tuple[float, consent_pb2.CheckAccessResponse]] = {}
-        self._lock = threading.Lock()
 
     def check(self, uscc: str, grantee: str, scope: int, when: When = None) -> consent_pb2.CheckAccessResponse:
         """CheckAccess for one instant, a span [start, end), or (None) the instant now."""
@@ -61,12 +61,10 @@ class ConsentGate:
             key = (uscc, grantee, scope, "instant", _micros(when), 0)
         else:
             key = (uscc, grantee, scope, "now", 0, 0)
-        now = time.monotonic()
-        if self._cache_seconds:
-            with self._lock:
-                hit = self._cache.get(key)
-            if hit and now - hit[0] < self._cache_seconds:
-                return hit[1]
+        asked = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         request = consent_pb2.CheckAccessRequest(enterprise=f"enterprises/{uscc}", grantee=grantee, scope=scope)
         if isinstance(when, tuple):
             request.data_period.start_time.FromDatetime(when[0])
@@ -82,9 +80,7 @@ class ConsentGate:
                     "CONSENT_SERVICE_UNAVAILABLE", "consent service unavailable; access refused"
                 ) from None
             raise from_rpc_error(error) from None
-        if self._cache_seconds:
-            with self._lock:
-                self._cache[key] = (now, response)
+        self._cache.put(key, response, asked)
         return response
 
     def require(self, uscc: str, grantee: str, scope: int, when: When = None) -> str:

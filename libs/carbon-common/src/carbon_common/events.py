@@ -28,7 +28,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+import redis
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 
 from carbon_common.hashchain import canonical_json
 
@@ -91,7 +101,7 @@ class Event(BaseModel):
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Self:
-        values: dict[str, Any] = {}
+        values: dict[str, JsonValue] = {}  # the stream fields, structured ones parsed
         structured = _structured_fields(cls)
         for name, text in fields.items():
             if name in structured and text[:1] in ("[", "{"):
@@ -162,6 +172,14 @@ class Stream(Generic[E]):
             if kind == message.TYPE:
                 return message.from_fields(text)
         raise EventDecodeError(f"{self.name}: unknown message type {kind[:40]!r}")
+
+    def ensure_group(self, client: redis.Redis, group: str) -> None:
+        """Create consumer `group` (reading from the stream's start; the stream too if absent) unless it exists."""
+        try:
+            client.xgroup_create(self.name, group, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
 
     def add(self, client: Any, event: E) -> Any:
         """XADD the event (on a client or inside a pipeline/transaction)."""

@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
+from pydantic import JsonValue
 
 from carbon_common.redis_conn import as_bytes
 
@@ -600,8 +601,8 @@ class Problem:
     problem: str  # ENTRY_MALFORMED, SEQ_MISMATCH, HASH_MISMATCH, CHAIN_BROKEN, WRONG_CHAIN, HEAD_MISMATCH, ...
     detail: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, JsonValue]:
+        return {"seq": self.seq, "problem": self.problem, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -644,7 +645,8 @@ class Report:
     def first_bad_seq(self) -> int | None:
         return min((p.seq for p in self.problems), default=None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
+        """The verify command's JSON report."""
         return {
             "chain": self.chain,
             "ok": self.ok,
@@ -653,7 +655,7 @@ class Report:
             "head_hash": self.head_hash,
             "first_bad_seq": self.first_bad_seq,
             "problems": [p.to_dict() for p in self.problems],
-            "checks_skipped": self.checks_skipped,
+            "checks_skipped": list[JsonValue](self.checks_skipped),
         }
 
     def add(self, seq: int, problem: str, detail: str) -> None:

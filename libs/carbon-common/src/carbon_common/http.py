@@ -18,10 +18,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -122,7 +123,7 @@ class ErrorResponse(BaseModel):
 
 # Every credential a platform HTTP edge accepts. Operations name theirs with
 # `openapi_extra=security(...)`; each document lists only the schemes it uses.
-SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {  # OpenAPI Security Scheme Objects
     "bankApiKey": {
         "type": "http",
         "scheme": "bearer",
@@ -179,7 +180,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 PLATFORM_SERVICE: dict[str, list[str]] = {"serviceName": [], "serviceToken": []}
 
 
-def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
+def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, list[dict[str, list[str]]]]:
     """`openapi_extra` naming the credentials an operation accepts (any one alternative)."""
     requirements: list[dict[str, list[str]]] = [
         {alt: []} if isinstance(alt, str) else dict(alt) for alt in alternatives
@@ -189,6 +190,17 @@ def security(*alternatives: str | Mapping[str, list[str]]) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"unknown security schemes {sorted(unknown)}")
     return {"security": requirements}
+
+
+# ---------------------------------------------------------------- liveness
+
+health = APIRouter()
+
+
+@health.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    """Liveness of the HTTP edge (a probe, not in the OpenAPI document)."""
+    return {"status": "ok"}
 
 
 # ---------------------------------------------------------------- handlers
@@ -208,7 +220,7 @@ _HTTP_STATUS_NAMES = {
 }
 
 
-def error_json(status: int, message: str, reason: str) -> dict[str, Any]:
+def error_json(status: int, message: str, reason: str) -> dict[str, JsonValue]:
     """The error body for answers that do not come from a ServiceError (routing, crashes)."""
     return {
         "error": {
@@ -325,9 +337,10 @@ def install_error_handlers(
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
+    """Every method some route serves on this path (Starlette names only the first route's), routes
+    of included routers (one per resource) as well as the app's own."""
     methods: set[str] = set()
-    for route in app.router.routes:
+    for route in iter_route_contexts(app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())

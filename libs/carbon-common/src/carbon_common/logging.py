@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 import time
-from typing import Any
 
 from opentelemetry import trace
 
@@ -18,7 +17,10 @@ MAX_LINE_CHARS = 512
 MAX_EXCEPTION_LINES = 200
 
 
-def _bounded(value: Any) -> Any:
+LogValue = str | int | float | bool | None  # a JSON scalar of a log line
+
+
+def _bounded(value: object) -> LogValue:
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -39,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        entry: dict[str, LogValue] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "service": self.service,

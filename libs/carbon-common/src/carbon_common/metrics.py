@@ -58,8 +58,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 
@@ -84,58 +84,58 @@ LAG_BUCKETS_SECONDS = (
 # Stream entries per consumer micro-batch (bounded by the consumers' batch caps).
 MICRO_BATCH_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
+
+@dataclass(frozen=True)
+class _Spec:
+    histogram: bool  # else a counter
+    unit: str
+    description: str
+    buckets: tuple[float, ...] | None = None
+
+
+_SPECS: dict[str, _Spec] = {
+    INGESTION_READINGS: _Spec(False, "{reading}", "Readings/invoice lines accepted"),
+    INGESTION_LAG: _Spec(True, "s", "Age of ingested data when it is processed", LAG_BUCKETS_SECONDS),
+    AUDIT_LAG: _Spec(
+        True, "s", "Time from an audited decision to its entry committed in the hash chain", LAG_BUCKETS_SECONDS
+    ),
+    INTEGRITY_CHECKS: _Spec(False, "{check}", "Hash-chain verifications by log and result"),
+    QUOTES: _Spec(False, "{quote}", "Loan quotes by decision"),
+    RATINGS: _Spec(False, "{rating}", "Ratings issued by scheme and grade"),
+    ACCOUNT_RECOMPUTES: _Spec(False, "{account}", "Accounts recomputed by the event consumer, by period kind"),
+    MICRO_BATCH_EVENTS: _Spec(
+        True, "{event}", "Stream entries read together in one consumer micro-batch", MICRO_BATCH_BUCKETS
+    ),
+}
+
 _lock = threading.Lock()
-_instruments: dict[str, Any] = {}
+_counters: dict[str, otel_metrics.Counter] = {}
+_histograms: dict[str, otel_metrics.Histogram] = {}
+
+# Instruments are created once from the global meter: a proxy before telemetry.configure(),
+# which the SDK swaps for the real instrument when the provider is set.
 
 
-def _instrument(name: str) -> Any:
-    # Created once from the global meter: a proxy before telemetry.configure(),
-    # which the SDK swaps for the real instrument when the provider is set.
+def _counter(name: str) -> otel_metrics.Counter:
     with _lock:
-        instrument = _instruments.get(name)
-        if instrument is None:
+        if name not in _counters:
+            spec = _SPECS[name]
+            assert not spec.histogram, name
             meter = otel_metrics.get_meter(METER_NAME)
-            if name == INGESTION_READINGS:
-                instrument = meter.create_counter(name, unit="{reading}", description="Readings/invoice lines accepted")
-            elif name == INGESTION_LAG:
-                instrument = meter.create_histogram(
-                    name,
-                    unit="s",
-                    description="Age of ingested data when it is processed",
-                    explicit_bucket_boundaries_advisory=LAG_BUCKETS_SECONDS,
-                )
-            elif name == AUDIT_LAG:
-                instrument = meter.create_histogram(
-                    name,
-                    unit="s",
-                    description="Time from an audited decision to its entry committed in the hash chain",
-                    explicit_bucket_boundaries_advisory=LAG_BUCKETS_SECONDS,
-                )
-            elif name == INTEGRITY_CHECKS:
-                instrument = meter.create_counter(
-                    name, unit="{check}", description="Hash-chain verifications by log and result"
-                )
-            elif name == QUOTES:
-                instrument = meter.create_counter(name, unit="{quote}", description="Loan quotes by decision")
-            elif name == RATINGS:
-                instrument = meter.create_counter(
-                    name, unit="{rating}", description="Ratings issued by scheme and grade"
-                )
-            elif name == ACCOUNT_RECOMPUTES:
-                instrument = meter.create_counter(
-                    name, unit="{account}", description="Accounts recomputed by the event consumer, by period kind"
-                )
-            elif name == MICRO_BATCH_EVENTS:
-                instrument = meter.create_histogram(
-                    name,
-                    unit="{event}",
-                    description="Stream entries read together in one consumer micro-batch",
-                    explicit_bucket_boundaries_advisory=MICRO_BATCH_BUCKETS,
-                )
-            else:  # pragma: no cover - programming error
-                raise KeyError(name)
-            _instruments[name] = instrument
-        return instrument
+            _counters[name] = meter.create_counter(name, unit=spec.unit, description=spec.description)
+        return _counters[name]
+
+
+def _histogram(name: str) -> otel_metrics.Histogram:
+    with _lock:
+        if name not in _histograms:
+            spec = _SPECS[name]
+            assert spec.histogram, name
+            meter = otel_metrics.get_meter(METER_NAME)
+            _histograms[name] = meter.create_histogram(
+                name, unit=spec.unit, description=spec.description, explicit_bucket_boundaries_advisory=spec.buckets
+            )
+        return _histograms[name]
 
 
 def ingestion_readings(count: int, source: str) -> None:
@@ -143,43 +143,43 @@ def ingestion_readings(count: int, source: str) -> None:
     if count < 0:
         raise ValueError("count must be >= 0")
     if count:
-        _instrument(INGESTION_READINGS).add(count, {"source": source})
+        _counter(INGESTION_READINGS).add(count, {"source": source})
 
 
 def ingestion_lag(seconds: float, source: str) -> None:
     """How old the data was when `source` processed it, in seconds (clamped at 0)."""
-    _instrument(INGESTION_LAG).record(max(0.0, float(seconds)), {"source": source})
+    _histogram(INGESTION_LAG).record(max(0.0, float(seconds)), {"source": source})
 
 
 def quote_decided(decision: str) -> None:
     """One loan quote decided (`decision`: the Quote.Decision name, e.g. DECISION_APPROVE)."""
-    _instrument(QUOTES).add(1, {"decision": decision})
+    _counter(QUOTES).add(1, {"decision": decision})
 
 
 def rating_issued(scheme: str, grade: str) -> None:
     """One rating computed under `scheme` (scheme id, not version) with `grade`."""
-    _instrument(RATINGS).add(1, {"scheme": scheme, "grade": grade})
+    _counter(RATINGS).add(1, {"scheme": scheme, "grade": grade})
 
 
 def audit_lag(seconds: float, log: str) -> None:
     """How long an audited decision waited before its entry was committed to `log`'s hash chain."""
-    _instrument(AUDIT_LAG).record(max(0.0, float(seconds)), {"log": log})
+    _histogram(AUDIT_LAG).record(max(0.0, float(seconds)), {"log": log})
 
 
 def integrity_checked(log: str, ok: bool) -> None:
     """One verification of `log`'s hash chain finished: intact (`ok`) or not."""
-    _instrument(INTEGRITY_CHECKS).add(1, {"log": log, "result": "ok" if ok else "failed"})
+    _counter(INTEGRITY_CHECKS).add(1, {"log": log, "result": "ok" if ok else "failed"})
 
 
 def account_recomputed(period: str, count: int = 1) -> None:
     """`count` accounts of a `period` kind ("month" or "year") recomputed by the event consumer."""
     if count:
-        _instrument(ACCOUNT_RECOMPUTES).add(count, {"period": period})
+        _counter(ACCOUNT_RECOMPUTES).add(count, {"period": period})
 
 
 def micro_batch(events: int, consumer: str) -> None:
     """One micro-batch of `events` stream entries read together by `consumer`."""
-    _instrument(MICRO_BATCH_EVENTS).record(max(0, int(events)), {"consumer": consumer})
+    _histogram(MICRO_BATCH_EVENTS).record(max(0, int(events)), {"consumer": consumer})
 
 
 def lag_from(timestamp: datetime | float | int, now: float | None = None) -> float:

@@ -122,6 +122,7 @@ def authorise_platform(
     admin: tuple[tuple[str, str], ...],
     uscc: str,
     scopes: Sequence[int] = COLLECTION_SCOPES,
+    timeout: float = 10,
 ) -> str:
     """The platform's collection consent (CARBON_ACCOUNTING purpose) created and authorised by the admin for
     the enterprise. The data window reaches back as far as the consent service allows for collection
@@ -137,9 +138,9 @@ def authorise_platform(
             expire_time=now + timedelta(days=365),
         ),
         metadata=admin,
-        timeout=10,
+        timeout=timeout,
     )
-    consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=admin, timeout=10)
+    consents.AuthorizeConsent(consent_pb2.AuthorizeConsentRequest(name=created.name), metadata=admin, timeout=timeout)
     return str(created.name)
 
 

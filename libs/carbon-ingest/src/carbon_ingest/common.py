@@ -9,9 +9,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 import redis
 from carbon_common import events
@@ -108,7 +107,7 @@ class SeqClock:
 
 
 def erasure_worker(
-    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], dict[str, Any]]
+    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], Mapping[str, int]]
 ) -> Callable[[threading.Event], None]:
     """Consume carbon:events:erasure (consumer group = service) and erase the enterprise.
 
@@ -121,11 +120,7 @@ def erasure_worker(
         pending_first = True
         while not stopping.is_set():
             try:
-                try:
-                    client.xgroup_create(ERASURE_STREAM, service, id="0", mkstream=True)
-                except redis.ResponseError as error:
-                    if "BUSYGROUP" not in str(error):
-                        raise
+                events.ERASURE.ensure_group(client, service)
                 start = "0" if pending_first else ">"
                 got = group_entries(
                     client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)
@@ -150,7 +145,7 @@ def erasure_worker(
 def handle_erasure(
     client: redis.Redis,
     service: str,
-    erase: Callable[[str], dict[str, Any]],
+    erase: Callable[[str], Mapping[str, int]],
     entry_id: bytes,
     fields: dict[bytes, bytes],
 ) -> None:
@@ -158,7 +153,8 @@ def handle_erasure(
         request = events.ERASURE.decode(fields)
     except events.EventDecodeError as error:
         log.warning("malformed erasure event", extra={"id": entry_id.decode(), "error": str(error)[:200]})
-        result: dict[str, Any] = {"error": "malformed erasure request"}
+        # What the service reports to consent: counts of what it erased, or why it erased nothing.
+        result: Mapping[str, int | str] = {"error": "malformed erasure request"}
         request_id = entry_id.decode()
     else:
         request_id = request.request_id

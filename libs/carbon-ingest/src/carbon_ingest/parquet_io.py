@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def _prepare(
     df: pl.DataFrame, index: bool, deduped: bool = False, runs: Sequence[int] | None = None
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+) -> tuple[pl.DataFrame, rawdata.WriteOptions]:
     if not index:
         return df, rawdata.write_options(None)
     ordered, meta = rawdata.readings_index(df, deduped=deduped, runs=runs)
@@ -66,12 +66,12 @@ def _object_key(path: Path) -> tuple[rawdata.ObjectRoot, str] | None:
     return None if root is None else (root, root.key(path))
 
 
-def _put(target: tuple[rawdata.ObjectRoot, str], df: pl.DataFrame, options: dict[str, Any]) -> None:
+def _put(target: tuple[rawdata.ObjectRoot, str], df: pl.DataFrame, options: rawdata.WriteOptions) -> None:
     """One PUT of the whole file; it is durable and visible (whole) when this returns."""
     import obstore
 
     buffer = io.BytesIO()
-    df.write_parquet(buffer, **options)
+    options.write(df, buffer)
     obstore.put(target[0].store, target[1], buffer.getvalue(), use_multipart=False)
 
 
@@ -93,7 +93,7 @@ def remove_files(paths: Sequence[Path]) -> None:
 
 def read_file(path: Path) -> pl.DataFrame:
     url = location(path)
-    return pl.read_parquet(url, **rawdata.read_options([url]))
+    return pl.read_parquet(url, storage_options=rawdata.read_storage_options([url]))
 
 
 def fsync_dir(path: Path) -> None:
@@ -123,7 +123,7 @@ def write_atomic(
         fsync_dir(path.parent.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as handle:
-        df.write_parquet(handle, **options)
+        options.write(df, handle)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -183,7 +183,7 @@ def write_many(items: Sequence[tuple[pl.DataFrame, Path] | Part], root: Path, *,
         part.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = part.path.with_name(f".{part.path.name}.tmp-{os.getpid()}")
         frame, options = _prepare(part.frame, index, runs=part.runs)
-        frame.write_parquet(tmp, **options)
+        options.write(frame, tmp)
         pending.append((tmp, part.path))
     if not sync_filesystem(root):
         for tmp, _ in pending:

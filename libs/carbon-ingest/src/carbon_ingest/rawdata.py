@@ -65,7 +65,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -122,13 +122,14 @@ INVOICE_COLUMNS = [
 
 PENDING_KEY = "carbon:rawdata:pending"  # see "Commit record" above
 _ATTEMPT = re.compile(r"-[0-9a-f]{16}$")
+Compression = Literal["lz4", "snappy"]  # the codecs raw files are written with
 
 INDEX_KEY = "carbon.readings.index"
 INDEX_VERSION = 1
 INDEX_KEYS = ["uscc", "meter_id", "energy_type"]
 READINGS_ROW_GROUP = 1 << 20
-READINGS_COMPRESSION = "lz4"
-PLAIN_COMPRESSION = "snappy"
+READINGS_COMPRESSION: Compression = "lz4"
+PLAIN_COMPRESSION: Compression = "snappy"
 RUN_GAP_SECONDS = 6 * 3600
 SEGMENT_SCHEMA: dict[str, pl.DataType] = {
     "uscc": pl.String(),
@@ -242,11 +243,9 @@ def check_root(root: Root) -> None:
         ) from None
 
 
-def read_options(files: Sequence[str]) -> dict[str, Any]:
-    """Extra polars reader arguments for these locations (storage options on object storage)."""
-    if files and _S3.match(files[0]):
-        return {"storage_options": storage_options()}
-    return {}
+def read_storage_options(files: Sequence[str]) -> dict[str, str] | None:
+    """Polars readers' storage options for these locations (object storage only)."""
+    return storage_options() if files and _S3.match(files[0]) else None
 
 
 # ---- commit record: unique names per attempt, pending names invisible ------------------
@@ -364,7 +363,7 @@ def months(root: Root, kind: str) -> list[str]:
 
 def scan(files: Sequence[str], columns: Sequence[str] | None = None) -> pl.LazyFrame:
     """Lazy frame over raw files (the one place raw files are opened for rows)."""
-    lf = pl.scan_parquet(list(files), hive_partitioning=False, **read_options(files))
+    lf = pl.scan_parquet(list(files), hive_partitioning=False, storage_options=read_storage_options(files))
     return lf.select(columns) if columns is not None else lf
 
 
@@ -379,7 +378,7 @@ def row_count(file: str) -> int:
 
 def read_footer(file: str) -> dict[str, str]:
     """The file's key-value footer metadata (the one place footers are opened)."""
-    return pl.read_parquet_metadata(file, **read_options([file])) or {}
+    return pl.read_parquet_metadata(file, storage_options=read_storage_options([file])) or {}
 
 
 # ---- readings footer index: encode ----------------------------------------------------
@@ -452,23 +451,38 @@ def presorted_segments(frame: pl.DataFrame, runs: Sequence[int] | None = None) -
     }
 
 
-def index_document(segments: Mapping[str, Sequence[Any]] | pl.DataFrame, *, deduped: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReadingsIndex:
+    """The footer index of a sorted readings file: its rows and their segments (SEGMENT_SCHEMA's
+    columns, one entry per run of one key)."""
+
+    rows: int
+    deduped: bool  # no (key, ts) repeats in the file
+    segments: dict[str, list[Any]]
+
+    def footer(self) -> str:
+        """The JSON stored under INDEX_KEY (decode_index reads it)."""
+        document = {
+            "version": INDEX_VERSION,
+            "keys": list(INDEX_KEYS),
+            "rows": self.rows,
+            "deduped": self.deduped,
+            "segments": self.segments,
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+
+def index_document(segments: Mapping[str, Sequence[Any]] | pl.DataFrame, *, deduped: bool = False) -> ReadingsIndex:
     """The footer index of a sorted readings file from its segments."""
     if isinstance(segments, pl.DataFrame):
         segments = segments.select(list(SEGMENT_SCHEMA)).to_dict(as_series=False)
     columns = {name: list(segments[name]) for name in SEGMENT_SCHEMA}
-    return {
-        "version": INDEX_VERSION,
-        "keys": list(INDEX_KEYS),
-        "rows": int(sum(columns["rows"])),
-        "deduped": bool(deduped) and all(columns["unique"]),
-        "segments": columns,
-    }
+    return ReadingsIndex(int(sum(columns["rows"])), bool(deduped) and all(columns["unique"]), columns)
 
 
 def readings_index(
     frame: pl.DataFrame, *, deduped: bool = False, runs: Sequence[int] | None = None
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+) -> tuple[pl.DataFrame, ReadingsIndex]:
     """A readings frame in index order (sorted unless it already is) and its footer index.
     `runs`: the frame's row runs if the writer built it presorted (see presorted_segments)."""
     segments = presorted_segments(frame, runs)
@@ -480,16 +494,29 @@ def readings_index(
     return ordered, index_document(segments, deduped=deduped)
 
 
-def write_options(index: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`DataFrame.write_parquet` options of a raw file: with the readings footer index, or plain."""
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a raw file is written (`DataFrame.write_parquet`): compression, row groups, footer."""
+
+    compression: Compression
+    row_group_size: int | None = None  # None: polars' default
+    metadata: dict[str, str] | None = None  # the readings footer index
+
+    def write(self, frame: pl.DataFrame, target: str | Path | IO[bytes]) -> None:
+        frame.write_parquet(
+            target,
+            compression=self.compression,
+            statistics=True,
+            row_group_size=self.row_group_size,
+            metadata=self.metadata,
+        )
+
+
+def write_options(index: ReadingsIndex | None) -> WriteOptions:
+    """The options of a raw file: with the readings footer index, or plain."""
     if index is None:
-        return {"compression": PLAIN_COMPRESSION, "statistics": True}
-    return {
-        "compression": READINGS_COMPRESSION,
-        "statistics": True,
-        "row_group_size": READINGS_ROW_GROUP,
-        "metadata": {INDEX_KEY: json.dumps(index, separators=(",", ":"))},
-    }
+        return WriteOptions(PLAIN_COMPRESSION)
+    return WriteOptions(READINGS_COMPRESSION, READINGS_ROW_GROUP, {INDEX_KEY: index.footer()})
 
 
 def conform(frame: pl.DataFrame, kind: str) -> pl.DataFrame:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
+from pydantic import BaseModel, Field
 
 DEFAULT_TABLE = Path(__file__).parent / "data" / "units.yaml"
 LIQUID_VOLUME = "liquid_volume"
@@ -67,31 +67,74 @@ class Converted:
     density: Density | None = None  # set when litres became tonnes
 
 
+Number = str | int | float  # as the YAML states it; read exactly via str()
+
+
+class _Row(BaseModel):
+    """A row of the table: every fact carries its source."""
+
+    source: str = Field(min_length=1)
+
+
+class UnitRow(_Row):
+    names: list[str]
+    quantity: str
+    to_canonical: Number
+
+
+class EnergyTypeRow(BaseModel):
+    canonical_unit: str
+    accepts: list[str]
+
+
+class DensityRow(_Row):
+    energy_type: str
+    basis: str
+    tonnes_per_m3: Number | None = None
+    litres_per_tonne: Number | None = None
+
+    def density(self) -> Density:
+        if (self.tonnes_per_m3 is None) == (self.litres_per_tonne is None):
+            raise ValueError(f"density row {self}: give exactly one of tonnes_per_m3, litres_per_tonne")
+        if self.basis not in BASES:
+            raise ValueError(f"density row {self}: basis must be one of {BASES}")
+        if self.tonnes_per_m3 is not None:
+            value = Decimal(str(self.tonnes_per_m3))
+            return Density(self.energy_type, self.basis, value / _THOUSAND, None, f"{value} t/m3", self.source)
+        litres = Decimal(str(self.litres_per_tonne))
+        return Density(self.energy_type, self.basis, 1 / litres, litres, f"{litres} L/t", self.source)
+
+
+class UnitsFile(BaseModel):
+    """data/units.yaml."""
+
+    version: str | int
+    units: list[UnitRow]
+    canonical_units: dict[str, str]
+    energy_types: dict[str, EnergyTypeRow]
+    densities: list[DensityRow]
+    density_fallback: dict[str, list[str]]
+
+
 class UnitTable:
-    def __init__(self, data: dict[str, Any], digest: str) -> None:
-        self.version = str(data["version"])
+    def __init__(self, data: UnitsFile, digest: str) -> None:
+        self.version = str(data.version)
         self.digest = digest
         self.units: dict[str, Unit] = {}
-        for row in data["units"]:
-            if not row.get("source"):
-                raise ValueError(f"unit row {row} has no source")
-            for name in row["names"]:
-                self.units[str(name)] = Unit(
-                    str(name), row["quantity"], Decimal(str(row["to_canonical"])), row["source"]
-                )
-        self.quantity_units: dict[str, str] = {str(k): str(v) for k, v in data["canonical_units"].items()}
+        for row in data.units:
+            for name in row.names:
+                self.units[name] = Unit(name, row.quantity, Decimal(str(row.to_canonical)), row.source)
+        self.quantity_units: dict[str, str] = dict(data.canonical_units)
         self.energy_types: dict[str, tuple[str, tuple[str, ...]]] = {
-            name: (str(spec["canonical_unit"]), tuple(spec["accepts"])) for name, spec in data["energy_types"].items()
+            name: (spec.canonical_unit, tuple(spec.accepts)) for name, spec in data.energy_types.items()
         }
         self.densities: dict[tuple[str, str], Density] = {}
-        for row in data["densities"]:
-            density = _density(row)
-            if density.basis not in BASES:
-                raise ValueError(f"density row {row}: basis must be one of {BASES}")
+        for density_row in data.densities:
+            density = density_row.density()
             if (density.energy_type, density.basis) in self.densities:
                 raise ValueError(f"two {density.basis} densities for {density.energy_type}")
             self.densities[(density.energy_type, density.basis)] = density
-        self.fallback: dict[str, tuple[str, ...]] = {b: tuple(order) for b, order in data["density_fallback"].items()}
+        self.fallback: dict[str, tuple[str, ...]] = {b: tuple(order) for b, order in data.density_fallback.items()}
         if set(self.fallback) != set(BASES):
             raise ValueError(f"density_fallback must name every basis {BASES}")
 
@@ -142,23 +185,9 @@ class UnitTable:
         return Converted(density.tonnes(first.value), canonical, density)
 
 
-def _density(row: dict[str, Any]) -> Density:
-    if not row.get("source"):
-        raise ValueError(f"density row {row} has no source")
-    per_m3, per_tonne = row.get("tonnes_per_m3"), row.get("litres_per_tonne")
-    if (per_m3 is None) == (per_tonne is None):
-        raise ValueError(f"density row {row}: give exactly one of tonnes_per_m3, litres_per_tonne")
-    if per_m3 is not None:
-        value = Decimal(str(per_m3))
-        return Density(row["energy_type"], row["basis"], value / _THOUSAND, None, f"{value} t/m3", row["source"])
-    litres = Decimal(str(per_tonne))
-    return Density(row["energy_type"], row["basis"], 1 / litres, litres, f"{litres} L/t", row["source"])
-
-
 def load_table(path: Path = DEFAULT_TABLE) -> UnitTable:
     raw = path.read_bytes()
-    data: dict[str, Any] = yaml.safe_load(raw)
-    return UnitTable(data, hashlib.sha256(raw).hexdigest())
+    return UnitTable(UnitsFile.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest())
 
 
 @cache

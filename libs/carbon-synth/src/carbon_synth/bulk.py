@@ -98,8 +98,7 @@ def _month_start(month: str) -> int:
 
 def index_metadata(segments: pl.DataFrame, deduped: bool = False) -> dict[str, str]:
     """Footer entry of a sorted readings file (the contract's codec)."""
-    metadata: dict[str, str] = rawdata.write_options(rawdata.index_document(segments, deduped=deduped))["metadata"]
-    return metadata
+    return {rawdata.INDEX_KEY: rawdata.index_document(segments, deduped=deduped).footer()}
 
 
 def sorted_segments(frame: pl.DataFrame, gap: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -109,12 +108,11 @@ def sorted_segments(frame: pl.DataFrame, gap: int | None = None) -> tuple[pl.Dat
 
 
 def write_readings(frame: pl.DataFrame, segments: pl.DataFrame, path: Path) -> None:
-    options = rawdata.write_options(rawdata.index_document(segments))
-    rawdata.conform(frame, rawdata.READINGS).write_parquet(path, **options)
+    rawdata.write_options(rawdata.index_document(segments)).write(rawdata.conform(frame, rawdata.READINGS), path)
 
 
 def write_invoices(frame: pl.DataFrame, path: Path) -> None:
-    rawdata.conform(frame, rawdata.INVOICES).write_parquet(path, **rawdata.write_options(None))
+    rawdata.write_options(None).write(rawdata.conform(frame, rawdata.INVOICES), path)
 
 
 def _readings_chunk(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -16,7 +15,7 @@ class Row:
     status: str
     healthy: bool
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # raw facts shown in --json (Redis INFO fields)
 
 
 HEADERS = ("COMPONENT", "KIND", "TARGET", "STATUS", "DETAIL")

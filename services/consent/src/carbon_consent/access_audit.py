@@ -31,6 +31,7 @@ from typing import Any
 import redis
 from carbon_common import events, hashchain, metrics, telemetry
 from carbon_common.redis_conn import as_text
+from pydantic import JsonValue
 
 from carbon_consent.audit import AuditLog
 
@@ -45,8 +46,8 @@ BATCH = 100  # stream entries per read, and at most this many chain entries per 
 LINGER_MS = 50  # after a read that did not fill a batch, wait this long before the next one
 
 
-def audit_body(stream_id: str, access: events.AccessDecided) -> dict[str, Any]:
-    period = None
+def audit_body(stream_id: str, access: events.AccessDecided) -> dict[str, JsonValue]:
+    period: list[JsonValue] | None = None
     if access.data_start is not None and access.data_end is not None:
         period = [access.data_start.isoformat(), access.data_end.isoformat()]
     return {
@@ -93,11 +94,7 @@ class AccessAuditor:
         self._pending_cursor = "0"  # where the walk of this consumer's own pending entries stands
 
     def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(events.ACCESS.name, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        events.ACCESS.ensure_group(self.client, GROUP)
 
     def record(self, stream_id: str, fields: Any) -> None:
         """Append one decision to the audit chain once, then acknowledge it."""

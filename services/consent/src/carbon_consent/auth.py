@@ -145,7 +145,7 @@ class OidcProvider:
     consents.
     """
 
-    def __init__(self, verify_token: Callable[[str], Mapping[str, Any] | None], uscc_claim: str = "uscc") -> None:
+    def __init__(self, verify_token: Callable[[str], Mapping[str, object] | None], uscc_claim: str = "uscc") -> None:
         self.verify_token = verify_token
         self.uscc_claim = uscc_claim
 

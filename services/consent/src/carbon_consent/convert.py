@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from carbon.v1 import consent_pb2, enterprise_pb2
 from carbon_common import limits
 from carbon_common.errors import clip, invalid_argument
 from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
+from pydantic import JsonValue
 
 from carbon_consent import domain
 from carbon_consent.core import ConsentRequest
@@ -61,11 +64,11 @@ def check_access_period(request: consent_pb2.CheckAccessRequest) -> DataPeriod |
     )
 
 
-def rfc3339(value: Any, field: str) -> datetime | None:
+def rfc3339(value: str | None, field: str) -> datetime | None:
     """An RFC 3339 timestamp from JSON (None when absent or empty); naive values are UTC."""
     if value is None or value == "":
         return None
-    text = str(value)[:64]
+    text = value[:64]
     try:
         parsed = domain.utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
     except (ValueError, OverflowError):
@@ -73,17 +76,12 @@ def rfc3339(value: Any, field: str) -> datetime | None:
     return limits.check_datetime(parsed, field)
 
 
-def check_access_period_json(body: dict[str, Any]) -> DataPeriod | None:
-    """REST checkAccess: `dataPeriod: {startTime, endTime}` (or start/end) and/or `dataTime`."""
-    instant = rfc3339(body.get("dataTime", body.get("data_time")), "dataTime")
-    window = body.get("dataPeriod", body.get("data_period"))
-    if window is None:
-        return data_period(None, None, instant, "dataPeriod")
-    if not isinstance(window, dict):
-        raise invalid_argument("dataPeriod", "must be an object {startTime, endTime}")
-    start = rfc3339(window.get("startTime", window.get("start_time", window.get("start"))), "dataPeriod.startTime")
-    end = rfc3339(window.get("endTime", window.get("end_time", window.get("end"))), "dataPeriod.endTime")
-    return data_period(start, end, instant, "dataPeriod")
+def check_access_period_rest(data_time: str | None, start: str | None, end: str | None) -> DataPeriod | None:
+    """REST checkAccess: `dataPeriod: {startTime, endTime}` and/or `dataTime` (RFC 3339 text)."""
+    instant = rfc3339(data_time, "dataTime")
+    return data_period(
+        rfc3339(start, "dataPeriod.startTime"), rfc3339(end, "dataPeriod.endTime"), instant, "dataPeriod"
+    )
 
 
 def consent_to_proto(c: Consent, authorization_uri: str = "") -> consent_pb2.Consent:
@@ -156,24 +154,25 @@ def bank_to_proto(b: Bank) -> consent_pb2.Bank:
     return consent_pb2.Bank(name=b.name, display_name=b.display_name, create_time=ts(b.create_time))
 
 
-def to_json(message: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=False)
+def to_json(message: Message) -> dict[str, JsonValue]:
+    """A message as the REST edge's proto JSON (camelCase)."""
+    document: dict[str, JsonValue] = json_format.MessageToDict(message, preserving_proto_field_name=False)
     return document
 
 
 _ENUM_PREFIX = {"scopes": "CONSENT_SCOPE_", "purpose": "CONSENT_PURPOSE_", "state": "STATE_"}
 
 
-def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
+def consent_from_json(body: Mapping[str, JsonValue]) -> consent_pb2.Consent:
     """REST body -> Consent; enum values may be short ("RATING") or full ("CONSENT_SCOPE_RATING")."""
     data = dict(body)
-    if isinstance(data.get("scopes"), list):
-        data["scopes"] = [_full("scopes", v) for v in data["scopes"]]
-    if isinstance(data.get("purpose"), str):
-        data["purpose"] = _full("purpose", data["purpose"])
+    if isinstance(scopes := data.get("scopes"), list):
+        data["scopes"] = [_full("scopes", v) for v in scopes]
+    if isinstance(purpose := data.get("purpose"), str):
+        data["purpose"] = _full("purpose", purpose)
     for window_key in ("data_window", "dataWindow"):
-        if isinstance(data.get(window_key), dict):
-            window = dict(data[window_key])
+        if isinstance(given := data.get(window_key), dict):
+            window = dict(given)
             for short, full in (("start", "startTime"), ("end", "endTime")):
                 if short in window:
                     window[full] = window.pop(short)
@@ -187,7 +186,7 @@ def consent_from_json(body: dict[str, Any]) -> consent_pb2.Consent:
     return message
 
 
-def _full(kind: str, value: Any) -> Any:
+def _full(kind: str, value: JsonValue) -> JsonValue:
     if isinstance(value, str) and not value.startswith(_ENUM_PREFIX[kind]):
         return _ENUM_PREFIX[kind] + value.upper()
     return value

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal
 
 from carbon_common.errors import (
     ServiceError,
@@ -33,7 +33,7 @@ from carbon_common.names import validate_id, validate_uscc
 from carbon_consent import domain
 from carbon_consent.auth import LinkSigner, Principal, new_api_key
 from carbon_consent.domain import Action, Consent, DataPeriod, Decision, Limits, Purpose, Scope, State
-from carbon_consent.store import Bank, Conflict, Enterprise, ErasureRequest, Store, consent_event_payload
+from carbon_consent.store import AuditEvent, Bank, Conflict, Enterprise, ErasureRequest, Store, consent_event_payload
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,23 @@ def domain_error(error: domain.DomainError) -> ServiceError:
     return failed_precondition(error.reason, error.message)
 
 
+ErasureState = Literal["PENDING", "IN_PROGRESS", "COMPLETED"]
+
+
+@dataclass(frozen=True)
+class ErasureStatus:
+    """An erasure request and how far the services that hold the enterprise's data got with it."""
+
+    request: ErasureRequest
+    state: ErasureState
+    expected_reporters: tuple[str, ...]
+    reports: dict[str, str]  # service -> what it reported
+
+    @property
+    def name(self) -> str:
+        return f"enterprises/{self.request.uscc}/erasureRequests/{self.request.id}"
+
+
 @dataclass(frozen=True)
 class ConsentRequest:
     grantee: str
@@ -127,9 +144,14 @@ class ConsentCore:
     # ------------------------------------------------------------ helpers
 
     @staticmethod
-    def _require(p: Principal, *kinds: str) -> None:
+    def _identified(p: Principal) -> None:
+        """Every use case needs a caller with credentials."""
         if p.kind == "anonymous":
             raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+
+    @classmethod
+    def _require(cls, p: Principal, *kinds: str) -> None:
+        cls._identified(p)
         if p.kind not in kinds:
             raise permission_denied("PERMISSION_DENIED", f"{p.actor} may not call this method")
 
@@ -187,8 +209,7 @@ class ConsentCore:
         itself; a bank only one that it has a consent (any state: requested, authorised or
         ended) with. Everyone else gets the same PERMISSION_DENIED whether or not the
         enterprise exists, so the answer never discloses who uses the platform."""
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if not self._may_look_up(p, uscc):
             raise self._registry_denied(p, f"enterprises/{uscc}")
         return self._enterprise_or_404(uscc)
@@ -214,8 +235,7 @@ class ConsentCore:
 
     def list_enterprises(self, p: Principal, page_size: int, page_token: str) -> tuple[list[Enterprise], str]:
         """Listing the registry is for platform services and the admin only."""
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if not p.is_("admin", "service"):
             raise self._registry_denied(p, "enterprises")
         size = _page_size(page_size)
@@ -288,8 +308,7 @@ class ConsentCore:
         Returns (consent, authorization_uri); the URI is empty when authorised at once
         and for requesters other than the platform (see authorization_link).
         """
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         grantee = req.grantee
         if p.kind == "bank":
             own = f"banks/{p.id}"
@@ -337,10 +356,10 @@ class ConsentCore:
             raise domain_error(error) from None
         requested = consent_event_payload(consent)
         requested["data_window"] = [consent.data_start.isoformat(), consent.data_end.isoformat()]
-        events = [("CONSENT_REQUESTED", requested)]
+        events = [AuditEvent("CONSENT_REQUESTED", requested)]
         if authorize:
             consent = domain.apply(consent, Action.AUTHORIZE, p.actor, now, req.reason or "one-click grant")
-            events.append(("CONSENT_AUTHORIZED", consent_event_payload(consent)))
+            events.append(AuditEvent("CONSENT_AUTHORIZED", consent_event_payload(consent)))
         key = f"{p.actor}:{uscc}:{request_id}" if request_id else ""
         stored, _created = self.store.create_consent(consent, key, events, now)
         # The signed link lets its holder act as the enterprise, so only the
@@ -360,8 +379,7 @@ class ConsentCore:
     def _load(self, p: Principal, uscc: str, consent_id: str) -> Consent:
         consent = self.store.get_consent(uscc, consent_id)
         if consent is None:
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise not_found(f"enterprises/{uscc}/consents/{consent_id}")
         if not self._may_see(p, consent):
             raise self._deny_tenant(p, consent)
@@ -391,8 +409,7 @@ class ConsentCore:
     def list_consents(
         self, p: Principal, uscc: str, state: State | None, page_size: int, page_token: str
     ) -> tuple[list[Consent], str]:
-        if p.kind == "anonymous":
-            raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+        self._identified(p)
         if p.kind == "enterprise" and (p.id != uscc or p.consent):
             raise permission_denied("PERMISSION_DENIED", f"{p.actor} may not list consents of enterprises/{uscc}")
         size, offset = _page_size(page_size), _page_offset(page_token)
@@ -506,17 +523,19 @@ class ConsentCore:
         )
         if self.audit_checks:
             self.store.audit_event(
-                "ACCESS_CHECKED",
-                {
-                    "caller": p.actor,
-                    "enterprise": f"enterprises/{enterprise}",
-                    "grantee": grantee,
-                    "scope": scope.name,
-                    "data_period": [period.start.isoformat(), period.end.isoformat()] if period else None,
-                    "allowed": decision.allowed,
-                    "reason": decision.reason,
-                    "consent": decision.consent,
-                },
+                AuditEvent(
+                    "ACCESS_CHECKED",
+                    {
+                        "caller": p.actor,
+                        "enterprise": f"enterprises/{enterprise}",
+                        "grantee": grantee,
+                        "scope": scope.name,
+                        "data_period": [period.start.isoformat(), period.end.isoformat()] if period else None,
+                        "allowed": decision.allowed,
+                        "reason": decision.reason,
+                        "consent": decision.consent,
+                    },
+                ),
                 now,
             )
         return decision
@@ -525,36 +544,42 @@ class ConsentCore:
 
     def request_erasure(self, p: Principal, uscc: str, reason: str) -> ErasureRequest:
         if not (p.kind == "admin" or (p.kind == "enterprise" and p.id == uscc and not p.consent)):
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise permission_denied("NOT_THE_ENTERPRISE", f"only enterprises/{uscc} may request erasure of its data")
         self._enterprise_or_404(uscc)
         req = ErasureRequest(uuid.uuid4().hex, uscc, p.actor, reason[:500], self.clock())
         return self.store.create_erasure(req, self.clock())
 
-    def get_erasure(self, p: Principal, uscc: str, request_id: str) -> dict[str, Any]:
+    def get_erasure(self, p: Principal, uscc: str, request_id: str) -> ErasureStatus:
         if not (p.is_("admin", "service") or (p.kind == "enterprise" and p.id == uscc and not p.consent)):
-            if p.kind == "anonymous":
-                raise unauthenticated("UNAUTHENTICATED", "credentials are required")
+            self._identified(p)
             raise permission_denied("NOT_THE_ENTERPRISE", f"only enterprises/{uscc} may read its erasure requests")
         req, reports = self.store.get_erasure(request_id)
         if req is None or req.uscc != uscc:
             raise not_found(f"enterprises/{uscc}/erasureRequests/{request_id}")
         done = [s for s in self.erasure_services if s in reports]
-        state = (
-            "PENDING" if not reports else ("COMPLETED" if len(done) == len(self.erasure_services) else "IN_PROGRESS")
-        )
-        return {
-            "name": f"enterprises/{uscc}/erasureRequests/{req.id}",
-            "requestId": req.id,
-            "uscc": uscc,
-            "state": state,
-            "createTime": req.create_time.isoformat(),
-            "requestedBy": req.actor,
-            "reason": req.reason,
-            "expectedReporters": list(self.erasure_services),
-            "reports": reports,
-        }
+        state: ErasureState = "PENDING"
+        if reports:
+            state = "COMPLETED" if len(done) == len(self.erasure_services) else "IN_PROGRESS"
+        return ErasureStatus(req, state, tuple(self.erasure_services), reports)
+
+    def recent_erasures(self, p: Principal, uscc: str, limit: int = 5) -> list[ErasureStatus]:
+        """The enterprise's latest erasure requests, oldest first (its management page)."""
+        return [self.get_erasure(p, uscc, request_id) for request_id in self.store.list_erasures(uscc)[-limit:]]
+
+    # ------------------------------------------------------------ what the enterprise's pages show
+
+    def link_enterprise(self, p: Principal) -> Enterprise | None:
+        """The registry record of the enterprise a link was signed for (None if it is not registered)."""
+        if p.kind != "enterprise":
+            raise permission_denied("PERMISSION_DENIED", "an enterprise link is required")
+        return self.store.get_enterprise(p.id)
+
+    def grantee_display_name(self, grantee: str) -> str:
+        """How a consent's grantee is named to the enterprise: the bank's registered name, else its
+        resource name (the platform's own consents are named by the pages)."""
+        bank = self.store.get_bank(grantee.split("/", 1)[1]) if grantee.startswith("banks/") else None
+        return bank.display_name if bank else grantee
 
 
 class Sweeper:

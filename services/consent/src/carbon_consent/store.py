@@ -19,11 +19,12 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, NamedTuple, Self, TypeVar
 
 import redis
 from carbon_common import events
 from carbon_common.redis_conn import as_bytes, as_text, members
+from pydantic import JsonValue
 
 from carbon_consent import changes, domain
 from carbon_consent.audit import AuditLog
@@ -91,7 +92,20 @@ def consent_from_json(raw: bytes | str) -> Consent:
     )
 
 
-def consent_event_payload(c: Consent) -> dict[str, Any]:
+class AuditEvent(NamedTuple):
+    """One entry of the consent audit chain: what happened (CONSENT_AUTHORIZED, ...) and its facts."""
+
+    kind: str
+    body: dict[str, JsonValue]
+
+
+T = TypeVar("T")
+Writes = Callable[[Any], None]  # queues a change's writes on the MULTI pipeline
+# build(pipe) of a commit: (result, its writes, the audit entries of the change)
+Build = Callable[[Any], tuple[T, Writes, list[AuditEvent]]]
+
+
+def consent_event_payload(c: Consent) -> dict[str, JsonValue]:
     last = c.history[-1]
     return {
         "consent": c.name,
@@ -180,12 +194,7 @@ class Store:
 
     # ------------------------------------------------------------ atomic commit
 
-    def _commit(
-        self,
-        watch: list[str],
-        build: Callable[[Any], tuple[Any, Callable[[Any], None], list[tuple[str, dict[str, Any]]]]],
-        now: datetime,
-    ) -> Any:
+    def _commit(self, watch: list[str], build: Build[T], now: datetime) -> T:
         """WATCH `watch` and the audit head; `build(pipe)` reads (immediate mode) and returns
         (result, queue_writes(pipe), audit events). Writes and audit entries commit in one MULTI."""
         return self.audit.transact(watch, build, now)
@@ -195,7 +204,7 @@ class Store:
     def create_enterprise(self, e: Enterprise, actor: str, now: datetime) -> Enterprise:
         key = f"{P}enterprise:{e.uscc}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Enterprise, Writes, list[AuditEvent]]:
             if pipe.exists(key):
                 raise Conflict(f"enterprises/{e.uscc}")
 
@@ -203,11 +212,14 @@ class Store:
                 p.set(key, e.to_json())
                 p.zadd(f"{P}enterprises", {e.uscc: 0})
 
-            payload = {"enterprise": f"enterprises/{e.uscc}", "actor": actor, "display_name": e.display_name}
-            return e, writes, [("ENTERPRISE_CREATED", payload)]
+            payload: dict[str, JsonValue] = {
+                "enterprise": f"enterprises/{e.uscc}",
+                "actor": actor,
+                "display_name": e.display_name,
+            }
+            return e, writes, [AuditEvent("ENTERPRISE_CREATED", payload)]
 
-        result: Enterprise = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_enterprise(self, uscc: str) -> Enterprise | None:
         raw = self.r.get(f"{P}enterprise:{uscc}")
@@ -226,7 +238,7 @@ class Store:
     def create_bank(self, bank: Bank, key_hash: str, actor: str, now: datetime) -> Bank:
         key = f"{P}bank:{bank.id}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Bank, Writes, list[AuditEvent]]:
             if pipe.exists(key):
                 raise Conflict(bank.name)
 
@@ -238,11 +250,10 @@ class Store:
             return (
                 bank,
                 writes,
-                [("BANK_CREATED", {"bank": bank.name, "actor": actor, "display_name": bank.display_name})],
+                [AuditEvent("BANK_CREATED", {"bank": bank.name, "actor": actor, "display_name": bank.display_name})],
             )
 
-        result: Bank = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_bank(self, bank_id: str) -> Bank | None:
         raw = self.r.get(f"{P}bank:{bank_id}")
@@ -280,7 +291,7 @@ class Store:
     def bank_consent_names(self, bank_id: str, offset: int, limit: int) -> list[str]:
         return members(self.r.zrange(f"{P}bank_consents:{bank_id}", offset, offset + limit - 1))
 
-    def _consent_writes(self, c: Consent) -> Callable[[Any], None]:
+    def _consent_writes(self, c: Consent) -> Writes:
         def writes(p: Any) -> None:
             p.hset(f"{P}consents:{c.enterprise}", c.id, consent_to_json(c))
             if c.state in domain.LIVE:
@@ -292,7 +303,7 @@ class Store:
         return writes
 
     def create_consent(
-        self, c: Consent, idempotency_key: str, events: list[tuple[str, dict[str, Any]]], now: datetime
+        self, c: Consent, idempotency_key: str, events: list[AuditEvent], now: datetime
     ) -> tuple[Consent, bool]:
         """Store a new consent with its audit events (creation, and any transition already applied).
         Returns (consent, created); with a known idempotency key, the earlier consent."""
@@ -300,7 +311,7 @@ class Store:
         idem = f"{P}idem:{idempotency_key}" if idempotency_key else ""
         watch = [hash_key] + ([idem] if idem else [])
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[tuple[Consent, bool], Writes, list[AuditEvent]]:
             if idem:
                 earlier = pipe.get(idem)
                 if earlier:
@@ -318,8 +329,7 @@ class Store:
 
             return (c, True), writes, list(events)
 
-        result: tuple[Consent, bool] = self._commit(watch, build, now)
-        return result
+        return self._commit(watch, build, now)
 
     def update_consent(
         self, uscc: str, consent_id: str, change: Callable[[Consent], Consent], event: str, now: datetime
@@ -332,7 +342,7 @@ class Store:
         hash_key = f"{P}consents:{uscc}"
         pending_error: list[domain.DomainError] = []
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[Consent, Writes, list[AuditEvent]]:
             pending_error.clear()
             raw = pipe.hget(hash_key, consent_id)
             if raw is None:
@@ -345,15 +355,19 @@ class Store:
                 if expired is None:
                     raise
                 pending_error.append(error)
-                return expired, self._consent_writes(expired), [("CONSENT_EXPIRED", consent_event_payload(expired))]
-            events: list[tuple[str, dict[str, Any]]] = []
+                return (
+                    expired,
+                    self._consent_writes(expired),
+                    [AuditEvent("CONSENT_EXPIRED", consent_event_payload(expired))],
+                )
+            events: list[AuditEvent] = []
             if expired is not None:
-                events.append(("CONSENT_EXPIRED", consent_event_payload(expired)))
+                events.append(AuditEvent("CONSENT_EXPIRED", consent_event_payload(expired)))
             if updated.history != (expired or current).history:
-                events.append((event, consent_event_payload(updated)))
+                events.append(AuditEvent(event, consent_event_payload(updated)))
             return updated, self._consent_writes(updated), events
 
-        result: Consent = self._commit([hash_key], build, now)
+        result = self._commit([hash_key], build, now)
         if pending_error:
             raise pending_error[0]
         return result
@@ -366,30 +380,29 @@ class Store:
 
     # ------------------------------------------------------------ CheckAccess audit
 
-    def audit_event(self, event: str, payload: dict[str, Any], now: datetime) -> None:
-        self.audit.append(event, payload, now)
+    def audit_event(self, event: AuditEvent, now: datetime) -> None:
+        self.audit.append(event.kind, event.body, now)
 
     # ------------------------------------------------------------ erasure
 
     def create_erasure(self, req: ErasureRequest, now: datetime) -> ErasureRequest:
         key = f"{P}erasure:{req.id}"
 
-        def build(pipe: Any) -> Any:
+        def build(pipe: Any) -> tuple[ErasureRequest, Writes, list[AuditEvent]]:
             def writes(p: Any) -> None:
                 p.set(key, req.to_json())
                 p.zadd(f"{P}erasures:{req.uscc}", {req.id: now.timestamp()})
                 events.ERASURE.add(p, events.ErasureRequested.create(uscc=req.uscc, request_id=req.id))
 
-            payload = {
+            payload: dict[str, JsonValue] = {
                 "enterprise": f"enterprises/{req.uscc}",
                 "request_id": req.id,
                 "actor": req.actor,
                 "reason": req.reason,
             }
-            return req, writes, [("ERASURE_REQUESTED", payload)]
+            return req, writes, [AuditEvent("ERASURE_REQUESTED", payload)]
 
-        result: ErasureRequest = self._commit([key], build, now)
-        return result
+        return self._commit([key], build, now)
 
     def get_erasure(self, request_id: str) -> tuple[ErasureRequest | None, dict[str, str]]:
         raw = self.r.get(f"{P}erasure:{request_id}")
