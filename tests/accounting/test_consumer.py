@@ -14,9 +14,11 @@ import grpc
 import pytest
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc
-from carbon_accounting.service import Accountant, Leases, MicroBatch, consume_events, process_batch, read_batch
+from carbon_accounting.consumer import consume_events, read_batch
+from carbon_accounting.core import AccountingCore
+from carbon_accounting.recompute import Accountant, MicroBatch, process_batch
 from carbon_accounting.settings import AccountingSettings
-from carbon_accounting.store import AccountStore
+from carbon_accounting.store import AccountStore, Leases
 from carbon_common import events
 from carbon_common.channels import service_channel
 from carbon_devkit.ports import free_port
@@ -376,7 +378,9 @@ def test_two_replicas_never_recompute_one_enterprise_at_once(
         replicas.append(watched)
     stopping = threading.Event()
     threads = [
-        threading.Thread(target=consume_events, args=(r, redis.Redis.from_url(f"{redis_server}/0"), stopping))
+        threading.Thread(
+            target=consume_events, args=(AccountingCore(r), redis.Redis.from_url(f"{redis_server}/0"), stopping)
+        )
         for r in replicas
     ]
     for t in threads:

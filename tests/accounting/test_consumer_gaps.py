@@ -12,16 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from carbon_accounting.service import (
-    AccountingServicer,
-    Leases,
-    MicroBatch,
-    claim_orphans,
-    consume_events,
-    process_batch,
-    read_batch,
-)
-from carbon_accounting.store import ERASED_KEY, AccountStore, baselines_key, months_key, periods_key
+from carbon_accounting.consumer import claim_orphans, consume_events, read_batch
+from carbon_accounting.core import AccountingCore
+from carbon_accounting.recompute import MicroBatch, process_batch
+from carbon_accounting.store import ERASED_KEY, AccountStore, Leases, baselines_key, months_key, periods_key
 from carbon_common import events
 from carbon_common.errors import ServiceError
 from carbon_ingest.common import erasure_worker
@@ -64,7 +58,7 @@ def test_entries_of_a_departed_consumer_are_claimed_after_the_lease(
     assert claim_orphans(client, survivor.settings) == 0  # not idle long enough yet: a live holder keeps them
     wait_for(lambda: client.xpending_range(STREAM, group, "-", "+", 1)[0]["time_since_delivered"] > 600)
     stopping = threading.Event()
-    worker = threading.Thread(target=consume_events, args=(survivor, client, stopping))
+    worker = threading.Thread(target=consume_events, args=(AccountingCore(survivor), client, stopping))
     worker.start()
     try:
         wait_for(lambda: client.xpending(STREAM, group)["pending"] == 0)
@@ -87,7 +81,7 @@ def test_compute_account_waits_for_the_lease_of_another_replica(
     accountant = replica(consent_process, redis_server, tmp_path, "g", "pod-1")
     accountant.settings = accountant.settings.model_copy(update={"lease_wait_seconds": 0.3})
     rpc_leases = Leases(client, "pod-1/rpc", 60_000)
-    servicer = AccountingServicer(accountant, access=None, leases=rpc_leases)  # type: ignore[arg-type]
+    servicer = AccountingCore(accountant, rpc_leases=rpc_leases)
     other = Leases(client, "pod-2", 60_000)
     assert other.acquire(uscc)  # pod-2's consumer is recomputing the enterprise
     name = f"enterprises/{uscc}/accounts/2024-01"

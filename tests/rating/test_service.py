@@ -213,3 +213,44 @@ def test_accounts_stream_events_refresh_the_population(stack: Stack) -> None:
     quality = int(Decimal(account.quality.score.value) * 1_000_000)
     assert row["l_va"] == 1_200_000 and row["industry"] == "C2611" and row["quality"] == quality
     assert row["account_digest"] == account.input_digest
+
+
+def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -> None:
+    """consent's erasure request reaches rating's erasure consumer (as it reaches accounting's): the
+    enterprise's population rows, stored and cached ratings and its latest published rating go, and
+    rating reports the counts on carbon:erasure:{request_id}; other enterprises keep theirs."""
+    client = redis.Redis.from_url(stack.redis_url)
+    uscc, other = make_uscc(66), make_uscc(5)
+    stack.seeder.account(uscc, "2023", tco2="150", value_added="1000000")
+    stub = rating_stub(stack.replicas[0])
+    name = f"enterprises/{uscc}/ratings/zhejiang-carbon-efficiency"
+    rated = stub.GetRating(rating_pb2.GetRatingRequest(name=name))
+    assert rated.period == "2023"
+    stub.GetRating(rating_pb2.GetRatingRequest(name=f"enterprises/{other}/ratings/zhejiang-carbon-efficiency"))
+    assert client.hexists("carbon:rating:population", f"{uscc}|2023")
+    assert client.exists(f"carbon:rating:ratings:{uscc}:zhejiang-carbon-efficiency")
+    assert client.hexists(events.RATINGS_LATEST_KEY, name)
+    assert client.scard(f"carbon:rating:cache-index:{uscc}") == 1
+    cache_key = client.smembers(f"carbon:rating:cache-index:{uscc}").pop().decode()
+    assert client.exists(f"carbon:rating:cache:{cache_key}")
+
+    events.ERASURE.add(client, events.ErasureRequested.create(uscc=uscc, request_id="erase-66"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not {b"rating", b"accounting"} <= set(
+        client.hkeys("carbon:erasure:erase-66")
+    ):
+        time.sleep(0.05)
+    report = json.loads(client.hget("carbon:erasure:erase-66", "rating"))  # type: ignore[arg-type]
+    assert report == {"population_rows_deleted": 1, "ratings_deleted": 1, "cached_ratings_deleted": 1}
+
+    assert [f for f, _ in client.hscan_iter("carbon:rating:population", match=f"{uscc}|*")] == []
+    assert list(client.scan_iter(match=f"carbon:rating:ratings:{uscc}:*")) == []
+    assert not client.exists(f"carbon:rating:cache:{cache_key}", f"carbon:rating:cache-index:{uscc}")
+    assert not client.hexists(events.RATINGS_LATEST_KEY, name)
+    # the other enterprise is untouched
+    assert client.hexists("carbon:rating:population", f"{other}|2023")
+    assert client.exists(f"carbon:rating:ratings:{other}:zhejiang-carbon-efficiency")
+    # accounting erased the accounts too: nothing left to rate
+    with pytest.raises(grpc.RpcError) as gone:
+        stub.GetRating(rating_pb2.GetRatingRequest(name=name))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
