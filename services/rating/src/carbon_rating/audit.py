@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from carbon_common import hashchain
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 CHAIN = "rating:audit"
 AUDIT_KEY = hashchain.list_key(CHAIN)
@@ -33,26 +34,39 @@ def queue(pipe: Any, entry: hashchain.Entry) -> None:
     hashchain.queue_append(pipe, entry)
 
 
-def entries(client: redis.Redis) -> list[dict[str, Any]]:
-    """Every entry as the audit page and GET /v1/audit show it: seq, time, actor, action, details, prev, hash."""
-    out: list[dict[str, Any]] = []
+class AuditEntry(BaseModel):
+    """One entry as the audit page and GET /v1/audit show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int | None = Field(description="Position in the chain; null for an entry that cannot be parsed")
+    time: str
+    actor: str
+    action: str = Field(description="What was done (draft, approve_publish, reject, ...); MALFORMED if unreadable")
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+    prev: str = ""
+    hash: str = ""
+
+
+def entries(client: redis.Redis) -> list[AuditEntry]:
+    """Every entry of the chain, oldest first."""
+    out: list[AuditEntry] = []
     for _, raw in hashchain.entries(client, CHAIN):
         try:
             entry = hashchain.parse_entry(CHAIN, raw)
         except hashchain.MalformedEntry:
-            out.append({"seq": None, "time": "", "actor": "", "action": "MALFORMED", "details": {}, "hash": ""})
+            out.append(AuditEntry(seq=None, time="", actor="", action="MALFORMED"))
             continue
-        details = {k: v for k, v in entry.body.items() if k != "actor"}
         out.append(
-            {
-                "seq": entry.seq,
-                "time": entry.time,
-                "actor": entry.body.get("actor", ""),
-                "action": entry.kind,
-                "details": details,
-                "prev": entry.prev_hash,
-                "hash": entry.hash,
-            }
+            AuditEntry(
+                seq=entry.seq,
+                time=entry.time,
+                actor=str(entry.body.get("actor", "")),
+                action=entry.kind,
+                details={k: v for k, v in entry.body.items() if k != "actor"},
+                prev=entry.prev_hash,
+                hash=entry.hash,
+            )
         )
     return out
 

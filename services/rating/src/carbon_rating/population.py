@@ -166,7 +166,7 @@ class PopulationView:
 class PopulationCache:
     def __init__(self, client: redis.Redis, min_sample: int | None = None) -> None:
         self.redis = client
-        self.min_sample = int(min_sample if min_sample is not None else national_config()["min_sample"])
+        self.min_sample = int(min_sample if min_sample is not None else national_config().min_sample)
         self._view: PopulationView | None = None
         self._lock = threading.Lock()
 

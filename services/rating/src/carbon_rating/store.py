@@ -189,8 +189,9 @@ class RatingStore:
 
     def erase(self, uscc: str) -> Erased:
         """Delete the enterprise's population rows, stored ratings (and their history), cached
-        ratings and its entries in the latest-published-rating hash, in one transaction; the population epoch moves when rows went, so every replica
-        rebuilds its benchmark tables without them."""
+        ratings and its entries in the latest-published-rating hash, in one transaction; the
+        population epoch moves when rows went, so every replica rebuilds its benchmark tables
+        without them."""
         fields = [field for field, _ in self.redis.hscan_iter(POPULATION_KEY, match=f"{uscc}|*", count=1000)]
         keys = list(self.redis.scan_iter(match=f"{ratings_key(uscc, '')}*", count=1000))
         cached = sorted(as_text(k) for k in self.redis.smembers(cache_index_key(uscc)))
