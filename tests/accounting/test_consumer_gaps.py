@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from carbon_accounting.consumer import claim_orphans, consume_events, read_batch
+from carbon_accounting.consumer import claim_orphans, consume_events, micro_batch, read_batch
 from carbon_accounting.core import AccountingCore
-from carbon_accounting.recompute import MicroBatch, process_batch
+from carbon_accounting.recompute import process_batch
 from carbon_accounting.store import ERASED_KEY, AccountStore, Leases, baselines_key, months_key, periods_key
 from carbon_common import events
 from carbon_common.errors import ServiceError
@@ -117,7 +117,7 @@ def test_erasure_deletes_derived_data_and_ignores_earlier_activity(
         client.xadd(STREAM, activity(uscc, "2023-01", "a"))
         client.xadd(STREAM, activity(uscc, "2024-01", "b"))
     first = read_batch(client, accountant.settings, ">", threading.Event())
-    result = process_batch(accountant, MicroBatch.of(first))
+    result = process_batch(accountant, micro_batch(first))
     client.xack(STREAM, group, *result.done)
     store = AccountStore(client)
     assert store.periods(erased) == ["2023", "2023-01", "2024", "2024-01"]
@@ -155,10 +155,10 @@ def test_erasure_deletes_derived_data_and_ignores_earlier_activity(
     # the activity announced before the erasure recomputes nothing from the (not yet erased) raw data
     accountant.computed.clear()
     late = read_batch(client, accountant.settings, ">", threading.Event())
-    again = process_batch(accountant, MicroBatch.of(late))
+    again = process_batch(accountant, micro_batch(late))
     assert len(again.done) == 1 and not again.recomputed and accountant.computed == []
     assert store.periods(erased) == []
     # data announced after the erasure (a new consent, new data) is accounted again
     client.xadd(STREAM, activity(erased, "2024-01", "new"))
     fresh = read_batch(client, accountant.settings, ">", threading.Event())
-    assert process_batch(accountant, MicroBatch.of(fresh)).recomputed == {erased: ["2024", "2024-01"]}
+    assert process_batch(accountant, micro_batch(fresh)).recomputed == {erased: ["2024", "2024-01"]}

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 
 import redis
-from carbon_common import events, metrics
+from carbon_common import events, metrics, names
+from carbon_common.errors import ServiceError
 from carbon_common.redis_conn import as_text, group_entries
 
 from carbon_accounting.core import AccountingCore
@@ -19,6 +21,36 @@ from carbon_accounting.settings import AccountingSettings
 ACTIVITY_STREAM = events.ACTIVITY.name
 
 log = logging.getLogger(__name__)
+
+
+def micro_batch(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> MicroBatch:
+    """Stream entries decoded (carbon_common.events.ACTIVITY) and grouped by enterprise; deleted,
+    malformed or invalid ones are kept to be acknowledged as they are."""
+    batch = MicroBatch(size=len(entries))
+    for entry_id, fields in entries:
+        if not fields:  # already deleted from the stream
+            batch.ignored.append(entry_id)
+            continue
+        try:
+            event = events.ACTIVITY.decode(fields)
+        except events.EventDecodeError as error:
+            log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
+            batch.ignored.append(entry_id)
+            continue
+        if not names.is_valid_uscc(event.uscc) or not event.months or not _valid_months(event.months):
+            log.warning("ignoring activity event without valid enterprise/months", extra={"id": as_text(entry_id)})
+            batch.ignored.append(entry_id)
+            continue
+        batch.add(entry_id, event.uscc, event.months)
+    return batch
+
+
+def _valid_months(months: Iterable[str]) -> bool:
+    """Every entry a YYYY-MM in range: an event naming anything else could never be processed."""
+    try:
+        return all(len(names.parse_period(month, "months")) == 7 for month in months)
+    except ServiceError:
+        return False
 
 
 def read_batch(
@@ -101,7 +133,7 @@ def consume_events(core: AccountingCore, client: redis.Redis, stopping: threadin
                 if not entries:
                     cursor = ">"  # pending walked (or nothing new within the block time)
                     continue
-                batch = MicroBatch.of(entries)
+                batch = micro_batch(entries)
                 metrics.micro_batch(batch.size, consumer="accounting")
                 result = core.process_batch(batch)
                 if result.done:

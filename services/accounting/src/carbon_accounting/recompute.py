@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from carbon.v1 import accounting_pb2, enterprise_pb2, enterprise_pb2_grpc
-from carbon_common import events, metrics, names
+from carbon_common import metrics, names
 from carbon_common.errors import ServiceError, from_rpc_error, not_found, unavailable
 from carbon_common.redis_conn import as_text
 from carbon_ingest import rawdata
@@ -311,41 +311,16 @@ def entry_ms(entry_id: bytes | str) -> int:
 @dataclass
 class MicroBatch:
     """Stream entries read together, grouped by enterprise: every account they touch is
-    recomputed once, however many of the entries name it."""
+    recomputed once, however many of the entries name it (decoded by consumer.micro_batch)."""
 
     months: dict[str, set[str]] = field(default_factory=dict)  # uscc -> months named by its events
     entries: dict[str, list[bytes]] = field(default_factory=dict)  # uscc -> its entry ids
     ignored: list[bytes] = field(default_factory=list)  # deleted or malformed: acknowledged as they are
     size: int = 0
 
-    @classmethod
-    def of(cls, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> MicroBatch:
-        batch = cls(size=len(entries))
-        for entry_id, fields in entries:
-            if not fields:  # already deleted from the stream
-                batch.ignored.append(entry_id)
-                continue
-            try:
-                event = events.ACTIVITY.decode(fields)
-            except events.EventDecodeError as error:
-                log.warning("ignoring malformed activity event", extra={"error": str(error)[:200]})
-                batch.ignored.append(entry_id)
-                continue
-            if not names.is_valid_uscc(event.uscc) or not event.months or not _valid_months(event.months):
-                log.warning("ignoring activity event without valid enterprise/months", extra={"id": as_text(entry_id)})
-                batch.ignored.append(entry_id)
-                continue
-            batch.months.setdefault(event.uscc, set()).update(event.months)
-            batch.entries.setdefault(event.uscc, []).append(entry_id)
-        return batch
-
-
-def _valid_months(months: Iterable[str]) -> bool:
-    """Every entry a YYYY-MM in range: an event naming anything else could never be processed."""
-    try:
-        return all(len(names.parse_period(month, "months")) == 7 for month in months)
-    except ServiceError:
-        return False
+    def add(self, entry_id: bytes, uscc: str, months: Iterable[str]) -> None:
+        self.months.setdefault(uscc, set()).update(months)
+        self.entries.setdefault(uscc, []).append(entry_id)
 
 
 @dataclass

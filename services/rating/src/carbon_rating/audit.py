@@ -10,12 +10,13 @@ immediate mode after WATCHing `WATCH_KEYS`, `queue` inside MULTI. So a change wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from carbon_common import hashchain
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import JsonValue
 
 CHAIN = "rating:audit"
 AUDIT_KEY = hashchain.list_key(CHAIN)
@@ -34,16 +35,16 @@ def queue(pipe: Any, entry: hashchain.Entry) -> None:
     hashchain.queue_append(pipe, entry)
 
 
-class AuditEntry(BaseModel):
-    """One entry as the audit page and GET /v1/audit show it."""
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry as the audit page and GET /v1/audit show it (seq None and action MALFORMED for an
+    entry that cannot be parsed)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    seq: int | None = Field(description="Position in the chain; null for an entry that cannot be parsed")
+    seq: int | None
     time: str
     actor: str
-    action: str = Field(description="What was done (draft, approve_publish, reject, ...); MALFORMED if unreadable")
-    details: dict[str, JsonValue] = Field(default_factory=dict)
+    action: str  # draft, approve_publish, reject, publish, ...
+    details: dict[str, JsonValue] = field(default_factory=dict)
     prev: str = ""
     hash: str = ""
 
