@@ -20,7 +20,7 @@ from carbon_devkit.ports import free_port
 from carbon_devkit.processes import ServiceProcess, start_service
 from carbon_devkit.seed import Seeder, make_uscc
 from carbon_devkit.stack import start_data_services, stop_services
-from carbon_rating.population import store_frame
+from carbon_rating.population import not_erased, store_frame
 from carbon_rating.synthetic import population
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -221,7 +221,7 @@ def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -
     rating reports the counts on carbon:erasure:{request_id}; other enterprises keep theirs."""
     client = redis.Redis.from_url(stack.redis_url)
     uscc, other = make_uscc(66), make_uscc(5)
-    stack.seeder.account(uscc, "2023", tco2="150", value_added="1000000")
+    before = stack.seeder.account(uscc, "2023", tco2="150", value_added="1000000")
     stub = rating_stub(stack.replicas[0])
     name = f"enterprises/{uscc}/ratings/zhejiang-carbon-efficiency"
     rated = stub.GetRating(rating_pb2.GetRatingRequest(name=name))
@@ -250,6 +250,13 @@ def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -
     # the other enterprise is untouched
     assert client.hexists("carbon:rating:population", f"{other}|2023")
     assert client.exists(f"carbon:rating:ratings:{other}:zhejiang-carbon-efficiency")
+    # an account computed before the erasure (accounting erases on its own, maybe later) is erased
+    # data: it never joins the population again; one computed after it (new data) does
+    after = accounting_pb2.Account()
+    after.CopyFrom(before)
+    after.compute_time.FromMilliseconds(int(client.hget("carbon:rating:erased", uscc)) + 1)  # type: ignore[arg-type]
+    peer = stack.accounts[f"enterprises/{other}/accounts/2023"]
+    assert not_erased(client, [before, after, peer]) == [after, peer]
     # accounting erased the accounts too: nothing left to rate
     with pytest.raises(grpc.RpcError) as gone:
         stub.GetRating(rating_pb2.GetRatingRequest(name=name))

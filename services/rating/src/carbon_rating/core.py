@@ -153,13 +153,14 @@ class RatingCore:
         """Rate the enterprise's `period` account under `scheme`; a new rating is stored and published."""
         if not period or period not in rows:
             if requested:
+                name = f"enterprises/{uscc}/accounts/{period}"
                 try:
-                    account = self.accounting.GetAccount(
-                        accounting_pb2.GetAccountRequest(name=f"enterprises/{uscc}/accounts/{period}"), timeout=5
-                    )
-                    rows[period] = row_from_account(account)
+                    account = self.accounting.GetAccount(accounting_pb2.GetAccountRequest(name=name), timeout=5)
                 except grpc.RpcError as error:
                     raise from_rpc_error(error) from None
+                if not self.store.current([account]):
+                    raise not_found(name)  # erased here; accounting has not deleted its copy yet
+                rows[period] = row_from_account(account)
             else:
                 raise not_found(f"enterprises/{uscc}/accounts", f"enterprises/{uscc} has no annual carbon account yet")
         view = self.population.view()
@@ -190,7 +191,7 @@ class RatingCore:
             accounts = list_accounts(self.accounting, uscc)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
-        rows = {a.period: row_from_account(a) for a in accounts if len(a.period) == 4}
+        rows = {a.period: row_from_account(a) for a in self.store.current(accounts) if len(a.period) == 4}
         self.store.upsert_rows(rows.values())
         return rows
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from carbon.v1 import rating_pb2
+from carbon.v1 import accounting_pb2, rating_pb2
 from carbon_common import events
 from carbon_common.errors import unavailable
 from carbon_common.redis_conn import as_bytes, as_text
 
 from carbon_rating.model import Row
-from carbon_rating.population import EPOCH_KEY, POPULATION_KEY, upsert
+from carbon_rating.population import EPOCH_KEY, ERASED_KEY, POPULATION_KEY, not_erased, upsert
 
 log = logging.getLogger(__name__)
 RATINGS_PREFIX = "carbon:rating:ratings:"
@@ -155,6 +155,10 @@ class RatingStore:
         except redis.RedisError:
             log.warning("population upsert failed", exc_info=True)
 
+    def current(self, accounts: Iterable[accounting_pb2.Account]) -> list[accounting_pb2.Account]:
+        """The accounts not erased here since they were computed (population.not_erased)."""
+        return not_erased(self.redis, accounts)
+
     def rated_schemes(self, uscc: str) -> list[str]:
         """The schemes the enterprise has a stored rating under."""
         prefix = ratings_key(uscc, "")
@@ -191,14 +195,17 @@ class RatingStore:
         """Delete the enterprise's population rows, stored ratings (and their history), cached
         ratings and its entries in the latest-published-rating hash, in one transaction; the
         population epoch moves when rows went, so every replica rebuilds its benchmark tables
-        without them."""
+        without them. Accounts computed before now are ignored from now on (population.not_erased):
+        accounting erases its own copy independently, maybe later."""
         fields = [field for field, _ in self.redis.hscan_iter(POPULATION_KEY, match=f"{uscc}|*", count=1000)]
         keys = list(self.redis.scan_iter(match=f"{ratings_key(uscc, '')}*", count=1000))
         cached = sorted(as_text(k) for k in self.redis.smembers(cache_index_key(uscc)))
         published = [
             name for name, _ in self.redis.hscan_iter(events.RATINGS_LATEST_KEY, match=f"enterprises/{uscc}/*")
         ]
+        seconds, micros = self.redis.time()
         with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(ERASED_KEY, uscc, str(int(seconds) * 1000 + int(micros) // 1000))
             if fields:
                 pipe.hdel(POPULATION_KEY, *fields)
                 pipe.incr(EPOCH_KEY)
