@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import redis
 
@@ -22,7 +21,7 @@ ERASURE_STREAM = events.ERASURE.name
 
 
 def erasure_worker(
-    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], dict[str, Any]]
+    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], Mapping[str, int]]
 ) -> Callable[[threading.Event], None]:
     """Consume carbon:events:erasure (consumer group = service) and erase the enterprise.
 
@@ -64,7 +63,7 @@ def erasure_worker(
 def handle_erasure(
     client: redis.Redis,
     service: str,
-    erase: Callable[[str], dict[str, Any]],
+    erase: Callable[[str], Mapping[str, int]],
     entry_id: bytes,
     fields: dict[bytes, bytes],
 ) -> None:
@@ -72,7 +71,8 @@ def handle_erasure(
         request = events.ERASURE.decode(fields)
     except events.EventDecodeError as error:
         log.warning("malformed erasure event", extra={"id": entry_id.decode(), "error": str(error)[:200]})
-        result: dict[str, Any] = {"error": "malformed erasure request"}
+        # What the service reports to consent: counts of what it erased, or why it erased nothing.
+        result: Mapping[str, int | str] = {"error": "malformed erasure request"}
         request_id = entry_id.decode()
     else:
         request_id = request.request_id
