@@ -15,6 +15,7 @@ import redis
 from carbon.v1 import accounting_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import events
 from carbon_common.channels import service_channel
+from carbon_common.redis_conn import as_text
 from carbon_devkit.credentials import SERVICE_SECRET
 from carbon_devkit.ports import free_port
 from carbon_devkit.processes import ServiceProcess, start_service
@@ -231,7 +232,7 @@ def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -
     assert client.exists(f"carbon:rating:ratings:{uscc}:zhejiang-carbon-efficiency")
     assert client.hexists(events.RATINGS_LATEST_KEY, name)
     assert client.scard(f"carbon:rating:cache-index:{uscc}") == 1
-    cache_key = client.smembers(f"carbon:rating:cache-index:{uscc}").pop().decode()
+    cache_key = as_text(client.smembers(f"carbon:rating:cache-index:{uscc}").pop())
     assert client.exists(f"carbon:rating:cache:{cache_key}")
 
     events.ERASURE.add(client, events.ErasureRequested.create(uscc=uscc, request_id="erase-66"))
@@ -240,7 +241,9 @@ def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -
         client.hkeys("carbon:erasure:erase-66")
     ):
         time.sleep(0.05)
-    report = json.loads(client.hget("carbon:erasure:erase-66", "rating"))  # type: ignore[arg-type]
+    reported = client.hget("carbon:erasure:erase-66", "rating")
+    assert reported is not None, "rating's erasure consumer did not report"
+    report = json.loads(reported)
     assert report == {"population_rows_deleted": 1, "ratings_deleted": 1, "cached_ratings_deleted": 1}
 
     assert [f for f, _ in client.hscan_iter("carbon:rating:population", match=f"{uscc}|*")] == []
