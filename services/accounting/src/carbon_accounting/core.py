@@ -34,7 +34,7 @@ from carbon_common.errors import (
     unauthenticated,
     unavailable,
 )
-from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
+from carbon_common.identity import Reader, ServiceVerifier, bearer_token, metadata_value, service_caller
 
 from carbon_accounting.account_page import (
     AccountPage,
@@ -55,14 +55,6 @@ PEER_OPTIONAL_TIMEOUT = 1.0  # rating and consent extras of a report: never bloc
 
 def sign_report_link(secret: str, uscc: str, period: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"report:{uscc}:{period}:{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class Reader:
-    """Who reads: a platform service (it does its own bank checks) or the bank of an API key."""
-
-    principal: str
-    is_bank: bool
 
 
 class Access:

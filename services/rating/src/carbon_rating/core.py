@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from carbon_common.errors import (
     not_found,
     quote,
 )
+from carbon_common.identity import Reader
 from carbon_common.names import parse_child, parse_period
 from google.protobuf.message import Message
 
@@ -39,14 +39,6 @@ from carbon_rating.store import RatingStore
 
 log = logging.getLogger(__name__)
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 1000, 50
-
-
-@dataclass(frozen=True)
-class Reader:
-    """Who reads: a platform service (it does its own bank checks) or the bank of an API key."""
-
-    principal: str
-    is_bank: bool
 
 
 def cache_key(uscc: str, scheme: sc.SchemeVersion, period: str, rows: Mapping[str, Row], population_epoch: int) -> str:

@@ -10,9 +10,9 @@ from carbon.v1 import rating_pb2 as pb
 from carbon.v1 import rating_pb2_grpc as pb_grpc
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.errors import unauthenticated
-from carbon_common.identity import ServiceVerifier, bearer_token, metadata_value, service_caller
+from carbon_common.identity import Reader, ServiceVerifier, bearer_token, metadata_value, service_caller
 
-from carbon_rating.core import RatingCore, Reader
+from carbon_rating.core import RatingCore
 
 
 class RatingServicer(pb_grpc.RatingServiceServicer):
