@@ -260,7 +260,3 @@ def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -
     after.compute_time.FromMilliseconds(int(client.hget("carbon:rating:erased", uscc)) + 1)  # type: ignore[arg-type]
     peer = stack.accounts[f"enterprises/{other}/accounts/2023"]
     assert not_erased(client, [before, after, peer]) == [after, peer]
-    # accounting erased the accounts too: nothing left to rate
-    with pytest.raises(grpc.RpcError) as gone:
-        stub.GetRating(rating_pb2.GetRatingRequest(name=name))
-    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
