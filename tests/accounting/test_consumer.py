@@ -14,9 +14,11 @@ import grpc
 import pytest
 import redis
 from carbon.v1 import accounting_pb2, accounting_pb2_grpc
-from carbon_accounting.service import Accountant, Leases, MicroBatch, consume_events, process_batch, read_batch
+from carbon_accounting.consumer import consume_events, micro_batch, read_batch
+from carbon_accounting.core import AccountingCore
+from carbon_accounting.recompute import Accountant, process_batch
 from carbon_accounting.settings import AccountingSettings
-from carbon_accounting.store import AccountStore
+from carbon_accounting.store import AccountStore, Leases
 from carbon_common import events
 from carbon_common.channels import service_channel
 from carbon_devkit.ports import free_port
@@ -107,7 +109,7 @@ def test_micro_batch_recomputes_each_touched_account_once(
     accountant = CountingAccountant(settings, AccountStore(client), channel)
     entries = read_batch(client, settings, ">", threading.Event())
     assert len(entries) == 50
-    result = process_batch(accountant, MicroBatch.of(entries))
+    result = process_batch(accountant, micro_batch(entries))
     channel.close()
 
     assert not result.failed
@@ -320,7 +322,7 @@ def test_an_enterprise_leased_by_another_replica_is_deferred(
     assert leases_a.acquire(x)  # replica a is recomputing x
 
     entries = read_batch(client, b.settings, ">", threading.Event())
-    result = process_batch(b, MicroBatch.of(entries), leases_b)
+    result = process_batch(b, micro_batch(entries), leases_b)
     assert result.deferred == [x] and set(result.recomputed) == {y}
     assert not any(c.startswith(x) for c in b.computed)  # b never touched x
     assert len(result.done) == 1  # only y's entry may be acknowledged; x's stays pending at b
@@ -334,7 +336,7 @@ def test_an_enterprise_leased_by_another_replica_is_deferred(
     leases_a.release(x)
     pending = read_batch(client, b.settings, "0", threading.Event())
     assert [e for e, _f in pending] == [entries[0][0]]
-    again = process_batch(b, MicroBatch.of(pending), leases_b)
+    again = process_batch(b, micro_batch(pending), leases_b)
     assert again.recomputed == {x: ["2024", "2024-01"]} and not again.deferred
     assert client.get(Leases.key(x)) is None  # released after storing
 
@@ -376,7 +378,9 @@ def test_two_replicas_never_recompute_one_enterprise_at_once(
         replicas.append(watched)
     stopping = threading.Event()
     threads = [
-        threading.Thread(target=consume_events, args=(r, redis.Redis.from_url(f"{redis_server}/0"), stopping))
+        threading.Thread(
+            target=consume_events, args=(AccountingCore(r), redis.Redis.from_url(f"{redis_server}/0"), stopping)
+        )
         for r in replicas
     ]
     for t in threads:

@@ -12,16 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from carbon_accounting.service import (
-    AccountingServicer,
-    Leases,
-    MicroBatch,
-    claim_orphans,
-    consume_events,
-    process_batch,
-    read_batch,
-)
-from carbon_accounting.store import ERASED_KEY, AccountStore, baselines_key, months_key, periods_key
+from carbon_accounting.consumer import claim_orphans, consume_events, micro_batch, read_batch
+from carbon_accounting.core import AccountingCore
+from carbon_accounting.recompute import process_batch
+from carbon_accounting.store import ERASED_KEY, AccountStore, Leases, baselines_key, months_key, periods_key
 from carbon_common import events
 from carbon_common.errors import ServiceError
 from carbon_ingest.common import erasure_worker
@@ -64,7 +58,7 @@ def test_entries_of_a_departed_consumer_are_claimed_after_the_lease(
     assert claim_orphans(client, survivor.settings) == 0  # not idle long enough yet: a live holder keeps them
     wait_for(lambda: client.xpending_range(STREAM, group, "-", "+", 1)[0]["time_since_delivered"] > 600)
     stopping = threading.Event()
-    worker = threading.Thread(target=consume_events, args=(survivor, client, stopping))
+    worker = threading.Thread(target=consume_events, args=(AccountingCore(survivor), client, stopping))
     worker.start()
     try:
         wait_for(lambda: client.xpending(STREAM, group)["pending"] == 0)
@@ -87,7 +81,7 @@ def test_compute_account_waits_for_the_lease_of_another_replica(
     accountant = replica(consent_process, redis_server, tmp_path, "g", "pod-1")
     accountant.settings = accountant.settings.model_copy(update={"lease_wait_seconds": 0.3})
     rpc_leases = Leases(client, "pod-1/rpc", 60_000)
-    servicer = AccountingServicer(accountant, access=None, leases=rpc_leases)  # type: ignore[arg-type]
+    servicer = AccountingCore(accountant, rpc_leases=rpc_leases)
     other = Leases(client, "pod-2", 60_000)
     assert other.acquire(uscc)  # pod-2's consumer is recomputing the enterprise
     name = f"enterprises/{uscc}/accounts/2024-01"
@@ -123,7 +117,7 @@ def test_erasure_deletes_derived_data_and_ignores_earlier_activity(
         client.xadd(STREAM, activity(uscc, "2023-01", "a"))
         client.xadd(STREAM, activity(uscc, "2024-01", "b"))
     first = read_batch(client, accountant.settings, ">", threading.Event())
-    result = process_batch(accountant, MicroBatch.of(first))
+    result = process_batch(accountant, micro_batch(first))
     client.xack(STREAM, group, *result.done)
     store = AccountStore(client)
     assert store.periods(erased) == ["2023", "2023-01", "2024", "2024-01"]
@@ -161,10 +155,10 @@ def test_erasure_deletes_derived_data_and_ignores_earlier_activity(
     # the activity announced before the erasure recomputes nothing from the (not yet erased) raw data
     accountant.computed.clear()
     late = read_batch(client, accountant.settings, ">", threading.Event())
-    again = process_batch(accountant, MicroBatch.of(late))
+    again = process_batch(accountant, micro_batch(late))
     assert len(again.done) == 1 and not again.recomputed and accountant.computed == []
     assert store.periods(erased) == []
     # data announced after the erasure (a new consent, new data) is accounted again
     client.xadd(STREAM, activity(erased, "2024-01", "new"))
     fresh = read_batch(client, accountant.settings, ">", threading.Event())
-    assert process_batch(accountant, MicroBatch.of(fresh)).recomputed == {erased: ["2024", "2024-01"]}
+    assert process_batch(accountant, micro_batch(fresh)).recomputed == {erased: ["2024", "2024-01"]}

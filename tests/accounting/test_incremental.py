@@ -25,7 +25,7 @@ from carbon_accounting.compute import (
     month_part,
     period_months,
 )
-from carbon_accounting.service import Accountant
+from carbon_accounting.recompute import Accountant
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore, months_key
 from carbon_ingest import parquet_io, rawdata
@@ -227,7 +227,7 @@ def test_year_summed_from_month_records_base_from_stored_account(redis_server: s
     assert base_2023 is not None and year.base_period == "2023"
     assert D(year.base_total_tco2.value) == D(base_2023.total_tco2.value)
     recorded = accountant.store.baseline(ent.uscc, "2023")
-    assert recorded is not None and recorded[1] == D(base_2023.total_tco2.value) == D("1.6368")
+    assert recorded is not None and recorded.total_tco2 == D(base_2023.total_tco2.value) == D("1.6368")
 
     # raw data of February 2024 written without an event: the year is summed from the records,
     # so it does not see it until an event names February (then it does)

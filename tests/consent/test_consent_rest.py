@@ -159,6 +159,9 @@ def test_admin_bootstrap_grant_manage_link_and_erasure(consent_process: Edge, re
         assert status["state"] == "IN_PROGRESS"  # accounting still holds accounts derived from the data
         client.hset(f"carbon:erasure:{body['requestId']}", "accounting", '{"accounts_deleted":0}')
         status = http.get(f"/v1/enterprises/{uscc}/erasureRequests/{body['requestId']}", headers=ADMIN).json()
+        assert status["state"] == "IN_PROGRESS"  # rating still holds the population rows and ratings
+        client.hset(f"carbon:erasure:{body['requestId']}", "rating", '{"ratings_deleted":0}')
+        status = http.get(f"/v1/enterprises/{uscc}/erasureRequests/{body['requestId']}", headers=ADMIN).json()
         assert status["state"] == "COMPLETED"
         assert http.post(f"/v1/enterprises/{uscc}/erasureRequests", headers=_bank(s["key_a"])).status_code == 403
 

@@ -214,8 +214,8 @@ def test_audit_chain_detects_tampering(redis_url: str) -> None:
     store.seed(builtin_documents().values())
     store.create_draft(document("quzhou-four-colour"), "alice")
     items = audit.entries(client)
-    assert [e["action"] for e in items] == ["publish", "publish", "publish", "draft"]
-    assert [e["seq"] for e in items] == [1, 2, 3, 4] and items[3]["actor"] == "alice"
+    assert [e.action for e in items] == ["publish", "publish", "publish", "draft"]
+    assert [e.seq for e in items] == [1, 2, 3, 4] and items[3].actor == "alice"
     assert audit.verify(client) == (True, None)
     forged = json.loads(client.lindex(audit.AUDIT_KEY, 1))  # type: ignore[arg-type]
     forged["body"]["actor"] = "mallory"

@@ -15,12 +15,13 @@ import redis
 from carbon.v1 import accounting_pb2, rating_pb2, rating_pb2_grpc
 from carbon_common import events
 from carbon_common.channels import service_channel
+from carbon_common.redis_conn import as_text
 from carbon_devkit.credentials import SERVICE_SECRET
 from carbon_devkit.ports import free_port
 from carbon_devkit.processes import ServiceProcess, start_service
 from carbon_devkit.seed import Seeder, make_uscc
 from carbon_devkit.stack import start_data_services, stop_services
-from carbon_rating.population import store_frame
+from carbon_rating.population import not_erased, store_frame
 from carbon_rating.synthetic import population
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -213,3 +214,49 @@ def test_accounts_stream_events_refresh_the_population(stack: Stack) -> None:
     quality = int(Decimal(account.quality.score.value) * 1_000_000)
     assert row["l_va"] == 1_200_000 and row["industry"] == "C2611" and row["quality"] == quality
     assert row["account_digest"] == account.input_digest
+
+
+def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -> None:
+    """consent's erasure request reaches rating's erasure consumer (as it reaches accounting's): the
+    enterprise's population rows, stored and cached ratings and its latest published rating go, and
+    rating reports the counts on carbon:erasure:{request_id}; other enterprises keep theirs."""
+    client = redis.Redis.from_url(stack.redis_url)
+    uscc, other = make_uscc(66), make_uscc(5)
+    before = stack.seeder.account(uscc, "2023", tco2="150", value_added="1000000")
+    stub = rating_stub(stack.replicas[0])
+    name = f"enterprises/{uscc}/ratings/zhejiang-carbon-efficiency"
+    rated = stub.GetRating(rating_pb2.GetRatingRequest(name=name))
+    assert rated.period == "2023"
+    stub.GetRating(rating_pb2.GetRatingRequest(name=f"enterprises/{other}/ratings/zhejiang-carbon-efficiency"))
+    assert client.hexists("carbon:rating:population", f"{uscc}|2023")
+    assert client.exists(f"carbon:rating:ratings:{uscc}:zhejiang-carbon-efficiency")
+    assert client.hexists(events.RATINGS_LATEST_KEY, name)
+    assert client.scard(f"carbon:rating:cache-index:{uscc}") == 1
+    cache_key = as_text(client.smembers(f"carbon:rating:cache-index:{uscc}").pop())
+    assert client.exists(f"carbon:rating:cache:{cache_key}")
+
+    events.ERASURE.add(client, events.ErasureRequested.create(uscc=uscc, request_id="erase-66"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not {b"rating", b"accounting"} <= set(
+        client.hkeys("carbon:erasure:erase-66")
+    ):
+        time.sleep(0.05)
+    reported = client.hget("carbon:erasure:erase-66", "rating")
+    assert reported is not None, "rating's erasure consumer did not report"
+    report = json.loads(reported)
+    assert report == {"population_rows_deleted": 1, "ratings_deleted": 1, "cached_ratings_deleted": 1}
+
+    assert [f for f, _ in client.hscan_iter("carbon:rating:population", match=f"{uscc}|*")] == []
+    assert list(client.scan_iter(match=f"carbon:rating:ratings:{uscc}:*")) == []
+    assert not client.exists(f"carbon:rating:cache:{cache_key}", f"carbon:rating:cache-index:{uscc}")
+    assert not client.hexists(events.RATINGS_LATEST_KEY, name)
+    # the other enterprise is untouched
+    assert client.hexists("carbon:rating:population", f"{other}|2023")
+    assert client.exists(f"carbon:rating:ratings:{other}:zhejiang-carbon-efficiency")
+    # an account computed before the erasure (accounting erases on its own, maybe later) is erased
+    # data: it never joins the population again; one computed after it (new data) does
+    after = accounting_pb2.Account()
+    after.CopyFrom(before)
+    after.compute_time.FromMilliseconds(int(client.hget("carbon:rating:erased", uscc)) + 1)  # type: ignore[arg-type]
+    peer = stack.accounts[f"enterprises/{other}/accounts/2023"]
+    assert not_erased(client, [before, after, peer]) == [after, peer]

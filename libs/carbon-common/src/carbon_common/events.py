@@ -217,7 +217,7 @@ ACTIVITY: Stream[ActivityRecorded] = Stream(
 )
 
 
-# ---------------------------------------------------------------- erasure (consent -> ingestion, accounting)
+# ---------------------------------------------------------------- erasure (consent -> ingestion, accounting, rating)
 
 
 class ErasureRequested(Event):
@@ -231,7 +231,7 @@ ERASURE: Stream[ErasureRequested] = Stream(
     "carbon:events:erasure",
     (ErasureRequested,),
     maxlen=None,  # an erasure must never be trimmed away before every service has done it
-    description="consent -> ingest-tax, ingest-energy, accounting (one consumer group per service)",
+    description="consent -> ingest-tax, ingest-energy, accounting, rating (one consumer group per service)",
 )
 
 

@@ -57,6 +57,15 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class Reader:
+    """Who reads an enterprise's data: a platform service (it does its own bank checks) or the bank
+    of an API key (checked against its consent's scope and data window)."""
+
+    principal: str
+    is_bank: bool
+
+
+@dataclass(frozen=True)
 class ServiceClaims:
     service: str
     audience: str

@@ -1,27 +1,26 @@
 """Pieces both ingestion services share: drain switch, request ids, Redis
-errors as UNAVAILABLE, activity events, the erasure worker.
+errors as UNAVAILABLE, activity events (the erasure worker, shared with accounting and rating,
+is carbon_common.erasure).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
-from carbon_common import events
+from carbon_common.erasure import ERASURE_STREAM as ERASURE_STREAM
+from carbon_common.erasure import erasure_worker as erasure_worker
+from carbon_common.erasure import handle_erasure as handle_erasure
 from carbon_common.errors import invalid_argument, unavailable
-from carbon_common.names import is_valid_uscc
-from carbon_common.redis_conn import group_entries
 
 log = logging.getLogger(__name__)
 
 DRAIN_KEY = "carbon:ingest:drain"
-ERASURE_STREAM = events.ERASURE.name
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -104,67 +103,6 @@ class SeqClock:
         with self._lock:
             self._last = max(self._last + 1, time.time_ns() // 1000)
             return self._last
-
-
-def erasure_worker(
-    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], Mapping[str, int]]
-) -> Callable[[threading.Event], None]:
-    """Consume carbon:events:erasure (consumer group = service) and erase the enterprise.
-
-    Entries carry `uscc` (or `enterprise` = enterprises/{uscc}) and `request_id`;
-    the counts go to hash carbon:erasure:{request_id}, field `service`.
-    """
-
-    def run(stopping: threading.Event) -> None:
-        client = client_factory()
-        pending_first = True
-        while not stopping.is_set():
-            try:
-                events.ERASURE.ensure_group(client, service)
-                start = "0" if pending_first else ">"
-                got = group_entries(
-                    client.xreadgroup(service, f"{service}-1", {ERASURE_STREAM: start}, count=10, block=1000)
-                )
-                if pending_first and not got:
-                    pending_first = False
-                    continue
-                for entry_id, fields in got:
-                    # an entry deleted from the stream is a malformed request: reported and acknowledged
-                    handle_erasure(client, service, erase, entry_id, fields or {})
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                pending_first = True
-                stopping.wait(0.5)
-            except Exception:
-                log.exception("erasure worker error")
-                stopping.wait(1.0)
-
-    run.__name__ = f"{service}-erasure"
-    return run
-
-
-def handle_erasure(
-    client: redis.Redis,
-    service: str,
-    erase: Callable[[str], Mapping[str, int]],
-    entry_id: bytes,
-    fields: dict[bytes, bytes],
-) -> None:
-    try:
-        request = events.ERASURE.decode(fields)
-    except events.EventDecodeError as error:
-        log.warning("malformed erasure event", extra={"id": entry_id.decode(), "error": str(error)[:200]})
-        # What the service reports to consent: counts of what it erased, or why it erased nothing.
-        result: Mapping[str, int | str] = {"error": "malformed erasure request"}
-        request_id = entry_id.decode()
-    else:
-        request_id = request.request_id
-        if not is_valid_uscc(request.uscc):
-            result = {"error": f"invalid enterprise {request.uscc[:64]!r}"}
-        else:
-            result = erase(request.uscc)
-            log.info("erased enterprise data", extra={"uscc": request.uscc, "request_id": request_id, **result})
-    client.hset(f"carbon:erasure:{request_id}", service, json.dumps(result, sort_keys=True))
-    client.xack(ERASURE_STREAM, service, entry_id)
 
 
 def compaction_worker(

@@ -99,9 +99,9 @@ class Selection:
     # Density of liquid fuels invoiced in litres: accounting (the accounting guidelines'
     # density, default) | tax (the tax conversion standard, the documented alternative).
     density_basis: str = unit_table.ACCOUNTING
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | list[str]]:
+        """The rules as they enter the input digest."""
         return {
             "data_year_rule": self.data_year_rule,
             "geography_levels": list(self.geography_levels),

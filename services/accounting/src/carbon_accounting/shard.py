@@ -31,7 +31,7 @@ from carbon_common.errors import ServiceError
 from carbon_ingest import rawdata
 
 from carbon_accounting.compute import period_months
-from carbon_accounting.service import Accountant
+from carbon_accounting.recompute import Accountant
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore
 

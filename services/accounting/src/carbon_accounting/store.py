@@ -1,8 +1,12 @@
-"""Redis storage of accounts (serialized proto keyed by resource name)."""
+"""Redis storage of accounts (serialized proto keyed by resource name), the month records and
+baselines they are derived from, and the per-enterprise leases replicas recompute under."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +45,19 @@ ERASED_KEY = "carbon:accounting:erased"
 """Hash uscc -> ms of the erasure request's stream entry: activity announced before it is ignored."""
 
 
+@dataclass(frozen=True)
+class StoredBaseline:
+    """A stored account as a base period: its own-input digest and total tCO2."""
+
+    digest: str
+    total_tco2: Decimal
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> StoredBaseline:
+        record = json.loads(raw)
+        return cls(str(record["digest"]), Decimal(record["total"]))
+
+
 def baseline_record(account: accounting_pb2.Account, own_digest: str) -> str:
     return json.dumps({"digest": own_digest, "total": account.total_tco2.value}, sort_keys=True)
 
@@ -76,13 +93,10 @@ class AccountStore:
         put_account(pipe, account, uscc, own_digest)
         pipe.execute()
 
-    def baseline(self, uscc: str, period: str) -> tuple[str, Decimal] | None:
-        """(own digest, total tCO2) of the stored account of `period`."""
+    def baseline(self, uscc: str, period: str) -> StoredBaseline | None:
+        """The stored account of `period` as a base period."""
         raw = self.redis.hget(baselines_key(uscc), period)
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        return str(record["digest"]), Decimal(record["total"])
+        return None if raw is None else StoredBaseline.from_json(raw)
 
     def month_records(self, uscc: str, months: list[str]) -> dict[str, bytes]:
         if not months:
@@ -214,14 +228,11 @@ class StoreView(AccountStore):
         if uscc in self._periods and account.period not in self._periods[uscc]:
             self._periods[uscc] = sorted([*self._periods[uscc], account.period])
 
-    def baseline(self, uscc: str, period: str) -> tuple[str, Decimal] | None:
+    def baseline(self, uscc: str, period: str) -> StoredBaseline | None:
         if uscc not in self._baselines:
             return super().baseline(uscc, period)
         raw = self._baselines[uscc].get(period)
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        return str(record["digest"]), Decimal(record["total"])
+        return None if raw is None else StoredBaseline.from_json(raw)
 
     def month_records(self, uscc: str, months: list[str]) -> dict[str, bytes]:
         if uscc not in self._months:
@@ -254,3 +265,61 @@ class StoreView(AccountStore):
         if len(pipe):
             pipe.execute()
         self._writes, self._month_writes = [], {}
+
+
+class Leases:
+    """Per-enterprise leases in Redis: replicas sharing the consumer group never recompute the
+    same enterprise concurrently (its month records and accounts would race). A lease is held
+    in the consumer's name, so the same consumer restarted after a kill -9 takes its leases back
+    at once; another replica waits until it is released (compare-and-delete, after storing) or
+    expires (lease_ms)."""
+
+    _ACQUIRE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0"
+    )
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: redis.Redis, owner: str, ttl_ms: int) -> None:
+        self.client = client
+        self.token = owner
+        self.ttl_ms = ttl_ms
+        self._acquire = client.register_script(self._ACQUIRE)
+        self._release = client.register_script(self._RELEASE)
+
+    @staticmethod
+    def key(uscc: str) -> str:
+        return f"carbon:accounting:lease:{uscc}"
+
+    def acquire(self, uscc: str) -> bool:
+        return bool(self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms]))
+
+    def release(self, uscc: str) -> None:
+        self._release(keys=[self.key(uscc)], args=[self.token])
+
+    def acquire_many(self, usccs: Sequence[str]) -> list[str]:
+        """The enterprises whose lease this holder got, in one round trip."""
+        if not usccs:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for uscc in usccs:
+            self._acquire(keys=[self.key(uscc)], args=[self.token, self.ttl_ms], client=pipe)
+        return [uscc for uscc, got in zip(usccs, pipe.execute(), strict=True) if got]
+
+    def release_many(self, usccs: Sequence[str]) -> None:
+        if usccs:
+            pipe = self.client.pipeline(transaction=False)
+            for uscc in usccs:
+                self._release(keys=[self.key(uscc)], args=[self.token], client=pipe)
+            pipe.execute()
+
+    def wait(self, uscc: str, seconds: float) -> bool:
+        """Acquire, waiting up to `seconds` while another holder has it."""
+        deadline = time.monotonic() + seconds
+        pause = 0.01
+        while not self.acquire(uscc):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)
+        return True

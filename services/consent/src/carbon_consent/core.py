@@ -137,7 +137,9 @@ class ConsentCore:
         self.manage_link_ttl = manage_link_ttl_seconds
         self.audit_checks = audit_checks
         self.erasure_services = (
-            erasure_services if erasure_services is not None else ["ingest-tax", "ingest-energy", "accounting"]
+            erasure_services
+            if erasure_services is not None
+            else ["ingest-tax", "ingest-energy", "accounting", "rating"]
         )
         self.clock = clock
 

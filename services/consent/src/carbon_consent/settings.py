@@ -41,7 +41,7 @@ class ConsentSettings(BaseServiceSettings):
     # Every CheckAccess decision goes to the audit log (turn off only in benchmarks).
     audit_checks: bool = True
     # Services expected to report on an erasure request (fields of carbon:erasure:{id}).
-    erasure_services: list[str] = Field(default_factory=lambda: ["ingest-tax", "ingest-energy", "accounting"])
+    erasure_services: list[str] = Field(default_factory=lambda: ["ingest-tax", "ingest-energy", "accounting", "rating"])
 
     @field_validator("max_validity_days", "max_data_window_days")
     @classmethod

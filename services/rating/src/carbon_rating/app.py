@@ -1,22 +1,29 @@
-"""Wiring: settings -> Redis, registry, population, gRPC servicer, government app, workers."""
+"""Wiring: settings -> Redis, registry, population, rating store and core, gRPC edge, government
+app, workers (scheme poll, population refresh, accounts stream, erasure consumer)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from carbon.v1 import accounting_pb2_grpc
 from carbon_common import redis_conn
+from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
+from carbon_common.consent_gate import ConsentGate
+from carbon_common.erasure import erasure_worker
+from carbon_common.identity import ServiceVerifier
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor
 from carbon_common.server import Service
 
 from carbon_rating import gov, registry
 from carbon_rating.builtin import builtin_documents
+from carbon_rating.core import RatingCore
+from carbon_rating.grpc_api import RatingServicer, register
 from carbon_rating.plugins import load_plugins
 from carbon_rating.population import PopulationCache, refresh_enterprises, store_frame, stream_worker
-from carbon_rating.service import RatingServicer, register
+from carbon_rating.scheme import SchemeVersion
 from carbon_rating.settings import RatingSettings
+from carbon_rating.store import RatingStore
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +32,7 @@ def build(settings: RatingSettings | None = None) -> Service:
     settings = settings or RatingSettings()
     secret = settings.effective_service_secret()
     client = redis_conn.connect(settings.redis_url)
-    plugins: dict[str, Any] = load_plugins()
+    plugins = load_plugins()
     store = registry.SchemeStore(client, plugins)
     added = store.seed(builtin_documents().values())
     if added:
@@ -42,8 +49,16 @@ def build(settings: RatingSettings | None = None) -> Service:
     accounting_channel = service_channel(settings.accounting_target, settings.service_name, secret)
     accounting = accounting_pb2_grpc.AccountingServiceStub(accounting_channel)
     consent_channel = service_channel(settings.consent_target, settings.service_name, secret)
+    core = RatingCore(
+        RatingStore(client, settings.rating_cache_seconds),
+        schemes,
+        population,
+        accounting,
+        ConsentGate(consent_channel),
+        plugins,
+    )
     servicer = RatingServicer(
-        client, schemes, population, accounting, secret, consent_channel, plugins, settings.rating_cache_seconds
+        core, ServiceVerifier(settings.service_name, secret, client), BankAuthenticator(consent_channel)
     )
 
     tokens = settings.gov_tokens
@@ -68,13 +83,15 @@ def build(settings: RatingSettings | None = None) -> Service:
         secure_cookies=not settings.dev_mode,  # dev mode serves plain http://127.0.0.1
     )
 
-    def warm() -> list[Any]:
+    def warm() -> list[SchemeVersion]:
         return [s for s in (schemes.active(i) for i in schemes.snapshot.schemes) if s is not None]
 
     workers = [
         schemes.worker,
         population.worker(settings.population_refresh_seconds, warm),
-        stream_worker(client, accounting, servicer.rerate),
+        stream_worker(client, accounting, core.rerate),
+        # an erased enterprise's population rows and ratings go too (accounting erases its accounts)
+        erasure_worker(lambda: redis_conn.connect(settings.redis_url), settings.service_name, core.erase),
     ]
     if settings.scheme_source == "configmap":
         workers.append(registry.poll_configmaps(store, settings.configmap_namespace, settings.configmap_poll_seconds))

@@ -10,11 +10,13 @@ immediate mode after WATCHing `WATCH_KEYS`, `queue` inside MULTI. So a change wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from carbon_common import hashchain
+from pydantic import JsonValue
 
 CHAIN = "rating:audit"
 AUDIT_KEY = hashchain.list_key(CHAIN)
@@ -33,26 +35,39 @@ def queue(pipe: Any, entry: hashchain.Entry) -> None:
     hashchain.queue_append(pipe, entry)
 
 
-def entries(client: redis.Redis) -> list[dict[str, Any]]:
-    """Every entry as the audit page and GET /v1/audit show it: seq, time, actor, action, details, prev, hash."""
-    out: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry as the audit page and GET /v1/audit show it (seq None and action MALFORMED for an
+    entry that cannot be parsed)."""
+
+    seq: int | None
+    time: str
+    actor: str
+    action: str  # draft, approve_publish, reject, publish, ...
+    details: dict[str, JsonValue] = field(default_factory=dict)
+    prev: str = ""
+    hash: str = ""
+
+
+def entries(client: redis.Redis) -> list[AuditEntry]:
+    """Every entry of the chain, oldest first."""
+    out: list[AuditEntry] = []
     for _, raw in hashchain.entries(client, CHAIN):
         try:
             entry = hashchain.parse_entry(CHAIN, raw)
         except hashchain.MalformedEntry:
-            out.append({"seq": None, "time": "", "actor": "", "action": "MALFORMED", "details": {}, "hash": ""})
+            out.append(AuditEntry(seq=None, time="", actor="", action="MALFORMED"))
             continue
-        details = {k: v for k, v in entry.body.items() if k != "actor"}
         out.append(
-            {
-                "seq": entry.seq,
-                "time": entry.time,
-                "actor": entry.body.get("actor", ""),
-                "action": entry.kind,
-                "details": details,
-                "prev": entry.prev_hash,
-                "hash": entry.hash,
-            }
+            AuditEntry(
+                seq=entry.seq,
+                time=entry.time,
+                actor=str(entry.body.get("actor", "")),
+                action=entry.kind,
+                details={k: v for k, v in entry.body.items() if k != "actor"},
+                prev=entry.prev_hash,
+                hash=entry.hash,
+            )
         )
     return out
 

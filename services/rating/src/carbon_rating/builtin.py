@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -29,8 +31,23 @@ def builtin_schemes() -> dict[str, sc.SchemeVersion]:
     return {k: sc.compile_scheme(v) for k, v in builtin_documents().items()}
 
 
+@dataclass(frozen=True)
+class NationalConfig:
+    """data/national.yaml: the common national scale's settings, each with its recorded source."""
+
+    version: str
+    metric: str
+    min_sample: int
+    sources: Mapping[str, str]
+
+
 @cache
-def national_config() -> dict[str, Any]:
+def national_config() -> NationalConfig:
     text = resources.files("carbon_rating").joinpath("data/national.yaml").read_text(encoding="utf-8")
-    config: dict[str, Any] = yaml.safe_load(text)
-    return config
+    raw = yaml.safe_load(text)
+    return NationalConfig(
+        version=str(raw["version"]),
+        metric=str(raw["metric"]),
+        min_sample=int(raw["min_sample"]),
+        sources={str(k): str(v) for k, v in (raw.get("sources") or {}).items()},
+    )

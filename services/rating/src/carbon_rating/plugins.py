@@ -46,8 +46,8 @@ class SchemePlugin(Protocol):
     def grade(self, params: Mapping[str, Any], values: Mapping[str, Fraction | None]) -> PluginDecision: ...
 
 
-def load_plugins(group: str = GROUP) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+def load_plugins(group: str = GROUP) -> dict[str, SchemePlugin]:
+    found: dict[str, SchemePlugin] = {}
     for entry in entry_points(group=group):
         try:
             target = entry.load()

@@ -41,6 +41,8 @@ from carbon_rating.vectorised import benchmark_metrics, population_frame, schema
 log = logging.getLogger(__name__)
 POPULATION_KEY = "carbon:rating:population"
 EPOCH_KEY = "carbon:rating:population:epoch"
+ERASED_KEY = "carbon:rating:erased"
+"""Hash uscc -> ms (Redis's clock) of the enterprise's erasure in rating (store.RatingStore.erase)."""
 GROUP = "rating"
 
 
@@ -99,6 +101,30 @@ def row_from_account(account: accounting_pb2.Account) -> Row:
         account_digest=account.input_digest,
         factor_set_version=account.factor_set_version,
     )
+
+
+def not_erased(client: redis.Redis, accounts: Iterable[accounting_pb2.Account]) -> list[accounting_pb2.Account]:
+    """The accounts computed after their enterprise's latest erasure here (or never erased). An
+    account computed before it is erased data that accounting has not deleted yet (the services
+    erase independently): it never joins the population nor gets rated again."""
+    accounts = list(accounts)
+    usccs = sorted({a.name.split("/")[1] for a in accounts if a.name.count("/") == 3})
+    if not usccs:
+        return accounts
+    erased = {
+        uscc: int(value)
+        for uscc, value in zip(usccs, client.hmget(ERASED_KEY, usccs), strict=True)
+        if value is not None
+    }
+    if not erased:
+        return accounts
+    return [
+        a
+        for a in accounts
+        if a.name.count("/") != 3
+        or a.name.split("/")[1] not in erased
+        or a.compute_time.ToMilliseconds() > erased[a.name.split("/")[1]]
+    ]
 
 
 def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
@@ -166,7 +192,7 @@ class PopulationView:
 class PopulationCache:
     def __init__(self, client: redis.Redis, min_sample: int | None = None) -> None:
         self.redis = client
-        self.min_sample = int(min_sample if min_sample is not None else national_config()["min_sample"])
+        self.min_sample = int(min_sample if min_sample is not None else national_config().min_sample)
         self._view: PopulationView | None = None
         self._lock = threading.Lock()
 
@@ -255,21 +281,23 @@ def apply_accounts_batch(
             done.append(entry_id)
         else:
             by_name.setdefault(name, []).append(entry_id)
-    rows, retry = [], False
+    retry = False
     # fetched concurrently: one round trip's latency for the micro-batch, not one per account
     calls = [
         (name, ids, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
         for name, ids in by_name.items()
     ]
+    fetched = []
     for name, ids, call in calls:
         try:
-            rows.append(row_from_account(call.result()))
+            fetched.append(call.result())
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("cannot fetch account from event", extra={"account": name, "code": error.code().name})
                 retry = True
                 continue
         done.extend(ids)
+    rows = [row_from_account(account) for account in not_erased(client, fetched)]
     upsert(client, rows)
     if changed is not None and rows:
         try:
@@ -291,11 +319,7 @@ def stream_worker(
     stream = events.ACCOUNTS.name
 
     def accounts_stream_worker(stopping: threading.Event) -> None:
-        try:
-            client.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        events.ACCOUNTS.ensure_group(client, GROUP)
         cursor = "0"  # this consumer's pending entries first, then new ones
         while not stopping.is_set():
             try:
@@ -328,5 +352,5 @@ def refresh_enterprises(
         usccs = sorted({as_text(f).split("|")[0] for f in client.hkeys(POPULATION_KEY)})
     changed = 0
     for uscc in usccs:
-        changed += upsert(client, [row_from_account(a) for a in list_accounts(stub, uscc)])
+        changed += upsert(client, [row_from_account(a) for a in not_erased(client, list_accounts(stub, uscc))])
     return changed

@@ -31,8 +31,9 @@ _EXPR_OPS: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
 }
 
 
-def schema() -> dict[str, Any]:
-    return {c: (pl.Int64 if c in INT_COLUMNS else pl.Utf8) for c in ROW_COLUMNS}
+def schema() -> pl.Schema:
+    """The population frame's columns: integers at their fixed scale, text."""
+    return pl.Schema({c: (pl.Int64() if c in INT_COLUMNS else pl.Utf8()) for c in ROW_COLUMNS})
 
 
 def population_frame(rows: Iterable[Row] | pl.DataFrame) -> pl.DataFrame:

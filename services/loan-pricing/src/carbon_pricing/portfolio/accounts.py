@@ -109,11 +109,7 @@ class ProjectedAccountFacts:
         stream = events.ACCOUNTS.name
 
         def book_accounts_worker(stopping: threading.Event) -> None:
-            try:
-                self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
-            except redis.ResponseError as error:
-                if "BUSYGROUP" not in str(error):
-                    raise
+            events.ACCOUNTS.ensure_group(self.client, GROUP)
             backlog = True  # this consumer's unacknowledged entries first (after a restart or a failure)
             while not stopping.is_set():
                 try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from carbon_common.http import documented, security
 from fastapi import APIRouter
 
@@ -19,6 +17,6 @@ router = APIRouter(prefix="/v1", tags=["audit"])
     **documented(AuditLog),
     openapi_extra=security("govToken", "govCookie"),
 )
-def get_audit(core: Core, user: SignedIn) -> dict[str, Any]:
+def get_audit(core: Core, user: SignedIn) -> AuditLog:
     view = core.audit()
-    return {"intact": view.intact, "first_bad_seq": view.first_bad_seq, "entries": view.entries}
+    return AuditLog(intact=view.intact, first_bad_seq=view.first_bad_seq, entries=view.entries)

@@ -39,7 +39,7 @@ class SchemeSummary:
 class AuditView:
     intact: bool
     first_bad_seq: int | None
-    entries: list[dict[str, Any]]  # audit.entries(): the hash-chain entries as stored
+    entries: list[audit.AuditEntry]  # the hash-chain entries, oldest first
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from carbon_common.http import ID_PATTERN
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbon_rating.audit import AuditEntry
 from carbon_rating.gov.core import GovCore
 from carbon_rating.registry import VersionRecord
 from carbon_rating.vectorised import PreviewResult
@@ -150,7 +151,7 @@ class Diff(BaseModel):
 class AuditLog(BaseModel):
     intact: bool
     first_bad_seq: int | None
-    entries: list[dict[str, Any]]
+    entries: list[AuditEntry]
 
 
 class Refreshed(BaseModel):
