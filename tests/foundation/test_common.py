@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 import grpc
 import pytest
 from carbon.v1 import enterprise_pb2, enterprise_pb2_grpc
-from carbon_common import names, redis_conn
+from carbon_common import events, names, redis_conn
+from carbon_common.erasure import handle_erasure
 from carbon_common.errors import ServiceError, from_rpc_error, invalid_argument
 from carbon_common.server import Running, Service
 from carbon_common.settings import BaseServiceSettings
@@ -175,3 +176,27 @@ def test_members_reads_a_sorted_set_range_as_text(redis_url: str) -> None:
     assert redis_conn.members(client.zrangebyscore("test:zset", 2, "+inf")) == ["b"]
     with pytest.raises(TypeError, match="scores"):
         redis_conn.members(client.zrange("test:zset", 0, -1, withscores=True))
+
+
+def test_an_erasure_waits_for_the_services_it_derives_from(redis_url: str) -> None:
+    """A service erasing `after` others neither erases nor reports nor acknowledges a request until they
+    have reported it; then it does all three."""
+    client = redis_conn.connect(redis_url)
+    events.ERASURE.ensure_group(client, "rating")
+    events.ERASURE.add(client, events.ErasureRequested.create(uscc=make_uscc("330800", 7, 7), request_id="r-1"))
+    erased: list[str] = []
+
+    def erase(uscc: str) -> dict[str, int]:
+        erased.append(uscc)
+        return {"rows_deleted": 1}
+
+    def pending() -> int:
+        return int(client.xpending(events.ERASURE.name, "rating")["pending"])
+
+    [(entry_id, fields)] = redis_conn.group_entries(client.xreadgroup("rating", "rating-1", {events.ERASURE.name: ">"}))
+    assert handle_erasure(client, "rating", erase, entry_id, fields, after=("accounting",)) is False
+    assert erased == [] and not client.hexists("carbon:erasure:r-1", "rating") and pending() == 1
+    client.hset("carbon:erasure:r-1", "accounting", "{}")
+    assert handle_erasure(client, "rating", erase, entry_id, fields, after=("accounting",)) is True
+    assert erased == [make_uscc("330800", 7, 7)] and client.hexists("carbon:erasure:r-1", "rating")
+    assert pending() == 0

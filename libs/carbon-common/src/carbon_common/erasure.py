@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
@@ -20,13 +20,21 @@ log = logging.getLogger(__name__)
 ERASURE_STREAM = events.ERASURE.name
 
 
+RETRY_DEFERRED_SECONDS = 0.2
+
+
 def erasure_worker(
-    client_factory: Callable[[], redis.Redis], service: str, erase: Callable[[str], Mapping[str, int]]
+    client_factory: Callable[[], redis.Redis],
+    service: str,
+    erase: Callable[[str], Mapping[str, int]],
+    after: Sequence[str] = (),
 ) -> Callable[[threading.Event], None]:
     """Consume carbon:events:erasure (consumer group = service) and erase the enterprise.
 
     Entries carry `uscc` (or `enterprise` = enterprises/{uscc}) and `request_id`;
-    the counts go to hash carbon:erasure:{request_id}, field `service`.
+    the counts go to hash carbon:erasure:{request_id}, field `service`. With `after`, a request
+    waits (unacknowledged) until those services have reported it: a service that derives its data
+    from theirs erases last, so nothing they announced from the erased data reaches it afterwards.
     """
 
     def run(stopping: threading.Event) -> None:
@@ -42,9 +50,11 @@ def erasure_worker(
                 if pending_first and not got:
                     pending_first = False
                     continue
-                for entry_id, fields in got:
-                    # an entry deleted from the stream is a malformed request: reported and acknowledged
-                    handle_erasure(client, service, erase, entry_id, fields or {})
+                # an entry deleted from the stream is a malformed request: reported and acknowledged
+                handled = [handle_erasure(client, service, erase, i, fields or {}, after) for i, fields in got]
+                if not all(handled):
+                    pending_first = True  # the deferred ones are read again from this consumer's pending list
+                    stopping.wait(RETRY_DEFERRED_SECONDS)
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
                 pending_first = True
                 stopping.wait(0.5)
@@ -62,7 +72,9 @@ def handle_erasure(
     erase: Callable[[str], Mapping[str, int]],
     entry_id: bytes,
     fields: dict[bytes, bytes],
-) -> None:
+    after: Sequence[str] = (),
+) -> bool:
+    """Erase and report; False (nothing done) while a service in `after` has not reported the request."""
     try:
         request = events.ERASURE.decode(fields)
     except events.EventDecodeError as error:
@@ -72,6 +84,8 @@ def handle_erasure(
         request_id = entry_id.decode()
     else:
         request_id = request.request_id
+        if after and None in client.hmget(f"carbon:erasure:{request_id}", list(after)):
+            return False
         if not is_valid_uscc(request.uscc):
             result = {"error": f"invalid enterprise {request.uscc[:64]!r}"}
         else:
@@ -79,3 +93,4 @@ def handle_erasure(
             log.info("erased enterprise data", extra={"uscc": request.uscc, "request_id": request_id, **result})
     client.hset(f"carbon:erasure:{request_id}", service, json.dumps(result, sort_keys=True))
     client.xack(ERASURE_STREAM, service, entry_id)
+    return True

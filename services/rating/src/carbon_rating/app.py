@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from carbon.v1 import accounting_pb2_grpc
-from carbon_common import redis_conn
+from carbon_common import catalog, redis_conn
 from carbon_common.bank_auth import BankAuthenticator
 from carbon_common.channels import service_channel
 from carbon_common.consent_gate import ConsentGate
@@ -90,8 +90,14 @@ def build(settings: RatingSettings | None = None) -> Service:
         schemes.worker,
         population.worker(settings.population_refresh_seconds, warm),
         stream_worker(client, accounting, core.rerate),
-        # an erased enterprise's population rows and ratings go too (accounting erases its accounts)
-        erasure_worker(lambda: redis_conn.connect(settings.redis_url), settings.service_name, core.erase),
+        # an erased enterprise's population rows and ratings go too, once accounting has erased the
+        # accounts they come from (an account it announced before then is older than rating's erasure)
+        erasure_worker(
+            lambda: redis_conn.connect(settings.redis_url),
+            settings.service_name,
+            core.erase,
+            after=(catalog.service("accounting").name,),
+        ),
     ]
     if settings.scheme_source == "configmap":
         workers.append(registry.poll_configmaps(store, settings.configmap_namespace, settings.configmap_poll_seconds))
