@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from carbon_common import limits
 from carbon_common.docs import install_offline_docs
-from carbon_common.http import install_error_handlers
+from carbon_common.http import health, install_error_handlers
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.server import Service
 from carbon_ingest import wiring
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from carbon_ingest_tax import grpc_api, upload
 from carbon_ingest_tax.core import TaxCore
-from carbon_ingest_tax.rest import health, uploads
+from carbon_ingest_tax.rest import uploads
 from carbon_ingest_tax.settings import TaxSettings
 from carbon_ingest_tax.store import TaxStore
 
@@ -24,7 +24,7 @@ def create_http_app(core: TaxCore, max_bytes: int, time_zone: str, services: Ser
     install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
     install_offline_docs(app)
     app.state.uploads = uploads.UploadEdge(core, max_bytes, time_zone, services)
-    app.include_router(health.router)
+    app.include_router(health)
     app.include_router(uploads.router)
     return app
 

@@ -1,1 +1,1 @@
-"""HTTP edge: one router per resource (health, invoice uploads); app.create_http_app includes them."""
+"""HTTP edge: one router per resource (invoice uploads; liveness is carbon_common.http.health)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError
-from carbon_common.http import install_error_handlers
+from carbon_common.http import health, install_error_handlers
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -43,9 +43,7 @@ def create_app(
     app.state.gov_users = dict(users)
     app.state.secure_cookies = secure_cookies
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health)
 
     @app.exception_handler(ServiceError)
     async def _errors(request: Request, error: ServiceError) -> Response:
