@@ -126,14 +126,15 @@ class NotServing(RuntimeError):
 def wait_serving(
     services: Iterable[ServiceProcess], timeout: float, *, stop_waiting: Callable[[], bool] = lambda: False
 ) -> None:
-    """Until every service's gRPC health reports SERVING; a service that exits fails at once."""
+    """Until every service's gRPC health reports SERVING; a service that exits fails at once. The probe
+    names the service's own gRPC service, so another server on the same port cannot answer for it."""
     pending = {service.name: service for service in services}
     deadline = time.monotonic() + timeout
     while pending and not stop_waiting():
         for name, service in list(pending.items()):
             if service.process.poll() is not None:
                 raise NotServing(f"{name} exited with {service.process.returncode}:\n{service.logs()[-4000:]}")
-            if check(service.target, timeout=0.5) == "SERVING":
+            if check(service.target, catalog.service(name).grpc_services[0], timeout=0.5) == "SERVING":
                 del pending[name]
         if pending and time.monotonic() > deadline:
             raise NotServing(f"not SERVING after {timeout:.0f} s: {', '.join(sorted(pending))}")
