@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -11,6 +13,7 @@ from swagger_ui_bundle import swagger_ui_path
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
 # axe-core (serious): the page has no lang, and Swagger UI's badges and links are below 4.5:1 contrast.
+# axe-core (moderate landmark-one-main, region): Swagger UI renders into a bare <div>; ours is the <main>.
 # Swagger UI's own markup still nests interactive controls (axe 'nested-interactive'); that is upstream's.
 _A11Y_STYLE = """<style>
 .swagger-ui .info .title small { background: #434b4f; }
@@ -24,10 +27,14 @@ _A11Y_STYLE = """<style>
 .swagger-ui .opblock.opblock-patch .opblock-summary-method { background: #17695a; }
 </style>"""
 # axe-core (critical select-name): Swagger UI renders the servers <select> without a name.
+# axe-core (moderate heading-order): below its <h1> title Swagger UI starts the sections at <h3>/<h4>;
+# they are announced as level 2.
 _A11Y_SCRIPT = """<script>
 new MutationObserver(() => {
   const select = document.getElementById("servers");
   if (select && !select.hasAttribute("aria-label")) select.setAttribute("aria-label", "Servers");
+  const sections = "h3.opblock-tag:not([aria-level]), section.models > h4:not([aria-level])";
+  for (const heading of document.querySelectorAll(sections)) heading.setAttribute("aria-level", "2");
 }).observe(document.body, {childList: true, subtree: true});
 </script>"""
 
@@ -55,4 +62,5 @@ def install_offline_docs(app: FastAPI) -> None:
             .replace("</head>", _A11Y_STYLE + "</head>", 1)
             .replace("</body>", _A11Y_SCRIPT + "</body>", 1)
         )
+        text = re.sub(r'<div id="swagger-ui">\s*</div>', '<main id="swagger-ui"></main>', text, count=1)
         return HTMLResponse(text)
