@@ -2,7 +2,8 @@
 
 Acts as the platform operator (admin token from .run/secrets.env), a bank
 (API key it is issued) and each enterprise (clicking its signed one-click
-link). Everything goes through the services' real gRPC and REST edges.
+link). Everything goes through the services' real gRPC and REST edges. Ends with the bank's loan
+book: its financed emissions from the consented accounts, and where its disclosure report is.
 """
 
 from __future__ import annotations
@@ -242,6 +243,39 @@ def main() -> None:
         intensity = account.intensity_value_added.value or "-"
         print(row.format(e.uscc, e.industry.code, total, intensity, grade, decision, bp, rate))
     print(f"\n{without_consent.uscc} granted the bank no access, so its quote is refused.")
+
+    # 7. The bank's loan book: one position per enterprise, uploaded as CSV, and its financed emissions.
+    book = f"{PRICING}/v1/banks/{bank_id}/books/main/snapshots"
+    snapshot = f"{args.year}-12-31"
+    lines = ["position_id,enterprise,product,outstanding_cny,equity_plus_debt_cny,industry_code,region_code"]
+    for number, e in enumerate(region.enterprises, start=1):
+        lines.append(f"L{number:03d},{e.uscc},{PRODUCT},5000000.00,200000000.00,{e.industry.code},{e.region_code}")
+    checked(
+        http.post(
+            f"{book}:upload",
+            params={"snapshotId": snapshot},
+            headers={**as_bank, "content-type": "text/csv"},
+            content="\n".join(lines).encode(),
+        ),
+        200,
+        201,
+    )
+    financed = checked(
+        http.get(f"{book}/{snapshot}:financedEmissions", params={"reportingPeriod": args.year}, headers=as_bank)
+    )
+    print(
+        f"\nloan book banks/{bank_id}/books/main, snapshot {snapshot}: {financed['positions']} positions, "
+        f"{Decimal(financed['outstandingCny']):,.0f} CNY outstanding"
+    )
+    print(
+        f"financed emissions {args.year} (PCAF Part A): {financed['financedTco2']} tCO2, "
+        f"{financed['economicIntensity']} tCO2 per million CNY lent, "
+        f"weighted data-quality score {financed['weightedDataQualityScore']}; "
+        f"{financed['fromAccounts']} from carbon accounts under consent, {financed['estimated']} estimated "
+        f"from the bank's figures, {financed['positions'] - financed['covered']} without a figure"
+    )
+    print(f"disclosure report: {book}/{snapshot}:disclosureReport?reportingPeriod={args.year} (bank API key)")
+    print(f"portfolio page:    {PRICING}/bank/portfolio (sign in with the bank's API key)")
 
 
 if __name__ == "__main__":
