@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
+from carbon_common.docs import install_offline_docs
 from carbon_common.errors import (
     DOMAIN,
     STORE_DOWN,
@@ -334,6 +335,25 @@ def install_error_handlers(
         return JSONResponse(error_json(500, "internal error", "INTERNAL"), status_code=500)
 
     _finish_openapi(app)
+
+
+def service_app(
+    title: str,
+    version: str,
+    description: str,
+    *,
+    lifespan: Lifespan[FastAPI] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    route_body_limits: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """A service's HTTP edge: the shared error shape and body bounds, and /docs served offline (FastAPI's
+    own /docs and /redoc load Swagger UI from a CDN)."""
+    app = FastAPI(
+        title=title, version=version, description=description, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    install_error_handlers(app, max_body_bytes, route_body_limits)
+    install_offline_docs(app)
+    return app
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:

@@ -7,9 +7,8 @@ import threading
 
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
-from carbon_common.docs import install_offline_docs
 from carbon_common.erasure import erasure_worker
-from carbon_common.http import install_error_handlers
+from carbon_common.http import service_app
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor, install_rest_limits, prefix_rule
 from carbon_common.server import Service
 from carbon_ingest import rawdata
@@ -25,15 +24,11 @@ from carbon_accounting.store import AccountStore
 
 
 def create_http_app(core: AccountingCore, limiter: RateLimiter | None = None) -> FastAPI:
-    app = FastAPI(
-        title="Carbon accounting reports",
-        version="v1",
-        description="The enterprise's carbon account report for a period, for banks with consent or the enterprise.",
-        docs_url=None,
-        redoc_url=None,
+    app = service_app(
+        "Carbon accounting reports",
+        "v1",
+        "The enterprise's carbon account report for a period, for banks with consent or the enterprise.",
     )
-    install_error_handlers(app)
-    install_offline_docs(app)
     if limiter is not None:
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address", "/enterprises/": "address"}))
     app.state.core = core

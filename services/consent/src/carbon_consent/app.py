@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carbon_common import http
-from carbon_common.docs import install_offline_docs
 from carbon_common.identity import ServiceVerifier
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from carbon_common.redis_conn import connect
@@ -65,18 +64,14 @@ def build(
 
 
 def create_http_app(core: ConsentCore, auth: Authenticator, limiter: RateLimiter | None = None) -> FastAPI:
-    app = FastAPI(
-        title="Carbon consent service",
-        version="1.0",
-        description=(
+    app = http.service_app(
+        "Carbon consent service",
+        "1.0",
+        (
             "Enterprises' consents to banks and to the platform (request, authorise, revoke, check), the "
             "enterprise and bank registries, and erasure requests. Errors are google.rpc.Status JSON (AIP-193)."
         ),
-        docs_url=None,
-        redoc_url=None,
     )
-    http.install_error_handlers(app)
-    install_offline_docs(app)
     app.state.consent = ConsentEdge(core, auth)
     if limiter is not None:
         # One-click pages per client address (link guessing); the REST API per credential and address.

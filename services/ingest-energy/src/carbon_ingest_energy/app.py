@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from carbon_common.docs import install_offline_docs
-from carbon_common.http import install_error_handlers
+from carbon_common.http import service_app
 from carbon_common.identity import RequireServiceInterceptor
 from carbon_common.server import Service
 from carbon_ingest import wiring
@@ -17,15 +16,11 @@ from carbon_ingest_energy.store import ReadingStore
 
 
 def create_http_app() -> FastAPI:
-    http = FastAPI(
-        title="ingest-energy",
-        version="v1",
-        description="Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
-        docs_url=None,
-        redoc_url=None,
+    http = service_app(
+        "ingest-energy",
+        "v1",
+        "Energy readings are ingested over gRPC (EnergyIngestionService); HTTP serves health probes.",
     )
-    install_error_handlers(http)
-    install_offline_docs(http)
     http.include_router(health.router)
     return http
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from carbon_common import limits
-from carbon_common.docs import install_offline_docs
-from carbon_common.http import health, install_error_handlers
+from carbon_common.http import health, service_app
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.server import Service
 from carbon_ingest import wiring
@@ -19,10 +18,8 @@ from carbon_ingest_tax.store import TaxStore
 
 
 def create_http_app(core: TaxCore, max_bytes: int, time_zone: str, services: ServiceVerifier) -> FastAPI:
-    app = FastAPI(title="ingest-tax", version="v1", description=upload.__doc__, docs_url=None, redoc_url=None)
     # The file plus its multipart framing; the file alone is checked against max_bytes by the router.
-    install_error_handlers(app, max_body_bytes=max_bytes + 64 * 1024)
-    install_offline_docs(app)
+    app = service_app("ingest-tax", "v1", upload.__doc__ or "", max_body_bytes=max_bytes + 64 * 1024)
     app.state.uploads = uploads.UploadEdge(core, max_bytes, time_zone, services)
     app.include_router(health)
     app.include_router(uploads.router)

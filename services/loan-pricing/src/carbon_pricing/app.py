@@ -11,8 +11,7 @@ from typing import Any
 import anyio.to_thread
 from carbon_common import redis_conn
 from carbon_common.channels import service_channel
-from carbon_common.docs import install_offline_docs
-from carbon_common.http import install_error_handlers
+from carbon_common.http import service_app
 from carbon_common.projection import StreamProjection
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor, install_rest_limits, prefix_rule
 from carbon_common.server import Service
@@ -82,20 +81,17 @@ def create_http_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         yield
 
-    app = FastAPI(
-        title="Carbon loan pricing API",
-        version="v1",
-        description=(
+    app = service_app(
+        "Carbon loan pricing API",
+        "v1",
+        (
             "Prices bank loans from enterprise carbon ratings through each bank product's Rego policy. "
             "Every quote needs an authorised CONSENT_SCOPE_RATING access consent from the enterprise to the bank, "
             "is idempotent on its request_id and is recorded in a hash-chained decision log."
         ),
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        route_body_limits=route_body_limits,
     )
-    install_error_handlers(app, route_body_limits=route_body_limits)
-    install_offline_docs(app)
     if limiter is not None:
         # /bank/: the bank page and its login.
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"}))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from carbon_common.docs import install_offline_docs
 from carbon_common.errors import ServiceError
-from carbon_common.http import health, install_error_handlers
+from carbon_common.http import health, service_app
 from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rule
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,15 +27,11 @@ def create_app(
     secure_cookies: bool = True,
 ) -> FastAPI:
     """`secure_cookies` (off only in dev mode, for http://127.0.0.1) marks the login cookie Secure."""
-    app = FastAPI(
-        title="Carbon rating - government scheme configuration",
-        version="1",
-        description="Regional rating schemes as data: drafts, four-eyes approval, previews and the audit chain.",
-        docs_url=None,
-        redoc_url=None,
+    app = service_app(
+        "Carbon rating - government scheme configuration",
+        "1",
+        "Regional rating schemes as data: drafts, four-eyes approval, previews and the audit chain.",
     )
-    install_error_handlers(app)
-    install_offline_docs(app)
     if limiter is not None:  # token guessing on the login form: per client address
         install_rest_limits(app, limiter, prefix_rule({"/login": "page"}))
     app.state.gov_core = GovCore(store, registry, population, refresh_population)
