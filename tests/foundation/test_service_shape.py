@@ -36,6 +36,8 @@ def test_the_edges_are_found() -> None:
     assert "services/loan-pricing/src/carbon_pricing/rest/quotes.py" in names
     assert "services/loan-pricing/src/carbon_pricing/portfolio/rest/snapshots.py" in names
     assert "services/consent/src/carbon_consent/rest/pages.py" in names
+    assert "services/loan-pricing/src/carbon_pricing/portfolio/rest/page.py" in names
+    assert "services/rating/src/carbon_rating/gov/rest/schemes.py" in names
 
 
 @pytest.mark.parametrize("path", EDGES, ids=lambda p: str(p.relative_to(REPO / "services")))

@@ -11,10 +11,11 @@ import redis
 from carbon.v1 import portfolio_pb2_grpc
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
-from carbon_pricing.portfolio import grpc_api, page, rest
+from carbon_pricing.portfolio import grpc_api, rest
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.grades import ConsentedGrades
 from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.rest import page
 from carbon_pricing.portfolio.store import BookStore, RunStore
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from carbon_common.http import install_error_handlers
 from carbon_common.server import Running, Service
-from carbon_pricing.portfolio import page, rest
+from carbon_pricing.portfolio import rest
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.rest import page
 from carbon_pricing.settings import PricingSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

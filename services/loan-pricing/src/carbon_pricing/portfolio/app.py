@@ -12,12 +12,13 @@ from carbon_common.channels import service_channel
 from fastapi import FastAPI
 
 from carbon_pricing.core import RATING_SCOPE, PricingCore
-from carbon_pricing.portfolio import grpc_api, page, rest
+from carbon_pricing.portfolio import grpc_api, rest
 from carbon_pricing.portfolio.accounts import ProjectedAccountFacts
 from carbon_pricing.portfolio.core import LoanBookCore
 from carbon_pricing.portfolio.domain import HighCarbonGrades
 from carbon_pricing.portfolio.grades import AllowedMany, ConsentedGrades
 from carbon_pricing.portfolio.repricing import RepricingCore
+from carbon_pricing.portfolio.rest import page
 from carbon_pricing.portfolio.sources import GrpcAccountFacts, ProjectedDecisions
 from carbon_pricing.portfolio.store import BookStore, RunStore
 from carbon_pricing.projected import ProjectedConsent

@@ -10,9 +10,11 @@ from carbon_common.ratelimit import RateLimiter, install_rest_limits, prefix_rul
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from carbon_rating.gov import audit_api, pages, population_api, schemes_api
+from carbon_rating.gov import pages
 from carbon_rating.gov.auth import GovUser
 from carbon_rating.gov.core import GovCore
+from carbon_rating.gov.rest import audit, schemes
+from carbon_rating.gov.rest import population as population_routes
 from carbon_rating.population import PopulationCache
 from carbon_rating.registry import SchemeRegistry, SchemeStore
 
@@ -46,7 +48,7 @@ def create_app(
             return JSONResponse(error.to_json(), status_code=error.http_status)
         return pages.error_page(request, error)
 
-    for module in (schemes_api, audit_api, population_api):
+    for module in (schemes, audit, population_routes):
         app.include_router(module.router)
     app.include_router(pages.router)
     return app

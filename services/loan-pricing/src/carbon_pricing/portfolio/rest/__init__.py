@@ -2,9 +2,10 @@
 
     snapshots.py  /v1/banks/{bank}/books/{book}/snapshots...   book snapshots, financed emissions, reports
     runs.py       /v1/banks/{bank}/repricingRuns...            re-pricing runs (simulations)
+    page.py       /bank/portfolio, /bank/login, /bank/logout   the bank's page (HTML, login cookie)
 
 Bank API key as `Authorization: Bearer`, checked before any input is validated; errors in the
-platform's JSON shape. The bank page (portfolio/page.py, HTML) is mounted beside them by portfolio.app.
+platform's JSON shape. The page is mounted beside the API routers by portfolio.app.
 """
 
 from __future__ import annotations

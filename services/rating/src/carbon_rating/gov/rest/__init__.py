@@ -1,0 +1,1 @@
+"""The government edge's REST routers, one module per resource."""
