@@ -12,6 +12,7 @@ import pytest
 import redis
 from carbon_common import hashchain
 from carbon_pricing import decision_log
+from carbon_pricing.app import create_http_app
 from carbon_pricing.store import DECISION_LOG, decision_log_chain
 from fastapi.testclient import TestClient
 
@@ -370,3 +371,14 @@ def test_openapi_documents_the_api(api: TestClient) -> None:
         "/v1/policies:activate",
     } <= set(spec["paths"])
     assert "409" in spec["paths"]["/v1/banks/{bank}/quotes"]["post"]["responses"]
+
+
+def test_the_quote_threads_end_with_the_http_edge(core: Any, settings: Any, world: World) -> None:
+    consent(world)
+    app = create_http_app(core, settings)
+    with TestClient(app) as client:
+        assert client.post(f"/v1/banks/{BANK}/quotes", json=body(), headers=AUTH).status_code == 200
+        threads = app.state.pricing.quote_threads
+    # SIGTERM ends the edge's lifespan: its quote threads are shut down, not left to die with the process.
+    with pytest.raises(RuntimeError, match="shutdown"):
+        threads.submit(lambda: None)

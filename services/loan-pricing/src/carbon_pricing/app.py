@@ -76,10 +76,14 @@ def create_http_app(
 ) -> FastAPI:
     """The pricing REST edge. `route_body_limits`: larger body bounds of mounted upload routes (path regex -> bytes)."""
 
+    quote_threads = ThreadPoolExecutor(max_workers=settings.http_threads, thread_name_prefix="quote")
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         yield
+        # Past uvicorn's graceful drain no request waits on a quote thread any more.
+        quote_threads.shutdown(wait=True, cancel_futures=True)
 
     app = service_app(
         "Carbon loan pricing API",
@@ -95,11 +99,7 @@ def create_http_app(
     if limiter is not None:
         # /bank/: the bank page and its login.
         install_rest_limits(app, limiter, prefix_rule({"/v1/": "address", "/bank/": "address"}))
-    app.state.pricing = PricingEdge(
-        core,
-        settings.pricing_admin_token,
-        ThreadPoolExecutor(max_workers=settings.http_threads, thread_name_prefix="quote"),
-    )
+    app.state.pricing = PricingEdge(core, settings.pricing_admin_token, quote_threads)
     app.include_router(quotes.router)
     app.include_router(policies.router)
     app.include_router(health.router)
