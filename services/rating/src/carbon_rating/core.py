@@ -194,8 +194,10 @@ class RatingCore:
         enterprises on their latest annual account, so the new ratings are published. Returns how many
         new ratings were stored."""
         renewed = 0
-        for uscc in sorted(usccs):
-            for scheme_id in self.store.rated_schemes(uscc):
+        # a rating under a scheme this replica does not know (yet) could not be renewed here anyway
+        rated = self.store.rated_schemes(sorted(usccs), self.registry.snapshot.schemes)
+        for uscc, scheme_ids in rated.items():
+            for scheme_id in scheme_ids:
                 scheme = self.registry.active(scheme_id)
                 rows = self.store.rows(uscc)
                 if scheme is None or not rows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -159,15 +159,18 @@ class RatingStore:
         """The accounts not erased here since they were computed (population.not_erased)."""
         return not_erased(self.redis, accounts)
 
-    def rated_schemes(self, uscc: str) -> list[str]:
-        """The schemes the enterprise has a stored rating under."""
-        prefix = ratings_key(uscc, "")
-        found = []
-        for raw in self.redis.scan_iter(match=f"{prefix}*", count=1000):
-            scheme_id = as_text(raw)[len(prefix) :]
-            if scheme_id and ":" not in scheme_id:  # not the history lists
-                found.append(scheme_id)
-        return sorted(found)
+    def rated_schemes(self, usccs: Sequence[str], schemes: Iterable[str]) -> dict[str, list[str]]:
+        """Which of `schemes` each enterprise has a stored rating under, in one round trip (an
+        EXISTS per enterprise and scheme: a SCAN would walk the whole keyspace for each)."""
+        candidates = sorted(set(schemes))
+        if not usccs or not candidates:
+            return {uscc: [] for uscc in usccs}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for uscc in usccs:
+                for scheme_id in candidates:
+                    pipe.exists(ratings_key(uscc, scheme_id))
+            found = iter(pipe.execute())
+        return {uscc: [scheme_id for scheme_id in candidates if next(found)] for uscc in usccs}
 
     def stored(self, uscc: str, scheme_id: str) -> bytes | None:
         raw = self.redis.get(ratings_key(uscc, scheme_id))
