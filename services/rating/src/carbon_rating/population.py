@@ -5,7 +5,8 @@
 
 Rows arrive from (a) every GetRating (the accounts it fetched anyway), (b)
 `carbon:events:accounts` stream events (consumer group "rating"; the event
-names the account, the account itself is fetched with GetAccount), and (c)
+carries the account's figures — an earlier producer's event only names it, and
+the account is fetched with GetAccount), and (c)
 on demand: `refresh_enterprises` lists the accounts of known enterprises.
 Each replica keeps a polars frame plus the benchmark tables and the
 national index derived from it, rebuilt in the background when the epoch
@@ -20,15 +21,13 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import polars as pl
 import redis
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_common import events
-from carbon_common.decimals import from_proto
 from carbon_common.redis_conn import as_text, group_entries
 from redis.typing import EncodableT, FieldT
 
@@ -44,46 +43,38 @@ EPOCH_KEY = "carbon:rating:population:epoch"
 ERASED_KEY = "carbon:rating:erased"
 """Hash uscc -> ms (Redis's clock) of the enterprise's erasure in rating (store.RatingStore.erase)."""
 GROUP = "rating"
-
-
-def _dec(message: Any, field_name: str) -> Decimal | None:
-    if not message.HasField(field_name):
-        return None
-    return from_proto(getattr(message, field_name), field_name)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def row_from_account(account: accounting_pb2.Account) -> Row:
-    """Normalise an Account (exact decimals) into integer columns; intensities as published by accounting."""
-    parts = account.name.split("/")
-    uscc = parts[1] if len(parts) == 4 else ""
-    tco2 = to_micro(_dec(account, "total_tco2"))
-    tce = to_micro(_dec(account, "energy_tce"))
-    va = to_cents(_dec(account, "value_added_cny"))
-    revenue = to_cents(_dec(account, "revenue_cny"))
-    tax = to_cents(_dec(account, "tax_cny"))
-    l_va = to_micro(_dec(account, "intensity_value_added"))
+    """Normalise an Account (exact decimals) into integer columns, through the figures its
+    AccountStored announcement carries (one mapping for the stream and GetAccount/ListAccounts)."""
+    return row_from_stored(events.AccountStored.of(account))
+
+
+def row_from_stored(stored: events.AccountStored) -> Row:
+    """The row of an announced account from the figures the message carries; intensities as
+    published by accounting (derived here only where accounting left them unset)."""
+    tco2 = to_micro(stored.total_tco2)
+    tce = to_micro(stored.energy_tce)
+    va = to_cents(stored.value_added_cny)
+    revenue = to_cents(stored.revenue_cny)
+    tax = to_cents(stored.tax_cny)
+    l_va = to_micro(stored.intensity_value_added)
     if l_va is None:
         l_va = intensity(tco2, va)
-    l_rev = to_micro(_dec(account, "intensity_revenue"))
+    l_rev = to_micro(stored.intensity_revenue)
     if l_rev is None:
         l_rev = intensity(tco2, revenue)
-    l_tax = to_micro(_dec(account, "intensity_tax"))
+    l_tax = to_micro(stored.intensity_tax)
     if l_tax is None:
         l_tax = intensity(tco2, tax)
-    clean = None
-    if account.energy_structure:
-        clean = sum(
-            (to_micro(_dec(s, "share")) or 0)
-            for s in account.energy_structure
-            if s.energy_type == common_pb2.ENERGY_TYPE_GREEN_ELECTRICITY
-        )
-    quality = to_micro(_dec(account.quality, "score")) if account.HasField("quality") else None
     return Row(
-        uscc=uscc,
-        period=account.period or (parts[3] if len(parts) == 4 else ""),
-        industry=account.industry_code.strip().upper(),
-        region=account.region_code,
-        province=account.province_code,
+        uscc=stored.uscc,
+        period=stored.period,
+        industry=stored.industry_code.strip().upper(),
+        region=stored.region_code,
+        province=stored.province_code,
         tco2=tco2,
         tce=tce,
         va=va,
@@ -94,12 +85,12 @@ def row_from_account(account: accounting_pb2.Account) -> Row:
         l_tax=l_tax,
         e_va=intensity(tce, va),
         e_rev=intensity(tce, revenue),
-        clean=clean,
-        quality=quality,
-        reduction=to_micro(_dec(account, "reduction_rate")),
-        reduction_tco2=to_micro(_dec(account, "reduction_tco2")),
-        account_digest=account.input_digest,
-        factor_set_version=account.factor_set_version,
+        clean=to_micro(stored.green_electricity_share),
+        quality=to_micro(stored.quality_score),
+        reduction=to_micro(stored.reduction_rate),
+        reduction_tco2=to_micro(stored.reduction_tco2),
+        account_digest=stored.input_digest,
+        factor_set_version=stored.factor_set_version,
     )
 
 
@@ -108,23 +99,30 @@ def not_erased(client: redis.Redis, accounts: Iterable[accounting_pb2.Account]) 
     account computed before it is erased data that accounting has not deleted yet (the services
     erase independently): it never joins the population nor gets rated again."""
     accounts = list(accounts)
-    usccs = sorted({a.name.split("/")[1] for a in accounts if a.name.count("/") == 3})
-    if not usccs:
-        return accounts
-    erased = {
-        uscc: int(value)
-        for uscc, value in zip(usccs, client.hmget(ERASED_KEY, usccs), strict=True)
-        if value is not None
-    }
-    if not erased:
-        return accounts
-    return [
-        a
-        for a in accounts
-        if a.name.count("/") != 3
-        or a.name.split("/")[1] not in erased
-        or a.compute_time.ToMilliseconds() > erased[a.name.split("/")[1]]
+    stamps = [
+        (a.name.split("/")[1], a.compute_time.ToMilliseconds()) if a.name.count("/") == 3 else None for a in accounts
     ]
+    keep = _computed_after_erasure(client, stamps)
+    return [a for a, kept in zip(accounts, keep, strict=True) if kept]
+
+
+def announced_not_erased(client: redis.Redis, announced: list[events.AccountStored]) -> list[events.AccountStored]:
+    """`not_erased` for announcements carrying their account's figures."""
+    stamps: list[tuple[str, int] | None] = [
+        (m.uscc, (m.compute_time - EPOCH) // timedelta(milliseconds=1) if m.compute_time is not None else 0)
+        for m in announced
+    ]
+    return [m for m, kept in zip(announced, _computed_after_erasure(client, stamps), strict=True) if kept]
+
+
+def _computed_after_erasure(client: redis.Redis, stamps: list[tuple[str, int] | None]) -> list[bool]:
+    """For each (uscc, compute time in ms): computed after the enterprise's latest erasure here?"""
+    usccs = sorted({stamp[0] for stamp in stamps if stamp is not None})
+    if not usccs:
+        return [True] * len(stamps)
+    values = client.hmget(ERASED_KEY, usccs)
+    erased = {uscc: int(value) for uscc, value in zip(usccs, values, strict=True) if value is not None}
+    return [stamp is None or stamp[0] not in erased or stamp[1] > erased[stamp[0]] for stamp in stamps]
 
 
 def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
@@ -251,15 +249,15 @@ def list_accounts(
             return accounts
 
 
-def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
-    """The annual account an accounts-stream event names (None for a malformed event, and for
-    a month's account: only annual accounts are rated, so months are not fetched)."""
+def _annual_announcement(fields: dict[bytes, bytes]) -> events.AccountStored | None:
+    """The annual account an accounts-stream event announces (None for a malformed event, and for
+    a month's account: only annual accounts are rated)."""
     try:
         stored = events.ACCOUNTS.decode(fields)
     except events.EventDecodeError as error:
         log.warning("malformed accounts event", extra={"error": str(error)[:200]})
         return None
-    return stored.account if len(stored.period) == 4 else None
+    return stored if len(stored.period) == 4 else None
 
 
 def apply_accounts_batch(
@@ -269,26 +267,34 @@ def apply_accounts_batch(
     entries: list[tuple[bytes, dict[bytes, bytes]]],
     changed: Callable[[set[str]], object] | None = None,
 ) -> bool:
-    """One micro-batch of accounts events: each named account fetched once however many events
-    name it, the rows upserted in one write, `changed(usccs)` then re-rates (publishes) them, the
-    entries acknowledged after it. Entries whose account could not be fetched (accounting
-    unavailable) stay pending; returns whether any did."""
-    by_name: dict[str, list[bytes]] = {}
+    """One micro-batch of accounts events: each announced account's row taken once however many
+    events name it (from the latest one: the stream is in store order), from the figures the event
+    carries — fetched with GetAccount only from an event of an earlier producer that carries none —
+    the rows upserted in one write, `changed(usccs)` then re-rates (publishes) them, the entries
+    acknowledged after it. Entries whose account could not be fetched (accounting unavailable) stay
+    pending; returns whether any did."""
+    latest: dict[str, events.AccountStored] = {}
+    ids: dict[str, list[bytes]] = {}
     done: list[bytes] = []
     for entry_id, fields in entries:
-        name = _event_account_name(fields) if fields else None
-        if name is None:
+        announced = _annual_announcement(fields) if fields else None
+        if announced is None:
             done.append(entry_id)
         else:
-            by_name.setdefault(name, []).append(entry_id)
+            latest[announced.account] = announced
+            ids.setdefault(announced.account, []).append(entry_id)
+    carried = [m for m in latest.values() if m.carries_figures]
+    for announced in carried:
+        done.extend(ids[announced.account])
     retry = False
-    # fetched concurrently: one round trip's latency for the micro-batch, not one per account
+    # accounts to fetch, concurrently: one round trip's latency for the micro-batch, not one per account
     calls = [
-        (name, ids, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
-        for name, ids in by_name.items()
+        (name, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+        for name, announced in latest.items()
+        if not announced.carries_figures
     ]
     fetched = []
-    for name, ids, call in calls:
+    for name, call in calls:
         try:
             fetched.append(call.result())
         except grpc.RpcError as error:
@@ -296,8 +302,9 @@ def apply_accounts_batch(
                 log.warning("cannot fetch account from event", extra={"account": name, "code": error.code().name})
                 retry = True
                 continue
-        done.extend(ids)
-    rows = [row_from_account(account) for account in not_erased(client, fetched)]
+        done.extend(ids[name])
+    rows = [row_from_stored(m) for m in announced_not_erased(client, carried)]
+    rows += [row_from_account(account) for account in not_erased(client, fetched)]
     upsert(client, rows)
     if changed is not None and rows:
         try:
