@@ -1,11 +1,14 @@
 """Rating's accounts-stream consumer on event-carried state: an AccountStored message carries the
 figures of the account it announces, so the population row comes from the message (exactly the row
 GetAccount's answer gives) and no account is fetched per change; a message of an earlier producer
-that only names its account is still fetched, and stays pending while accounting is unreachable."""
+that only names its account is still fetched, and stays pending while accounting is unreachable.
+And the population rebuild, which such a feed triggers continuously, keeps to its share of a core."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +22,19 @@ from carbon_common.redis_conn import group_entries
 from carbon_devkit.credentials import SERVICE_SECRET
 from carbon_devkit.ports import free_port
 from carbon_rating.model import Row, intensity, to_cents, to_micro
-from carbon_rating.population import GROUP, POPULATION_KEY, apply_accounts_batch, row_from_account, row_from_stored
+from carbon_rating.population import (
+    GROUP,
+    POPULATION_KEY,
+    PopulationCache,
+    apply_accounts_batch,
+    load_frame,
+    row_from_account,
+    row_from_stored,
+    store_frame,
+    upsert,
+)
+from carbon_rating.synthetic import population
+from carbon_rating.vectorised import population_frame
 
 USCC = "91330800MA2XXXXX1A"
 
@@ -162,3 +177,46 @@ def test_rows_come_from_the_events_an_old_event_is_fetched_and_waits_for_account
     assert changed == [{USCC}]
     pending = client.xpending_range(events.ACCOUNTS.name, GROUP, "-", "+", 10)
     assert [p["message_id"] for p in pending] == [entries[4][0]]  # only the old message waits
+
+
+class Waits(threading.Event):
+    """A stop signal recording how long the worker waits each time; set after `rounds` waits."""
+
+    def __init__(self, rounds: int) -> None:
+        super().__init__()
+        self.rounds, self.waited = rounds, []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.append(timeout)
+        if len(self.waited) >= self.rounds:
+            self.set()
+        return self.is_set()
+
+
+def test_a_costly_population_rebuild_waits_in_proportion(client: redis.Redis) -> None:
+    """Under a live feed the epoch moves all the time: a rebuild taking t waits t / max_share in all
+    (so it takes at most that share of a core), a cheap one or none the configured interval."""
+    now = [0.0]
+    rebuild_seconds = iter([0.5, 0.01, None])
+
+    class Timed(PopulationCache):
+        def refresh(self, warm: Iterable[Any] = ()) -> bool:
+            took = next(rebuild_seconds)
+            now[0] += took or 0.0
+            return took is not None
+
+    stop = Waits(3)
+    Timed(client).worker(2.0, list, max_share=0.1, clock=lambda: now[0])(stop)
+    assert stop.waited == [pytest.approx(4.5), 2.0, 2.0]
+
+
+def test_the_population_frame_is_decoded_column_wise_as_row_by_row(client: redis.Redis) -> None:
+    """load_frame decodes the rows' JSON with polars: the same frame as one Row per stored row."""
+    store_frame(client, population(300, seed=5))
+    upsert(client, [reference_row(a) for a in ACCOUNTS if len(a.period) == 4])  # nulls, unstripped text
+    later = {"uscc": "91330800MA2XXXXX2B", "period": "2024", "industry": "C", "tco2": 5, "a_later_field": 1}
+    client.hset(POPULATION_KEY, "91330800MA2XXXXX2B|2024", json.dumps(later))  # unknown fields are ignored
+    expected = population_frame([Row.from_json(v) for v in client.hvals(POPULATION_KEY)])
+    frame = load_frame(client)
+    assert frame.height == expected.height == 900 + 3 + 1 and frame.schema == expected.schema
+    assert frame.sort("uscc", "period").equals(expected.sort("uscc", "period"))
