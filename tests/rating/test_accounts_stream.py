@@ -23,6 +23,7 @@ from carbon_devkit.credentials import SERVICE_SECRET
 from carbon_devkit.ports import free_port
 from carbon_rating.model import Row, intensity, to_cents, to_micro
 from carbon_rating.population import (
+    EPOCH_KEY,
     GROUP,
     POPULATION_KEY,
     PopulationCache,
@@ -220,3 +221,27 @@ def test_the_population_frame_is_decoded_column_wise_as_row_by_row(client: redis
     frame = load_frame(client)
     assert frame.height == expected.height == 900 + 3 + 1 and frame.schema == expected.schema
     assert frame.sort("uscc", "period").equals(expected.sort("uscc", "period"))
+
+
+def test_an_older_announcement_applied_late_does_not_replace_a_newer_row(client: redis.Redis) -> None:
+    """Two rating replicas share the accounts stream: one may apply an account's earlier announcement
+    after the other applied a later one. The row of the later-computed account stays."""
+    events.ACCOUNTS.ensure_group(client, GROUP)
+    older = account("2023", "d-older", total_tco2="10")
+    newer = account("2023", "d-newer", total_tco2="20")
+    newer.compute_time.FromMilliseconds(older.compute_time.ToMilliseconds() + 1)
+    for message in (events.AccountStored.of(older), events.AccountStored.of(newer)):
+        events.ACCOUNTS.add(client, message)
+    first, second = group_entries(client.xreadgroup(GROUP, "r1", {events.ACCOUNTS.name: ">"}, count=100))
+    unreachable = service_channel(f"127.0.0.1:{free_port()}", "rating", SERVICE_SECRET)
+    try:
+        stub = accounting_pb2_grpc.AccountingServiceStub(unreachable)
+        assert not apply_accounts_batch(client, stub, events.ACCOUNTS.name, [second])  # replica B: the newer
+        epoch = client.get(EPOCH_KEY)
+        assert not apply_accounts_batch(client, stub, events.ACCOUNTS.name, [first])  # replica A, late
+    finally:
+        unreachable.close()
+    assert Row.from_json(client.hget(POPULATION_KEY, f"{USCC}|2023") or b"") == reference_row(newer)
+    assert client.get(EPOCH_KEY) == epoch  # nothing changed: no rebuild
+    # a row without a compute time (seeding) is stored as it is
+    assert upsert(client, [reference_row(older)]) == 1

@@ -183,8 +183,9 @@ class RatingCore:
             accounts = list_accounts(self.accounting, uscc)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
-        rows = {a.period: row_from_account(a) for a in self.store.current(accounts) if len(a.period) == 4}
-        self.store.upsert_rows(rows.values())
+        annual = [a for a in self.store.current(accounts) if len(a.period) == 4]
+        rows = {a.period: row_from_account(a) for a in annual}
+        self.store.upsert_rows(rows.values(), [a.compute_time.ToMilliseconds() for a in annual])
         return rows
 
     # ---- accounts changed ----------------------------------------------------------------

@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +41,8 @@ from carbon_rating.vectorised import benchmark_metrics, population_frame, schema
 log = logging.getLogger(__name__)
 POPULATION_KEY = "carbon:rating:population"
 EPOCH_KEY = "carbon:rating:population:epoch"
+COMPUTED_KEY = "carbon:rating:population:computed"
+"""Hash "uscc|period" -> compute time (ms) of the account the population row was taken from."""
 ERASED_KEY = "carbon:rating:erased"
 """Hash uscc -> ms (Redis's clock) of the enterprise's erasure in rating (store.RatingStore.erase)."""
 GROUP = "rating"
@@ -109,11 +111,15 @@ def not_erased(client: redis.Redis, accounts: Iterable[accounting_pb2.Account]) 
 
 def announced_not_erased(client: redis.Redis, announced: list[events.AccountStored]) -> list[events.AccountStored]:
     """`not_erased` for announcements carrying their account's figures."""
-    stamps: list[tuple[str, int] | None] = [
-        (m.uscc, (m.compute_time - EPOCH) // timedelta(milliseconds=1) if m.compute_time is not None else 0)
-        for m in announced
-    ]
+    stamps: list[tuple[str, int] | None] = [(m.uscc, stamp_ms(m) or 0) for m in announced]
     return [m for m, kept in zip(announced, _computed_after_erasure(client, stamps), strict=True) if kept]
+
+
+def stamp_ms(announced: events.AccountStored) -> int | None:
+    """The announced account's compute time in ms (as Timestamp.ToMilliseconds), None if not carried."""
+    if announced.compute_time is None:
+        return None
+    return (announced.compute_time - EPOCH) // timedelta(milliseconds=1)
 
 
 def _computed_after_erasure(client: redis.Redis, stamps: list[tuple[str, int] | None]) -> list[bool]:
@@ -126,24 +132,44 @@ def _computed_after_erasure(client: redis.Redis, stamps: list[tuple[str, int] | 
     return [stamp is None or stamp[0] not in erased or stamp[1] > erased[stamp[0]] for stamp in stamps]
 
 
-def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
-    """Store rows that changed; moves the epoch when any did."""
-    rows = [r for r in rows if r.uscc and r.period]
-    if not rows:
+# Per row field: rows newer than the stored one (by compute time) replace it, in one atomic step;
+# a row without a compute time replaces whatever is stored (dev seeding, tests).
+_UPSERT = """
+local changed = 0
+for i = 1, #ARGV, 3 do
+  local field, row, computed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local newer = true
+  if computed ~= '' then
+    local stored = redis.call('hget', KEYS[2], field)
+    if stored and tonumber(stored) > tonumber(computed) then newer = false end
+  end
+  if newer then
+    if redis.call('hget', KEYS[1], field) ~= row then
+      redis.call('hset', KEYS[1], field, row)
+      changed = changed + 1
+    end
+    if computed ~= '' then redis.call('hset', KEYS[2], field, computed) end
+  end
+end
+if changed > 0 then redis.call('incr', KEYS[3]) end
+return changed
+"""
+
+
+def upsert(client: redis.Redis, rows: Iterable[Row], computed: Sequence[int | None] | None = None) -> int:
+    """Store rows that changed; moves the epoch when any did. With `computed` (each row's account
+    compute time, ms), a row never replaces one of a later-computed account: replicas consuming the
+    accounts stream side by side may apply an account's announcements out of order."""
+    rows = list(rows)
+    stamps = list(computed) if computed is not None else [None] * len(rows)
+    wanted = [(r, c) for r, c in zip(rows, stamps, strict=True) if r.uscc and r.period]
+    if not wanted:
         return 0
-    fields = [f"{r.uscc}|{r.period}" for r in rows]
-    current = client.hmget(POPULATION_KEY, fields)
-    changed: dict[FieldT, EncodableT] = {
-        f: r.to_json()
-        for f, r, old in zip(fields, rows, current, strict=True)
-        if old is None or as_text(old) != r.to_json()
-    }
-    if changed:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.hset(POPULATION_KEY, mapping=changed)
-            pipe.incr(EPOCH_KEY)
-            pipe.execute()
-    return len(changed)
+    args: list[EncodableT] = []
+    for row, stamp in wanted:
+        args += [f"{row.uscc}|{row.period}", row.to_json(), "" if stamp is None else str(stamp)]
+    script = client.register_script(_UPSERT)  # EVALSHA (the script is sent once per Redis)
+    return int(script(keys=[POPULATION_KEY, COMPUTED_KEY, EPOCH_KEY], args=args))
 
 
 def load_frame(client: redis.Redis) -> pl.DataFrame:
@@ -320,9 +346,10 @@ def apply_accounts_batch(
                 retry = True
                 continue
         done.extend(ids[name])
-    rows = [row_from_stored(m) for m in announced_not_erased(client, carried)]
-    rows += [row_from_account(account) for account in not_erased(client, fetched)]
-    upsert(client, rows)
+    current = announced_not_erased(client, carried)
+    accounts = not_erased(client, fetched)
+    rows = [row_from_stored(m) for m in current] + [row_from_account(a) for a in accounts]
+    upsert(client, rows, [stamp_ms(m) for m in current] + [a.compute_time.ToMilliseconds() for a in accounts])
     if changed is not None and rows:
         try:
             changed({row.uscc for row in rows})
@@ -376,5 +403,6 @@ def refresh_enterprises(
         usccs = sorted({as_text(f).split("|")[0] for f in client.hkeys(POPULATION_KEY)})
     changed = 0
     for uscc in usccs:
-        changed += upsert(client, [row_from_account(a) for a in not_erased(client, list_accounts(stub, uscc))])
+        accounts = not_erased(client, list_accounts(stub, uscc))
+        changed += upsert(client, map(row_from_account, accounts), [a.compute_time.ToMilliseconds() for a in accounts])
     return changed

@@ -24,7 +24,7 @@ from carbon_common.errors import unavailable
 from carbon_common.redis_conn import as_bytes, as_text
 
 from carbon_rating.model import Row
-from carbon_rating.population import EPOCH_KEY, ERASED_KEY, POPULATION_KEY, not_erased, upsert
+from carbon_rating.population import COMPUTED_KEY, EPOCH_KEY, ERASED_KEY, POPULATION_KEY, not_erased, upsert
 
 log = logging.getLogger(__name__)
 RATINGS_PREFIX = "carbon:rating:ratings:"
@@ -148,10 +148,11 @@ class RatingStore:
                 rows[row.period] = row
         return rows
 
-    def upsert_rows(self, rows: Iterable[Row]) -> None:
-        """Rows fetched from accounting joined into the population (best effort)."""
+    def upsert_rows(self, rows: Iterable[Row], computed: Sequence[int | None] | None = None) -> None:
+        """Rows fetched from accounting joined into the population (best effort; `computed`:
+        their accounts' compute times, so a row never replaces a later account's)."""
         try:
-            upsert(self.redis, rows)
+            upsert(self.redis, rows, computed)
         except redis.RedisError:
             log.warning("population upsert failed", exc_info=True)
 
@@ -211,6 +212,7 @@ class RatingStore:
             pipe.hset(ERASED_KEY, uscc, str(int(seconds) * 1000 + int(micros) // 1000))
             if fields:
                 pipe.hdel(POPULATION_KEY, *fields)
+                pipe.hdel(COMPUTED_KEY, *fields)
                 pipe.incr(EPOCH_KEY)
             if keys:
                 pipe.delete(*keys)
