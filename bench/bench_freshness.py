@@ -85,7 +85,7 @@ from carbon_devkit.stack import start_platform  # noqa: E402
 from carbon_synth.bulk import BulkParams, generate  # noqa: E402
 from carbon_synth.bulk import enterprises as bulk_enterprises  # noqa: E402
 from carbon_synth.bulk import uscc as bulk_uscc  # noqa: E402
-from cpu import CpuMeter  # noqa: E402
+from cpu import CpuMeter, children  # noqa: E402
 
 INTERVAL = 900
 GOAL_P95_S = 5.0
@@ -550,30 +550,41 @@ def verify(
 # ---------------------------------------------------------------- main
 
 
-def profile(directory: Path, platform: Platform) -> list[subprocess.Popen[bytes]]:
-    """py-spy on the services the feed loads (folded stacks: `sort | uniq` them for the hot spots)."""
+def profile(directory: Path, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the services the feed loads (raw folded stacks; `python bench/pyspy.py FILE` sums
+    them up). Sampled without pausing the process (--nonblocking), so the profile costs them little."""
     directory.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return [
         subprocess.Popen(
-            [
-                spy,
-                "record",
-                "-r",
-                "20",
-                "-f",
-                "raw",
-                "-o",
-                str(directory / f"{name}.txt"),
-                "-p",
-                str(service.process.pid),
-            ],
+            [spy, "record", "-r", "20", "-f", "raw", "--nonblocking", "-p", str(pid), "-o", str(out)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for name, service in platform.services.items()
-        if name in ("accounting", "rating", "ingest-energy", "consent")
+        for name, pid in pids.items()
+        if name.split("/")[0] in ("accounting", "rating", "ingest-energy", "consent", "loan-pricing")
+        for out in [directory / f"{name.replace('/', '-')}.txt"]
     ]
+
+
+def process_ids(platform: Platform) -> dict[str, int]:
+    """Every service process by name; loan-pricing's worker processes (children of its supervisor)
+    as loan-pricing/N, so their CPU is counted too."""
+    pids = {name: s.process.pid for name, s in platform.services.items()}
+    if "loan-pricing" in pids:
+        for k, child in enumerate(children(pids["loan-pricing"])):
+            pids[f"loan-pricing/{k}"] = child
+    pids["redis"] = platform.redis_process.pid
+    pids["bench"] = os.getpid()
+    return pids
+
+
+def per_batch_ms(cpu: dict[str, float], batches: int) -> dict[str, float]:
+    """CPU milliseconds per fed batch, process by process (loan-pricing's workers summed in)."""
+    total: dict[str, float] = {}
+    for name, seconds in cpu.items():
+        total[name.split("/")[0]] = total.get(name.split("/")[0], 0.0) + seconds
+    return {name: round(1000 * seconds / batches, 2) for name, seconds in total.items()} if batches else {}
 
 
 def run_phase(feed: Feed, tracker: Tracker, client: redis.Redis, args: argparse.Namespace, **kw: Any) -> dict[str, Any]:
@@ -682,11 +693,9 @@ def main() -> None:
         for thread in followers:
             thread.start()
         feed = Feed(platform, tracker, usccs, meters, month_start)
-        pids = {name: s.process.pid for name, s in platform.services.items()}
-        pids["redis"] = platform.redis_process.pid
-        pids["bench"] = os.getpid()
+        pids = process_ids(platform)
         cpu = CpuMeter(pids)
-        profilers = profile(args.profile, platform) if args.profile else []
+        profilers = profile(args.profile, pids) if args.profile else []
         timer = time.monotonic()
         sustained = run_phase(
             feed,
@@ -701,6 +710,7 @@ def main() -> None:
             issued=issued,
         )
         result["sustained_cpu_seconds"] = cpu.used()
+        result["sustained_cpu_ms_per_batch"] = per_batch_ms(result["sustained_cpu_seconds"], sustained["batches"])
         result["sustained_wall_seconds"] = round(time.monotonic() - timer, 1)
         result["load_average_sustained"] = [round(x, 2) for x in os.getloadavg()]
         print(f"sustained: {json.dumps(sustained)}", file=sys.stderr, flush=True)
@@ -708,6 +718,7 @@ def main() -> None:
         for k in range(1, args.rate_steps + 1):
             if not (steps[-1]["account"]["p95_s"] or 0) <= GOAL_P95_S or steps[-1]["backlog_growing"]:
                 break
+            step_cpu = CpuMeter(pids)
             step = run_phase(
                 feed,
                 tracker,
@@ -720,6 +731,8 @@ def main() -> None:
                 phase=f"step{k}",
                 issued=issued,
             )
+            step["cpu_ms_per_batch"] = per_batch_ms(step_cpu.used(), step["batches"])
+            step["load_average"] = [round(x, 2) for x in os.getloadavg()]
             print(f"step {k}: {json.dumps(step)}", file=sys.stderr, flush=True)
             steps.append(step)
         ok = [
@@ -740,6 +753,7 @@ def main() -> None:
         catchup_account = tracker.last_account.get("catchup", began_burst) - began_burst
         catchup_rating = tracker.last_rating.get("catchup", began_burst) - began_burst
         result["catchup_cpu_seconds"] = cpu_burst.used()
+        result["catchup_cpu_ms_per_batch"] = per_batch_ms(result["catchup_cpu_seconds"], len(usccs))
         result["catchup"] = {
             "batches": len(usccs),
             "send_seconds": round(sent_burst, 1),

@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc, enterprise_pb2_grpc
 from carbon_accounting.consumer import consume_events, micro_batch, read_batch
 from carbon_accounting.core import AccountingCore
-from carbon_accounting.recompute import Accountant, process_batch
+from carbon_accounting.recompute import Accountant, MicroBatch, process_batch
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore, Leases
 from carbon_common import events
@@ -125,6 +125,55 @@ def test_micro_batch_recomputes_each_touched_account_once(
     assert stored is not None and D(stored.total_tco2.value) == D("1.6368")
     # nothing acknowledged yet: process_batch leaves XACK to the loop, after storing
     assert client.xpending(STREAM, group)["pending"] == 50
+
+
+def test_registered_enterprises_are_asked_of_the_registry_once_unknown_ones_every_time(
+    consent_process: Edge,  # noqa: F811
+    redis_server: str,
+    tmp_path: Path,
+) -> None:
+    """Enterprise attributes never change in the registry once created: a micro-batch asks consent
+    only for enterprises it has not seen (so a registry outage does not stop the ones it has), and
+    an enterprise unknown at its first event is asked again (registered later, it gets its account)."""
+    rng = random.Random(1818)
+    client = redis.Redis.from_url(f"{redis_server}/0")
+    known = register(consent_process, rng)
+    late = make_uscc(rng)
+    for uscc, meter in ((known, "m1"), (late, "m2")):
+        write_readings(tmp_path, "2024-03", full_meter(uscc, meter, "2024-03", 700), name=f"{uscc}-3")
+    settings = AccountingSettings(
+        redis_url=f"{redis_server}/0",
+        consent_target=consent_process.process.target,
+        service_secret=SERVICE_SECRET,
+        data_dir=tmp_path,
+        consumer_name="c1",
+    )
+    live = service_channel(settings.consent_target, settings.service_name, SERVICE_SECRET)
+    accountant = Accountant(settings, AccountStore(client), live)
+
+    def batch(*usccs: str) -> MicroBatch:
+        micro = MicroBatch(size=len(usccs))
+        for k, uscc in enumerate(usccs):
+            micro.add(f"{k + 1}-0".encode(), uscc, ["2024-03"])
+        return micro
+
+    first = process_batch(accountant, batch(known, late))
+    assert not first.failed and set(first.recomputed) == {known}  # late: not registered yet, acknowledged
+    register_enterprise(consent_process.enterprises, admin_md(), late, region="330800", display_name="后来的企业")
+    second = process_batch(accountant, batch(late))
+    assert not second.failed and set(second.recomputed) == {late}  # asked again: now registered
+
+    # the registry unreachable: enterprises seen before are recomputed, a new one waits (pending)
+    dead = service_channel(f"127.0.0.1:{free_port()}", settings.service_name, SERVICE_SECRET)
+    accountant.enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(dead)
+    again = process_batch(accountant, batch(known, late))
+    assert not again.failed and set(again.recomputed) == {known, late}
+    stored = AccountStore(client).get(f"enterprises/{known}/accounts/2024-03")
+    assert stored is not None and stored.industry_code and stored.province_code
+    newcomer = register(consent_process, rng)
+    assert process_batch(accountant, batch(known, newcomer)).failed
+    live.close()
+    dead.close()
 
 
 def test_read_batch_bounds(

@@ -3,6 +3,7 @@ from the stored base account — always equal to a full recompute from the raw d
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import tempfile
@@ -15,9 +16,11 @@ import pytest
 import redis
 from carbon_accounting import activity
 from carbon_accounting.compute import (
+    Economics,
     Enterprise,
     PeriodInputs,
     base_period_of,
+    combine,
     compute_account,
     decode_month,
     encode_month,
@@ -252,6 +255,14 @@ def test_year_summed_from_month_records_base_from_stored_account(redis_server: s
     assert [inputs_digest(month_part(year_inputs, m)) for m in period_months("2024")] == [
         inputs_digest(p) for p in parts
     ]
+    # the year carries its months' digests into its chain: the same digest as canonicalising each
+    # month of the year again (a year built without them, as a full read does)
+    assert year_inputs.month_digests == {p.period: inputs_digest(p) for p in parts}
+    rebuilt = dataclasses.replace(year_inputs, month_digests={})
+    assert not rebuilt.month_digests and inputs_digest(rebuilt) == inputs_digest(year_inputs)
+    # a month holding another month's aggregate is not carried (the chain recomputes that year)
+    stray = dataclasses.replace(parts[1], economics=(*parts[1].economics, Economics("2024-01", D("1.00"))))
+    assert combine(ent, "2024", [parts[0], stray, *parts[2:]], {}).month_digests == {}
     # a damaged record is never summed: it is read again from the raw data
     client.hset(months_key(ent.uscc), "2024-02", records["2024-02"].replace(b"1000", b"9000"))
     with pytest.raises(ValueError, match="digest"):

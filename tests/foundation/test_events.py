@@ -34,7 +34,23 @@ SAMPLES: dict[type[events.Event], dict[str, Any]] = {
         "time": 1767323045123,
     },
     events.ErasureRequested: {"uscc": "91330000MA2XXXXX1A", "request_id": "er-1"},
-    events.AccountStored: {"uscc": "91330000MA2XXXXX1A", "period": "2025-01", "input_digest": "ab" * 32},
+    events.AccountStored: {
+        "uscc": "91330000MA2XXXXX1A",
+        "period": "2025-01",
+        "input_digest": "ab" * 32,
+        "compute_time": T,
+        "industry_code": "C2611",
+        "province_code": "330000",
+        "region_code": "330800",
+        "factor_set_version": "cn-2024.1",
+        "total_tco2": Decimal("1234.567891"),
+        "energy_tce": Decimal("0"),
+        "value_added_cny": Decimal("-12.50"),
+        "intensity_value_added": Decimal("1E-6"),
+        "green_electricity_share": Decimal("0.250000"),
+        "quality_score": Decimal("0.912345"),
+        "reduction_tco2": Decimal("-37.5"),
+    },
     events.BankChanged: {"bank": "banks/b1", "change": "CREATED", "display_name": "银行 B1", "time": T},
     events.ApiKeyChanged: {"bank": "banks/b1", "key_hash": "0f" * 32, "change": "REVOKED", "time": T},
     events.ConsentChanged: {
@@ -190,9 +206,8 @@ def test_messages_written_before_the_contracts_still_decode() -> None:
         {b"uscc": b"U1", b"source": b"readings", b"months": b"2024-01,2024-02", b"batch": b"b1", b"time": b"17"}
     )
     assert (activity.version, activity.months, activity.time) == (1, ("2024-01", "2024-02"), 17)
-    assert events.ACCOUNTS.decode({b"uscc": b"U1", b"period": b"2024", b"input_digest": b"d"}).account == (
-        "enterprises/U1/accounts/2024"
-    )
+    stored = events.ACCOUNTS.decode({b"uscc": b"U1", b"period": b"2024", b"input_digest": b"d"})
+    assert stored.account == "enterprises/U1/accounts/2024" and not stored.carries_figures
     assert events.ERASURE.decode({b"uscc": b"U1", b"request_id": b"e1"}).request_id == "e1"
 
 

@@ -166,6 +166,11 @@ def test_index_codec_round_trips_and_rejects_other_versions(tmp_path: Path) -> N
         1,
         0,
     )
+    assert rawdata.read_index(str(path)) is segments  # the decoded index is kept per file version
+    # the same path written again (tests and copies do; ingestion never does): its new index is read
+    parquet_io.write_atomic(frame.head(3), path, index=True)
+    again = rawdata.read_index(str(path))
+    assert again is not None and again["rows"].to_list() == [3]
     footer = rawdata.read_footer(str(path))
     assert (
         rawdata.decode_index({rawdata.INDEX_KEY: footer[rawdata.INDEX_KEY].replace('"version":1', '"version":2')})

@@ -216,6 +216,28 @@ def test_accounts_stream_events_refresh_the_population(stack: Stack) -> None:
     assert row["account_digest"] == account.input_digest
 
 
+def test_a_new_account_re_rates_the_enterprise_and_publishes_the_new_rating(stack: Stack) -> None:
+    """An enterprise rated under a scheme is rated again when accounting announces a new annual
+    account (the accounts stream's re-rating), and the new rating is published for pricing."""
+    client = redis.Redis.from_url(stack.redis_url)
+    uscc = make_uscc(12)
+    name = f"enterprises/{uscc}/ratings/quzhou-four-colour"
+    first = rating_stub(stack.replicas[0]).GetRating(rating_pb2.GetRatingRequest(name=name))
+    assert first.period == "2023"
+    newer = stack.seeder.account(uscc, "2024", tco2="30", value_added="1000000")
+    deadline = time.monotonic() + 60
+    latest = None
+    while time.monotonic() < deadline:
+        raw = client.hget(events.RATINGS_LATEST_KEY, name)
+        latest = events.RATINGS.decode(json.loads(raw)) if raw is not None else None
+        if latest is not None and latest.account_period == "2024":
+            break
+        time.sleep(0.05)
+    assert latest is not None and (latest.account_period, latest.account_digest) == ("2024", newer.input_digest)
+    stored = rating_pb2.Rating.FromString(client.get(f"carbon:rating:ratings:{uscc}:quzhou-four-colour"))
+    assert stored.period == "2024" and stored.input_digest == latest.input_digest
+
+
 def test_an_erased_enterprise_leaves_no_population_row_or_rating(stack: Stack) -> None:
     """consent's erasure request reaches rating's erasure consumer (as it reaches accounting's): the
     enterprise's population rows, stored and cached ratings and its latest published rating go, and

@@ -24,11 +24,13 @@ import time as _time
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 import redis
+from carbon.v1 import accounting_pb2, common_pb2
+from google.type import decimal_pb2
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -239,15 +241,86 @@ ERASURE: Stream[ErasureRequested] = Stream(
 
 
 class AccountStored(Event):
-    """Accounting stored (or replaced) an account; the account itself is fetched with GetAccount."""
+    """Accounting stored (or replaced) an account, announced in the transaction that stored it, with
+    the figures its consumers read (event-carried state: rating's population row, pricing's book
+    facts), so they need no GetAccount per change. The figures are the stored account's own (exact
+    decimal text; absent where the account leaves the field unset); `compute_time` present says they
+    are carried — messages of earlier producers name the account only (fetch it with GetAccount).
+    Accounting stays the authority: `input_digest` is the stored account's, ComputeAccount
+    recomputes it. `AccountStored.of` is the one mapping from an Account to its message."""
 
     uscc: str = Field(min_length=1, max_length=64)
     period: str = Field(min_length=1, max_length=16)
     input_digest: str = Field(default="", max_length=128)
+    compute_time: datetime | None = None
+    industry_code: str = Field(default="", max_length=64)
+    province_code: str = Field(default="", max_length=16)
+    region_code: str = Field(default="", max_length=16)
+    factor_set_version: str = Field(default="", max_length=128)
+    total_tco2: DecimalText | None = None
+    energy_tce: DecimalText | None = None
+    revenue_cny: DecimalText | None = None
+    value_added_cny: DecimalText | None = None
+    tax_cny: DecimalText | None = None
+    intensity_revenue: DecimalText | None = None
+    intensity_value_added: DecimalText | None = None
+    intensity_tax: DecimalText | None = None
+    # share of green electricity in the energy structure (tce basis); absent without an energy structure
+    green_electricity_share: DecimalText | None = None
+    quality_score: DecimalText | None = None
+    reduction_rate: DecimalText | None = None
+    reduction_tco2: DecimalText | None = None
 
     @property
     def account(self) -> str:
         return f"enterprises/{self.uscc}/accounts/{self.period}"
+
+    @property
+    def carries_figures(self) -> bool:
+        return self.compute_time is not None
+
+    @classmethod
+    def of(cls, account: accounting_pb2.Account) -> AccountStored:
+        """The announcement of a stored account (its name enterprises/{uscc}/accounts/{period})."""
+
+        def exact(message: decimal_pb2.Decimal, present: bool = True) -> Decimal | None:
+            return Decimal(message.value) if present and message.value else None
+
+        green = None
+        if account.energy_structure:
+            green = sum(
+                (
+                    Decimal(share.share.value or "0")
+                    for share in account.energy_structure
+                    if share.energy_type == common_pb2.ENERGY_TYPE_GREEN_ELECTRICITY
+                ),
+                Decimal(0),
+            )
+        parts = account.name.split("/")
+        if len(parts) != 4 or parts[0] != "enterprises" or parts[2] != "accounts":
+            raise ValueError("an account is named enterprises/{uscc}/accounts/{period}")
+        return cls.create(
+            uscc=parts[1],
+            period=account.period or parts[3],
+            input_digest=account.input_digest,
+            compute_time=account.compute_time.ToDatetime(tzinfo=UTC),
+            industry_code=account.industry_code,
+            province_code=account.province_code,
+            region_code=account.region_code,
+            factor_set_version=account.factor_set_version,
+            total_tco2=exact(account.total_tco2, account.HasField("total_tco2")),
+            energy_tce=exact(account.energy_tce, account.HasField("energy_tce")),
+            revenue_cny=exact(account.revenue_cny, account.HasField("revenue_cny")),
+            value_added_cny=exact(account.value_added_cny, account.HasField("value_added_cny")),
+            tax_cny=exact(account.tax_cny, account.HasField("tax_cny")),
+            intensity_revenue=exact(account.intensity_revenue, account.HasField("intensity_revenue")),
+            intensity_value_added=exact(account.intensity_value_added, account.HasField("intensity_value_added")),
+            intensity_tax=exact(account.intensity_tax, account.HasField("intensity_tax")),
+            green_electricity_share=green,
+            quality_score=exact(account.quality.score, account.HasField("quality")),
+            reduction_rate=exact(account.reduction_rate, account.HasField("reduction_rate")),
+            reduction_tco2=exact(account.reduction_tco2, account.HasField("reduction_tco2")),
+        )
 
 
 ACCOUNTS: Stream[AccountStored] = Stream(

@@ -62,6 +62,8 @@ import json
 import os
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -554,7 +556,43 @@ def decode_index(metadata: Mapping[str, str]) -> pl.DataFrame | None:
 
 def read_index(file: str) -> pl.DataFrame | None:
     """The file's segments (with row offsets), or None when it has no valid index (also when
-    the index's row count disagrees with the file's)."""
+    the index's row count disagrees with the file's). Kept per file version (`_INDEXES`): a
+    micro-batch plans its month over the same files as the one before plus the newest."""
+    version = _file_version(file)
+    if version is not None:
+        with _INDEXES_LOCK:
+            if version in _INDEXES:
+                _INDEXES.move_to_end(version)
+                return _INDEXES[version]
+    segments = _read_index(file)
+    if version is not None:
+        with _INDEXES_LOCK:
+            _INDEXES[version] = segments
+            while len(_INDEXES) > INDEX_CACHE_FILES:
+                _INDEXES.popitem(last=False)
+    return segments
+
+
+# Decoded footer indexes by file version, most recently used last (each a few kB per meter run).
+INDEX_CACHE_FILES = 4096
+_INDEXES: OrderedDict[tuple[str, int, int, int], pl.DataFrame | None] = OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+
+
+def _file_version(file: str) -> tuple[str, int, int, int] | None:
+    """What identifies one content of a file: a local file's path, inode, size and mtime (a test or
+    a copy may write a path twice); an object's URL alone (objects are immutable: every write
+    attempt takes a fresh name). None: the file cannot be looked at (read, and fail, as before)."""
+    if "://" in file:
+        return (file, 0, 0, 0)
+    try:
+        status = os.stat(file)
+    except OSError:
+        return None
+    return (file, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _read_index(file: str) -> pl.DataFrame | None:
     try:
         segments = decode_index(read_footer(file))
     except Exception:  # unreadable footer: treat as a file without an index

@@ -110,6 +110,9 @@ class PeriodInputs:
     invoices: tuple[InvoiceAgg, ...] = ()
     economics: tuple[Economics, ...] = ()
     declared: dict[str, str] = field(default_factory=dict)  # revenue_cny, value_added_cny, tax_cny
+    # A year combined from its months: each month's inputs digest, carried into the year's digest
+    # chain instead of canonicalising the month again (combine() sets it; not an input itself).
+    month_digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def digest(self) -> str:
@@ -252,12 +255,14 @@ def inputs_digest(inputs: PeriodInputs) -> str:
 def _inputs_digest(inputs: PeriodInputs) -> str:
     if len(inputs.period) == 7:
         return hashlib.sha256(canonical_json(inputs.canonical())).hexdigest()
-    canonical = inputs.canonical()
     document = {
-        "enterprise": canonical["enterprise"],
+        "enterprise": [inputs.enterprise.uscc, inputs.enterprise.industry_code, inputs.enterprise.province_code],
         "period": inputs.period,
-        "months": [[m, inputs_digest(month_part(inputs, m))] for m in period_months(inputs.period)],
-        "declared": canonical["declared"],
+        "months": [
+            [m, inputs.month_digests.get(m) or inputs_digest(month_part(inputs, m))]
+            for m in period_months(inputs.period)
+        ],
+        "declared": {k: inputs.declared[k] for k in sorted(inputs.declared)},
     }
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
@@ -322,7 +327,14 @@ def decode_month(enterprise: Enterprise, month: str, raw: bytes) -> PeriodInputs
 
 
 def combine(enterprise: Enterprise, period: str, months: list[PeriodInputs], declared: dict[str, str]) -> PeriodInputs:
-    """A year's inputs from its months' inputs (the same aggregates a full read produces)."""
+    """A year's inputs from its months' inputs (the same aggregates a full read produces). A month's
+    digest is carried into the year's chain when the month is exactly what month_part() of the year
+    gives back (same enterprise, every aggregate of that month, nothing declared)."""
+    carried = {
+        part.period: part.digest
+        for part in months
+        if part.enterprise == enterprise and not part.declared and _holds_only(part, part.period)
+    }
     return PeriodInputs(
         enterprise,
         period,
@@ -330,7 +342,13 @@ def combine(enterprise: Enterprise, period: str, months: list[PeriodInputs], dec
         tuple(i for part in months for i in part.invoices),
         tuple(e for part in months for e in part.economics),
         declared,
+        carried if set(carried) == set(period_months(period)) and len(months) == len(carried) else {},
     )
+
+
+def _holds_only(inputs: PeriodInputs, month: str) -> bool:
+    items: tuple[MeterAgg | InvoiceAgg | Economics, ...] = (*inputs.meters, *inputs.invoices, *inputs.economics)
+    return len(month) == 7 and all(x.month == month for x in items)
 
 
 # ---- the account ----------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from carbon.v1 import accounting_pb2, enterprise_pb2, enterprise_pb2_grpc
 from carbon_common import metrics, names
 from carbon_common.errors import ServiceError, from_rpc_error, not_found, unavailable
 from carbon_common.redis_conn import as_text
+from carbon_common.ttlcache import TtlCache
 from carbon_ingest import rawdata
 
 from carbon_accounting import activity
@@ -56,16 +58,35 @@ class Accountant:
         self.selection = settings.selection()
         self.rules = settings.rules()
         self.enterprises = enterprise_pb2_grpc.EnterpriseServiceStub(consent_channel)
+        # registered enterprises' attributes (immutable in the registry: settings.enterprise_cache_seconds)
+        self._attributes: TtlCache[str, Enterprise] = TtlCache(
+            settings.enterprise_cache_seconds, settings.enterprise_cache_entries
+        )
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
     def enterprise(self, uscc: str) -> Enterprise:
+        cached = self._attributes.get(uscc)
+        if cached is not None:
+            return cached
+        asked = time.monotonic()
         ent = self._registered(uscc)
-        return Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
+        attributes = Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
+        self._attributes.put(uscc, attributes, asked)
+        return attributes
 
     def enterprises_of(self, usccs: Sequence[str]) -> dict[str, Enterprise]:
-        """Several enterprises' attributes, asked of the registry concurrently; unknown ones are
-        left out. A registry outage raises (the caller retries)."""
+        """Several enterprises' attributes: those not cached asked of the registry concurrently;
+        unknown ones are left out. A registry outage raises (the caller retries)."""
+        out: dict[str, Enterprise] = {}
+        missing = []
+        for uscc in usccs:
+            cached = self._attributes.get(uscc)
+            if cached is not None:
+                out[uscc] = cached
+            else:
+                missing.append(uscc)
+        asked = time.monotonic()
         calls = [
             (
                 uscc,
@@ -74,9 +95,8 @@ class Accountant:
                     timeout=self.settings.peer_timeout_seconds,
                 ),
             )
-            for uscc in usccs
+            for uscc in missing
         ]
-        out: dict[str, Enterprise] = {}
         for uscc, call in calls:
             try:
                 ent = call.result()
@@ -87,7 +107,8 @@ class Accountant:
                     other.cancel()
                 raise self._registry_error(error) from None
             out[uscc] = Enterprise(uscc, ent.industry_code, ent.province_code, ent.region_code)
-        return out
+            self._attributes.put(uscc, out[uscc], asked)
+        return {uscc: out[uscc] for uscc in usccs if uscc in out}
 
     def _registry_error(self, error: grpc.RpcError) -> ServiceError:
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

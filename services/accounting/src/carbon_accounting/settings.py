@@ -61,6 +61,12 @@ class AccountingSettings(BaseServiceSettings):
     # Report: rating scheme whose grade is shown when the rating service answers.
     report_rating_scheme: str = ""
     peer_timeout_seconds: float = 2.0
+    # An enterprise's attributes (industry, province, region) as the registry answered them, kept
+    # this long: consent's enterprise records never change once created (no update RPC; an erasure
+    # keeps the registry record), so this only bounds memory and a future change's reach. An
+    # unknown enterprise is asked again every time. 0 = ask the registry per micro-batch.
+    enterprise_cache_seconds: float = Field(default=3600.0, ge=0)
+    enterprise_cache_entries: int = Field(default=200_000, ge=1)
 
     @field_validator("data_year_rule")
     @classmethod

@@ -70,8 +70,7 @@ def put_account(pipe: Any, account: accounting_pb2.Account, uscc: str, own_diges
     pipe.zadd(periods_key(uscc), {account.period: 0})
     if account.industry_code:
         pipe.sadd(industry_key(account.industry_code, account.period), uscc)
-    announced = events.AccountStored.create(uscc=uscc, period=account.period, input_digest=account.input_digest)
-    events.ACCOUNTS.add(pipe, announced)
+    events.ACCOUNTS.add(pipe, events.AccountStored.of(account))  # with its figures: no GetAccount per change
 
 
 class AccountStore:

@@ -88,7 +88,7 @@ def build(settings: RatingSettings | None = None) -> Service:
 
     workers = [
         schemes.worker,
-        population.worker(settings.population_refresh_seconds, warm),
+        population.worker(settings.population_refresh_seconds, warm, settings.population_refresh_max_share),
         stream_worker(client, accounting, core.rerate),
         # an erased enterprise's population rows and ratings go too, once accounting has erased the
         # accounts they come from (an account it announced before then is older than rating's erasure)

@@ -183,8 +183,9 @@ class RatingCore:
             accounts = list_accounts(self.accounting, uscc)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
-        rows = {a.period: row_from_account(a) for a in self.store.current(accounts) if len(a.period) == 4}
-        self.store.upsert_rows(rows.values())
+        annual = [a for a in self.store.current(accounts) if len(a.period) == 4]
+        rows = {a.period: row_from_account(a) for a in annual}
+        self.store.upsert_rows(rows.values(), [a.compute_time.ToMilliseconds() for a in annual])
         return rows
 
     # ---- accounts changed ----------------------------------------------------------------
@@ -194,8 +195,10 @@ class RatingCore:
         enterprises on their latest annual account, so the new ratings are published. Returns how many
         new ratings were stored."""
         renewed = 0
-        for uscc in sorted(usccs):
-            for scheme_id in self.store.rated_schemes(uscc):
+        # a rating under a scheme this replica does not know (yet) could not be renewed here anyway
+        rated = self.store.rated_schemes(sorted(usccs), self.registry.snapshot.schemes)
+        for uscc, scheme_ids in rated.items():
+            for scheme_id in scheme_ids:
                 scheme = self.registry.active(scheme_id)
                 rows = self.store.rows(uscc)
                 if scheme is None or not rows:

@@ -5,7 +5,8 @@
 
 Rows arrive from (a) every GetRating (the accounts it fetched anyway), (b)
 `carbon:events:accounts` stream events (consumer group "rating"; the event
-names the account, the account itself is fetched with GetAccount), and (c)
+carries the account's figures — an earlier producer's event only names it, and
+the account is fetched with GetAccount), and (c)
 on demand: `refresh_enterprises` lists the accounts of known enterprises.
 Each replica keeps a polars frame plus the benchmark tables and the
 national index derived from it, rebuilt in the background when the epoch
@@ -18,17 +19,16 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import polars as pl
 import redis
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, common_pb2
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc
 from carbon_common import events
-from carbon_common.decimals import from_proto
 from carbon_common.redis_conn import as_text, group_entries
 from redis.typing import EncodableT, FieldT
 
@@ -41,49 +41,43 @@ from carbon_rating.vectorised import benchmark_metrics, population_frame, schema
 log = logging.getLogger(__name__)
 POPULATION_KEY = "carbon:rating:population"
 EPOCH_KEY = "carbon:rating:population:epoch"
+COMPUTED_KEY = "carbon:rating:population:computed"
+"""Hash "uscc|period" -> compute time (ms) of the account the population row was taken from."""
 ERASED_KEY = "carbon:rating:erased"
 """Hash uscc -> ms (Redis's clock) of the enterprise's erasure in rating (store.RatingStore.erase)."""
 GROUP = "rating"
-
-
-def _dec(message: Any, field_name: str) -> Decimal | None:
-    if not message.HasField(field_name):
-        return None
-    return from_proto(getattr(message, field_name), field_name)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def row_from_account(account: accounting_pb2.Account) -> Row:
-    """Normalise an Account (exact decimals) into integer columns; intensities as published by accounting."""
-    parts = account.name.split("/")
-    uscc = parts[1] if len(parts) == 4 else ""
-    tco2 = to_micro(_dec(account, "total_tco2"))
-    tce = to_micro(_dec(account, "energy_tce"))
-    va = to_cents(_dec(account, "value_added_cny"))
-    revenue = to_cents(_dec(account, "revenue_cny"))
-    tax = to_cents(_dec(account, "tax_cny"))
-    l_va = to_micro(_dec(account, "intensity_value_added"))
+    """Normalise an Account (exact decimals) into integer columns, through the figures its
+    AccountStored announcement carries (one mapping for the stream and GetAccount/ListAccounts)."""
+    return row_from_stored(events.AccountStored.of(account))
+
+
+def row_from_stored(stored: events.AccountStored) -> Row:
+    """The row of an announced account from the figures the message carries; intensities as
+    published by accounting (derived here only where accounting left them unset)."""
+    tco2 = to_micro(stored.total_tco2)
+    tce = to_micro(stored.energy_tce)
+    va = to_cents(stored.value_added_cny)
+    revenue = to_cents(stored.revenue_cny)
+    tax = to_cents(stored.tax_cny)
+    l_va = to_micro(stored.intensity_value_added)
     if l_va is None:
         l_va = intensity(tco2, va)
-    l_rev = to_micro(_dec(account, "intensity_revenue"))
+    l_rev = to_micro(stored.intensity_revenue)
     if l_rev is None:
         l_rev = intensity(tco2, revenue)
-    l_tax = to_micro(_dec(account, "intensity_tax"))
+    l_tax = to_micro(stored.intensity_tax)
     if l_tax is None:
         l_tax = intensity(tco2, tax)
-    clean = None
-    if account.energy_structure:
-        clean = sum(
-            (to_micro(_dec(s, "share")) or 0)
-            for s in account.energy_structure
-            if s.energy_type == common_pb2.ENERGY_TYPE_GREEN_ELECTRICITY
-        )
-    quality = to_micro(_dec(account.quality, "score")) if account.HasField("quality") else None
     return Row(
-        uscc=uscc,
-        period=account.period or (parts[3] if len(parts) == 4 else ""),
-        industry=account.industry_code.strip().upper(),
-        region=account.region_code,
-        province=account.province_code,
+        uscc=stored.uscc,
+        period=stored.period,
+        industry=stored.industry_code.strip().upper(),
+        region=stored.region_code,
+        province=stored.province_code,
         tco2=tco2,
         tce=tce,
         va=va,
@@ -94,12 +88,12 @@ def row_from_account(account: accounting_pb2.Account) -> Row:
         l_tax=l_tax,
         e_va=intensity(tce, va),
         e_rev=intensity(tce, revenue),
-        clean=clean,
-        quality=quality,
-        reduction=to_micro(_dec(account, "reduction_rate")),
-        reduction_tco2=to_micro(_dec(account, "reduction_tco2")),
-        account_digest=account.input_digest,
-        factor_set_version=account.factor_set_version,
+        clean=to_micro(stored.green_electricity_share),
+        quality=to_micro(stored.quality_score),
+        reduction=to_micro(stored.reduction_rate),
+        reduction_tco2=to_micro(stored.reduction_tco2),
+        account_digest=stored.input_digest,
+        factor_set_version=stored.factor_set_version,
     )
 
 
@@ -108,49 +102,85 @@ def not_erased(client: redis.Redis, accounts: Iterable[accounting_pb2.Account]) 
     account computed before it is erased data that accounting has not deleted yet (the services
     erase independently): it never joins the population nor gets rated again."""
     accounts = list(accounts)
-    usccs = sorted({a.name.split("/")[1] for a in accounts if a.name.count("/") == 3})
-    if not usccs:
-        return accounts
-    erased = {
-        uscc: int(value)
-        for uscc, value in zip(usccs, client.hmget(ERASED_KEY, usccs), strict=True)
-        if value is not None
-    }
-    if not erased:
-        return accounts
-    return [
-        a
-        for a in accounts
-        if a.name.count("/") != 3
-        or a.name.split("/")[1] not in erased
-        or a.compute_time.ToMilliseconds() > erased[a.name.split("/")[1]]
+    stamps = [
+        (a.name.split("/")[1], a.compute_time.ToMilliseconds()) if a.name.count("/") == 3 else None for a in accounts
     ]
+    keep = _computed_after_erasure(client, stamps)
+    return [a for a, kept in zip(accounts, keep, strict=True) if kept]
 
 
-def upsert(client: redis.Redis, rows: Iterable[Row]) -> int:
-    """Store rows that changed; moves the epoch when any did."""
-    rows = [r for r in rows if r.uscc and r.period]
-    if not rows:
+def announced_not_erased(client: redis.Redis, announced: list[events.AccountStored]) -> list[events.AccountStored]:
+    """`not_erased` for announcements carrying their account's figures."""
+    stamps: list[tuple[str, int] | None] = [(m.uscc, stamp_ms(m) or 0) for m in announced]
+    return [m for m, kept in zip(announced, _computed_after_erasure(client, stamps), strict=True) if kept]
+
+
+def stamp_ms(announced: events.AccountStored) -> int | None:
+    """The announced account's compute time in ms (as Timestamp.ToMilliseconds), None if not carried."""
+    if announced.compute_time is None:
+        return None
+    return (announced.compute_time - EPOCH) // timedelta(milliseconds=1)
+
+
+def _computed_after_erasure(client: redis.Redis, stamps: list[tuple[str, int] | None]) -> list[bool]:
+    """For each (uscc, compute time in ms): computed after the enterprise's latest erasure here?"""
+    usccs = sorted({stamp[0] for stamp in stamps if stamp is not None})
+    if not usccs:
+        return [True] * len(stamps)
+    values = client.hmget(ERASED_KEY, usccs)
+    erased = {uscc: int(value) for uscc, value in zip(usccs, values, strict=True) if value is not None}
+    return [stamp is None or stamp[0] not in erased or stamp[1] > erased[stamp[0]] for stamp in stamps]
+
+
+# Per row field: rows newer than the stored one (by compute time) replace it, in one atomic step;
+# a row without a compute time replaces whatever is stored (dev seeding, tests).
+_UPSERT = """
+local changed = 0
+for i = 1, #ARGV, 3 do
+  local field, row, computed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local newer = true
+  if computed ~= '' then
+    local stored = redis.call('hget', KEYS[2], field)
+    if stored and tonumber(stored) > tonumber(computed) then newer = false end
+  end
+  if newer then
+    if redis.call('hget', KEYS[1], field) ~= row then
+      redis.call('hset', KEYS[1], field, row)
+      changed = changed + 1
+    end
+    if computed ~= '' then redis.call('hset', KEYS[2], field, computed) end
+  end
+end
+if changed > 0 then redis.call('incr', KEYS[3]) end
+return changed
+"""
+
+
+def upsert(client: redis.Redis, rows: Iterable[Row], computed: Sequence[int | None] | None = None) -> int:
+    """Store rows that changed; moves the epoch when any did. With `computed` (each row's account
+    compute time, ms), a row never replaces one of a later-computed account: replicas consuming the
+    accounts stream side by side may apply an account's announcements out of order."""
+    rows = list(rows)
+    stamps = list(computed) if computed is not None else [None] * len(rows)
+    wanted = [(r, c) for r, c in zip(rows, stamps, strict=True) if r.uscc and r.period]
+    if not wanted:
         return 0
-    fields = [f"{r.uscc}|{r.period}" for r in rows]
-    current = client.hmget(POPULATION_KEY, fields)
-    changed: dict[FieldT, EncodableT] = {
-        f: r.to_json()
-        for f, r, old in zip(fields, rows, current, strict=True)
-        if old is None or as_text(old) != r.to_json()
-    }
-    if changed:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.hset(POPULATION_KEY, mapping=changed)
-            pipe.incr(EPOCH_KEY)
-            pipe.execute()
-    return len(changed)
+    args: list[EncodableT] = []
+    for row, stamp in wanted:
+        args += [f"{row.uscc}|{row.period}", row.to_json(), "" if stamp is None else str(stamp)]
+    script = client.register_script(_UPSERT)  # EVALSHA (the script is sent once per Redis)
+    return int(script(keys=[POPULATION_KEY, COMPUTED_KEY, EPOCH_KEY], args=args))
 
 
 def load_frame(client: redis.Redis) -> pl.DataFrame:
-    raw = client.hgetall(POPULATION_KEY)
-    rows = [Row.from_json(v) for v in raw.values()]
-    return population_frame(pl.DataFrame({c: [getattr(r, c) for r in rows] for c in ROW_COLUMNS}, schema=schema()))
+    """The whole population as a frame: the rows' JSON decoded column-wise by polars (a province's
+    population is read on every rebuild; one Python object per row cost ~20 us each)."""
+    raw = client.hvals(POPULATION_KEY)
+    texts = pl.Series("row", [as_text(v) for v in raw], dtype=pl.String)
+    rows = texts.str.json_decode(pl.Struct(schema())).struct.unnest() if len(texts) else pl.DataFrame(schema=schema())
+    text = [c for c, dtype in schema().items() if dtype == pl.Utf8()]
+    rows = rows.select(ROW_COLUMNS).cast(schema()).with_columns(pl.col(text).fill_null(""))  # Row's defaults
+    return population_frame(rows)
 
 
 def store_frame(client: redis.Redis, frame: pl.DataFrame, batch: int = 5000) -> None:
@@ -219,15 +249,26 @@ class PopulationCache:
         return True
 
     def worker(
-        self, seconds: float, warm: Callable[[], Iterable[sc.SchemeVersion]]
+        self,
+        seconds: float,
+        warm: Callable[[], Iterable[sc.SchemeVersion]],
+        max_share: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> Callable[[threading.Event], None]:
+        """Refresh every `seconds` when the epoch moved; a rebuild that took t seconds waits at
+        least t / max_share before the next, so under a province's feed (the epoch moves all the
+        time) rebuilding the whole population never takes more than that share of a core."""
+
         def population_worker(stopping: threading.Event) -> None:
             while not stopping.is_set():
+                began = clock()
                 try:
-                    self.refresh(warm())
+                    rebuilt = self.refresh(warm())
                 except Exception:
                     log.exception("population refresh failed")
-                stopping.wait(seconds)
+                    rebuilt = False
+                took = clock() - began if rebuilt else 0.0
+                stopping.wait(max(seconds, took / max_share - took))
 
         return population_worker
 
@@ -251,15 +292,15 @@ def list_accounts(
             return accounts
 
 
-def _event_account_name(fields: dict[bytes, bytes]) -> str | None:
-    """The annual account an accounts-stream event names (None for a malformed event, and for
-    a month's account: only annual accounts are rated, so months are not fetched)."""
+def _annual_announcement(fields: dict[bytes, bytes]) -> events.AccountStored | None:
+    """The annual account an accounts-stream event announces (None for a malformed event, and for
+    a month's account: only annual accounts are rated)."""
     try:
         stored = events.ACCOUNTS.decode(fields)
     except events.EventDecodeError as error:
         log.warning("malformed accounts event", extra={"error": str(error)[:200]})
         return None
-    return stored.account if len(stored.period) == 4 else None
+    return stored if len(stored.period) == 4 else None
 
 
 def apply_accounts_batch(
@@ -269,26 +310,34 @@ def apply_accounts_batch(
     entries: list[tuple[bytes, dict[bytes, bytes]]],
     changed: Callable[[set[str]], object] | None = None,
 ) -> bool:
-    """One micro-batch of accounts events: each named account fetched once however many events
-    name it, the rows upserted in one write, `changed(usccs)` then re-rates (publishes) them, the
-    entries acknowledged after it. Entries whose account could not be fetched (accounting
-    unavailable) stay pending; returns whether any did."""
-    by_name: dict[str, list[bytes]] = {}
+    """One micro-batch of accounts events: each announced account's row taken once however many
+    events name it (from the latest one: the stream is in store order), from the figures the event
+    carries — fetched with GetAccount only from an event of an earlier producer that carries none —
+    the rows upserted in one write, `changed(usccs)` then re-rates (publishes) them, the entries
+    acknowledged after it. Entries whose account could not be fetched (accounting unavailable) stay
+    pending; returns whether any did."""
+    latest: dict[str, events.AccountStored] = {}
+    ids: dict[str, list[bytes]] = {}
     done: list[bytes] = []
     for entry_id, fields in entries:
-        name = _event_account_name(fields) if fields else None
-        if name is None:
+        announced = _annual_announcement(fields) if fields else None
+        if announced is None:
             done.append(entry_id)
         else:
-            by_name.setdefault(name, []).append(entry_id)
+            latest[announced.account] = announced
+            ids.setdefault(announced.account, []).append(entry_id)
+    carried = [m for m in latest.values() if m.carries_figures]
+    for announced in carried:
+        done.extend(ids[announced.account])
     retry = False
-    # fetched concurrently: one round trip's latency for the micro-batch, not one per account
+    # accounts to fetch, concurrently: one round trip's latency for the micro-batch, not one per account
     calls = [
-        (name, ids, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
-        for name, ids in by_name.items()
+        (name, stub.GetAccount.future(accounting_pb2.GetAccountRequest(name=name), timeout=5))
+        for name, announced in latest.items()
+        if not announced.carries_figures
     ]
     fetched = []
-    for name, ids, call in calls:
+    for name, call in calls:
         try:
             fetched.append(call.result())
         except grpc.RpcError as error:
@@ -296,9 +345,11 @@ def apply_accounts_batch(
                 log.warning("cannot fetch account from event", extra={"account": name, "code": error.code().name})
                 retry = True
                 continue
-        done.extend(ids)
-    rows = [row_from_account(account) for account in not_erased(client, fetched)]
-    upsert(client, rows)
+        done.extend(ids[name])
+    current = announced_not_erased(client, carried)
+    accounts = not_erased(client, fetched)
+    rows = [row_from_stored(m) for m in current] + [row_from_account(a) for a in accounts]
+    upsert(client, rows, [stamp_ms(m) for m in current] + [a.compute_time.ToMilliseconds() for a in accounts])
     if changed is not None and rows:
         try:
             changed({row.uscc for row in rows})
@@ -352,5 +403,6 @@ def refresh_enterprises(
         usccs = sorted({as_text(f).split("|")[0] for f in client.hkeys(POPULATION_KEY)})
     changed = 0
     for uscc in usccs:
-        changed += upsert(client, [row_from_account(a) for a in not_erased(client, list_accounts(stub, uscc))])
+        accounts = not_erased(client, list_accounts(stub, uscc))
+        changed += upsert(client, map(row_from_account, accounts), [a.compute_time.ToMilliseconds() for a in accounts])
     return changed

@@ -26,6 +26,10 @@ class RatingSettings(BaseServiceSettings):
     # How often each replica checks the active-version pointer (publish reaches every replica within ~this).
     scheme_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
     population_refresh_seconds: float = Field(default=2.0, gt=0)
+    # Rebuilding the population frame (benchmark tables, national index) takes at most this share of
+    # a core: under a live feed the population changes all the time, and at a province's size one
+    # rebuild reads every row (~1 s for 49,000 enterprises).
+    population_refresh_max_share: float = Field(default=0.1, gt=0, le=1)
     # A computed rating is served again while its inputs (scheme version, the enterprise's
     # accounts, the population the benchmarks come from) are unchanged, for at most this long;
     # its rate_time stays the time it was computed.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +24,7 @@ from carbon_common.errors import unavailable
 from carbon_common.redis_conn import as_bytes, as_text
 
 from carbon_rating.model import Row
-from carbon_rating.population import EPOCH_KEY, ERASED_KEY, POPULATION_KEY, not_erased, upsert
+from carbon_rating.population import COMPUTED_KEY, EPOCH_KEY, ERASED_KEY, POPULATION_KEY, not_erased, upsert
 
 log = logging.getLogger(__name__)
 RATINGS_PREFIX = "carbon:rating:ratings:"
@@ -148,10 +148,11 @@ class RatingStore:
                 rows[row.period] = row
         return rows
 
-    def upsert_rows(self, rows: Iterable[Row]) -> None:
-        """Rows fetched from accounting joined into the population (best effort)."""
+    def upsert_rows(self, rows: Iterable[Row], computed: Sequence[int | None] | None = None) -> None:
+        """Rows fetched from accounting joined into the population (best effort; `computed`:
+        their accounts' compute times, so a row never replaces a later account's)."""
         try:
-            upsert(self.redis, rows)
+            upsert(self.redis, rows, computed)
         except redis.RedisError:
             log.warning("population upsert failed", exc_info=True)
 
@@ -159,15 +160,18 @@ class RatingStore:
         """The accounts not erased here since they were computed (population.not_erased)."""
         return not_erased(self.redis, accounts)
 
-    def rated_schemes(self, uscc: str) -> list[str]:
-        """The schemes the enterprise has a stored rating under."""
-        prefix = ratings_key(uscc, "")
-        found = []
-        for raw in self.redis.scan_iter(match=f"{prefix}*", count=1000):
-            scheme_id = as_text(raw)[len(prefix) :]
-            if scheme_id and ":" not in scheme_id:  # not the history lists
-                found.append(scheme_id)
-        return sorted(found)
+    def rated_schemes(self, usccs: Sequence[str], schemes: Iterable[str]) -> dict[str, list[str]]:
+        """Which of `schemes` each enterprise has a stored rating under, in one round trip (an
+        EXISTS per enterprise and scheme: a SCAN would walk the whole keyspace for each)."""
+        candidates = sorted(set(schemes))
+        if not usccs or not candidates:
+            return {uscc: [] for uscc in usccs}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for uscc in usccs:
+                for scheme_id in candidates:
+                    pipe.exists(ratings_key(uscc, scheme_id))
+            found = iter(pipe.execute())
+        return {uscc: [scheme_id for scheme_id in candidates if next(found)] for uscc in usccs}
 
     def stored(self, uscc: str, scheme_id: str) -> bytes | None:
         raw = self.redis.get(ratings_key(uscc, scheme_id))
@@ -208,6 +212,7 @@ class RatingStore:
             pipe.hset(ERASED_KEY, uscc, str(int(seconds) * 1000 + int(micros) // 1000))
             if fields:
                 pipe.hdel(POPULATION_KEY, *fields)
+                pipe.hdel(COMPUTED_KEY, *fields)
                 pipe.incr(EPOCH_KEY)
             if keys:
                 pipe.delete(*keys)
