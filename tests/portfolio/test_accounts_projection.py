@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import redis
@@ -61,3 +62,32 @@ def test_worker_projects_announced_accounts_and_reads_them_in_one_call(redis_url
     assert frame.schema == frames.ACCOUNT_SCHEMA
     pending = client.xpending(events.ACCOUNTS.name, "pricing-books")
     assert pending["pending"] == 0
+
+
+def test_an_announcement_carrying_the_figures_is_projected_without_a_fetch(redis_url: str):
+    client = redis.Redis.from_url(redis_url)
+    client.delete(events.ACCOUNTS.name, facts_key("2024"))
+    carried = events.AccountStored.create(
+        uscc="U4",
+        period="2024",
+        input_digest="d4",
+        compute_time=datetime(2025, 1, 2, tzinfo=UTC),
+        factor_set_version="cn-2024.1",
+        total_tco2=D("1234.5678904"),  # more places than the book keeps: quantised as a fetched account is
+        reduction_tco2=D("3.5"),
+    )
+    empty = events.AccountStored.create(
+        uscc="U5", period="2024", input_digest="d5", compute_time=datetime(2025, 1, 2, tzinfo=UTC)
+    )
+    events.ACCOUNTS.add(client, carried)
+    events.ACCOUNTS.add(client, empty)  # stored without a total: no facts
+
+    def fetch(uscc: str, period: str) -> BorrowerAccount | None:
+        raise AssertionError(f"fetched {uscc} {period}: the message carried the figures")
+
+    facts = ProjectedAccountFacts(client)
+    entries = client.xrange(events.ACCOUNTS.name)
+    assert facts.apply(entries, fetch) == 1
+    assert facts.accounts(["U4", "U5"], "2024") == {
+        "U4": BorrowerAccount("U4", "2024", D("1234.567890"), "d4", "cn-2024.1", D("3.500000"))
+    }

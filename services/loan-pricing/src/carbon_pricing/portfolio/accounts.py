@@ -46,6 +46,13 @@ def encode_facts(account: BorrowerAccount) -> str:
     return f"{micro(account.scope12_tco2)}|{reduction}|{account.input_digest}|{account.factor_set_version}"
 
 
+def announced_account(event: events.AccountStored) -> BorrowerAccount | None:
+    """The book facts of an announced account, from the figures the message carries."""
+    return BorrowerAccount.of_figures(
+        event.uscc, event.period, event.total_tco2, event.input_digest, event.factor_set_version, event.reduction_tco2
+    )
+
+
 class ProjectedAccountFacts:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -95,7 +102,9 @@ class ProjectedAccountFacts:
             except events.EventDecodeError as error:
                 log.warning("malformed accounts event", extra={"error": str(error)[:200]})
                 continue
-            account = fetch(event.uscc, event.period)
+            # accounting's announcement carries the figures (events.AccountStored.of): no GetAccount;
+            # a message of an earlier producer names the account only and is fetched as before
+            account = announced_account(event) if event.carries_figures else fetch(event.uscc, event.period)
             if account is None:
                 pipe.hdel(facts_key(event.period), event.uscc)
                 continue

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 DATA_DIR = Path(__file__).with_name("data")
 FEN_PER_CNY = 100
 MICRO_PER_TONNE = 1_000_000
+MICRO_TONNE = Decimal("0.000001")  # the book keeps tonnes to six places (micro-tonnes)
 CNY_PER_MILLION = 1_000_000
 SCORE_SCALE = 100  # weighted data-quality score reported with 2 decimals
 UNRATED = "UNRATED"
@@ -204,6 +205,29 @@ class BorrowerAccount:
     factor_set_version: str
     reduction_tco2: Decimal | None = None  # reduction against the base year (positive = fewer tonnes)
     verified: bool = False  # third-party verified (PCAF 1a) rather than computed from activity data (2a)
+
+    @classmethod
+    def of_figures(
+        cls,
+        uscc: str,
+        period: str,
+        total_tco2: Decimal | None,
+        input_digest: str,
+        factor_set_version: str,
+        reduction_tco2: Decimal | None,
+    ) -> BorrowerAccount | None:
+        """From an account's own figures (a fetched Account or its AccountStored message), kept to the
+        book's micro-tonnes; None for an account without a total."""
+        if total_tco2 is None:
+            return None
+        return cls(
+            uscc=uscc,
+            period=period,
+            scope12_tco2=total_tco2.quantize(MICRO_TONNE),
+            input_digest=input_digest,
+            factor_set_version=factor_set_version,
+            reduction_tco2=None if reduction_tco2 is None else reduction_tco2.quantize(MICRO_TONNE),
+        )
 
 
 @dataclass(frozen=True)

@@ -72,19 +72,14 @@ class GrpcAccountFacts:
                 if error.code() in _MISSING:
                     continue
                 raise _peer_error(error, "accounting") from None
-            total = _decimal(account.total_tco2)
-            if total is None:
-                continue
-            out[uscc] = BorrowerAccount(
-                uscc=uscc,
-                period=account.period or period,
-                scope12_tco2=total.quantize(Decimal("0.000001")),
-                input_digest=account.input_digest,
-                factor_set_version=account.factor_set_version,
-                reduction_tco2=(
-                    _decimal(account.reduction_tco2).quantize(Decimal("0.000001"))  # type: ignore[union-attr]
-                    if account.HasField("reduction_tco2") and account.reduction_tco2.value
-                    else None
-                ),
+            facts = BorrowerAccount.of_figures(
+                uscc,
+                account.period or period,
+                _decimal(account.total_tco2),
+                account.input_digest,
+                account.factor_set_version,
+                _decimal(account.reduction_tco2) if account.HasField("reduction_tco2") else None,
             )
+            if facts is not None:
+                out[uscc] = facts
         return out
