@@ -111,6 +111,66 @@ def test_a_refused_call_is_an_error_span_without_a_formatted_traceback(
     assert crashed.attributes is not None and crashed.attributes["rpc.grpc.status_code"] == 13  # INTERNAL
 
 
+# ---------------------------------------------------------------- HTTP edges
+
+
+def _http_counts(otel: Otel) -> dict[tuple[str, int, str | None], int]:
+    counts: dict[tuple[str, int, str | None], int] = {}
+    for point in otel.metric_points("http.server.duration"):
+        attributes = dict(point.attributes)
+        assert set(attributes) <= {"http.method", "http.status_code", "http.target"}, attributes
+        key = (attributes["http.method"], attributes["http.status_code"], attributes.get("http.target"))
+        counts[key] = counts.get(key, 0) + point.count
+    return counts
+
+
+def test_http_edge_span_and_duration_by_route_and_status(otel: Otel) -> None:
+    """One SERVER span per request (FastAPI's own telemetry does not add a second), named by the route;
+    `http.server.duration` by method, status and route template (the alert rules' labels); a crash is a
+    500 and an ERROR span; the health path is neither traced nor measured."""
+    from carbon_common.http import install_error_handlers
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/v1/things/{thing}")
+    def create(thing: str) -> dict[str, str]:
+        if thing == "crash":
+            raise RuntimeError("a bug")
+        return {"name": thing}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    telemetry.instrument_fastapi(app)
+    before = _http_counts(otel)
+    with TestClient(app, raise_server_exceptions=False) as http:
+        assert http.post("/v1/things/a").status_code == 200
+        assert http.post("/v1/things/b").status_code == 200
+        assert http.post("/v1/things/crash").status_code == 500
+        assert http.get("/v1/nothing").status_code == 404
+        assert http.get("/healthz").status_code == 200
+    after = _http_counts(otel)
+    grown = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    assert grown == {
+        ("POST", 200, "/v1/things/{thing}"): 2,
+        ("POST", 500, "/v1/things/{thing}"): 1,
+        ("GET", 404, None): 1,
+    }
+    servers = [s for s in otel.spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert [s.name for s in servers] == ["POST /v1/things/{thing}"] * 3 + ["GET"]
+    ok, _, crashed, missing = servers
+    assert ok.attributes is not None and ok.attributes["http.status_code"] == 200
+    assert ok.attributes["http.route"] == "/v1/things/{thing}" and ok.attributes["http.target"] == "/v1/things/a"
+    assert ok.status.status_code == trace.StatusCode.UNSET
+    assert crashed.status.status_code == trace.StatusCode.ERROR
+    assert missing.status.status_code == trace.StatusCode.UNSET  # a client's mistake is not a server error
+    assert not [s for s in otel.spans.get_finished_spans() if s.kind != trace.SpanKind.SERVER]
+
+
 # ---------------------------------------------------------------- business metrics
 
 
