@@ -606,8 +606,8 @@ class HttpServerTelemetry:
 
     - a SERVER span per request, child of the W3C `traceparent` (and `tracestate`/`baggage`, through
       the global propagator) the request carries, current while the app runs; named `METHOD route`
-      (`METHOD` for an unrouted path), attributes `http.method`, `http.scheme`, `http.flavor`,
-      `http.target` (the path), `http.route`, `http.status_code`; status ERROR for 5xx and crashes;
+      (`METHOD` for an unrouted path), attributes `http.method`, `http.target` (the path), `http.route`,
+      `http.status_code`; status ERROR for 5xx and crashes;
     - `http.server.duration` (ms) with `http.method`, `http.status_code` and `http.target` = the
       route template (absent for an unrouted path): the names and labels the alert rules and the runbook
       use (`http_server_duration_milliseconds{http_method, http_target, http_status_code}`).
@@ -633,18 +633,10 @@ class HttpServerTelemetry:
         method: str = scope["method"]
         fields = self._fields
         carrier = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"] if key in fields}
-        parent = propagate.extract(carrier)
-        span = _tracer().start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.method": method,
-                "http.scheme": scope.get("scheme", "http"),
-                "http.flavor": scope.get("http_version", ""),
-                "http.target": scope["path"],
-            },
-        )
+        # No propagation header: a new trace (never the server loop's current context).
+        parent = propagate.extract(carrier) if carrier else otel_context.Context()
+        attributes = {"http.method": method, "http.target": scope["path"]}
+        span = _tracer().start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         status = 0
 
@@ -665,10 +657,10 @@ class HttpServerTelemetry:
             if not status:
                 status = 500  # crashed before answering (ServerErrorMiddleware answers 500)
             route = getattr(scope.get("route"), "path_format", None)
-            attributes: dict[str, Any] = {"http.method": method, "http.status_code": status}
+            labels: dict[str, Any] = {"http.method": method, "http.status_code": status}
             if route:
-                attributes["http.target"] = route
-            self._duration.record((time.perf_counter() - start) * 1000.0, attributes)
+                labels["http.target"] = route
+            self._duration.record((time.perf_counter() - start) * 1000.0, labels)
             if span.is_recording():
                 if route:
                     span.update_name(f"{method} {route}")
