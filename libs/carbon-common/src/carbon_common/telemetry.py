@@ -1,9 +1,9 @@
 """OpenTelemetry for every service: traces, RPC metrics, exporters.
 
-Traces: one REST quote is one trace across services. The server side uses the
-opentelemetry-instrumentation-grpc server interceptor (it extracts the W3C
-`traceparent`/`tracestate` from the incoming gRPC metadata and makes the server
-span current); the client side is `CarbonClientTelemetry` below, a native
+Traces: one REST quote is one trace across services. The server side is
+`GrpcServerTelemetry` below (it extracts the W3C `traceparent`/`tracestate`
+from the incoming gRPC metadata and makes the server span current, and records
+the RPC metrics); the client side is `CarbonClientTelemetry` below, a native
 `grpc.*ClientInterceptor` (the instrumentation's own client interceptor is a
 `grpcext` interceptor that `grpc.intercept_channel` refuses) that starts a
 CLIENT span and injects the current context into the outgoing metadata with
@@ -293,53 +293,12 @@ def read_span_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def server_interceptors() -> list[grpc.ServerInterceptor]:
-    """Outermost first: the trace span (not for health checks), then RPC metrics.
+    """Outermost: the trace span and RPC metrics (`GrpcServerTelemetry`).
 
-    They wrap the error interceptor, so the metrics see the final status code
-    of a ServiceError turned into google.rpc.Status.
+    It wraps the error interceptor, so the span and the metrics see the final status code of a
+    ServiceError turned into google.rpc.Status.
     """
-    from opentelemetry.instrumentation.grpc import filters, server_interceptor
-
-    tracing = server_interceptor(
-        tracer_provider=_AbortQuietTracerProvider(), filter_=filters.negate(filters.health_check())
-    )  # type: ignore[no-untyped-call]  # opentelemetry-instrumentation-grpc is unannotated
-    return [tracing, RpcServerMetricsInterceptor()]
-
-
-class _AbortQuietTracer(trace.Tracer):
-    """The global tracer, except that a span made current with start_as_current_span records no exception
-    event when the call ends in one. The gRPC server instrumentation's span ends with the exception that
-    `context.abort` raises for every refused call (a client's mistake, a denial): formatting its traceback
-    cost more CPU than the refusal itself. Its status still says how the call ended
-    (RpcServerMetricsInterceptor); an unexpected exception is logged with its traceback by ErrorInterceptor
-    (and answered INTERNAL)."""
-
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
-        return self._tracer.start_span(*args, **kwargs)
-
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["record_exception"] = False
-        return self._tracer.start_as_current_span(*args, **kwargs)
-
-
-class _AbortQuietTracerProvider(trace.TracerProvider):
-    """Hands out _AbortQuietTracer over the global provider's tracers (a proxy until configure() runs)."""
-
-    def get_tracer(
-        self,
-        instrumenting_module_name: str,
-        instrumenting_library_version: str | None = None,
-        schema_url: str | None = None,
-        attributes: Any = None,
-    ) -> trace.Tracer:
-        return _AbortQuietTracer(
-            trace.get_tracer(
-                instrumenting_module_name, instrumenting_library_version, schema_url=schema_url, attributes=attributes
-            )
-        )
+    return [GrpcServerTelemetry()]
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -379,54 +338,101 @@ def _status_of(context: grpc.ServicerContext, error: BaseException | None) -> gr
     return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
 
 
-def _mark_span(code: grpc.StatusCode) -> None:
-    if code is grpc.StatusCode.OK:
-        return
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute("rpc.grpc.status_code", code.value[0])
-        span.set_status(Status(StatusCode.ERROR, code.name))
+HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
 
 
-class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
-    """Records `rpc.server.duration` for every call and marks failed server spans."""
+class GrpcServerTelemetry(grpc.ServerInterceptor):
+    """What the services' gRPC server telemetry is, in one interceptor:
+
+    - a SERVER span per call except health checks, child of the W3C context (`traceparent`,
+      `tracestate`, `baggage`, through the global propagator) the call's metadata carries, current
+      while the handler runs (its logs and outgoing calls belong to it), named by the full method
+      (`/carbon.v1.PricingService/CreateQuote`), attributes `rpc.system`, `rpc.service`, `rpc.method`,
+      `rpc.grpc.status_code`; status ERROR for any other code than OK. No exception event: a refusal
+      (`context.abort` raises) would format a traceback costing more than the refusal; an unexpected
+      exception is logged with its traceback by ErrorInterceptor (and answered INTERNAL);
+    - `rpc.server.duration` (ms) for every call, health included, by `rpc.system`, `rpc.service`,
+      `rpc.method`, `rpc.grpc.status_code` and `status` (the code's name).
+
+    It replaces opentelemetry-instrumentation-grpc's server interceptor (a wrapped servicer context,
+    peer parsing and a metadata dict per call) and a second, metrics-only interceptor: together they
+    cost about 0.3 ms of CPU per call, more than a gRPC call without them (issue 14).
+    """
+
+    def __init__(self) -> None:
+        self._fields = frozenset(propagate.get_global_textmap().fields)
+        self._duration = _histogram("rpc.server.duration", "Duration of inbound gRPC calls")
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        histogram = _histogram("rpc.server.duration", "Duration of inbound gRPC calls")
+        method: str = handler_call_details.method
+        service, name = _split_method(method)
+        traced = not method.startswith(HEALTH_SERVICE_PREFIX)
+        fields = self._fields
+        duration = self._duration
 
-        def record(start: float, context: grpc.ServicerContext, error: BaseException | None) -> None:
+        def begin(context: grpc.ServicerContext) -> tuple[Any, Any]:
+            if not traced:
+                return None, None
+            carrier = {key: value for key, value in context.invocation_metadata() if key in fields}
+            parent = propagate.extract(carrier) if carrier else otel_context.Context()
+            span = _tracer().start_span(
+                method,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+            )
+            return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+        def finish(
+            start: float, context: grpc.ServicerContext, error: BaseException | None, span: Any, token: Any
+        ) -> None:
             code = _status_of(context, error)
-            _mark_span(code)
-            histogram.record((time.perf_counter() - start) * 1000.0, _rpc_attributes(method, code))
+            duration.record(
+                (time.perf_counter() - start) * 1000.0,
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    "rpc.grpc.status_code": code.value[0],
+                    "status": code.name,
+                },
+            )
+            if span is not None:
+                otel_context.detach(token)
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code is not grpc.StatusCode.OK:
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+                span.end()
 
         def unary_response(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-            def measured(request: Any, context: grpc.ServicerContext) -> Any:
+            def observed(request: Any, context: grpc.ServicerContext) -> Any:
                 start = time.perf_counter()
+                span, token = begin(context)
                 try:
                     response = behaviour(request, context)
                 except BaseException as error:
-                    record(start, context, error)
+                    finish(start, context, error, span, token)
                     raise
-                record(start, context, None)
+                finish(start, context, None, span, token)
                 return response
 
-            return measured
+            return observed
 
         def stream_response(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-            def measured(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 start = time.perf_counter()
+                span, token = begin(context)
                 try:
                     yield from behaviour(request, context)
                 except BaseException as error:
-                    record(start, context, error)
+                    finish(start, context, error, span, token)
                     raise
-                record(start, context, None)
+                finish(start, context, None, span, token)
 
-            return measured
+            return observed
 
         serializers = {
             "request_deserializer": handler.request_deserializer,
