@@ -390,16 +390,7 @@ class GrpcServerTelemetry(grpc.ServerInterceptor):
             start: float, context: grpc.ServicerContext, error: BaseException | None, span: Any, token: Any
         ) -> None:
             code = _status_of(context, error)
-            duration.record(
-                (time.perf_counter() - start) * 1000.0,
-                {
-                    "rpc.system": "grpc",
-                    "rpc.service": service,
-                    "rpc.method": name,
-                    "rpc.grpc.status_code": code.value[0],
-                    "status": code.name,
-                },
-            )
+            duration.record((time.perf_counter() - start) * 1000.0, _rpc_attributes(method, code))
             if span is not None:
                 otel_context.detach(token)
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
