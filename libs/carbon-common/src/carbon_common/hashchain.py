@@ -44,10 +44,8 @@ import hashlib
 import importlib
 import json
 import os
-import random
 import sys
 import threading
-import time as clock
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -382,11 +380,6 @@ class ChainBusy(Exception):
     """Other writers kept moving the head; nothing was appended."""
 
 
-_FREE_RETRIES = 3  # compare-and-set retries at once; later ones after a random, growing pause
-_FIRST_PAUSE = 0.001  # seconds
-_MAX_PAUSE = 0.05
-
-
 @dataclass(eq=False)  # identity: two equal entries queued at once are still two appends
 class _Pending:
     draft: _Draft
@@ -504,11 +497,7 @@ class ChainWriter:
         """With self.lock held: build entries on the head and store them, retrying on a moved head."""
         try:
             head = self._head if self._head is not None else self._stored_head()
-            for attempt in range(attempts):
-                if attempt >= _FREE_RETRIES:
-                    # Losing again and again means writers collide (or this thread is slow on a busy
-                    # machine): a random pause, growing, spreads the contenders so one wins each round.
-                    clock.sleep(random.uniform(0, min(_MAX_PAUSE, _FIRST_PAUSE * 2 ** (attempt - _FREE_RETRIES))))
+            for _ in range(attempts):
                 built = build(head)
                 new_head = (built[-1].seq, built[-1].hash)
                 keys, args = self._arguments(head, new_head, built, guards, plan.get("writes", ()))
