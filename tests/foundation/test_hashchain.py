@@ -78,7 +78,10 @@ def test_threads_and_processes_appending_at_once_make_one_chain(redis_url: str) 
             def record(entry: hashchain.Entry, i: int = i) -> list[Write]:
                 return [Write("SET", f"test:record:{i}", (str(entry.seq),))]
 
-            guarded.append_with("W", {"i": i}, NOW, record, guards=[Guard("test:claim", "token-1")])
+            # Racing twelve group-commit threads on a loaded machine, one writer can lose the default 50
+            # rounds in a row (ChainBusy, nothing appended: a caller's retryable 409); this test is about
+            # the chain staying one, so this writer keeps trying longer.
+            guarded.append_with("W", {"i": i}, NOW, record, guards=[Guard("test:claim", "token-1")], attempts=1000)
 
     def in_multi() -> None:
         for i in range(30):
