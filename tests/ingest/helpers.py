@@ -75,7 +75,8 @@ def raw_readings(data_dir: Path) -> pl.DataFrame:
 
 @contextmanager
 def in_process(service: Service) -> Iterator[grpc.Channel]:
-    """The service's gRPC server in this process (real gRPC on a free port)."""
+    """The service in this process (real gRPC on a free port), stopped as SIGTERM stops it: its
+    background workers (sweeps, compaction) must not outlive the test and act on the next one's Redis."""
     running = Running(service)
     running.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
@@ -83,7 +84,7 @@ def in_process(service: Service) -> Iterator[grpc.Channel]:
         yield channel
     finally:
         channel.close()
-        running.grpc_server.stop(0).wait()
+        running.stop()
 
 
 def rpc_error(call: Any) -> ServiceError:
