@@ -74,17 +74,23 @@ def raw_readings(data_dir: Path) -> pl.DataFrame:
 
 
 @contextmanager
-def in_process(service: Service) -> Iterator[grpc.Channel]:
-    """The service in this process (real gRPC on a free port), stopped as SIGTERM stops it: its
-    background workers (sweeps, compaction) must not outlive the test and act on the next one's Redis."""
-    running = Running(service)
-    running.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+def running(service: Service) -> Iterator[str]:
+    """The service in this process (real gRPC on a free port; yields its target), stopped as SIGTERM
+    stops it: its background workers (sweeps, compaction, projection tails) must not outlive the test
+    and act on the next one's Redis."""
+    served = Running(service)
+    served.start()
     try:
-        yield channel
+        yield f"127.0.0.1:{served.grpc_port}"
     finally:
-        channel.close()
-        running.stop()
+        served.stop()
+
+
+@contextmanager
+def in_process(service: Service) -> Iterator[grpc.Channel]:
+    """`running`, with a plain channel to it."""
+    with running(service) as target, grpc.insecure_channel(target) as channel:
+        yield channel
 
 
 def rpc_error(call: Any) -> ServiceError:

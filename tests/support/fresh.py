@@ -17,11 +17,11 @@ from typing import TypeVar
 
 import grpc
 import httpx
+from carbon_consent.projected import STALE
 from carbon_consent.projection import MAX_STALENESS_SECONDS
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-STALE = "CONSENT_PROJECTION_STALE"
 PATIENCE_SECONDS = 30.0
 T = TypeVar("T")
 

@@ -301,15 +301,15 @@ def _stop(processes: list[ServiceProcess]) -> None:
 
 
 @pytest.mark.e2e
-def test_trace_crosses_processes_ingest_energy_to_consent(otel: Otel, redis_url: str, tmp_path: Path) -> None:
-    """test client -> ingest-energy CreateMeter -> consent CheckAccess, three processes."""
+def test_trace_crosses_processes_ingest_energy_to_consent_audit(otel: Otel, redis_url: str, tmp_path: Path) -> None:
+    """test client -> ingest-energy CreateMeter (collection consent decided from its projection, refused)
+    -> carbon:events:access -> consent's access-audit consumer, three processes."""
     assert _available("consent", "ingest-energy"), "consent and ingest-energy are needed"
     processes: list[ServiceProcess] = []
     try:
         consent = start_service("consent", _span_env(tmp_path, "consent", redis_url), tmp_path / "logs")
         processes.append(consent)
-        energy_env = {**_span_env(tmp_path, "ingest-energy", redis_url), "CARBON_CONSENT_TARGET": consent.target}
-        energy = start_service("ingest-energy", energy_env, tmp_path / "logs")
+        energy = start_service("ingest-energy", _span_env(tmp_path, "ingest-energy", redis_url), tmp_path / "logs")
         processes.append(energy)
 
         stub = ingest_energy_pb2_grpc.EnergyIngestionServiceStub(
@@ -322,39 +322,20 @@ def test_trace_crosses_processes_ingest_energy_to_consent(otel: Otel, redis_url:
                 energy_type=1, reading_kind=ingest_energy_pb2.Meter.ReadingKind.READING_KIND_INTERVAL
             ),
         )
-        with trace.get_tracer("tests").start_as_current_span("e2e-root") as root:
-            try:
-                stub.CreateMeter(request, timeout=10)
-            except grpc.RpcError as error:
-                # No consent was granted: the point is the hop, not the answer.
-                assert error.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT), error
+        with (
+            trace.get_tracer("tests").start_as_current_span("e2e-root") as root,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            stub.CreateMeter(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED  # no consent: refused, and audited
         trace_id = format(root.get_span_context().trace_id, "032x")
         test_client = next(s for s in wait_for_spans(otel, 2) if s.kind == SpanKind.CLIENT)
         test_client_id = format(test_client.context.span_id, "016x")
-
-        energy_spans = _wait_for(
-            tmp_path / "ingest-energy.spans.jsonl",
-            lambda spans: any(s["kind"] == "CLIENT" for s in spans),
-        )
-        consent_spans = _wait_for(
-            tmp_path / "consent.spans.jsonl", lambda spans: any("CheckAccess" in s["name"] for s in spans)
-        )
+        server = _assert_audit_descends(tmp_path, trace_id, test_client_id, "ingest-energy")
     finally:
         _stop(processes)
-
-    energy_server = next(s for s in energy_spans if s["name"].endswith("/CreateMeter"))
-    assert energy_server["service.name"] == "ingest-energy"
-    assert energy_server["trace_id"] == trace_id
-    assert energy_server["parent_span_id"] == test_client_id
-    check = next(s for s in consent_spans if s["name"] == "/carbon.v1.ConsentService/CheckAccess")
-    assert check["service.name"] == "consent"
-    assert check["kind"] == "SERVER"
-    assert check["trace_id"] == trace_id
-    # consent's span descends from ingest-energy's server span (via its client span) and from the test's root.
-    everything = energy_spans + consent_spans
-    chain = _ancestry(check["span_id"], everything)
-    assert chain[0] in {s["span_id"] for s in energy_spans if s["kind"] == "CLIENT"}
-    assert energy_server["span_id"] in chain
+    assert server["name"].endswith("/CreateMeter")
+    assert server["parent_span_id"] == test_client_id
 
 
 BANK = "trace-bank"
@@ -406,23 +387,25 @@ def _rating(uscc: str) -> events.RatingChanged:
     )
 
 
-def _assert_audit_descends(tmp_path: Path, trace_id: str, upstream_span_id: str) -> dict[str, Any]:
-    """Consent's audit of the quote's access decision continues the quote's trace: its CONSUMER span is
-    a child of loan-pricing's server span, which descends from the caller's span."""
+def _assert_audit_descends(
+    tmp_path: Path, trace_id: str, upstream_span_id: str, decider: str = "loan-pricing"
+) -> dict[str, Any]:
+    """Consent's audit of an access decision continues the deciding request's trace: its CONSUMER span is
+    a child of the deciding service's server span, which descends from the caller's span."""
     consent_spans = _wait_for(
         tmp_path / "consent.spans.jsonl", lambda spans: any(s["name"] == AUDIT_SPAN for s in spans)
     )
     audit = next(s for s in consent_spans if s["name"] == AUDIT_SPAN)
-    pricing_spans = _wait_for(
-        tmp_path / "loan-pricing.spans.jsonl", lambda spans: any(s["span_id"] == audit["parent_span_id"] for s in spans)
+    decider_spans = _wait_for(
+        tmp_path / f"{decider}.spans.jsonl", lambda spans: any(s["span_id"] == audit["parent_span_id"] for s in spans)
     )
     assert (audit["service.name"], audit["kind"]) == ("consent", "CONSUMER")
-    assert audit["trace_id"] == trace_id, (pricing_spans, consent_spans)
-    parent = next(s for s in pricing_spans if s["span_id"] == audit["parent_span_id"])
-    assert (parent["service.name"], parent["kind"]) == ("loan-pricing", "SERVER")
-    assert upstream_span_id in _ancestry(audit["span_id"], pricing_spans + consent_spans)
-    assert all(s["service.name"] == "loan-pricing" for s in pricing_spans)
-    # No call to consent on the quote path any more: nothing in consent but the audit hop.
+    assert audit["trace_id"] == trace_id, (decider_spans, consent_spans)
+    parent = next(s for s in decider_spans if s["span_id"] == audit["parent_span_id"])
+    assert (parent["service.name"], parent["kind"]) == (decider, "SERVER")
+    assert upstream_span_id in _ancestry(audit["span_id"], decider_spans + consent_spans)
+    assert all(s["service.name"] == decider for s in decider_spans)
+    # No call to consent on the decider's path: nothing in consent but the audit hop.
     assert not any(s["trace_id"] == trace_id and s is not audit for s in consent_spans)
     return parent
 

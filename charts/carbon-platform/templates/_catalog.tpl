@@ -25,9 +25,8 @@ consent:
 ingestTax:
   name: ingest-tax
   module: carbon_ingest_tax
-  peers: [consent]
-  calls:
-    consent: [ConsentService/CheckAccess]
+  peers: []
+  calls: {}
   targetEnv: CARBON_INGEST_TAX_TARGET
   data: true
   state: false
@@ -35,9 +34,8 @@ ingestTax:
 ingestEnergy:
   name: ingest-energy
   module: carbon_ingest_energy
-  peers: [consent]
-  calls:
-    consent: [ConsentService/CheckAccess]
+  peers: []
+  calls: {}
   targetEnv: CARBON_INGEST_ENERGY_TARGET
   data: true
   state: false

@@ -103,7 +103,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         grpc_services=("carbon.v1.TaxIngestionService",),
         local=Ports(7052, 8082),
         cluster=Ports(50052, 8082),
-        calls=(Call("consent", (_CONSENT_GATE,)),),
+        # Collection consent from its projection of carbon:events:consent (no call).
         raw_data=True,
         public_routes=("/v1",),
     ),
@@ -118,7 +118,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         grpc_services=("carbon.v1.EnergyIngestionService",),
         local=Ports(7053, 8083),
         cluster=Ports(50053, 8083),
-        calls=(Call("consent", (_CONSENT_GATE,)),),
+        # Collection consent from its projection of carbon:events:consent (no call).
         raw_data=True,
     ),
     ServiceEntry(

@@ -438,8 +438,8 @@ def publish_rating(pipe: Any, message: RatingChanged) -> None:
 
 
 class AccessDecided(Event):
-    """An access decision pricing took from its consent projection; consent appends it to its audit chain
-    (idempotently, by decision_id)."""
+    """An access decision a service (pricing, ingestion) took from its consent projection; consent appends
+    it to its audit chain (idempotently, by decision_id)."""
 
     decision_id: str = Field(min_length=1, max_length=128)
     bank: str
@@ -457,13 +457,16 @@ class AccessDecided(Event):
     # W3C traceparent of the request that decided (telemetry.current_traceparent): consent's audit span
     # continues the quote's trace.
     traceparent: str | None = Field(default=None, max_length=128)
+    # The deciding service (its audit entry's caller). Optional, so that version 1 stays readable:
+    # before ingestion decided from its own projection, only loan-pricing wrote this stream.
+    caller: str = Field(default="loan-pricing", min_length=1, max_length=64)
 
 
 ACCESS: Stream[AccessDecided] = Stream(
     "carbon:events:access",
     (AccessDecided,),
     maxlen=None,  # consumed into the audit chain: never trimmed unread
-    description="pricing -> consent audit (consumer group consent)",
+    description="pricing, ingestion -> consent audit (consumer group consent)",
 )
 
 

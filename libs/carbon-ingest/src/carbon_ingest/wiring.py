@@ -1,6 +1,7 @@
 """What both ingestion services (ingest-tax, ingest-energy) configure and wire alike: their common
-settings, the platform they stand on (Redis, the service verifier, the consent gate) and their
-maintenance workers (erasure, compaction)."""
+settings, the platform they stand on (Redis, the service verifier) and their maintenance workers
+(erasure, compaction). Their consent gate is consent's projection (carbon_consent.projected.ProjectedGate),
+wired by each service: this library is shared with accounting, which does not decide consent itself."""
 
 from __future__ import annotations
 
@@ -8,11 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 import redis
-from carbon_common import catalog
-from carbon_common.channels import service_channel
-from carbon_common.consent_gate import ConsentGate
 from carbon_common.identity import ServiceVerifier
 from carbon_common.redis_conn import connect
 from carbon_common.settings import BaseServiceSettings
@@ -25,10 +22,10 @@ from carbon_ingest.common import compaction_worker, erasure_worker, one_off_work
 class IngestSettings(BaseServiceSettings):
     """Settings both ingestion services read (each adds its name, ports and its own)."""
 
-    # gRPC targets of its peers (CARBON_*_TARGET), `make run` addresses by default.
-    consent_target: str = catalog.service("consent").local_target()
     idempotency_ttl_days: int = Field(default=400, ge=1)
-    consent_cache_seconds: float = Field(default=0.5, ge=0, le=1.0)
+    # At start, wait this long for the consent projection to apply a heartbeat before serving (batches
+    # are refused with CONSENT_PROJECTION_STALE until it has).
+    projection_warm_up_seconds: float = Field(default=5.0, ge=0, le=120)
     compact_interval_seconds: float = Field(default=600.0, ge=1)
     compact_min_files: int = Field(default=32, ge=2)
     # Raw files announced but not committed for this long are orphans of a writer that died
@@ -40,23 +37,15 @@ class IngestSettings(BaseServiceSettings):
 class Platform:
     redis: redis.Redis
     services: ServiceVerifier  # verifies the platform feeds' service tokens
-    consent_channel: grpc.Channel
-    gate: ConsentGate  # the platform's collection consent, checked on every batch
 
 
 def connect_platform(settings: IngestSettings) -> Platform:
-    """The data root checked (a local directory or s3://bucket/prefix, else fail now), Redis, the
-    verifier of service tokens and the consent gate."""
+    """The data root checked (a local directory or s3://bucket/prefix, else fail now), Redis and the
+    verifier of service tokens."""
     rawdata.check_root(settings.data_dir)
     secret = settings.effective_service_secret()
     client = connect(settings.redis_url)
-    channel = service_channel(settings.consent_target, settings.service_name, secret)
-    return Platform(
-        client,
-        ServiceVerifier(settings.service_name, secret, client),
-        channel,
-        ConsentGate(channel, cache_seconds=settings.consent_cache_seconds),
-    )
+    return Platform(client, ServiceVerifier(settings.service_name, secret, client))
 
 
 def maintenance_workers(

@@ -1,10 +1,11 @@
-"""Access decisions taken elsewhere (pricing's projection) into consent's hash-chained audit.
+"""Access decisions taken elsewhere (pricing's and ingestion's projections) into consent's hash-chained audit.
 
 Pricing writes every decision to carbon:events:access (an allowed one in the transaction of the quote
-it priced). This worker reads the stream in the consumer group "consent" and appends one
-ACCESS_DECIDED entry per decision to the chain "consent:audit", exactly once, in batches: every entry
-read in one XREADGROUP (up to BATCH) goes into one compare-and-set append that also carries, per entry,
-a guard "marker key absent" and the marker's write. So a message delivered again (consent killed after
+it priced); ingestion writes each before it stores the batch the decision let in. This worker reads the
+stream in the consumer group "consent" and appends one ACCESS_DECIDED entry per decision to the chain
+"consent:audit", exactly once, in batches: every entry read in one XREADGROUP (up to BATCH) goes into
+one compare-and-set append that also carries, per entry, a guard "marker key absent" and the marker's
+write. So a message delivered again (consent killed after
 the append, before XACK; pricing re-recording a decision whose quote commit it could not confirm;
 another consumer that claimed it) is acknowledged without a second entry: its marker is found before the
 append, or its guard fails the append, which is retried without it. Nothing is acknowledged before it
@@ -51,7 +52,7 @@ def audit_body(stream_id: str, access: events.AccessDecided) -> dict[str, JsonVa
     if access.data_start is not None and access.data_end is not None:
         period = [access.data_start.isoformat(), access.data_end.isoformat()]
     return {
-        "caller": "loan-pricing",
+        "caller": access.caller,
         "decision_id": access.decision_id,
         "enterprise": access.enterprise,
         "grantee": access.bank,

@@ -1,10 +1,11 @@
-"""Wiring: settings -> Redis, reading store, consent gate, core, edges, workers."""
+"""Wiring: settings -> Redis, reading store, consent projection, core, edges, workers."""
 
 from __future__ import annotations
 
 from carbon_common.http import service_app
 from carbon_common.identity import RequireServiceInterceptor
 from carbon_common.server import Service
+from carbon_consent.projected import ProjectedGate
 from carbon_ingest import wiring
 from fastapi import FastAPI
 
@@ -28,8 +29,10 @@ def create_http_app() -> FastAPI:
 def build(settings: EnergySettings | None = None) -> Service:
     settings = settings or EnergySettings()
     platform = wiring.connect_platform(settings)
+    # Collection consent decided from consent's projection, no call per batch (carbon_consent.projected).
+    gate = ProjectedGate.connect(settings.redis_url, settings.service_name, settings.projection_warm_up_seconds)
     store = ReadingStore(platform.redis, settings.data_dir, settings.idempotency_ttl_days)
-    core = EnergyCore(settings, store, platform.gate)
+    core = EnergyCore(settings, store, gate)
     return Service(
         name=settings.service_name,
         settings=settings,
@@ -37,11 +40,13 @@ def build(settings: EnergySettings | None = None) -> Service:
         # Data arrives only from platform feeds (tax and grid gateways, the upload portal).
         interceptors=[RequireServiceInterceptor(platform.services, {"carbon.v1.EnergyIngestionService"})],
         http_app=create_http_app(),
-        workers=wiring.maintenance_workers(
-            settings,
-            store.ledger,
-            core.erase,
-            lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
-        ),
-        on_stop=[platform.consent_channel.close],
+        workers=[
+            *wiring.maintenance_workers(
+                settings,
+                store.ledger,
+                core.erase,
+                lambda: store.compact(settings.compact_min_files, settings.compact_large_rows),
+            ),
+            gate.worker(),
+        ],
     )

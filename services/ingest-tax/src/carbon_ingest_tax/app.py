@@ -1,4 +1,4 @@
-"""Wiring: settings -> Redis, tax store, consent gate, core, edges (gRPC, REST routers), workers."""
+"""Wiring: settings -> Redis, tax store, consent projection, core, edges (gRPC, REST routers), workers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from carbon_common import limits
 from carbon_common.http import health, service_app
 from carbon_common.identity import RequireServiceInterceptor, ServiceVerifier
 from carbon_common.server import Service
+from carbon_consent.projected import ProjectedGate
 from carbon_ingest import wiring
 from carbon_ingest.common import one_off_worker
 from fastapi import FastAPI
@@ -29,8 +30,10 @@ def create_http_app(core: TaxCore, max_bytes: int, time_zone: str, services: Ser
 def build(settings: TaxSettings | None = None) -> Service:
     settings = settings or TaxSettings()
     platform = wiring.connect_platform(settings)
+    # Collection consent decided from consent's projection, no call per batch (carbon_consent.projected).
+    gate = ProjectedGate.connect(settings.redis_url, settings.service_name, settings.projection_warm_up_seconds)
     store = TaxStore(platform.redis, settings.data_dir, ttl_days=settings.idempotency_ttl_days)
-    core = TaxCore(store, platform.gate, tz=settings.time_zone, max_invoices=settings.max_invoices_per_batch)
+    core = TaxCore(store, gate, tz=settings.time_zone, max_invoices=settings.max_invoices_per_batch)
     return Service(
         name=settings.service_name,
         settings=settings,
@@ -43,6 +46,6 @@ def build(settings: TaxSettings | None = None) -> Service:
                 settings, store.ledger, core.erase, lambda: core.compact(settings.compact_min_files)
             ),
             one_off_worker(core.backfill_periods, "periods-backfill"),
+            gate.worker(),
         ],
-        on_stop=[platform.consent_channel.close],
     )

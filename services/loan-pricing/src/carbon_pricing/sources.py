@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 import grpc
-from carbon.v1 import accounting_pb2, accounting_pb2_grpc, consent_pb2, rating_pb2, rating_pb2_grpc
-from carbon_common import events
-from carbon_common.errors import ServiceError, from_rpc_error, permission_denied, unavailable
+from carbon.v1 import accounting_pb2, accounting_pb2_grpc, rating_pb2, rating_pb2_grpc
+from carbon_common.errors import ServiceError, from_rpc_error, unavailable
+from carbon_consent.projected import AccessDecision as AccessDecision  # the record of a decision, shared with ingestion
 
 log = logging.getLogger(__name__)
 
@@ -51,53 +50,6 @@ class AccountFacts:
 class BankDirectory(Protocol):
     def authenticate(self, api_key: str) -> str:
         """API key -> bank id; raises UNAUTHENTICATED (UNAUTHENTICATED_BANK)."""
-
-
-@dataclass(frozen=True)
-class AccessDecision:
-    """One access decision on enterprise data: who, what, which data period, the answer, the consent
-    it used and the consent-stream position it was decided at. Consent appends it to its audit chain
-    (carbon:events:access; pricing writes it with the quote it priced, or alone)."""
-
-    grantee: str  # banks/{id}
-    uscc: str
-    scope: int  # carbon.v1.ConsentScope
-    period: tuple[datetime, datetime] | None  # [start, end) of the data read; None: the instant `time`
-    allowed: bool
-    reason: str
-    consent: str
-    message: str
-    time: datetime
-    position: str = ""
-    decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    traceparent: str | None = None  # the deciding request's trace (consent's audit span continues it)
-
-    def event(self, quote: str = "") -> events.AccessDecided:
-        return events.AccessDecided.create(
-            decision_id=self.decision_id,
-            bank=self.grantee,
-            enterprise=f"enterprises/{self.uscc}",
-            scope=consent_pb2.ConsentScope.Name(self.scope).removeprefix("CONSENT_SCOPE_"),
-            data_start=self.period[0] if self.period else None,
-            data_end=self.period[1] if self.period else None,
-            consent=self.consent if self.allowed else "",
-            allowed=self.allowed,
-            reason=self.reason,
-            quote=quote,
-            consent_position=self.position,
-            time=self.time,
-            traceparent=self.traceparent,
-        )
-
-    def denial(self) -> ServiceError:
-        return permission_denied(
-            self.reason or "CONSENT_REQUIRED",
-            self.message or f"{self.grantee} has no authorised consent for enterprises/{self.uscc}",
-            enterprise=f"enterprises/{self.uscc}",
-            grantee=self.grantee,
-            scope=consent_pb2.ConsentScope.Name(self.scope),
-            consent=self.consent,
-        )
 
 
 class ConsentChecker(Protocol):
