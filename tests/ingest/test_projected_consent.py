@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -57,6 +58,25 @@ def start_consent(redis_url: str, logs: Path) -> ServiceProcess:
         process.stop()
         raise
     return process
+
+
+def collection_consent(consent: ServiceProcess) -> str:
+    """USCC registered and the platform's collection consent authorised; the consent's name."""
+    with grpc.insecure_channel(consent.target) as channel:
+        register_enterprise(enterprise_pb2_grpc.EnterpriseServiceStub(channel), ADMIN, USCC)
+        return authorise_platform(consent_pb2_grpc.ConsentServiceStub(channel), ADMIN, USCC)
+
+
+def service_settings(redis_url: str, tmp_path: Path) -> dict[str, Any]:
+    """An ingestion service's settings as its process would read them, on free ports."""
+    return {
+        "redis_url": redis_url,
+        "data_dir": tmp_path / "data",
+        "grpc_port": 0,
+        "http_port": 0,
+        "service_secret": SERVICE_SECRET,
+        "projection_warm_up_seconds": 30,
+    }
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -107,17 +127,8 @@ def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
     consent = start_consent(redis_url, logs)
     w = None
     try:
-        with grpc.insecure_channel(consent.target) as channel:
-            register_enterprise(enterprise_pb2_grpc.EnterpriseServiceStub(channel), ADMIN, USCC)
-            name = authorise_platform(consent_pb2_grpc.ConsentServiceStub(channel), ADMIN, USCC)
-        settings = EnergySettings(
-            redis_url=redis_url,
-            data_dir=tmp_path / "data",
-            grpc_port=0,
-            http_port=0,
-            service_secret=SERVICE_SECRET,
-            projection_warm_up_seconds=30,
-        )
+        name = collection_consent(consent)
+        settings = EnergySettings(**service_settings(redis_url, tmp_path))
         with running(build_energy(settings)) as target, service_channel(target, "meter-feed", SERVICE_SECRET) as feed:
             w = World(redis_url, logs, consent, name, pb_grpc.EnergyIngestionServiceStub(feed))
             w.meter = w.meters.CreateMeter(
@@ -199,17 +210,8 @@ def test_consent_down_refuses_then_resumes(world: World) -> None:
 def test_ingest_tax_decides_from_the_projection_too(redis_url: str, tmp_path: Path) -> None:
     consent = start_consent(redis_url, tmp_path / "logs")
     try:
-        with grpc.insecure_channel(consent.target) as channel:
-            register_enterprise(enterprise_pb2_grpc.EnterpriseServiceStub(channel), ADMIN, USCC)
-            authorise_platform(consent_pb2_grpc.ConsentServiceStub(channel), ADMIN, USCC)
-        settings = TaxSettings(
-            redis_url=redis_url,
-            data_dir=tmp_path / "data",
-            grpc_port=0,
-            http_port=0,
-            service_secret=SERVICE_SECRET,
-            projection_warm_up_seconds=30,
-        )
+        collection_consent(consent)
+        settings = TaxSettings(**service_settings(redis_url, tmp_path))
         other = make_uscc(882)
         with running(build_tax(settings)) as target, service_channel(target, "tax-feed", SERVICE_SECRET) as channel:
             stub = tax_grpc.TaxIngestionServiceStub(channel)
