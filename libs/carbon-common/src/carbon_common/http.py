@@ -36,6 +36,7 @@ from carbon_common.errors import (
     invalid_arguments,
     store_unavailable,
     unauthenticated,
+    unavailable,
 )
 from carbon_common.identity import SERVICE_HEADER, TOKEN_HEADER, Caller, ServiceVerifier, bearer_token
 from carbon_common.names import uscc_check_char
@@ -337,6 +338,42 @@ def install_error_handlers(
     _finish_openapi(app)
 
 
+class AdmissionLimit:
+    """ASGI middleware: at most `limit` requests in one process at once. Past it a request is refused
+    at once with 503 `OVERLOADED` and `Retry-After`, in the shared error shape. Without a bound, a
+    process offered more than it can serve queues without limit: every request waits longer than its
+    client, and the work done is for callers that have gone (goodput collapses to a fraction of
+    capacity). With it, the process serves at its capacity with bounded queueing and sheds the rest
+    cheaply. Probes and metrics are not counted: an overloaded process is alive and ready."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/livez", "/metrics"})
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0  # one event loop per process: no lock needed
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.refused += 1
+            error = unavailable("OVERLOADED", "the service is at capacity; retry after the time in Retry-After")
+            response = JSONResponse(
+                error.to_json(), status_code=error.http_status, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)}
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 def service_app(
     title: str,
     version: str,
@@ -519,16 +556,17 @@ def finish_document(document: dict[str, Any], rate_limited: Callable[[str], bool
                 codes.append("405")
             for code in codes:
                 responses.setdefault(code, error_response(code))
-            if "429" in responses:
-                responses["429"].setdefault(
-                    "headers",
-                    {
-                        "Retry-After": {
-                            "description": "Seconds until a request may succeed",
-                            "schema": {"type": "integer", "minimum": 1},
-                        }
-                    },
-                )
+            for retryable in ("429", "503"):  # rate limited; over capacity (AdmissionLimit)
+                if retryable in responses:
+                    responses[retryable].setdefault(
+                        "headers",
+                        {
+                            "Retry-After": {
+                                "description": "Seconds until a request may succeed",
+                                "schema": {"type": "integer", "minimum": 1},
+                            }
+                        },
+                    )
             operation["responses"] = dict(sorted(responses.items()))
     tags = sorted(
         {tag for item in document.get("paths", {}).values() for op in item.values() for tag in op.get("tags", [])}

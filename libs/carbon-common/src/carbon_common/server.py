@@ -97,8 +97,12 @@ class Running:
         if self.service.http_app is not None and settings.http_port:
             import uvicorn
 
+            from carbon_common.http import AdmissionLimit
+
             telemetry.instrument_fastapi(self.service.http_app)
             telemetry.serve_metrics(self.service.http_app)
+            # Outermost: a request over the bound costs no telemetry, no routing.
+            self.service.http_app.add_middleware(AdmissionLimit, limit=settings.http_max_in_flight)
 
             config = uvicorn.Config(
                 self.service.http_app,

@@ -66,6 +66,10 @@ class BaseServiceSettings(BaseSettings):
     dev_mode: bool = False
     service_secret: str = ""
     grpc_workers: int = Field(default=16, ge=1, le=512)
+    # HTTP requests one process holds at once; past it 503 OVERLOADED at once instead of queueing past
+    # every client's timeout (carbon_common.http.AdmissionLimit). gRPC has no such bound here: the
+    # kubelet's gRPC probes share its queue, and a refused probe would restart a pod for being busy.
+    http_max_in_flight: int = Field(default=128, ge=1, le=100_000)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
     # Several processes of one service share its ports (SO_REUSEPORT; the kernel spreads connections):
     # set by a service's own worker supervisor (loan-pricing), never needed by hand.
