@@ -4,6 +4,7 @@ refuses the next at once (503 OVERLOADED, Retry-After, the shared error shape; p
 from __future__ import annotations
 
 import asyncio
+from concurrent import futures
 
 import httpx
 from carbon_common.http import AdmissionLimit, health, service_app
@@ -34,7 +35,10 @@ async def wait_until(condition: object, limit: int = 500) -> None:
 
 
 def test_requests_past_the_bound_are_refused_at_once_and_probes_pass() -> None:
-    asyncio.run(requests_past_the_bound())
+    # A loop of its own on a thread of its own: another test's plugin (Playwright's sync API) may keep
+    # an event loop running on the main thread.
+    with futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, requests_past_the_bound()).result(timeout=60)
 
 
 async def requests_past_the_bound() -> None:
