@@ -75,7 +75,6 @@ from carbon.v1 import ingest_energy_pb2_grpc as energy_grpc  # noqa: E402
 from carbon.v1 import ingest_tax_pb2 as tax_pb2  # noqa: E402
 from carbon.v1 import ingest_tax_pb2_grpc as tax_grpc  # noqa: E402
 from carbon_accounting import activity  # noqa: E402
-from carbon_accounting.recompute import READ_ATTEMPTS  # noqa: E402
 from carbon_accounting.store import AccountStore  # noqa: E402
 from carbon_common import events  # noqa: E402
 from carbon_common.redis_conn import as_text, group_entries  # noqa: E402
@@ -509,24 +508,15 @@ def warm_up(client: redis.Redis, usccs: list[str], months: list[str], timeout: f
 # ---------------------------------------------------------------- checks
 
 
-def batch_engine(data: rawdata.Committed, month: str) -> pl.DataFrame:
-    """The batch engine over the month's committed readings, as accounting reads them: listed again when
-    compaction (running all along) replaced a listed file before it was read."""
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            return activity.aggregate_month_files(activity.month_files(data, "readings", month), with_meter_ids=False)
-        except FileNotFoundError:
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def verify(
     platform: Platform, client: redis.Redis, feed: Feed, data: Path, month: str, year: str, sample: int
 ) -> dict[str, Any]:
     """Stored accounts == batch engine over the raw data; ComputeAccount (full recompute) == stored digests."""
     store = AccountStore(client)
-    engine = batch_engine(rawdata.Committed(data, client), month)
+    committed = rawdata.Committed(data, client)  # read as accounting reads: compaction runs all along
+    engine = activity.relisted(
+        lambda: activity.aggregate_month_files(activity.month_files(committed, "readings", month), with_meter_ids=False)
+    )
     batch_kwh = {
         uscc: Decimal(int(wh)) / 1000
         for uscc, energy, wh in engine.select("uscc", "energy_type", "wh").iter_rows()

@@ -76,6 +76,6 @@ def test_every_service_edge_is_bounded_by_its_setting() -> None:
     try:
         [bound] = [m for m in app.user_middleware if m.cls is AdmissionLimit]
         assert bound.kwargs["limit"] == 7
-        assert app.user_middleware[0] is bound  # outermost: a refusal costs no telemetry, no routing
+        assert app.user_middleware[0] is bound  # outermost of the app's middleware: a refusal costs no routing
     finally:
         running.stop()

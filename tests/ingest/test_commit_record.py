@@ -206,7 +206,13 @@ def test_a_started_service_sweeps_orphans_announced_longer_ago_than_the_lease(re
     assert len(listed(root)) == 2 and visible(root, client) == []
 
     settings = EnergySettings(
-        redis_url=redis_url, data_dir=root, grpc_port=0, http_port=0, service_secret=SECRET, pending_lease_seconds=600
+        redis_url=redis_url,
+        data_dir=root,
+        grpc_port=0,
+        http_port=0,
+        service_secret=SECRET,
+        pending_lease_seconds=600,
+        projection_warm_up_seconds=0,  # no consent service here: no batch is sent, nothing to wait for
     )
     with in_process(build_energy(settings)):
         deadline = time.monotonic() + 60

@@ -101,7 +101,8 @@ class Running:
 
             telemetry.instrument_fastapi(self.service.http_app)
             telemetry.serve_metrics(self.service.http_app)
-            # Outermost: a request over the bound costs no telemetry, no routing.
+            # Outermost of the app's own middleware: a refusal costs no routing and no body; the telemetry
+            # around the whole app (instrument_fastapi) still counts it as a 503.
             self.service.http_app.add_middleware(AdmissionLimit, limit=settings.http_max_in_flight)
 
             config = uvicorn.Config(

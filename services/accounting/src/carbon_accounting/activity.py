@@ -23,10 +23,11 @@ Everything is integer arithmetic: sums are exact, so results are deterministic.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -34,6 +35,21 @@ from carbon_ingest import rawdata
 from carbon_ingest.rawdata import INDEX_KEYS, INVOICE_COLUMNS, READING_COLUMNS, month_files, read_index, scan_month
 
 from carbon_accounting.compute import Economics, InvoiceAgg, MeterAgg
+
+T = TypeVar("T")
+READ_ATTEMPTS = 5  # listings of a month partition tried when compaction removes a listed file
+
+
+def relisted(read: Callable[[], T]) -> T:
+    """`read()` (which lists a month partition and reads the files), again when compaction replaced a
+    listed file before it was read: its output is durable before the inputs go, so a new listing finds it."""
+    for _ in range(READ_ATTEMPTS - 1):
+        try:
+            return read()
+        except FileNotFoundError:
+            continue
+    return read()
+
 
 # ---- readings -----------------------------------------------------------------
 

@@ -37,8 +37,6 @@ from carbon_accounting.compute import (
 from carbon_accounting.settings import AccountingSettings
 from carbon_accounting.store import AccountStore, Leases, StoreView
 
-READ_ATTEMPTS = 5  # listings of a month partition tried when compaction removes a listed file
-
 log = logging.getLogger(__name__)
 
 
@@ -140,16 +138,12 @@ class Accountant:
         (one scan of the month's partition for all of them)."""
         data_dir = rawdata.Committed(self.settings.data_dir, self.store.redis)  # uncommitted writes unseen
         usccs = [ent.uscc for ent in ents]
-        for attempt in range(READ_ATTEMPTS):
-            try:
-                meters = activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds)
-                invoices = activity.month_invoices(data_dir, usccs, month)
-                break
-            except FileNotFoundError:
-                # compaction replaced files between the listing and the read (its output is durable
-                # before the inputs go): list the partition again
-                if attempt == READ_ATTEMPTS - 1:
-                    raise
+        meters, invoices = activity.relisted(
+            lambda: (
+                activity.month_meters(data_dir, usccs, month, self.settings.meter_interval_seconds),
+                activity.month_invoices(data_dir, usccs, month),
+            )
+        )
         out: dict[str, PeriodInputs] = {}
         for ent in ents:
             lines, economics = invoices.get(ent.uscc, ([], []))

@@ -5,17 +5,16 @@ it priced); ingestion writes each before it stores the batch the decision let in
 stream in the consumer group "consent" and appends one ACCESS_DECIDED entry per decision to the chain
 "consent:audit", exactly once, in batches: every entry read in one XREADGROUP (up to BATCH) goes into
 one compare-and-set append that also carries, per entry, a guard "marker key absent" and the marker's
-write. So a message delivered again (consent killed after
-the append, before XACK; pricing re-recording a decision whose quote commit it could not confirm;
-another consumer that claimed it) is acknowledged without a second entry: its marker is found before the
-append, or its guard fails the append, which is retried without it. Nothing is acknowledged before it
-is in the chain, so a kill -9 at any point loses nothing: unacknowledged messages are read again (own
-pending entries at start, other consumers' after `claim_idle_ms` by XAUTOCLAIM). One Lua call per batch
-instead of one per decision is what keeps consent's CPU per quote low under load; so the worker lets
-decisions gather for `linger_ms` after a read that did not fill a batch (the audit lags by that much at
-most, and a steady 100 quotes/s makes batches of several decisions instead of one Lua call per quote),
-and the acknowledgement (XACK) is one of the append's own writes: read, marker check, append + ack,
-three round trips per batch.
+write. So a message delivered again (consent killed after the append, before XACK; pricing re-recording
+a decision whose quote commit it could not confirm; another consumer that claimed it) is acknowledged
+without a second entry: its marker is found before the append, or its guard fails the append, which is
+retried without it. Nothing is acknowledged before it is in the chain, so a kill -9 at any point loses
+nothing: unacknowledged messages are read again (own pending entries at start, other consumers' after
+`claim_idle_ms` by XAUTOCLAIM). One Lua call per batch instead of one per decision is what keeps
+consent's CPU per quote low under load; so the worker lets decisions gather for `linger_ms` after a read
+that did not fill a batch (the audit lags by that much at most, and a steady 100 quotes/s makes batches
+of several decisions instead of one Lua call per quote), and the acknowledgement (XACK) is one of the
+append's own writes: read, marker check, append + ack, three round trips per batch.
 
 Each decision's entry is made under a CONSUMER span continuing the deciding request's trace (the
 event's `traceparent`), so a quote's trace shows its audit.

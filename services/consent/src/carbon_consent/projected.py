@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from carbon.v1 import consent_pb2
 from carbon_common import events, redis_conn, telemetry
@@ -100,6 +100,14 @@ class ProjectedAccess:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.caller = caller
 
+    @classmethod
+    def connect(cls, redis_url: str, caller: str, warm_up_seconds: float) -> Self:
+        """Over a projection tailing on its own connection (XREAD BLOCK holds one), warmed up before
+        serving: run `projection.worker()` as a background worker."""
+        projection = ConsentProjection(redis_conn.connect(redis_url))
+        projection.warm_up(warm_up_seconds)
+        return cls(projection, redis_conn.connect(redis_url), caller=caller)
+
     def decide(self, uscc: str, grantee: str, scope: int, period: str | None) -> AccessDecision:
         """For the account period `period` ("YYYY" / "YYYY-MM"; None: the instant now)."""
         return self.decide_many([uscc], grantee, scope, period)[0]
@@ -164,11 +172,8 @@ class ProjectedGate:
 
     @classmethod
     def connect(cls, redis_url: str, caller: str, warm_up_seconds: float) -> ProjectedGate:
-        """A projection tailing on its own connection (XREAD BLOCK holds one), warmed up before serving:
-        run `worker()` as a background worker."""
-        projection = ConsentProjection(redis_conn.connect(redis_url))
-        projection.warm_up(warm_up_seconds)
-        return cls(ProjectedAccess(projection, redis_conn.connect(redis_url), caller=caller))
+        """ProjectedAccess.connect's; run `worker()` as a background worker."""
+        return cls(ProjectedAccess.connect(redis_url, caller, warm_up_seconds))
 
     def worker(self) -> Callable[[threading.Event], None]:
         return self.access.projection.worker()

@@ -15,7 +15,6 @@ from carbon_common.http import service_app
 from carbon_common.projection import StreamProjection
 from carbon_common.ratelimit import RateLimiter, RateLimitInterceptor, install_rest_limits, prefix_rule
 from carbon_common.server import Service
-from carbon_consent.projection import ConsentProjection
 from fastapi import FastAPI
 
 from carbon_pricing import decision_log
@@ -48,15 +47,13 @@ def build_core(settings: PricingSettings) -> Built:
     client = redis_conn.connect(settings.redis_url)
     timeout = settings.peer_timeout_seconds
     # Projections tail on their own connections (XREAD BLOCK holds one) and warm up before serving.
-    consents = ConsentProjection(redis_conn.connect(settings.redis_url))
-    consents.warm_up(settings.projection_warm_up_seconds)
+    consent = ProjectedConsent.connect(settings.redis_url, caller, settings.projection_warm_up_seconds)
     ratings = RatingProjection(
         redis_conn.connect(settings.redis_url),
         GrpcRatingSource(service_channel(settings.rating_target, caller, secret), timeout),
         GrpcAccountSource(service_channel(settings.accounting_target, caller, secret), timeout),
     )
     ratings.warm_up(settings.projection_warm_up_seconds)
-    consent = ProjectedConsent(consents, client)
     core = PricingCore(
         store=QuoteStore(client, settings.dry_run_inputs_kept),
         policies=PolicyManager(settings, client),
@@ -65,7 +62,7 @@ def build_core(settings: PricingSettings) -> Built:
         ratings=ratings,
         accounts=ratings,
     )
-    return Built(core, consent, [consents, ratings], ratings)
+    return Built(core, consent, [consent.projection, ratings], ratings)
 
 
 def create_http_app(
